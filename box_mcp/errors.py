@@ -1,0 +1,58 @@
+"""The exception tree of box-mcp. Every error a person or a model may read derives from BoxMCPError.
+
+    BoxMCPError                      message is safe to show to an agent: no secret, no traceback
+    ├── ConfigError                  bad settings, flags or files at start-up
+    ├── ToolInputError               arguments a tool rejects before anything reaches Box
+    ├── BoxError                     talking to Box went wrong
+    │   ├── BoxAPIError              Box answered with an error body (status, code, request id, fix)
+    │   └── BoxTransportError        no usable answer: connection, timeout, deadline exhausted
+    ├── PolicyError                  a policy file cannot be loaded
+    ├── Denied                       the policy refused a call (carries the decision)
+    ├── BrokerError                  no Box token can be had
+    │   └── NeedsSignIn              a stored grant is dead; a person must sign in again
+    └── AuditError                   the audit log cannot record (calls stop rather than go unrecorded)
+
+Areas add subclasses in their own modules; this file holds the roots that cross areas.
+"""
+
+from __future__ import annotations
+
+
+class BoxMCPError(Exception):
+    """Base class. `str(err)` must be fit to show an agent: what went wrong and what to do."""
+
+
+class ConfigError(BoxMCPError):
+    pass
+
+
+class ToolInputError(BoxMCPError):
+    pass
+
+
+class BoxError(BoxMCPError):
+    pass
+
+
+class BoxTransportError(BoxError):
+    pass
+
+
+class PolicyError(BoxMCPError):
+    pass
+
+
+class Denied(BoxMCPError):
+    pass
+
+
+class BrokerError(BoxMCPError):
+    pass
+
+
+class NeedsSignIn(BrokerError):
+    pass
+
+
+class AuditError(BoxMCPError):
+    pass
