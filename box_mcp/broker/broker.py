@@ -1,0 +1,171 @@
+"""The Broker: which Box identity a call acts as, and a TokenSource for it, narrowed to the call.
+
+The gate asks `token_source(identity, scopes=..., resource=...)` once per call; with a warm cache that
+is two dict lookups. Identities come from the policy (IdentitySpec), never from tool arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import httpx2
+
+from box_mcp.broker.config import BrokerSettings
+from box_mcp.broker.credentials import Credential, DeveloperToken
+from box_mcp.broker.downscope import DownscopedSource, check_scopes
+from box_mcp.broker.session import DEFAULT_MARGIN, MintingSession, TokenSession, UserGrantSession
+from box_mcp.broker.tokens import BoxEndpoints, Clock, TokenEndpoint
+from box_mcp.broker.vault import SQLiteVault, VaultStore
+from box_mcp.errors import BrokerError, ConfigError
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import TokenSource
+
+IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant"]
+_KINDS = ("developer_token", "service_account", "as_user", "user_grant")
+MAX_SOURCES = 4096  # cached (identity, scopes, resource) sources; per-item resources make this grow
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """What the policy says an agent acts as."""
+
+    kind: IdentityKind
+    as_user: str | None = None  # the managed or app user's id, for kind as_user
+    label: str | None = None  # the stored user grant's label, for kind user_grant (default "default")
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigError(f"identity kind {self.kind!r} is not one of {', '.join(_KINDS)}")
+        if self.kind == "as_user" and not (self.as_user and self.as_user.isdigit()):
+            raise ConfigError("an as_user identity needs as_user set to the Box user id (digits)")
+        if self.kind != "as_user" and self.as_user is not None:
+            raise ConfigError(f"as_user is only meaningful for kind as_user, not {self.kind}")
+
+
+class Broker:
+    """Holds every identity's session and hands out (downscoped) token sources."""
+
+    def __init__(self, *, endpoint: TokenEndpoint, settings: BrokerSettings,
+                 vault_factory: Callable[[], VaultStore], downscope: bool = True,
+                 margin: float = DEFAULT_MARGIN, owned_http: httpx2.AsyncClient | None = None,
+                 step_hook: Callable[[str], None] | None = None) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.downscope = downscope
+        self._margin = margin
+        self._vault_factory = vault_factory
+        self._vault: VaultStore | None = None
+        self._owned_http = owned_http
+        self._step_hook = step_hook
+        self._sessions: dict[str, TokenSession] = {}
+        self._sources: dict[tuple[str, frozenset[str], str | None], DownscopedSource] = {}
+
+    def __repr__(self) -> str:
+        return f"Broker(identities={sorted(self._sessions)}, downscope={self.downscope})"
+
+    @classmethod
+    def from_config(cls, *, data_dir: Path, box_url: str | None, env: Mapping[str, str] = os.environ,
+                    downscope: bool = True, http: httpx2.AsyncClient | None = None,
+                    clock: Clock = time.time, margin: float = DEFAULT_MARGIN) -> Broker:
+        """Build from the environment (see `config.py` for the variables). `http` lets tests inject a
+        transport; otherwise the broker owns a client and closes it in `aclose`."""
+        settings = BrokerSettings.from_env(env)
+        owned = None
+        if http is None:
+            http = owned = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, connect=10.0))
+        endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(box_url), clock=clock)
+        return cls(endpoint=endpoint, settings=settings, downscope=downscope, margin=margin,
+                   vault_factory=lambda: SQLiteVault.open(data_dir, env), owned_http=owned)
+
+    @property
+    def vault(self) -> VaultStore:
+        if self._vault is None:  # opened on first need: a developer-token setup never creates a key file
+            self._vault = self._vault_factory()
+        return self._vault
+
+    def session(self, identity: IdentitySpec) -> TokenSession:
+        """The base-token session of an identity (as_user shares the service account's)."""
+        key = _session_key(identity)
+        existing = self._sessions.get(key)
+        if existing is not None:
+            return existing
+        session = self._new_session(identity, key)
+        self._sessions[key] = session
+        return session
+
+    def _new_session(self, identity: IdentitySpec, key: str) -> TokenSession:
+        if identity.kind == "user_grant":
+            oauth = self.settings.oauth_client
+            return UserGrantSession(
+                label=identity.label or "default", vault=self.vault, endpoint=self.endpoint,
+                client_id=oauth.client_id if oauth else None,
+                client_secret=oauth.client_secret.get_secret_value() if oauth else None,
+                margin=self._margin, step_hook=self._step_hook,
+            )
+        credential: Credential
+        if identity.kind == "developer_token":
+            if self.settings.developer_token is None:
+                raise ConfigError("this agent acts with a developer token; set BOX_DEVELOPER_TOKEN")
+            credential = DeveloperToken(self.settings.developer_token.get_secret_value())
+        else:
+            service = self.settings.service_account
+            if service is None:
+                raise ConfigError(
+                    "this agent acts as the service account, but no app credentials are set: set "
+                    "BOX_JWT_CONFIG_FILE, or BOX_CLIENT_ID + BOX_CLIENT_SECRET + BOX_ENTERPRISE_ID"
+                )
+            credential = service
+        return MintingSession(credential, self.endpoint, key=key, margin=self._margin)
+
+    async def token_source(self, identity: IdentitySpec, *, scopes: frozenset[str] | None = None,
+                           resource: str | None = None) -> TokenSource:
+        """A TokenSource for one call. With downscoping on and scopes given, the token carries only
+        those scopes (and only `resource`, a full item URL, when given). Cheap with a warm cache."""
+        session = self._sessions.get(_session_key(identity)) or self.session(identity)
+        if session.dead is not None:  # fail fast: the person has to act, Box need not be asked
+            raise type(session.dead)(str(session.dead))
+        if not self.downscope or not scopes:
+            return session
+        cache_key = (session.key, scopes, resource)
+        source = self._sources.get(cache_key)
+        if source is None:
+            check_scopes(scopes)
+            if resource is not None and not resource.startswith(self.endpoint.endpoints.api_base + "/2.0/"):
+                raise BrokerError(f"downscope resource {resource!r} is not an item URL of this Box")
+            if len(self._sources) >= MAX_SOURCES:
+                for old in list(self._sources)[: MAX_SOURCES // 2]:  # drop the oldest half
+                    del self._sources[old]
+            source = DownscopedSource(session, self.endpoint, scopes=scopes, resource=resource,
+                                      margin=self._margin)
+            self._sources[cache_key] = source
+        return source
+
+    def item_resource(self, item_type: str, item_id: str) -> str:
+        """The `resource` URL for downscoping to one item (a file, folder or web link)."""
+        return self.endpoint.endpoints.item_url(item_type, item_id)
+
+    def as_user_header(self, identity: IdentitySpec) -> str | None:
+        """The As-User header value for this identity; only the policy's identity decides it."""
+        return identity.as_user if identity.kind == "as_user" else None
+
+    async def aclose(self) -> None:
+        if self._vault is not None:
+            self._vault.close()
+            self._vault = None
+        if self._owned_http is not None:
+            await self._owned_http.aclose()
+            self._owned_http = None
+
+
+def _session_key(identity: IdentitySpec) -> str:
+    if identity.kind == "user_grant":
+        return f"user:{identity.label or 'default'}"
+    if identity.kind == "as_user":
+        return "service_account"
+    return identity.kind

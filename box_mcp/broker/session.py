@@ -1,0 +1,194 @@
+"""One identity's base token, kept alive: proactive and reactive refresh, single-flight, fail-fast.
+
+`TokenSession` holds the single-flight logic; `MintingSession` mints again (developer token, CCG, JWT);
+`UserGrantSession` refreshes a stored OAuth grant with Box's single-use rotation, storing the new
+refresh token durably before the new access token is handed to anyone.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import replace
+
+import anyio
+import anyio.to_thread
+
+from box_mcp.broker.credentials import Credential, DeveloperTokenExpired
+from box_mcp.broker.tokens import Clock, Token, TokenEndpoint, TokenRequestError
+from box_mcp.broker.vault import GrantRecord, VaultConflict, VaultStore
+from box_mcp.errors import BrokerError, NeedsSignIn
+
+DEFAULT_MARGIN = 120.0  # seconds before expiry at which a token counts as stale
+# Steps of one rotation, in order; the crash tests stop the process at each (`step_hook`).
+ROTATION_STEPS = ("before_request", "after_response", "after_commit")
+
+
+def login_hint(label: str) -> str:
+    flag = "" if label == "default" else f" --user-label {label}"
+    return f"box-mcp auth login{flag}"
+
+
+class TokenSession:
+    """Single-flight renewal of one base token. Subclasses say how to obtain a new one (`_obtain`)."""
+
+    def __init__(self, *, key: str, clock: Clock, margin: float = DEFAULT_MARGIN) -> None:
+        self.key = key
+        self._clock = clock
+        self._margin = margin
+        self._token: Token | None = None
+        self._rejected: str | None = None  # the last token Box refused: never adopt it again
+        self._lock = anyio.Lock()
+        self._dead: BrokerError | None = None
+        self.renewals = 0  # how many times _obtain ran: the concurrency test and bench read it
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r}, renewals={self.renewals})"
+
+    @property
+    def dead(self) -> BrokerError | None:
+        """The error every call gets once the identity cannot work without a person (None: healthy)."""
+        return self._dead
+
+    async def token(self) -> Token:
+        token = self._token
+        if token is not None:
+            now = self._clock()
+            if token.fresh_for(now, self._margin):
+                return token
+            if self._lock.locked() and not token.expired(now):
+                return token  # a proactive refresh is under way; the current token is still good
+        return await self._renew()
+
+    async def access_token(self) -> str:
+        return (await self.token()).access_token
+
+    async def invalidate(self, token: str) -> None:
+        """Box refused `token` (a 401): the next call renews. Stale reports for older tokens are ignored,
+        so a hundred 401s for the same token still cause one renewal."""
+        current = self._token
+        if current is not None and hmac.compare_digest(current.access_token.encode(), token.encode()):
+            self._rejected = token
+            self._token = None
+
+    async def _renew(self) -> Token:
+        if self._dead is not None:
+            raise type(self._dead)(str(self._dead))
+        async with self._lock:
+            if self._dead is not None:
+                raise type(self._dead)(str(self._dead))
+            token = self._token
+            if token is not None and token.fresh_for(self._clock(), self._margin):
+                return token  # another caller renewed while we waited
+            try:
+                # Shielded: once a refresh request is on the wire, a cancelled caller must not lose
+                # the rotated refresh token that Box is about to send back.
+                with anyio.CancelScope(shield=True):
+                    token = await self._obtain()
+            except (NeedsSignIn, DeveloperTokenExpired) as exc:
+                self._dead = exc
+                raise
+            self._token = token
+            self.renewals += 1
+            return token
+
+    async def _obtain(self) -> Token:
+        raise NotImplementedError
+
+
+class MintingSession(TokenSession):
+    """Developer token, CCG or JWT: a new token is simply minted again."""
+
+    def __init__(self, credential: Credential, endpoint: TokenEndpoint, *, key: str,
+                 margin: float = DEFAULT_MARGIN) -> None:
+        super().__init__(key=key, clock=endpoint.clock, margin=margin)
+        self.credential = credential
+        self._endpoint = endpoint
+
+    async def _obtain(self) -> Token:
+        return await self.credential.mint(self._endpoint)
+
+
+class UserGrantSession(TokenSession):
+    """A person's OAuth grant from the vault, refreshed with single-use refresh-token rotation."""
+
+    def __init__(self, *, label: str, vault: VaultStore, endpoint: TokenEndpoint, client_id: str | None,
+                 client_secret: str | None, margin: float = DEFAULT_MARGIN,
+                 step_hook: Callable[[str], None] | None = None) -> None:
+        super().__init__(key=f"user:{label}", clock=endpoint.clock, margin=margin)
+        self.label = label
+        self._vault = vault
+        self._endpoint = endpoint
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._step = step_hook or (lambda step: None)
+
+    def __repr__(self) -> str:
+        return f"UserGrantSession({self.label!r}, renewals={self.renewals})"
+
+    def _sign_in(self, why: str) -> NeedsSignIn:
+        return NeedsSignIn(f"{why}; a person must sign in again: run `{login_hint(self.label)}`")
+
+    async def _obtain(self) -> Token:
+        record = await anyio.to_thread.run_sync(self._vault.get, self.key)
+        if record is None:
+            raise self._sign_in(f"no Box sign-in is stored for user label {self.label!r}")
+        if record.status == "needs_sign_in":
+            why = f"the Box sign-in for {self.label!r} stopped working ({record.status_detail})"
+            raise self._sign_in(why)
+        now = self._clock()
+        stored = record.access_token
+        rejected = self._rejected is not None and stored is not None and hmac.compare_digest(
+            stored.encode(), self._rejected.encode()
+        )
+        if stored and not rejected and now + self._margin < record.access_expires_at:
+            # Fresh in the vault: written by our last run or by another process sharing the vault.
+            return Token(access_token=stored, expires_at=record.access_expires_at)
+        if not record.refresh_token:
+            raise self._sign_in(f"the Box sign-in for {self.label!r} has no refresh token")
+        client_id = self._client_id or record.client_id
+        if not client_id or not self._client_secret:
+            raise BrokerError(
+                "refreshing a user's Box sign-in needs the OAuth app's client id and secret: "
+                "set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET"
+            )
+        return await self._rotate(record, client_id, self._client_secret)
+
+    async def _rotate(self, record: GrantRecord, client_id: str, client_secret: str) -> Token:
+        self._step("before_request")
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": record.refresh_token or "",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        try:
+            new = await self._endpoint.request(form, what=f"refreshing the sign-in of {self.label!r}")
+        except TokenRequestError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            detail = "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
+            dead = replace(record, status="needs_sign_in", status_detail=detail, access_token=None)
+            await anyio.to_thread.run_sync(lambda: self._put(dead, record.generation))
+            raise self._sign_in(f"the Box sign-in for {self.label!r} stopped working ({detail})") from None
+        self._step("after_response")
+        rotated = replace(
+            record,
+            access_token=new.access_token,
+            access_expires_at=new.expires_at,
+            refresh_token=new.refresh_token or record.refresh_token,
+            status="ok",
+            status_detail="",
+        )
+        # Durable before use: if we die after this line the vault already holds the new refresh token.
+        await anyio.to_thread.run_sync(lambda: self._put(rotated, record.generation))
+        self._step("after_commit")
+        return new
+
+    def _put(self, record: GrantRecord, generation: int) -> None:
+        try:
+            self._vault.put(record, expect_generation=generation)
+        except VaultConflict:
+            # Someone rewrote the row meanwhile (a new login). Our tokens are the newest Box issued for
+            # this chain; dropping them would lose a working grant, so store them anyway.
+            self._vault.put(record, expect_generation=None)

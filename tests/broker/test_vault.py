@@ -1,0 +1,99 @@
+"""The vault keeps tokens encrypted in a 0600 file and refuses the wrong key."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from box_mcp.broker.crypto import VaultKeyMismatch, load_or_create_key, new_key_text
+from box_mcp.broker.vault import GrantRecord, SQLiteVault, VaultConflict
+from box_mcp.errors import ConfigError
+
+SECRET_AT = "AT-vault-test-0123456789"
+SECRET_RT = "RT-vault-test-9876543210"
+
+
+def _record(**kw: object) -> GrantRecord:
+    base = dict(key="user:default", kind="user_grant", access_token=SECRET_AT, access_expires_at=5.0,
+                refresh_token=SECRET_RT, client_id="cid", user_id="11", user_login="ada@example.com")
+    base.update(kw)
+    return GrantRecord(**base)  # type: ignore[arg-type]
+
+
+def test_stored_grant_round_trips_and_is_encrypted_on_disk(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    stored = vault.put(_record(), expect_generation=None)
+    assert stored.generation == 1
+    got = vault.get("user:default")
+    assert got is not None and got.access_token == SECRET_AT and got.refresh_token == SECRET_RT
+    vault.close()
+    raw = (tmp_path / "vault.sqlite3").read_bytes()
+    assert SECRET_AT.encode() not in raw and SECRET_RT.encode() not in raw
+
+
+def test_vault_file_and_key_file_are_private(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path / "data", {})
+    vault.put(_record(), expect_generation=None)
+    vault.close()
+    for name in ("vault.sqlite3", "vault.key"):
+        assert stat.S_IMODE((tmp_path / "data" / name).stat().st_mode) == 0o600, name
+
+
+def test_key_file_is_reused_on_the_second_run(tmp_path: Path) -> None:
+    assert load_or_create_key(tmp_path, {}) == load_or_create_key(tmp_path, {})
+
+
+def test_world_readable_key_file_is_refused(tmp_path: Path) -> None:
+    load_or_create_key(tmp_path, {})
+    os.chmod(tmp_path / "vault.key", 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_or_create_key(tmp_path, {})
+
+
+def test_malformed_vault_key_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BOX_MCP_VAULT_KEY"):
+        load_or_create_key(tmp_path, {"BOX_MCP_VAULT_KEY": "too-short"})
+
+
+def test_wrong_key_cannot_read_the_vault(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault.put(_record(), expect_generation=None)
+    vault.close()
+    other = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    with pytest.raises(VaultKeyMismatch, match="restore"):
+        other.get("user:default")
+    other.close()
+
+
+def test_ciphertext_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault.put(_record(), expect_generation=None)
+    vault.put(_record(key="user:other", refresh_token="x"), expect_generation=None)
+    db = vault._db
+    db.execute("UPDATE grants SET refresh_token = (SELECT refresh_token FROM grants WHERE key='user:default')"
+               " WHERE key='user:other'")
+    with pytest.raises(VaultKeyMismatch):
+        vault.get("user:other")
+    vault.close()
+
+
+def test_put_with_a_stale_generation_is_a_conflict(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    first = vault.put(_record(), expect_generation=None)
+    vault.put(_record(refresh_token="RT-2"), expect_generation=first.generation)
+    with pytest.raises(VaultConflict):
+        vault.put(_record(refresh_token="RT-3"), expect_generation=first.generation)
+    got = vault.get("user:default")
+    assert got is not None and got.refresh_token == "RT-2" and got.generation == 2
+    vault.close()
+
+
+def test_records_never_show_tokens_in_repr(tmp_path: Path) -> None:
+    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault.put(_record(), expect_generation=None)
+    text = repr(vault.list()) + repr(vault)
+    assert SECRET_AT not in text and SECRET_RT not in text
+    vault.close()
