@@ -1,0 +1,520 @@
+"""The one async Box client: auth headers, box-version, retries with back-off, typed errors, paging.
+
+Downloads live in `download.py` and uploads in `upload.py`; both go through `BoxClient.send`, so every
+request shares one connection pool, one retry policy and one error mapping.
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import random
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
+
+import anyio
+import httpx2
+from pydantic import SecretStr
+
+from box_mcp.errors import BoxTransportError
+
+from .download import Download, download_to, open_download
+from .errors import BoxAPIError, NotModified, error_from_response
+
+__all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
+
+BOX_API_URL = "https://api.box.com"
+BOX_UPLOAD_URL = "https://upload.box.com/api"
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Failures that prove the request never reached Box, so even a create can be sent again.
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_PAGES = 100_000
+
+Sleep = Callable[[float], Awaitable[Any]]
+Verify = Callable[[], Awaitable[Any | None]]
+ContentFactory = Callable[[], bytes | AsyncIterable[bytes]]
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    async def access_token(self) -> str: ...
+
+    async def invalidate(self, token: str) -> None:
+        """Called after a 401 with `token`; the next `access_token()` must not return it again."""
+        ...
+
+
+class StaticToken:
+    """A developer token (or any fixed token): it cannot be refreshed, so a 401 is final."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str) -> None:
+        if not isinstance(token, str) or not token.strip():
+            raise ValueError("the Box token is empty: set a developer token from the Box Developer Console")
+        self._token = SecretStr(token.strip())
+
+    async def access_token(self) -> str:
+        return self._token.get_secret_value()
+
+    async def invalidate(self, token: str) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "StaticToken('**********')"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A write that failed with 5xx but that the caller's `verify` found had happened: its result."""
+
+    value: Any
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    u = httpx2.URL(url)
+    return (u.scheme, u.host, u.port)
+
+
+class BoxClient:
+    """Async Box API client. One instance owns the connection pool; `bound()` views share it."""
+
+    def __init__(
+        self,
+        *,
+        token_source: TokenSource,
+        base_url: str = BOX_API_URL,
+        upload_url: str | None = None,
+        box_version: str = "2024.0",
+        transport: httpx2.AsyncBaseTransport | None = None,
+        max_attempts: int = 5,
+        deadline: float = 60.0,
+        sleep: Sleep = anyio.sleep,
+        chunked_threshold: int = 50 * 1024 * 1024,
+        user_agent: str = "box-mcp/0.1",
+        clock: Callable[[], float] = time.monotonic,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 16.0,
+        part_concurrency: int = 4,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if deadline <= 0:
+            raise ValueError("deadline must be a positive number of seconds")
+        base = base_url.rstrip("/")
+        if base.endswith("/2.0"):
+            base = base[: -len("/2.0")]
+        self.base_url = base
+        if upload_url is None:
+            upload_url = BOX_UPLOAD_URL if base == BOX_API_URL else f"{base}/api"
+        self.upload_url = upload_url.rstrip("/").removesuffix("/2.0")
+        self.box_version = box_version
+        self.max_attempts = max_attempts
+        self.deadline = deadline
+        self.chunked_threshold = chunked_threshold
+        self.user_agent = user_agent
+        self.part_concurrency = max(1, part_concurrency)
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._rng = rng or random.SystemRandom()
+        self._token = token_source
+        self._as_user: str | None = None
+        self._owner = True
+        self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
+        self._http = httpx2.AsyncClient(
+            transport=transport,
+            timeout=httpx2.Timeout(60.0, connect=10.0),
+            limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0),
+            follow_redirects=False,
+        )
+
+    # --- lifecycle and views -------------------------------------------------------------------
+
+    def bound(self, *, token_source: TokenSource | None = None, as_user: str | None = None) -> BoxClient:
+        """A view on the same connection pool acting with another token and/or `As-User`."""
+        view = copy.copy(self)
+        view._owner = False
+        if token_source is not None:
+            view._token = token_source
+        if as_user is not None:
+            if not as_user.isdigit():
+                raise ValueError(f"As-User must be a Box user id (digits), got {as_user!r}")
+            view._as_user = as_user
+        return view
+
+    @property
+    def as_user(self) -> str | None:
+        return self._as_user
+
+    async def aclose(self) -> None:
+        if self._owner:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> BoxClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"BoxClient(base_url={self.base_url!r}, as_user={self._as_user!r})"
+
+    # --- URLs ----------------------------------------------------------------------------------
+
+    def url(self, path: str, *, upload: bool = False) -> str:
+        """The absolute URL of an API path relative to `/2.0` (absolute URLs pass through)."""
+        if path.startswith(("https://", "http://")):
+            return path
+        if not path.startswith("/"):
+            raise ValueError(f"Box API paths start with '/', got {path!r}")
+        return f"{self.upload_url if upload else self.base_url}/2.0{path}"
+
+    def is_trusted(self, url: str) -> bool:
+        """True for Box's API and upload hosts: the only hosts that ever see our token."""
+        return _origin(url) in self._trusted
+
+    # --- the retry loop ------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2^n)].
+        return self._rng.uniform(0.0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+
+    async def _wait(self, delay: float, deadline_at: float) -> bool:
+        """Sleep `delay` unless that would pass the deadline; False means: give up now."""
+        if self._clock() + delay > deadline_at:
+            return False
+        await self._sleep(delay)
+        return True
+
+    def _headers(self, url: str, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers: dict[str, str] = {"User-Agent": self.user_agent}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+            headers["box-version"] = self.box_version
+            if self._as_user:
+                headers["As-User"] = self._as_user
+        for key, value in (extra or {}).items():
+            if key.lower() == "authorization":
+                raise ValueError("pass credentials through token_source, not an Authorization header")
+            headers[key] = value
+        return headers
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: ContentFactory | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        verify: Verify | None = None,
+        stream: bool = False,
+        upload: bool = False,
+    ) -> httpx2.Response | Verified:
+        """Send with retries; return the first non-error response (2xx, 3xx, 304) or a `Verified`.
+
+        With `stream=True` the response body is unread and the caller must `aclose()` it. `content` is
+        called once per attempt so a body can be sent again. Raises BoxAPIError / BoxTransportError.
+        """
+        method = method.upper()
+        url = self.url(url, upload=upload)
+        hdr_keys = {k.lower() for k in (headers or {})}
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT") or (
+                method == "DELETE" and "if-match" in hdr_keys
+            )
+        trusted = self.is_trusted(url)
+        deadline_at = self._clock() + self.deadline
+        what = f"{method} {httpx2.URL(url).path}"
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            token = await self._token.access_token() if trusted else None
+            request = self._http.build_request(
+                method,
+                url,
+                params=params,
+                json=json,
+                content=content() if content is not None else None,
+                headers=self._headers(url, token, headers),
+            )
+            try:
+                if content is None:
+                    # The deadline bounds the wait for an answer; an upload's body may take longer.
+                    with anyio.fail_after(max(0.0, deadline_at - self._clock())):
+                        response = await self._http.send(request, stream=True)
+                else:
+                    response = await self._http.send(request, stream=True)
+            except TimeoutError:
+                raise BoxTransportError(
+                    f"{what}: Box did not answer within the {self.deadline:g} s deadline. "
+                    "Fix: try again later; if it keeps happening, Box may be degraded."
+                ) from None
+            except httpx2.TransportError as exc:
+                reached = not isinstance(exc, _NOT_SENT)
+                problem = f"{what}: {type(exc).__name__} talking to {httpx2.URL(url).host}"
+                if reached and not idempotent:
+                    if verify is None:
+                        raise BoxTransportError(
+                            f"{problem}; the write may or may not have happened. "
+                            "Fix: check the target before trying again."
+                        ) from None
+                    found = await self._verify(verify, attempt, deadline_at)
+                    if found is not None:
+                        return found
+                if attempt >= self.max_attempts or not await self._wait(self._backoff(attempt), deadline_at):
+                    raise BoxTransportError(
+                        f"{problem} after {attempt} attempt(s). Fix: check the network or Box's status, "
+                        "then try again."
+                    ) from None
+                continue
+
+            status = response.status_code
+            if status < 400:
+                if not stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                return response
+            body = await _read_bounded(response)
+            if status == 401 and token is not None and not refreshed:
+                refreshed = True
+                await self._token.invalidate(token)
+                fresh = await self._token.access_token()
+                if not hmac.compare_digest(fresh.encode(), token.encode()):
+                    attempt -= 1  # a refreshed token is a new start, not a retry
+                    continue
+            error = error_from_response(response, body)
+            if status not in _RETRY_STATUSES or attempt >= self.max_attempts:
+                raise error
+            if status != 429 and not idempotent:
+                # Box may have done the write despite the 5xx: look before doing it again.
+                if verify is None:
+                    raise error
+                found = await self._verify(verify, attempt, deadline_at, error.retry_after)
+                if found is not None:
+                    return found
+                continue
+            delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
+            if not await self._wait(delay, deadline_at):
+                raise error
+
+    async def _verify(
+        self, verify: Verify, attempt: int, deadline_at: float, retry_after: float | None = None
+    ) -> Verified | None:
+        delay = retry_after if retry_after is not None else self._backoff(attempt)
+        await self._wait(delay, deadline_at)
+        found = await verify()
+        return Verified(found) if found is not None else None
+
+    # --- JSON requests -------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        fields: Sequence[str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        idempotent: bool | None = None,
+        verify: Verify | None = None,
+    ) -> Any:
+        """Call Box; return parsed JSON, None for an empty answer, or NotModified for a 304."""
+        query = _query(params, fields)
+        extra = dict(headers or {})
+        if if_match is not None:
+            extra["If-Match"] = if_match
+        if if_none_match is not None:
+            extra["If-None-Match"] = if_none_match
+        result = await self.send(
+            method, path, params=query, json=json, headers=extra, idempotent=idempotent, verify=verify
+        )
+        if isinstance(result, Verified):
+            return result.value
+        if result.status_code == 304:
+            return NotModified(etag=result.headers.get("etag"))
+        return parse_body(result)
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> Any:
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> Any:
+        return await self.request("PUT", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Any:
+        return await self.request("DELETE", path, **kw)
+
+    async def options(self, path: str, **kw: Any) -> Any:
+        return await self.request("OPTIONS", path, **kw)
+
+    # --- paging --------------------------------------------------------------------------------
+
+    async def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        marker: bool = False,
+        max_items: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every entry of an offset- or marker-paged collection, fetching pages as they are consumed."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        query = dict(params or {})
+        offset = int(query.pop("offset", 0))
+        next_marker = query.pop("marker", None)
+        query["limit"] = limit
+        if marker:
+            query["usemarker"] = "true"
+        seen = 0
+        for _ in range(_MAX_PAGES):
+            page_query = dict(query)
+            if marker:
+                if next_marker:
+                    page_query["marker"] = next_marker
+            else:
+                page_query["offset"] = offset
+            page = await self.get(path, params=page_query, fields=fields)
+            if not isinstance(page, dict):
+                raise BoxTransportError(f"GET {path}: Box answered a page that is not a JSON object.")
+            entries = page.get("entries") or []
+            for entry in entries:
+                if max_items is not None and seen >= max_items:
+                    return
+                seen += 1
+                yield entry
+            if max_items is not None and seen >= max_items:
+                return
+            if marker:
+                next_marker = page.get("next_marker")
+                if not next_marker or not entries:
+                    return
+            else:
+                # Box says: advance by the limit it answered, which may be lower than the one asked for.
+                offset += int(page.get("limit") or limit)
+                total = page.get("total_count")
+                if not entries or (isinstance(total, int) and offset >= total):
+                    return
+
+    # --- content (implemented in download.py / upload.py) --------------------------------------
+
+    def download(
+        self, file_id: str, *, byte_range: tuple[int, int | None] | None = None, version: str | None = None
+    ) -> AbstractAsyncContextManager[Download]:
+        """Open a file's content as a stream: `async with client.download(id) as d: async for c in d`."""
+        return open_download(self, file_id, byte_range=byte_range, version=version)
+
+    async def download_to(self, file_id: str, path: Path, **kw: Any) -> int:
+        """Stream a file's content into `path` (written beside it, then renamed); returns bytes written."""
+        return await download_to(self, file_id, Path(path), **kw)
+
+    async def upload(
+        self,
+        *,
+        parent_id: str,
+        name: str,
+        source: bytes | Path | AsyncIterable[bytes],
+        size: int | None = None,
+        progress: Callable[[int, int], Awaitable[None] | None] | None = None,
+        content_modified_at: str | None = None,
+    ) -> dict[str, Any]:
+        from .upload import upload_file
+
+        return await upload_file(
+            self,
+            parent_id=parent_id,
+            name=name,
+            source=source,
+            size=size,
+            progress=progress,
+            content_modified_at=content_modified_at,
+        )
+
+    async def upload_version(
+        self,
+        *,
+        file_id: str,
+        source: bytes | Path | AsyncIterable[bytes],
+        size: int | None = None,
+        name: str | None = None,
+        if_match: str | None = None,
+        progress: Callable[[int, int], Awaitable[None] | None] | None = None,
+    ) -> dict[str, Any]:
+        from .upload import upload_version
+
+        return await upload_version(
+            self, file_id=file_id, source=source, size=size, name=name, if_match=if_match, progress=progress
+        )
+
+    async def preflight(self, *, parent_id: str, name: str, size: int) -> None:
+        """Ask Box whether an upload would be accepted (name free, quota, permissions); raises if not."""
+        await self.request(
+            "OPTIONS", "/files/content", json={"name": name, "parent": {"id": parent_id}, "size": size}
+        )
+
+
+def _query(params: Mapping[str, Any] | None, fields: Sequence[str] | None) -> dict[str, Any] | None:
+    query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+    if fields:
+        query["fields"] = ",".join(fields)
+    return query or None
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def parse_body(response: httpx2.Response) -> Any:
+    """JSON for a JSON answer, None for an empty one, bytes otherwise (thumbnails and the like)."""
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.content
+
+
+async def _read_bounded(response: httpx2.Response) -> bytes:
+    """At most 64 KiB of an error body (a proxy's error page can be large), then close."""
+    buf = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            buf += chunk
+            if len(buf) >= _MAX_ERROR_BODY:
+                break
+    except httpx2.HTTPError:
+        pass  # a broken error body still leaves the status code to report
+    finally:
+        await response.aclose()
+    return bytes(buf[:_MAX_ERROR_BODY])
+
+
+def file_path(file_id: str, suffix: str = "") -> str:
+    return f"/files/{quote(file_id, safe='')}{suffix}"
+

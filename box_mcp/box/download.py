@@ -1,0 +1,134 @@
+"""Streaming download in constant memory: 302 to a storage host (never given our token), 202 waits, Range.
+
+Box answers `GET /files/{id}/content` with 302 + a short-lived Location on another host (dl.boxcloud.com),
+or 202 + Retry-After while the content is not ready yet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import anyio
+import httpx2
+
+from box_mcp.errors import BoxTransportError
+
+from .errors import parse_retry_after
+
+if TYPE_CHECKING:
+    from .client import BoxClient
+
+_MAX_HOPS = 5
+_MAX_NOT_READY = 30
+_CHUNK = 64 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class Download:
+    """An open download: `size` (bytes in this answer), `headers`, and the body as chunks, read once."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+        length = response.headers.get("content-length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
+        m = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+        self.total_size: int | None = int(m.group(3)) if m and m.group(3) != "*" else self.size
+
+    async def aiter_bytes(self, chunk_size: int = _CHUNK) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes(chunk_size):
+                yield chunk
+        except httpx2.TransportError as exc:
+            raise BoxTransportError(
+                f"the download broke off ({type(exc).__name__}). Fix: download again."
+            ) from None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.aiter_bytes()
+
+
+def _range_header(byte_range: tuple[int, int | None]) -> str:
+    start, end = byte_range
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"byte_range must be (start, end) with 0 <= start <= end, got {byte_range!r}")
+    return f"bytes={start}-{'' if end is None else end}"
+
+
+@asynccontextmanager
+async def open_download(
+    client: BoxClient,
+    file_id: str,
+    *,
+    byte_range: tuple[int, int | None] | None = None,
+    version: str | None = None,
+) -> AsyncIterator[Download]:
+    headers = {"Range": _range_header(byte_range)} if byte_range is not None else {}
+    params = {"version": version} if version else None
+    api_url = client.url(f"/files/{quote(file_id, safe='')}/content")
+    url = api_url
+    not_ready = 0
+    for _ in range(_MAX_HOPS + _MAX_NOT_READY):
+        # Query parameters belong to the API call only: the Location is complete and signed as it is.
+        response = await client.send(
+            "GET", url, params=params if url == api_url else None, headers=headers, stream=True
+        )
+        assert isinstance(response, httpx2.Response)  # without verify, never a Verified
+        status = response.status_code
+        if status == 202:
+            await response.aclose()
+            not_ready += 1
+            if not_ready > _MAX_NOT_READY:
+                break
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            await client._sleep(min(wait if wait is not None else 1.0, 60.0))
+            continue
+        if status in (301, 302, 303, 307, 308):
+            await response.aclose()
+            location = response.headers.get("location")
+            if not location:
+                raise BoxTransportError(f"Box answered {status} for file {file_id} without a Location.")
+            # Relative locations resolve against the URL asked; absolute ones on another host get no token.
+            url = str(httpx2.URL(url).join(location))
+            continue
+        if status == 304 or not 200 <= status < 300:
+            await response.aclose()
+            raise BoxTransportError(f"Box answered {status} to a download of file {file_id}.")
+        try:
+            yield Download(response)
+        finally:
+            await response.aclose()
+        return
+    raise BoxTransportError(
+        f"file {file_id} was still not ready to download after several tries. Fix: try again in a minute."
+    )
+
+
+async def download_to(client: BoxClient, file_id: str, path: Path, **kw: object) -> int:
+    """Write a file's content to `path` via a `.part` file renamed at the end; returns bytes written."""
+    part = path.with_name(path.name + ".part")
+    written = 0
+    try:
+        async with open_download(client, file_id, **kw) as download:  # type: ignore[arg-type]
+            async with await anyio.open_file(part, "wb") as out:
+                async for chunk in download.aiter_bytes():
+                    await out.write(chunk)
+                    written += len(chunk)
+            if download.size is not None and written != download.size:
+                raise BoxTransportError(
+                    f"the download of file {file_id} stopped at {written} of {download.size} bytes. "
+                    "Fix: download again."
+                )
+        os.replace(part, path)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.Path(part).unlink(missing_ok=True)
+        raise
+    return written
