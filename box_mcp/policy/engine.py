@@ -1,0 +1,301 @@
+"""The policy engine: a compiled, indexed evaluator with Cedar's semantics over box-mcp's call vocabulary.
+
+Default deny; forbid beats everything; require_approval beats permit; a call is allowed only if every
+item it touches is covered by a permit giving enough access there and every condition holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+from box_mcp.errors import PolicyError
+from box_mcp.policy import reasons
+from box_mcp.policy.conditions import Cond, compile_conditions, rule_applies
+from box_mcp.policy.model import Agent, Policy, Rule
+
+Effect = Literal["allow", "deny", "approval_required"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    toolset: str
+    access: Access
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    agent: str
+    tool: str
+    uses: tuple[ResourceUse, ...] = ()
+    facts: CallFacts = field(default_factory=CallFacts)
+    # folder ids from root "0" down to the item (a folder's ends with its own id, a file's with its parent)
+    ancestry: Mapping[ItemRef, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    effect: Effect
+    rule_ids: tuple[str, ...]
+    reason: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect == "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class CRule:
+    """A rule compiled for matching.
+
+    `rank` is the most access a permit grants, or the least access a forbid or approval rule matches.
+    """
+
+    id: str
+    effect: str
+    rank: int
+    access: Access
+    folders: frozenset[str]
+    items: frozenset[ItemRef]
+    scoped: bool
+    when: tuple[Cond, ...]
+    unless: tuple[Cond, ...]
+    description: str
+    source: Rule
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.when or self.unless)
+
+    def in_scope(self, item: ItemRef | None, ancestry: tuple[str, ...] | None) -> bool | None:
+        """True/False, or None when only the (unknown) ancestry could tell."""
+        if not self.scoped:
+            return True
+        if item is not None and item in self.items:
+            return True
+        if self.folders:
+            if ancestry is None:
+                return None
+            return not self.folders.isdisjoint(ancestry)
+        return False
+
+    def applies(self, facts: CallFacts) -> bool:
+        if not (self.when or self.unless):
+            return True
+        return rule_applies(self.when, self.unless, facts, self.effect == "permit")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Every rule that can bear on one (agent, tool) pair, split by effect."""
+
+    tool_rank: int
+    permits: tuple[CRule, ...]
+    forbids: tuple[CRule, ...]
+    approvals: tuple[CRule, ...]
+
+
+class Engine:
+    """Decides tool calls for one loaded policy and one tool catalog."""
+
+    def __init__(self, policy: Policy, tools: Mapping[str, ToolInfo]) -> None:
+        self.policy = policy
+        self.tools = dict(tools)
+        compiled = [self._compile(rule) for rule in policy.rules]
+        self.rules: dict[str, CRule] = {c.id: c for c, _ in compiled}
+        index: dict[tuple[str, str], tuple[list[CRule], list[CRule], list[CRule]]] = {
+            (agent, tool): ([], [], []) for agent in policy.agents for tool in self.tools
+        }
+        for crule, selected in compiled:
+            agents = policy.agents if "*" in crule.source.agents else crule.source.agents
+            slot = {"permit": 0, "forbid": 1, "require_approval": 2}[crule.effect]
+            for agent in agents:
+                for tool in selected:
+                    index[(agent, tool)][slot].append(crule)
+        self._index = {
+            key: Bucket(self.tools[key[1]].access.rank, tuple(p), tuple(f), tuple(a))
+            for key, (p, f, a) in index.items()
+        }
+        self._keys: list[tuple[str, str]] = []
+        owners: dict[str, str] = {}
+        for name, agent in policy.agents.items():
+            for key in agent.keys:
+                digest = key.removeprefix("sha256:")
+                if digest in owners:
+                    raise PolicyError(
+                        f"agents {owners[digest]!r} and {name!r} share an API key; mint one each"
+                    )
+                owners[digest] = name
+                self._keys.append((digest, name))
+
+    def _compile(self, rule: Rule) -> tuple[CRule, tuple[str, ...]]:
+        selected = self._select_tools(rule)
+        if rule.access is not None:
+            access = rule.access
+        elif rule.effect != "permit":
+            access = Access.READ  # a forbid without access matches every use
+        elif rule.tools or rule.toolsets:
+            access = max((self.tools[t].access for t in selected), key=lambda a: a.rank, default=Access.READ)
+        else:
+            raise PolicyError(
+                f"{rule.origin}: permit {rule.id!r} names no tools, toolsets or access level; "
+                "add `access: read` (or write, admin) or list the tools it grants"
+            )
+        folders = frozenset(rule.within or ())
+        items = frozenset(rule.items or ())
+        crule = CRule(
+            id=rule.id,
+            effect=rule.effect,
+            rank=access.rank,
+            access=access,
+            folders=folders,
+            items=items,
+            scoped=rule.within is not None or rule.items is not None,
+            when=compile_conditions(rule.when),
+            unless=compile_conditions(rule.unless),
+            description=rule.description,
+            source=rule,
+        )
+        return crule, selected
+
+    def _select_tools(self, rule: Rule) -> tuple[str, ...]:
+        if rule.tools is None and rule.toolsets is None:
+            return tuple(self.tools)
+        chosen: list[str] = []
+        for name in rule.tools or ():
+            if name not in self.tools:
+                raise PolicyError(
+                    f"{rule.origin}: rule {rule.id!r} names unknown tool {name!r}{_near(name, self.tools)}"
+                )
+            chosen.append(name)
+        toolsets = {info.toolset for info in self.tools.values()}
+        for ts in rule.toolsets or ():
+            if ts not in toolsets:
+                raise PolicyError(
+                    f"{rule.origin}: rule {rule.id!r} names unknown toolset {ts!r}; "
+                    f"known: {', '.join(sorted(toolsets))}"
+                )
+            chosen.extend(t for t, info in self.tools.items() if info.toolset == ts)
+        return tuple(dict.fromkeys(chosen))
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def decide(self, req: DecisionRequest) -> Decision:
+        bucket = self._index.get((req.agent, req.tool))
+        if bucket is None:
+            return reasons.unknown(req, self.policy.agents, self.tools)
+        facts = req.facts
+        ancestry = req.ancestry
+        uses = req.uses
+        if bucket.forbids:
+            hits = [
+                f for f in bucket.forbids if self._forbid_hits(f, bucket.tool_rank, uses, ancestry, facts)
+            ]
+            if hits:
+                return reasons.forbidden(req, hits)
+        granted: list[str] = []
+        if uses:
+            for use in uses:
+                anc = ancestry.get(use.item)
+                need = use.access.rank
+                for p in bucket.permits:
+                    if p.rank >= need and p.in_scope(use.item, anc) and p.applies(facts):
+                        if p.id not in granted:
+                            granted.append(p.id)
+                        break
+                else:
+                    return reasons.uncovered(req, use, bucket.permits)
+        else:
+            # No item: any grant of the tool strong enough will do (confined search gets roots injected).
+            for p in bucket.permits:
+                if p.rank >= bucket.tool_rank and p.applies(facts):
+                    granted.append(p.id)
+                    break
+            else:
+                return reasons.uncovered(req, None, bucket.permits)
+        if bucket.approvals:
+            hits = [
+                a for a in bucket.approvals if self._forbid_hits(a, bucket.tool_rank, uses, ancestry, facts)
+            ]
+            if hits:
+                return reasons.needs_approval(req, hits)
+        return Decision("allow", tuple(granted), reasons.allowed(req, granted))
+
+    @staticmethod
+    def _forbid_hits(
+        f: CRule,
+        tool_rank: int,
+        uses: tuple[ResourceUse, ...],
+        ancestry: Mapping[ItemRef, tuple[str, ...]],
+        facts: CallFacts,
+    ) -> bool:
+        if uses:
+            # Unknown ancestry under a folder-scoped forbid counts as inside it: fail closed.
+            touched = any(
+                u.access.rank >= f.rank and f.in_scope(u.item, ancestry.get(u.item)) is not False
+                for u in uses
+            )
+        else:
+            touched = not f.scoped and tool_rank >= f.rank
+        return touched and f.applies(facts)
+
+    # -- questions the server asks before and after calls ----------------------------------------
+
+    def visible_tools(self, agent: str) -> frozenset[str]:
+        """Tools the agent holds a strong-enough permit for, minus tools forbidden outright."""
+        out = set()
+        for tool, info in self.tools.items():
+            b = self._index.get((agent, tool))
+            if b is None:
+                continue
+            if not any(p.rank >= b.tool_rank for p in b.permits):
+                continue
+            if any(not f.scoped and not f.conditional and f.rank <= info.access.rank for f in b.forbids):
+                continue
+            out.add(tool)
+        return frozenset(out)
+
+    def roots(self, agent: str, tool: str) -> tuple[str, ...] | None:
+        """Folder ids the agent's permits for `tool` are confined to; None when some permit is unconfined."""
+        b = self._index.get((agent, tool))
+        if b is None:
+            return ()
+        roots: dict[str, None] = {}
+        for p in b.permits:
+            if not p.scoped:
+                return None
+            roots.update(dict.fromkeys(sorted(p.folders)))
+        return tuple(roots)
+
+    def can_see(self, agent: str, tool: str, ancestry: tuple[str, ...], item: ItemRef | None = None) -> bool:
+        """Whether a listing or search result at `ancestry` may be shown to the agent."""
+        b = self._index.get((agent, tool))
+        if b is None:
+            return False
+        for f in b.forbids:
+            if f.rank == 0 and not f.conditional and f.in_scope(item, ancestry):
+                return False
+        return any(p.in_scope(item, ancestry) for p in b.permits)
+
+    def agent_for_key(self, api_key: str) -> str | None:
+        """The agent whose stored hash matches `api_key`; compares against every hash in constant time."""
+        digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+        found = None
+        for stored, agent in self._keys:
+            if hmac.compare_digest(stored, digest):
+                found = agent
+        return found
+
+    def agent(self, name: str) -> Agent | None:
+        return self.policy.agents.get(name)
+
+
+def _near(name: str, known: Mapping[str, object]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,270 @@
+"""The policy file format: agents (who they are, which Box identity they act as) and rules (what they may do).
+
+A policy is one YAML file or a directory of them (`*.yaml`, not `*.cases.yaml`), merged. See
+`policies/default.yaml` for a commented example. Every error names the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from box_mcp.access import Access, ItemRef
+from box_mcp.errors import PolicyError
+from box_mcp.policy.yamlsrc import Located, load_file
+
+MAX_POLICY_FILES = 200
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def _box_id(value: Any) -> Any:
+    # Box ids are digit strings; YAML reads unquoted ones as ints, which is what people write.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _byte_size(value: Any) -> Any:
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", value)
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ValueError("write a byte count like 26214400, '25 MB' or '25 MiB'")
+        return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return value
+
+
+BoxId = Annotated[str, BeforeValidator(_box_id), Field(pattern=r"^\d{1,20}$")]
+ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=0)]
+KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-fA-F]{64}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class AsUser(_Strict):
+    """Act as one Box user (an app user or managed user) through the service account's As-User header."""
+
+    as_user: BoxId
+
+
+class UserGrant(_Strict):
+    """Act with a person's own OAuth grant, stored by the broker under this label."""
+
+    user_grant: str = Field(min_length=1, max_length=128)
+
+
+class RateLimits(_Strict):
+    calls_per_minute: int | None = Field(default=None, ge=1)
+    writes_per_minute: int | None = Field(default=None, ge=0)
+
+
+class Agent(_Strict):
+    description: str = ""
+    acts_as: Literal["service_account"] | AsUser | UserGrant = "service_account"
+    keys: tuple[KeyHash, ...] = ()
+    limits: RateLimits = RateLimits()
+
+    @field_validator("acts_as", mode="before")
+    @classmethod
+    def _identity(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"as_user"}:
+                return AsUser.model_validate(value)
+            if set(value) == {"user_grant"}:
+                return UserGrant.model_validate(value)
+        if isinstance(value, AsUser | UserGrant) or value == "service_account":
+            return value
+        raise ValueError(
+            "acts_as is one of: service_account, {as_user: <Box user id>}, {user_grant: <label>}"
+        )
+
+    @field_validator("keys")
+    @classmethod
+    def _lower(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(k.lower() for k in keys)
+
+
+SharedLinkAccess = Literal["open", "company", "collaborators"]
+CollaborationRole = Literal[
+    "editor", "viewer", "previewer", "uploader", "previewer uploader", "viewer uploader", "co-owner", "owner"
+]
+
+
+class Conditions(_Strict):
+    """Argument limits. A condition on a value the call does not set never makes the rule stricter."""
+
+    max_upload_bytes: ByteSize | None = None
+    file_extensions: tuple[str, ...] | None = None
+    name_patterns: tuple[str, ...] | None = None
+    shared_link_access: tuple[SharedLinkAccess, ...] | None = None
+    collaboration_roles: tuple[CollaborationRole, ...] | None = None
+    invitee_domains: tuple[str, ...] | None = None
+    metadata_templates: tuple[str, ...] | None = None
+
+    @field_validator("file_extensions")
+    @classmethod
+    def _extensions(cls, exts: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if exts is None else tuple(e.lower().lstrip(".") for e in exts)
+
+    @field_validator("invitee_domains")
+    @classmethod
+    def _domains(cls, domains: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if domains is None else tuple(d.lower().lstrip("@") for d in domains)
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in self.__dict__.values())
+
+
+def _item(value: Any) -> Any:
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(file|folder|web_link)\s*[: ]\s*(\d{1,20})\s*", value)
+        if not m:
+            raise ValueError("write an item as 'file:123', 'folder:456' or 'web_link:789'")
+        return ItemRef(m.group(1), m.group(2))
+    return value
+
+
+ItemSpec = Annotated[ItemRef, BeforeValidator(_item)]
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+class Rule(_Strict):
+    """permit | forbid | require_approval: which agents, which tools, where, and under which conditions."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, arbitrary_types_allowed=True
+    )
+
+    id: str = Field(pattern=_ID)
+    effect: Literal["permit", "forbid", "require_approval"]
+    description: str = ""
+    agents: Annotated[tuple[str, ...], BeforeValidator(_listify)] = Field(min_length=1)
+    tools: Annotated[tuple[str, ...], BeforeValidator(_listify)] | None = None
+    toolsets: Annotated[tuple[str, ...], BeforeValidator(_listify)] | None = None
+    access: Access | None = None
+    within: Annotated[tuple[BoxId, ...], BeforeValidator(_listify)] | None = None
+    items: Annotated[tuple[ItemSpec, ...], BeforeValidator(_listify)] | None = None
+    when: Conditions | None = None
+    unless: Conditions | None = None
+    origin: str = Field(default="", exclude=True)  # file:line, filled by the loader
+
+
+class PolicyFile(_Strict):
+    version: Literal[1] = 1
+    default_agent: str | None = None
+    agents: dict[Annotated[str, Field(pattern=_ID)], Agent] = Field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+
+class Policy(_Strict):
+    """Every agent and rule from all files, checked for cross references."""
+
+    default_agent: str | None = None
+    agents: dict[str, Agent]
+    rules: tuple[Rule, ...]
+    sources: tuple[str, ...] = ()
+
+
+def policy_files(path: Path) -> list[Path]:
+    """The files a policy path means: the file itself, or a directory's `*.yaml` except test cases."""
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.endswith(".cases.yaml")
+        )
+        if not files:
+            raise PolicyError(f"{path}: no policy files (*.yaml) in this directory")
+        if len(files) > MAX_POLICY_FILES:
+            raise PolicyError(f"{path}: more than {MAX_POLICY_FILES} policy files")
+        return files
+    if not path.exists():
+        raise PolicyError(f"{path}: no such policy file or directory")
+    return [path]
+
+
+def parse_file(doc: Located) -> PolicyFile:
+    """Validate one parsed file, turning pydantic's errors into `file:line: field: problem` lines."""
+    if not isinstance(doc.data, dict):
+        raise PolicyError(f"{doc.path}:1: a policy file is a mapping with 'agents:' and 'rules:'")
+    try:
+        parsed = PolicyFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise PolicyError(_explain(doc, exc)) from None
+    rules = tuple(
+        rule.model_copy(update={"origin": doc.where(("rules", i))}) for i, rule in enumerate(parsed.rules)
+    )
+    return parsed.model_copy(update={"rules": rules})
+
+
+def _explain(doc: Located, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False)[:20]:
+        loc = tuple(p for p in err["loc"] if not ((isinstance(p, str) and p[:1].isupper()) or "[" in str(p)))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(doc.data, dict):
+            rules = doc.data.get("rules")
+            if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                field = f"rule {rules[loc[1]].get('id', loc[1])!r}: " + ".".join(str(p) for p in loc[2:])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling; see policies/default.yaml for the format)"
+        lines.append(f"{doc.where(loc)}: {field}: {msg}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def merge(files: list[PolicyFile], names: list[str]) -> Policy:
+    """Join files into one policy; duplicate agents or rule ids and unknown agents are errors."""
+    agents: dict[str, Agent] = {}
+    agent_origin: dict[str, str] = {}
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    default_agent: str | None = None
+    problems: list[str] = []
+    for pf, name in zip(files, names, strict=True):
+        for agent_name, agent in pf.agents.items():
+            if agent_name in agents:
+                problems.append(
+                    f"{name}: agent {agent_name!r} is also declared in {agent_origin[agent_name]}"
+                )
+            agents[agent_name] = agent
+            agent_origin[agent_name] = name
+        if pf.default_agent is not None:
+            if default_agent is not None and default_agent != pf.default_agent:
+                problems.append(f"{name}: default_agent is set differently in two files")
+            default_agent = pf.default_agent
+        for rule in pf.rules:
+            if rule.id in seen:
+                problems.append(f"{rule.origin}: rule id {rule.id!r} is already used at {seen[rule.id]}")
+            seen[rule.id] = rule.origin
+            rules.append(rule)
+    for rule in rules:
+        for agent_name in rule.agents:
+            if agent_name != "*" and agent_name not in agents:
+                problems.append(f"{rule.origin}: rule {rule.id!r} names unknown agent {agent_name!r}")
+    if default_agent is not None and default_agent not in agents:
+        problems.append(f"default_agent {default_agent!r} is not a declared agent")
+    if problems:
+        raise PolicyError("\n".join(problems))
+    return Policy(default_agent=default_agent, agents=agents, rules=tuple(rules), sources=tuple(names))
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load, validate and merge a policy file or directory. Raises PolicyError with file:line."""
+    files = policy_files(Path(path))
+    parsed = [parse_file(load_file(f)) for f in files]
+    return merge(parsed, [str(f) for f in files])
+
+
+def policy_from_text(text: str, name: str = "<policy>") -> Policy:
+    """Load a policy from YAML text (tests, `policy explain --policy -`)."""
+    from box_mcp.policy.yamlsrc import load_text
+
+    return merge([parse_file(load_text(text, name))], [name])
