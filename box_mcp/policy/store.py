@@ -1,0 +1,97 @@
+"""Hot reload: the engine for the current policy files, rebuilt when they change; last good kept on error.
+
+`PolicyStore.engine()` is called on every tool call; it looks at file mtimes at most once per
+`poll_interval` seconds, so the cost per call is a clock read. A broken file is logged and ignored:
+a bad reload never opens access, it only delays the change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from box_mcp.errors import PolicyError
+from box_mcp.policy.engine import Engine, ToolInfo
+from box_mcp.policy.model import load_policy, policy_files
+
+log = logging.getLogger("box_mcp.policy")
+
+Signature = tuple[tuple[str, int, int], ...]
+
+
+class PolicyStore:
+    """Holds the current Engine for a policy path and reloads it when the files change."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        tools: Mapping[str, ToolInfo],
+        *,
+        poll_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self._tools = dict(tools)
+        self._interval = poll_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self.reloads = 0
+        # The first load must succeed: there is no last good policy to fall back to.
+        self._signature = self._scan()
+        self._engine = Engine(load_policy(self.path), self._tools)
+        self._checked_at = clock()
+
+    def engine(self) -> Engine:
+        """The engine to decide this call with (reloaded first if the files changed)."""
+        now = self._clock()
+        if now - self._checked_at >= self._interval:
+            self._maybe_reload(now)
+        return self._engine
+
+    def reload(self) -> bool:
+        """Check the files now; True when a new policy took effect."""
+        return self._maybe_reload(self._clock(), force=True)
+
+    def _maybe_reload(self, now: float, force: bool = False) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return False  # another caller is already checking; keep serving the current engine
+        try:
+            self._checked_at = now
+            try:
+                signature = self._scan()
+            except OSError as exc:
+                return self._keep(f"cannot list policy files: {exc}")
+            except PolicyError as exc:
+                return self._keep(str(exc))
+            if signature == self._signature and not force:
+                return False
+            try:
+                engine = Engine(load_policy(self.path), self._tools)
+            except PolicyError as exc:
+                self._signature = signature  # do not re-parse the same broken files every second
+                return self._keep(str(exc))
+            self._signature = signature
+            self._engine = engine
+            self.last_error = None
+            self.reloads += 1
+            log.info("policy reloaded from %s (%d rules)", self.path, len(engine.policy.rules))
+            return True
+        finally:
+            self._lock.release()
+
+    def _keep(self, why: str) -> bool:
+        if why != self.last_error:
+            log.warning("policy not reloaded, keeping the last good one: %s", why)
+        self.last_error = why
+        return False
+
+    def _scan(self) -> Signature:
+        out = []
+        for f in policy_files(self.path):
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        return tuple(out)
