@@ -33,6 +33,7 @@ class FakeBox:
     grants: list[str] = field(default_factory=list)  # grant_type of every token request, in order
     forms: list[dict[str, str]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    codes: dict[str, str] = field(default_factory=dict)  # authorization code -> expected PKCE verifier
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def issue(self, *, refresh: bool) -> dict[str, object]:
@@ -63,6 +64,11 @@ class FakeBox:
             self.live_refresh.discard(form.get("token", ""))
             self.live_access.pop(form.get("token", ""), None)
             return httpx2.Response(200)
+        if request.url.path == "/2.0/users/me":
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not self.api_ok(token):
+                return httpx2.Response(401)
+            return httpx2.Response(200, json={"type": "user", "id": "11", "login": "ada@example.com"})
         grant = form.get("grant_type", "")
         self.grants.append(grant)
         self.forms.append(form)
@@ -71,6 +77,11 @@ class FakeBox:
             if rt not in self.live_refresh:
                 return _error("invalid_grant", "Invalid refresh token")
             self.live_refresh.discard(rt)  # single use
+            return httpx2.Response(200, json=self.issue(refresh=True))
+        if grant == "authorization_code":
+            expected = self.codes.pop(form.get("code", ""), None)
+            if expected is None or expected != form.get("code_verifier"):
+                return _error("invalid_grant", "bad code or verifier")
             return httpx2.Response(200, json=self.issue(refresh=True))
         if grant == "urn:ietf:params:oauth:grant-type:token-exchange":
             if not self.api_ok(form.get("subject_token", "")):

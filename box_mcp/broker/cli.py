@@ -1,0 +1,197 @@
+"""`box-mcp auth login | status | logout`: sign a person in to Box, show identities, sign out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+import webbrowser
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx2
+import platformdirs
+
+from box_mcp.broker.broker import Broker, IdentitySpec
+from box_mcp.broker.config import BrokerSettings, OAuthClient
+from box_mcp.broker.oauth import login, logout
+from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint
+from box_mcp.broker.vault import VAULT_FILE, SQLiteVault
+from box_mcp.errors import BoxMCPError
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _label(text: str) -> str:
+    if not _LABEL.match(text):
+        raise argparse.ArgumentTypeError("a user label is 1-64 letters, digits, '.', '_' or '-'")
+    return text
+
+
+def register(subparsers: Any) -> None:
+    auth = subparsers.add_parser("auth", help="sign in to Box as a person, list identities, sign out")
+    sub = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="where the vault lives (env BOX_MCP_DATA_DIR; default: the user data dir)")
+        parser.add_argument("--box-url", default=None,
+                            help="Box origin, e.g. an emulator's http://127.0.0.1:8088 (env BOX_MCP_BOX_URL)")
+
+    p_login = sub.add_parser("login", help="sign in through the browser and store the grant")
+    common(p_login)
+    p_login.add_argument("--user-label", type=_label, default="default", help="name of this stored sign-in")
+    p_login.add_argument("--no-browser", action="store_true", help="only print the URL to open")
+    p_login.add_argument("--port", type=int, default=0, help="loopback port for the redirect (default: any)")
+    p_login.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the sign-in")
+    p_login.set_defaults(func=_run(_login))
+
+    p_status = sub.add_parser("status", help="list configured identities and stored sign-ins")
+    common(p_status)
+    p_status.add_argument("--check", action="store_true", help="also fetch a token for each identity")
+    p_status.set_defaults(func=_run(_status))
+
+    p_logout = sub.add_parser("logout", help="revoke a stored sign-in at Box and delete it")
+    common(p_logout)
+    p_logout.add_argument("--user-label", type=_label, default="default")
+    p_logout.add_argument("--forget", action="store_true",
+                          help="delete the local copy without revoking at Box (e.g. when offline)")
+    p_logout.set_defaults(func=_run(_logout))
+
+
+Action = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _run(action: Action) -> Callable[[argparse.Namespace], int]:
+    def func(args: argparse.Namespace) -> int:
+        try:
+            return anyio.run(action, args)
+        except BoxMCPError as exc:  # a clear message, never a traceback
+            print(f"box-mcp auth: {exc}", file=sys.stderr)
+            return 1
+    return func
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir).expanduser()
+    return Path(os.environ.get("BOX_MCP_DATA_DIR") or platformdirs.user_data_dir("box-mcp"))
+
+
+def _box_url(args: argparse.Namespace) -> str | None:
+    return args.box_url or os.environ.get("BOX_MCP_BOX_URL") or None
+
+
+def _oauth_client() -> OAuthClient | None:
+    return BrokerSettings.from_env(os.environ).oauth_client
+
+
+_NO_CLIENT = ("no OAuth app configured: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
+              "(your Box app's client id and secret; redirect URI http://127.0.0.1 any port)")
+
+
+async def _login(args: argparse.Namespace) -> int:
+    client = _oauth_client()
+    if client is None:
+        print(f"box-mcp auth login: {_NO_CLIENT}", file=sys.stderr)
+        return 2
+
+    async def open_browser(url: str) -> None:
+        print(f"Open this address to sign in to Box:\n\n  {url}\n", file=sys.stderr, flush=True)
+        if not args.no_browser:
+            await anyio.to_thread.run_sync(webbrowser.open, url)
+
+    vault = SQLiteVault.open(_data_dir(args), os.environ)
+    try:
+        async with httpx2.AsyncClient(timeout=30.0) as http:
+            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(_box_url(args)))
+            record = await login(endpoint=endpoint, http=http, vault=vault, label=args.user_label,
+                                 client_id=client.client_id,
+                                 client_secret=client.client_secret.get_secret_value(),
+                                 open_browser=open_browser, port=args.port, wait_seconds=args.wait)
+    finally:
+        vault.close()
+    who = record.user_login or "an unknown user"
+    print(f"Signed in as {who} (user id {record.user_id or '?'}), stored as user label {args.user_label!r}.")
+    print(f"A policy uses it with: identity: {{kind: user_grant, label: {args.user_label}}}")
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    settings = BrokerSettings.from_env(os.environ)
+    data_dir = _data_dir(args)
+    print(f"Box: {_box_url(args) or 'https://api.box.com'}   vault: {data_dir / VAULT_FILE}")
+    print(f"  developer token : {'set (BOX_DEVELOPER_TOKEN)' if settings.developer_token else 'not set'}")
+    service = settings.service_account
+    print(f"  service account : {service.describe() if service else 'not configured'}")
+    oauth = settings.oauth_client
+    print(f"  OAuth app       : {'client ' + oauth.client_id if oauth else 'not configured'}")
+    records = []
+    if (data_dir / VAULT_FILE).exists():
+        vault = SQLiteVault.open(data_dir, os.environ)
+        try:
+            records = vault.list()
+        finally:
+            vault.close()
+    print("Stored sign-ins:" if records else "Stored sign-ins: none (run `box-mcp auth login`)")
+    now = time.time()
+    for record in records:
+        label = record.key.removeprefix("user:")
+        health = "ok" if record.status == "ok" else f"NEEDS SIGN-IN ({record.status_detail})"
+        left = record.access_expires_at - now
+        token_state = f"access token valid {int(left // 60)} min" if left > 0 else "access token expired"
+        print(f"  {label:<16} {record.user_login or '?':<30} {health}; {token_state}")
+    if not args.check:
+        return 0
+    identities: list[IdentitySpec] = []
+    if settings.developer_token:
+        identities.append(IdentitySpec(kind="developer_token"))
+    if service:
+        identities.append(IdentitySpec(kind="service_account"))
+    identities += [IdentitySpec(kind="user_grant", label=r.key.removeprefix("user:")) for r in records]
+    broker = Broker.from_config(data_dir=data_dir, box_url=_box_url(args), env=os.environ)
+    failed = 0
+    try:
+        for identity in identities:
+            name = identity.label or identity.kind
+            try:
+                await (await broker.token_source(identity)).access_token()
+                print(f"check {name}: ok")
+            except BoxMCPError as exc:
+                failed += 1
+                print(f"check {name}: FAILED: {exc}")
+    finally:
+        await broker.aclose()
+    return 1 if failed else 0
+
+
+async def _logout(args: argparse.Namespace) -> int:
+    client = _oauth_client()
+    if client is None and not args.forget:
+        print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)
+        return 2
+    data_dir = _data_dir(args)
+    if not (data_dir / VAULT_FILE).exists():
+        print(f"No stored sign-in {args.user_label!r}.")
+        return 1
+    vault = SQLiteVault.open(data_dir, os.environ)
+    try:
+        async with httpx2.AsyncClient(timeout=30.0) as http:
+            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(_box_url(args)))
+            removed = await logout(endpoint=endpoint, vault=vault, label=args.user_label,
+                                   client_id=client.client_id if client else "",
+                                   client_secret=client.client_secret.get_secret_value() if client else "",
+                                   forget_only=args.forget)
+    finally:
+        vault.close()
+    if not removed:
+        print(f"No stored sign-in {args.user_label!r}.")
+        return 1
+    how = "deleted locally." if args.forget else "revoked at Box and deleted."
+    print(f"Signed out {args.user_label!r}: {how}")
+    return 0

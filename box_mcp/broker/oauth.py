@@ -1,0 +1,198 @@
+"""OAuth 2.0 for a person: authorize URL with PKCE and state, a loopback redirect receiver, the code
+exchange, storing the grant, and revoking it (`box-mcp auth login | logout`)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import anyio
+import httpx2
+from anyio.abc import SocketStream
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from box_mcp.broker.tokens import TokenEndpoint, TokenRequestError
+from box_mcp.broker.vault import GrantRecord, VaultStore
+from box_mcp.errors import BrokerError
+
+CALLBACK_PATH = "/callback"
+_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>box-mcp</title>"
+    "<body style='font-family:sans-serif'><h1>{title}</h1><p>{text}</p></body>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    url: str = field(repr=False)  # holds the state
+    redirect_uri: str
+    state: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+
+
+def authorization_request(authorize_url: str, *, client_id: str, redirect_uri: str,
+                          scope: str | None = None) -> AuthorizationRequest:
+    """Box's authorize URL with a fresh state and an S256 PKCE challenge."""
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)  # 86 chars: RFC 7636 wants 43-128
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    if scope:
+        query["scope"] = scope
+    return AuthorizationRequest(f"{authorize_url}?{urlencode(query)}", redirect_uri, state, verifier)
+
+
+class LoopbackReceiver:
+    """Receives the browser's redirect on 127.0.0.1 and hands back the authorization code.
+
+    Anything but a GET of the callback path with the expected state is answered and ignored, so a
+    stray request (a favicon, a port scanner) cannot end or hijack the sign-in.
+    """
+
+    def __init__(self, listener: anyio.abc.SocketListener, state: str | None = None) -> None:
+        self._listener = listener
+        self.state = state
+        self._code: str | None = None
+        self._error: str | None = None
+        self._done = anyio.Event()
+
+    @classmethod
+    async def start(cls, port: int = 0) -> LoopbackReceiver:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+        return cls(listener)
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}{CALLBACK_PATH}"
+
+    async def wait_for_code(self, wait_seconds: float) -> str:
+        """Serve until the right redirect arrives (or `wait_seconds` pass); return the code."""
+        with anyio.move_on_after(wait_seconds):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._listener.serve, self._handle, tg)
+                await self._done.wait()
+                tg.cancel_scope.cancel()
+        await self._listener.aclose()
+        if self._error is not None:
+            raise BrokerError(f"Box did not grant access: {self._error}. Run `box-mcp auth login` to retry")
+        if self._code is None:
+            raise BrokerError(
+                f"no sign-in arrived within {int(wait_seconds)} s; run `box-mcp auth login` again"
+            )
+        return self._code
+
+    async def _handle(self, stream: SocketStream) -> None:
+        async with stream:
+            with anyio.move_on_after(10):
+                data = b""
+                while b"\r\n\r\n" not in data and len(data) < 16384:
+                    chunk = await stream.receive(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                status, title, text = self._route(data)
+                body = _PAGE.format(title=title, text=text).encode()
+                head = (f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+                        "Cache-Control: no-store\r\n\r\n")
+                await stream.send(head.encode() + body)
+
+    def _route(self, data: bytes) -> tuple[str, str, str]:
+        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "GET":
+            return "405 Method Not Allowed", "Not here", "This address only receives the Box sign-in."
+        target = urlsplit(parts[1])
+        if target.path != CALLBACK_PATH:
+            return "404 Not Found", "Not here", "This address only receives the Box sign-in."
+        query = {k: v[0] for k, v in parse_qs(target.query).items()}
+        state = query.get("state", "")
+        if self.state is None or not hmac.compare_digest(state.encode(), self.state.encode()):
+            return "400 Bad Request", "Sign-in not accepted", "The state does not match this sign-in."
+        if "error" in query:
+            self._error = "".join(ch for ch in query["error"][:100] if ch.isprintable())
+            self._done.set()
+            return "200 OK", "Sign-in cancelled", "Box did not grant access. You can close this window."
+        if not query.get("code"):
+            return "400 Bad Request", "Sign-in not accepted", "The redirect carries no code."
+        self._code = query["code"]
+        self._done.set()
+        return "200 OK", "Signed in to Box", "box-mcp has the grant. You can close this window."
+
+
+async def login(*, endpoint: TokenEndpoint, http: httpx2.AsyncClient, vault: VaultStore, label: str,
+                client_id: str, client_secret: str, open_browser: Callable[[str], Awaitable[None]],
+                port: int = 0, wait_seconds: float = 300.0) -> GrantRecord:
+    """The whole sign-in: receive the redirect, exchange the code, ask Box who signed in, store it."""
+    receiver = await LoopbackReceiver.start(port)
+    request = authorization_request(endpoint.endpoints.authorize_url, client_id=client_id,
+                                    redirect_uri=receiver.redirect_uri)
+    receiver.state = request.state
+    failure: BrokerError | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(open_browser, request.url)
+        try:
+            code = await receiver.wait_for_code(wait_seconds)
+        except BrokerError as exc:  # raised outside the group, so callers see it and not a group
+            failure = exc
+        tg.cancel_scope.cancel()  # the browser helper has nothing left to do
+    if failure is not None:
+        raise failure
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uri": request.redirect_uri,
+        "code_verifier": request.code_verifier,
+    }
+    token = await endpoint.request(form, what="exchanging the sign-in code")
+    if token.refresh_token is None:
+        raise BrokerError("Box returned no refresh token for the sign-in; check the OAuth app's settings")
+    user_id, user_login = await _who(http, endpoint.endpoints.api_base, token.access_token)
+    record = GrantRecord(key=f"user:{label}", kind="user_grant", access_token=token.access_token,
+                         access_expires_at=token.expires_at, refresh_token=token.refresh_token,
+                         client_id=client_id, user_id=user_id, user_login=user_login)
+    return await anyio.to_thread.run_sync(lambda: vault.put(record, expect_generation=None))
+
+
+async def _who(http: httpx2.AsyncClient, api_base: str, access_token: str) -> tuple[str | None, str | None]:
+    try:
+        response = await http.get(f"{api_base}/2.0/users/me", params={"fields": "id,login"},
+                                  headers={"Authorization": f"Bearer {access_token}"})
+        body = response.json() if response.status_code == 200 else {}
+    except (httpx2.HTTPError, ValueError):
+        return None, None  # who signed in is a nicety for `auth status`; the grant is what matters
+    user_id, user_login = body.get("id"), body.get("login")
+    return (str(user_id)[:40] if user_id else None, str(user_login)[:200] if user_login else None)
+
+
+async def logout(*, endpoint: TokenEndpoint, vault: VaultStore, label: str, client_id: str,
+                 client_secret: str, forget_only: bool = False) -> bool:
+    """Revoke the stored grant at Box, then delete it. False when nothing was stored."""
+    record = await anyio.to_thread.run_sync(vault.get, f"user:{label}")
+    if record is None:
+        return False
+    if not forget_only:
+        for token in (record.refresh_token, record.access_token):
+            if token:
+                try:
+                    await endpoint.revoke(token=token, client_id=record.client_id or client_id,
+                                          client_secret=client_secret)
+                except TokenRequestError as exc:
+                    if exc.error not in ("invalid_grant", "invalid_token"):  # already dead is fine
+                        raise
+    return await anyio.to_thread.run_sync(vault.delete, f"user:{label}")
