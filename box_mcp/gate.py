@@ -1,0 +1,294 @@
+"""The gate: the one wrapper around every tool call, and the seams the policy, broker and audit plug into.
+
+    identify agent -> validate args -> resources/facts -> policy.decide -> credentials.client_for
+    -> audit.intent (writes) -> handler -> results.confine -> audit.outcome
+
+A denied call or a call with bad arguments makes no Box request. Every failure becomes a tool result
+with isError and a message fit for a model: never a traceback, never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mcp_types import CallToolResult, TextContent
+from pydantic import ValidationError
+
+from box_mcp.access import CallFacts, ResourceUse
+from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
+from box_mcp.tools.spec import (
+    ProgressReporter,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    TransportKind,
+    no_progress,
+)
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import BoxClient
+
+log = logging.getLogger("box_mcp.gate")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One validated tool call: what every hook sees."""
+
+    call_id: str
+    agent: str
+    tool: ToolSpec
+    args: ToolInput
+    resources: tuple[ResourceUse, ...]
+    facts: CallFacts
+    transport: TransportKind
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's answer. `reason` is shown to the agent when denied; `args` may narrow the call
+    (e.g. search scoped to the agent's grant roots) and must be the same input model."""
+
+    allowed: bool
+    reason: str = ""
+    rules: tuple[str, ...] = ()
+    args: ToolInput | None = None
+
+
+ALLOW = Decision(allowed=True, reason="no policy configured")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a call that reached the policy ended, for the audit log."""
+
+    ok: bool
+    decision: Decision
+    duration_ms: float
+    error: str | None = None  # the message the agent read
+    error_kind: str | None = None  # denied | input | box | broker | audit | internal
+    box_status: int | None = None
+    box_code: str | None = None
+    box_request_id: str | None = None
+
+
+class PolicyHook(Protocol):
+    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+        """False hides the tool from this agent's tools/list (it holds no grant for it)."""
+        ...
+
+    async def decide(self, call: Call) -> Decision: ...
+
+
+class CredentialsHook(Protocol):
+    async def client_for(self, call: Call) -> BoxClient:
+        """A Box client bound to the agent's identity, downscoped to `call.tool.box_scopes` where possible."""
+        ...
+
+
+class ResultFilterHook(Protocol):
+    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """Drop list/search entries outside what the agent may see. Must return the same output model."""
+        ...
+
+
+class AuditHook(Protocol):
+    async def intent(self, call: Call) -> None:
+        """Called before a write runs; raising AuditError stops the call (never unrecorded writes)."""
+        ...
+
+    async def outcome(self, call: Call, outcome: Outcome) -> None: ...
+
+
+class AllowAll:
+    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+        return True
+
+    async def decide(self, call: Call) -> Decision:
+        return ALLOW
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """One Box client for every call (a developer token): the default until the broker lands."""
+
+    client: BoxClient = field(repr=False)
+
+    async def client_for(self, call: Call) -> BoxClient:
+        return self.client
+
+
+class NoFilter:
+    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
+        return output
+
+
+class NoAudit:
+    async def intent(self, call: Call) -> None:
+        return None
+
+    async def outcome(self, call: Call, outcome: Outcome) -> None:
+        return None
+
+
+def _error(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def describe_validation_error(tool: str, exc: ValidationError) -> str:
+    """Name each bad field and what is wrong; never echo the rejected values (they are the caller's data)."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch" and any(
+            str(p).endswith(("_id", "_ids")) for p in err["loc"]
+        ):
+            msg += " (a Box id is a string of 1-20 digits)"
+        problems.append(f"{where}: {msg}")
+    return (
+        f"Invalid arguments for {tool}: " + "; ".join(problems) + ". Nothing was sent to Box; fix and retry."
+    )
+
+
+class Gate:
+    """Runs tool calls for one deployment: the selected catalog plus the four hooks."""
+
+    def __init__(
+        self,
+        tools: Sequence[ToolSpec],
+        *,
+        credentials: CredentialsHook,
+        policy: PolicyHook | None = None,
+        results: ResultFilterHook | None = None,
+        audit: AuditHook | None = None,
+        allowed_dirs: Sequence[Path] = (),
+        max_inline_bytes: int = 1_048_576,
+    ) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.credentials = credentials
+        self.policy: PolicyHook = policy or AllowAll()
+        self.results: ResultFilterHook = results or NoFilter()
+        self.audit: AuditHook = audit or NoAudit()
+        self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
+        self.max_inline_bytes = max_inline_bytes
+
+    def visible_tools(self, agent: str) -> list[ToolSpec]:
+        return [t for t in self.tools.values() if self.policy.tool_visible(agent, t)]
+
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        agent: str,
+        transport: TransportKind,
+        progress: ProgressReporter = no_progress,
+    ) -> CallToolResult:
+        tool = self.tools.get(name)
+        if tool is None:
+            return _error(f"Unknown tool {name!r}. Call tools/list to see the tools this server offers.")
+        try:
+            args = tool.input_model.model_validate(arguments or {})
+            resources, facts = tool.resources(args), tool.facts(args)
+        except ValidationError as exc:
+            return _error(describe_validation_error(name, exc))
+        except ToolInputError as exc:
+            return _error(f"Invalid arguments for {name}: {exc}")
+        call = Call(uuid.uuid4().hex, agent, tool, args, resources, facts, transport)
+        return await self._run(call, progress)
+
+    async def _run(self, call: Call, progress: ProgressReporter) -> CallToolResult:
+        started = time.perf_counter()
+        decision = ALLOW
+        try:
+            decision = await self.policy.decide(call)
+            if not decision.allowed:
+                raise Denied(f"Denied: {decision.reason or 'no policy rule allows this call'}")
+            if decision.args is not None:
+                call = Call(
+                    call.call_id,
+                    call.agent,
+                    call.tool,
+                    decision.args,
+                    call.resources,
+                    call.facts,
+                    call.transport,
+                )
+            box = await self.credentials.client_for(call)
+            if not call.tool.read_only:
+                await self.audit.intent(call)
+            ctx = ToolContext(
+                box=box,
+                transport=call.transport,
+                allowed_dirs=self.allowed_dirs,
+                progress=progress,
+                max_inline_bytes=self.max_inline_bytes,
+            )
+            output = await call.tool.handler(ctx, call.args)
+            output = await self.results.confine(call, output)
+        except BoxMCPError as exc:
+            outcome = _failed(exc, decision, started)
+            await self._record(call, outcome)
+            return _error(outcome.error or "the call failed")
+        except Exception:
+            # A bug, not a Box answer: the agent gets a reference, the log gets the traceback.
+            log.exception("tool %s crashed (call %s)", call.tool.name, call.call_id)
+            message = (
+                f"Internal error in {call.tool.name} (reference {call.call_id}); the server log has details."
+            )
+            await self._record(call, Outcome(False, decision, _ms(started), message, "internal"))
+            return _error(message)
+        await self._record(call, Outcome(True, decision, _ms(started)))
+        return CallToolResult(
+            content=[TextContent(type="text", text=output.text()), *output.extra_content()],
+            structured_content=output.model_dump(mode="json", exclude_none=True),
+            is_error=False,
+        )
+
+    async def _record(self, call: Call, outcome: Outcome) -> None:
+        try:
+            await self.audit.outcome(call, outcome)
+        except Exception:
+            # The work already happened; an unrecordable outcome is logged loudly for the operator.
+            log.exception("audit outcome for call %s could not be recorded", call.call_id)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _failed(exc: BoxMCPError, decision: Decision, started: float) -> Outcome:
+    kind = (
+        "denied"
+        if isinstance(exc, Denied)
+        else "input"
+        if isinstance(exc, ToolInputError)
+        else "box"
+        if isinstance(exc, BoxError)
+        else "broker"
+        if isinstance(exc, BrokerError)
+        else "audit"
+        if isinstance(exc, AuditError)
+        else "error"
+    )
+    message = str(exc) or type(exc).__name__
+    if kind == "input":
+        message = f"Invalid arguments: {message}"
+    return Outcome(
+        False,
+        decision,
+        _ms(started),
+        message,
+        kind,
+        box_status=getattr(exc, "status", None),
+        box_code=getattr(exc, "code", None),
+        box_request_id=getattr(exc, "request_id", None),
+    )

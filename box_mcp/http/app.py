@@ -1,0 +1,111 @@
+"""The HTTP face of box-mcp: `/mcp` (streamable HTTP), `/healthz`, Host/Origin checks, inbound auth.
+
+Inbound auth is a callable `request -> agent name | None` (the policy's API keys fill it); None answers
+401 with `WWW-Authenticate`. Without one, every caller is the deployment's default agent, which is only
+sensible on loopback, so a non-loopback bind without an authenticator is refused at start-up.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from box_mcp.errors import ConfigError
+from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
+
+Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]
+
+MCP_PATH = "/mcp"
+_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
+_LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+def transport_security(host: str, port: int, extra_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
+    """Accept only Host values naming this server (DNS-rebinding defence) and Origins on the same hosts."""
+    hosts = list(_LOOPBACK_HOSTS)
+    origins = list(_LOOPBACK_ORIGINS)
+    if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+        hosts += [host, f"{host}:{port}"]
+        origins += [f"http://{host}:{port}", f"https://{host}", f"https://{host}:{port}"]
+    for extra in extra_hosts:
+        hosts.append(extra)
+        origins += [f"http://{extra}", f"https://{extra}"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class InboundAuth:
+    """ASGI middleware on /mcp: ask who is calling, record it on the scope, or answer 401."""
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticator, realm: str = "box-mcp") -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.realm = realm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(MCP_PATH):
+            await self.app(scope, receive, send)
+            return
+        scope.pop(AGENT_SCOPE_KEY, None)  # never trust a value that arrived from outside this middleware
+        agent = self.authenticate(Request(scope))
+        if inspect.isawaitable(agent):
+            agent = await agent
+        if not agent:
+            response = JSONResponse(
+                {"error": "invalid_token", "error_description": "a valid box-mcp API key is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": f'Bearer realm="{self.realm}", error="invalid_token"'},
+            )
+            await response(scope, receive, send)
+            return
+        scope[AGENT_SCOPE_KEY] = agent
+        await self.app(scope, receive, send)
+
+
+class _StripAgent:
+    """Without an authenticator nobody may set the agent: drop any scope key (defence in depth)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.pop(AGENT_SCOPE_KEY, None)
+        await self.app(scope, receive, send)
+
+
+def create_http_app(
+    server: BoxMCPServer,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    authenticate: Authenticator | None = None,
+    allowed_hosts: Sequence[str] = (),
+    stateless: bool = False,
+) -> ASGIApp:
+    """The ASGI app serving `server`. Run it with uvicorn on `host:port` (loopback unless told otherwise)."""
+    if authenticate is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(
+            f"refusing to serve on {host} without inbound authentication: anyone reaching the port would "
+            "act as the default agent. Bind 127.0.0.1, or configure API keys in the policy."
+        )
+
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "tools": len(server.gate.tools)})
+
+    app: Starlette = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=stateless,
+        transport_security=transport_security(host, port, allowed_hosts),
+        host=host,
+    )
+    if authenticate is None:
+        return _StripAgent(app)
+    return InboundAuth(app, authenticate)

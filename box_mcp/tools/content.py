@@ -1,0 +1,342 @@
+"""files toolset, content side: read a file, download it to disk, upload a new file or a new version."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+from typing import Any
+
+from mcp_types import BlobResourceContents, EmbeddedResource
+from pydantic import Field, PrivateAttr, model_validator
+
+from box_mcp.access import Access, CallFacts
+from box_mcp.errors import ToolInputError
+from box_mcp.tools.local import confine_path
+from box_mcp.tools.models import FileDetails
+from box_mcp.tools.spec import (
+    SCOPES_READ,
+    BoxId,
+    Etag,
+    Hints,
+    ItemName,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    extension_of,
+    item,
+    one_item,
+)
+
+MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload content: the HTTP transport's request body cap is 4 MiB
+_B64_MAX_CHARS = (MAX_INLINE_BYTES // 3 + 1) * 4
+
+TEXT_EXTENSIONS = frozenset(
+    "txt md markdown csv tsv json jsonl xml html htm yaml yml toml ini cfg conf log py js ts tsx jsx java "
+    "c h cpp hpp cs go rs rb php sh bash zsh sql css scss svg tex rst vtt srt properties env".split()
+)
+
+
+class FileContentInput(ToolInput):
+    file_id: BoxId
+
+
+class FileContent(ToolOutput):
+    file_id: str
+    name: str | None = None
+    size: int | None = None
+    kind: str = Field(
+        description="'text' (content holds the text) or 'binary' (sent as an embedded resource)"
+    )
+    mime_type: str | None = None
+    content: str | None = Field(None, description="The file's text, for text-like files")
+    _blob: bytes | None = PrivateAttr(default=None)
+
+    def text(self) -> str:
+        if self.kind == "text":
+            return self.content or ""
+        return f"{self.name} ({self.size} bytes, {self.mime_type}) is attached as an embedded resource."
+
+    def extra_content(self) -> list[Any]:
+        if self._blob is None:
+            return []
+        blob = BlobResourceContents(
+            uri=f"box://files/{self.file_id}",
+            mime_type=self.mime_type or "application/octet-stream",
+            blob=base64.b64encode(self._blob).decode("ascii"),
+        )
+        return [EmbeddedResource(type="resource", resource=blob)]
+
+
+def _mime(ext: str | None, headers: Any) -> str:
+    ctype = str(headers.get("content-type", "")) if headers is not None else ""
+    if ctype and ctype != "application/octet-stream":
+        return ctype.split(";")[0].strip()
+    known = {
+        "pdf": "application/pdf",
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "gif": "image/gif",
+        "zip": "application/zip",
+        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+    return known.get(ext or "", "application/octet-stream")
+
+
+async def get_file_content(ctx: ToolContext, args: FileContentInput) -> FileContent:
+    info = await ctx.box.get(f"/files/{args.file_id}", params={"fields": "id,name,size,extension"})
+    name, size = info.get("name"), int(info.get("size") or 0)
+    cap = ctx.max_inline_bytes
+    if size > cap:
+        raise ToolInputError(
+            f"file_id: {name!r} is {size} bytes, over the {cap}-byte limit for get_file_content. "
+            "Use download_file to save it to a local path (stdio), or get_file_details for its metadata."
+        )
+    chunks: list[bytes] = []
+    received = 0
+    async with ctx.box.download(args.file_id) as dl:
+        async for chunk in dl.aiter_bytes():
+            received += len(chunk)
+            if received > cap:  # the file grew since we asked: stop reading, keep memory bounded
+                raise ToolInputError(f"file_id: the file grew past {cap} bytes; use download_file")
+            chunks.append(chunk)
+        headers = getattr(dl, "headers", None)
+    data = b"".join(chunks)
+    ext = extension_of(name) or info.get("extension")
+    looks_text = ext in TEXT_EXTENSIONS or b"\x00" not in data[:8192]
+    if looks_text:
+        try:
+            return FileContent(
+                file_id=args.file_id,
+                name=name,
+                size=len(data),
+                kind="text",
+                mime_type="text/plain",
+                content=data.decode("utf-8"),
+            )
+        except UnicodeDecodeError:
+            pass
+    out = FileContent(
+        file_id=args.file_id, name=name, size=len(data), kind="binary", mime_type=_mime(ext, headers)
+    )
+    out._blob = data
+    return out
+
+
+class DownloadInput(ToolInput):
+    file_id: BoxId
+    local_path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Absolute path of the target file, or of an existing directory (the Box name is used)",
+    )
+    overwrite: bool = Field(False, description="Replace an existing local file")
+
+
+class Downloaded(ToolOutput):
+    file_id: str
+    path: str
+    size: int
+
+
+async def download_file(ctx: ToolContext, args: DownloadInput) -> Downloaded:
+    target = confine_path(ctx, args.local_path, field="local_path", must_exist=False)
+    if target.is_dir():
+        info = await ctx.box.get(f"/files/{args.file_id}", params={"fields": "id,name"})
+        name = str(info.get("name") or args.file_id)
+        if "/" in name or "\\" in name or name in (".", ".."):  # Box text is untrusted: no path games
+            name = args.file_id
+        target = confine_path(ctx, str(target / name), field="local_path", must_exist=False)
+    if target.exists() and not args.overwrite:
+        raise ToolInputError(f"local_path: {target} exists; pass overwrite=true to replace it")
+    if not target.parent.is_dir():
+        raise ToolInputError(f"local_path: the directory {target.parent} does not exist")
+    size = await ctx.box.download_to(args.file_id, target)  # written beside, then renamed: no half files
+    return Downloaded(file_id=args.file_id, path=str(target), size=int(size))
+
+
+class _ContentSource(ToolInput):
+    content_text: str | None = Field(None, max_length=MAX_INLINE_BYTES, description="Content as UTF-8 text")
+    content_base64: str | None = Field(None, max_length=_B64_MAX_CHARS, description="Content as base64")
+    local_path: str | None = Field(
+        None, min_length=1, max_length=4096, description="Absolute path of a local file (stdio, allowed dirs)"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> _ContentSource:
+        given = [n for n in ("content_text", "content_base64", "local_path") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of content_text, content_base64, local_path")
+        if self.content_text is not None and len(self.content_text.encode()) > MAX_INLINE_BYTES:
+            raise ValueError(f"content_text is over {MAX_INLINE_BYTES} bytes; upload from local_path instead")
+        if self.content_base64 is not None:
+            try:
+                base64.b64decode(self.content_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("content_base64 is not valid base64") from exc
+        return self
+
+    def inline_size(self) -> int | None:
+        if self.content_text is not None:
+            return len(self.content_text.encode())
+        if self.content_base64 is not None:
+            return len(self.content_base64) * 3 // 4 - self.content_base64[-2:].count("=")
+        try:  # facts for the policy: the size a local upload will have (stat only, nothing read)
+            return os.stat(self.local_path or "").st_size
+        except OSError:
+            return None
+
+
+def _source(ctx: ToolContext, args: _ContentSource) -> tuple[bytes | Path, int]:
+    if args.content_text is not None:
+        data = args.content_text.encode()
+        return data, len(data)
+    if args.content_base64 is not None:
+        data = base64.b64decode(args.content_base64, validate=True)
+        return data, len(data)
+    path = confine_path(ctx, args.local_path or "", field="local_path", must_exist=True)
+    return path, path.stat().st_size
+
+
+def _progress(ctx: ToolContext, total: int) -> Any:
+    async def report(sent: int, *_: Any) -> None:
+        await ctx.progress(float(sent), float(total), f"uploaded {sent} of {total} bytes")
+
+    return report
+
+
+def _file_of(raw: Any) -> FileDetails:
+    if isinstance(raw, dict) and isinstance(raw.get("entries"), list) and raw["entries"]:
+        raw = raw["entries"][0]
+    return FileDetails.from_box(raw)
+
+
+class UploadInput(_ContentSource):
+    parent_folder_id: BoxId = Field(description="Folder to upload into ('0' is All Files)")
+    name: ItemName
+
+
+async def upload_file(ctx: ToolContext, args: UploadInput) -> FileDetails:
+    source, size = _source(ctx, args)
+    await ctx.progress(0.0, float(size), "upload starting")
+    raw = await ctx.box.upload(
+        parent_id=args.parent_folder_id,
+        name=args.name,
+        source=source,
+        size=size,
+        progress=_progress(ctx, size),
+    )
+    await ctx.progress(float(size), float(size), "upload done")
+    return _file_of(raw)
+
+
+class UploadVersionInput(_ContentSource):
+    file_id: BoxId
+    new_name: ItemName | None = Field(None, description="Rename the file with this version")
+    etag: Etag | None = None
+
+
+async def upload_file_version(ctx: ToolContext, args: UploadVersionInput) -> FileDetails:
+    source, size = _source(ctx, args)
+    await ctx.progress(0.0, float(size), "upload starting")
+    raw = await ctx.box.upload_version(
+        file_id=args.file_id,
+        source=source,
+        size=size,
+        name=args.new_name,
+        if_match=args.etag,
+        progress=_progress(ctx, size),
+    )
+    await ctx.progress(float(size), float(size), "upload done")
+    return _file_of(raw)
+
+
+_READ = Hints(read_only=True, destructive=False, idempotent=True)
+
+SPECS = (
+    ToolSpec(
+        name="get_file_content",
+        title="Read a file's content",
+        description=(
+            "Return a file's content: the text for text-like files (UTF-8), or an embedded resource for "
+            "small "
+            "binaries. Files over the size cap (1 MiB by default) are refused with a pointer to "
+            "download_file. Does not extract text from PDFs or Office files."
+        ),
+        toolset="files",
+        access=Access.READ,
+        box_scopes=SCOPES_READ,
+        hints=_READ,
+        input_model=FileContentInput,
+        output_model=FileContent,
+        handler=get_file_content,
+        resources=lambda a: (item("file", a.file_id, Access.READ),),
+        single_item_resource=one_item("file", "file_id"),
+    ),
+    ToolSpec(
+        name="download_file",
+        title="Download a file to disk",
+        description=(
+            "Save a Box file to a local path (stdio servers only, inside the directories the server was "
+            "started with via --allowed-dir). Returns the written path and size. Refuses to overwrite "
+            "unless overwrite=true."
+        ),
+        toolset="files",
+        access=Access.READ,
+        box_scopes=SCOPES_READ,
+        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        input_model=DownloadInput,
+        output_model=Downloaded,
+        handler=download_file,
+        resources=lambda a: (item("file", a.file_id, Access.READ),),
+        single_item_resource=one_item("file", "file_id"),
+        stdio_only_fields=frozenset({"local_path"}),
+    ),
+    ToolSpec(
+        name="upload_file",
+        title="Upload a new file",
+        description=(
+            "Create a new file in a folder from content_text, content_base64 (up to 4 MiB inline) or "
+            "local_path (stdio only, inside allowed dirs; large files go up in chunks with progress). "
+            "Returns the new file's details. Fails with item_name_in_use if the name exists: use "
+            "upload_file_version to replace content."
+        ),
+        toolset="files",
+        access=Access.WRITE,
+        box_scopes=frozenset({"base_upload", "item_upload", "root_readwrite"}),
+        hints=Hints(read_only=False, destructive=False, idempotent=False),
+        input_model=UploadInput,
+        output_model=FileDetails,
+        handler=upload_file,
+        resources=lambda a: (item("folder", a.parent_folder_id, Access.WRITE, "parent"),),
+        facts=lambda a: CallFacts(name=a.name, extension=extension_of(a.name), size_bytes=a.inline_size()),
+        single_item_resource=one_item("folder", "parent_folder_id"),
+        stdio_only_fields=frozenset({"local_path"}),
+    ),
+    ToolSpec(
+        name="upload_file_version",
+        title="Upload a new version of a file",
+        description=(
+            "Replace a file's content with a new version (the old one stays in list_file_versions), from "
+            "content_text, content_base64 or local_path (stdio only). Pass etag to refuse if the file "
+            "changed "
+            "since you read it. Returns the updated details."
+        ),
+        toolset="files",
+        access=Access.WRITE,
+        box_scopes=frozenset({"item_upload", "root_readwrite"}),
+        hints=Hints(read_only=False, destructive=True, idempotent=False),
+        input_model=UploadVersionInput,
+        output_model=FileDetails,
+        handler=upload_file_version,
+        resources=lambda a: (item("file", a.file_id, Access.WRITE),),
+        facts=lambda a: CallFacts(
+            name=a.new_name, extension=extension_of(a.new_name), size_bytes=a.inline_size()
+        ),
+        single_item_resource=one_item("file", "file_id"),
+        stdio_only_fields=frozenset({"local_path"}),
+    ),
+)

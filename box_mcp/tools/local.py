@@ -1,0 +1,43 @@
+"""Local paths for download_file / upload_file: stdio only, and only inside the configured allowed dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from box_mcp.errors import ToolInputError
+from box_mcp.tools.spec import ToolContext
+
+
+def confine_path(ctx: ToolContext, raw: str, *, field: str, must_exist: bool) -> Path:
+    """Resolve `raw` (symlinks included) and refuse it unless it lies inside an allowed directory."""
+    if ctx.transport != "stdio":
+        raise ToolInputError(
+            f"{field}: local paths are only accepted over stdio (this call came over {ctx.transport}); "
+            "send the content inline instead (content_text or content_base64)"
+        )
+    if not ctx.allowed_dirs:
+        raise ToolInputError(
+            f"{field}: no local directory is allowed on this server; start it with --allowed-dir DIR "
+            "or send the content inline"
+        )
+    if "\x00" in raw:
+        raise ToolInputError(f"{field}: the path contains a NUL byte")
+    path = Path(os.path.expanduser(raw))
+    if not path.is_absolute():
+        raise ToolInputError(f"{field}: give an absolute path inside one of: {_dirs(ctx)}")
+    # strict=False: a download target may not exist yet; its parent must resolve inside a root.
+    resolved = path.resolve(strict=False)
+    for root in ctx.allowed_dirs:
+        base = root.resolve(strict=False)
+        if resolved == base or base in resolved.parents:
+            break
+    else:
+        raise ToolInputError(f"{field}: {raw!r} is outside the allowed directories ({_dirs(ctx)})")
+    if must_exist and not resolved.is_file():
+        raise ToolInputError(f"{field}: no readable file at {raw!r}")
+    return resolved
+
+
+def _dirs(ctx: ToolContext) -> str:
+    return ", ".join(str(d) for d in ctx.allowed_dirs)

@@ -1,0 +1,188 @@
+"""What a tool is: `ToolSpec` (declaration + handler), `ToolContext` (what a handler may use), arg types.
+
+A spec is data the gate, the policy, the broker and the audit log all read; the handler only turns
+validated arguments into Box requests and Box answers into a compact output model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import BoxClient
+
+TransportKind = Literal["stdio", "http", "memory"]
+
+# --- argument types shared by every tool -------------------------------------------------------------
+
+BoxId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,20}$"),
+    Field(description="A Box id: 1-20 digits, e.g. '12345'. Folder '0' is the user's root ('All Files')."),
+]
+
+
+def check_item_name(value: str) -> str:
+    """Reject names the way Box does (400 item_name_invalid / item_name_too_long), before Box sees them."""
+    if value in (".", ".."):
+        raise ValueError("'.' and '..' are not valid Box item names")
+    if "/" in value or "\\" in value:
+        raise ValueError("Box item names cannot contain '/' or '\\'")
+    if value != value.strip(" "):
+        raise ValueError("Box item names cannot start or end with a space")
+    if any(not ch.isprintable() for ch in value):
+        raise ValueError("Box item names cannot contain non-printable characters")
+    return value
+
+
+ItemName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(check_item_name),
+    Field(description="An item name as Box accepts it: 1-255 characters, no '/' or '\\', no edge spaces."),
+]
+
+Etag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$"),
+    Field(description="The item's etag from a previous read; the change is refused (412) if it moved on."),
+]
+
+ItemType = Literal["file", "folder"]
+
+_EXT = re.compile(r"\.([A-Za-z0-9]{1,16})$")
+
+
+def extension_of(name: str | None) -> str | None:
+    """Lower-case extension without the dot, as policies compare it."""
+    if not name:
+        return None
+    match = _EXT.search(name)
+    return match.group(1).lower() if match else None
+
+
+class ToolInput(BaseModel):
+    """Base of every input model: unknown arguments are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ToolOutput(BaseModel):
+    """Base of every output model: built from untrusted Box JSON, so unknown fields are dropped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def text(self) -> str:
+        """The compact text form sent next to the structured content."""
+        return self.model_dump_json(exclude_none=True)
+
+    def extra_content(self) -> list[Any]:
+        """MCP content blocks beyond the text form (e.g. an embedded binary resource)."""
+        return []
+
+
+# --- what a handler gets -----------------------------------------------------------------------------
+
+
+class ProgressReporter(Protocol):
+    async def __call__(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None: ...
+
+
+async def no_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """Everything a handler may use: the per-call Box client and the call's settings. Nothing else."""
+
+    box: BoxClient
+    transport: TransportKind = "memory"
+    allowed_dirs: tuple[Path, ...] = ()
+    progress: ProgressReporter = no_progress
+    max_inline_bytes: int = 1_048_576  # get_file_content / inline upload cap
+
+
+Handler = Callable[[ToolContext, Any], Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """MCP tool annotations, explicit on every tool (no defaults: each tool states all four)."""
+
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool = True  # every tool talks to Box, an external system
+
+
+def _no_resources(args: Any) -> tuple[ResourceUse, ...]:
+    return ()
+
+
+def _no_facts(args: Any) -> CallFacts:
+    return CallFacts()
+
+
+def _no_single_item(args: Any) -> ItemRef | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One tool: declaration, extractors and handler. The catalog is a tuple of these."""
+
+    name: str
+    title: str
+    description: str
+    toolset: str
+    access: Access
+    box_scopes: frozenset[str]
+    hints: Hints
+    input_model: type[ToolInput]
+    output_model: type[ToolOutput]
+    handler: Handler = field(repr=False)
+    resources: Callable[[Any], tuple[ResourceUse, ...]] = field(default=_no_resources, repr=False)
+    facts: Callable[[Any], CallFacts] = field(default=_no_facts, repr=False)
+    single_item_resource: Callable[[Any], ItemRef | None] = field(default=_no_single_item, repr=False)
+    stdio_only_fields: frozenset[str] = frozenset()  # arguments that name local paths
+
+    @property
+    def read_only(self) -> bool:
+        return self.hints.read_only
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema()
+
+
+# --- small helpers the area modules share ----------------------------------------------------------------
+
+
+def item(kind: str, item_id: str, access: Access, role: str = "item") -> ResourceUse:
+    return ResourceUse(ItemRef(kind, item_id), access, role)
+
+
+def one_item(kind: str, attr: str) -> Callable[[Any], ItemRef]:
+    """A `single_item_resource` extractor: the call touches exactly the item named by `attr`."""
+
+    def extract(args: Any) -> ItemRef:
+        return ItemRef(kind, getattr(args, attr))
+
+    return extract
+
+
+SCOPES_READ = frozenset({"base_explorer", "item_preview", "item_download", "root_readonly"})
+SCOPES_WRITE = frozenset({"base_explorer", "item_upload", "item_rename", "root_readwrite"})

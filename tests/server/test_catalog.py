@@ -1,0 +1,91 @@
+"""The catalog is complete, every tool declares itself fully, and the coarse selection switches behave."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from box_mcp.access import Access
+from box_mcp.errors import ConfigError
+from box_mcp.server import mcp_tool
+from box_mcp.tools.catalog import CATALOG, TOOLSETS, select
+
+TABLE = Path("/work/briefs/tools-table.md")
+
+
+def _table_rows() -> list[tuple[str, str, str]]:
+    rows = re.findall(r"^\| (\w+) \| (\w+) \| (read|write|admin) \|", TABLE.read_text(), re.M)
+    return [(name, toolset, access) for name, toolset, access in rows]
+
+
+@pytest.mark.skipif(not TABLE.exists(), reason="the briefs' tools table is not in this checkout")
+def test_catalog_matches_the_agreed_tools_table_in_names_toolsets_and_access() -> None:
+    ours = [(s.name, s.toolset, s.access.value) for s in CATALOG]
+    assert ours == _table_rows()
+
+
+def test_every_tool_has_explicit_annotations_an_object_output_schema_and_no_top_level_any_of() -> None:
+    for spec in CATALOG:
+        tool = mcp_tool(spec)
+        ann = tool.annotations
+        assert ann is not None
+        assert None not in (
+            ann.read_only_hint,
+            ann.destructive_hint,
+            ann.idempotent_hint,
+            ann.open_world_hint,
+        )
+        assert tool.output_schema is not None and tool.output_schema.get("type") == "object", spec.name
+        assert tool.input_schema.get("type") == "object", spec.name
+        assert "anyOf" not in tool.input_schema and "oneOf" not in tool.input_schema, spec.name
+        assert "anyOf" not in tool.output_schema, spec.name
+        assert tool.input_schema.get("additionalProperties") is False, spec.name
+
+
+def test_read_only_hint_agrees_with_access_and_box_scopes_are_declared() -> None:
+    for spec in CATALOG:
+        assert spec.hints.read_only == (spec.access is Access.READ), spec.name
+        assert spec.box_scopes, spec.name
+        assert len(spec.description) > 40, spec.name
+
+
+def test_no_selection_means_every_tool() -> None:
+    assert select() == CATALOG
+
+
+def test_read_only_wins_over_an_explicitly_named_write_tool() -> None:
+    picked = select(tools=["create_folder", "who_am_i"], read_only=True)
+    assert [s.name for s in picked] == ["who_am_i"]
+    assert all(s.read_only for s in select(read_only=True))
+
+
+def test_toolsets_plus_tools_add_and_exclude_tools_removes() -> None:
+    picked = {
+        s.name for s in select(toolsets=["folders"], tools=["who_am_i"], exclude_tools=["delete_folder"])
+    }
+    assert "who_am_i" in picked and "create_folder" in picked
+    assert "delete_folder" not in picked and "get_file_details" not in picked
+
+
+def test_all_toolset_selects_everything() -> None:
+    assert select(toolsets=["all"]) == CATALOG
+    assert set(TOOLSETS) == {
+        "users",
+        "files",
+        "folders",
+        "search",
+        "sharing",
+        "metadata",
+        "comments",
+        "tasks",
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"toolsets": ["nope"]}, {"tools": ["rm_rf"]}, {"exclude_tools": ["rm_rf"]}]
+)
+def test_unknown_toolsets_and_tools_are_a_config_error_naming_them(kwargs: dict[str, list[str]]) -> None:
+    with pytest.raises(ConfigError, match=r"nope|rm_rf"):
+        select(**kwargs)  # type: ignore[arg-type]
