@@ -349,7 +349,8 @@ class BoxClient:
         if isinstance(result, Verified):
             return result.value
         if result.status_code == 304:
-            return NotModified(etag=result.headers.get("etag"))
+            # A 304 means the etag we sent still holds; Box may not repeat it in an ETag header.
+            return NotModified(etag=result.headers.get("etag") or if_none_match)
         return parse_body(result)
 
     async def get(self, path: str, **kw: Any) -> Any:
