@@ -1,0 +1,244 @@
+"""The Box emulator as a Starlette app: `create_app(...)`.
+
+How it is built: `store.Store` holds all state (SQLite + content-addressed blobs) behind one lock;
+`routes/` holds one module per Box area, each exposing `routes` (collected by `routes.all_routes()`);
+every route authenticates through `common.caller` (auth.py) and asks `permissions.check` before it
+touches an item; `serialize.View` renders Box's JSON. `BoxMiddleware` wraps everything: request ids,
+`box-version` and header-size rules, rate limits and fault injection, and it turns every failure into
+Box's error body (a BoxError as is, anything unexpected as a plain 500 with no traceback).
+`seed.py` fills a fresh store and writes credentials.json; `testing.running_emulator` serves it on
+loopback for the official SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import routes as route_modules
+from . import seed as seeding
+from .common import Emulator
+from .errors import BoxError, OAuthError
+from .faults import FaultRule, RateLimiter
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+API_VERSIONS = ("2024.0", "2025.0")
+MAX_HEADER_VALUE = 8 * 1024
+MAX_HEADERS_TOTAL = 32 * 1024
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "request_entity_too_large",
+    415: "unsupported_media_type",
+    416: "requested_range_not_satisfiable",
+    429: "rate_limit_exceeded",
+    500: "internal_server_error",
+    503: "unavailable",
+}
+
+
+def error_response(exc: BoxError, request_id: str) -> Response:
+    body = json.dumps(exc.body(request_id)).encode()
+    headers = {**exc.headers, "box-request-id": request_id}
+    return Response(body, status_code=exc.status, headers=headers, media_type="application/json")
+
+
+def oauth_error_response(exc: OAuthError) -> Response:
+    body = json.dumps({"error": exc.error, "error_description": exc.description}).encode()
+    return Response(
+        body, status_code=exc.status, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _request_id(scope: Scope) -> str:
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = secrets.token_hex(12)
+    return str(state["request_id"])
+
+
+def as_box_error(exc: Exception) -> BoxError:
+    if isinstance(exc, BoxError):
+        return exc
+    if isinstance(exc, HTTPException):
+        code = STATUS_CODES.get(exc.status_code, "bad_request")
+        message = exc.detail if exc.status_code < 500 else None
+        return BoxError(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    return BoxError(500, "internal_server_error", "Internal Server Error")
+
+
+class BoxMiddleware:
+    """Cross-cutting request rules and the last line of error handling (never a traceback out)."""
+
+    def __init__(self, app: ASGIApp, emulator: Emulator, rng: random.Random | None = None) -> None:
+        self.app = app
+        self.emulator = emulator
+        self.rng = rng or random.Random()  # noqa: S311 - fault injection, not security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        started = False
+        observed: dict[str, Any] = {}
+        observers = self.emulator.observers
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"box-request-id", request_id.encode())]
+                ctype = dict(message["headers"]).get(b"content-type", b"")
+                if observers and ctype.startswith(b"application/json"):
+                    observed.update(status=message["status"], body=[])
+            elif message["type"] == "http.response.body" and observed:
+                observed["body"].append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    for observer in list(observers):
+                        observer(
+                            scope["method"], scope["path"], observed["status"], b"".join(observed["body"])
+                        )
+            await send(message)
+
+        try:
+            await self._pre_checks(scope)
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:  # the response is half sent: all we can do is log and stop
+                log.exception("error after the response started (request %s)", request_id)
+                return
+            if isinstance(exc, OAuthError):
+                await oauth_error_response(exc)(scope, receive, send)
+                return
+            if not isinstance(exc, BoxError | HTTPException):
+                log.exception("unexpected error (request %s)", request_id)
+            await error_response(as_box_error(exc), request_id)(scope, receive, send)
+
+    async def _pre_checks(self, scope: Scope) -> None:
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        total = sum(len(k) + len(v) for k, v in headers)
+        if total > MAX_HEADERS_TOTAL or any(len(v) > MAX_HEADER_VALUE for _, v in headers):
+            raise BoxError(
+                431,
+                "request_header_fields_too_large",
+                "Request header fields too large; keep each header under 8 KB",
+            )
+        path: str = scope.get("path", "")
+        is_api = path.startswith(("/2.0/", "/api/2.0/"))
+        if is_api:
+            versions = [v.decode("latin-1") for k, v in headers if k.lower() == b"box-version"]
+            if len(versions) > 1 or (versions and versions[0].strip() not in API_VERSIONS):
+                raise BoxError(
+                    400,
+                    "invalid_api_version",
+                    f"The API version is not supported; send box-version: {API_VERSIONS[0]} or omit it",
+                )
+        method = scope.get("method", "GET")
+        for rule in self.emulator.faults:
+            if rule.matches(method, path):
+                if rule.latency_ms:
+                    await asyncio.sleep(rule.latency_ms / 1000)
+                status = rule.pick(self.rng)
+                if status == 429:
+                    raise BoxError(429, "rate_limit_exceeded", headers={"Retry-After": str(rule.retry_after)})
+                if status is not None:
+                    raise BoxError(
+                        status,
+                        STATUS_CODES[status],
+                        "Injected fault",
+                        headers={"Retry-After": str(rule.retry_after)} if status == 503 else None,
+                    )
+        limiter = self.emulator.rate_limiter
+        if limiter is not None and is_api:
+            auth = next((v for k, v in headers if k.lower() == b"authorization"), b"")
+            wait = limiter.check(auth.decode("latin-1")[-16:] or "anonymous", path)
+            if wait:
+                raise BoxError(429, "rate_limit_exceeded", headers={"Retry-After": str(wait)})
+
+
+async def _box_error_handler(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, OAuthError):
+        return oauth_error_response(exc)
+    return error_response(as_box_error(exc), _request_id(request.scope))
+
+
+def create_app(
+    *,
+    data_dir: Path | None = None,
+    memory: bool = False,
+    seed: str = "demo",
+    base_url: str | None = None,
+    token_ttl: int = 3600,
+    rate_limits: bool = True,
+    faults: list[FaultRule] | None = None,
+) -> Starlette:
+    """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`."""
+    if not memory and data_dir is None:
+        raise ValueError("create_app needs data_dir=Path(...) or memory=True")
+    store = Store(data_dir, memory=memory)
+    for ddl in route_modules.schemas():
+        store.ensure_schema(ddl)
+    emulator = Emulator(
+        store=store,
+        base_url=base_url,
+        token_ttl=token_ttl,
+        rate_limiter=RateLimiter() if rate_limits else None,
+        faults=list(faults or []),
+    )
+    emulator.credentials = seeding.ensure_seeded(store, seed, emulator.origin())
+    if not memory and data_dir is not None:
+        seeding.write_credentials(Path(data_dir) / "credentials.json", emulator.credentials)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if not memory:
+            store.close()
+
+    app = Starlette(
+        routes=route_modules.all_routes(),
+        exception_handlers={
+            BoxError: _box_error_handler,
+            HTTPException: _box_error_handler,
+            OAuthError: _box_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.add_middleware(BoxMiddleware, emulator=emulator)
+    app.state.emulator = emulator
+    return app
+
+
+def faults_from_env(environ: dict[str, str] | None = None) -> list[FaultRule]:
+    """BOX_EMULATOR_FAULTS="pattern:429=0.1,latency=50;other:503=0.2" (rules separated by ';')."""
+    raw = (environ if environ is not None else dict(os.environ)).get("BOX_EMULATOR_FAULTS", "")
+    return [FaultRule.parse(part) for part in raw.split(";") if part.strip()]
+
+
+def describe(app: Starlette) -> dict[str, Any]:
+    emulator: Emulator = app.state.emulator
+    return {"base_url": emulator.origin(), "users": len(emulator.credentials.get("users", []))}

@@ -1,0 +1,70 @@
+"""`box-mcp emulator`: serve a local Box on a loopback port (persistent in --data-dir, or --memory)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import platformdirs
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run the local Box emulator",
+        description="Serve a local Box API, upload and OAuth endpoints on one origin.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8088, help="port to bind (default 8088)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where state, blobs and credentials.json live (default: the user data dir)",
+    )
+    parser.add_argument("--seed", choices=("demo", "empty"), default="demo", help="content of a fresh store")
+    parser.add_argument("--memory", action="store_true", help="keep everything in memory (nothing persists)")
+    parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
+    parser.add_argument("--no-rate-limits", action="store_true", help="turn Box's per-user rate limits off")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="PATTERN:429=0.1,503=0.05,latency=50",
+        help="inject faults on matching paths (repeatable; also BOX_EMULATOR_FAULTS)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app, faults_from_env
+    from .faults import FaultRule
+    from .testing import uvicorn_config
+
+    try:
+        faults = faults_from_env() + [FaultRule.parse(spec) for spec in args.fault]
+    except ValueError as exc:
+        print(f"box-mcp emulator: {exc}", file=sys.stderr)
+        return 2
+    data_dir = (
+        None if args.memory else (args.data_dir or Path(platformdirs.user_data_dir("box-mcp")) / "emulator")
+    )
+    host_for_url = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    base_url = f"http://{host_for_url}:{args.port}"
+    app = create_app(
+        data_dir=data_dir,
+        memory=args.memory,
+        seed=args.seed,
+        base_url=base_url,
+        token_ttl=args.token_ttl,
+        rate_limits=not args.no_rate_limits,
+        faults=faults,
+    )
+    print(f"Box emulator serving at {base_url}", flush=True)
+    if data_dir is not None:
+        print(f"credentials: {data_dir / 'credentials.json'}", flush=True)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
+    return 0

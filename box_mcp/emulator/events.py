@@ -1,0 +1,45 @@
+"""Recording user events (what `/events` serves) and notifying listeners such as webhook delivery."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from .store import Store, now
+
+log = logging.getLogger(__name__)
+
+
+def emit_event(
+    store: Store,
+    event_type: str,
+    source: dict[str, Any] | None,
+    user: str | None,
+    additional_details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record one event (e.g. ITEM_UPLOAD, ITEM_TRASH) about `source` done by user id `user`.
+
+    `source` is the item's JSON representation at the time (type and id at least). Listeners run
+    after the row is written; a failing listener is logged and never fails the request.
+    """
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "source_type": (source or {}).get("type"),
+        "source_id": (source or {}).get("id"),
+        "source": json.dumps(source) if source is not None else None,
+        "created_by": user,
+        "created_at": now(),
+        "additional_details": json.dumps(additional_details) if additional_details else None,
+    }
+    store.insert("events", event)
+    row = store.one("SELECT last_insert_rowid() AS p")
+    event["position"] = int(row["p"]) if row else 0
+    for listener in list(store.listeners):
+        try:
+            listener(store, event)
+        except Exception:  # a webhook bug must not fail the upload that triggered it
+            log.exception("event listener failed for %s", event_type)
+    return event

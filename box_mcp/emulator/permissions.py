@@ -1,0 +1,184 @@
+"""The one place that decides whether a caller may do an action on an item.
+
+Order of checks, as Box answers them: a downscoped token's `resource` (other items are 404), visibility
+(no ownership and no collaboration on the item or any folder above it: 404, never confirming the item
+exists), the token's scopes (403 insufficient_scope), then the collaboration role (403).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .auth import Caller
+from .errors import BoxError, not_found
+from .items import ROOT_ID, ancestors, is_within
+from .store import Store, now
+
+ACTIONS = (
+    "read",
+    "list",
+    "preview",
+    "download",
+    "upload",
+    "update",
+    "delete",
+    "share",
+    "comment",
+    "invite",
+    "lock",
+)
+READ_ACTIONS = frozenset({"read", "list", "preview", "download"})
+
+_PREVIEWER = frozenset({"read", "list", "preview"})
+_VIEWER = _PREVIEWER | {"download", "comment", "share"}
+_EDITOR = _VIEWER | {"upload", "update", "delete", "invite", "lock"}
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset(ACTIONS),
+    "co-owner": _EDITOR,
+    "editor": _EDITOR,
+    "viewer uploader": _VIEWER | {"upload", "update"},
+    "previewer uploader": _PREVIEWER | {"upload"},
+    "viewer": _VIEWER,
+    "previewer": _PREVIEWER,
+    "uploader": frozenset({"read", "upload"}),
+}
+# Strongest first: when several collaborations apply, the strongest role wins.
+ROLE_RANK = (
+    "owner",
+    "co-owner",
+    "editor",
+    "viewer uploader",
+    "previewer uploader",
+    "viewer",
+    "previewer",
+    "uploader",
+)
+
+# Downscoped-token scopes that permit each action (an app scope root_readwrite permits all of them).
+DOWNSCOPE_ACTIONS: dict[str, frozenset[str]] = {
+    "read": frozenset(
+        {
+            "item_read",
+            "base_explorer",
+            "base_picker",
+            "base_preview",
+            "item_preview",
+            "item_download",
+            "base_upload",
+        }
+    ),
+    "list": frozenset({"item_read", "base_explorer", "base_picker", "item_download"}),
+    "preview": frozenset({"item_preview", "base_preview", "item_download"}),
+    "download": frozenset({"item_download"}),
+    "upload": frozenset({"item_upload", "base_upload"}),
+    "update": frozenset({"item_rename"}),
+    "delete": frozenset({"item_delete"}),
+    "share": frozenset({"item_share"}),
+    "comment": frozenset({"annotation_edit"}),
+    "invite": frozenset({"item_share"}),
+    "lock": frozenset({"item_rename"}),
+}
+
+
+def group_ids(store: Store, user_id: str) -> list[str]:
+    return [
+        r["group_id"] for r in store.q("SELECT group_id FROM group_memberships WHERE user_id = ?", (user_id,))
+    ]
+
+
+def role_on(store: Store, user_id: str, item: sqlite3.Row) -> str | None:
+    """The caller's effective role: owner, or the strongest collaboration on the item or above it."""
+    chain = [*ancestors(store, item), item]
+    if any(row["owner_id"] == user_id for row in chain):
+        return "owner"
+    groups = group_ids(store, user_id)
+    who = ["(accessible_by_type = 'user' AND accessible_by_id = ?)"]
+    params: list[str] = [user_id]
+    if groups:
+        who.append(f"(accessible_by_type = 'group' AND accessible_by_id IN ({','.join('?' * len(groups))}))")
+        params.extend(groups)
+    ids = [row["id"] for row in chain]
+    rows = store.q(
+        f"SELECT role FROM collaborations WHERE item_id IN ({','.join('?' * len(ids))}) "  # noqa: S608
+        f"AND status = 'accepted' AND (expires_at IS NULL OR expires_at > ?) AND ({' OR '.join(who)})",
+        [*ids, now(), *params],
+    )
+    roles = {row["role"] for row in rows}
+    for role in ROLE_RANK:
+        if role in roles:
+            return role
+    return None
+
+
+def scope_allows(caller: Caller, action: str) -> bool:
+    if "root_readwrite" in caller.scopes:
+        return True
+    if action in READ_ACTIONS and "root_readonly" in caller.scopes:
+        return True
+    return bool(caller.scopes & DOWNSCOPE_ACTIONS.get(action, frozenset()))
+
+
+def resource_allows(store: Store, caller: Caller, item: sqlite3.Row | None) -> bool:
+    """A token downscoped to one item reaches that item and, for a folder, what lies below it."""
+    if caller.resource is None:
+        return True
+    rtype, _, rid = caller.resource.partition(":")
+    if item is None:
+        return False
+    if rtype == "file":
+        return bool(item["id"] == rid and item["type"] == "file")
+    return is_within(store, item, rid)
+
+
+def check(store: Store, caller: Caller, item: sqlite3.Row, action: str) -> str:
+    """Raise the Box error for a refused action; return the caller's role when allowed."""
+    if not resource_allows(store, caller, item):
+        raise not_found()
+    role = role_on(store, caller.user_id, item)
+    if role is None:
+        raise not_found()
+    if not scope_allows(caller, action):
+        raise BoxError(
+            403,
+            "insufficient_scope",
+            "The request requires higher privileges than provided by the access token.",
+        )
+    if action not in ROLE_ACTIONS[role]:
+        raise BoxError(
+            403, "access_denied_insufficient_permissions", "Access denied - insufficient permission"
+        )
+    return role
+
+
+def check_root(store: Store, caller: Caller, action: str) -> None:
+    """The caller's own root folder ('0'): always visible, never renamed, moved or deleted."""
+    if caller.resource is not None and caller.resource != f"folder:{ROOT_ID}":
+        raise not_found()
+    if not scope_allows(caller, action):
+        raise BoxError(
+            403,
+            "insufficient_scope",
+            "The request requires higher privileges than provided by the access token.",
+        )
+    if action in ("update", "delete", "share", "invite", "lock"):
+        raise BoxError(
+            403, "access_denied_insufficient_permissions", "Access denied - insufficient permission"
+        )
+
+
+def can(store: Store, caller: Caller, item: sqlite3.Row, action: str) -> bool:
+    try:
+        check(store, caller, item, action)
+    except BoxError:
+        return False
+    return True
+
+
+def allowed_actions(store: Store, caller: Caller, item: sqlite3.Row) -> frozenset[str]:
+    """Every action the caller may take on the item (for the `permissions` field)."""
+    if not resource_allows(store, caller, item):
+        return frozenset()
+    role = role_on(store, caller.user_id, item)
+    if role is None:
+        return frozenset()
+    return frozenset(a for a in ROLE_ACTIONS[role] if scope_allows(caller, a))

@@ -1,0 +1,133 @@
+"""Emulator test fixtures: an SDK client factory and an OpenAPI validator applied to every JSON response."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from box_sdk_gen import BaseUrls, BoxClient, BoxDeveloperTokenAuth, NetworkSession
+
+from box_mcp.emulator.testing import RunningEmulator, running_emulator
+
+OPENAPI = Path("/work/shared/box-api/openapi.json")
+ERROR_KEYS = {"type", "status", "code", "message", "context_info", "help_url", "request_id"}
+
+
+def _convert(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable`, and oneOf read as anyOf (Box's unions overlap)."""
+    if isinstance(node, list):
+        return [_convert(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        k: _convert(v)
+        for k, v in node.items()
+        if k not in ("nullable", "example", "discriminator", "x-box-resource-id", "format")
+    }
+    if "oneOf" in out:
+        out["anyOf"] = out.pop("oneOf")
+    # Box's spec also marks a nullable reference as `allOf: [{$ref}, {nullable: true}]`.
+    nullable_part = any(
+        isinstance(sub, dict) and sub.get("nullable") is True for sub in node.get("allOf", [])
+    )
+    if node.get("nullable") is True or nullable_part:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+class OpenApiValidator:
+    """Checks emulator responses against Box's own OpenAPI spec for the operation they answer."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.root = {"components": _convert(spec["components"])}
+        self.operations: list[tuple[re.Pattern[str], str, dict[str, Any]]] = []
+        for template, methods in spec["paths"].items():
+            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+            for method, op in methods.items():
+                if isinstance(op, dict) and "responses" in op:
+                    self.operations.append((pattern, method.upper(), op))
+        # Literal paths (/files/content) must win over templated ones (/files/{file_id}).
+        self.operations.sort(key=lambda item: item[0].pattern.count("[^/]+"))
+        self.problems: list[str] = []
+        self.checked = 0
+
+    def schema_for(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+        api_path = re.sub(r"^/(api/)?2\.0", "", path)
+        for pattern, op_method, op in self.operations:
+            if op_method == method and pattern.match(api_path):
+                response = op["responses"].get(str(status))
+                if response is None:
+                    return None
+                content = response.get("content", {}).get("application/json", {})
+                schema = content.get("schema")
+                return _convert(schema) if schema else None
+        return None
+
+    def __call__(self, method: str, path: str, status: int, body: bytes) -> None:
+        if not path.startswith(("/2.0/", "/api/2.0/")) or not body:
+            return
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError:
+            self.problems.append(f"{method} {path}: body is not JSON")
+            return
+        if status >= 400:
+            missing = ERROR_KEYS - set(data)
+            if missing or data.get("status") != status or data.get("type") != "error":
+                self.problems.append(f"{method} {path} {status}: bad error body {data}")
+            return
+        schema = self.schema_for(method, path, status)
+        if schema is None:
+            return
+        self.checked += 1
+        validator = jsonschema.Draft7Validator({**schema, "components": self.root["components"]})
+        for error in validator.iter_errors(data):
+            where = "/".join(str(p) for p in error.absolute_path)
+            self.problems.append(f"{method} {path} {status}: {where}: {error.message[:300]}")
+
+
+@pytest.fixture(scope="session")
+def openapi_spec() -> dict[str, Any] | None:
+    if not OPENAPI.exists():
+        return None
+    return json.loads(OPENAPI.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def box(openapi_spec: dict[str, Any] | None) -> Iterator[RunningEmulator]:
+    """A fresh demo emulator whose every JSON response is checked against Box's OpenAPI spec."""
+    with running_emulator(memory=True, seed="demo", rate_limits=False) as running:
+        validator = OpenApiValidator(openapi_spec) if openapi_spec else None
+        if validator is not None:
+            running.emulator.observers.append(validator)
+        yield running
+        if validator is not None:
+            assert not validator.problems, "responses differ from Box's OpenAPI spec:\n" + "\n".join(
+                validator.problems[:20]
+            )
+        elif OPENAPI.exists() is False:
+            print(f"OpenAPI validation skipped: {OPENAPI} is absent")
+
+
+def network_session(base_url: str) -> NetworkSession:
+    return NetworkSession(
+        base_urls=BaseUrls(base_url=base_url, upload_url=f"{base_url}/api", oauth_2_url=f"{base_url}/oauth2")
+    )
+
+
+@pytest.fixture
+def sdk(box: RunningEmulator) -> Callable[[str], BoxClient]:
+    """sdk("ada") -> an official-SDK client authenticated with that seeded user's developer token."""
+
+    def make(login_prefix: str = "ada") -> BoxClient:
+        return BoxClient(
+            BoxDeveloperTokenAuth(token=box.token(login_prefix)),
+            network_session=network_session(box.base_url),
+        )
+
+    return make
