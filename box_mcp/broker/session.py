@@ -97,16 +97,33 @@ class TokenSession:
 
 
 class MintingSession(TokenSession):
-    """Developer token, CCG or JWT: a new token is simply minted again."""
+    """Developer token, CCG or JWT: a new token is simply minted again.
+
+    When Box refuses the credentials themselves (a 4xx from the token endpoint: wrong secret, bad key,
+    app not authorized), calls fail fast with that error for `refusal_hold` seconds instead of
+    sending Box one doomed token request per tool call.
+    """
 
     def __init__(self, credential: Credential, endpoint: TokenEndpoint, *, key: str,
-                 margin: float = DEFAULT_MARGIN) -> None:
+                 margin: float = DEFAULT_MARGIN, refusal_hold: float = 30.0) -> None:
         super().__init__(key=key, clock=endpoint.clock, margin=margin)
         self.credential = credential
         self._endpoint = endpoint
+        self._refusal_hold = refusal_hold
+        self._refused: tuple[float, TokenRequestError] | None = None
 
     async def _obtain(self) -> Token:
-        return await self.credential.mint(self._endpoint)
+        if self._refused is not None:
+            until, error = self._refused
+            if self._clock() < until:
+                raise TokenRequestError(str(error), error=error.error, status=error.status)
+            self._refused = None
+        try:
+            return await self.credential.mint(self._endpoint)
+        except TokenRequestError as exc:
+            if 400 <= exc.status < 500:
+                self._refused = (self._clock() + self._refusal_hold, exc)
+            raise
 
 
 class UserGrantSession(TokenSession):

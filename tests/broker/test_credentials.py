@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -16,7 +17,7 @@ from joserfc.jwk import RSAKey
 from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.config import BrokerSettings
 from box_mcp.broker.credentials import DeveloperTokenExpired, JWTAppConfig, JWTCredential
-from box_mcp.broker.tokens import BOX_TOKEN_AUDIENCE
+from box_mcp.broker.tokens import BOX_TOKEN_AUDIENCE, TokenRequestError
 from box_mcp.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -131,3 +132,27 @@ async def test_no_object_shows_a_secret_in_its_repr(tmp_path: Path, fake_box: Fa
     secrets = [*tokens, "dev-secret-123", "oauth-secret-456", "jwt-secret-value", "open sesame"]
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.anyio
+async def test_refused_app_credentials_fail_fast_for_a_while_instead_of_hammering_box(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock
+) -> None:
+    calls: list[int] = []
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        calls.append(1)
+        return httpx2.Response(400, json={"error": "invalid_client", "error_description": "bad secret"})
+
+    env = {"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET": "wrong", "BOX_ENTERPRISE_ID": "777"}
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(refuse)) as http:
+        broker = Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock)
+        source = await broker.token_source(IdentitySpec(kind="service_account"))
+        for _ in range(5):
+            with pytest.raises(TokenRequestError, match="invalid_client"):
+                await source.access_token()
+        clock.now += 31
+        with pytest.raises(TokenRequestError, match="bad secret"):
+            await source.access_token()
+        await broker.aclose()
+    assert len(calls) == 2
