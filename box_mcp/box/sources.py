@@ -62,7 +62,11 @@ async def parts_of(source: Source, part_size: int) -> AsyncIterator[bytes]:
     async for block in iter_source(source, min(part_size, 1024 * 1024)):
         pending += block
         while len(pending) >= part_size:
-            yield bytes(pending[:part_size])
-            del pending[:part_size]
+            if len(pending) == part_size:  # the usual case: hand the buffer over without copying a slice
+                part, pending = bytes(pending), bytearray()
+            else:
+                part = bytes(pending[:part_size])
+                del pending[:part_size]
+            yield part
     if pending:
         yield bytes(pending)
