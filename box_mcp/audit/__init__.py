@@ -1,0 +1,44 @@
+"""The tamper-evident audit log: hash-chained JSONL records, a SQLite query index, verify and query.
+
+    log = await AuditLog.open(default_directory())
+    intent_id = await log.intent(agent=..., tool=..., args=..., items=..., decision=...)
+    await log.outcome(intent_id, outcome={"status": "ok"}, latency_ms=12.5)
+    report = verify(directory); rows = query(directory, agent="claude", denied=True)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .index import query, rebuild
+from .log import AuditLog
+from .record import GENESIS, KINDS, AuditRecord
+from .redact import redact
+from .store import Head
+from .verify import BadRecord, VerifyReport, verify
+
+__all__ = [
+    "GENESIS",
+    "KINDS",
+    "AuditLog",
+    "AuditRecord",
+    "BadRecord",
+    "Head",
+    "VerifyReport",
+    "default_directory",
+    "query",
+    "rebuild",
+    "redact",
+    "verify",
+]
+
+
+def default_directory() -> Path:
+    """`$BOX_MCP_DATA_DIR/audit`, else `audit` under the per-user data directory."""
+    base = os.environ.get("BOX_MCP_DATA_DIR")
+    if base:
+        return Path(base).expanduser() / "audit"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("box-mcp")) / "audit"

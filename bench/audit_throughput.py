@@ -1,0 +1,115 @@
+"""Audit log benchmark: durable records per second with 50 concurrent writers, and the latency the audit
+adds to one tool call, each measured against a no-audit run in the same process.
+
+    python bench/audit_throughput.py [--records 20000] [--writers 50] [--calls 2000] [--dir DIR]
+
+A "tool call" here is a handler that yields once to the event loop (as an in-process tool would) and
+returns; the audited call also awaits one durable `call` record with realistic fields, as the gate does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from box_mcp.audit import AuditLog, verify
+
+FIELDS = {
+    "agent": "claude-code@laptop",
+    "session_id": "6f1c2d4e-8a77-4b1e-9d0a-3c5e7f9a1b2c",
+    "client_name": "claude-code",
+    "client_version": "2.1.0",
+    "acting_as": {"type": "user", "id": "12345", "login": "ada@example.com"},
+    "tool": "get_file_details",
+    "args": {"file_id": "123456789", "fields": ["name", "size", "modified_at"]},
+    "items": [{"type": "file", "id": "123456789", "name": "Q3 plan.docx", "parent_path": "/Projects/Q3"}],
+    "decision": {"effect": "allow", "rules": ["read-projects"], "sentence": "agents may read /Projects"},
+    "outcome": {"status": "ok", "http_status": 200, "request_id": "0abc123def"},
+    "latency_ms": 41.25,
+    "bytes_in": 96,
+    "bytes_out": 1840,
+}
+
+
+async def tool_call() -> None:
+    await asyncio.sleep(0)
+
+
+async def run_writers(writers: int, per_writer: int, call: Callable[[], Awaitable[object]]) -> float:
+    async def writer() -> None:
+        for _ in range(per_writer):
+            await call()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    return time.perf_counter() - start
+
+
+async def latencies(calls: int, call: Callable[[], Awaitable[object]]) -> list[float]:
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        await call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+async def main(args: argparse.Namespace) -> None:
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    per_writer = max(1, args.records // args.writers)
+    total = per_writer * args.writers
+
+    async def audited(log: AuditLog) -> None:
+        await tool_call()
+        await log.append("call", **FIELDS)
+
+    # Throughput: the same 50 writers, without and with a durable audit record per call.
+    bare = await run_writers(args.writers, per_writer, tool_call)
+    log = await AuditLog.open(base / "throughput", fsync=True)
+    try:
+        durable = await run_writers(args.writers, per_writer, lambda: audited(log))
+    finally:
+        await log.aclose()
+    print(f"throughput, {args.writers} writers, {total} calls:")
+    print(f"  no audit         {total / bare:12,.0f} calls/s")
+    print(f"  durable audit    {total / durable:12,.0f} records/s  (target >= 5,000)")
+
+    # Added latency: one caller at a time, so each append waits for its own fsync.
+    log = await AuditLog.open(base / "latency", fsync=True)
+    try:
+        for _ in range(50):  # warm up: file open, thread start, index thread
+            await audited(log)
+        plain = await latencies(args.calls, tool_call)
+        with_audit = await latencies(args.calls, lambda: audited(log))
+        plain2 = await latencies(args.calls, tool_call)
+    finally:
+        await log.aclose()
+    plain_all = plain + plain2
+    added = statistics.median(with_audit) - statistics.median(plain_all)
+    print(f"latency per call, sequential, {args.calls} calls (ms):")
+    print(f"  no audit         p50 {statistics.median(plain_all):.4f}  p99 {pct(plain_all, 99):.4f}")
+    print(f"  durable audit    p50 {statistics.median(with_audit):.4f}  p99 {pct(with_audit, 99):.4f}")
+    print(f"  added by audit   p50 {added:.4f} ms  (target <= 0.3)")
+
+    for name in ("throughput", "latency"):
+        report = verify(base / name)
+        print(f"verify {name}: {report.status}, {report.count} records")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--writers", type=int, default=50)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--dir", help="where to write the logs (default: a new temporary directory)")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,204 @@
+"""`box-mcp audit tail | query | verify | reindex`: read, search and prove the audit log.
+
+verify exit status: 0 the chain is intact and every write intent has its outcome; 1 tampered (the first
+bad record is named); 2 intact but incomplete (intents without outcome, or a torn last line from a
+crash); 3 the log cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from box_mcp.errors import AuditError
+
+from . import default_directory
+from .index import query, rebuild
+from .store import Head
+from .verify import verify
+
+EXIT_UNREADABLE = 3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe(text: Any) -> str:
+    # Names and messages come from agents and Box: never let them drive the terminal.
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def one_line(rec: dict[str, Any]) -> str:
+    """A record as one readable line: time, seq, kind, agent, tool, decision, outcome, items."""
+    parts = [str(rec.get("time", ""))[:23].replace("T", " "), f"#{rec.get('seq')}", str(rec.get("kind"))]
+    for key in ("agent", "tool"):
+        if rec.get(key):
+            parts.append(_safe(rec[key]))
+    decision = rec.get("decision")
+    if decision:
+        rules = ",".join(decision.get("rules") or [])
+        parts.append(f"{decision.get('effect')}[{_safe(rules)}]" if rules else str(decision.get("effect")))
+    outcome = rec.get("outcome")
+    if outcome:
+        text = str(outcome.get("status"))
+        for key in ("error_code", "http_status"):
+            if outcome.get(key) is not None:
+                text += f" {_safe(outcome[key])}"
+        parts.append(text)
+    if rec.get("latency_ms") is not None:
+        parts.append(f"{rec['latency_ms']}ms")
+    for item in rec.get("items") or ():
+        name = f' "{_safe(item["name"])}"' if item.get("name") else ""
+        parts.append(f"{_safe(item.get('type', 'item'))} {_safe(item.get('id'))}{name}")
+    if rec.get("intent_id"):
+        parts.append(f"for {rec['intent_id']}")
+    if rec.get("detail") and rec.get("kind") not in ("call", "intent", "outcome"):
+        parts.append(_safe(json.dumps(rec["detail"], sort_keys=True, ensure_ascii=False)))
+    return "  ".join(parts)
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    return Path(args.dir).expanduser() if args.dir else default_directory()
+
+
+def _emit(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> int:
+    count = 0
+    for rec in records:
+        out.write((json.dumps(rec, sort_keys=True, ensure_ascii=False) if as_json else one_line(rec)) + "\n")
+        count += 1
+    out.flush()
+    return count
+
+
+def follow(directory: Path, filters: dict[str, Any], *, after_seq: int, as_json: bool, out: TextIO,
+           stop: threading.Event, interval: float = 0.5) -> None:
+    """Print new matching records as they are written, until `stop` is set."""
+    while not stop.is_set():
+        for rec in query(directory, after_seq=after_seq, **filters):
+            _emit([rec], as_json, out)
+            after_seq = max(after_seq, int(rec["seq"]))
+        stop.wait(interval)
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    filters: dict[str, Any] = {"agent": args.agent, "tool": args.tool,
+                               "denied": True if args.denied else None}
+    newest = list(query(directory, limit=args.lines, newest_first=True, **filters))
+    _emit(reversed(newest), args.json, sys.stdout)
+    if args.follow:
+        after = int(newest[0]["seq"]) if newest else 0
+        try:
+            follow(directory, filters, after_seq=after, as_json=args.json, out=sys.stdout,
+                   stop=threading.Event())
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    denied = {"yes": True, "no": False, None: None}[args.denied]
+    records = query(directory, since=args.since, until=args.until, agent=args.agent, tool=args.tool,
+                    item=args.item, kind=args.kind, denied=denied, limit=args.limit)
+    _emit(records, args.json, sys.stdout)
+    return 0
+
+
+def _parse_anchor(text: str) -> Head:
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise AuditError(f"cannot read the anchor {text!r}: give SEQ:HASH as printed by "
+                         "`box-mcp audit verify`")
+    return Head(seq=int(seq), hash=digest)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    if not directory.is_dir():
+        print(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR", file=sys.stderr)
+        return EXIT_UNREADABLE
+    report = verify(directory, anchor=_parse_anchor(args.anchor) if args.anchor else None)
+    if args.json:
+        print(json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False))
+        return report.exit_code
+    if report.first_bad is not None:
+        print(f"TAMPERED: the chain breaks at {_safe(report.first_bad)}")
+        print(f"  {report.count} records before it verify")
+    else:
+        print(f"ok: {report.count} records in {report.files} file(s) verify from genesis")
+        print("  anchor (keep it elsewhere, check later with --anchor): "
+              f"{report.last_seq}:{report.last_hash}")
+    if report.torn_tail is not None:
+        print(f"crash: {_safe(report.torn_tail)} (cut off and recorded when the server restarts)")
+    if report.incomplete_intents:
+        print(f"incomplete: {len(report.incomplete_intents)} write intent(s) without an outcome "
+              "(the write may or may not have reached Box; check these items in Box):")
+        for intent in report.incomplete_intents:
+            items = ", ".join(f"{i.get('type')} {i.get('id')}" for i in intent.get("items") or [])
+            print(f"  {intent['file']} line {intent['line']}  #{intent['seq']}  {intent['time']}  "
+                  f"{_safe(intent.get('agent'))}  {_safe(intent.get('tool'))}  {_safe(items)}")
+    return report.exit_code
+
+
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    count = rebuild(_directory(args))
+    print(f"indexed {count} records")
+    return 0
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except AuditError as exc:
+            print(f"box-mcp audit: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        except BrokenPipeError:  # `... | head`
+            return 0
+
+    return run
+
+
+def register(subparsers: Any) -> None:
+    audit = subparsers.add_parser("audit", help="read, search and verify the audit log",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dir", help="audit directory (default: $BOX_MCP_DATA_DIR/audit or user data dir)")
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    tail = sub.add_parser("tail", help="the latest records, one line each")
+    common(tail)
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="how many records first (default 20)")
+    tail.add_argument("--agent")
+    tail.add_argument("--tool")
+    tail.add_argument("--denied", action="store_true", help="only denied calls")
+    tail.set_defaults(func=_guard(_cmd_tail))
+
+    q = sub.add_parser("query", help="records matching filters, oldest first")
+    common(q)
+    q.add_argument("--since", help="ISO date/time (UTC) or a span back from now: 30m, 2h, 7d")
+    q.add_argument("--until", help="same forms as --since; exclusive")
+    q.add_argument("--agent")
+    q.add_argument("--tool")
+    q.add_argument("--item", help="a Box id, type:id (file:123) or an item name")
+    q.add_argument("--kind", help="call, intent, outcome, session_start, policy_load, broker, ...")
+    q.add_argument("--denied", choices=("yes", "no"), help="only denied calls, or only the others")
+    q.add_argument("--limit", type=int)
+    q.set_defaults(func=_guard(_cmd_query))
+
+    v = sub.add_parser("verify", help="prove the chain intact; exit 0 ok, 1 tampered, 2 incomplete")
+    common(v)
+    v.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: the log must still hold it")
+    v.set_defaults(func=_guard(_cmd_verify))
+
+    r = sub.add_parser("reindex", help="rebuild the query index from the JSONL files")
+    r.add_argument("--dir", help="audit directory")
+    r.set_defaults(func=_guard(_cmd_reindex))

@@ -1,0 +1,252 @@
+"""The audit record: its fields, how caller values are normalised into them, and the hash chain encoding.
+
+One record is one JSON object on one line. Keys whose value is None are left out. `hash` is the SHA-256
+(hex) of the canonical encoding (sorted keys, no whitespace, UTF-8) of the record without `hash`;
+`prev_hash` is the previous record's `hash`, or GENESIS for the first record ever written.
+
+Which kind for what (the gate's contract):
+  call           one tool call that sends no write to Box: a read, a denial, an invalid call
+  intent         written and durable *before* a write is sent to Box; `outcome` follows it
+  outcome        the result of an intent (`intent_id` names it)
+  session_start / session_end / tools_list / policy_load / policy_reload / broker    (`detail` says more)
+  log_recovery   written by the log itself when it found a torn last line from a crash (see log.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from box_mcp.access import ItemRef, ResourceUse
+from box_mcp.errors import AuditError
+
+from .redact import Redactor, redact_string
+
+FORMAT_VERSION = 1
+GENESIS = "0" * 64
+KINDS = frozenset(
+    {
+        "call",
+        "intent",
+        "outcome",
+        "session_start",
+        "session_end",
+        "tools_list",
+        "policy_load",
+        "policy_reload",
+        "broker",
+        "log_recovery",
+    }
+)
+# Fields a caller may pass to AuditLog.append; the log fills v, seq, id, time, kind, prev_hash, hash.
+CALLER_FIELDS = frozenset(
+    {
+        "agent",
+        "session_id",
+        "client_name",
+        "client_version",
+        "acting_as",
+        "tool",
+        "args",
+        "items",
+        "decision",
+        "outcome",
+        "intent_id",
+        "latency_ms",
+        "bytes_in",
+        "bytes_out",
+        "detail",
+    }
+)
+ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")
+OUTCOME_KEYS = ("status", "error_code", "http_status", "request_id", "message")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def canonical(obj: Mapping[str, Any]) -> bytes:
+    """The one byte encoding that is hashed and written: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def record_hash(obj: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical encoding of `obj` without its `hash` key."""
+    body = {k: v for k, v in obj.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def new_record_id(now_ns: int | None = None) -> str:
+    """A ULID-like id: 48-bit milliseconds then 80 random bits, 26 Crockford base-32 characters.
+
+    Sorting ids sorts them by time (to the millisecond), which makes them pleasant in logs and URLs.
+    """
+    ms = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
+    n = (ms & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[n & 31])
+        n >>= 5
+    return "".join(reversed(chars))
+
+
+def utc_timestamp(now_ns: int) -> str:
+    """UTC ISO-8601 with microseconds and a Z: 2026-11-23T13:19:55.123456Z."""
+    seconds, nanos = divmod(now_ns, 1_000_000_000)
+    dt = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        value = value.value
+    return str(value)
+
+
+def _item(value: Any) -> dict[str, Any]:
+    if isinstance(value, ResourceUse):
+        return {"type": value.item.type, "id": value.item.id, "access": str(value.access), "role": value.role}
+    if isinstance(value, ItemRef):
+        return {"type": value.type, "id": value.id}
+    if isinstance(value, Mapping):
+        out = {k: redact_string(str(_text(value[k]))) for k in ITEM_KEYS if value.get(k) is not None}
+        if "id" not in out:
+            raise AuditError(f"audit item {sorted(value)!r} has no 'id'; pass type and id of the Box item")
+        return out
+    raise AuditError(f"audit items must be ItemRef, ResourceUse or mappings, not {type(value).__name__}")
+
+
+def normalise_items(items: Iterable[Any]) -> list[dict[str, Any]]:
+    return [_item(v) for v in items]
+
+
+def normalise_decision(decision: Any) -> dict[str, Any]:
+    """Accepts a mapping or any object with `effect`, `rule_ids`/`rules` and `sentence`/`reason`."""
+    def pick(*names: str) -> Any:
+        for name in names:
+            if isinstance(decision, Mapping):
+                if decision.get(name) is not None:
+                    return decision[name]
+            elif getattr(decision, name, None) is not None:
+                return getattr(decision, name)
+        return None
+
+    effect = _text(pick("effect"))
+    if effect is None:
+        raise AuditError("an audit decision needs an 'effect' (allow, deny, approval_required, ...)")
+    rules = pick("rule_ids", "rules") or ()
+    if isinstance(rules, str):
+        rules = (rules,)
+    out: dict[str, Any] = {"effect": effect, "rules": [str(_text(r)) for r in rules]}
+    sentence = pick("sentence", "reason")
+    if sentence is not None:
+        out["sentence"] = redact_string(str(sentence), max_chars=1024)
+    return out
+
+
+def normalise_outcome(outcome: Any) -> dict[str, Any]:
+    """"ok", or a mapping with status, error_code, http_status, request_id and message."""
+    if isinstance(outcome, str):
+        return {"status": outcome}
+    if not isinstance(outcome, Mapping):
+        raise AuditError(f"an audit outcome must be a string or a mapping, not {type(outcome).__name__}")
+    unknown = set(outcome) - set(OUTCOME_KEYS)
+    if unknown:
+        raise AuditError(f"unknown audit outcome keys {sorted(unknown)}; allowed: {', '.join(OUTCOME_KEYS)}")
+    out: dict[str, Any] = {}
+    for key in OUTCOME_KEYS:
+        value = outcome.get(key)
+        if value is None:
+            continue
+        if key == "http_status":
+            out[key] = int(value)
+        else:
+            out[key] = redact_string(str(_text(value)), max_chars=1024)
+    out.setdefault("status", "error" if "error_code" in out or "http_status" in out else "ok")
+    return out
+
+
+def build_body(kind: str, fields: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Check and normalise caller fields into the record body (everything but the chain fields)."""
+    if kind not in KINDS:
+        raise AuditError(f"unknown audit record kind {kind!r}; expected one of {', '.join(sorted(KINDS))}")
+    unknown = set(fields) - CALLER_FIELDS
+    if unknown:
+        allowed = ", ".join(sorted(CALLER_FIELDS))
+        raise AuditError(f"unknown audit fields {sorted(unknown)}; allowed: {allowed}")
+    body: dict[str, Any] = {"kind": kind}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name == "args" or name == "detail":
+            body[name] = redactor(value)
+        elif name == "acting_as":
+            body[name] = redactor(value) if isinstance(value, Mapping) else redact_string(str(value))
+        elif name == "items":
+            body[name] = normalise_items(value)
+        elif name == "decision":
+            body[name] = normalise_decision(value)
+        elif name == "outcome":
+            body[name] = normalise_outcome(value)
+        elif name == "latency_ms":
+            body[name] = round(float(value), 3)
+        elif name in ("bytes_in", "bytes_out"):
+            body[name] = int(value)
+        else:
+            body[name] = redact_string(str(_text(value)))
+    if kind == "outcome" and "intent_id" not in body:
+        raise AuditError("an outcome record needs the intent_id returned by AuditLog.intent()")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One written record. `data` is exactly what is on disk (parsed); `line` its bytes with newline."""
+
+    seq: int
+    id: str
+    time: str
+    kind: str
+    hash: str
+    prev_hash: str
+    data: Mapping[str, Any] = field(repr=False)
+    line: bytes = field(repr=False, compare=False)
+
+    @classmethod
+    def seal(cls, body: Mapping[str, Any], *, seq: int, prev_hash: str, now_ns: int) -> AuditRecord:
+        """Add the chain fields to `body`, hash it, and encode the line."""
+        data = dict(body)
+        data.update(v=FORMAT_VERSION, seq=seq, id=new_record_id(now_ns), time=utc_timestamp(now_ns),
+                    prev_hash=prev_hash)
+        # Encode once, in two halves around where "hash" sorts, so the hashed bytes and the written
+        # line share the work; the result is byte-for-byte canonical(data with hash).
+        low = canonical({k: v for k, v in data.items() if k < "hash"})
+        high = canonical({k: v for k, v in data.items() if k > "hash"})  # "id" is always here
+        sep = b"," if len(low) > 2 else b""
+        digest = hashlib.sha256(low[:-1] + sep + high[1:]).hexdigest()
+        data["hash"] = digest
+        line = low[:-1] + sep + b'"hash":"' + digest.encode() + b'",' + high[1:] + b"\n"
+        return cls(seq=seq, id=data["id"], time=data["time"], kind=data["kind"], hash=digest,
+                   prev_hash=prev_hash, data=data, line=line)
+
+    @classmethod
+    def from_line(cls, line: bytes) -> AuditRecord:
+        """Parse one stored line (no integrity check: see verify)."""
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("a record line must hold a JSON object")
+        return cls(seq=int(data["seq"]), id=str(data["id"]), time=str(data["time"]), kind=str(data["kind"]),
+                   hash=str(data["hash"]), prev_hash=str(data["prev_hash"]), data=data,
+                   line=line if line.endswith(b"\n") else line + b"\n")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)

@@ -1,0 +1,187 @@
+"""The writer: durable appends, group commit, restart and rotation, recovery from a crash, failures."""
+
+from __future__ import annotations
+
+import errno
+import json
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+import box_mcp.audit.log as audit_log_module
+from box_mcp.audit import AuditLog, verify
+from box_mcp.errors import AuditError
+
+MIDNIGHT_NS = int(datetime(2026, 11, 22, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def log_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("audit-*.jsonl"))
+
+
+def modes(directory: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in [directory, *directory.iterdir()]}
+
+
+def records(directory: Path) -> list[dict]:
+    out = []
+    for path in sorted(directory.glob("audit-*.jsonl")):
+        out.extend(json.loads(line) for line in path.read_bytes().splitlines())
+    return out
+
+
+@pytest.mark.anyio
+async def test_append_returns_only_after_the_record_is_synced(audit_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_sync = audit_log_module._sync
+    monkeypatch.setattr(audit_log_module, "_sync", lambda fd: (real_sync(fd), synced.append(fd)))
+    async with await AuditLog.open(audit_dir) as log:
+        for n in range(3):
+            rec = await log.append("call", tool="who_am_i")
+            assert len(synced) == n + 1
+            assert records(audit_dir)[-1]["id"] == rec.id
+
+
+@pytest.mark.anyio
+async def test_concurrent_appends_share_one_sync(audit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_sync = audit_log_module._sync
+    monkeypatch.setattr(audit_log_module, "_sync", lambda fd: (real_sync(fd), synced.append(fd)))
+    async with await AuditLog.open(audit_dir) as log:
+        async with anyio.create_task_group() as tg:
+            for n in range(50):
+                tg.start_soon(lambda n=n: log.append("call", agent=f"agent-{n}"))
+    assert len(records(audit_dir)) == 50
+    assert len(synced) <= 2
+    assert verify(audit_dir).status == "ok"
+
+
+@pytest.mark.anyio
+async def test_group_commit_also_works_through_the_writer_thread(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir, inline_sync_ms=0) as log:
+        async with anyio.create_task_group() as tg:
+            for n in range(200):
+                tg.start_soon(lambda n=n: log.intent(agent=f"agent-{n % 7}", tool="upload_file"))
+    report = verify(audit_dir)
+    assert report.ok and report.count == 200 and len(report.incomplete_intents) == 200
+
+
+@pytest.mark.anyio
+async def test_restart_continues_the_chain(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        first = await log.append("session_start", agent="a")
+    async with await AuditLog.open(audit_dir) as log:
+        assert log.last_seq == 1 and log.last_hash == first.hash
+        second = await log.append("session_end", agent="a")
+    assert second.seq == 2 and second.prev_hash == first.hash
+    assert verify(audit_dir).count == 2
+
+
+@pytest.mark.anyio
+async def test_files_rotate_daily_and_the_chain_runs_across_them(audit_dir: Path) -> None:
+    times = iter([MIDNIGHT_NS - 1_000, MIDNIGHT_NS - 500, MIDNIGHT_NS + 1_000, MIDNIGHT_NS + 2_000])
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        for _ in range(3):
+            await log.append("call", tool="who_am_i")
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        await log.append("call", tool="who_am_i")
+    assert [p.name for p in log_files(audit_dir)] == ["audit-2026-11-21.jsonl", "audit-2026-11-22.jsonl"]
+    assert [r["seq"] for r in records(audit_dir)] == [1, 2, 3, 4]
+    report = verify(audit_dir)
+    assert report.status == "ok" and report.count == 4 and report.files == 2
+
+
+@pytest.mark.anyio
+async def test_log_files_are_private_to_the_user(audit_log: AuditLog, audit_dir: Path) -> None:
+    await audit_log.append("call", tool="who_am_i")
+    await audit_log.aclose()
+    found = modes(audit_dir)
+    assert found.pop("audit") == 0o700
+    assert {"audit.head", "audit.sqlite3", "audit.lock"} <= set(found)
+    assert all(mode == 0o600 for mode in found.values()), found
+
+
+@pytest.mark.anyio
+async def test_a_second_writer_on_the_same_directory_is_refused(audit_log: AuditLog, audit_dir: Path) -> None:
+    with pytest.raises(AuditError, match="another box-mcp process is writing"):
+        await AuditLog.open(audit_dir)
+
+
+@pytest.mark.anyio
+async def test_a_failed_write_stops_every_later_append(audit_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        await log.append("call", tool="who_am_i")
+
+        def disk_full(fd: int, data: bytes) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(audit_log_module, "_write_all", disk_full)
+        with pytest.raises(AuditError, match=r"cannot write .*No space left on device.*refused"):
+            await log.append("call", tool="who_am_i")
+        monkeypatch.undo()
+        with pytest.raises(AuditError, match="No space left"):
+            await log.intent(tool="upload_file")
+    assert len(records(audit_dir)) == 1
+
+
+@pytest.mark.anyio
+async def test_a_torn_last_line_is_cut_and_recorded_on_restart(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        for _ in range(3):
+            last = await log.append("call", tool="who_am_i")
+    [path] = log_files(audit_dir)
+    fragment = b'{"agent":"a","args":{"fi'
+    with path.open("ab") as fh:
+        fh.write(fragment)
+    before = verify(audit_dir)
+    assert before.ok and before.status == "incomplete" and before.exit_code == 2
+    assert before.torn_tail is not None and before.torn_tail.line == 4
+
+    async with await AuditLog.open(audit_dir) as log:
+        await log.append("call", tool="who_am_i")
+    data = records(audit_dir)
+    recovery = data[3]
+    assert recovery["kind"] == "log_recovery" and recovery["prev_hash"] == last.hash
+    assert recovery["detail"]["torn_line_removed"]["bytes"] == len(fragment)
+    assert fragment not in path.read_bytes()
+    after = verify(audit_dir)
+    assert after.status == "ok" and after.count == 5
+
+
+@pytest.mark.anyio
+async def test_a_damaged_last_record_stops_the_writer_from_starting(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        await log.append("call", tool="who_am_i")
+    [path] = log_files(audit_dir)
+    path.write_bytes(path.read_bytes().replace(b"who_am_i", b"who_am_I"))
+    with pytest.raises(AuditError, match=r"last audit record .* is damaged"):
+        await AuditLog.open(audit_dir)
+
+
+@pytest.mark.anyio
+async def test_a_cut_tail_stops_the_writer_from_reusing_sequence_numbers(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        for _ in range(3):
+            await log.append("call", tool="who_am_i")
+    [path] = log_files(audit_dir)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:2]))
+    with pytest.raises(AuditError, match="ends at record 2 but record 3 was written"):
+        await AuditLog.open(audit_dir)
+
+
+@pytest.mark.anyio
+async def test_close_waits_for_pending_records_and_later_appends_fail(audit_dir: Path) -> None:
+    log = await AuditLog.open(audit_dir, inline_sync_ms=0)
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(lambda: log.append("call", tool="who_am_i"))
+        tg.start_soon(log.aclose)
+    assert len(records(audit_dir)) == 20
+    with pytest.raises(AuditError, match="closed"):
+        await log.append("call", tool="who_am_i")
+    assert "audit.head" in modes(audit_dir)

@@ -1,0 +1,123 @@
+"""Each kind of record, how caller values become record fields, and the hash over the canonical form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from box_mcp.access import Access, ItemRef, ResourceUse
+from box_mcp.audit import GENESIS, KINDS, AuditLog
+from box_mcp.audit.record import canonical, new_record_id, record_hash
+from box_mcp.errors import AuditError
+
+CALL = {
+    "agent": "claude-code",
+    "session_id": "sess-1",
+    "client_name": "claude-code",
+    "client_version": "2.1.0",
+    "acting_as": {"type": "user", "id": "777", "login": "ada@example.com"},
+    "tool": "get_file_details",
+    "args": {"file_id": "123"},
+    "items": [{"type": "file", "id": "123", "name": "a.txt", "parent_path": "/Projects"}],
+    "decision": {"effect": "allow", "rules": ["read-projects"], "sentence": "agents may read /Projects"},
+    "outcome": {"status": "ok", "http_status": 200, "request_id": "req-9"},
+    "latency_ms": 12.3456,
+    "bytes_in": 10,
+    "bytes_out": 2000,
+}
+
+EVENTS = {
+    "session_start": {"agent": "claude-code", "session_id": "s", "client_name": "c", "client_version": "1"},
+    "session_end": {"agent": "claude-code", "session_id": "s", "detail": {"reason": "client closed"}},
+    "tools_list": {"agent": "claude-code", "detail": {"tools": ["who_am_i", "get_file_details"]}},
+    "policy_load": {"detail": {"file": "policies/default.yaml", "sha256": "ab" * 32, "rules": 12}},
+    "policy_reload": {"detail": {"file": "policies/default.yaml", "sha256": "cd" * 32, "rules": 13}},
+    "broker": {"agent": "claude-code", "detail": {"event": "refresh", "identity": "user 777"}},
+}
+
+
+def lines(directory: Path) -> list[dict]:
+    paths = sorted(directory.glob("audit-*.jsonl"))
+    return [json.loads(x) for p in paths for x in p.read_text().splitlines()]
+
+
+@pytest.mark.anyio
+async def test_call_record_holds_every_field_and_chains_from_genesis(audit_log: AuditLog,
+                                                                     audit_dir: Path) -> None:
+    rec = await audit_log.append("call", **CALL)
+    [data] = lines(audit_dir)
+    assert data == rec.to_dict()
+    assert data["seq"] == 1 and data["prev_hash"] == GENESIS and data["kind"] == "call"
+    assert data["hash"] == record_hash(data)
+    assert data["latency_ms"] == 12.346
+    assert data["items"] == CALL["items"] and data["decision"] == CALL["decision"]
+    assert data["outcome"] == {"status": "ok", "http_status": 200, "request_id": "req-9"}
+    assert data["time"].endswith("Z") and len(data["time"]) == len("2026-11-23T13:19:55.123456Z")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", sorted(EVENTS))
+async def test_event_records_are_written_with_their_detail(audit_log: AuditLog, audit_dir: Path,
+                                                           kind: str) -> None:
+    await audit_log.append(kind, **EVENTS[kind])
+    [data] = lines(audit_dir)
+    assert data["kind"] == kind
+    for key, value in EVENTS[kind].items():
+        assert data[key] == value
+
+
+@pytest.mark.anyio
+async def test_intent_then_outcome_are_linked_by_the_intent_id(audit_log: AuditLog, audit_dir: Path) -> None:
+    intent_id = await audit_log.intent(agent="a", tool="upload_file", items=[ItemRef("folder", "0")])
+    await audit_log.outcome(intent_id, outcome={"status": "error", "error_code": "item_name_in_use",
+                                                "http_status": 409})
+    intent, outcome = lines(audit_dir)
+    assert intent["kind"] == "intent" and intent["id"] == intent_id
+    assert outcome["kind"] == "outcome" and outcome["intent_id"] == intent_id
+    assert outcome["prev_hash"] == intent["hash"] and outcome["seq"] == 2
+    assert outcome["outcome"]["status"] == "error"
+
+
+@pytest.mark.anyio
+async def test_shared_vocabulary_items_and_decision_objects_are_accepted(audit_log: AuditLog,
+                                                                         audit_dir: Path) -> None:
+    class Decision:
+        effect = "deny"
+        rule_ids = ("no-sharing",)
+        reason = "open shared links are forbidden"
+
+    await audit_log.append("call", items=[ResourceUse(ItemRef("file", "5"), Access.WRITE, "item")],
+                           decision=Decision(), outcome="denied")
+    [data] = lines(audit_dir)
+    assert data["items"] == [{"type": "file", "id": "5", "access": "write", "role": "item"}]
+    assert data["decision"] == {"effect": "deny", "rules": ["no-sharing"],
+                                "sentence": "open shared links are forbidden"}
+
+
+@pytest.mark.anyio
+async def test_unknown_kind_or_field_is_refused_and_nothing_is_written(audit_log: AuditLog,
+                                                                       audit_dir: Path) -> None:
+    with pytest.raises(AuditError, match="unknown audit record kind 'read'"):
+        await audit_log.append("read", agent="a")
+    with pytest.raises(AuditError, match=r"unknown audit fields \['agnet'\]"):
+        await audit_log.append("call", agnet="a")
+    with pytest.raises(AuditError, match="needs the intent_id"):
+        await audit_log.append("outcome", outcome="ok")
+    assert lines(audit_dir) == []
+    assert audit_log.last_seq == 0
+
+
+def test_every_documented_kind_is_known() -> None:
+    assert {"call", "intent", "outcome", *EVENTS} <= KINDS
+
+
+def test_canonical_form_is_sorted_compact_utf8() -> None:
+    assert canonical({"b": 1, "a": "é", "c": {"z": [1, 2], "y": None}}) == \
+        '{"a":"é","b":1,"c":{"y":null,"z":[1,2]}}'.encode()
+
+
+def test_record_ids_are_unique_and_sort_by_time() -> None:
+    ids = [new_record_id(1_700_000_000_000_000_000 + i * 1_000_000) for i in range(50)]
+    assert len(set(ids)) == 50 and ids == sorted(ids) and all(len(i) == 26 for i in ids)
