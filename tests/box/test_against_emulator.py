@@ -143,3 +143,24 @@ async def test_download_to_a_path_writes_the_content(emu, tmp_path):
         target = tmp_path / "bin.dat"
         assert await client.download_to(file["id"], target) == len(content)
         assert await anyio.Path(target).read_bytes() == content
+
+
+async def test_streaming_over_a_real_loopback_socket():
+    from box_mcp.emulator.testing import running_emulator
+
+    with running_emulator(seed="demo", rate_limits=False) as running:
+        async with BoxClient(token_source=StaticToken(running.token()), base_url=running.base_url) as client:
+            folder = await new_folder(client, "loopback")
+            content = bytes(range(256)) * 4096  # 1 MiB
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for start in range(0, len(content), 100_000):
+                    yield content[start : start + 100_000]
+
+            file = await client.upload(parent_id=folder, name="1mib.bin", source=chunks(), size=len(content))
+            got = bytearray()
+            with anyio.fail_after(10):
+                async with client.download(file["id"]) as download:
+                    async for chunk in download:
+                        got += chunk
+            assert bytes(got) == content
