@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
@@ -97,6 +100,68 @@ class BoxMCPServer(MCPServer):
             transport=self.transport_of(ctx),
             progress=progress,
         )
+
+
+@dataclass
+class GateHooks:
+    """What an area contributes to a deployment. None leaves the default (or another area's choice)."""
+
+    credentials: CredentialsHook | None = None
+    policy: PolicyHook | None = None
+    results: ResultFilterHook | None = None
+    audit: AuditHook | None = None
+    authenticate: Any = None  # http.app.Authenticator: request -> agent name | None
+
+
+# Areas plug in by module, like cli.py's COMMAND_MODULES: each (when present) defines
+#   async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks
+# registering anything it must close on `stack`. Later modules fill only what earlier ones left empty.
+HOOK_MODULES = ("box_mcp.broker.gate_hooks", "box_mcp.policy.gate_hooks", "box_mcp.audit.gate_hooks")
+
+
+async def load_hooks(
+    settings: Settings, stack: AsyncExitStack, modules: tuple[str, ...] = HOOK_MODULES
+) -> GateHooks:
+    merged = GateHooks()
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # that area has not wired itself in yet
+            if exc.name != name:
+                raise
+            continue
+        contributed: GateHooks = await module.gate_hooks(settings, stack)
+        for f in fields(GateHooks):
+            if getattr(merged, f.name) is None and getattr(contributed, f.name) is not None:
+                setattr(merged, f.name, getattr(contributed, f.name))
+    return merged
+
+
+async def open_deployment(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    transport: TransportKind | None = None,
+    box_transport: Any = None,
+    hook_modules: tuple[str, ...] = HOOK_MODULES,
+) -> tuple[BoxMCPServer, GateHooks]:
+    """What `box-mcp serve` runs: area hooks, the developer-token fallback, the server; closed by `stack`."""
+    hooks = await load_hooks(settings, stack, hook_modules)
+    box_client = None
+    if hooks.credentials is None:
+        kw = {"transport": box_transport} if box_transport is not None else {}
+        box_client = box_client_from_settings(settings, **kw)
+        stack.push_async_callback(box_client.aclose)
+    server = build_server(
+        settings,
+        credentials=hooks.credentials,
+        policy=hooks.policy,
+        results=hooks.results,
+        audit=hooks.audit,
+        box_client=box_client,
+        transport=transport,
+    )
+    return server, hooks
 
 
 def selected_tools(settings: Settings) -> tuple[ToolSpec, ...]:
