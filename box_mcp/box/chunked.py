@@ -16,9 +16,9 @@ import httpx2
 
 from box_mcp.errors import BoxError, BoxTransportError
 
-from .client import Verified
 from .errors import BoxAPIError, parse_retry_after
 from .sources import Progress, Source, parts_of, report
+from .wire import Verified
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -12,19 +12,21 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-from urllib.parse import quote
+from typing import Any
 
 import anyio
 import httpx2
-from pydantic import SecretStr
 
 from box_mcp.errors import BoxTransportError
 
 from .download import Download, download_to, open_download
 from .errors import BoxAPIError, NotModified, error_from_response
+from .paging import paginate
+from .tokens import StaticToken, TokenSource
+from .upload import upload_file as _upload_file
+from .upload import upload_version as _upload_version
+from .wire import Verified, parse_body, query_params, read_bounded
 
 __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
 
@@ -33,48 +35,10 @@ BOX_UPLOAD_URL = "https://upload.box.com/api"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Failures that prove the request never reached Box, so even a create can be sent again.
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
-_MAX_ERROR_BODY = 64 * 1024
-_MAX_PAGES = 100_000
 
 Sleep = Callable[[float], Awaitable[Any]]
 Verify = Callable[[], Awaitable[Any | None]]
 ContentFactory = Callable[[], bytes | AsyncIterable[bytes]]
-
-
-@runtime_checkable
-class TokenSource(Protocol):
-    async def access_token(self) -> str: ...
-
-    async def invalidate(self, token: str) -> None:
-        """Called after a 401 with `token`; the next `access_token()` must not return it again."""
-        ...
-
-
-class StaticToken:
-    """A developer token (or any fixed token): it cannot be refreshed, so a 401 is final."""
-
-    __slots__ = ("_token",)
-
-    def __init__(self, token: str) -> None:
-        if not isinstance(token, str) or not token.strip():
-            raise ValueError("the Box token is empty: set a developer token from the Box Developer Console")
-        self._token = SecretStr(token.strip())
-
-    async def access_token(self) -> str:
-        return self._token.get_secret_value()
-
-    async def invalidate(self, token: str) -> None:
-        return None
-
-    def __repr__(self) -> str:
-        return "StaticToken('**********')"
-
-
-@dataclass(frozen=True, slots=True)
-class Verified:
-    """A write that failed with 5xx but that the caller's `verify` found had happened: its result."""
-
-    value: Any
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -289,7 +253,7 @@ class BoxClient:
                     finally:
                         await response.aclose()
                 return response
-            body = await _read_bounded(response)
+            body = await read_bounded(response)
             if status == 401 and token is not None and not refreshed:
                 refreshed = True
                 await self._token.invalidate(token)
@@ -337,7 +301,7 @@ class BoxClient:
         verify: Verify | None = None,
     ) -> Any:
         """Call Box; return parsed JSON, None for an empty answer, or NotModified for a 304."""
-        query = _query(params, fields)
+        query = query_params(params, fields)
         extra = dict(headers or {})
         if if_match is not None:
             extra["If-Match"] = if_match
@@ -370,7 +334,7 @@ class BoxClient:
 
     # --- paging --------------------------------------------------------------------------------
 
-    async def paginate(
+    def paginate(
         self,
         path: str,
         *,
@@ -381,43 +345,9 @@ class BoxClient:
         fields: Sequence[str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every entry of an offset- or marker-paged collection, fetching pages as they are consumed."""
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        query = dict(params or {})
-        offset = int(query.pop("offset", 0))
-        next_marker = query.pop("marker", None)
-        query["limit"] = limit
-        if marker:
-            query["usemarker"] = "true"
-        seen = 0
-        for _ in range(_MAX_PAGES):
-            page_query = dict(query)
-            if marker:
-                if next_marker:
-                    page_query["marker"] = next_marker
-            else:
-                page_query["offset"] = offset
-            page = await self.get(path, params=page_query, fields=fields)
-            if not isinstance(page, dict):
-                raise BoxTransportError(f"GET {path}: Box answered a page that is not a JSON object.")
-            entries = page.get("entries") or []
-            for entry in entries:
-                if max_items is not None and seen >= max_items:
-                    return
-                seen += 1
-                yield entry
-            if max_items is not None and seen >= max_items:
-                return
-            if marker:
-                next_marker = page.get("next_marker")
-                if not next_marker or not entries:
-                    return
-            else:
-                # Box says: advance by the limit it answered, which may be lower than the one asked for.
-                offset += int(page.get("limit") or limit)
-                total = page.get("total_count")
-                if not entries or (isinstance(total, int) and offset >= total):
-                    return
+        return paginate(
+            self, path, params=params, limit=limit, marker=marker, max_items=max_items, fields=fields
+        )
 
     # --- content (implemented in download.py / upload.py) --------------------------------------
 
@@ -441,9 +371,7 @@ class BoxClient:
         progress: Callable[[int, int], Awaitable[None] | None] | None = None,
         content_modified_at: str | None = None,
     ) -> dict[str, Any]:
-        from .upload import upload_file
-
-        return await upload_file(
+        return await _upload_file(
             self,
             parent_id=parent_id,
             name=name,
@@ -463,9 +391,7 @@ class BoxClient:
         if_match: str | None = None,
         progress: Callable[[int, int], Awaitable[None] | None] | None = None,
     ) -> dict[str, Any]:
-        from .upload import upload_version
-
-        return await upload_version(
+        return await _upload_version(
             self, file_id=file_id, source=source, size=size, name=name, if_match=if_match, progress=progress
         )
 
@@ -474,48 +400,3 @@ class BoxClient:
         await self.request(
             "OPTIONS", "/files/content", json={"name": name, "parent": {"id": parent_id}, "size": size}
         )
-
-
-def _query(params: Mapping[str, Any] | None, fields: Sequence[str] | None) -> dict[str, Any] | None:
-    query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-    if fields:
-        query["fields"] = ",".join(fields)
-    return query or None
-
-
-def _param(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return value
-
-
-def parse_body(response: httpx2.Response) -> Any:
-    """JSON for a JSON answer, None for an empty one, bytes otherwise (thumbnails and the like)."""
-    if response.status_code == 204 or not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.content
-
-
-async def _read_bounded(response: httpx2.Response) -> bytes:
-    """At most 64 KiB of an error body (a proxy's error page can be large), then close."""
-    buf = bytearray()
-    try:
-        async for chunk in response.aiter_bytes():
-            buf += chunk
-            if len(buf) >= _MAX_ERROR_BODY:
-                break
-    except httpx2.HTTPError:
-        pass  # a broken error body still leaves the status code to report
-    finally:
-        await response.aclose()
-    return bytes(buf[:_MAX_ERROR_BODY])
-
-
-def file_path(file_id: str, suffix: str = "") -> str:
-    return f"/files/{quote(file_id, safe='')}{suffix}"
-

@@ -19,9 +19,9 @@ import anyio
 from box_mcp.errors import BoxTransportError
 
 from .chunked import chunked_upload, first_entry
-from .client import Verified, file_path
 from .errors import BoxAPIError
 from .sources import Progress, Source, iter_source, report, source_size
+from .wire import Verified, file_path
 
 if TYPE_CHECKING:
     from .client import BoxClient
