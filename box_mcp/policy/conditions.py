@@ -29,9 +29,9 @@ class Cond:
 def extension_of(facts: CallFacts) -> str | None:
     if facts.extension is not None:
         return facts.extension.lower().lstrip(".")
-    if facts.name is None:
-        return None
-    # A name with no dot has the extension "" (so "only pdf" still refuses it).
+    if facts.name is None or facts.size_bytes is None:
+        return None  # not a file's content (a folder name has no extension to check)
+    # An uploaded file whose name has no dot has the extension "" (so "only pdf" still refuses it).
     stem, dot, ext = facts.name.rpartition(".")
     return ext.lower() if dot and stem else ""
 

@@ -293,6 +293,10 @@ class Engine:
     def agent(self, name: str) -> Agent | None:
         return self.policy.agents.get(name)
 
+    def bucket(self, agent: str, tool: str) -> Bucket | None:
+        """The rules that bear on one (agent, tool) pair (for `policy check` and explanations)."""
+        return self._index.get((agent, tool))
+
 
 def _near(name: str, known: Mapping[str, object]) -> str:
     import difflib

@@ -7,6 +7,7 @@ duplicate keys (the later one silently wins in plain YAML), oversized files and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ class _Loader(yaml.SafeLoader):
                 "policy files; write the value out in full"
             )
         return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+# YAML 1.1 reads yes/no/on/off as booleans (so a rule id `off` or an extension `no` would change type);
+# policy files only ever mean true/false, so only those stay booleans.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _mark(loader: _Loader, mark: yaml.Mark | None) -> str:

@@ -33,13 +33,15 @@ def test_max_upload_bytes_accepts_units(make_engine, ask, use):
 def test_file_extensions_are_case_insensitive_and_derived_from_the_name(make_engine, ask, use):
     e = make_engine(permit_with("{file_extensions: [.PDF, docx]}"))
     up = use("folder", "5", "write", "parent")
-    assert ask(e, "a", "upload_file", up, ancestry=ANC, name="Deal.Pdf").allowed
+    assert ask(e, "a", "upload_file", up, ancestry=ANC, name="Deal.Pdf", size_bytes=1).allowed
     assert ask(e, "a", "upload_file", up, ancestry=ANC, extension="docx").allowed
-    d = ask(e, "a", "upload_file", up, ancestry=ANC, name="run.exe")
+    d = ask(e, "a", "upload_file", up, ancestry=ANC, name="run.exe", size_bytes=1)
     assert not d.allowed and "file extensions docx, pdf, not extension 'exe'" in d.reason
     # A name without an extension is not a loophole around "only pdf".
-    assert not ask(e, "a", "upload_file", up, ancestry=ANC, name="README").allowed
-    assert not ask(e, "a", "upload_file", up, ancestry=ANC, name=".pdf").allowed
+    assert not ask(e, "a", "upload_file", up, ancestry=ANC, name="README", size_bytes=1).allowed
+    assert not ask(e, "a", "upload_file", up, ancestry=ANC, name=".pdf", size_bytes=1).allowed
+    # Folder names carry no extension, so the limit does not apply to create_folder.
+    assert ask(e, "a", "create_folder", up, ancestry=ANC, name="Q3").allowed
 
 
 def test_name_patterns_are_globs(make_engine, ask, use):

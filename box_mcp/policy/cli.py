@@ -1,0 +1,181 @@
+"""`box-mcp policy check | explain | test | new-key`: tools for the people who write policies."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from box_mcp.access import ItemRef, ResourceUse
+from box_mcp.errors import PolicyError
+from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, request_for, run_file
+from box_mcp.policy.engine import Engine
+from box_mcp.policy.lint import lint
+from box_mcp.policy.model import load_policy
+from box_mcp.policy.reference_tools import tools_for_policy
+
+DEFAULT_POLICY = "policies"
+KEY_PREFIX = "bmcp_"
+
+
+def register(subparsers: Any) -> None:
+    policy = subparsers.add_parser("policy", help="check, explain and test policy files; mint agent keys")
+    sub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+
+    check = sub.add_parser(
+        "check", help="validate a policy file or directory and report dead or shadowed rules"
+    )
+    check.add_argument(
+        "path", nargs="?", default=DEFAULT_POLICY, help="policy file or directory (default: policies)"
+    )
+    check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    check.set_defaults(func=cmd_check)
+
+    explain = sub.add_parser("explain", help="decide one call and say why")
+    explain.add_argument("--policy", default=DEFAULT_POLICY, help="policy file or directory")
+    explain.add_argument("--agent", required=True)
+    explain.add_argument("--tool", required=True)
+    explain.add_argument("--args", default=None, help="tool arguments as JSON (needs the tool catalog)")
+    explain.add_argument(
+        "--uses", default=None, help='items as JSON: [{"type":"file","id":"1","access":"read"}]'
+    )
+    explain.add_argument(
+        "--facts", default=None, help='argument facts as JSON: {"name": "a.pdf", "size_bytes": 10}'
+    )
+    explain.add_argument("--ancestry", default=None, help='JSON: {"file:1": ["0", "100"], ...}')
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    explain.set_defaults(func=cmd_explain)
+
+    test = sub.add_parser("test", help="run data-driven decision cases (exit 1 on any failure)")
+    test.add_argument("cases", nargs="+", type=Path, help="*.cases.yaml files")
+    test.add_argument(
+        "--policy", type=Path, default=None, help="policy to test instead of each file's `policy:`"
+    )
+    test.add_argument("-v", "--verbose", action="store_true", help="print passing cases too")
+    test.set_defaults(func=cmd_test)
+
+    new_key = sub.add_parser(
+        "new-key", help="mint an API key for an agent (printed once; store only its hash)"
+    )
+    new_key.add_argument("agent")
+    new_key.set_defaults(func=cmd_new_key)
+
+
+def _engine(path: str | Path) -> Engine:
+    return Engine(load_policy(path), tools_for_policy())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        engine = _engine(args.path)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    findings = lint(engine)
+    for f in findings:
+        print(f, file=sys.stderr)
+    errors = [f for f in findings if f.level == "error" or args.strict]
+    policy = engine.policy
+    print(
+        f"{args.path}: {len(policy.agents)} agents, {len(policy.rules)} rules, "
+        f"{sum(f.level == 'error' for f in findings)} errors, "
+        f"{sum(f.level == 'warning' for f in findings)} warnings"
+    )
+    return 1 if errors else 0
+
+
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"--{what} is not valid JSON: {exc.msg} at character {exc.pos}") from None
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        engine = _engine(args.policy)
+        raw: dict[str, Any] = {"name": "explain", "agent": args.agent, "tool": args.tool, "expect": "allow"}
+        for key in ("args", "uses", "facts", "ancestry"):
+            value = _json_arg(getattr(args, key), key)
+            if value is not None:
+                raw[key] = value
+        try:
+            case = Case.model_validate(raw)
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+        req = request_for(engine, case, catalog_args_resolver())
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    decision = engine.decide(req)
+    if args.json:
+        print(
+            json.dumps(
+                {"effect": decision.effect, "rules": list(decision.rule_ids), "reason": decision.reason}
+            )
+        )
+        return 0
+    print(f"effect: {decision.effect}")
+    print(f"rules:  {', '.join(decision.rule_ids) or '(none: default deny)'}")
+    print(f"why:    {decision.reason}")
+    print(f"uses:   {', '.join(_use_text(u, req.ancestry) for u in req.uses) or '(no item)'}")
+    facts = facts_dict(req.facts)
+    if facts:
+        print(f"facts:  {json.dumps(facts)}")
+    return 0
+
+
+def _use_text(use: ResourceUse, ancestry: dict[ItemRef, tuple[str, ...]] | Any) -> str:
+    anc = ancestry.get(use.item)
+    where = "/".join(anc) if anc else "location unknown"
+    return f"{use.role} {use.item} needs {use.access.value} ({where})"
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    resolver = catalog_args_resolver()
+    cache: dict[Path, Engine] = {}
+
+    def engine_for(path: Path) -> Engine:
+        if path not in cache:
+            cache[path] = _engine(path)
+        return cache[path]
+
+    total = passed = broken_files = 0
+    for path in args.cases:
+        try:
+            outcomes = run_file(path, engine_for, args.policy, resolver)
+        except PolicyError as exc:
+            print(f"ERROR {path}: {exc}", file=sys.stderr)
+            broken_files += 1
+            continue
+        for o in outcomes:
+            total += 1
+            if o.passed:
+                passed += 1
+                if args.verbose:
+                    print(f"PASS {o.where}: {o.case.name}")
+                continue
+            print(f"FAIL {o.where}: {o.case.name}: {o.problem}")
+            if o.decision is not None:
+                print(f"     decision: {o.decision.effect} {list(o.decision.rule_ids)}: {o.decision.reason}")
+    print(
+        f"{passed}/{total} cases passed"
+        + (f", {broken_files} files could not be run" if broken_files else "")
+    )
+    return 1 if passed < total or broken_files else 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    print(f"API key for {args.agent} (shown once; give it to the agent, do not store it):")
+    print(f"  {key}")
+    print(f"Add this line under agents.{args.agent}.keys in your policy file:")
+    print(f'  - "sha256:{digest}"')
+    return 0
