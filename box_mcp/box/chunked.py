@@ -117,7 +117,7 @@ async def _commit(
         if result.status_code == 202:
             # Box is still assembling the parts: ask again when it says.
             wait = parse_retry_after(result.headers.get("retry-after"))
-            await client._sleep(min(wait if wait is not None else 1.0, 60.0))
+            await client.retry.pause(wait)
             continue
         return first_entry(result.json())
     raise BoxTransportError(

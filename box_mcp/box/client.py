@@ -1,34 +1,35 @@
 """The one async Box client: auth headers, box-version, retries with back-off, typed errors, paging.
 
-Downloads live in `download.py` and uploads in `upload.py`; both go through `BoxClient.send`, so every
-request shares one connection pool, one retry policy and one error mapping.
+Content methods (download, upload) come from `content.py`; everything goes through `BoxClient.send`, so
+every request shares one connection pool, one retry policy and one error mapping.
 """
 
 from __future__ import annotations
 
 import copy
 import hmac
+import logging
 import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 
-from box_mcp.errors import BoxTransportError
+from box_mcp.errors import BoxError, BoxTransportError
 
-from .download import Download, download_to, open_download
+from .content import ContentMethods
+from .download import Download
 from .errors import BoxAPIError, NotModified, error_from_response
 from .paging import paginate
+from .retry import RetryPolicy, Sleep
 from .tokens import StaticToken, TokenSource
-from .upload import upload_file as _upload_file
-from .upload import upload_version as _upload_version
 from .wire import Verified, parse_body, query_params, read_bounded
 
 __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
+
+_log = logging.getLogger("box_mcp.box")
 
 BOX_API_URL = "https://api.box.com"
 BOX_UPLOAD_URL = "https://upload.box.com/api"
@@ -36,7 +37,6 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Failures that prove the request never reached Box, so even a create can be sent again.
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 
-Sleep = Callable[[float], Awaitable[Any]]
 Verify = Callable[[], Awaitable[Any | None]]
 ContentFactory = Callable[[], bytes | AsyncIterable[bytes]]
 
@@ -46,7 +46,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return (u.scheme, u.host, u.port)
 
 
-class BoxClient:
+class BoxClient(ContentMethods):
     """Async Box API client. One instance owns the connection pool; `bound()` views share it."""
 
     def __init__(
@@ -68,10 +68,6 @@ class BoxClient:
         part_concurrency: int = 4,
         rng: random.Random | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if deadline <= 0:
-            raise ValueError("deadline must be a positive number of seconds")
         base = base_url.rstrip("/")
         if base.endswith("/2.0"):
             base = base[: -len("/2.0")]
@@ -80,16 +76,18 @@ class BoxClient:
             upload_url = BOX_UPLOAD_URL if base == BOX_API_URL else f"{base}/api"
         self.upload_url = upload_url.rstrip("/").removesuffix("/2.0")
         self.box_version = box_version
-        self.max_attempts = max_attempts
-        self.deadline = deadline
         self.chunked_threshold = chunked_threshold
         self.user_agent = user_agent
         self.part_concurrency = max(1, part_concurrency)
-        self._sleep = sleep
-        self._clock = clock
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._rng = rng or random.SystemRandom()
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts,
+            deadline=deadline,
+            sleep=sleep,
+            clock=clock,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            rng=rng or random.SystemRandom(),
+        )
         self._token = token_source
         self._as_user: str | None = None
         self._owner = True
@@ -148,17 +146,6 @@ class BoxClient:
 
     # --- the retry loop ------------------------------------------------------------------------
 
-    def _backoff(self, attempt: int) -> float:
-        # Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2^n)].
-        return self._rng.uniform(0.0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
-
-    async def _wait(self, delay: float, deadline_at: float) -> bool:
-        """Sleep `delay` unless that would pass the deadline; False means: give up now."""
-        if self._clock() + delay > deadline_at:
-            return False
-        await self._sleep(delay)
-        return True
-
     def _headers(self, url: str, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers: dict[str, str] = {"User-Agent": self.user_agent}
         if token is not None:
@@ -199,7 +186,8 @@ class BoxClient:
                 method == "DELETE" and "if-match" in hdr_keys
             )
         trusted = self.is_trusted(url)
-        deadline_at = self._clock() + self.deadline
+        retry = self.retry
+        deadline_at = retry.deadline_from_now()
         what = f"{method} {httpx2.URL(url).path}"
         attempt = 0
         refreshed = False
@@ -217,28 +205,33 @@ class BoxClient:
             try:
                 if content is None:
                     # The deadline bounds the wait for an answer; an upload's body may take longer.
-                    with anyio.fail_after(max(0.0, deadline_at - self._clock())):
+                    with anyio.fail_after(retry.remaining(deadline_at)):
                         response = await self._http.send(request, stream=True)
                 else:
                     response = await self._http.send(request, stream=True)
             except TimeoutError:
                 raise BoxTransportError(
-                    f"{what}: Box did not answer within the {self.deadline:g} s deadline. "
+                    f"{what}: Box did not answer within the {retry.deadline:g} s deadline. "
                     "Fix: try again later; if it keeps happening, Box may be degraded."
                 ) from None
             except httpx2.TransportError as exc:
                 reached = not isinstance(exc, _NOT_SENT)
                 problem = f"{what}: {type(exc).__name__} talking to {httpx2.URL(url).host}"
                 if reached and not idempotent:
+                    unknown = BoxTransportError(
+                        f"{problem}; the write may or may not have happened. "
+                        "Fix: check the target before trying again."
+                    )
                     if verify is None:
-                        raise BoxTransportError(
-                            f"{problem}; the write may or may not have happened. "
-                            "Fix: check the target before trying again."
-                        ) from None
-                    found = await self._verify(verify, attempt, deadline_at)
+                        raise unknown from None
+                    found = await self._verify(verify, unknown, attempt, deadline_at)
                     if found is not None:
                         return found
-                if attempt >= self.max_attempts or not await self._wait(self._backoff(attempt), deadline_at):
+                    if attempt >= retry.max_attempts:
+                        raise unknown from None
+                    continue  # _verify already waited
+                _log.info("%s: %s, attempt %d of %d", what, type(exc).__name__, attempt, retry.max_attempts)
+                if attempt >= retry.max_attempts or not await retry.wait(retry.backoff(attempt), deadline_at):
                     raise BoxTransportError(
                         f"{problem} after {attempt} attempt(s). Fix: check the network or Box's status, "
                         "then try again."
@@ -262,27 +255,51 @@ class BoxClient:
                     attempt -= 1  # a refreshed token is a new start, not a retry
                     continue
             error = error_from_response(response, body)
-            if status not in _RETRY_STATUSES or attempt >= self.max_attempts:
+            if status not in _RETRY_STATUSES:
                 raise error
             if status != 429 and not idempotent:
                 # Box may have done the write despite the 5xx: look before doing it again.
                 if verify is None:
                     raise error
-                found = await self._verify(verify, attempt, deadline_at, error.retry_after)
+                found = await self._verify(verify, error, attempt, deadline_at, error.retry_after)
                 if found is not None:
                     return found
+                if attempt >= retry.max_attempts:
+                    raise error
                 continue
-            delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
-            if not await self._wait(delay, deadline_at):
+            if attempt >= retry.max_attempts:
+                raise error
+            delay = retry.delay(attempt, error.retry_after)
+            _log.info(
+                "%s: Box said %d, attempt %d of %d, retrying in %.2f s",
+                what,
+                status,
+                attempt,
+                retry.max_attempts,
+                delay,
+            )
+            if not await retry.wait(delay, deadline_at):
                 raise error
 
     async def _verify(
-        self, verify: Verify, attempt: int, deadline_at: float, retry_after: float | None = None
+        self,
+        verify: Verify,
+        failure: BoxError,
+        attempt: int,
+        deadline_at: float,
+        retry_after: float | None = None,
     ) -> Verified | None:
-        delay = retry_after if retry_after is not None else self._backoff(attempt)
-        await self._wait(delay, deadline_at)
-        found = await verify()
-        return Verified(found) if found is not None else None
+        """Wait, then ask the caller whether the write happened; if that cannot be told, report `failure`."""
+        await self.retry.wait(self.retry.delay(attempt, retry_after), deadline_at)
+        try:
+            found = await verify()
+        except BoxError:
+            _log.info("could not verify a write after a failure; reporting the failure")
+            raise failure from None
+        if found is not None:
+            _log.info("a write that failed with %s had happened; not redoing it", type(failure).__name__)
+            return Verified(found)
+        return None
 
     # --- JSON requests -------------------------------------------------------------------------
 
@@ -350,53 +367,3 @@ class BoxClient:
         )
 
     # --- content (implemented in download.py / upload.py) --------------------------------------
-
-    def download(
-        self, file_id: str, *, byte_range: tuple[int, int | None] | None = None, version: str | None = None
-    ) -> AbstractAsyncContextManager[Download]:
-        """Open a file's content as a stream: `async with client.download(id) as d: async for c in d`."""
-        return open_download(self, file_id, byte_range=byte_range, version=version)
-
-    async def download_to(self, file_id: str, path: Path, **kw: Any) -> int:
-        """Stream a file's content into `path` (written beside it, then renamed); returns bytes written."""
-        return await download_to(self, file_id, Path(path), **kw)
-
-    async def upload(
-        self,
-        *,
-        parent_id: str,
-        name: str,
-        source: bytes | Path | AsyncIterable[bytes],
-        size: int | None = None,
-        progress: Callable[[int, int], Awaitable[None] | None] | None = None,
-        content_modified_at: str | None = None,
-    ) -> dict[str, Any]:
-        return await _upload_file(
-            self,
-            parent_id=parent_id,
-            name=name,
-            source=source,
-            size=size,
-            progress=progress,
-            content_modified_at=content_modified_at,
-        )
-
-    async def upload_version(
-        self,
-        *,
-        file_id: str,
-        source: bytes | Path | AsyncIterable[bytes],
-        size: int | None = None,
-        name: str | None = None,
-        if_match: str | None = None,
-        progress: Callable[[int, int], Awaitable[None] | None] | None = None,
-    ) -> dict[str, Any]:
-        return await _upload_version(
-            self, file_id=file_id, source=source, size=size, name=name, if_match=if_match, progress=progress
-        )
-
-    async def preflight(self, *, parent_id: str, name: str, size: int) -> None:
-        """Ask Box whether an upload would be accepted (name free, quota, permissions); raises if not."""
-        await self.request(
-            "OPTIONS", "/files/content", json={"name": name, "parent": {"id": parent_id}, "size": size}
-        )

@@ -88,7 +88,7 @@ async def open_download(
             if not_ready > _MAX_NOT_READY:
                 break
             wait = parse_retry_after(response.headers.get("retry-after"))
-            await client._sleep(min(wait if wait is not None else 1.0, 60.0))
+            await client.retry.pause(wait)
             continue
         if status in (301, 302, 303, 307, 308):
             await response.aclose()

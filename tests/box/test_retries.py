@@ -72,7 +72,7 @@ async def test_a_box_that_never_answers_hits_the_deadline(make_client):
         raise AssertionError("unreachable")
 
     client = make_client(handler, deadline=0.05)
-    client._clock = anyio.current_time  # the deadline is real time here
+    client.retry.clock = anyio.current_time  # the deadline is real time here
     with anyio.fail_after(5), pytest.raises(BoxTransportError, match="did not answer within"):
         await client.get("/files/1")
 
@@ -206,4 +206,31 @@ async def test_a_401_with_a_developer_token_is_not_retried(make_client, box_erro
     client = make_client(handler)
     with pytest.raises(BoxAPIError, match="401 unauthorized"):
         await client.get("/users/me")
+    assert len(handler.seen) == 1
+
+
+async def test_a_verify_that_cannot_tell_reports_the_original_failure(make_client, box_error):
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST":
+            return box_error(503, "unavailable", "Unavailable")
+        return box_error(500, "internal_server_error")
+
+    client = make_client(handler, max_attempts=1)
+
+    async def verify():
+        return await client.post("/search", idempotent=True)  # itself fails with a 500
+
+    with pytest.raises(BoxAPIError) as info:
+        await client.post("/folders", json={"name": "a"}, verify=verify)
+    assert info.value.status == 503
+
+
+async def test_a_write_on_its_last_attempt_is_still_checked(make_client, box_error):
+    handler = sequence(box_error(503, "unavailable"))
+    client = make_client(handler, max_attempts=1)
+
+    async def verify():
+        return {"id": "9"}
+
+    assert await client.post("/folders", json={"name": "a"}, verify=verify) == {"id": "9"}
     assert len(handler.seen) == 1
