@@ -1,0 +1,73 @@
+"""GateAudit: the gate's audit hook (`intent(call)`, `outcome(call, outcome)`) backed by an AuditLog.
+
+A write gets an `intent` record, durable before the gate sends it to Box, then an `outcome` record that
+names it; any other call gets one `call` record when it ends. The gate's Call, Decision and Outcome are
+read by attribute (duck typing), so this module imports nothing from the gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .log import AuditLog
+
+
+class GateAudit:
+    """Pass as `Gate(audit=GateAudit(log))`. `acting_as` names the Box identity calls run as."""
+
+    def __init__(self, log: AuditLog, *, acting_as: str | dict[str, Any] | None = None) -> None:
+        self.log = log
+        self.acting_as = acting_as
+        self._intents: dict[str, str] = {}  # gate call id -> intent record id
+
+    async def intent(self, call: Any) -> None:
+        """Raises AuditError when the intent cannot be made durable: the gate then stops the write."""
+        self._intents[call.call_id] = await self.log.intent(**self._call_fields(call))
+
+    async def outcome(self, call: Any, outcome: Any) -> None:
+        fields = self._call_fields(call)
+        fields["decision"] = _decision(outcome.decision)
+        fields["outcome"] = _outcome(outcome)
+        fields["latency_ms"] = outcome.duration_ms
+        intent_id = self._intents.pop(call.call_id, None)
+        if intent_id is not None:
+            await self.log.outcome(intent_id, **fields)
+        else:
+            await self.log.append("call", **fields)
+
+    async def event(self, kind: str, **fields: Any) -> None:
+        """Session, tools/list, policy and broker events: `kind` and fields as for AuditLog.append."""
+        await self.log.append(kind, **fields)
+
+    def _call_fields(self, call: Any) -> dict[str, Any]:
+        detail: dict[str, Any] = {"call_id": call.call_id, "transport": str(call.transport)}
+        facts = call.facts
+        if dataclasses.is_dataclass(facts) and not isinstance(facts, type):
+            detail["facts"] = {k: v for k, v in dataclasses.asdict(facts).items() if v is not None}
+        return {
+            "agent": call.agent,
+            "tool": call.tool.name,
+            "args": call.args,
+            "items": list(call.resources),
+            "acting_as": self.acting_as,
+            "detail": detail,
+        }
+
+
+def _decision(decision: Any) -> dict[str, Any]:
+    return {
+        "effect": "allow" if decision.allowed else "deny",
+        "rules": list(decision.rules),
+        "sentence": decision.reason or None,
+    }
+
+
+def _outcome(outcome: Any) -> dict[str, Any]:
+    return {
+        "status": "ok" if outcome.ok else (outcome.error_kind or "error"),
+        "error_code": outcome.box_code,
+        "http_status": outcome.box_status,
+        "request_id": outcome.box_request_id,
+        "message": outcome.error,
+    }
