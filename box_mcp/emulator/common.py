@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class Emulator:
     faults: list[FaultRule] = field(default_factory=list)
     # Called as observer(method, path, status, body) for each JSON response (tests validate them).
     observers: list[Callable[[str, str, int, bytes], None]] = field(default_factory=list)
+    # Signs the consent form so that only a page this emulator rendered can approve a grant.
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     def origin(self, request: Request | None = None) -> str:
         if self.base_url:

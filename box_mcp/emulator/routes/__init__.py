@@ -13,6 +13,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute
 
 ROUTE_MODULES: tuple[str, ...] = (
+    "oauth",
     "users",
     "uploads",
     "files",
