@@ -104,3 +104,16 @@ def test_the_token_never_shows_in_repr():
 def test_an_empty_developer_token_is_refused_with_a_hint():
     with pytest.raises(ValueError, match="Developer Console"):
         StaticToken("  ")
+
+
+async def test_errors_never_carry_the_token(make_client):
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        # A hostile or buggy server echoing our headers back must not get the token into the error text.
+        echoed = {"type": "error", "status": 401, "code": "unauthorized", "message": "nope",
+                  "context_info": {"headers": dict(request.headers)}}
+        return httpx2.Response(401, json=echoed)
+
+    client = make_client(handler)
+    with pytest.raises(Exception) as info:
+        await client.get("/users/me")
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
