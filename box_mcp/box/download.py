@@ -38,7 +38,8 @@ class Download:
         self.status_code = response.status_code
         self.headers = response.headers
         length = response.headers.get("content-length")
-        self.size: int | None = int(length) if length and length.isdigit() else None
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        self.size: int | None = int(length) if length and length.isdigit() and not encoded else None
         m = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
         self.total_size: int | None = int(m.group(3)) if m and m.group(3) != "*" else self.size
 
@@ -70,7 +71,10 @@ async def open_download(
     byte_range: tuple[int, int | None] | None = None,
     version: str | None = None,
 ) -> AsyncIterator[Download]:
-    headers = {"Range": _range_header(byte_range)} if byte_range is not None else {}
+    # The file's own bytes: no transfer compression, so sizes and ranges mean what they say.
+    headers = {"Accept-Encoding": "identity"}
+    if byte_range is not None:
+        headers["Range"] = _range_header(byte_range)
     params = {"version": version} if version else None
     api_url = client.url(f"/files/{quote(file_id, safe='')}/content")
     url = api_url

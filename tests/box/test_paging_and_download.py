@@ -134,3 +134,12 @@ async def test_a_backwards_range_is_refused(make_client):
     with pytest.raises(ValueError, match="byte_range"):
         async with client.download("11", byte_range=(9, 4)):
             pass
+
+
+async def test_downloads_ask_for_the_files_own_bytes(make_client):
+    handler = download_host(b"abc", location="https://dl.boxcloud.com/d/11")
+    client = make_client(handler)
+    async with client.download("11") as download:
+        assert b"".join([c async for c in download]) == b"abc"
+        assert download.size == 3
+    assert all(r.headers["Accept-Encoding"] == "identity" for r in handler.seen)
