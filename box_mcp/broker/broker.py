@@ -24,7 +24,7 @@ from box_mcp.broker.vault import SQLiteVault, VaultStore
 from box_mcp.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
-    from box_mcp.box.client import TokenSource
+    from box_mcp.box.tokens import TokenSource
 
 IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant"]
 _KINDS = ("developer_token", "service_account", "as_user", "user_grant")
@@ -72,16 +72,19 @@ class Broker:
     @classmethod
     def from_config(cls, *, data_dir: Path, box_url: str | None, env: Mapping[str, str] = os.environ,
                     downscope: bool = True, http: httpx2.AsyncClient | None = None,
-                    clock: Clock = time.time, margin: float = DEFAULT_MARGIN) -> Broker:
+                    clock: Clock = time.time, margin: float = DEFAULT_MARGIN,
+                    step_hook: Callable[[str], None] | None = None) -> Broker:
         """Build from the environment (see `config.py` for the variables). `http` lets tests inject a
-        transport; otherwise the broker owns a client and closes it in `aclose`."""
+        transport; otherwise the broker owns a client and closes it in `aclose`. `step_hook` is the
+        crash tests' seam: called with each step of a refresh-token rotation (session.ROTATION_STEPS)."""
         settings = BrokerSettings.from_env(env)
         owned = None
         if http is None:
             http = owned = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, connect=10.0))
         endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(box_url), clock=clock)
         return cls(endpoint=endpoint, settings=settings, downscope=downscope, margin=margin,
-                   vault_factory=lambda: SQLiteVault.open(data_dir, env), owned_http=owned)
+                   vault_factory=lambda: SQLiteVault.open(data_dir, env), owned_http=owned,
+                   step_hook=step_hook)
 
     @property
     def vault(self) -> VaultStore:

@@ -1,11 +1,15 @@
-"""A fake Box token endpoint (httpx2.MockTransport) with Box's rotation rules, and a hand-driven clock."""
+"""Broker test fixtures: a fake token endpoint (MockTransport) with Box's rotation rules, a hand-driven clock,
+and the Box emulator in process with a consent-page "person"."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx2
@@ -114,3 +118,81 @@ def fake_box(clock: FakeClock) -> FakeBox:
 @pytest.fixture
 def vault_env(tmp_path: Path) -> dict[str, str]:
     return {"BOX_MCP_VAULT_KEY": new_key_text()}
+
+
+class EmuBox:
+    """The emulator in process (ASGI transport): the broker's token requests and the Box client's
+    API calls both reach it at http://emulator."""
+
+    base_url = "http://emulator"
+
+    def __init__(self) -> None:
+        from box_mcp.emulator.app import create_app
+
+        self.app = create_app(memory=True, seed="demo", rate_limits=False, base_url=self.base_url)
+        self.state = self.app.state.emulator
+        self.credentials: dict[str, Any] = self.state.credentials
+
+    def http(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app))
+
+    def client(self, source: Any) -> Any:
+        from box_mcp.box import BoxClient
+
+        return BoxClient(token_source=source, base_url=self.base_url,
+                         transport=httpx2.ASGITransport(app=self.app), max_attempts=2)
+
+    def user(self, role: str) -> dict[str, Any]:
+        return next(u for u in self.credentials["users"] if u["role"] == role)
+
+    def expire(self, token: str) -> None:
+        """The token's hour is up at Box (the broker's own clock does not know yet)."""
+        from box_mcp.emulator.store import sha256_hex
+
+        self.state.store.x("UPDATE tokens SET expires_at = 0 WHERE sha256 = ?", (sha256_hex(token),))
+
+    def close(self) -> None:
+        self.state.store.close()  # no lifespan under ASGITransport
+
+
+@pytest.fixture
+def emu() -> Iterator[EmuBox]:
+    box = EmuBox()
+    yield box
+    box.close()
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
+_USER = re.compile(r'<input type="radio" name="user_id" value="([^"]*)"')
+
+
+async def approve_consent(box_http: httpx2.AsyncClient, authorize_url: str, *, user_id: str | None = None,
+                          decision: str = "approve") -> str:
+    """Play the person at the emulator's consent page; returns where Box redirects the browser."""
+    page = await box_http.get(authorize_url)
+    assert page.status_code == 200, page.text[:300]
+    form = {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+    form["user_id"] = user_id or _USER.findall(page.text)[0]
+    form["decision"] = decision
+    answer = await box_http.post(authorize_url.split("?", 1)[0], data=form)
+    assert answer.status_code == 302, answer.text[:300]
+    return answer.headers["location"]
+
+
+def browser_for(emu: EmuBox, *, user_id: str | None = None) -> Any:
+    """An `open_browser` for `oauth.login`: consents at the emulator, then follows the redirect to the
+    broker's loopback receiver over real TCP."""
+
+    async def open_browser(url: str) -> None:
+        async with emu.http() as box_http:
+            location = await approve_consent(box_http, url, user_id=user_id)
+        async with httpx2.AsyncClient() as loopback:
+            await loopback.get(location)
+
+    return open_browser
+
+
+@pytest.fixture
+def consent() -> Any:
+    """`browser_for` as a fixture: test modules cannot import conftest at run time."""
+    return browser_for

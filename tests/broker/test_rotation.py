@@ -39,9 +39,8 @@ def _seed(tmp_path: Path, env: dict[str, str], fake: FakeBox, *, expires_in: flo
 
 def _broker(tmp_path: Path, env: dict[str, str], http: httpx2.AsyncClient, clock: FakeClock,
             step_hook: object = None) -> Broker:
-    broker = Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock)
-    broker._step_hook = step_hook  # type: ignore[assignment]
-    return broker
+    return Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock,
+                              step_hook=step_hook)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio
