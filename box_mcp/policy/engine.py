@@ -276,7 +276,8 @@ class Engine:
         b = self._index.get((agent, tool))
         if b is None:
             return False
-        for f in b.forbids:
+        # Forbids and approvals on reading hide results too (a conditional one never matches a plain read).
+        for f in (*b.forbids, *b.approvals):
             if f.rank == 0 and not f.conditional and f.in_scope(item, ancestry):
                 return False
         return any(p.in_scope(item, ancestry) for p in b.permits)
