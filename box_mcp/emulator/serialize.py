@@ -172,47 +172,6 @@ def user_mini(store: Store, user_id: str | None) -> dict[str, Any]:
     return {"type": "user", "id": row["id"], "name": row["name"], "login": row["login"]}
 
 
-def user_json(store: Store, row: sqlite3.Row, base_url: str) -> dict[str, Any]:
-    enterprise = store.one("SELECT * FROM enterprises WHERE id = ?", (row["enterprise_id"],))
-    used = store.one(
-        "SELECT COALESCE(SUM(size), 0) AS n FROM items "
-        "WHERE owner_id = ? AND type = 'file' AND status = 'active'",
-        (row["id"],),
-    )
-    return {
-        "type": "user",
-        "id": row["id"],
-        "name": row["name"],
-        "login": row["login"],
-        "created_at": iso(row["created_at"]),
-        "modified_at": iso(row["modified_at"]),
-        "language": row["language"],
-        "timezone": row["timezone"],
-        "space_amount": row["space_amount"],
-        "space_used": int(used["n"]) if used else 0,
-        "max_upload_size": row["max_upload_size"],
-        "status": row["status"],
-        "job_title": row["job_title"],
-        "phone": row["phone"],
-        "address": row["address"],
-        "avatar_url": f"{base_url}/api/avatar/large/{row['id']}",
-        "notification_email": None,
-        "role": row["role"],
-        "enterprise": {"type": "enterprise", "id": enterprise["id"], "name": enterprise["name"]}
-        if enterprise
-        else None,
-        "is_platform_access_only": bool(row["is_platform_access_only"]),
-        "can_see_managed_users": bool(row["can_see_managed_users"]),
-        "is_external_collab_restricted": False,
-        "is_exempt_from_device_limits": False,
-        "is_exempt_from_login_verification": False,
-        "is_sync_enabled": True,
-        "my_tags": [],
-        "hostname": base_url,
-        "tracking_codes": [],
-    }
-
-
 def shared_link_json(base_url: str, item: sqlite3.Row) -> dict[str, Any] | None:
     if not item["shared_link"]:
         return None

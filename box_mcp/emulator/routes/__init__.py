@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 ROUTE_MODULES: tuple[str, ...] = (
     "oauth",
     "users",
+    "groups",
     "uploads",
     "files",
     "folders",
