@@ -196,3 +196,9 @@ def browser_for(emu: EmuBox, *, user_id: str | None = None) -> Any:
 def consent() -> Any:
     """`browser_for` as a fixture: test modules cannot import conftest at run time."""
     return browser_for
+
+
+@pytest.fixture
+def approve() -> Any:
+    """`approve_consent` as a fixture."""
+    return approve_consent
