@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .hook import GateAudit
 from .index import query, rebuild
 from .log import AuditLog
 from .record import GENESIS, KINDS, AuditRecord
@@ -24,6 +25,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "BadRecord",
+    "GateAudit",
     "Head",
     "VerifyReport",
     "default_directory",

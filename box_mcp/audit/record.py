@@ -14,6 +14,7 @@ Which kind for what (the gate's contract):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -88,20 +89,40 @@ def new_record_id(now_ns: int | None = None) -> str:
 
     Sorting ids sorts them by time (to the millisecond), which makes them pleasant in logs and URLs.
     """
+    global _entropy
     ms = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
-    n = (ms & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[n & 31])
-        n >>= 5
-    return "".join(reversed(chars))
+    if len(_entropy) < 10:  # one getrandom call per 400 ids: it costs as much as the rest of the id
+        _entropy = os.urandom(4000)
+    rand, _entropy = _entropy[:10], _entropy[10:]
+    raw = (ms & ((1 << 48) - 1)).to_bytes(6, "big") + rand
+    return base64.b32encode(raw).decode("ascii")[:26].translate(_TO_CROCKFORD)
+
+
+_entropy = b""
+
+
+def _forget_entropy() -> None:
+    global _entropy
+    _entropy = b""  # a forked child must not reuse its parent's random bytes (duplicate ids)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_entropy)
+
+
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_second_cache: tuple[int, str] = (-1, "")
 
 
 def utc_timestamp(now_ns: int) -> str:
     """UTC ISO-8601 with microseconds and a Z: 2026-11-23T13:19:55.123456Z."""
+    global _second_cache
     seconds, nanos = divmod(now_ns, 1_000_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1000)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cached_second, prefix = _second_cache
+    if cached_second != seconds:  # formatting the date is the slow part; it changes once a second
+        prefix = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache = (seconds, prefix)
+    return f"{prefix}.{nanos // 1000:06d}Z"
 
 
 def _text(value: Any) -> str | None:

@@ -92,9 +92,10 @@ def mask_tokens(text: str) -> str:
 
 
 def redact_string(text: str, *, max_chars: int = MAX_CHARS) -> Any:
-    text = mask_tokens(text)
+    if len(text) >= _SHORTEST_TOKEN:
+        text = _TOKEN_RE.sub(TOKEN_MASK, text)
     # Lone surrogates cannot be encoded as UTF-8; the log must stay valid UTF-8.
-    safe = text.encode("utf-8", "replace").decode("utf-8")
+    safe = text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
     if len(safe) <= max_chars:
         return safe
     return {
