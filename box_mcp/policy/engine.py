@@ -122,8 +122,8 @@ class Engine:
         }
         self._keys: list[tuple[str, str]] = []
         owners: dict[str, str] = {}
-        for name, agent in policy.agents.items():
-            for key in agent.keys:
+        for name, spec in policy.agents.items():
+            for key in spec.keys:
                 digest = key.removeprefix("sha256:")
                 if digest in owners:
                     raise PolicyError(

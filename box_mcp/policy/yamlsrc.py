@@ -44,14 +44,14 @@ class Located:
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose composer refuses aliases (and so anchors have no use)."""
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
             event = self.peek_event()
             raise PolicyError(
                 f"{_mark(self, event.start_mark)}: YAML aliases (*{event.anchor}) are not allowed in "
                 "policy files; write the value out in full"
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 # YAML 1.1 reads yes/no/on/off as booleans (so a rule id `off` or an extension `no` would change type);
