@@ -25,7 +25,8 @@ SubjectType = Literal["enterprise", "user"]
 
 
 class Credential(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def describe(self) -> str:
         """A short human label without secrets, e.g. "CCG enterprise 123"."""

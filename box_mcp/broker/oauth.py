@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
 import httpx2
 from anyio.abc import SocketStream
+from anyio.streams.stapled import MultiListener
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from box_mcp.broker.tokens import TokenEndpoint, TokenRequestError
@@ -58,7 +60,7 @@ class LoopbackReceiver:
     stray request (a favicon, a port scanner) cannot end or hijack the sign-in.
     """
 
-    def __init__(self, listener: anyio.abc.SocketListener, state: str | None = None) -> None:
+    def __init__(self, listener: MultiListener[SocketStream], state: str | None = None) -> None:
         self._listener = listener
         self.state = state
         self._code: str | None = None
@@ -134,7 +136,7 @@ class LoopbackReceiver:
 
 
 async def login(*, endpoint: TokenEndpoint, http: httpx2.AsyncClient, vault: VaultStore, label: str,
-                client_id: str, client_secret: str, open_browser: Callable[[str], Awaitable[None]],
+                client_id: str, client_secret: str, open_browser: Callable[[str], Coroutine[Any, Any, None]],
                 port: int = 0, wait_seconds: float = 300.0) -> GrantRecord:
     """The whole sign-in: receive the redirect, exchange the code, ask Box who signed in, store it."""
     receiver = await LoopbackReceiver.start(port)

@@ -84,13 +84,13 @@ class TokenSession:
                 # Shielded: once a refresh request is on the wire, a cancelled caller must not lose
                 # the rotated refresh token that Box is about to send back.
                 with anyio.CancelScope(shield=True):
-                    token = await self._obtain()
+                    fresh = await self._obtain()
             except (NeedsSignIn, DeveloperTokenExpired) as exc:
                 self._dead = exc
                 raise
-            self._token = token
+            self._token = fresh
             self.renewals += 1
-            return token
+            return fresh
 
     async def _obtain(self) -> Token:
         raise NotImplementedError
