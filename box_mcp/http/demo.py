@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
-import uvicorn
 from mcp.client import Client
 
 from box_mcp.config import Settings, default_data_dir
-from box_mcp.errors import ConfigError
+from box_mcp.http.serving import bind, serving
 
 Out = Callable[[str], None]
-START_TIMEOUT = 15.0
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: two servers share one loop, and the demo owns Ctrl-C."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"port {port} on 127.0.0.1 is busy ({exc.strerror}); pass --port N, or 0 for any"
-        ) from None
-    return sock
-
-
-async def _until_started(server: uvicorn.Server, what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise ConfigError(f"the {what} did not start within {START_TIMEOUT:.0f}s")
-        await anyio.sleep(0.02)
 
 
 def client_config(mcp_url: str, box_url: str, credentials_path: Path, login: str) -> str:
@@ -113,53 +81,47 @@ async def _demo(port: int, data_dir: Path, script: bool, script_only: bool, out:
     from box_mcp.http.app import create_http_app
     from box_mcp.server import open_deployment
 
-    emu_sock, mcp_sock = _bind(0), _bind(port)
-    box_url = f"http://127.0.0.1:{emu_sock.getsockname()[1]}"
-    mcp_port = mcp_sock.getsockname()[1]
-    mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
     emu_dir = data_dir / "emulator"
     emu_dir.mkdir(parents=True, exist_ok=True)
-    emu_app = create_app(data_dir=emu_dir, seed="demo", base_url=box_url)
-    creds = emu_app.state.emulator.credentials
-    admin = next(u for u in creds["users"] if u.get("role") == "admin")
-    settings = Settings.load(
-        env={},
-        transport="http",
-        box_url=box_url,
-        data_dir=data_dir,
-        agent="demo",
-        developer_token=admin["developer_token"],
-    )
+    failures = 0
     async with AsyncExitStack() as stack:
+        emu_sock = bind(0)
+        stack.callback(emu_sock.close)
+        mcp_sock = bind(port)
+        stack.callback(mcp_sock.close)
+        box_url = f"http://127.0.0.1:{emu_sock.getsockname()[1]}"
+        mcp_port = mcp_sock.getsockname()[1]
+        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+        emu_app = create_app(data_dir=emu_dir, seed="demo", base_url=box_url)
+        creds = emu_app.state.emulator.credentials
+        admin = next(u for u in creds["users"] if u.get("role") == "admin")
+        settings = Settings.load(
+            env={},
+            transport="http",
+            box_url=box_url,
+            data_dir=data_dir,
+            agent="demo",
+            developer_token=admin["developer_token"],
+        )
+        await stack.enter_async_context(serving(emu_app, emu_sock))
         server, hooks = await open_deployment(settings, stack, transport="http")
         mcp_app = create_http_app(server, host="127.0.0.1", port=mcp_port, authenticate=hooks.authenticate)
-        log = {"log_level": "warning", "lifespan": "on", "access_log": False}
-        emu = _Server(uvicorn.Config(emu_app, **log))  # type: ignore[arg-type]
-        mcp = _Server(uvicorn.Config(mcp_app, **log))  # type: ignore[arg-type]
-        failures = 0
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(emu.serve, [emu_sock])
-            tg.start_soon(mcp.serve, [mcp_sock])
-            try:
-                await _until_started(emu, "Box emulator")
-                await _until_started(mcp, "MCP server")
-                out(f"Box emulator: {box_url}  (state in {emu_dir})")
-                out(f"box-mcp:      {mcp_url}  (acting as {admin['login']}; the agent never sees the token)")
-                out("")
-                out(client_config(mcp_url, box_url, emu_dir / "credentials.json", admin["login"]))
-                out("")
-                if script or script_only:
-                    out("Scripted session through a real MCP client over HTTP:")
-                    failures = await scripted_session(mcp_url, creds.get("files", {}), out)
-                    out("")
-                if not script_only:
-                    out("Serving. Press Ctrl-C to stop.")
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for _ in signals:
-                            break
-                    out("Stopping.")
-            finally:
-                emu.should_exit = mcp.should_exit = True
+        await stack.enter_async_context(serving(mcp_app, mcp_sock))
+        out(f"Box emulator: {box_url}  (state in {emu_dir})")
+        out(f"box-mcp:      {mcp_url}  (acting as {admin['login']}; the agent never sees the token)")
+        out("")
+        out(client_config(mcp_url, box_url, emu_dir / "credentials.json", admin["login"]))
+        out("")
+        if script or script_only:
+            out("Scripted session through a real MCP client over HTTP:")
+            failures = await scripted_session(mcp_url, creds.get("files", {}), out)
+            out("")
+        if not script_only:
+            out("Serving. Press Ctrl-C to stop.")
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+            out("Stopping.")
     return 1 if failures else 0
 
 
