@@ -37,12 +37,16 @@ CREATE INDEX IF NOT EXISTS items_name ON items(name);
 PAGE = 500
 
 
-def connect(directory: Path) -> sqlite3.Connection:
+def connect(directory: Path, *, in_memory: bool = False) -> sqlite3.Connection:
+    """The index of `directory`, created if missing; `in_memory` builds a throw-away one instead."""
     path = directory / INDEX_NAME
-    if not path.exists():  # records are private: create it 0600 (SQLite gives its -wal the same mode)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    if in_memory:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+    else:
+        if not path.exists():  # records are private: create it 0600 (SQLite gives its -wal the same mode)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
     # The JSONL is the durable copy; the index may lose its last transactions in a power cut.
     conn.execute("PRAGMA synchronous=OFF")
     conn.executescript(_SCHEMA)
@@ -205,12 +209,33 @@ def query(
     if after_seq is not None:
         where.append("seq > ?")
         params.append(after_seq)
-    conn = connect(directory)
     try:
-        catch_up(conn, directory)
-    finally:
-        conn.close()
+        conn = connect(directory)
+        try:
+            catch_up(conn, directory)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        # No write access to the index (an auditor's read-only copy, say): index in memory instead.
+        conn = connect(directory, in_memory=True)
+        try:
+            catch_up(conn, directory)
+            return iter(list(_select(conn, where, params, limit, newest_first)))
+        finally:
+            conn.close()
     return _pages(directory, where, params, limit, newest_first)
+
+
+def _select(conn: sqlite3.Connection, where: list[str], params: list[Any], limit: int | None,
+            newest_first: bool) -> Iterator[dict[str, Any]]:
+    sql = "SELECT json FROM records"  # clauses are fixed strings; values are bound
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    for (text,) in conn.execute(sql, params):
+        yield json.loads(text)
 
 
 def _pages(directory: Path, where: list[str], params: list[Any], limit: int | None,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 from pathlib import Path
 
 import anyio
 import pytest
 
+import box_mcp.audit.index as index_module
 from box_mcp.audit import AuditLog, query, rebuild, verify
 from box_mcp.audit.index import parse_time
 
@@ -118,3 +120,17 @@ def test_no_token_and_no_file_content_reach_any_file_of_the_log(audit_dir: Path)
     assert b"alice" in everything and b"upload_file" in everything  # the check reads real data
     for secret in (TOKEN.encode(), CONTENT[:26], base64.b64encode(CONTENT)[:40], b"4711"):
         assert secret not in everything, secret
+
+
+def test_a_read_only_log_is_queried_through_an_index_in_memory(filled: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    real_connect = index_module.connect
+
+    def read_only(directory: Path, *, in_memory: bool = False) -> sqlite3.Connection:
+        if not in_memory:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real_connect(directory, in_memory=True)
+
+    monkeypatch.setattr(index_module, "connect", read_only)
+    assert seqs(query(filled, agent="bob")) == [3, 4, 5]
+    assert seqs(query(filled, newest_first=True, limit=1)) == [5]
