@@ -140,3 +140,13 @@ def test_non_utf8_file_is_refused(tmp_path):
     p = tmp_path / "bin.yaml"
     p.write_bytes(b"agents: \xff\xfe\n")
     assert "not UTF-8" in error_of(p)
+
+
+def test_a_self_referencing_alias_cycle_is_refused(tmp_path):
+    p = write(tmp_path, "agents: &loop\n  a: *loop\n")
+    assert "YAML aliases (*loop) are not allowed" in error_of(p)
+
+
+def test_yes_no_on_off_stay_text(tmp_path):
+    p = write(tmp_path, "agents: {a: {}}\nrules:\n  - {id: off, effect: permit, agents: a, access: read}\n")
+    assert load_policy(p).rules[0].id == "off"
