@@ -1,10 +1,12 @@
 """AuditLog: the hash-chained, group-committed JSONL writer the gate calls for every tool call.
 
 `append` seals a record into the chain at once (in the event loop, so order is the order of calls) and
-returns when it is on disk. One writer thread writes and syncs whatever records are waiting as one
-batch: concurrent appends share one fsync (group commit). If a write fails, every waiting and later
-append raises AuditError: calls stop rather than go unrecorded. A second thread keeps the SQLite index
-caught up; it may lag and never delays an append.
+returns when it is on disk. A flush task writes and syncs whatever records are waiting as one batch:
+concurrent appends share one fdatasync (group commit). The batch is synced in the event loop itself
+while that is fast (it saves two thread hops per append) and in a writer thread when storage is slow.
+If a write fails, every waiting and later append raises AuditError: calls stop rather than go
+unrecorded. A background thread keeps the head mark and the SQLite index caught up; they may lag and
+never delay an append. Record times never go backwards, so the daily files stay in chain order.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ class AuditLog:
 
     def __init__(self, directory: Path, *, fsync: bool, index: bool, recovered_seq: int,
                  recovered_hash: str, lock_fd: int, secret_fields: Iterable[str],
-                 inline_sync_ms: float, clock: Callable[[], int]) -> None:
+                 inline_sync_ms: float, clock: Callable[[], int], last_ns: int) -> None:
         self.directory = directory
         self._clock = clock
         self._fsync = fsync
         self._inline_sync_s = inline_sync_ms / 1000
         self._sync_ewma = 0.0  # seconds one batch write+sync takes, smoothed
         self._durable: Head | None = None
+        self._last_ns = last_ns
         self._seq = recovered_seq
         self._last_hash = recovered_hash
         self._lock_fd = lock_fd
@@ -87,7 +90,7 @@ class AuditLog:
         lock_fd, recovered = await loop.run_in_executor(None, _lock_and_recover, directory)
         log = cls(directory, fsync=fsync, index=index, recovered_seq=recovered.seq,
                   recovered_hash=recovered.hash, lock_fd=lock_fd, secret_fields=secret_fields,
-                  inline_sync_ms=inline_sync_ms, clock=clock)
+                  inline_sync_ms=inline_sync_ms, clock=clock, last_ns=recovered.time_ns)
         if recovered.torn is not None:
             await log.append("log_recovery", detail={"torn_line_removed": recovered.torn})
         log._schedule_index()
@@ -111,8 +114,9 @@ class AuditLog:
         extra = fields.pop("secret_fields", None)
         redactor = Redactor(self._secret_fields | set(extra)) if extra else self._redactor
         body = build_body(kind, fields, redactor)
-        record = AuditRecord.seal(body, seq=self._seq + 1, prev_hash=self._last_hash,
-                                  now_ns=self._clock())
+        # A clock stepped back must not put a record in an earlier day's file than its predecessor.
+        self._last_ns = now_ns = max(self._clock(), self._last_ns)
+        record = AuditRecord.seal(body, seq=self._seq + 1, prev_hash=self._last_hash, now_ns=now_ns)
         self._seq, self._last_hash = record.seq, record.hash
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((record, done))

@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class Recovered:
     seq: int
     hash: str
     torn: dict[str, Any] | None
+    time_ns: int = 0  # the last record's time: later records are never stamped earlier
 
 
 def _last_line(path: Path) -> tuple[bytes | None, int]:
@@ -150,6 +152,8 @@ def recover(directory: Path) -> Recovered:
             data = json.loads(line)
             ok = record_hash(data) == data["hash"]
             seq, digest = int(data["seq"]), str(data["hash"])
+            stamp = datetime.fromisoformat(str(data["time"]).replace("Z", "+00:00"))
+            time_ns = int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
@@ -158,7 +162,7 @@ def recover(directory: Path) -> Recovered:
                 "run `box-mcp audit verify`, then move the damaged log aside"
             )
         _check_head(directory, seq)
-        return Recovered(seq=seq, hash=digest, torn=torn)
+        return Recovered(seq=seq, hash=digest, torn=torn, time_ns=time_ns)
     _check_head(directory, 0)
     return Recovered(seq=0, hash=GENESIS, torn=torn)
 

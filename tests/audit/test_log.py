@@ -185,3 +185,17 @@ async def test_close_waits_for_pending_records_and_later_appends_fail(audit_dir:
     with pytest.raises(AuditError, match="closed"):
         await log.append("call", tool="who_am_i")
     assert "audit.head" in modes(audit_dir)
+
+
+@pytest.mark.anyio
+async def test_a_clock_stepped_back_across_midnight_does_not_reorder_the_files(audit_dir: Path) -> None:
+    times = iter([MIDNIGHT_NS + 5_000, MIDNIGHT_NS - 5_000, MIDNIGHT_NS - 4_000])
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        await log.append("call", tool="who_am_i")
+        await log.append("call", tool="who_am_i")
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        await log.append("call", tool="who_am_i")
+    assert [p.name for p in log_files(audit_dir)] == ["audit-2026-11-22.jsonl"]
+    stamps = [r["time"] for r in records(audit_dir)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 1
+    assert verify(audit_dir).status == "ok"
