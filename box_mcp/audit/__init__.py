@@ -16,7 +16,7 @@ from .index import query, rebuild
 from .log import AuditLog
 from .record import GENESIS, KINDS, AuditRecord
 from .redact import redact
-from .store import Head
+from .store import Head, load_key, new_key_file
 from .verify import BadRecord, VerifyReport, verify
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "Head",
     "VerifyReport",
     "default_directory",
+    "load_key",
+    "new_key_file",
     "query",
     "rebuild",
     "redact",

@@ -1,4 +1,4 @@
-"""`box-mcp audit tail | query | verify | reindex`: read, search and prove the audit log.
+"""`box-mcp audit tail | query | verify | reindex | new-key`: read, search and prove the audit log.
 
 verify exit status: 0 the chain is intact and every write intent has its outcome; 1 tampered (the first
 bad record is named); 2 intact but incomplete (intents without outcome, or a torn last line from a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import threading
@@ -20,7 +21,7 @@ from box_mcp.errors import AuditError
 
 from . import default_directory
 from .index import query, rebuild
-from .store import Head
+from .store import Head, load_key, new_key_file
 from .verify import verify
 
 EXIT_UNREADABLE = 3
@@ -122,7 +123,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         print(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR", file=sys.stderr)
         return EXIT_UNREADABLE
-    report = verify(directory, anchor=_parse_anchor(args.anchor) if args.anchor else None)
+    key_file = args.key_file or os.environ.get("BOX_MCP_AUDIT_KEY_FILE")
+    key = load_key(Path(key_file).expanduser()) if key_file else None
+    report = verify(directory, anchor=_parse_anchor(args.anchor) if args.anchor else None, key=key)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False))
         return report.exit_code
@@ -131,6 +134,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"  {report.count} records before it verify")
     else:
         print(f"ok: {report.count} records in {report.files} file(s) verify from genesis")
+        if key is not None:
+            print(f"  {report.sealed} sealed with the key; {report.unsealed} written before it was set")
         print("  anchor (keep it elsewhere, check later with --anchor): "
               f"{report.last_seq}:{report.last_hash}")
     if report.torn_tail is not None:
@@ -143,6 +148,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"  {intent['file']} line {intent['line']}  #{intent['seq']}  {intent['time']}  "
                   f"{_safe(intent.get('agent'))}  {_safe(intent.get('tool'))}  {_safe(items)}")
     return report.exit_code
+
+
+def _cmd_new_key(args: argparse.Namespace) -> int:
+    new_key_file(Path(args.path).expanduser())
+    print(f"wrote a new audit key to {args.path} (mode 0600); keep a copy away from the log's host")
+    return 0
 
 
 def _cmd_reindex(args: argparse.Namespace) -> int:
@@ -197,7 +208,13 @@ def register(subparsers: Any) -> None:
     v = sub.add_parser("verify", help="prove the chain intact; exit 0 ok, 1 tampered, 2 incomplete")
     common(v)
     v.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: the log must still hold it")
+    v.add_argument("--key-file", help="the log's HMAC key (default: $BOX_MCP_AUDIT_KEY_FILE): "
+                   "also prove every sealed record was written by its holder")
     v.set_defaults(func=_guard(_cmd_verify))
+
+    k = sub.add_parser("new-key", help="create an HMAC key file for sealing records")
+    k.add_argument("path")
+    k.set_defaults(func=_guard(_cmd_new_key))
 
     r = sub.add_parser("reindex", help="rebuild the query index from the JSONL files")
     r.add_argument("--dir", help="audit directory")

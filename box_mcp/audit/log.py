@@ -44,8 +44,10 @@ class AuditLog:
 
     def __init__(self, directory: Path, *, fsync: bool, index: bool, recovered_seq: int,
                  recovered_hash: str, lock_fd: int, secret_fields: Iterable[str],
-                 inline_sync_ms: float, clock: Callable[[], int], last_ns: int) -> None:
+                 inline_sync_ms: float, clock: Callable[[], int], last_ns: int,
+                 key: bytes | None) -> None:
         self.directory = directory
+        self._key = key
         self._clock = clock
         self._fsync = fsync
         self._inline_sync_s = inline_sync_ms / 1000
@@ -75,13 +77,15 @@ class AuditLog:
     @classmethod
     async def open(cls, directory: Path, *, fsync: bool = True, index: bool = True,
                    secret_fields: Iterable[str] = (), inline_sync_ms: float = 0.5,
-                   clock: Callable[[], int] = time.time_ns) -> AuditLog:
+                   clock: Callable[[], int] = time.time_ns, key: bytes | None = None) -> AuditLog:
         """Open (or create) the log in `directory`, continuing its chain from the last durable record.
 
         `secret_fields` are argument names masked in every record (a policy's secret fields).
         `inline_sync_ms`: while a batch write+fsync takes less than this (smoothed), it runs in the
         event loop itself, saving two thread hops (~0.1 ms) per append; on slower storage it moves to
         the writer thread so the loop stays responsive. 0 means always use the thread.
+        `key` (32+ random bytes, kept away from the log) adds an HMAC to every record, so that only
+        its holder can write records that `verify(..., key=key)` accepts.
         `clock` gives the records' time in nanoseconds since the epoch (tests move it across midnight).
         Raises AuditError if another process writes the directory or its last record is damaged.
         """
@@ -90,7 +94,8 @@ class AuditLog:
         lock_fd, recovered = await loop.run_in_executor(None, _lock_and_recover, directory)
         log = cls(directory, fsync=fsync, index=index, recovered_seq=recovered.seq,
                   recovered_hash=recovered.hash, lock_fd=lock_fd, secret_fields=secret_fields,
-                  inline_sync_ms=inline_sync_ms, clock=clock, last_ns=recovered.time_ns)
+                  inline_sync_ms=inline_sync_ms, clock=clock, last_ns=recovered.time_ns,
+                  key=key)
         if recovered.torn is not None:
             await log.append("log_recovery", detail={"torn_line_removed": recovered.torn})
         log._schedule_index()
@@ -116,7 +121,8 @@ class AuditLog:
         body = build_body(kind, fields, redactor)
         # A clock stepped back must not put a record in an earlier day's file than its predecessor.
         self._last_ns = now_ns = max(self._clock(), self._last_ns)
-        record = AuditRecord.seal(body, seq=self._seq + 1, prev_hash=self._last_hash, now_ns=now_ns)
+        record = AuditRecord.seal(body, seq=self._seq + 1, prev_hash=self._last_hash, now_ns=now_ns,
+                                  key=self._key)
         self._seq, self._last_hash = record.seq, record.hash
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((record, done))

@@ -3,6 +3,8 @@
 One record is one JSON object on one line. Keys whose value is None are left out. `hash` is the SHA-256
 (hex) of the canonical encoding (sorted keys, no whitespace, UTF-8) of the record without `hash`;
 `prev_hash` is the previous record's `hash`, or GENESIS for the first record ever written.
+With a key, `mac` = HMAC-SHA256(key, hash) seals each record too: anyone can check the chain, but only
+the key holder can extend it, so a well-formed forged record is caught by `verify --key-file`.
 
 Which kind for what (the gate's contract):
   call           one tool call that sends no write to Box: a read, a denial, an invalid call
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -69,6 +72,7 @@ CALLER_FIELDS = frozenset(
 ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")
 OUTCOME_KEYS = ("status", "error_code", "http_status", "request_id", "message")
 
+SEAL_KEYS = frozenset({"hash", "mac"})
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -79,9 +83,13 @@ def canonical(obj: Mapping[str, Any]) -> bytes:
 
 
 def record_hash(obj: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical encoding of `obj` without its `hash` key."""
-    body = {k: v for k, v in obj.items() if k != "hash"}
+    """SHA-256 (hex) of the canonical encoding of `obj` without its `hash` and `mac` keys."""
+    body = {k: v for k, v in obj.items() if k not in SEAL_KEYS}
     return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def record_mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def new_record_id(now_ns: int | None = None) -> str:
@@ -243,8 +251,9 @@ class AuditRecord:
     line: bytes = field(repr=False, compare=False)
 
     @classmethod
-    def seal(cls, body: Mapping[str, Any], *, seq: int, prev_hash: str, now_ns: int) -> AuditRecord:
-        """Add the chain fields to `body`, hash it, and encode the line."""
+    def seal(cls, body: Mapping[str, Any], *, seq: int, prev_hash: str, now_ns: int,
+             key: bytes | None = None) -> AuditRecord:
+        """Add the chain fields to `body`, hash it (and MAC it, given a key), and encode the line."""
         data = dict(body)
         data.update(v=FORMAT_VERSION, seq=seq, id=new_record_id(now_ns), time=utc_timestamp(now_ns),
                     prev_hash=prev_hash)
@@ -255,7 +264,11 @@ class AuditRecord:
         sep = b"," if len(low) > 2 else b""
         digest = hashlib.sha256(low[:-1] + sep + high[1:]).hexdigest()
         data["hash"] = digest
-        line = low[:-1] + sep + b'"hash":"' + digest.encode() + b'",' + high[1:] + b"\n"
+        if key is None:
+            line = low[:-1] + sep + b'"hash":"' + digest.encode() + b'",' + high[1:] + b"\n"
+        else:
+            data["mac"] = record_mac(key, digest)
+            line = canonical(data) + b"\n"
         return cls(seq=seq, id=data["id"], time=data["time"], kind=data["kind"], hash=digest,
                    prev_hash=prev_hash, data=data, line=line)
 

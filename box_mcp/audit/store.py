@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,3 +175,35 @@ def _check_head(directory: Path, last_seq: int) -> None:
             f"the audit log in {directory} ends at record {last_seq} but record {head.seq} was written: "
             "records are missing. Run `box-mcp audit verify`, then move the damaged log aside"
         )
+
+
+def new_key_file(path: Path) -> None:
+    """Create a new audit key file (64 hex characters, mode 0600); refuses to overwrite one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise AuditError(f"{path} already exists; an audit key is never overwritten (records sealed "
+                         "with it could no longer be checked)") from None
+    try:
+        os.write(fd, secrets.token_hex(32).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_key(path: Path) -> bytes:
+    """The audit key in `path`: 64 hex characters in a file no one else can read."""
+    try:
+        if os.stat(path).st_mode & 0o077:
+            raise AuditError(f"the audit key file {path} is readable by others; run chmod 600 on it")
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit key file {path} ({exc.strerror})") from None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 32:
+        raise AuditError(f"{path} does not hold an audit key (64 hex characters); "
+                         "create one with `box-mcp audit new-key PATH`")
+    return key

@@ -4,18 +4,21 @@ and which write intents have no outcome. Reads only the JSONL files and the head
 What each check catches: a byte edited (the line is no longer canonical, or its hash is wrong); a line
 deleted, inserted or two swapped (seq or prev_hash no longer follow); a record moved to another day's
 file (its time does not match the file); the tail cut at a line boundary (the head mark, or an anchor
-kept elsewhere, names a later record). A well-formed forged record appended after the real last one
-is only caught against an anchor taken after it: SHA-256 alone proves order and integrity, not origin.
+kept elsewhere, names a later record). SHA-256 alone proves order and integrity, not origin: a forger
+who recomputes the hashes can append well-formed records. Given the log's key, verify also checks each
+record's HMAC (`mac`), which only the key holder can compute; once one record carries a mac, every
+later one must.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .record import GENESIS, canonical, record_hash
+from .record import GENESIS, canonical, record_hash, record_mac
 from .store import FILE_RE, Head, iter_lines, list_files, read_head
 
 EXIT_OK = 0
@@ -47,6 +50,8 @@ class VerifyReport:
     files: int = 0
     last_seq: int = 0
     last_hash: str = GENESIS
+    sealed: int = 0  # records whose mac was checked against the key
+    unsealed: int = 0  # records before the first mac (written before a key was configured)
 
     @property
     def status(self) -> str:
@@ -67,7 +72,8 @@ class VerifyReport:
             return {"file": bad.file, "line": bad.line, "seq": bad.seq, "why": bad.why}
 
         return {"status": self.status, "ok": self.ok, "count": self.count, "files": self.files,
-                "last_seq": self.last_seq, "last_hash": self.last_hash, "first_bad": loc(self.first_bad),
+                "last_seq": self.last_seq, "last_hash": self.last_hash, "sealed": self.sealed,
+                "unsealed": self.unsealed, "first_bad": loc(self.first_bad),
                 "torn_tail": loc(self.torn_tail), "incomplete_intents": self.incomplete_intents}
 
 
@@ -96,9 +102,23 @@ def _check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple
     return data, ""
 
 
-def verify(directory: Path, *, anchor: Head | None = None) -> VerifyReport:
+def _check_mac(data: dict[str, Any], key: bytes, report: VerifyReport) -> str:
+    mac = data.get("mac")
+    if mac is None:
+        if report.sealed:
+            return "no mac, though earlier records carry one (forged without the key)"
+        report.unsealed += 1
+        return ""
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, record_mac(key, str(data["hash"]))):
+        return "mac does not match: not written with this log's key (forged, or the wrong key)"
+    report.sealed += 1
+    return ""
+
+
+def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = None) -> VerifyReport:
     """Check the whole chain in `directory`. `anchor` is a (seq, hash) kept elsewhere, e.g. from an
-    earlier `box-mcp audit verify --json`; the log must still hold that record unchanged."""
+    earlier `box-mcp audit verify --json`; the log must still hold that record unchanged. `key` is the
+    log's HMAC key: every record from the first sealed one on must carry a valid mac."""
     directory = Path(directory)
     report = VerifyReport()
     files = list_files(directory)
@@ -126,6 +146,8 @@ def verify(directory: Path, *, anchor: Head | None = None) -> VerifyReport:
                     break
                 return fail(path.name, number, None, "a line without its newline inside the log (edited)")
             data, why = _check_line(raw, expect_seq, prev_hash, date)
+            if not why and data is not None and key is not None:
+                why = _check_mac(data, key, report)
             if why:
                 return fail(path.name, number, data, why)
             assert data is not None
