@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from box_mcp.errors import PolicyError
@@ -41,17 +41,12 @@ class Located:
         return self.path
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses aliases (and so anchors have no use)."""
+# libyaml when present (about 5x faster on a 1,000-rule file), else the pure-Python loader.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(AliasEvent):
-            event = self.peek_event()
-            raise PolicyError(
-                f"{_mark(self, event.start_mark)}: YAML aliases (*{event.anchor}) are not allowed in "
-                "policy files; write the value out in full"
-            )
-        return super().compose_node(parent, index)
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loader with policy-file booleans (see below)."""
 
 
 # YAML 1.1 reads yes/no/on/off as booleans (so a rule id `off` or an extension `no` would change type);
@@ -65,18 +60,33 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _mark(loader: _Loader, mark: yaml.Mark | None) -> str:
-    line = mark.line + 1 if mark is not None else 0
-    return f"{loader.name}:{line}"
+def _prescan(text: str, path: str) -> None:
+    """Walk the event stream lazily: refuse aliases and deep nesting before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            raise PolicyError(
+                f"{path}:{line}: YAML aliases (*{event.anchor}) are not allowed in policy files; "
+                "write the value out in full"
+            )
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise PolicyError(f"{path}:{line}: nesting is deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def load_text(text: str, path: str) -> Located:
     """Parse one YAML document held in `text` (named `path` in errors)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise PolicyError(f"{path}: file is larger than {MAX_FILE_BYTES} bytes; split it or trim it")
-    loader = _Loader(text)
-    loader.name = path
+    loader: Any = None
     try:
+        _prescan(text, path)
+        loader = _Loader(text)
         node = loader.get_single_node()
     except PolicyError:
         raise
@@ -87,10 +97,9 @@ def load_text(text: str, path: str) -> Located:
         raise PolicyError(f"{path}:{line}: YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: YAML error: {exc}") from None
-    except RecursionError:
-        raise PolicyError(f"{path}: nesting is too deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     located = Located(path=path, data=None)
     if node is None:
         located.data = {}
