@@ -94,13 +94,23 @@ class Broker:
 
     def session(self, identity: IdentitySpec) -> TokenSession:
         """The base-token session of an identity (as_user shares the service account's)."""
-        key = _session_key(identity)
+        key = self._session_key(identity)
         existing = self._sessions.get(key)
         if existing is not None:
             return existing
         session = self._new_session(identity, key)
         self._sessions[key] = session
         return session
+
+    def _session_key(self, identity: IdentitySpec) -> str:
+        if identity.kind == "user_grant":
+            return f"user:{identity.label or 'default'}"
+        if identity.kind == "as_user":
+            # As-User rides on the service account; with none configured, on an admin's developer token.
+            if self.settings.service_account is None and self.settings.developer_token is not None:
+                return "developer_token"
+            return "service_account"
+        return identity.kind
 
     def _new_session(self, identity: IdentitySpec, key: str) -> TokenSession:
         if identity.kind == "user_grant":
@@ -112,7 +122,7 @@ class Broker:
                 margin=self._margin, step_hook=self._step_hook,
             )
         credential: Credential
-        if identity.kind == "developer_token":
+        if key == "developer_token":
             if self.settings.developer_token is None:
                 raise ConfigError("this agent acts with a developer token; set BOX_DEVELOPER_TOKEN")
             credential = DeveloperToken(self.settings.developer_token.get_secret_value())
@@ -130,7 +140,7 @@ class Broker:
                            resource: str | None = None) -> TokenSource:
         """A TokenSource for one call. With downscoping on and scopes given, the token carries only
         those scopes (and only `resource`, a full item URL, when given). Cheap with a warm cache."""
-        session = self._sessions.get(_session_key(identity)) or self.session(identity)
+        session = self._sessions.get(self._session_key(identity)) or self.session(identity)
         if session.dead is not None:  # fail fast: the person has to act, Box need not be asked
             raise type(session.dead)(str(session.dead))
         if not self.downscope or not scopes:
@@ -166,9 +176,3 @@ class Broker:
             self._owned_http = None
 
 
-def _session_key(identity: IdentitySpec) -> str:
-    if identity.kind == "user_grant":
-        return f"user:{identity.label or 'default'}"
-    if identity.kind == "as_user":
-        return "service_account"
-    return identity.kind

@@ -33,6 +33,22 @@ DOWNSCOPE_SCOPES = frozenset({
 _PARENT_REFUSED = frozenset({"invalid_grant", "invalid_token", "unauthorized", "invalid_request_token"})
 
 
+# App scopes (root_readonly, root_readwrite, manage_*) name what the app may do at all; a token exchanged
+# down to one of them is not narrowed (root_readwrite permits every action), so per-call narrowing uses
+# only the item, base and annotation scopes.
+NARROWING_PREFIXES = ("item_", "base_", "annotation_")
+
+
+class ItemNotReachable(BrokerError):
+    """Box would not bind a token to the item: it does not exist or the identity cannot see it (a 404)."""
+
+
+def narrowing_scopes(tool_scopes: frozenset[str]) -> frozenset[str] | None:
+    """The scopes to exchange a tool's token down to, or None when Box cannot narrow it (run on base)."""
+    narrowed = frozenset(s for s in tool_scopes if s.startswith(NARROWING_PREFIXES) and s in DOWNSCOPE_SCOPES)
+    return narrowed or None
+
+
 def check_scopes(scopes: frozenset[str]) -> None:
     unknown = sorted(scopes - DOWNSCOPE_SCOPES)
     if unknown:
@@ -84,6 +100,8 @@ class DownscopedSource:
             try:
                 token = await self._exchange(parent)
             except TokenRequestError as exc:
+                if exc.error == "invalid_resource" and self.resource is not None:
+                    raise _not_reachable(self.resource) from None
                 if exc.error not in _PARENT_REFUSED and exc.status != 401:
                     raise
                 await self._base.invalidate(parent.access_token)  # the parent died early: renew it once
@@ -105,3 +123,12 @@ class DownscopedSource:
         if self.resource is not None:
             form["resource"] = self.resource
         return await self._endpoint.request(form, what=f"downscoping to {' '.join(sorted(self.scopes))}")
+
+
+def _not_reachable(resource: str) -> ItemNotReachable:
+    plural, item_id = resource.rsplit("/", 2)[-2:]
+    kind = {"files": "file", "folders": "folder", "web_links": "web link"}.get(plural, "item")
+    return ItemNotReachable(
+        f"Box says 404 not_found: there is no {kind} {item_id} that this agent's Box identity can reach. "
+        "Check the id (list the parent folder or search to find it)."
+    )

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from box_mcp.box import BoxAPIError
 from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.credentials import JWTAppConfig, JWTCredential
+from box_mcp.broker.downscope import ItemNotReachable
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint, TokenRequestError
 
 if TYPE_CHECKING:
@@ -140,3 +141,15 @@ async def test_downscoped_token_is_refused_on_another_item_and_for_a_wider_actio
         await broker.aclose()
     assert elsewhere.value.status == 404
     assert wider.value.status == 403 and wider.value.code == "insufficient_scope"
+
+
+async def test_downscoping_to_a_missing_item_reads_like_box_404(emu: EmuBox, tmp_path: Path) -> None:
+    env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
+    async with emu.http() as http:
+        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        source = await broker.token_source(IdentitySpec(kind="developer_token"),
+                                           scopes=frozenset({"item_preview"}),
+                                           resource=broker.item_resource("file", "999999999"))
+        with pytest.raises(ItemNotReachable, match="404 not_found: there is no file 999999999"):
+            await source.access_token()
+        await broker.aclose()

@@ -1,0 +1,150 @@
+"""The broker's part of a deployment: the gate's credentials hook (agent -> Box identity -> a Box client
+on a token narrowed to the call). Loaded by `box_mcp.server.load_hooks`.
+
+Which identity an agent acts as comes only from the policy (`acts_as`), never from tool arguments:
+service_account, {as_user: id} (the service account, or failing that the developer token, plus As-User),
+{user_grant: label}. With no policy, every call acts with the developer token, else the service account.
+Set BOX_MCP_DOWNSCOPE=0 to run every call on the identity's base token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from box_mcp.broker.broker import Broker, IdentitySpec
+from box_mcp.broker.downscope import narrowing_scopes
+from box_mcp.errors import BrokerError
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import BoxClient
+    from box_mcp.config import Settings
+    from box_mcp.gate import Call
+    from box_mcp.server import GateHooks
+
+_FALSE = ("0", "false", "no", "off")
+
+
+class PolicyIdentities:
+    """agent name -> IdentitySpec from the policy's `acts_as`; re-read when the policy files change."""
+
+    def __init__(self, path: Path, *, poll_interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = poll_interval
+        self._checked = 0.0
+        self._signature: tuple[tuple[str, int, int], ...] = ()
+        self._map: dict[str, IdentitySpec] = {}
+        self._refresh(force=True)
+
+    def _scan(self) -> tuple[tuple[str, int, int], ...]:
+        from box_mcp.policy.model import policy_files
+
+        out = []
+        for f in policy_files(self._path):
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def _refresh(self, *, force: bool = False) -> None:
+        from box_mcp.errors import PolicyError
+        from box_mcp.policy.model import AsUser, UserGrant, load_policy
+
+        self._checked = time.monotonic()
+        try:
+            signature = self._scan()
+            if not force and signature == self._signature:
+                return
+            policy = load_policy(self._path)
+        except (OSError, PolicyError):
+            if force:
+                raise
+            return  # keep the last good mapping, as the policy engine keeps its last good policy
+        mapping: dict[str, IdentitySpec] = {}
+        for name, agent in policy.agents.items():
+            acts = agent.acts_as
+            if isinstance(acts, AsUser):
+                mapping[name] = IdentitySpec(kind="as_user", as_user=acts.as_user)
+            elif isinstance(acts, UserGrant):
+                mapping[name] = IdentitySpec(kind="user_grant", label=acts.user_grant)
+            else:
+                mapping[name] = IdentitySpec(kind="service_account")
+        self._signature, self._map = signature, mapping
+
+    def __call__(self, agent: str) -> IdentitySpec:
+        if time.monotonic() - self._checked >= self._interval:
+            self._refresh()
+        identity = self._map.get(agent)
+        if identity is None:
+            raise BrokerError(f"agent {agent!r} has no Box identity: add it with acts_as to the policy")
+        return identity
+
+
+class BrokerCredentials:
+    """CredentialsHook: a Box client view bound to the agent's identity, on a token narrowed to the call."""
+
+    def __init__(self, broker: Broker, box: BoxClient, identities: Any, *, downscope: bool = True) -> None:
+        self.broker = broker
+        self._box = box
+        self._identities = identities
+        self._downscope = downscope
+
+    def __repr__(self) -> str:
+        return f"BrokerCredentials({self.broker!r})"
+
+    async def client_for(self, call: Call) -> BoxClient:
+        identity: IdentitySpec = self._identities(call.agent)
+        scopes = resource = None
+        if self._downscope:
+            scopes = narrowing_scopes(call.tool.box_scopes)
+            item = call.tool.single_item_resource(call.args) if scopes else None
+            # The root folder ("0") cannot be a token's resource, and binding to it would narrow nothing.
+            if item is not None and item.type in ("file", "folder", "web_link") and item.id != "0":
+                resource = self.broker.item_resource(item.type, item.id)
+        source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
+        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+
+
+class _Unbound:
+    async def access_token(self) -> str:
+        raise BrokerError("no Box identity was chosen for this request")
+
+    async def invalidate(self, token: str) -> None:
+        return None
+
+
+def _default_identity(broker: Broker) -> IdentitySpec | None:
+    if broker.settings.developer_token is not None:
+        return IdentitySpec(kind="developer_token")
+    if broker.settings.service_account is not None:
+        return IdentitySpec(kind="service_account")
+    return None
+
+
+async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
+                     env: Mapping[str, str] | None = None) -> GateHooks:
+    from box_mcp.box.client import BoxClient
+    from box_mcp.server import GateHooks
+
+    env = dict(os.environ if env is None else env)
+    if settings.developer_token is not None:
+        env["BOX_DEVELOPER_TOKEN"] = settings.developer_token.get_secret_value()
+    downscope = env.get("BOX_MCP_DOWNSCOPE", "1").strip().lower() not in _FALSE
+    broker = Broker.from_config(data_dir=settings.data_dir, box_url=settings.box_url, env=env,
+                                downscope=downscope)
+    stack.push_async_callback(broker.aclose)
+    identities: Any
+    if settings.policy is not None:
+        identities = PolicyIdentities(settings.policy)
+    else:
+        default = _default_identity(broker)
+        if default is None:
+            return GateHooks()  # no credential at all: the server's own error says what to set
+        identities = lambda agent: default  # noqa: E731
+    # Every call runs on a bound view with its own token source; the root client never sends a request.
+    box = BoxClient(token_source=_Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
+    stack.push_async_callback(box.aclose)
+    return GateHooks(credentials=BrokerCredentials(broker, box, identities, downscope=downscope))
