@@ -8,15 +8,26 @@ read by attribute (duck typing), so this module imports nothing from the gate.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
-from .log import AuditLog
+from .record import AuditRecord
+
+
+class AuditSink(Protocol):
+    """What GateAudit needs of a log: AuditLog (JSONL) today; a PostgreSQL or OpenTelemetry-exporting
+    writer later only has to offer the same three calls with the same durability promise."""
+
+    async def append(self, kind: str, **fields: Any) -> AuditRecord: ...
+
+    async def intent(self, **fields: Any) -> str: ...
+
+    async def outcome(self, intent_id: str, **fields: Any) -> AuditRecord: ...
 
 
 class GateAudit:
     """Pass as `Gate(audit=GateAudit(log))`. `acting_as` names the Box identity calls run as."""
 
-    def __init__(self, log: AuditLog, *, acting_as: str | dict[str, Any] | None = None) -> None:
+    def __init__(self, log: AuditSink, *, acting_as: str | dict[str, Any] | None = None) -> None:
         self.log = log
         self.acting_as = acting_as
         self._intents: dict[str, str] = {}  # gate call id -> intent record id

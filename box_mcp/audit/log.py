@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: one writer per directory is then the operator's job
     fcntl = None  # type: ignore[assignment]
 
-BACKGROUND_DELAY_S = 0.05
+BACKGROUND_DELAY_S = 0.5  # head mark and index lag the log by about this much
 _Pending = tuple[AuditRecord, "asyncio.Future[None]"]
 
 
@@ -51,7 +52,10 @@ class AuditLog:
         self._clock = clock
         self._fsync = fsync
         self._inline_sync_s = inline_sync_ms / 1000
-        self._sync_ewma = 0.0  # seconds one batch write+sync takes, smoothed
+        # Seconds the last batches took to write and sync; their median decides inline or thread,
+        # so one slow outlier does not move the next appends off the fast path.
+        self._sync_times: deque[float] = deque([0.0], maxlen=15)
+        self._sync_median = 0.0
         self._durable: Head | None = None
         self._last_ns = last_ns
         self._seq = recovered_seq
@@ -96,8 +100,12 @@ class AuditLog:
                   recovered_hash=recovered.hash, lock_fd=lock_fd, secret_fields=secret_fields,
                   inline_sync_ms=inline_sync_ms, clock=clock, last_ns=recovered.time_ns,
                   key=key)
-        if recovered.torn is not None:
-            await log.append("log_recovery", detail={"torn_line_removed": recovered.torn})
+        try:
+            if recovered.torn is not None:
+                await log.append("log_recovery", detail={"torn_line_removed": recovered.torn})
+        except BaseException:
+            await log.aclose()
+            raise
         log._schedule_index()
         return log
 
@@ -174,7 +182,7 @@ class AuditLog:
                 batch, self._pending = self._pending, []
                 records = [r for r, _ in batch]
                 try:
-                    if self._sync_ewma < self._inline_sync_s:
+                    if self._sync_median < self._inline_sync_s:
                         self._write_batch(records)
                     else:
                         await loop.run_in_executor(self._writer, self._write_batch, records)
@@ -214,8 +222,8 @@ class AuditLog:
             i = j
         last = records[-1]
         self._durable = Head(seq=last.seq, hash=last.hash, file=file_name(last.time[:10]))
-        # The first batches (file open, directory sync) are slow; the average follows steady state.
-        self._sync_ewma = 0.8 * self._sync_ewma + 0.2 * (time.perf_counter() - started)
+        self._sync_times.append(time.perf_counter() - started)
+        self._sync_median = sorted(self._sync_times)[len(self._sync_times) // 2]
 
     def _file_for(self, date: str) -> int:
         if date != self._date or self._fd is None:
