@@ -1,0 +1,238 @@
+"""box-mcp over HTTP vs the floor (direct Box call + a bare MCP echo over HTTP), in one run on loopback.
+
+    python bench/server_latency.py [--calls 300] [--clients 20] [--per-client 25]
+
+Prints p50/p99 of get_file_details through box-mcp, of the same GET made directly with httpx2 to the
+emulator, and of a bare MCPServer tool over HTTP answering the same output shape with no Box call;
+the ratio box-mcp / (direct + echo) (target
+<= 1.25x); and calls/second with 20 concurrent MCP clients. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import uvicorn
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from box_mcp.tools.models import FILE_FIELDS, FileDetails
+
+TIME_BUDGET = 60.0  # seconds per measured loop, whatever the counts say
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process(argv: list[str], ready: Callable[[], bool], env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run a server as its own process (in-process threads share the GIL and distort loopback latency)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 30
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"{argv[2:5]} did not start: {err[-2000:]}")
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def answers(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx2.get(url, timeout=1.0).status_code < 500
+        except httpx2.HTTPError:
+            return False
+
+    return check
+
+
+def echo_app(canned: dict[str, Any]) -> Any:
+    """A bare MCPServer whose one tool answers a canned Box file: same output shape, no Box call."""
+    bare = MCPServer("echo", log_level="WARNING")
+
+    @bare.tool()
+    def echo(file_id: str) -> FileDetails:
+        """Return the canned file details."""
+        return FileDetails.from_box(canned)
+
+    return bare.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+
+
+def run_echo_server(port: int, canned_path: str) -> None:
+    canned = json.loads(Path(canned_path).read_text())
+    uvicorn.run(echo_app(canned), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def timed(n: int, op: Callable[[], Awaitable[Any]]) -> list[float]:
+    samples: list[float] = []
+    stop_at = time.monotonic() + TIME_BUDGET
+    for _ in range(n):
+        started = time.perf_counter()
+        await op()
+        samples.append((time.perf_counter() - started) * 1000)
+        if time.monotonic() > stop_at:
+            break
+    return samples
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(box_url: str, token: str, file_id: str, mcp_url: str, echo_url: str, args: Any) -> None:
+    warm = max(10, args.calls // 10)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        direct_url = f"{box_url}/2.0/files/{file_id}"
+
+        async def direct() -> None:  # the very request box-mcp makes, fields included
+            (await http.get(direct_url, params={"fields": FILE_FIELDS})).raise_for_status()
+
+        await timed(warm, direct)
+        direct_ms = await timed(args.calls, direct)
+
+    async with Client(echo_url) as echo:
+
+        async def call_echo() -> None:
+            await echo.call_tool("echo", {"file_id": file_id})
+
+        await timed(warm, call_echo)
+        echo_ms = await timed(args.calls, call_echo)
+
+    async with Client(mcp_url) as client:
+
+        async def call_box_mcp() -> None:
+            result = await client.call_tool("get_file_details", {"file_id": file_id})
+            assert not result.is_error, result.content
+
+        await timed(warm, call_box_mcp)
+        ours_ms = await timed(args.calls, call_box_mcp)
+
+    floor50 = pct(direct_ms, 50) + pct(echo_ms, 50)
+    floor99 = pct(direct_ms, 99) + pct(echo_ms, 99)
+    print(f"{'':28}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}")
+    for label, samples in (
+        ("direct httpx2 -> emulator", direct_ms),
+        ("bare MCP echo, same output", echo_ms),
+        ("box-mcp get_file_details", ours_ms),
+    ):
+        print(f"{label:28}{pct(samples, 50):10.2f}{pct(samples, 99):10.2f}{len(samples):6d}")
+    print(f"{'floor (direct + echo)':28}{floor50:10.2f}{floor99:10.2f}")
+    print(
+        f"ratio box-mcp / floor: p50 {pct(ours_ms, 50) / floor50:.2f}x, "
+        f"p99 {pct(ours_ms, 99) / floor99:.2f}x (target <= 1.25x)"
+    )
+
+    done = 0
+    started = time.perf_counter()
+    stop_at = time.monotonic() + TIME_BUDGET
+
+    async def worker() -> None:
+        nonlocal done
+        async with Client(mcp_url) as c:
+            for _ in range(args.per_client):
+                if time.monotonic() > stop_at:
+                    return
+                result = await c.call_tool("get_file_details", {"file_id": file_id})
+                assert not result.is_error
+                done += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(args.clients):
+            tg.start_soon(worker)
+    elapsed = time.perf_counter() - started
+    print(
+        f"throughput: {done} calls by {args.clients} concurrent clients in {elapsed:.2f}s = "
+        f"{done / elapsed:.0f} calls/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--per-client", type=int, default=25)
+    parser.add_argument("--echo-server", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        run_echo_server(int(args.echo_server[0]), args.echo_server[1])
+        return
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="box-mcp-bench-") as tmp:
+        emu_port, mcp_port, echo_port = free_port(), free_port(), free_port()
+        box_url = f"http://127.0.0.1:{emu_port}"
+        emulator = [
+            py,
+            "-m",
+            "box_mcp.cli",
+            "emulator",
+            "--port",
+            str(emu_port),
+            "--data-dir",
+            tmp,
+            "--no-rate-limits",
+        ]
+        with process(emulator, answers(box_url + "/2.0/users/me")):
+            creds = json.loads((Path(tmp) / "credentials.json").read_text())
+            token = next(u["developer_token"] for u in creds["users"] if u["role"] == "admin")
+            file_id = creds["files"]["Engineering/README.md"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_MCP_")}
+            env |= {"BOX_DEVELOPER_TOKEN": token, "BOX_MCP_DATA_DIR": str(Path(tmp) / "mcp")}
+            serve = [
+                py,
+                "-m",
+                "box_mcp.cli",
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(mcp_port),
+                "--box-url",
+                box_url,
+            ]
+            mcp_base, echo_base = f"http://127.0.0.1:{mcp_port}", f"http://127.0.0.1:{echo_port}"
+            canned = Path(tmp) / "canned.json"
+            headers = {"Authorization": f"Bearer {token}"}
+            details = httpx2.get(
+                f"{box_url}/2.0/files/{file_id}", params={"fields": FILE_FIELDS}, headers=headers
+            )
+            canned.write_text(details.text)
+            with (
+                process(serve, answers(mcp_base + "/healthz"), env=env),
+                process(
+                    [py, __file__, "--echo-server", str(echo_port), str(canned)], answers(echo_base + "/mcp")
+                ),
+            ):
+                asyncio.run(measure(box_url, token, file_id, mcp_base + "/mcp", echo_base + "/mcp", args))
+
+
+if __name__ == "__main__":
+    main()
