@@ -120,6 +120,7 @@ class Engine:
             key: Bucket(self.tools[key[1]].access.rank, tuple(p), tuple(f), tuple(a))
             for key, (p, f, a) in index.items()
         }
+        self._visible: dict[str, frozenset[str]] = {}
         self._keys: list[tuple[str, str]] = []
         owners: dict[str, str] = {}
         for name, spec in policy.agents.items():
@@ -247,6 +248,17 @@ class Engine:
 
     def visible_tools(self, agent: str) -> frozenset[str]:
         """Tools the agent holds a strong-enough permit for, minus tools forbidden outright."""
+        cached = self._visible.get(agent)
+        if cached is None:
+            cached = self._visible[agent] = self._compute_visible(agent)
+        return cached
+
+    def needs_ancestry(self, agent: str, tool: str) -> bool:
+        """Whether any rule for this pair is confined to folders (else no Box lookup is needed to decide)."""
+        b = self._index.get((agent, tool))
+        return b is not None and any(r.folders for r in (*b.permits, *b.forbids, *b.approvals))
+
+    def _compute_visible(self, agent: str) -> frozenset[str]:
         out = set()
         for tool, info in self.tools.items():
             b = self._index.get((agent, tool))

@@ -6,6 +6,7 @@ races with an invalidation is not cached, so a stale location never outlives the
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -49,12 +50,23 @@ class _Flight:
 class AncestryResolver:
     """Async, single-flight per item, bounded LRU cache of item ancestry."""
 
-    def __init__(self, fetch: Fetch, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        max_entries: int = 10_000,
+        *,
+        max_age: float | None = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._fetch = fetch
         self._max = max_entries
+        # Moves made outside box-mcp (by people, other apps) are only seen when an entry ages out.
+        self._max_age = max_age
+        self._clock = clock
         self._cache: OrderedDict[ItemRef, tuple[str, ...]] = OrderedDict()
+        self._stored_at: dict[ItemRef, float] = {}
         self._collab_item: dict[ItemRef, ItemRef] = {}
         self._flights: dict[ItemRef, _Flight] = {}
         self._generation = 0
@@ -64,10 +76,14 @@ class AncestryResolver:
         return len(self._cache)
 
     async def ancestry(self, item: ItemRef) -> tuple[str, ...]:
+        if item.type == "folder" and item.id == "0":
+            return ("0",)
         cached = self._cache.get(item)
         if cached is not None:
-            self._cache.move_to_end(item)
-            return cached
+            if self._max_age is None or self._clock() - self._stored_at[item] < self._max_age:
+                self._cache.move_to_end(item)
+                return cached
+            self._forget(item)
         flight = self._flights.get(item)
         if flight is not None:
             await flight.done.wait()
@@ -108,25 +124,41 @@ class AncestryResolver:
             return await self.ancestry(ref)
         return ancestry_from_json(item, body)
 
+    def cached(self, item: ItemRef) -> tuple[str, ...] | None:
+        """The cached ancestry, if fresh (no Box request)."""
+        if item.type == "folder" and item.id == "0":
+            return ("0",)
+        anc = self._cache.get(item)
+        if anc is None:
+            return None
+        if self._max_age is not None and self._clock() - self._stored_at[item] >= self._max_age:
+            return None
+        return anc
+
     def _store(self, item: ItemRef, ancestry: tuple[str, ...]) -> None:
         self._cache[item] = ancestry
+        self._stored_at[item] = self._clock()
         self._cache.move_to_end(item)
         while len(self._cache) > self._max:
             old, _ = self._cache.popitem(last=False)
+            self._stored_at.pop(old, None)
             self._collab_item.pop(old, None)
+
+    def _forget(self, item: ItemRef) -> None:
+        self._cache.pop(item, None)
+        self._stored_at.pop(item, None)
+        self._collab_item.pop(item, None)
 
     def invalidate(self, item: ItemRef) -> None:
         """Forget one item (and collaborations on it); a folder's subtree is kept: see invalidate_subtree."""
         self._generation += 1
-        self._cache.pop(item, None)
+        self._forget(item)
         for collab in [c for c, target in self._collab_item.items() if target == item]:
-            self._cache.pop(collab, None)
-            del self._collab_item[collab]
+            self._forget(collab)
 
     def invalidate_subtree(self, folder_id: str) -> None:
         """Forget every cached item at or below a folder (after it moved, was renamed or deleted)."""
         self._generation += 1
         stale = [item for item, anc in self._cache.items() if folder_id in anc]
         for item in stale:
-            del self._cache[item]
-            self._collab_item.pop(item, None)
+            self._forget(item)

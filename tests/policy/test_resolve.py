@@ -148,3 +148,26 @@ async def test_lookup_racing_an_invalidation_is_not_cached():
             r.invalidate(ItemRef("file", "5"))
             box.gate.set()
     assert len(r) == 0
+
+
+@pytest.mark.anyio
+async def test_entries_age_out_so_moves_made_outside_box_mcp_are_seen():
+    box = FakeBox()
+    now = [0.0]
+    r = AncestryResolver(box.fetch, max_age=60, clock=lambda: now[0])
+    await r.ancestry(ItemRef("file", "5"))
+    assert r.cached(ItemRef("file", "5")) == ("0", "10", "20")
+    box.file_parent["5"] = "30"  # someone moved it in the Box web app
+    now[0] = 59.0
+    assert await r.ancestry(ItemRef("file", "5")) == ("0", "10", "20")
+    now[0] = 60.0
+    assert r.cached(ItemRef("file", "5")) is None
+    assert await r.ancestry(ItemRef("file", "5")) == ("0", "30")
+
+
+@pytest.mark.anyio
+async def test_the_root_folder_needs_no_request():
+    box = FakeBox()
+    r = AncestryResolver(box.fetch)
+    assert await r.ancestry(ItemRef("folder", "0")) == ("0",)
+    assert box.calls == []
