@@ -90,8 +90,13 @@ async def main() -> None:
         async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
             broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
             base, plain, down = await warm_cost(broker)
-            requests = await steady_mix(broker, clock)
             await broker.aclose()
+        mixes = []
+        for items in (5, 50):
+            async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
+                broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
+                mixes.append((items, await steady_mix(broker, clock, items=items)))
+                await broker.aclose()
     def p(xs: list[float], q: int) -> float:
         return statistics.quantiles(xs, n=100)[q - 1]
     b50 = statistics.median(base)
@@ -100,8 +105,11 @@ async def main() -> None:
     for name, xs in (("base token", plain), ("downscoped, one item", down)):
         m = statistics.median(xs)
         print(f"  {name:<26} p50 {m:6.2f}  p99 {p(xs, 99):6.2f}  ({m / b50:.1f}x baseline; target p50 <= 50)")
-    print(f"steady mix: {requests} token requests for 10,000 calls = {requests / 10:.1f} per 1,000 calls "
-          f"(50 items x {len(MIX)} scope sets, 1 call/s, 60-min tokens, 2-min margin)")
+    print("steady mix, 10,000 calls at 1 call/s (~2.8 h), 60-min tokens, 2-min margin:")
+    for items, requests in mixes:
+        keys = items * (len(MIX) - 1) + 1  # distinct (scopes, item) pairs: each needs one exchange per hour
+        print(f"  {items:>3} items: {requests:>4} token requests = {requests / 10:5.1f} per 1,000 calls "
+              f"({keys} distinct scope/item pairs; floor ~{keys * 10000 / 3480 / 10:.1f} per 1,000)")
 
 
 if __name__ == "__main__":
