@@ -212,14 +212,15 @@ class Gate:
             decision = await self.policy.decide(call)
             if not decision.allowed:
                 raise Denied(f"Denied: {decision.reason or 'no policy rule allows this call'}")
-            if decision.args is not None:
+            if decision.args is not None:  # the policy narrowed the call: hooks downstream see the new args
+                args = decision.args
                 call = Call(
                     call.call_id,
                     call.agent,
                     call.tool,
-                    decision.args,
-                    call.resources,
-                    call.facts,
+                    args,
+                    call.tool.resources(args),
+                    call.tool.facts(args),
                     call.transport,
                 )
             box = await self.credentials.client_for(call)

@@ -38,6 +38,12 @@ TEXT_EXTENSIONS = frozenset(
     "c h cpp hpp cs go rs rb php sh bash zsh sql css scss svg tex rst vtt srt properties env".split()
 )
 
+# Formats whose bytes are not meant to be read as text even when they happen to decode.
+BINARY_EXTENSIONS = frozenset(
+    "pdf doc docx xls xlsx ppt pptx odt ods odp key pages numbers png jpg jpeg gif bmp tif tiff webp heic "
+    "zip gz tgz bz2 xz 7z rar tar mp3 mp4 mov avi wav flac ogg exe dll so dylib bin iso dmg".split()
+)
+
 
 class FileContentInput(ToolInput):
     file_id: BoxId
@@ -106,7 +112,7 @@ async def get_file_content(ctx: ToolContext, args: FileContentInput) -> FileCont
         headers = getattr(dl, "headers", None)
     data = b"".join(chunks)
     ext = extension_of(name) or info.get("extension")
-    looks_text = ext in TEXT_EXTENSIONS or b"\x00" not in data[:8192]
+    looks_text = ext in TEXT_EXTENSIONS or (ext not in BINARY_EXTENSIONS and b"\x00" not in data[:8192])
     if looks_text:
         try:
             return FileContent(

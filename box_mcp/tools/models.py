@@ -46,13 +46,14 @@ class SharedLink(ToolOutput):
 
 
 def _path(raw: dict[str, Any]) -> str | None:
+    """Path from All Files ("/" for the root itself), from path_collection; None when Box sent none."""
+    if str(raw.get("id")) == "0" and raw.get("type", "folder") == "folder":
+        return "/"
     entries = (raw.get("path_collection") or {}).get("entries")
     if entries is None:
         return None
     names = [str(e.get("name") or e.get("id")) for e in entries if isinstance(e, dict)]
-    return (
-        "/" + "/".join([*names[1:], str(raw.get("name") or "")]) if names else "/" + str(raw.get("name", ""))
-    )
+    return "/" + "/".join([*names[1:], str(raw.get("name") or "")])
 
 
 def _user(raw: Any) -> UserMini | None:

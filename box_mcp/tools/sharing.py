@@ -258,8 +258,7 @@ SPECS = (
         name="get_shared_link",
         title="Get an item's shared link",
         description=(
-            "Return a file's or folder's shared link (URL, access, expiry), or none if it has no "
-            "link."
+            "Return a file's or folder's shared link (URL, access, expiry), or none if it has no link."
         ),
         toolset="sharing",
         access=Access.READ,
@@ -339,8 +338,7 @@ SPECS = (
         name="delete_collaboration",
         title="Remove a collaborator",
         description=(
-            "End a collaboration (id from list_collaborations): the person loses that access to the "
-            "item."
+            "End a collaboration (id from list_collaborations): the person loses that access to the item."
         ),
         toolset="sharing",
         access=Access.ADMIN,

@@ -106,6 +106,16 @@ def box_for(emu: Emu, login_prefix: str = "ada") -> BoxClient:
     )
 
 
+@pytest.fixture
+async def box(emu: Emu) -> AsyncIterator[BoxClient]:
+    """A Box client on the in-process emulator acting as the demo admin."""
+    client = box_for(emu)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 @dataclass
 class Tools:
     """Calls tools through an MCP client: `ok` returns structured content, `err` returns the error text."""

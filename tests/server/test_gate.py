@@ -1,0 +1,148 @@
+"""The gate: policy before any Box request, audit around writes, result confinement, clean errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from box_mcp.config import Settings
+from box_mcp.errors import AuditError
+from box_mcp.gate import ALLOW, Call, Decision, Outcome, StaticCredentials
+from box_mcp.server import build_server
+from box_mcp.tools.spec import ToolOutput, ToolSpec
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """Policy, filter and audit hooks in one, recording the order of events."""
+
+    def __init__(self, deny: set[str] = frozenset(), fail_intent: bool = False) -> None:  # type: ignore[assignment]
+        self.deny, self.fail_intent = deny, fail_intent
+        self.events: list[str] = []
+        self.outcomes: list[Outcome] = []
+
+    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+        return tool.name not in self.deny
+
+    async def decide(self, call: Call) -> Decision:
+        self.events.append(f"decide {call.tool.name} {[str(r.item) for r in call.resources]}")
+        if call.tool.name in self.deny:
+            return Decision(allowed=False, reason=f"rule no-{call.tool.name} forbids it", rules=("no-x",))
+        return ALLOW
+
+    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
+        self.events.append(f"confine {call.tool.name}")
+        if hasattr(output, "entries"):
+            return output.model_copy(update={"entries": [e for e in output.entries if e.name != "HR"]})
+        return output
+
+    async def intent(self, call: Call) -> None:
+        self.events.append(f"intent {call.tool.name}")
+        if self.fail_intent:
+            raise AuditError("the audit log is not writable; the call was stopped")
+
+    async def outcome(self, call: Call, outcome: Outcome) -> None:
+        self.events.append(f"outcome {call.tool.name} {'ok' if outcome.ok else outcome.error_kind}")
+        self.outcomes.append(outcome)
+
+
+def _server(emu: Any, box: Any, rec: Recorder) -> Any:
+    return build_server(
+        Settings.load(env={}),
+        credentials=StaticCredentials(box),
+        policy=rec,
+        results=rec,
+        audit=rec,
+        transport="memory",
+    )
+
+
+async def test_a_denied_call_makes_no_box_request_and_says_which_rule(emu: Any, box: Any) -> None:
+    rec = Recorder(deny={"delete_file"})
+    before = len(emu.requests)
+    async with Client(_server(emu, box, rec)) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        result = await client.call_tool("delete_file", {"file_id": emu.file("HR/salaries.csv")})
+    assert "delete_file" not in names
+    assert result.is_error and "rule no-delete_file forbids it" in result.content[0].text
+    assert len(emu.requests) == before
+    assert rec.events == [
+        f"decide delete_file ['file {emu.file('HR/salaries.csv')}']",
+        "outcome delete_file denied",
+    ]
+    assert rec.outcomes[0].decision.rules == ("no-x",)
+
+
+async def test_a_write_is_audited_before_it_runs_and_its_outcome_after(emu: Any, box: Any) -> None:
+    rec = Recorder()
+    async with Client(_server(emu, box, rec)) as client:
+        made = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "Audited"})
+        read = await client.call_tool("get_folder_details", {"folder_id": "0"})
+    assert not made.is_error and not read.is_error
+    assert rec.events == [
+        "decide create_folder ['folder 0']",
+        "intent create_folder",
+        "confine create_folder",
+        "outcome create_folder ok",
+        "decide get_folder_details ['folder 0']",
+        "confine get_folder_details",
+        "outcome get_folder_details ok",
+    ]
+
+
+async def test_a_write_whose_intent_cannot_be_recorded_never_reaches_box(emu: Any, box: Any) -> None:
+    rec = Recorder(fail_intent=True)
+    before = len(emu.requests)
+    async with Client(_server(emu, box, rec)) as client:
+        result = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "Unrecorded"})
+    assert result.is_error and "audit log is not writable" in result.content[0].text
+    assert len(emu.requests) == before
+    assert rec.events[-1] == "outcome create_folder audit"
+
+
+async def test_results_pass_through_the_filter_before_the_agent_sees_them(emu: Any, box: Any) -> None:
+    rec = Recorder()
+    async with Client(_server(emu, box, rec)) as client:
+        listing = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
+    names = [e["name"] for e in listing.structured_content["entries"]]
+    assert "Contracts" in names and "HR" not in names
+
+
+async def test_box_errors_are_recorded_with_their_code_and_request_id(emu: Any, box: Any) -> None:
+    rec = Recorder()
+    async with Client(_server(emu, box, rec)) as client:
+        result = await client.call_tool("get_file_details", {"file_id": "999999999"})
+    assert result.is_error
+    outcome = rec.outcomes[-1]
+    assert outcome.error_kind == "box" and outcome.box_status == 404 and outcome.box_code == "not_found"
+    assert outcome.box_request_id and outcome.box_request_id in result.content[0].text
+
+
+async def test_a_policy_can_narrow_the_arguments_and_the_handler_sees_the_narrowed_call(
+    emu: Any, box: Any
+) -> None:
+    class Narrow(Recorder):
+        async def decide(self, call: Call) -> Decision:
+            narrowed = call.args.model_copy(update={"limit": 1})
+            return Decision(allowed=True, reason="narrowed", args=narrowed)
+
+    rec = Narrow()
+    async with Client(_server(emu, box, rec)) as client:
+        listing = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0", "limit": 50})
+    assert len(listing.structured_content["entries"]) == 1
+
+
+async def test_a_crashing_handler_gives_a_reference_not_a_traceback(emu: Any, box: Any) -> None:
+    class Broken:
+        async def client_for(self, call: Call) -> Any:
+            return None  # the handler will trip over it
+
+    server = build_server(Settings.load(env={}), credentials=Broken(), transport="memory")
+    async with Client(server) as client:
+        result = await client.call_tool("who_am_i", {})
+    text = result.content[0].text
+    assert result.is_error and "Internal error in who_am_i (reference" in text
+    assert "Traceback" not in text and "NoneType" not in text
