@@ -19,6 +19,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "uploads",
     "files",
     "folders",
+    "families",  # A2: collaborations, shared items, metadata, comments, tasks, web links, search, events, webhooks
 )
 
 
