@@ -74,7 +74,7 @@ class BoxMCPServer(MCPServer):
     def transport_of(self, ctx: ServerRequestContext[Any, Any]) -> TransportKind:
         return "http" if ctx.request is not None else self.transport
 
-    async def _handle_list_tools(  # type: ignore[override]
+    async def _handle_list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
         agent = self.agent_of(ctx)
@@ -87,18 +87,18 @@ class BoxMCPServer(MCPServer):
         tool = self._listed.get(name)
         return None if tool is None else tool.input_schema
 
-    async def _handle_call_tool(  # type: ignore[override]
+    async def _handle_call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
     ) -> CallToolResult:
-        async def progress(done: float, total: float | None = None, message: str | None = None) -> None:
-            await ctx.session.report_progress(done, total, message)
+        async def report(progress: float, total: float | None = None, message: str | None = None) -> None:
+            await ctx.session.report_progress(progress, total, message)
 
         return await self.gate.call(
             params.name,
             params.arguments,
             agent=self.agent_of(ctx),
             transport=self.transport_of(ctx),
-            progress=progress,
+            progress=report,
         )
 
 

@@ -126,7 +126,12 @@ async def get_file_content(ctx: ToolContext, args: FileContentInput) -> FileCont
         except UnicodeDecodeError:
             pass
     out = FileContent(
-        file_id=args.file_id, name=name, size=len(data), kind="binary", mime_type=_mime(ext, headers)
+        file_id=args.file_id,
+        name=name,
+        size=len(data),
+        kind="binary",
+        mime_type=_mime(ext, headers),
+        content=None,
     )
     out._blob = data
     return out
