@@ -110,8 +110,10 @@ class BoxMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"box-request-id", request_id.encode())]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"box-request-id" for k, _ in headers):
+                    headers.append((b"box-request-id", request_id.encode()))
+                message["headers"] = headers
                 ctype = dict(message["headers"]).get(b"content-type", b"")
                 if observers and ctype.startswith(b"application/json"):
                     observed.update(status=message["status"], body=[])

@@ -216,6 +216,7 @@ CREATE TABLE IF NOT EXISTS upload_parts (
     offset INTEGER NOT NULL,
     size INTEGER NOT NULL,
     sha1 TEXT NOT NULL,
+    sha512 TEXT NOT NULL DEFAULT '',
     blob TEXT NOT NULL,
     PRIMARY KEY (session_id, offset)
 );

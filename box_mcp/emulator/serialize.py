@@ -370,15 +370,17 @@ class View:
         if not row["lock"]:
             return None
         lock = json.loads(row["lock"])
-        return {
+        out = {
             "type": "lock",
             "id": lock["id"],
             "created_by": user_mini(self.store, lock["created_by"]),
             "created_at": iso(lock["created_at"]),
-            "expired_at": iso(lock.get("expires_at")),
             "is_download_prevented": bool(lock.get("is_download_prevented")),
             "app_type": None,
         }
+        if lock.get("expires_at") is not None:  # Box omits expired_at for a lock without expiry
+            out["expired_at"] = iso(lock["expires_at"])
+        return out
 
     def permissions(self, row: sqlite3.Row) -> dict[str, bool]:
         acts = permissions.allowed_actions(self.store, self.caller, row)
@@ -402,7 +404,7 @@ class View:
         return perms
 
     def version(self, row: sqlite3.Row) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": "file_version",
             "id": row["id"],
             "sha1": row["sha1"],
@@ -412,13 +414,14 @@ class View:
             "modified_at": iso(row["modified_at"]),
             "modified_by": user_mini(self.store, row["modified_by"]),
             "trashed_at": iso(row["trashed_at"]),
-            "trashed_by": user_mini(self.store, row["trashed_by"]) if row["trashed_by"] else None,
             "restored_at": None,
-            "restored_by": None,
             "purged_at": None,
             "uploader_display_name": row["uploader_display_name"],
             "version_number": str(row["version_number"]),
         }
+        if row["trashed_by"]:  # Box omits trashed_by / restored_by rather than sending null
+            out["trashed_by"] = user_mini(self.store, row["trashed_by"])
+        return out
 
 
 _SKIP = object()

@@ -214,6 +214,17 @@ class Store:
     def blob_path(self, address: str) -> Path:
         return self.blob_dir / address[:2] / address
 
+    def release_blob(self, address: str) -> None:
+        """Delete a blob file once no file version or upload part refers to it any more."""
+        with self._lock:
+            used = self.conn.execute(
+                "SELECT 1 FROM file_versions WHERE blob = ? "
+                "UNION ALL SELECT 1 FROM upload_parts WHERE blob = ? LIMIT 1",
+                (address, address),
+            ).fetchone()
+            if used is None:
+                self.blob_path(address).unlink(missing_ok=True)
+
     # -- tokens -------------------------------------------------------------------------------
     def new_secret(self, prefix: str = "") -> str:
         return prefix + secrets.token_urlsafe(24)

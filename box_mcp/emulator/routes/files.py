@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import items, permissions
-from ..common import box_json, caller, emulator, not_modified, store, view
+from .. import changes, items, permissions
+from ..common import box_json, caller, check_if_match, emulator, json_body, not_modified, paging, store, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
-from ..store import now, sha256_hex
+from ..store import Blob, now, sha256_hex
 
 DOWNLOAD_LINK_TTL = 300  # seconds; Box's dl.boxcloud.com links are short-lived too
 
@@ -80,7 +80,121 @@ async def serve_download(request: Request) -> Response:
     )
 
 
+async def update_file(request: Request) -> Response:
+    body = await json_body(request, required=False)
+    fields = parse_fields(request.query_params.get("fields"))
+    st, who = store(request), caller(request)
+    with st.tx():
+        row = load_file(request, request.path_params["file_id"], "read")
+        check_if_match(request, row)
+        v = view(request)
+        data = v.item(changes.update_item(st, who, row, body, v), fields)
+    return box_json(data)
+
+
+async def copy_file(request: Request) -> Response:
+    body = await json_body(request)
+    fields = parse_fields(request.query_params.get("fields"))
+    st, who = store(request), caller(request)
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        raise BoxError(400, "bad_request", "'version' must be a file version id")
+    with st.tx():
+        row = load_file(request, request.path_params["file_id"], "read")
+        v = view(request)
+        data = v.item(
+            changes.copy_item(st, who, row, body.get("parent"), body.get("name"), v, version), fields
+        )
+    return box_json(data, status=201)
+
+
+async def delete_file(request: Request) -> Response:
+    st, who = store(request), caller(request)
+    with st.tx():
+        row = load_file(request, request.path_params["file_id"], "read")
+        check_if_match(request, row)
+        changes.trash_item(st, who, row, view(request))
+    return Response(status_code=204)
+
+
+async def list_versions(request: Request) -> Response:
+    st = store(request)
+    row = load_file(request, request.path_params["file_id"], "read")
+    limit, offset = paging(request, 1000, 1000)
+    rows = st.q(
+        "SELECT * FROM file_versions WHERE file_id = ? AND id != ? ORDER BY version_number DESC",
+        (row["id"], row["version_id"]),
+    )
+    v = view(request)
+    return box_json(
+        {
+            "total_count": len(rows),
+            "entries": [v.version(r) for r in rows[offset : offset + limit]],
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+def _version(request: Request, row: sqlite3.Row) -> sqlite3.Row:
+    version = store(request).one(
+        "SELECT * FROM file_versions WHERE id = ? AND file_id = ?",
+        (request.path_params["version_id"], row["id"]),
+    )
+    if version is None:
+        raise not_found("File version not found")
+    return version
+
+
+async def get_version(request: Request) -> Response:
+    row = load_file(request, request.path_params["file_id"], "read")
+    return box_json(view(request).version(_version(request, row)))
+
+
+async def delete_version(request: Request) -> Response:
+    st, who = store(request), caller(request)
+    row = load_file(request, request.path_params["file_id"], "delete")
+    version = _version(request, row)
+    if version["id"] == row["version_id"]:
+        raise BoxError(400, "bad_request", "The current version cannot be deleted; delete the file instead")
+    check_if_match(request, row)
+    st.x(
+        "UPDATE file_versions SET trashed_at = ?, trashed_by = ? WHERE id = ?",
+        (now(), who.user_id, version["id"]),
+    )
+    return Response(status_code=204)
+
+
+async def promote_version(request: Request) -> Response:
+    """POST /files/{id}/versions/current: copy an old version to become the new current one."""
+    body = await json_body(request)
+    st, who = store(request), caller(request)
+    if body.get("type", "file_version") != "file_version" or not isinstance(body.get("id"), str):
+        raise BoxError(400, "bad_request", 'Body must be {"type": "file_version", "id": "<version id>"}')
+    with st.tx():
+        row = load_file(request, request.path_params["file_id"], "upload")
+        changes.check_unlocked(row, who)
+        check_if_match(request, row)
+        old = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (body["id"], row["id"]))
+        if old is None:
+            raise not_found("File version not found")
+        blob = Blob(address=old["blob"], sha1=old["sha1"], size=old["size"])
+        updated = items.add_version(st, row, blob, who.user_id)
+        v = view(request)
+        emit_event(st, "ITEM_MAKE_CURRENT_VERSION", v.item(updated), who.user_id)
+        current = st.one("SELECT * FROM file_versions WHERE id = ?", (updated["version_id"],))
+    assert current is not None
+    return box_json(v.version(current), status=201)
+
+
 routes: list[BaseRoute] = [
+    Route("/2.0/files/{file_id:boxid}", update_file, methods=["PUT"]),
+    Route("/2.0/files/{file_id:boxid}", delete_file, methods=["DELETE"]),
+    Route("/2.0/files/{file_id:boxid}/copy", copy_file, methods=["POST"]),
+    Route("/2.0/files/{file_id:boxid}/versions", list_versions, methods=["GET"]),
+    Route("/2.0/files/{file_id:boxid}/versions/current", promote_version, methods=["POST"]),
+    Route("/2.0/files/{file_id:boxid}/versions/{version_id:boxid}", get_version, methods=["GET"]),
+    Route("/2.0/files/{file_id:boxid}/versions/{version_id:boxid}", delete_version, methods=["DELETE"]),
     Route("/2.0/files/{file_id:boxid}", get_file, methods=["GET"]),
     Route("/2.0/files/{file_id:boxid}/content", download, methods=["GET"]),
     Route("/dl/{token}/{file_id:boxid}", serve_download, methods=["GET"]),

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import items, permissions
+from .. import changes, items, permissions
 from ..common import box_json, caller, check_if_match, json_body, not_modified, paging, store, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
@@ -192,8 +192,58 @@ async def create_folder(request: Request) -> Response:
     return box_json(data, status=201)
 
 
+async def update_folder(request: Request) -> Response:
+    body = await json_body(request, required=False)
+    fields = parse_fields(request.query_params.get("fields"))
+    folder_id = request.path_params["folder_id"]
+    if folder_id == items.ROOT_ID:
+        raise BoxError(403, "access_denied_insufficient_permissions", "The root folder cannot be changed")
+    st, who = store(request), caller(request)
+    with st.tx():
+        row = load_folder(request, folder_id, "read")
+        assert row is not None
+        check_if_match(request, row)
+        v = view(request)
+        updated = changes.update_item(st, who, row, body, v)
+        data = v.item(updated, fields)
+    return box_json(data)
+
+
+async def copy_folder(request: Request) -> Response:
+    body = await json_body(request)
+    fields = parse_fields(request.query_params.get("fields"))
+    folder_id = request.path_params["folder_id"]
+    if folder_id == items.ROOT_ID:
+        raise BoxError(400, "bad_request", "The root folder cannot be copied")
+    st, who = store(request), caller(request)
+    with st.tx():
+        row = load_folder(request, folder_id, "read")
+        assert row is not None
+        v = view(request)
+        copied = changes.copy_item(st, who, row, body.get("parent"), body.get("name"), v)
+        data = v.item(copied, fields)
+    return box_json(data, status=201)
+
+
+async def delete_folder(request: Request) -> Response:
+    folder_id = request.path_params["folder_id"]
+    if folder_id == items.ROOT_ID:
+        raise BoxError(403, "access_denied_insufficient_permissions", "The root folder cannot be deleted")
+    recursive = request.query_params.get("recursive", "false").lower() == "true"
+    st, who = store(request), caller(request)
+    with st.tx():
+        row = load_folder(request, folder_id, "read")
+        assert row is not None
+        check_if_match(request, row)
+        changes.trash_item(st, who, row, view(request), recursive=recursive)
+    return Response(status_code=204)
+
+
 routes: list[BaseRoute] = [
     Route("/2.0/folders", create_folder, methods=["POST"]),
+    Route("/2.0/folders/{folder_id:boxid}", update_folder, methods=["PUT"]),
+    Route("/2.0/folders/{folder_id:boxid}", delete_folder, methods=["DELETE"]),
+    Route("/2.0/folders/{folder_id:boxid}/copy", copy_folder, methods=["POST"]),
     Route("/2.0/folders/{folder_id:boxid}", get_folder, methods=["GET"]),
     Route("/2.0/folders/{folder_id:boxid}/items", get_folder_items, methods=["GET"]),
 ]

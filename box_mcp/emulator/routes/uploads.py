@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items
+from ..changes import check_unlocked
 from ..common import box_json, caller, check_if_match, emulator, json_body, store, view
 from ..errors import BoxError
 from ..events import emit_event
@@ -141,6 +142,7 @@ async def upload_version(request: Request) -> Response:
     st, who = store(request), caller(request)
     fields = parse_fields(request.query_params.get("fields"))
     row = load_file(request, request.path_params["file_id"], "upload")
+    check_unlocked(row, who)
     check_if_match(request, row)
     attributes, upload, form = await _read_upload(request, attributes_required=False)
     try:
@@ -187,7 +189,10 @@ async def preflight(request: Request) -> Response:
     if conflict is not None:
         raise _conflict(st, request, conflict)
     return box_json(
-        {"upload_url": f"{emulator(request).origin(request)}/api/2.0/files/content", "upload_token": None}
+        {
+            "upload_url": f"{emulator(request).origin(request)}/api/2.0/files/content",
+            "upload_token": st.new_secret(),
+        }
     )
 
 
