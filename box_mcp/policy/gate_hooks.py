@@ -1,0 +1,47 @@
+"""The policy's part of a deployment (loaded by `box_mcp.server.load_hooks` when a policy is configured):
+tool visibility, per-call decisions, result confinement, and API-key authentication for HTTP.
+
+Item locations are looked up with the deployment's developer token when one is set; without it, calls on
+items that a folder-confined rule governs are refused (fail closed) until the lead wires a lookup identity.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from box_mcp.policy.hooks import PolicyGate, box_fetch
+from box_mcp.policy.reference_tools import tools_for_policy
+from box_mcp.policy.store import PolicyStore
+
+if TYPE_CHECKING:
+    from box_mcp.config import Settings
+    from box_mcp.server import GateHooks
+
+log = logging.getLogger("box_mcp.policy")
+
+
+async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
+    from box_mcp.server import GateHooks
+
+    if settings.policy is None:
+        return GateHooks()
+    store = PolicyStore(settings.policy, tools_for_policy())
+    fetch = None
+    if settings.developer_token is not None:
+        from box_mcp.box.client import BoxClient, StaticToken
+
+        client = BoxClient(
+            token_source=StaticToken(settings.developer_token.get_secret_value()),
+            base_url=settings.api_url,
+            upload_url=settings.upload_url,
+        )
+        stack.push_async_callback(client.aclose)
+        fetch = box_fetch(client)
+    else:
+        log.warning("no identity to look up item locations: folder-confined calls will be refused")
+    gate = PolicyGate(store, fetch)
+    # API keys switch on inbound authentication; a policy without keys serves its default agent on loopback.
+    has_keys = any(agent.keys for agent in store.engine().policy.agents.values())
+    return GateHooks(policy=gate, results=gate, authenticate=gate.authenticate if has_keys else None)

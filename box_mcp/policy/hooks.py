@@ -1,0 +1,198 @@
+"""The policy's seams into the gate: which tools an agent sees, the decision on each call, result confinement,
+and API-key authentication. One `PolicyGate` serves as the gate's PolicyHook and ResultFilterHook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from box_mcp.access import CallFacts, ItemRef
+from box_mcp.errors import BoxError
+from box_mcp.policy.engine import Decision, DecisionRequest
+from box_mcp.policy.limits import RateLimiter
+from box_mcp.policy.resolve import AncestryError, AncestryResolver
+from box_mcp.policy.store import PolicyStore
+
+if TYPE_CHECKING:
+    from box_mcp.gate import Call
+    from box_mcp.gate import Decision as GateDecision
+    from box_mcp.tools.spec import ToolOutput, ToolSpec
+
+log = logging.getLogger("box_mcp.policy")
+
+Fetch = Callable[[ItemRef], Awaitable[Mapping[str, Any]]]
+MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
+
+_PATHS = {
+    "file": "/files/{}",
+    "folder": "/folders/{}",
+    "web_link": "/web_links/{}",
+    "collaboration": "/collaborations/{}",
+}
+
+
+def box_fetch(client: Any) -> Fetch:
+    """A resolver fetch over a BoxClient: each item's path_collection (a collaboration's item)."""
+
+    async def fetch(item: ItemRef) -> Mapping[str, Any]:
+        path = _PATHS.get(item.type)
+        if path is None:
+            raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
+        fields = "item" if item.type == "collaboration" else "path_collection"
+        body = await client.get(path.format(item.id), params={"fields": fields})
+        return body if isinstance(body, Mapping) else {}
+
+    return fetch
+
+
+class PolicyGate:
+    """PolicyHook + ResultFilterHook over a hot-reloading policy store and an ancestry resolver."""
+
+    def __init__(
+        self,
+        store: PolicyStore,
+        fetch: Fetch | None,
+        *,
+        limiter: RateLimiter | None = None,
+        max_cache_entries: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.resolver = AncestryResolver(fetch, max_cache_entries) if fetch is not None else None
+        self.limiter = limiter or RateLimiter()
+
+    # -- PolicyHook --------------------------------------------------------------------------------
+
+    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+        return tool.name in self.store.engine().visible_tools(agent)
+
+    async def decide(self, call: Call) -> GateDecision:
+        from box_mcp.gate import Decision as GateDecision
+
+        engine = self.store.engine()
+        spec = engine.agent(call.agent)
+        if spec is None:
+            return GateDecision(False, f"{call.agent!r} is not an agent this policy knows.")
+        refusal = self.limiter.check(call.agent, spec.limits, is_write=not call.tool.read_only)
+        if refusal is not None:
+            return GateDecision(False, refusal.removeprefix("denied: "))
+        tool = call.tool.name
+        args = None
+        if not call.resources and hasattr(call.args, "ancestor_folder_ids"):
+            # An unscoped search by a confined agent is scoped to its grant roots, and results filtered.
+            roots = engine.roots(call.agent, tool)
+            if roots is not None:
+                if not roots:
+                    return GateDecision(False, f"{call.agent} holds no folder grant to search in.")
+                args = call.args.model_copy(update={"ancestor_folder_ids": list(roots[:MAX_INJECTED_ROOTS])})
+        ancestry: dict[ItemRef, tuple[str, ...]] = {}
+        if call.resources and engine.needs_ancestry(call.agent, tool):
+            located = await self._locate(call)
+            if isinstance(located, str):
+                return GateDecision(False, located)
+            ancestry = located
+        facts = _with_local_size(call)
+        decision = engine.decide(DecisionRequest(call.agent, tool, call.resources, facts, ancestry))
+        return _to_gate(decision, args)
+
+    async def _locate(self, call: Call) -> dict[ItemRef, tuple[str, ...]] | str:
+        """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
+        if self.resolver is None:
+            return "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
+        out: dict[ItemRef, tuple[str, ...]] = {}
+        for use in call.resources:
+            if use.item in out:
+                continue
+            try:
+                out[use.item] = await self.resolver.ancestry(use.item)
+            except BoxError as exc:
+                if getattr(exc, "status", None) == 404:
+                    return f"Box has no {use.item} that this server can see; check the id."
+                return f"could not check where {use.item} sits in Box ({exc}); retry later."
+            except AncestryError as exc:
+                return f"could not check where {use.item} sits in Box: {exc}."
+        return out
+
+    # -- ResultFilterHook --------------------------------------------------------------------------
+
+    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
+        if not call.tool.read_only:
+            self._invalidate(call)
+        entries = getattr(output, "entries", None)
+        if not isinstance(entries, list) or not entries:
+            return output
+        engine = self.store.engine()
+        tool = call.tool.name
+        base: tuple[str, ...] | None = None
+        if not hasattr(entries[0], "ancestor_ids"):
+            folder_id = getattr(call.args, "folder_id", None)
+            if folder_id is None:
+                return output  # not a listing of items
+            base = await self._folder_ancestry(call, str(folder_id))
+        kept = []
+        for e in entries:
+            if base is None:
+                anc = tuple(getattr(e, "ancestor_ids", ()) or ())
+            else:
+                anc = base
+            if getattr(e, "type", None) == "folder":
+                anc = (*anc, str(e.id))
+            if engine.can_see(call.agent, tool, anc, ItemRef(str(e.type), str(e.id))):
+                kept.append(e)
+        if len(kept) == len(entries):
+            return output
+        update: dict[str, Any] = {"entries": kept}
+        if hasattr(output, "total_count"):
+            update["total_count"] = None  # the unfiltered count would reveal how much is hidden
+        return output.model_copy(update=update)
+
+    async def _folder_ancestry(self, call: Call, folder_id: str) -> tuple[str, ...]:
+        engine = self.store.engine()
+        if not engine.needs_ancestry(call.agent, call.tool.name) or self.resolver is None:
+            return ("0",) if folder_id == "0" else ()
+        return await self.resolver.ancestry(ItemRef("folder", folder_id))
+
+    def _invalidate(self, call: Call) -> None:
+        """After a write, forget where the changed items were (moves, renames, deletes)."""
+        if self.resolver is None:
+            return
+        for use in call.resources:
+            if use.access.rank == 0 or use.role not in ("item", "source"):
+                continue
+            if use.item.type == "folder":
+                self.resolver.invalidate_subtree(use.item.id)
+            self.resolver.invalidate(use.item)
+
+    # -- inbound authentication (HTTP) ------------------------------------------------------------
+
+    def authenticate(self, request: Any) -> str | None:
+        """`Authorization: Bearer <key>` -> the agent whose key hash matches, else None (401)."""
+        scheme, _, key = str(request.headers.get("authorization", "")).partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return None
+        return self.store.engine().agent_for_key(key)
+
+
+def _with_local_size(call: Call) -> CallFacts:
+    """An upload from a local path states no size in its arguments; measure it so size limits still hold."""
+    local = getattr(call.args, "local_path", None)
+    if call.facts.size_bytes is not None or not isinstance(local, str):
+        return call.facts
+    try:
+        size = os.stat(local).st_size
+    except OSError:
+        return call.facts  # the handler refuses a path it cannot read
+    return dataclasses.replace(call.facts, size_bytes=size)
+
+
+def _to_gate(decision: Decision, args: Any) -> GateDecision:
+    from box_mcp.gate import Decision as GateDecision
+
+    if decision.allowed:
+        return GateDecision(True, decision.reason, decision.rule_ids, args)
+    # The gate prefixes "Denied: "; keep the sentence's own content.
+    return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids)
