@@ -147,6 +147,16 @@ class UserGrantSession(TokenSession):
         return NeedsSignIn(f"{why}; a person must sign in again: run `{login_hint(self.label)}`")
 
     async def _obtain(self) -> Token:
+        # Other processes (replicas) may share this vault: the rotation lock makes their refreshes of one
+        # grant take turns, and whoever comes second finds the fresh token the first one stored.
+        lock = self._vault.rotation_lock(self.key)
+        await anyio.to_thread.run_sync(lock.__enter__)
+        try:
+            return await self._obtain_locked()
+        finally:
+            lock.__exit__(None, None, None)
+
+    async def _obtain_locked(self) -> Token:
         record = await anyio.to_thread.run_sync(self._vault.get, self.key)
         if record is None:
             raise self._sign_in(f"no Box sign-in is stored for user label {self.label!r}")
@@ -186,7 +196,14 @@ class UserGrantSession(TokenSession):
                 raise
             detail = "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
             dead = replace(record, status="needs_sign_in", status_detail=detail, access_token=None)
-            await anyio.to_thread.run_sync(lambda: self._put(dead, record.generation))
+            try:  # never overwrite a grant that someone rotated or signed in again meanwhile
+                await anyio.to_thread.run_sync(
+                    lambda: self._vault.put(dead, expect_generation=record.generation)
+                )
+            except VaultConflict:
+                raise BrokerError(
+                    f"the Box sign-in for {self.label!r} changed while it was refreshed; retry the call"
+                ) from None
             raise self._sign_in(f"the Box sign-in for {self.label!r} stopped working ({detail})") from None
         self._step("after_response")
         rotated = replace(

@@ -7,11 +7,13 @@ transaction with a compare-and-set on `generation`, because refresh-token rotati
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -56,6 +58,11 @@ class VaultStore(Protocol):
     def delete(self, key: str) -> bool: ...
 
     def list(self) -> list[GrantRecord]: ...
+
+    def rotation_lock(self, key: str) -> AbstractContextManager[None]:
+        """Mutual exclusion across processes for refreshing one grant (blocking; run in a thread).
+        PostgreSQL: a transaction-scoped advisory lock, or SELECT ... FOR UPDATE on the row."""
+        ...
 
     def close(self) -> None: ...
 
@@ -185,6 +192,16 @@ class SQLiteVault:
                 self._db.execute("ROLLBACK")
                 raise
         return stored
+
+    @contextmanager
+    def rotation_lock(self, key: str) -> Iterator[None]:
+        # One lock file for all grants: rotations are rare, and flock is released if the process dies.
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def delete(self, key: str) -> bool:
         with self._lock:

@@ -258,3 +258,28 @@ async def test_cancelled_caller_does_not_lose_the_rotated_refresh_token(
         record = broker.vault.get("user:default")
         await broker.aclose()
     assert record is not None and record.refresh_token in fake_box.live_refresh
+
+
+@pytest.mark.anyio
+async def test_two_replicas_sharing_a_vault_refresh_a_grant_once_and_both_keep_working(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock, vault_env: dict[str, str]
+) -> None:
+    env = _env(vault_env)
+    _seed(tmp_path, env, fake_box, expires_in=0)
+    tokens: list[str] = []
+    async with fake_box.client() as http:
+        replicas = [_broker(tmp_path, env, http, clock) for _ in range(2)]  # separate vault connections
+
+        async def call(broker: Broker) -> None:
+            tokens.append(await (await broker.token_source(USER)).access_token())
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for broker in replicas:
+                    tg.start_soon(call, broker)
+        record = replicas[0].vault.get("user:default")
+        for broker in replicas:
+            await broker.aclose()
+    assert fake_box.grants == ["refresh_token"]  # the second replica found the first one's token
+    assert tokens[0] == tokens[1] and fake_box.api_ok(tokens[0])
+    assert record is not None and record.status == "ok" and record.refresh_token in fake_box.live_refresh
