@@ -142,6 +142,12 @@ def _version_check(client: BoxClient, file_id: str) -> Callable[[str], Awaitable
     return check
 
 
+def _too_small_for_a_session(err: BoxAPIError) -> bool:
+    """Box takes chunked sessions only from 20 MB on; below that (a low threshold) a simple upload is the
+    way. Box refuses when the session is created, before the source is read, so falling back is safe."""
+    return err.code == "file_size_too_small"
+
+
 async def upload_file(
     client: BoxClient,
     *,
@@ -155,17 +161,21 @@ async def upload_file(
     total = source_size(source, size)
     check = _new_file_check(client, parent_id, name, total)
     if total > client.chunked_threshold:
-        return await chunked_upload(
-            client,
-            session_path="/files/upload_sessions",
-            session_body={"folder_id": parent_id, "file_size": total, "file_name": name},
-            source=source,
-            size=total,
-            progress=progress,
-            if_match=None,
-            attributes={"content_modified_at": content_modified_at} if content_modified_at else None,
-            verify=check,
-        )
+        try:
+            return await chunked_upload(
+                client,
+                session_path="/files/upload_sessions",
+                session_body={"folder_id": parent_id, "file_size": total, "file_name": name},
+                source=source,
+                size=total,
+                progress=progress,
+                if_match=None,
+                attributes={"content_modified_at": content_modified_at} if content_modified_at else None,
+                verify=check,
+            )
+        except BoxAPIError as err:
+            if not _too_small_for_a_session(err):
+                raise
     attributes: dict[str, Any] = {"name": name, "parent": {"id": parent_id}}
     if content_modified_at:
         attributes["content_modified_at"] = content_modified_at
@@ -188,17 +198,21 @@ async def upload_version(
         body: dict[str, Any] = {"file_size": total}
         if name:
             body["file_name"] = name
-        return await chunked_upload(
-            client,
-            session_path=file_path(file_id, "/upload_sessions"),
-            session_body=body,
-            source=source,
-            size=total,
-            progress=progress,
-            if_match=if_match,
-            attributes={"name": name} if name else None,
-            verify=check,
-        )
+        try:
+            return await chunked_upload(
+                client,
+                session_path=file_path(file_id, "/upload_sessions"),
+                session_body=body,
+                source=source,
+                size=total,
+                progress=progress,
+                if_match=if_match,
+                attributes={"name": name} if name else None,
+                verify=check,
+            )
+        except BoxAPIError as err:
+            if not _too_small_for_a_session(err):
+                raise
     attributes = {"name": name} if name else {}
     return await _simple(
         client,

@@ -164,3 +164,33 @@ async def test_streaming_over_a_real_loopback_socket():
                     async for chunk in download:
                         got += chunk
             assert bytes(got) == content
+
+
+async def _pattern(size: int) -> AsyncIterator[bytes]:
+    block = hashlib.sha256(b"box-mcp").digest() * 32768  # 1 MiB, not all one byte
+    sent = 0
+    while sent < size:
+        piece = block[: min(len(block), size - sent)]
+        sent += len(piece)
+        yield piece
+
+
+async def test_forced_chunked_upload_lands_whole_and_a_small_file_falls_back_to_simple(emu):
+    size = 20_000_000 + 12_345  # Box's smallest chunked upload is 20,000,000 bytes
+    expected = hashlib.sha1(usedforsecurity=False)
+    async for piece in _pattern(size):
+        expected.update(piece)
+    progress: list[int] = []
+    async with emu.client(chunked_threshold=1024 * 1024) as client:
+        folder = await new_folder(client, "chunked")
+        with anyio.fail_after(60):
+            file = await client.upload(parent_id=folder, name="big.bin", source=_pattern(size), size=size,
+                                       progress=lambda sent, total: progress.append(sent))
+        assert file["size"] == size and file["sha1"] == expected.hexdigest()
+        assert progress[-1] == size
+        assert len(progress) == -(-size // (8 * 1024 * 1024))  # one report per 8 MiB part: it went chunked
+        small = await client.upload(parent_id=folder, name="small.bin", source=b"x" * (2 * 1024 * 1024))
+        assert small["size"] == 2 * 1024 * 1024
+        versioned = await client.upload_version(file_id=file["id"], source=_pattern(size), size=size,
+                                                if_match=file["etag"])
+        assert versioned["etag"] != file["etag"]
