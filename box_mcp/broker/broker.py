@@ -141,8 +141,9 @@ class Broker:
         """A TokenSource for one call. With downscoping on and scopes given, the token carries only
         those scopes (and only `resource`, a full item URL, when given). Cheap with a warm cache."""
         session = self._sessions.get(self._session_key(identity)) or self.session(identity)
-        if session.dead is not None:  # fail fast: the person has to act, Box need not be asked
-            raise type(session.dead)(str(session.dead))
+        dead = session.dead
+        if dead is not None:  # fail fast: the person has to act, Box need not be asked
+            raise type(dead)(str(dead))
         if not self.downscope or not scopes:
             return session
         cache_key = (session.key, scopes, resource)

@@ -20,6 +20,7 @@ from box_mcp.broker.vault import GrantRecord, VaultConflict, VaultStore
 from box_mcp.errors import BrokerError, NeedsSignIn
 
 DEFAULT_MARGIN = 120.0  # seconds before expiry at which a token counts as stale
+REVIVE_INTERVAL = 5.0  # seconds between vault checks of a dead user grant
 # Steps of one rotation, in order; the crash tests stop the process at each (`step_hook`).
 ROTATION_STEPS = ("before_request", "after_response", "after_commit")
 
@@ -48,7 +49,13 @@ class TokenSession:
     @property
     def dead(self) -> BrokerError | None:
         """The error every call gets once the identity cannot work without a person (None: healthy)."""
+        if self._dead is not None and self._revived():
+            self._dead = None
         return self._dead
+
+    def _revived(self) -> bool:
+        """Whether a dead identity works again (a person signed in meanwhile). Cheap; may be rate-limited."""
+        return False
 
     async def token(self) -> Token:
         token = self._token
@@ -72,11 +79,12 @@ class TokenSession:
             self._token = None
 
     async def _renew(self) -> Token:
-        if self._dead is not None:
-            raise type(self._dead)(str(self._dead))
+        if self.dead is not None:
+            raise type(self.dead)(str(self.dead))
         async with self._lock:
-            if self._dead is not None:
-                raise type(self._dead)(str(self._dead))
+            dead = self.dead
+            if dead is not None:
+                raise type(dead)(str(dead))
             token = self._token
             if token is not None and token.fresh_for(self._clock(), self._margin):
                 return token  # another caller renewed while we waited
@@ -139,6 +147,18 @@ class UserGrantSession(TokenSession):
         self._client_id = client_id
         self._client_secret = client_secret
         self._step = step_hook or (lambda step: None)
+        self._dead_generation: int | None = None  # the stored generation that was found dead
+        self._revive_checked = 0.0
+
+    def _revived(self) -> bool:
+        # A person may run `box-mcp auth login` while the server runs: look at the vault again, at most
+        # every few seconds, so fail-fast stays fast and a new sign-in is picked up without a restart.
+        now = self._clock()
+        if now - self._revive_checked < REVIVE_INTERVAL:
+            return False
+        self._revive_checked = now
+        record = self._vault.get(self.key)
+        return record is not None and record.status == "ok" and record.generation != self._dead_generation
 
     def __repr__(self) -> str:
         return f"UserGrantSession({self.label!r}, renewals={self.renewals})"
@@ -158,6 +178,8 @@ class UserGrantSession(TokenSession):
 
     async def _obtain_locked(self) -> Token:
         record = await anyio.to_thread.run_sync(self._vault.get, self.key)
+        self._dead_generation = None if record is None else record.generation
+        self._revive_checked = self._clock()
         if record is None:
             raise self._sign_in(f"no Box sign-in is stored for user label {self.label!r}")
         if record.status == "needs_sign_in":
@@ -197,9 +219,10 @@ class UserGrantSession(TokenSession):
             detail = "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
             dead = replace(record, status="needs_sign_in", status_detail=detail, access_token=None)
             try:  # never overwrite a grant that someone rotated or signed in again meanwhile
-                await anyio.to_thread.run_sync(
+                stored = await anyio.to_thread.run_sync(
                     lambda: self._vault.put(dead, expect_generation=record.generation)
                 )
+                self._dead_generation = stored.generation
             except VaultConflict:
                 raise BrokerError(
                     f"the Box sign-in for {self.label!r} changed while it was refreshed; retry the call"

@@ -283,3 +283,23 @@ async def test_two_replicas_sharing_a_vault_refresh_a_grant_once_and_both_keep_w
     assert fake_box.grants == ["refresh_token"]  # the second replica found the first one's token
     assert tokens[0] == tokens[1] and fake_box.api_ok(tokens[0])
     assert record is not None and record.status == "ok" and record.refresh_token in fake_box.live_refresh
+
+
+@pytest.mark.anyio
+async def test_a_new_sign_in_revives_a_dead_identity_without_a_restart(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock, vault_env: dict[str, str]
+) -> None:
+    env = _env(vault_env)
+    _, rt = _seed(tmp_path, env, fake_box, expires_in=0)
+    fake_box.live_refresh.discard(rt)
+    async with fake_box.client() as http:
+        broker = _broker(tmp_path, env, http, clock)
+        with pytest.raises(NeedsSignIn):
+            await (await broker.token_source(USER)).access_token()
+        _seed(tmp_path, env, fake_box)  # the person ran `box-mcp auth login` in another terminal
+        with pytest.raises(NeedsSignIn):  # still failing fast within the recheck interval
+            await broker.token_source(USER)
+        clock.now += 6
+        token = await (await broker.token_source(USER)).access_token()
+        await broker.aclose()
+    assert fake_box.api_ok(token)
