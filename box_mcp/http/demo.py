@@ -20,6 +20,12 @@ from box_mcp.http.serving import bind, serving
 Out = Callable[[str], None]
 
 
+def demo_policy() -> Path | None:
+    """policies/default.yaml beside the package (a source checkout); None when installed without it."""
+    path = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+    return path if path.is_file() else None
+
+
 def client_config(mcp_url: str, box_url: str, credentials_path: Path, login: str) -> str:
     """Ready-to-paste config for the common MCP clients."""
     token_hint = f"<developer_token of {login} from {credentials_path}>"
@@ -51,7 +57,9 @@ def _show(result: Any, limit: int = 400) -> str:
     return ("  <- error: " if result.is_error else "  <- ok: ") + text
 
 
-async def scripted_session(mcp_url: str, files: dict[str, str], out: Out) -> int:
+async def scripted_session(
+    mcp_url: str, files: dict[str, str], folders: dict[str, str], out: Out, *, governed: bool
+) -> int:
     """A handful of calls through a real MCP client over HTTP; returns how many failed unexpectedly."""
     readme = files.get("Engineering/README.md", "1")
     stamp = time.strftime("%H%M%S")
@@ -60,7 +68,13 @@ async def scripted_session(mcp_url: str, files: dict[str, str], out: Out) -> int
         ("list_folder_content_by_folder_id", {"folder_id": "0", "limit": 20}, False),
         ("search_files_keyword", {"query": "budget", "limit": 5}, False),
         ("get_file_content", {"file_id": readme}, False),
-        ("create_folder", {"parent_folder_id": "0", "name": f"Agent notes {stamp}"}, False),
+        (
+            "create_folder",
+            {"parent_folder_id": folders.get("Engineering", "0"), "name": f"Agent notes {stamp}"},
+            False,
+        ),
+        # Under the demo policy the agent may write only in Contracts/Inbox and Engineering: a denial.
+        ("delete_folder", {"folder_id": folders.get("HR", "1"), "recursive": True}, governed),
         ("get_file_details", {"file_id": "999999999"}, True),
         ("create_folder", {"parent_folder_id": "0", "name": "bad/name"}, True),
     ]
@@ -77,6 +91,7 @@ async def scripted_session(mcp_url: str, files: dict[str, str], out: Out) -> int
 
 
 async def _demo(port: int, data_dir: Path, script: bool, script_only: bool, out: Out) -> int:
+    policy = demo_policy()
     from box_mcp.emulator.app import create_app
     from box_mcp.http.app import create_http_app
     from box_mcp.server import open_deployment
@@ -102,19 +117,27 @@ async def _demo(port: int, data_dir: Path, script: bool, script_only: bool, out:
             data_dir=data_dir,
             agent="demo",
             developer_token=admin["developer_token"],
+            policy=policy,
         )
         await stack.enter_async_context(serving(emu_app, emu_sock))
         server, hooks = await open_deployment(settings, stack, transport="http")
         mcp_app = create_http_app(server, host="127.0.0.1", port=mcp_port, authenticate=hooks.authenticate)
         await stack.enter_async_context(serving(mcp_app, mcp_sock))
         out(f"Box emulator: {box_url}  (state in {emu_dir})")
-        out(f"box-mcp:      {mcp_url}  (acting as {admin['login']}; the agent never sees the token)")
+        out(f"box-mcp:      {mcp_url}  (agent 'demo'; the agent never sees a Box token)")
+        out(f"policy:       {policy or 'none (every call allowed)'}")
         out("")
         out(client_config(mcp_url, box_url, emu_dir / "credentials.json", admin["login"]))
         out("")
         if script or script_only:
             out("Scripted session through a real MCP client over HTTP:")
-            failures = await scripted_session(mcp_url, creds.get("files", {}), out)
+            failures = await scripted_session(
+                mcp_url,
+                creds.get("files", {}),
+                creds.get("folders", {}),
+                out,
+                governed=settings.policy is not None,
+            )
             out("")
         if not script_only:
             out("Serving. Press Ctrl-C to stop.")
