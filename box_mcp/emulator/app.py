@@ -34,7 +34,7 @@ from . import seed as seeding
 from .common import Emulator
 from .errors import BoxError, OAuthError
 from .faults import FaultRule, RateLimiter
-from .store import Store
+from .store import Store, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +176,21 @@ class BoxMiddleware:
                     )
         limiter = self.emulator.rate_limiter
         if limiter is not None and is_api:
-            auth = next((v for k, v in headers if k.lower() == b"authorization"), b"")
-            wait = limiter.check(auth.decode("latin-1")[-16:] or "anonymous", path)
+            wait = limiter.check(self._user_key(headers), path)
             if wait:
                 raise BoxError(429, "rate_limit_exceeded", headers={"Retry-After": str(wait)})
+
+    def _user_key(self, headers: list[tuple[bytes, bytes]]) -> str:
+        """Box counts requests per user: the token's user (As-User cannot shift the count to a victim)."""
+        auth = next((v.decode("latin-1") for k, v in headers if k.lower() == b"authorization"), "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            row = self.emulator.store.one(
+                "SELECT user_id FROM tokens WHERE sha256 = ?", (sha256_hex(token.strip()),)
+            )
+            if row is not None:
+                return "user:" + row["user_id"]
+        return "anonymous"
 
 
 async def _box_error_handler(request: Request, exc: Exception) -> Response:
