@@ -178,8 +178,13 @@ async def _who(http: httpx2.AsyncClient, api_base: str, access_token: str) -> tu
         body = response.json() if response.status_code == 200 else {}
     except (httpx2.HTTPError, ValueError):
         return None, None  # who signed in is a nicety for `auth status`; the grant is what matters
-    user_id, user_login = body.get("id"), body.get("login")
-    return (str(user_id)[:40] if user_id else None, str(user_login)[:200] if user_login else None)
+    user_id, user_login = _printable(body.get("id"), 40), _printable(body.get("login"), 200)
+    return user_id or None, user_login or None
+
+
+def _printable(value: object, limit: int) -> str:
+    """Box's text is untrusted and ends up on a terminal (`auth status`): no control characters."""
+    return "".join(ch for ch in str(value or "") if ch.isprintable())[:limit]
 
 
 async def logout(*, endpoint: TokenEndpoint, vault: VaultStore, label: str, client_id: str,

@@ -76,6 +76,16 @@ async def test_jwt_app_config_acts_as_the_service_account(emu: EmuBox, tmp_path:
     assert me["id"] == emu.user("service_account")["id"]
 
 
+async def test_jwt_for_a_user_acts_as_that_user(emu: EmuBox, tmp_path: Path) -> None:
+    user = emu.user("app_user")["id"]
+    env = {**_jwt_env(emu, tmp_path), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": user}
+    async with emu.http() as http:
+        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        me = await _me(emu, broker, SA)
+        await broker.aclose()
+    assert me["id"] == emu.user("app_user")["id"]
+
+
 def _bad_jwt(emu: EmuBox, flaw: str) -> JWTCredential:
     config = JWTAppConfig.from_dict(emu.credentials["jwt_config"])
     enterprise = emu.credentials["enterprise_id"]
