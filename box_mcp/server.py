@@ -146,6 +146,7 @@ async def open_deployment(
     hook_modules: tuple[str, ...] = HOOK_MODULES,
 ) -> tuple[BoxMCPServer, GateHooks]:
     """What `box-mcp serve` runs: area hooks, the developer-token fallback, the server; closed by `stack`."""
+    selected_tools(settings)  # a bad --toolsets/--tools fails before any credential or policy work
     hooks = await load_hooks(settings, stack, hook_modules)
     box_client = None
     if hooks.credentials is None:
