@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.downscope import narrowing_scopes
-from box_mcp.errors import BrokerError
+from box_mcp.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
@@ -74,6 +74,9 @@ class PolicyIdentities:
                 mapping[name] = IdentitySpec(kind="service_account")
         self._signature, self._map = signature, mapping
 
+    def agents(self) -> dict[str, IdentitySpec]:
+        return dict(self._map)
+
     def __call__(self, agent: str) -> IdentitySpec:
         if time.monotonic() - self._checked >= self._interval:
             self._refresh()
@@ -116,6 +119,22 @@ class _Unbound:
         return None
 
 
+def _check_credentials(broker: Broker, agents: Mapping[str, IdentitySpec]) -> None:
+    """Refuse to start when the policy names an identity that no configured credential can serve."""
+    has_service = broker.settings.service_account is not None
+    for name, identity in sorted(agents.items()):
+        if identity.kind == "service_account" and not has_service:
+            raise ConfigError(
+                f"policy agent {name!r} acts as the service account, but no app credentials are set: set "
+                "BOX_JWT_CONFIG_FILE, or BOX_CLIENT_ID + BOX_CLIENT_SECRET + BOX_ENTERPRISE_ID"
+            )
+        if identity.kind == "as_user" and not has_service and broker.settings.developer_token is None:
+            raise ConfigError(
+                f"policy agent {name!r} acts as user {identity.as_user} (As-User), which needs the service "
+                "account's credentials (or an admin's BOX_DEVELOPER_TOKEN)"
+            )
+
+
 def _default_identity(broker: Broker) -> IdentitySpec | None:
     if broker.settings.developer_token is not None:
         return IdentitySpec(kind="developer_token")
@@ -139,6 +158,7 @@ async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
     identities: Any
     if settings.policy is not None:
         identities = PolicyIdentities(settings.policy)
+        _check_credentials(broker, identities.agents())
     else:
         default = _default_identity(broker)
         if default is None:

@@ -11,6 +11,7 @@ import pytest
 from box_mcp.box import BoxAPIError
 from box_mcp.broker.gate_hooks import BrokerCredentials, gate_hooks
 from box_mcp.config import Settings
+from box_mcp.errors import ConfigError
 from box_mcp.gate import Call
 from box_mcp.tools.catalog import CATALOG
 
@@ -70,3 +71,18 @@ async def test_policy_acts_as_decides_the_identity_and_the_as_user_header(
         assert (await bot.get("/users/me"))["id"] == emulator.user_id("AutomationUser")
         with pytest.raises(Exception, match="no Box identity"):
             await hooks.credentials.client_for(_call("stranger", "who_am_i"))
+
+
+async def test_policy_naming_an_unconfigured_identity_is_refused_at_start(
+    emulator: Any, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nagents:\n  bot:\n    acts_as: service_account\n"
+        "rules:\n  - id: all\n    effect: permit\n    agents: [bot]\n    access: read\n    within: [\"0\"]\n"
+    )
+    settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path, policy=str(policy),
+                             developer_token=emulator.token("ada"))
+    async with AsyncExitStack() as stack:
+        with pytest.raises(ConfigError, match="'bot' acts as the service account"):
+            await gate_hooks(settings, stack, env={})
