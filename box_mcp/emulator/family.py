@@ -38,6 +38,8 @@ def item_ref(body: dict[str, Any], key: str, types: tuple[str, ...] = ITEM_TYPES
     if not isinstance(ref, dict):
         raise BoxError(400, "bad_request", f"'{key}' is required: an object with 'type' and 'id'")
     kind, ident = ref.get("type"), ref.get("id")
+    if kind is None and len(types) == 1:  # the SDK leaves out a type the endpoint implies (tasks)
+        kind = types[0]
     if kind not in types:
         raise BoxError(400, "bad_request", f"'{key}.type' must be one of {', '.join(types)}")
     if not isinstance(ident, str | int) or not str(ident).isdigit():

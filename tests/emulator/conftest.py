@@ -50,7 +50,8 @@ class OpenApiValidator:
         self.root = {"components": _convert(spec["components"])}
         self.operations: list[tuple[re.Pattern[str], str, dict[str, Any]]] = []
         for template, methods in spec["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+            # `/shared_items#folders` and `/files/{id}#add_shared_link` answer the same URL as the bare path.
+            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template.split("#")[0]) + "$")
             for method, op in methods.items():
                 if isinstance(op, dict) and "responses" in op:
                     self.operations.append((pattern, method.upper(), op))
@@ -61,15 +62,23 @@ class OpenApiValidator:
 
     def schema_for(self, method: str, path: str, status: int) -> dict[str, Any] | None:
         api_path = re.sub(r"^/(api/)?2\.0", "", path)
-        for pattern, op_method, op in self.operations:
-            if op_method == method and pattern.match(api_path):
-                response = op["responses"].get(str(status))
-                if response is None:
-                    return None
-                content = response.get("content", {}).get("application/json", {})
-                schema = content.get("schema")
-                return _convert(schema) if schema else None
-        return None
+        matched = [
+            (pattern, op) for pattern, op_method, op in self.operations
+            if op_method == method and pattern.match(api_path)
+        ]
+        if not matched:
+            return None
+        schemas = []
+        for pattern, op in matched:
+            if pattern.pattern != matched[0][0].pattern:
+                continue  # only the most literal path template (and its `#` variants) applies
+            response = op["responses"].get(str(status))
+            content = (response or {}).get("content", {}).get("application/json", {})
+            if content.get("schema"):
+                schemas.append(_convert(content["schema"]))
+        if not schemas:
+            return None
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
 
     def __call__(self, method: str, path: str, status: int, body: bytes) -> None:
         if not path.startswith(("/2.0/", "/api/2.0/")) or not body:

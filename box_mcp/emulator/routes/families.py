@@ -8,7 +8,14 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-FAMILY_MODULES = ("collaborations",)
+FAMILY_MODULES = (
+    "collaborations",
+    "shared_links",
+    "metadata",
+    "comments",
+    "tasks",
+    "web_links",
+)
 
 
 def _modules() -> list[ModuleType]:

@@ -1,0 +1,44 @@
+"""The official SDK against web links: CRUD, their place in folder listings, and trash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from box_sdk_gen import BoxAPIError, BoxClient
+from box_sdk_gen.managers.web_links import CreateWebLinkParent, UpdateWebLinkByIdParent
+
+from box_mcp.emulator.testing import RunningEmulator
+
+Sdk = Callable[[str], BoxClient]
+
+
+def test_web_link_crud_and_it_lists_after_files(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    engineering = box.credentials["folders"]["Engineering"]
+    link = ada.web_links.create_web_link(
+        "https://status.acme.example", CreateWebLinkParent(id=engineering), name="Status page", description="uptime"
+    )
+    assert link.url == "https://status.acme.example" and link.name == "Status page"
+    names = [(e.type, e.name) for e in ada.folders.get_folder_items(engineering).entries or []]
+    assert names[-1] == ("web_link", "Status page")
+    assert sdk("bob").web_links.get_web_link_by_id(link.id).name == "Status page"  # viewers see it
+    renamed = ada.web_links.update_web_link_by_id(link.id, name="Status", url="https://status2.acme.example")
+    assert renamed.name == "Status" and renamed.url == "https://status2.acme.example"
+    moved = ada.web_links.update_web_link_by_id(link.id, parent=UpdateWebLinkByIdParent(id=box.credentials["folders"]["Finance"]))
+    assert moved.parent is not None and moved.parent.id == box.credentials["folders"]["Finance"]
+    ada.web_links.delete_web_link_by_id(link.id)
+    assert link.id not in [e.id for e in ada.folders.get_folder_items(box.credentials["folders"]["Finance"]).entries or []]
+
+
+def test_bad_web_links_are_refused_with_box_errors(sdk: Sdk, box: RunningEmulator) -> None:
+    engineering = box.credentials["folders"]["Engineering"]
+    with pytest.raises(BoxAPIError) as err:
+        sdk("ada").web_links.create_web_link("ftp://files.acme.example", CreateWebLinkParent(id=engineering))
+    assert err.value.response_info.status_code == 400
+    with pytest.raises(BoxAPIError) as err:  # a viewer cannot add to the folder
+        sdk("bob").web_links.create_web_link("https://x.example", CreateWebLinkParent(id=engineering))
+    assert err.value.response_info.status_code == 403
+    with pytest.raises(BoxAPIError) as err:
+        sdk("ada").web_links.get_web_link_by_id("999999999")
+    assert err.value.response_info.status_code == 404
