@@ -38,9 +38,7 @@ def reach(rule: CRule) -> str:
 
 
 def _where(req: DecisionRequest, use: ResourceUse) -> str:
-    anc = req.ancestry.get(use.item)
-    if use.item.type != "folder" and anc:
-        return f"{use.item} (in folder {anc[-1]})"
+    # Only the id the caller gave: naming the item's parent would reveal an id outside the grant.
     return str(use.item)
 
 
