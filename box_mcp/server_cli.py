@@ -42,6 +42,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="expose read tools only; wins over everything [BOX_MCP_READ_ONLY]",
     )
     add(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        help="extra Host header value (host:port) accepted over HTTP, e.g. behind a proxy [BOX_MCP_ALLOWED_HOSTS]",
+    )
+    add(
         "--allowed-dir",
         dest="allowed_dirs",
         action="append",
@@ -66,8 +72,10 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "allowed_dirs",
     )
     flags = {name: getattr(args, name, None) for name in names}
-    if flags["allowed_dirs"] is not None:
-        flags["allowed_dirs"] = tuple(flags["allowed_dirs"])
+    flags["allowed_hosts"] = getattr(args, "allowed_hosts", None)
+    for name in ("allowed_dirs", "allowed_hosts"):
+        if flags[name] is not None:
+            flags[name] = tuple(flags[name])
     return Settings.load(**flags, **extra)
 
 

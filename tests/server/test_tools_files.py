@@ -214,3 +214,46 @@ async def test_upload_file_from_a_local_path_reports_progress(emu, allowed_dir, 
 async def test_download_file_is_refused_outside_stdio(tools, emu) -> None:
     text = await tools.err("download_file", file_id=emu.file("Engineering/README.md"), local_path="/srv/x")
     assert "stdio" in text
+
+
+@pytest.mark.slow
+async def test_a_large_local_upload_goes_up_in_chunks_with_progress(emu, allowed_dir) -> None:
+    import httpx2
+    from mcp.client import Client
+
+    from box_mcp.box.client import BoxClient, StaticToken
+    from box_mcp.config import Settings
+    from box_mcp.server import build_server
+
+    emu.require("/2.0/files/upload_sessions", "POST")
+    size = 21 * 1024 * 1024  # Box's chunked-upload minimum is 20 MB
+    source = allowed_dir / "big.bin"
+    with source.open("wb") as fh:
+        for i in range(21):
+            fh.write(bytes([i]) * (1024 * 1024))
+    box = BoxClient(
+        token_source=StaticToken(emu.token()),
+        base_url="http://emulator",
+        transport=httpx2.ASGITransport(app=emu.app),
+        chunked_threshold=20 * 1024 * 1024,
+    )
+    server = build_server(
+        Settings.load(env={}, allowed_dirs=(allowed_dir,)), box_client=box, transport="stdio"
+    )
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    try:
+        async with Client(server) as client:
+            result = await client.call_tool(
+                "upload_file",
+                {"parent_folder_id": "0", "name": "big.bin", "local_path": str(source)},
+                progress_callback=on_progress,
+            )
+    finally:
+        await box.aclose()
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["size"] == size
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == size
