@@ -212,9 +212,16 @@ def create_app(
     """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`."""
     if not memory and data_dir is None:
         raise ValueError("create_app needs data_dir=Path(...) or memory=True")
+    if seed not in seeding.SEEDS:
+        raise ValueError(f"unknown seed {seed!r}; use one of {', '.join(seeding.SEEDS)}")
     store = Store(data_dir, memory=memory)
-    for ddl in route_modules.schemas():
-        store.ensure_schema(ddl)
+    try:
+        for ddl in route_modules.schemas():
+            store.ensure_schema(ddl)
+        credentials = seeding.ensure_seeded(store, seed, base_url or "http://127.0.0.1:8088")
+    except BaseException:
+        store.close()
+        raise
     emulator = Emulator(
         store=store,
         base_url=base_url,
@@ -222,7 +229,7 @@ def create_app(
         rate_limiter=RateLimiter() if rate_limits else None,
         faults=list(faults or []),
     )
-    emulator.credentials = seeding.ensure_seeded(store, seed, emulator.origin())
+    emulator.credentials = credentials
     if not memory and data_dir is not None:
         seeding.write_credentials(Path(data_dir) / "credentials.json", emulator.credentials)
 

@@ -77,7 +77,7 @@ def shared_link_value(row: sqlite3.Row, body: Any, caller: Caller) -> str | None
         return None
     if not isinstance(body, dict):
         raise BoxError(400, "bad_request", "'shared_link' must be an object or null")
-    link = (
+    link: dict[str, Any] = (
         json.loads(row["shared_link"])
         if row["shared_link"]
         else {

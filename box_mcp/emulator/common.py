@@ -59,7 +59,7 @@ def caller(request: Request) -> Caller:
     if cached is None:
         cached = authenticate(store(request), request)
         request.state.caller = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def view(request: Request) -> View:

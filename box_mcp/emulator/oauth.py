@@ -2,7 +2,8 @@
 
 Grants: authorization_code (+ PKCE), refresh_token (single-use rotation), client_credentials
 (box_subject_type/id), JWT bearer (RS256/384/512 against the app's registered key, every claim rule),
-and token exchange (downscoping to scopes and optionally one item). Errors are OAuthError.
+and token exchange (downscoping to scopes and optionally one item); the JWT grant is in oauth_jwt.py.
+Errors are OAuthError.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ import json
 import sqlite3
 from typing import Any
 from urllib.parse import urlsplit
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
 
 from . import items, permissions
 from .auth import FULL_APP_SCOPES, Caller, issue_token, lookup
@@ -207,14 +204,14 @@ def grant_refresh_token(store: Store, form: dict[str, str], ttl: int) -> dict[st
     )
 
 
-def _server_app(store: Store, form: dict[str, str]) -> sqlite3.Row:
+def server_app(store: Store, form: dict[str, str]) -> sqlite3.Row:
     app = authenticate_client(store, form.get("client_id"), form.get("client_secret"))
     if app["kind"] != "server":
         raise OAuthError("unauthorized_client", "The grant type is unauthorized for this client_id.")
     return app
 
 
-def _subject(store: Store, app: sqlite3.Row, sub_type: str | None, sub_id: str | None, what: str) -> str:
+def subject_user(store: Store, app: sqlite3.Row, sub_type: str | None, sub_id: str | None, what: str) -> str:
     """The user a server-auth token is for: the service account (enterprise) or a user of the enterprise."""
     if sub_type == "enterprise":
         if sub_id != app["enterprise_id"]:
@@ -231,78 +228,14 @@ def _subject(store: Store, app: sqlite3.Row, sub_type: str | None, sub_id: str |
 
 
 def grant_client_credentials(store: Store, form: dict[str, str], ttl: int) -> dict[str, Any]:
-    app = _server_app(store, form)
-    user_id = _subject(store, app, form.get("box_subject_type"), form.get("box_subject_id"), "box_subject_id")
+    app = server_app(store, form)
+    user_id = subject_user(
+        store, app, form.get("box_subject_type"), form.get("box_subject_id"), "box_subject_id"
+    )
     return token_response(
         store,
         user_id=user_id,
         grant="client_credentials",
-        scopes=frozenset(app["scopes"].split()),
-        ttl=ttl,
-        client_id=app["client_id"],
-    )
-
-
-def _jwt_header(assertion: str) -> dict[str, Any]:
-    try:
-        segment = assertion.split(".")[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, IndexError):
-        raise OAuthError("invalid_grant", "The assertion is not a JWT") from None
-    if not isinstance(header, dict):
-        raise OAuthError("invalid_grant", "The assertion is not a JWT")
-    return header
-
-
-def grant_jwt(store: Store, form: dict[str, str], ttl: int, audiences: tuple[str, ...]) -> dict[str, Any]:
-    app = _server_app(store, form)
-    assertion = form.get("assertion", "")
-    header = _jwt_header(assertion)
-    key_row = store.one(
-        "SELECT * FROM app_keys WHERE client_id = ? AND kid = ?",
-        (app["client_id"], str(header.get("kid", ""))),
-    )
-    if key_row is None:
-        raise OAuthError("invalid_grant", "kid invalid, unable to lookup correct key")
-    try:
-        token = jwt.decode(
-            assertion, RSAKey.import_key(key_row["public_pem"]), algorithms=["RS256", "RS384", "RS512"]
-        )
-    except (JoseError, ValueError):
-        raise OAuthError(
-            "invalid_grant",
-            "Signature verification error. The public key identified by kid "
-            "must correspond to the private key used for signing.",
-        ) from None
-    claims = token.claims
-    if claims.get("iss") != app["client_id"]:
-        raise OAuthError("invalid_grant", "Please check the iss claim.")
-    if claims.get("aud") not in audiences:
-        raise OAuthError("invalid_grant", "Please check the aud claim.")
-    exp = claims.get("exp")
-    stamp = now()
-    if not isinstance(exp, int | float):
-        raise OAuthError("invalid_grant", "Please check the exp claim.")
-    if exp <= stamp:
-        raise OAuthError(
-            "invalid_grant",
-            "Current date time must be before the expiration date time listed in the exp claim.",
-        )
-    if exp > stamp + JWT_MAX_AHEAD:
-        raise OAuthError("invalid_grant", "Please check the exp claim: it must be at most 60 seconds ahead.")
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or not 16 <= len(jti) <= 128:
-        raise OAuthError("invalid_grant", "Please check the jti claim. A unique jti value is required.")
-    store.x("DELETE FROM jwt_ids WHERE expires_at < ?", (stamp,))
-    if store.one("SELECT jti FROM jwt_ids WHERE jti = ?", (jti,)) is not None:
-        raise OAuthError("invalid_grant", "Please check the jti claim. A unique jti value is required.")
-    store.insert("jwt_ids", {"jti": jti, "expires_at": float(exp) + JWT_MAX_AHEAD})
-    sub_type = claims.get("box_sub_type")
-    user_id = _subject(store, app, sub_type, str(claims.get("sub", "")), "sub claim")
-    return token_response(
-        store,
-        user_id=user_id,
-        grant="jwt",
         scopes=frozenset(app["scopes"].split()),
         ttl=ttl,
         client_id=app["client_id"],

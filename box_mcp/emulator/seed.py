@@ -13,10 +13,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import items
+from . import items, webhook_delivery
 from .auth import FULL_APP_SCOPES, issue_token
 from .store import Store, now, sha256_hex
 
+SEEDS = ("demo", "empty")
 DEV_TOKEN_TTL = 90 * 24 * 3600  # developer tokens outlive a demo session; expiry is still enforced
 SERVER_CLIENT_ID = "acmeagentgateway0000000000000001"
 OAUTH_CLIENT_ID = "acmeoauthclient00000000000000001"
@@ -335,7 +336,7 @@ def _demo(store: Store, credentials: dict[str, Any], ids: dict[str, str]) -> Non
             ),
         },
     )
-    for index, (path, data) in enumerate(
+    for index, (path, values) in enumerate(
         (
             (
                 "Contracts/MSA-Globex.pdf",
@@ -359,7 +360,7 @@ def _demo(store: Store, credentials: dict[str, Any], ids: dict[str, str]) -> Non
                 "item_id": files[path],
                 "scope": scope,
                 "template_key": "contract",
-                "data": json.dumps(data),
+                "data": json.dumps(values),
                 "created_at": ts,
             },
         )
@@ -369,13 +370,14 @@ def _demo(store: Store, credentials: dict[str, Any], ids: dict[str, str]) -> Non
 
 def ensure_seeded(store: Store, seed: str, base_url: str) -> dict[str, Any]:
     """Seed a fresh store; for an already seeded data dir, reload its credentials.json."""
-    if seed not in ("demo", "empty"):
-        raise ValueError(f"unknown seed {seed!r}; use 'demo' or 'empty'")
+    if seed not in SEEDS:
+        raise ValueError(f"unknown seed {seed!r}; use one of {', '.join(SEEDS)}")
     if store.get_meta("seed") is not None:
         existing = store.data_dir / "credentials.json"
         if existing.exists():
             data: dict[str, Any] = json.loads(existing.read_text())
             data["base_url"] = base_url
+            data.setdefault("webhook_keys", webhook_delivery.ensure_keys(store))
             return data
         raise RuntimeError(
             f"{store.data_dir} holds a seeded store but no credentials.json; use a new --data-dir"
@@ -386,6 +388,7 @@ def ensure_seeded(store: Store, seed: str, base_url: str) -> dict[str, Any]:
         if seed == "demo":
             _demo(store, credentials, ids)
         store.set_meta("seed", seed)
+    credentials["webhook_keys"] = webhook_delivery.ensure_keys(store)  # signs webhook deliveries
     return credentials
 
 

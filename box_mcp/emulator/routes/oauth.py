@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import oauth
+from .. import oauth, oauth_jwt
 from ..common import box_json, emulator, store
 from ..errors import OAuthError
 
@@ -171,7 +171,7 @@ async def token(request: Request) -> Response:
     elif grant == "client_credentials":
         body = oauth.grant_client_credentials(st, form, emu.token_ttl)
     elif grant == oauth.GRANT_JWT:
-        body = oauth.grant_jwt(st, form, emu.token_ttl, audiences)
+        body = oauth_jwt.grant_jwt(st, form, emu.token_ttl, audiences)
     elif grant == oauth.GRANT_EXCHANGE:
         body = oauth.grant_token_exchange(st, form)
     else:

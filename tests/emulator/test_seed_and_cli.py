@@ -1,0 +1,98 @@
+"""Seeds (deterministic demo, empty), persistence, credentials.json, the CLI, and in-process use."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from box_mcp.cli import build_parser
+from box_mcp.emulator.app import create_app, faults_from_env
+
+
+def _ids(app_credentials: dict[str, object]) -> tuple[object, ...]:
+    return (
+        app_credentials["enterprise_id"],
+        app_credentials["folders"],
+        app_credentials["files"],
+        [u["id"] for u in app_credentials["users"]],
+    )  # type: ignore[attr-defined]
+
+
+def test_demo_seed_is_deterministic_but_secrets_are_not() -> None:
+    first, second = create_app(memory=True), create_app(memory=True)
+    try:
+        a, b = first.state.emulator.credentials, second.state.emulator.credentials
+        assert _ids(a) == _ids(b)
+        assert a["users"][0]["developer_token"] != b["users"][0]["developer_token"]
+        assert a["ccg"]["client_secret"] != b["ccg"]["client_secret"]
+        assert set(a["folders"]) >= {"Contracts", "Contracts/Inbox", "HR/Sandbox", "Engineering", "Marketing"}
+        assert {u["role"] for u in a["users"]} == {"admin", "user", "app_user", "service_account"}
+    finally:
+        first.state.emulator.store.close()
+        second.state.emulator.store.close()
+
+
+def test_empty_seed_has_users_but_no_content() -> None:
+    app = create_app(memory=True, seed="empty")
+    try:
+        creds = app.state.emulator.credentials
+        assert creds["folders"] == {} and creds["files"] == {} and creds["users"]
+    finally:
+        app.state.emulator.store.close()
+
+
+def test_unknown_seed_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown seed"):
+        create_app(memory=True, seed="lots")
+
+
+@pytest.mark.anyio
+async def test_state_persists_in_the_data_dir_and_credentials_are_private(tmp_path: Path) -> None:
+    app = create_app(data_dir=tmp_path)
+    token = app.state.emulator.credentials["users"][0]["developer_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://box") as client:
+            made = await client.post(
+                "/2.0/folders", json={"name": "Kept", "parent": {"id": "0"}}, headers=headers
+            )
+            assert made.status_code == 201
+    finally:
+        app.state.emulator.store.close()
+    credentials = tmp_path / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert json.loads(credentials.read_text())["users"][0]["developer_token"] == token
+    again = create_app(data_dir=tmp_path)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=again), base_url="http://box"
+        ) as client:
+            items = await client.get("/2.0/folders/0/items", headers=headers)
+        assert "Kept" in [e["name"] for e in items.json()["entries"]]
+    finally:
+        again.state.emulator.store.close()
+
+
+def test_create_app_needs_a_data_dir_or_memory() -> None:
+    with pytest.raises(ValueError, match="data_dir"):
+        create_app()
+
+
+def test_cli_parses_the_emulator_command() -> None:
+    args = build_parser().parse_args(
+        ["emulator", "--memory", "--port", "9999", "--seed", "empty", "--fault", "/2.0/files:503=0.5"]
+    )
+    assert (args.memory, args.port, args.seed, args.host) == (True, 9999, "empty", "127.0.0.1")
+    assert callable(args.func)
+
+
+def test_faults_come_from_the_environment() -> None:
+    rules = faults_from_env({"BOX_EMULATOR_FAULTS": "/2.0/search:429=1;latency=5"})
+    assert [(r.pattern, r.rate_429, r.latency_ms) for r in rules] == [
+        ("/2.0/search", 1.0, 0.0),
+        (".*", 0.0, 5.0),
+    ]
