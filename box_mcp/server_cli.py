@@ -45,7 +45,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--allowed-host",
         dest="allowed_hosts",
         action="append",
-        help="extra Host header value (host:port) accepted over HTTP, e.g. behind a proxy [BOX_MCP_ALLOWED_HOSTS]",
+        help="extra Host value (host:port) accepted over HTTP, e.g. behind a proxy [BOX_MCP_ALLOWED_HOSTS]",
     )
     add(
         "--allowed-dir",
