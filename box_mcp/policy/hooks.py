@@ -32,7 +32,9 @@ _PATHS = {
     "folder": "/folders/{}",
     "web_link": "/web_links/{}",
     "collaboration": "/collaborations/{}",
+    "user": "/users/{}",
 }
+_FIELDS = {"collaboration": "item", "user": "login"}
 
 
 def box_fetch(client: Any) -> Fetch:
@@ -42,7 +44,7 @@ def box_fetch(client: Any) -> Fetch:
         path = _PATHS.get(item.type)
         if path is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
-        fields = "item" if item.type == "collaboration" else "path_collection"
+        fields = _FIELDS.get(item.type, "path_collection")
         body = await client.get(path.format(item.id), params={"fields": fields})
         return body if isinstance(body, Mapping) else {}
 
@@ -61,6 +63,7 @@ class PolicyGate:
         max_cache_entries: int = 10_000,
     ) -> None:
         self.store = store
+        self._fetch = fetch
         self.resolver = AncestryResolver(fetch, max_cache_entries) if fetch is not None else None
         self.limiter = limiter or RateLimiter()
 
@@ -95,6 +98,11 @@ class PolicyGate:
                 return GateDecision(False, located)
             ancestry = located
         facts = _with_local_size(call)
+        if facts.invitee_email is None and isinstance(getattr(call.args, "user_id", None), str):
+            invitee = await self._login_of(str(call.args.user_id))  # type: ignore[attr-defined]
+            if invitee is None:
+                return GateDecision(False, f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
+            facts = dataclasses.replace(facts, invitee_email=invitee)
         decision = engine.decide(DecisionRequest(call.agent, tool, call.resources, facts, ancestry))
         return _to_gate(decision, args)
 
@@ -115,6 +123,17 @@ class PolicyGate:
             except AncestryError as exc:
                 return f"could not check where {use.item} sits in Box: {exc}."
         return out
+
+    async def _login_of(self, user_id: str) -> str | None:
+        """An invitee named by user id still meets invitee_domains conditions: by the user's login."""
+        if self._fetch is None:
+            return None
+        try:
+            body = await self._fetch(ItemRef("user", user_id))
+        except (BoxError, AncestryError):
+            return None
+        login = body.get("login")
+        return login if isinstance(login, str) and "@" in login else None
 
     # -- ResultFilterHook --------------------------------------------------------------------------
 

@@ -132,3 +132,34 @@ async def test_api_keys_identify_agents_by_hash(tmp_path: Path) -> None:
     assert gate.authenticate(Req("Bearer wrong")) is None
     assert gate.authenticate(Req(f"Basic {key}")) is None
     assert gate.authenticate(Req("")) is None
+
+
+async def test_invitees_named_by_user_id_meet_domain_conditions_by_their_login(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "agents: {admin: {}}\nrules:\n"
+        "  - {id: all, effect: permit, agents: admin, access: admin}\n"
+        "  - {id: outside-needs-ok, effect: require_approval, agents: admin, tools: [create_collaboration],\n"
+        "     unless: {invitee_domains: [acme.example]}}\n"
+    )
+    w = make_world(policy)
+    admin = await connect(w, "admin")
+    users = {u["login"].split("@")[0].lower(): u["id"] for u in w.credentials["users"]}
+    eng = w.folder("Engineering")
+    await admin.ok(
+        "create_collaboration", item_type="folder", item_id=eng, role="viewer", user_id=users["carol"]
+    )
+    text = await admin.err(
+        "create_collaboration",
+        item_type="folder",
+        item_id=eng,
+        role="viewer",
+        user_id=users["appuser_hrsandbox"],
+    )
+    assert "approval required" in text and "outside-needs-ok" in text
+    missing = await admin.err(
+        "create_collaboration", item_type="folder", item_id=eng, role="viewer", user_id="1"
+    )
+    assert "could not look up Box user 1" in missing

@@ -117,7 +117,7 @@ def engine_of(rules: list[dict[str, Any]]) -> Engine:
     return Engine(policy, TOOL_TABLE)
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
