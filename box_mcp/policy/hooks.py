@@ -44,7 +44,7 @@ def box_fetch(client: Any) -> Fetch:
         path = _PATHS.get(item.type)
         if path is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
-        fields = _FIELDS.get(item.type, "path_collection")
+        fields = _FIELDS.get(item.type, "name,path_collection")
         body = await client.get(path.format(item.id), params={"fields": fields})
         return body if isinstance(body, Mapping) else {}
 
@@ -103,6 +103,16 @@ class PolicyGate:
             if invitee is None:
                 return GateDecision(False, f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
             facts = dataclasses.replace(facts, invitee_email=invitee)
+        if facts.name is None and facts.extension is None:
+            source = next(
+                (u.item for u in call.resources if u.role == "source" and u.item.type == "file"), None
+            )
+            if source is not None:
+                # A copy or move keeps the file's name: extension and name limits apply to it too.
+                name = await self._name_of(source)
+                if name is None:
+                    return GateDecision(False, f"could not look up the name of {source}; check the id.")
+                facts = dataclasses.replace(facts, name=name, extension=_extension(name))
         decision = engine.decide(DecisionRequest(call.agent, tool, call.resources, facts, ancestry))
         return _to_gate(decision, args)
 
@@ -123,6 +133,15 @@ class PolicyGate:
             except AncestryError as exc:
                 return f"could not check where {use.item} sits in Box: {exc}."
         return out
+
+    async def _name_of(self, item: ItemRef) -> str | None:
+        if self._fetch is None:
+            return None
+        try:
+            name = (await self._fetch(item)).get("name")
+        except (BoxError, AncestryError):
+            return None
+        return name if isinstance(name, str) else None
 
     async def _login_of(self, user_id: str) -> str | None:
         """An invitee named by user id still meets invitee_domains conditions: by the user's login."""
@@ -206,6 +225,11 @@ def _with_local_size(call: Call) -> CallFacts:
     except OSError:
         return call.facts  # the handler refuses a path it cannot read
     return dataclasses.replace(call.facts, size_bytes=size)
+
+
+def _extension(name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return ext.lower() if dot and stem else ""
 
 
 def _to_gate(decision: Decision, args: Any) -> GateDecision:

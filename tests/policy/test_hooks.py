@@ -163,3 +163,17 @@ async def test_invitees_named_by_user_id_meet_domain_conditions_by_their_login(
         "create_collaboration", item_type="folder", item_id=eng, role="viewer", user_id="1"
     )
     assert "could not look up Box user 1" in missing
+
+
+async def test_copy_or_move_keeps_the_file_name_so_extension_limits_apply(as_agent, world) -> None:
+    bot = await as_agent("contracts-bot")
+    inbox = world.folder("Contracts/Inbox")
+    readme = world.file("Engineering/README.md")
+    demo = await as_agent("demo")
+    await demo.ok("move_file", file_id=readme, destination_folder_id=inbox)
+    text = await bot.err("copy_file", file_id=readme, destination_folder_id=inbox)
+    assert "allows only file extensions pdf, not extension 'md'" in text
+    done = await bot.ok(
+        "copy_file", file_id=world.file("Contracts/MSA-Globex.pdf"), destination_folder_id=inbox
+    )
+    assert done["name"] == "MSA-Globex.pdf"
