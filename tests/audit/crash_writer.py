@@ -1,7 +1,7 @@
 """A child process for the durability test: concurrent writers append to an AuditLog and print one
 `ack` line per append the moment it returns (durable), until killed or `count` appends are done.
 
-    python crash_writer.py DIRECTORY WRITERS COUNT
+    python crash_writer.py DIRECTORY WRITERS COUNT [PAD]    (PAD: extra argument fields, ~60 bytes each)
     stdout: "ready <last_seq> <last_hash>", then "ack <kind> <record id> <seq> [<intent id>]" lines
 """
 
@@ -14,12 +14,14 @@ from pathlib import Path
 from box_mcp.audit import AuditLog
 
 
-async def main(directory: Path, writers: int, count: int) -> None:
+async def main(directory: Path, writers: int, count: int, pad: int) -> None:
     log = await AuditLog.open(directory)
     out = sys.stdout
     out.write(f"ready {log.last_seq} {log.last_hash}\n")
     out.flush()
     left = [count]
+    # Big records make batches span pages, so a kill can cut a write short (a torn line).
+    padding = {f"field_{j}": "v" * 50 for j in range(pad)}
 
     def ack(kind: str, rec_id: str, seq: int, intent_id: str = "") -> None:
         out.write(f"ack {kind} {rec_id} {seq} {intent_id}\n")
@@ -32,7 +34,7 @@ async def main(directory: Path, writers: int, count: int) -> None:
             i += 1
             if i % 2:
                 rec = await log.append("call", agent=f"agent-{n}", tool="get_file_details",
-                                       args={"file_id": str(i)}, outcome="ok")
+                                       args={"file_id": str(i), **padding}, outcome="ok")
                 ack("call", rec.id, rec.seq)
             else:
                 intent_id = await log.intent(agent=f"agent-{n}", tool="upload_file",
@@ -48,4 +50,5 @@ async def main(directory: Path, writers: int, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+    pad = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), pad))

@@ -103,7 +103,7 @@ async def _leaky(directory: Path) -> None:
         await log.append("broker", agent="alice", detail={"event": "refresh", "access_token": TOKEN,
                                                           "note": f"got {TOKEN}"})
         intent = await log.intent(agent="alice", tool="upload_file",
-                                  args={"content_base64": b64, "name": "x.txt", "pin": "4711",
+                                  args={"content_base64": b64, "name": "x.txt", "pin": "pin-4711-zz",
                                         "header": f"Bearer {TOKEN}"},
                                   items=[{"type": "folder", "id": "0", "name": TOKEN}])
         await log.outcome(intent, outcome={"status": "error", "message": f"401 for token {TOKEN}"},
@@ -118,7 +118,7 @@ def test_no_token_and_no_file_content_reach_any_file_of_the_log(audit_dir: Path)
     assert len(list(query(audit_dir))) == 5 and verify(audit_dir).status == "ok"
     everything = b"".join(p.read_bytes() for p in audit_dir.iterdir() if p.is_file())
     assert b"alice" in everything and b"upload_file" in everything  # the check reads real data
-    for secret in (TOKEN.encode(), CONTENT[:26], base64.b64encode(CONTENT)[:40], b"4711"):
+    for secret in (TOKEN.encode(), CONTENT[:26], base64.b64encode(CONTENT)[:40], b"pin-4711-zz"):
         assert secret not in everything, secret
 
 
