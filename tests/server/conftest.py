@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,11 @@ class Emu:
 
     def serves(self, path: str, method: str = "GET") -> bool:
         """True when the emulator routes `method path` (its families land at different times)."""
+        def shape(p: str) -> str:  # parameter names differ between route modules; only the shape counts
+            return re.sub(r"\{[^}]*\}", "{}", p)
+
         return any(
-            getattr(r, "path", "") == path and method in (getattr(r, "methods", None) or ())
+            shape(getattr(r, "path", "")) == shape(path) and method in (getattr(r, "methods", None) or ())
             for r in self.app.routes
         )
 

@@ -89,3 +89,10 @@ def test_all_toolset_selects_everything() -> None:
 def test_unknown_toolsets_and_tools_are_a_config_error_naming_them(kwargs: dict[str, list[str]]) -> None:
     with pytest.raises(ConfigError, match=r"nope|rm_rf"):
         select(**kwargs)  # type: ignore[arg-type]
+
+
+def test_every_tool_is_exercised_by_the_tool_tests() -> None:
+    here = Path(__file__).parent
+    text = "\n".join(p.read_text() for p in sorted(here.glob("test_tools_*.py")))
+    untested = [s.name for s in CATALOG if f'"{s.name}"' not in text]
+    assert untested == []
