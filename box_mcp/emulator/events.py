@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from .store import Store, now
+from .webhook_delivery import deliver_event
 
 log = logging.getLogger(__name__)
 
@@ -42,4 +43,8 @@ def emit_event(
             listener(store, event)
         except Exception:  # a webhook bug must not fail the upload that triggered it
             log.exception("event listener failed for %s", event_type)
+    try:
+        deliver_event(store, event)  # queues signed webhook deliveries; never waits for a receiver
+    except Exception:
+        log.exception("webhook delivery could not be queued for %s", event_type)
     return event

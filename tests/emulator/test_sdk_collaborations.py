@@ -35,7 +35,8 @@ def _invite(client: BoxClient, folder_id: str, user_id: str, role: CreateCollabo
 
 def _upload(client: BoxClient, folder_id: str, name: str, data: bytes = b"hello") -> str:
     files = client.uploads.upload_file(
-        UploadFileAttributes(name=name, parent=UploadFileAttributesParentField(id=folder_id)), io.BytesIO(data)
+        UploadFileAttributes(name=name, parent=UploadFileAttributesParentField(id=folder_id)),
+        io.BytesIO(data),
     )
     assert files.entries
     return files.entries[0].id
@@ -77,7 +78,12 @@ def test_viewer_cannot_upload_and_uploader_cannot_download(sdk: Sdk, box: Runnin
 
 def test_inviting_the_same_user_twice_is_user_already_collaborator(sdk: Sdk, box: RunningEmulator) -> None:
     with pytest.raises(BoxAPIError) as err:
-        _invite(sdk("ada"), box.credentials["folders"]["Engineering"], box.user_id("bob"), CreateCollaborationRole.EDITOR)
+        _invite(
+            sdk("ada"),
+            box.credentials["folders"]["Engineering"],
+            box.user_id("bob"),
+            CreateCollaborationRole.EDITOR,
+        )
     assert _status(err) == (400, "user_already_collaborator")
 
 
@@ -86,7 +92,9 @@ def test_invite_by_login_and_by_group_then_list_get_and_delete(sdk: Sdk, box: Ru
     hr = box.credentials["folders"]["HR"]
     by_login = ada.user_collaborations.create_collaboration(
         CreateCollaborationItem(type=CreateCollaborationItemTypeField.FOLDER, id=hr),
-        CreateCollaborationAccessibleBy(type=CreateCollaborationAccessibleByTypeField.USER, login="bob@acme.example"),
+        CreateCollaborationAccessibleBy(
+            type=CreateCollaborationAccessibleByTypeField.USER, login="bob@acme.example"
+        ),
         CreateCollaborationRole.PREVIEWER,
     )
     assert by_login.accessible_by is not None and by_login.accessible_by.id == box.user_id("bob")
@@ -114,7 +122,9 @@ def test_file_collaborations_and_previewer_cannot_download(sdk: Sdk, box: Runnin
     file_id = box.credentials["files"]["Finance/q3-report.md"]
     collab = ada.user_collaborations.create_collaboration(
         CreateCollaborationItem(type=CreateCollaborationItemTypeField.FILE, id=file_id),
-        CreateCollaborationAccessibleBy(type=CreateCollaborationAccessibleByTypeField.USER, id=box.user_id("bob")),
+        CreateCollaborationAccessibleBy(
+            type=CreateCollaborationAccessibleByTypeField.USER, id=box.user_id("bob")
+        ),
         CreateCollaborationRole.PREVIEWER,
     )
     entries = ada.list_collaborations.get_file_collaborations(file_id).entries or []
@@ -127,10 +137,20 @@ def test_file_collaborations_and_previewer_cannot_download(sdk: Sdk, box: Runnin
 
 def test_only_someone_who_can_invite_may_add_collaborators(sdk: Sdk, box: RunningEmulator) -> None:
     with pytest.raises(BoxAPIError) as err:
-        _invite(sdk("bob"), box.credentials["folders"]["Engineering"], box.user_id("carol"), CreateCollaborationRole.VIEWER)
+        _invite(
+            sdk("bob"),
+            box.credentials["folders"]["Engineering"],
+            box.user_id("carol"),
+            CreateCollaborationRole.VIEWER,
+        )
     assert _status(err) == (403, "access_denied_insufficient_permissions")
     with pytest.raises(BoxAPIError) as err:
-        _invite(sdk("carol"), box.credentials["folders"]["Contracts"], box.user_id("bob"), CreateCollaborationRole.CO_OWNER)
+        _invite(
+            sdk("carol"),
+            box.credentials["folders"]["Contracts"],
+            box.user_id("bob"),
+            CreateCollaborationRole.CO_OWNER,
+        )
     assert _status(err)[0] == 403
 
 

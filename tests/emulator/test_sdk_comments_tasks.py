@@ -26,7 +26,9 @@ def _code(err: pytest.ExceptionInfo[BoxAPIError]) -> tuple[int, str | None]:
 def test_comment_reply_list_edit_and_delete(sdk: Sdk, box: RunningEmulator) -> None:
     file_id = box.credentials["files"]["Engineering/design.md"]
     bob, ada = sdk("bob"), sdk("ada")  # Bob is a viewer on Engineering: viewers may comment
-    first = bob.comments.create_comment("Is gRPC settled?", CreateCommentItem(id=file_id, type=CreateCommentItemTypeField.FILE))
+    first = bob.comments.create_comment(
+        "Is gRPC settled?", CreateCommentItem(id=file_id, type=CreateCommentItemTypeField.FILE)
+    )
     reply = ada.comments.create_comment(
         "Yes, see the ADR.",
         CreateCommentItem(id=first.id, type=CreateCommentItemTypeField.COMMENT),
@@ -48,10 +50,14 @@ def test_comment_reply_list_edit_and_delete(sdk: Sdk, box: RunningEmulator) -> N
 def test_comment_on_an_invisible_file_is_404_and_empty_message_400(sdk: Sdk, box: RunningEmulator) -> None:
     salaries = box.credentials["files"]["HR/salaries.csv"]
     with pytest.raises(BoxAPIError) as err:
-        sdk("bob").comments.create_comment("hi", CreateCommentItem(id=salaries, type=CreateCommentItemTypeField.FILE))
+        sdk("bob").comments.create_comment(
+            "hi", CreateCommentItem(id=salaries, type=CreateCommentItemTypeField.FILE)
+        )
     assert _code(err) == (404, "not_found")
     with pytest.raises(BoxAPIError) as err:
-        sdk("ada").comments.create_comment("", CreateCommentItem(id=salaries, type=CreateCommentItemTypeField.FILE))
+        sdk("ada").comments.create_comment(
+            "", CreateCommentItem(id=salaries, type=CreateCommentItemTypeField.FILE)
+        )
     assert _code(err) == (400, "bad_request")
 
 

@@ -50,7 +50,9 @@ def test_seeded_instance_reads_and_patch_with_test_op_updates_it(sdk: Sdk, box: 
     file_id = box.credentials["files"]["Contracts/MSA-Globex.pdf"]
     everything = ada.file_metadata.get_file_metadata(file_id)
     assert [e.template for e in everything.entries or []] == ["contract"]
-    instance = ada.file_metadata.get_file_metadata_by_id(file_id, GetFileMetadataByIdScope.ENTERPRISE, "contract")
+    instance = ada.file_metadata.get_file_metadata_by_id(
+        file_id, GetFileMetadataByIdScope.ENTERPRISE, "contract"
+    )
     assert instance.extra_data["counterparty"] == "Globex Corporation"
     updated = ada.file_metadata.update_file_metadata_by_id(
         file_id,
@@ -74,7 +76,9 @@ def test_seeded_instance_reads_and_patch_with_test_op_updates_it(sdk: Sdk, box: 
             ],
         )
     assert _code(err) == (409, "conflict")
-    again = ada.file_metadata.get_file_metadata_by_id(file_id, GetFileMetadataByIdScope.ENTERPRISE, "contract")
+    again = ada.file_metadata.get_file_metadata_by_id(
+        file_id, GetFileMetadataByIdScope.ENTERPRISE, "contract"
+    )
     assert again.extra_data["value"] == 150000  # the failed patch changed nothing
 
 
@@ -116,9 +120,13 @@ def test_create_template_then_instance_validated_against_its_fields(sdk: Sdk, bo
             file_id, CreateFileMetadataByIdScope.ENTERPRISE, "reviewStatus", {}
         )
     assert _code(err) == (409, "tuple_already_exists")
-    ada.file_metadata.delete_file_metadata_by_id(file_id, DeleteFileMetadataByIdScope.ENTERPRISE, "reviewStatus")
+    ada.file_metadata.delete_file_metadata_by_id(
+        file_id, DeleteFileMetadataByIdScope.ENTERPRISE, "reviewStatus"
+    )
     with pytest.raises(BoxAPIError) as err:
-        ada.file_metadata.get_file_metadata_by_id(file_id, GetFileMetadataByIdScope.ENTERPRISE, "reviewStatus")
+        ada.file_metadata.get_file_metadata_by_id(
+            file_id, GetFileMetadataByIdScope.ENTERPRISE, "reviewStatus"
+        )
     assert _code(err) == (404, "instance_not_found")
 
 

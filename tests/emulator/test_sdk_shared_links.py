@@ -55,7 +55,9 @@ def test_open_link_with_password_needs_the_password(sdk: Sdk, box: RunningEmulat
         bob.shared_links_files.find_file_for_shared_link(f"shared_link={link.url}")
     assert _code(err) == (403, "incorrect_shared_item_password")
     with pytest.raises(BoxAPIError) as err:
-        bob.shared_links_files.find_file_for_shared_link(f"shared_link={link.url}&shared_link_password=wrong-one")
+        bob.shared_links_files.find_file_for_shared_link(
+            f"shared_link={link.url}&shared_link_password=wrong-one"
+        )
     assert _code(err) == (403, "incorrect_shared_item_password")
     found = bob.shared_links_files.find_file_for_shared_link(
         f"shared_link={link.url}&shared_link_password=s3cret-budget"
@@ -71,7 +73,9 @@ def test_collaborators_link_refuses_non_collaborators_and_removed_link_is_404(
     shared = ada.shared_links_folders.add_share_link_to_folder(
         folder_id,
         "shared_link",
-        shared_link=AddShareLinkToFolderSharedLink(access=AddShareLinkToFolderSharedLinkAccessField.COLLABORATORS),
+        shared_link=AddShareLinkToFolderSharedLink(
+            access=AddShareLinkToFolderSharedLinkAccessField.COLLABORATORS
+        ),
     )
     assert shared.shared_link is not None
     url = shared.shared_link.url
@@ -79,7 +83,9 @@ def test_collaborators_link_refuses_non_collaborators_and_removed_link_is_404(
     with pytest.raises(BoxAPIError) as err:
         sdk("bob").shared_links_folders.find_folder_for_shared_link(f"shared_link={url}")
     assert _code(err)[0] == 403
-    ada.shared_links_folders.remove_shared_link_from_folder(folder_id, "shared_link", shared_link=create_null())
+    ada.shared_links_folders.remove_shared_link_from_folder(
+        folder_id, "shared_link", shared_link=create_null()
+    )
     with pytest.raises(BoxAPIError) as err:
         sdk("carol").shared_links_folders.find_folder_for_shared_link(f"shared_link={url}")
     assert _code(err) == (404, "not_found")

@@ -17,7 +17,10 @@ def test_web_link_crud_and_it_lists_after_files(sdk: Sdk, box: RunningEmulator) 
     ada = sdk("ada")
     engineering = box.credentials["folders"]["Engineering"]
     link = ada.web_links.create_web_link(
-        "https://status.acme.example", CreateWebLinkParent(id=engineering), name="Status page", description="uptime"
+        "https://status.acme.example",
+        CreateWebLinkParent(id=engineering),
+        name="Status page",
+        description="uptime",
     )
     assert link.url == "https://status.acme.example" and link.name == "Status page"
     names = [(e.type, e.name) for e in ada.folders.get_folder_items(engineering).entries or []]
@@ -25,10 +28,14 @@ def test_web_link_crud_and_it_lists_after_files(sdk: Sdk, box: RunningEmulator) 
     assert sdk("bob").web_links.get_web_link_by_id(link.id).name == "Status page"  # viewers see it
     renamed = ada.web_links.update_web_link_by_id(link.id, name="Status", url="https://status2.acme.example")
     assert renamed.name == "Status" and renamed.url == "https://status2.acme.example"
-    moved = ada.web_links.update_web_link_by_id(link.id, parent=UpdateWebLinkByIdParent(id=box.credentials["folders"]["Finance"]))
+    moved = ada.web_links.update_web_link_by_id(
+        link.id, parent=UpdateWebLinkByIdParent(id=box.credentials["folders"]["Finance"])
+    )
     assert moved.parent is not None and moved.parent.id == box.credentials["folders"]["Finance"]
     ada.web_links.delete_web_link_by_id(link.id)
-    assert link.id not in [e.id for e in ada.folders.get_folder_items(box.credentials["folders"]["Finance"]).entries or []]
+    assert link.id not in [
+        e.id for e in ada.folders.get_folder_items(box.credentials["folders"]["Finance"]).entries or []
+    ]
 
 
 def test_bad_web_links_are_refused_with_box_errors(sdk: Sdk, box: RunningEmulator) -> None:

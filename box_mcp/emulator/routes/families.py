@@ -15,6 +15,9 @@ FAMILY_MODULES = (
     "comments",
     "tasks",
     "web_links",
+    "search",
+    "events",
+    "webhooks",
 )
 
 

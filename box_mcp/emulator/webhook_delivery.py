@@ -1,0 +1,369 @@
+"""Webhook deliveries: map recorded events to V2 triggers, sign each payload as Box does and POST it
+to the registered address in a background task, retrying failures with capped exponential back-off.
+
+Signature: base64(HMAC-SHA256(key, body + BOX-DELIVERY-TIMESTAMP)) with the app's primary and secondary
+keys (`webhook_keys` table; the default pair is written to credentials.json as `webhook_keys`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+
+from . import items
+from .auth import FULL_APP_SCOPES, Caller
+from .serialize import View, user_mini
+from .store import Store, iso, now
+
+log = logging.getLogger(__name__)
+COMMIT_WAIT_STEPS = 500  # x 10 ms: how long a delivery waits for the recording transaction to end
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_keys (
+    client_id TEXT PRIMARY KEY,            -- '' = the default pair (developer tokens and unlisted apps)
+    primary_key TEXT NOT NULL,
+    secondary_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    target_type TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    triggers TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    client_id TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    at REAL NOT NULL
+);
+"""
+
+# (event type, source type) -> V2 trigger; `*` matches files and folders alike.
+_ITEM_TRIGGERS = {
+    "ITEM_UPLOAD": "UPLOADED",
+    "ITEM_DOWNLOAD": "DOWNLOADED",
+    "ITEM_PREVIEW": "PREVIEWED",
+    "ITEM_TRASH": "TRASHED",
+    "DELETE": "DELETED",
+    "ITEM_DELETE": "DELETED",
+    "ITEM_UNDELETE_VIA_TRASH": "RESTORED",
+    "ITEM_COPY": "COPIED",
+    "ITEM_MOVE": "MOVED",
+    "ITEM_RENAME": "RENAMED",
+    "LOCK_CREATE": "LOCKED",
+    "LOCK_DESTROY": "UNLOCKED",
+}
+_OTHER_TRIGGERS = {
+    "COMMENT_CREATE": "COMMENT.CREATED",
+    "COMMENT_EDIT": "COMMENT.UPDATED",
+    "COMMENT_DELETE": "COMMENT.DELETED",
+    "TASK_ASSIGNMENT_CREATE": "TASK_ASSIGNMENT.CREATED",
+    "TASK_ASSIGNMENT_UPDATE": "TASK_ASSIGNMENT.UPDATED",
+    "METADATA_INSTANCE_CREATE": "METADATA_INSTANCE.CREATED",
+    "METADATA_INSTANCE_UPDATE": "METADATA_INSTANCE.UPDATED",
+    "METADATA_INSTANCE_DELETE": "METADATA_INSTANCE.DELETED",
+    "COLLABORATION_INVITE": "COLLABORATION.CREATED",
+    "COLLABORATION_ACCEPT": "COLLABORATION.ACCEPTED",
+    "COLLABORATION_REJECT": "COLLABORATION.REJECTED",
+    "COLLABORATION_ROLE_CHANGE": "COLLABORATION.UPDATED",
+    "COLLABORATION_REMOVE": "COLLABORATION.REMOVED",
+    "ITEM_SHARED_CREATE": "SHARED_LINK.CREATED",
+    "ITEM_SHARED_UPDATE": "SHARED_LINK.UPDATED",
+    "ITEM_SHARED_UNSHARE": "SHARED_LINK.DELETED",
+}
+TRIGGERS = frozenset(
+    [f"FILE.{t}" for t in _ITEM_TRIGGERS.values()]
+    + [
+        f"FOLDER.{t}"
+        for t in ("CREATED", "RENAMED", "DOWNLOADED", "RESTORED", "DELETED", "COPIED", "MOVED", "TRASHED")
+    ]
+    + list(_OTHER_TRIGGERS.values())
+    + ["WEBHOOK.DELETED"]
+)
+
+
+def trigger_for(event_type: str, source_type: str | None) -> str | None:
+    if event_type in _OTHER_TRIGGERS:
+        return _OTHER_TRIGGERS[event_type]
+    if event_type == "ITEM_CREATE" and source_type == "folder":
+        return "FOLDER.CREATED"
+    if event_type == "ITEM_CREATE" and source_type == "file":
+        return "FILE.UPLOADED"
+    verb = _ITEM_TRIGGERS.get(event_type)
+    if verb is None or source_type not in ("file", "folder"):
+        return None
+    trigger = f"{source_type.upper()}.{verb}"
+    return trigger if trigger in TRIGGERS else None
+
+
+def event_item(st: Store, event: sqlite3.Row | dict[str, Any]) -> sqlite3.Row | None:
+    """The file, folder or web link an event is about (a collaboration's or comment's item for those)."""
+    source = json.loads(event["source"]) if event["source"] else {}
+    kind, ident = event["source_type"], event["source_id"]
+    if kind not in ("file", "folder", "web_link"):
+        ref = source.get("item") if isinstance(source, dict) else None
+        if not isinstance(ref, dict):
+            return None
+        kind, ident = ref.get("type"), ref.get("id")
+    if kind not in ("file", "folder", "web_link") or not ident:
+        return None
+    return st.one("SELECT * FROM items WHERE id = ? AND type = ?", (str(ident), kind))
+
+
+# -- keys -----------------------------------------------------------------------------------------
+def _ensure_tables(st: Store) -> None:
+    # executescript commits any open transaction, so only run it when the tables are really missing.
+    if st.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhook_keys'") is None:
+        st.ensure_schema(SCHEMA)
+
+
+def ensure_keys(st: Store, client_id: str = "") -> dict[str, str]:
+    """The signing key pair for an app ('' = the default pair), created on first use."""
+    _ensure_tables(st)
+    row = st.one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
+    if row is None:
+        primary, secondary = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        st.insert(
+            "webhook_keys", {"client_id": client_id, "primary_key": primary, "secondary_key": secondary}
+        )
+        return {"primary": primary, "secondary": secondary}
+    return {"primary": row["primary_key"], "secondary": row["secondary_key"]}
+
+
+def set_keys(st: Store, client_id: str, primary: str, secondary: str) -> None:
+    """Configure one app's signing keys (what the developer console's key rotation does)."""
+    _ensure_tables(st)
+    st.x(
+        "INSERT INTO webhook_keys(client_id, primary_key, secondary_key) VALUES (?, ?, ?) "
+        "ON CONFLICT(client_id) DO UPDATE SET primary_key = excluded.primary_key, "
+        "secondary_key = excluded.secondary_key",
+        (client_id, primary, secondary),
+    )
+
+
+def keys_for(st: Store, client_id: str) -> dict[str, str]:
+    row = st.one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
+    return {"primary": row["primary_key"], "secondary": row["secondary_key"]} if row else ensure_keys(st)
+
+
+def sign(key: str, body: bytes, timestamp: str) -> str:
+    digest = hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+# -- delivery -------------------------------------------------------------------------------------
+@dataclass
+class DeliverySettings:
+    """Box retries a failed delivery up to 10 times with growing delays; tests shrink the delays."""
+
+    max_attempts: int = 10
+    base_delay: float = 5.0
+    max_delay: float = 300.0
+    timeout: float = 10.0
+
+
+@dataclass
+class _State:
+    settings: DeliverySettings = field(default_factory=DeliverySettings)
+    base_url: str = ""  # the emulator's origin, for URLs inside rendered sources
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    threads: list[threading.Thread] = field(default_factory=list)
+    observers: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+
+
+_STATES: weakref.WeakKeyDictionary[Store, _State] = weakref.WeakKeyDictionary()
+
+
+def _state(st: Store) -> _State:
+    if st not in _STATES:
+        _STATES[st] = _State()
+    return _STATES[st]
+
+
+def remember_origin(st: Store, base_url: str) -> None:
+    """The emulator's origin, so sources rendered for a payload carry absolute URLs."""
+    _state(st).base_url = base_url
+
+
+def configure_delivery(st: Store, **settings: float) -> DeliverySettings:
+    """Change retry settings for one emulator (max_attempts, base_delay, max_delay, timeout)."""
+    current = _state(st).settings
+    for name, value in settings.items():
+        if not hasattr(current, name):
+            raise TypeError(f"unknown delivery setting {name!r}")
+        setattr(current, name, type(getattr(current, name))(value))
+    return current
+
+
+def observe_deliveries(st: Store, observer: Callable[[dict[str, Any]], None]) -> None:
+    """Call `observer(attempt)` after each delivery attempt is recorded (tests wait on these)."""
+    _state(st).observers.append(observer)
+
+
+def delivery_attempts(st: Store, webhook_id: str) -> list[sqlite3.Row]:
+    return st.q("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY rowid", (webhook_id,))
+
+
+def _source(st: Store, webhook: sqlite3.Row, event: dict[str, Any], base_url: str) -> Any:
+    """The event's source; a bare {type, id} reference is rendered in full as the webhook's owner sees it."""
+    source = json.loads(event["source"]) if event["source"] else None
+    if isinstance(source, dict) and set(source) <= {"type", "id"} and source.get("type") in items_types():
+        row = items.get(st, str(source.get("id")), str(source.get("type")))
+        if row is not None:
+            owner = Caller(
+                webhook["created_by"], webhook["created_by"], "webhook", None, FULL_APP_SCOPES, None, ""
+            )
+            return View(st, owner, base_url).item(row)
+    return source
+
+
+def items_types() -> tuple[str, ...]:
+    return ("file", "folder", "web_link")
+
+
+def deliver_event(st: Store, event: dict[str, Any]) -> None:
+    """Called for every recorded event: queue a signed delivery to each webhook whose target and
+    triggers match. Never raises into the request and never waits for the receiver."""
+    trigger = trigger_for(event["event_type"], event.get("source_type"))
+    if trigger is None:
+        return
+    if st.one("SELECT name FROM sqlite_master WHERE name = 'webhooks'") is None:
+        return
+    item = event_item(st, event)
+    if item is None:
+        return
+    for hook in st.q("SELECT * FROM webhooks"):
+        if trigger not in json.loads(hook["triggers"]):
+            continue
+        target = hook["target_id"]
+        if hook["target_type"] == "file" and item["id"] != target:
+            continue
+        if hook["target_type"] == "folder" and not items.is_within(st, item, target):
+            continue
+        payload = {
+            "type": "webhook_event",
+            "id": str(uuid.uuid4()),
+            "created_at": iso(event["created_at"]),
+            "trigger": trigger,
+            "webhook": {"id": hook["id"], "type": "webhook"},
+            "created_by": user_mini(st, event["created_by"]),
+            "source": _source(st, hook, event, _state(st).base_url),
+            "additional_info": [],
+        }
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        _schedule(st, int(event.get("position") or 0), hook, trigger, body)
+
+
+def _schedule(st: Store, position: int, hook: sqlite3.Row, trigger: str, body: bytes) -> None:
+    state = _state(st)
+    job = _deliver(
+        st, state.settings, position, hook["id"], hook["address"], hook["client_id"], trigger, body
+    )
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # an event recorded outside the server loop (a test thread): deliver from a thread
+        thread = threading.Thread(target=asyncio.run, args=(job,), name="box-webhook", daemon=True)
+        state.threads.append(thread)
+        thread.start()
+        return
+    task = loop.create_task(job)
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def _committed(st: Store, position: int) -> bool:
+    """Wait (bounded) for the recording transaction to end; False when it rolled the event back."""
+    for _ in range(COMMIT_WAIT_STEPS):
+        if getattr(st, "_depth", 0) == 0:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        return st.one("SELECT position FROM events WHERE position = ?", (position,)) is not None
+    except Exception:  # the store closed: the emulator is shutting down
+        return False
+
+
+async def _deliver(
+    st: Store,
+    settings: DeliverySettings,
+    position: int,
+    webhook_id: str,
+    address: str,
+    client_id: str,
+    trigger: str,
+    body: bytes,
+) -> None:
+    delivery_id = str(uuid.uuid4())
+    await asyncio.sleep(0)  # let the request that recorded the event finish first
+    if position and not await _committed(st, position):
+        return
+    async with httpx2.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
+        for attempt in range(1, max(1, settings.max_attempts) + 1):
+            try:
+                keys = keys_for(st, client_id)
+            except Exception:  # the store closed under us: the emulator is shutting down
+                return
+            # A fresh timestamp per attempt, so a retried delivery is still inside the receiver's max age.
+            stamp = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds")
+            headers = {
+                "Content-Type": "application/json; charset=UTF-8",
+                "BOX-DELIVERY-ID": delivery_id,
+                "BOX-DELIVERY-TIMESTAMP": stamp,
+                "BOX-SIGNATURE-PRIMARY": sign(keys["primary"], body, stamp),
+                "BOX-SIGNATURE-SECONDARY": sign(keys["secondary"], body, stamp),
+                "BOX-SIGNATURE-VERSION": "1",
+                "BOX-SIGNATURE-ALGORITHM": "HmacSHA256",
+                "User-Agent": "Box-WH-Client/0.1",
+            }
+            status: int | None = None
+            error: str | None = None
+            try:
+                response = await client.post(address, content=body, headers=headers)
+                status = response.status_code
+            except httpx2.HTTPError as exc:
+                error = exc.__class__.__name__
+            record = {
+                "delivery_id": delivery_id,
+                "webhook_id": webhook_id,
+                "trigger": trigger,
+                "attempt": attempt,
+                "status_code": status,
+                "error": error,
+                "at": now(),
+            }
+            try:
+                st.insert("webhook_deliveries", record)
+            except Exception:
+                return
+            for observer in list(_state(st).observers):
+                observer(record)
+            if status is not None and 200 <= status < 300:
+                return
+            if attempt < settings.max_attempts:
+                await asyncio.sleep(min(settings.base_delay * 2 ** (attempt - 1), settings.max_delay))
+    log.warning(
+        "webhook %s: delivery %s gave up after %d attempts", webhook_id, delivery_id, settings.max_attempts
+    )

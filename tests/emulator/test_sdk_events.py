@@ -1,0 +1,65 @@
+"""The event stream through the official SDK: positions, `now`, limits and stream types."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+from box_sdk_gen import BoxAPIError, BoxClient
+from box_sdk_gen.managers.events import GetEventsStreamType
+from box_sdk_gen.managers.folders import CreateFolderParent
+from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
+
+from box_mcp.emulator.testing import RunningEmulator
+
+Sdk = Callable[[str], BoxClient]
+
+
+def test_now_then_changes_arrive_after_that_position(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    start = ada.events.get_events(stream_position="now")
+    assert start.entries == [] and start.next_stream_position is not None
+    folder = ada.folders.create_folder("Events demo", CreateFolderParent(id="0"))
+    ada.uploads.upload_file(
+        UploadFileAttributes(name="e.txt", parent=UploadFileAttributesParentField(id=folder.id)),
+        io.BytesIO(b"x"),
+    )
+    page = ada.events.get_events(stream_position=str(start.next_stream_position))
+    kinds = [e.event_type.value for e in page.entries or []]
+    assert kinds[:2] == ["ITEM_CREATE", "ITEM_UPLOAD"]
+    assert page.chunk_size == len(page.entries or [])
+    after = ada.events.get_events(stream_position=str(page.next_stream_position))
+    assert after.entries == []
+
+
+def test_limit_pages_the_stream_and_others_do_not_see_private_events(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    start = ada.events.get_events(stream_position="now").next_stream_position
+    hr = box.credentials["folders"]["HR"]
+    for index in range(3):
+        ada.folders.create_folder(f"private-{index}", CreateFolderParent(id=hr))
+    first = ada.events.get_events(stream_position=str(start), limit=2)
+    second = ada.events.get_events(stream_position=str(first.next_stream_position), limit=2)
+    assert len(first.entries or []) == 2 and len(second.entries or []) == 1
+    bob = sdk("bob").events.get_events(stream_position=str(start))
+    assert bob.entries == []  # Bob cannot see HR, so he is told nothing about it
+
+
+def test_changes_stream_leaves_out_downloads_and_admin_logs_needs_an_admin(
+    sdk: Sdk, box: RunningEmulator
+) -> None:
+    ada = sdk("ada")
+    start = ada.events.get_events(stream_position="now").next_stream_position
+    readme = box.credentials["files"]["Engineering/README.md"]
+    ada.downloads.download_file(readme).read()
+    everything = ada.events.get_events(stream_position=str(start))
+    assert [e.event_type.value for e in everything.entries or []] == ["ITEM_DOWNLOAD"]
+    changes = ada.events.get_events(stream_position=str(start), stream_type=GetEventsStreamType.CHANGES)
+    assert changes.entries == []
+    with pytest.raises(BoxAPIError) as err:
+        sdk("bob").events.get_events(stream_type=GetEventsStreamType.ADMIN_LOGS)
+    assert err.value.response_info.status_code == 403
+    with pytest.raises(BoxAPIError) as err:
+        ada.events.get_events(stream_position="yesterday")
+    assert err.value.response_info.status_code == 400

@@ -1,0 +1,162 @@
+"""Webhooks through the official SDK: CRUD, and real signed deliveries to a loopback receiver that the
+SDK's `WebhooksManager.validate_message` accepts, with retries after failures."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from box_sdk_gen import BoxAPIError, BoxClient, WebhooksManager
+from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
+from box_sdk_gen.managers.webhooks import (
+    CreateWebhookTarget,
+    CreateWebhookTargetTypeField,
+    CreateWebhookTriggers,
+)
+
+from box_mcp.emulator.testing import RunningEmulator
+from box_mcp.emulator.webhook_delivery import configure_delivery, delivery_attempts, observe_deliveries
+
+Sdk = Callable[[str], BoxClient]
+WAIT = 15.0
+
+
+@dataclass
+class Receiver:
+    url: str
+    fail_first: int = 0
+    received: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    hits: int = 0
+    delivered: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback HTTP endpoint that answers 500 to the first `fail_first` posts, then 200."""
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.hits += 1
+            ok = state.hits > state.fail_first
+            self.send_response(200 if ok else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if ok:
+                state.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
+                state.delivered.set()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/box-hook"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _upload(client: BoxClient, folder_id: str, name: str) -> str:
+    files = client.uploads.upload_file(
+        UploadFileAttributes(name=name, parent=UploadFileAttributesParentField(id=folder_id)),
+        io.BytesIO(b"data"),
+    )
+    assert files.entries
+    return files.entries[0].id
+
+
+def test_upload_delivers_a_signed_payload_the_sdk_accepts(
+    sdk: Sdk, box: RunningEmulator, receiver: Receiver
+) -> None:
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.05)
+    ada = sdk("ada")
+    finance = box.credentials["folders"]["Finance"]
+    hook = ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=finance, type=CreateWebhookTargetTypeField.FOLDER),
+        receiver.url,
+        [CreateWebhookTriggers.FILE_UPLOADED],
+    )
+    file_id = _upload(ada, finance, "invoice.txt")
+    assert receiver.delivered.wait(WAIT), "no webhook delivery arrived"
+    body, headers = receiver.received[0]
+    keys = box.credentials["webhook_keys"]
+    assert WebhooksManager.validate_message(
+        body.decode(), headers, keys["primary"], secondary_key=keys["secondary"], max_age=600
+    )
+    assert WebhooksManager.validate_message(
+        body.decode(), headers, "wrong-key", secondary_key=keys["secondary"]
+    )
+    assert not WebhooksManager.validate_message(
+        body.decode().replace("invoice", "invoicf"), headers, keys["primary"]
+    )
+    assert headers["box-signature-version"] == "1" and headers["box-signature-algorithm"] == "HmacSHA256"
+    assert headers["box-delivery-id"]
+    payload = json.loads(body)
+    assert payload["trigger"] == "FILE.UPLOADED" and payload["webhook"]["id"] == hook.id
+    assert payload["source"]["id"] == file_id and payload["source"]["name"] == "invoice.txt"
+
+
+def test_failed_deliveries_are_retried_until_accepted(
+    sdk: Sdk, box: RunningEmulator, receiver: Receiver
+) -> None:
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.05)
+    receiver.fail_first = 2
+    accepted = threading.Event()
+    observe_deliveries(box.emulator.store, lambda attempt: attempt["status_code"] == 200 and accepted.set())
+    ada = sdk("ada")
+    hr = box.credentials["folders"]["HR"]
+    hook = ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=hr, type=CreateWebhookTargetTypeField.FOLDER),
+        receiver.url,
+        [CreateWebhookTriggers.FILE_UPLOADED],
+    )
+    _upload(ada, hr, "policy.md")
+    assert accepted.wait(WAIT)
+    attempts = delivery_attempts(box.emulator.store, hook.id)
+    assert [a["status_code"] for a in attempts] == [500, 500, 200]
+    assert len({a["delivery_id"] for a in attempts}) == 1
+
+
+def test_webhook_crud_and_bad_input(sdk: Sdk, box: RunningEmulator, receiver: Receiver) -> None:
+    ada = sdk("ada")
+    file_id = box.credentials["files"]["Engineering/README.md"]
+    hook = ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=file_id, type=CreateWebhookTargetTypeField.FILE),
+        receiver.url,
+        [CreateWebhookTriggers.FILE_DOWNLOADED, CreateWebhookTriggers.COMMENT_CREATED],
+    )
+    assert [w.id for w in ada.webhooks.get_webhooks().entries or []] == [hook.id]
+    fetched = ada.webhooks.get_webhook_by_id(hook.id)
+    assert fetched.target is not None and fetched.target.id == file_id
+    updated = ada.webhooks.update_webhook_by_id(hook.id, triggers=[CreateWebhookTriggers.FILE_TRASHED])
+    assert list(updated.triggers or []) == ["FILE.TRASHED"]
+    with pytest.raises(BoxAPIError) as err:  # another user does not see Ada's webhook
+        sdk("bob").webhooks.get_webhook_by_id(hook.id)
+    assert err.value.response_info.status_code == 404
+    with pytest.raises(BoxAPIError) as err:
+        ada.webhooks.create_webhook(
+            CreateWebhookTarget(id=file_id, type=CreateWebhookTargetTypeField.FILE),
+            "http://example.com/hook",
+            [CreateWebhookTriggers.FILE_DOWNLOADED],
+        )
+    assert err.value.response_info.status_code == 400  # plain http only for loopback receivers
+    with pytest.raises(BoxAPIError) as err:
+        ada.webhooks.create_webhook(
+            CreateWebhookTarget(id=file_id, type=CreateWebhookTargetTypeField.FILE),
+            receiver.url,
+            [CreateWebhookTriggers.FILE_DOWNLOADED],
+        )
+    assert err.value.response_info.status_code == 409
+    ada.webhooks.delete_webhook_by_id(hook.id)
+    assert ada.webhooks.get_webhooks().entries == []
