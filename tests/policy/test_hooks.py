@@ -177,3 +177,21 @@ async def test_copy_or_move_keeps_the_file_name_so_extension_limits_apply(as_age
         "copy_file", file_id=world.file("Contracts/MSA-Globex.pdf"), destination_folder_id=inbox
     )
     assert done["name"] == "MSA-Globex.pdf"
+
+
+async def test_rate_limits_from_the_policy_stop_calls_before_box_is_asked(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "agents: {slow: {limits: {calls_per_minute: 2}}}\n"
+        "rules:\n  - {id: all, effect: permit, agents: slow, access: read}\n"
+    )
+    w = make_world(policy)
+    slow = await connect(w, "slow")
+    await slow.ok("who_am_i")
+    await slow.ok("who_am_i")
+    before = len(w.requests)
+    text = await slow.err("who_am_i")
+    assert "reached its limit of 2 calls per minute; retry in" in text
+    assert len(w.requests) == before
