@@ -199,3 +199,17 @@ async def test_a_clock_stepped_back_across_midnight_does_not_reorder_the_files(a
     stamps = [r["time"] for r in records(audit_dir)]
     assert stamps == sorted(stamps) and len(set(stamps)) == 1
     assert verify(audit_dir).status == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_new_days_file_holding_only_a_torn_line_is_emptied_on_restart(audit_dir: Path) -> None:
+    times = iter([MIDNIGHT_NS - 1_000, MIDNIGHT_NS + 1_000])
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        first = await log.append("call", tool="who_am_i")
+    (audit_dir / "audit-2026-11-22.jsonl").write_bytes(b'{"agent":"x","ar')
+    async with await AuditLog.open(audit_dir, clock=lambda: next(times)) as log:
+        assert log.last_seq == 2
+    recovery = records(audit_dir)[1]
+    assert recovery["kind"] == "log_recovery" and recovery["prev_hash"] == first.hash
+    assert recovery["detail"]["torn_line_removed"]["file"] == "audit-2026-11-22.jsonl"
+    assert verify(audit_dir).status == "ok"
