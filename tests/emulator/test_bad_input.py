@@ -194,3 +194,20 @@ def test_a_failing_event_listener_never_fails_the_request(box: RunningEmulator, 
 
     box.emulator.store.listeners.append(explode)
     assert http.post("/2.0/folders", json={"name": "ok", "parent": {"id": "0"}}).status_code == 201
+
+
+def test_two_file_parts_or_a_broken_body_are_bad_requests(http: httpx.Client) -> None:
+    attributes = json.dumps({"name": "two.txt", "parent": {"id": "0"}}).encode()
+    body, ctype = _multipart(
+        [("attributes", None, attributes), ("file", "a.txt", b"a"), ("file", "b.txt", b"b")]
+    )
+    assert_box_error(
+        http.post("/api/2.0/files/content", content=body, headers={"Content-Type": ctype}), 400, "bad_request"
+    )
+    broken = http.post(
+        "/api/2.0/files/content",
+        content=b"--nope\r\ngarbage",
+        headers={"Content-Type": "multipart/form-data; boundary=boxboundary123"},
+    )
+    assert_box_error(broken, 400, "bad_request")
+    assert http.get("/2.0/folders/0/items").json()["total_count"] == 5  # nothing was created

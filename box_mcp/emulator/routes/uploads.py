@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime
 from typing import Any
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -17,12 +15,10 @@ from ..changes import check_unlocked
 from ..common import box_json, caller, check_if_match, emulator, json_body, store, view
 from ..errors import BoxError
 from ..events import emit_event
+from ..multipart import read_upload
 from ..serialize import parse_fields
-from ..store import Blob, Store
 from .files import load_file
 from .folders import load_folder
-
-COPY_CHUNK = 1024 * 1024
 
 
 def _timestamp(value: Any, name: str) -> float | None:
@@ -34,63 +30,7 @@ def _timestamp(value: Any, name: str) -> float | None:
         raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
 
 
-async def _read_upload(
-    request: Request, *, attributes_required: bool
-) -> tuple[dict[str, Any], UploadFile, Any]:
-    """Parse the multipart body; `attributes` must come before `file` (Box's rule)."""
-    ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
-        raise BoxError(
-            400, "bad_request", "Uploads must be multipart/form-data with 'attributes' and 'file' parts"
-        )
-    form = await request.form(max_files=1, max_fields=10)
-    keys = [key for key, _ in form.multi_items()]
-    upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
-    if upload is None:
-        await form.close()
-        raise BoxError(400, "bad_request", "The upload has no file part (a part with a filename)")
-    attributes: dict[str, Any] = {}
-    if "attributes" in keys:
-        file_key = next(k for k, v in form.multi_items() if isinstance(v, UploadFile))
-        if keys.index("attributes") > keys.index(file_key):
-            await form.close()
-            raise BoxError(
-                400,
-                "metadata_after_file_contents",
-                "Metadata is included after file contents in a file upload request.",
-            )
-        raw = form["attributes"]
-        try:
-            parsed = json.loads(raw if isinstance(raw, str) else "")
-        except json.JSONDecodeError:
-            await form.close()
-            raise BoxError(400, "bad_request", "The 'attributes' part is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            await form.close()
-            raise BoxError(400, "bad_request", "The 'attributes' part must be a JSON object")
-        attributes = parsed
-    elif attributes_required:
-        await form.close()
-        raise BoxError(400, "bad_request", "The upload has no 'attributes' part (it must precede 'file')")
-    return attributes, upload, form
-
-
-async def _store_blob(request: Request, st: Store, upload: UploadFile) -> Blob:
-    writer = st.blob_writer()
-    try:
-        while chunk := await upload.read(COPY_CHUNK):
-            writer.write(chunk)
-    except BaseException:
-        writer.discard()
-        raise
-    expected = request.headers.get("content-md5")
-    if expected is not None and expected.strip().lower() != writer.sha1:
-        writer.discard()
-        raise BoxError(400, "bad_digest", "The specified content-md5 did not match what we received")
-    return writer.finish()
-
-
-def _conflict(st: Store, request: Request, conflict: sqlite3.Row) -> BoxError:
+def _conflict(request: Request, conflict: sqlite3.Row) -> BoxError:
     return BoxError(
         409,
         "item_name_in_use",
@@ -102,39 +42,48 @@ def _conflict(st: Store, request: Request, conflict: sqlite3.Row) -> BoxError:
 async def upload_file(request: Request) -> Response:
     st, who = store(request), caller(request)
     fields = parse_fields(request.query_params.get("fields"))
-    attributes, upload, form = await _read_upload(request, attributes_required=True)
-    try:
-        name = items.validate_name(attributes.get("name", upload.filename))
+    checked: dict[str, Any] = {}
+
+    def check(attributes: dict[str, Any]) -> None:
+        # Runs when the attributes part ends: a refused upload is refused before its file is read.
+        name = items.validate_name(attributes.get("name"))
         parent = attributes.get("parent")
         if not isinstance(parent, dict) or not isinstance(parent.get("id"), str):
             raise BoxError(
                 400, "bad_request", "'attributes.parent.id' is required (the folder to upload into)"
             )
         load_folder(request, parent["id"], "upload")
-        created = _timestamp(attributes.get("content_created_at"), "content_created_at")
-        modified = _timestamp(attributes.get("content_modified_at"), "content_modified_at")
+        checked.update(
+            name=name,
+            parent_id=parent["id"],
+            created=_timestamp(attributes.get("content_created_at"), "content_created_at"),
+            modified=_timestamp(attributes.get("content_modified_at"), "content_modified_at"),
+        )
         conflict = items.find_conflict(st, parent["id"], who.user_id, name)
         if conflict is not None:
-            raise _conflict(st, request, conflict)
-        blob = await _store_blob(request, st, upload)
-    finally:
-        await form.close()
-    with st.tx():
-        conflict = items.find_conflict(st, parent["id"], who.user_id, name)  # re-check under the lock
-        if conflict is not None:
-            raise _conflict(st, request, conflict)
-        row = items.create_file(
-            st,
-            parent["id"],
-            name,
-            who.user_id,
-            blob,
-            content_created_at=created,
-            content_modified_at=modified,
-        )
-        v = view(request)
-        emit_event(st, "ITEM_UPLOAD", v.item(row), who.user_id)
-        data = v.item(row, fields)
+            raise _conflict(request, conflict)
+
+    upload = await read_upload(request, st, attributes_required=True, on_attributes=check)
+    try:
+        with st.tx():
+            conflict = items.find_conflict(st, checked["parent_id"], who.user_id, checked["name"])
+            if conflict is not None:  # someone took the name while the file was streaming in
+                raise _conflict(request, conflict)
+            row = items.create_file(
+                st,
+                checked["parent_id"],
+                checked["name"],
+                who.user_id,
+                upload.blob,
+                content_created_at=checked["created"],
+                content_modified_at=checked["modified"],
+            )
+            v = view(request)
+            emit_event(st, "ITEM_UPLOAD", v.item(row), who.user_id)
+            data = v.item(row, fields)
+    except BaseException:
+        st.release_blob(upload.blob.address)
+        raise
     return box_json({"total_count": 1, "entries": [data]}, status=201)
 
 
@@ -144,8 +93,9 @@ async def upload_version(request: Request) -> Response:
     row = load_file(request, request.path_params["file_id"], "upload")
     check_unlocked(row, who)
     check_if_match(request, row)
-    attributes, upload, form = await _read_upload(request, attributes_required=False)
-    try:
+    checked: dict[str, Any] = {}
+
+    def check(attributes: dict[str, Any]) -> None:
         new_name = attributes.get("name")
         if new_name is not None:
             items.validate_name(new_name)
@@ -153,20 +103,30 @@ async def upload_version(request: Request) -> Response:
                 st, row["parent_id"], row["owner_id"], new_name, exclude_id=row["id"]
             )
             if conflict is not None:
-                raise _conflict(st, request, conflict)
-        modified = _timestamp(attributes.get("content_modified_at"), "content_modified_at")
-        blob = await _store_blob(request, st, upload)
-    finally:
-        await form.close()
-    with st.tx():
-        current = items.require(st, row["id"], "file")
-        check_if_match(request, current)
-        updated = items.add_version(
-            st, current, blob, who.user_id, name=new_name, content_modified_at=modified
+                raise _conflict(request, conflict)
+        checked.update(
+            name=new_name, modified=_timestamp(attributes.get("content_modified_at"), "content_modified_at")
         )
-        v = view(request)
-        emit_event(st, "ITEM_UPLOAD", v.item(updated), who.user_id)
-        data = v.item(updated, fields)
+
+    upload = await read_upload(request, st, attributes_required=False, on_attributes=check)
+    try:
+        with st.tx():
+            current = items.require(st, row["id"], "file")
+            check_if_match(request, current)
+            updated = items.add_version(
+                st,
+                current,
+                upload.blob,
+                who.user_id,
+                name=checked.get("name"),
+                content_modified_at=checked.get("modified"),
+            )
+            v = view(request)
+            emit_event(st, "ITEM_UPLOAD", v.item(updated), who.user_id)
+            data = v.item(updated, fields)
+    except BaseException:
+        st.release_blob(upload.blob.address)
+        raise
     return box_json({"total_count": 1, "entries": [data]}, status=201)
 
 
@@ -187,7 +147,7 @@ async def preflight(request: Request) -> Response:
         raise BoxError(413, "file_size_limit_exceeded", "File is larger than the maximum upload size")
     conflict = items.find_conflict(st, parent["id"], who.user_id, name)
     if conflict is not None:
-        raise _conflict(st, request, conflict)
+        raise _conflict(request, conflict)
     return box_json(
         {
             "upload_url": f"{emulator(request).origin(request)}/api/2.0/files/content",
