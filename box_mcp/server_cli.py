@@ -71,11 +71,10 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "read_only",
         "allowed_dirs",
     )
-    flags = {name: getattr(args, name, None) for name in names}
-    flags["allowed_hosts"] = getattr(args, "allowed_hosts", None)
-    for name in ("allowed_dirs", "allowed_hosts"):
-        if flags[name] is not None:
-            flags[name] = tuple(flags[name])
+    flags: dict[str, Any] = {name: getattr(args, name, None) for name in names}
+    for name in ("allowed_dirs", "allowed_hosts"):  # repeatable flags arrive as lists
+        given = getattr(args, name, None)
+        flags[name] = tuple(given) if given is not None else None
     return Settings.load(**flags, **extra)
 
 
