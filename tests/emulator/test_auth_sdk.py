@@ -308,3 +308,32 @@ def test_as_user_lets_an_admin_act_as_a_managed_user_but_not_a_regular_user(
         )
     assert as_bob.status_code == 200 and as_bob.json()["name"] == "Bob Builder"
     assert refused.status_code == 403
+
+
+def test_sdk_refreshes_an_expired_ccg_token_after_the_401(box: RunningEmulator) -> None:
+    ccg = box.credentials["ccg"]
+    auth = BoxCCGAuth(CCGConfig(ccg["client_id"], ccg["client_secret"], enterprise_id=ccg["enterprise_id"]))
+    client = BoxClient(auth, network_session=network_session(box.base_url))
+    first = auth.retrieve_token(network_session=network_session(box.base_url)).access_token
+    store = box.emulator.store
+    store.x("UPDATE tokens SET expires_at = 0 WHERE kind = 'access' AND grant = 'client_credentials'")
+    assert client.users.get_user_me().id == service_account(box)["id"]  # 401, refresh, retry
+    assert auth.retrieve_token(network_session=network_session(box.base_url)).access_token != first
+
+
+def test_token_lifetime_is_configurable() -> None:
+    from box_mcp.emulator.testing import running_emulator
+
+    with running_emulator(token_ttl=120) as emu, httpx.Client(base_url=emu.base_url) as http:
+        ccg = emu.credentials["ccg"]
+        reply = http.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": ccg["client_id"],
+                "client_secret": ccg["client_secret"],
+                "box_subject_type": "enterprise",
+                "box_subject_id": ccg["enterprise_id"],
+            },
+        )
+    assert reply.json()["expires_in"] == 120
