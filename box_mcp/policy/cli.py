@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from box_mcp.access import ItemRef, ResourceUse
-from box_mcp.errors import PolicyError
+from box_mcp.errors import BoxMCPError, PolicyError
 from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, request_for, run_file
-from box_mcp.policy.engine import Engine
+from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.lint import lint
 from box_mcp.policy.model import load_policy
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -47,6 +48,11 @@ def register(subparsers: Any) -> None:
         "--facts", default=None, help='argument facts as JSON: {"name": "a.pdf", "size_bytes": 10}'
     )
     explain.add_argument("--ancestry", default=None, help='JSON: {"file:1": ["0", "100"], ...}')
+    explain.add_argument(
+        "--live",
+        action="store_true",
+        help="look up item locations in Box (BOX_MCP_BOX_URL, BOX_DEVELOPER_TOKEN) that --ancestry omits",
+    )
     explain.add_argument("--json", action="store_true", help="print the decision as JSON")
     explain.set_defaults(func=cmd_explain)
 
@@ -110,7 +116,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
         req = request_for(engine, case, catalog_args_resolver())
-    except PolicyError as exc:
+        if args.live:
+            req = _with_live_ancestry(req)
+    except BoxMCPError as exc:
         print(exc, file=sys.stderr)
         return 2
     decision = engine.decide(req)
@@ -129,6 +137,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if facts:
         print(f"facts:  {json.dumps(facts)}")
     return 0
+
+
+def _with_live_ancestry(req: DecisionRequest) -> DecisionRequest:
+    """Fill in the ancestry of items the request does not locate, from Box (or the emulator)."""
+    import anyio
+
+    from box_mcp.box.client import BoxClient, StaticToken
+    from box_mcp.config import Settings
+    from box_mcp.policy.hooks import box_fetch
+    from box_mcp.policy.resolve import AncestryError, AncestryResolver
+
+    settings = Settings.load()
+    if settings.developer_token is None:
+        raise PolicyError("--live needs BOX_DEVELOPER_TOKEN (and BOX_MCP_BOX_URL for the emulator)")
+    missing = [u.item for u in req.uses if u.item not in req.ancestry]
+
+    async def look() -> dict[ItemRef, tuple[str, ...]]:
+        token = settings.developer_token.get_secret_value()  # type: ignore[union-attr]
+        client = BoxClient(token_source=StaticToken(token), base_url=settings.api_url)
+        try:
+            return await AncestryResolver(box_fetch(client)).resolve(missing)
+        finally:
+            await client.aclose()
+
+    try:
+        found = anyio.run(look)
+    except AncestryError as exc:
+        raise PolicyError(str(exc)) from None
+    return dataclasses.replace(req, ancestry={**req.ancestry, **found})
 
 
 def _use_text(use: ResourceUse, ancestry: dict[ItemRef, tuple[str, ...]] | Any) -> str:

@@ -139,3 +139,32 @@ def test_new_key_prints_a_key_whose_hash_the_engine_accepts(tmp_path, capsys):
     p.write_text(f'agents:\n  bot:\n    keys: ["{line}"]\n')
     engine = Engine(load_policy(p), {})
     assert engine.agent_for_key(key) == "bot"
+
+
+def test_explain_live_looks_up_locations_in_the_emulator(capsys, monkeypatch):
+    from box_mcp.emulator.testing import running_emulator
+
+    with running_emulator(seed="demo") as emu:
+        monkeypatch.setenv("BOX_MCP_BOX_URL", emu.base_url)
+        monkeypatch.setenv("BOX_DEVELOPER_TOKEN", emu.token("ada"))
+        sow = emu.credentials["files"]["Contracts/Inbox/SOW-Umbrella-draft.pdf"]
+        finance = emu.credentials["folders"]["Finance"]
+        code = main(
+            [
+                "policy",
+                "explain",
+                "--policy",
+                str(ROOT),
+                "--agent",
+                "contracts-bot",
+                "--tool",
+                "move_file",
+                "--args",
+                json.dumps({"file_id": sow, "destination_folder_id": finance}),
+                "--live",
+            ]
+        )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "effect: deny" in out
+    assert f"move_file puts file {sow} into folder {finance}, outside contracts-bot's write grant" in out
