@@ -9,6 +9,10 @@ A crash can leave a torn last line (bytes without their newline). Such a line wa
 because `append` returns only after the whole line is synced. On open the writer cuts it off, and its
 first record is a `log_recovery` record holding the fragment's size and SHA-256, so the cut is itself
 recorded in the chain. `verify` run before that restart reports the torn tail as a crash, not tampering.
+(A SIGKILL can also cut a multi-page batch write short; the durability test sees this now and then.)
+
+The optional HMAC key (`new_key_file`, `load_key`) lives outside this directory: whoever can write the
+log must not be able to read the key.
 """
 
 from __future__ import annotations
