@@ -102,6 +102,13 @@ async def _serve(settings: Settings) -> None:
         print(
             f"box-mcp: serving MCP on http://{settings.host}:{settings.port}/mcp", file=sys.stderr, flush=True
         )
+        if not settings.loopback and not settings.allowed_hosts:
+            print(
+                "box-mcp: only loopback Host headers are accepted (DNS-rebinding defence); add "
+                "--allowed-host NAME:PORT for the name remote clients use",
+                file=sys.stderr,
+                flush=True,
+            )
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )
