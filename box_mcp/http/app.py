@@ -22,6 +22,8 @@ from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
 Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]
 
 MCP_PATH = "/mcp"
+# Room for upload_file's 4 MiB inline cap once base64-encoded (4/3) inside a JSON-RPC envelope.
+MAX_BODY = 8 * 1024 * 1024
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -104,6 +106,7 @@ def create_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         transport_security=transport_security(host, port, allowed_hosts),
+        max_request_body_size=MAX_BODY,
         host=host,
     )
     if authenticate is None:

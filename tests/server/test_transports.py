@@ -187,3 +187,19 @@ async def test_demo_script_only_runs_a_session_and_exits(tmp_path: Path) -> None
     assert "ada@acme.example" in text and 'developer_token":' not in text
     assert code == 0
     assert (tmp_path / "emulator" / "credentials.json").exists()
+
+
+async def test_a_4_mib_base64_upload_fits_through_http(http_server: Any) -> None:
+    import base64
+
+    from mcp.client.streamable_http import streamable_http_client
+
+    served, _ = http_server
+    payload = base64.b64encode(b"\x01" * (4 * 1024 * 1024)).decode()
+    async with httpx2.AsyncClient(headers={"Authorization": "Bearer key-bob"}, timeout=60) as http:
+        async with Client(streamable_http_client(served.url + "/mcp", http_client=http)) as bob:
+            result = await bob.call_tool(
+                "upload_file", {"parent_folder_id": "0", "name": "four-mib.bin", "content_base64": payload}
+            )
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["size"] == 4 * 1024 * 1024
