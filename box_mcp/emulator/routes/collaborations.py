@@ -136,6 +136,7 @@ def _grantee(st: Store, body: dict[str, Any]) -> tuple[str, str, str | None]:
 
 
 async def create_collaboration(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = _fields(request)
     item_type, item_id = item_ref(body, "item", ("file", "folder"))
@@ -207,6 +208,7 @@ async def get_collaboration(request: Request) -> Response:
 
 
 async def update_collaboration(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = _fields(request)
     st, who = store(request), caller(request)
@@ -249,7 +251,10 @@ async def update_collaboration(request: Request) -> Response:
         updated = st.one("SELECT * FROM collaborations WHERE id = ?", (row["id"],))
         assert updated is not None
         v = view(request)
-        emit_event(st, "COLLABORATION_ROLE_CHANGE", collab_json(st, v, updated), who.user_id)
+        event = {"accepted": "COLLABORATION_ACCEPT", "rejected": "COLLABORATION_REJECT"}.get(
+            status or "", "COLLABORATION_ROLE_CHANGE"
+        )
+        emit_event(st, event, collab_json(st, v, updated), who.user_id)
         return box_json(collab_json(st, v, updated, fields))
 
 

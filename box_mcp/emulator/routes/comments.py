@@ -86,6 +86,7 @@ def _load(request: Request, comment_id: str, action: str) -> tuple[sqlite3.Row, 
 
 
 async def create_comment(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = _fields(request)
     kind, ident = item_ref(body, "item", ("file", "comment"))
@@ -153,6 +154,7 @@ async def get_comment(request: Request) -> Response:
 
 
 async def update_comment(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = _fields(request)
     message = text(body, "message", required=True, max_len=MAX_MESSAGE)

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 FAMILY_MODULES = (
     "collaborations",
     "shared_links",
+    "metadata_templates",
     "metadata",
     "comments",
     "tasks",

@@ -113,6 +113,7 @@ def _refresh_completion(st: Store, task_id: str) -> None:
 
 
 async def create_task(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     _, file_id = item_ref(body, "item", ("file",))
     action = choice(body, "action", ACTIONS, "review")
@@ -157,6 +158,7 @@ async def get_task(request: Request) -> Response:
 
 
 async def update_task(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     st, who = store(request), caller(request)
     with st.tx():
@@ -204,6 +206,7 @@ def _load_assignment(request: Request, assignment_id: str) -> tuple[sqlite3.Row,
 
 
 async def create_assignment(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     task_ref = body.get("task")
     if not isinstance(task_ref, dict) or not isinstance(task_ref.get("id"), str):
@@ -270,6 +273,7 @@ async def get_assignment(request: Request) -> Response:
 
 
 async def update_assignment(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     st, who = store(request), caller(request)
     with st.tx():

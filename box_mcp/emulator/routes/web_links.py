@@ -44,6 +44,7 @@ def _check_folder(request: Request, folder_id: str) -> None:
 
 
 async def create_web_link(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = parse_fields(request.query_params.get("fields"), ("web_link",))
     url = _url(body.get("url"))
@@ -88,6 +89,7 @@ async def get_web_link(request: Request) -> Response:
 
 async def update_web_link(request: Request) -> Response:
     """`url` is changed here; name, parent, description and shared_link go through `changes.update_item`."""
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     fields = parse_fields(request.query_params.get("fields"), ("web_link",))
     st, who = store(request), caller(request)

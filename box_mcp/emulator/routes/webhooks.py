@@ -129,6 +129,7 @@ async def get_webhook(request: Request) -> Response:
 
 
 async def update_webhook(request: Request) -> Response:
+    caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     st = store(request)
     with st.tx():
