@@ -15,6 +15,7 @@ from box_mcp.errors import BoxError
 from box_mcp.policy.engine import Decision, DecisionRequest
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.resolve import AncestryError, AncestryResolver
+from box_mcp.policy.scrub import scrub
 from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
@@ -159,6 +160,22 @@ class PolicyGate:
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
         if not call.tool.read_only:
             self._invalidate(call)
+        output = await self._filter_entries(call, output)
+        roots = self.store.engine().roots(call.agent, call.tool.name)
+        if roots is not None:
+            output = await scrub(output, frozenset(roots), self._locate_folder)
+        return output
+
+    async def _locate_folder(self, folder: ItemRef) -> tuple[str, ...] | None:
+        if self.resolver is None:
+            return None
+        try:
+            return await self.resolver.ancestry(folder)
+        except (BoxError, AncestryError):
+            return None  # scrub then hides the whole path
+
+    async def _filter_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """Drop listing and search entries the agent may not see."""
         entries = getattr(output, "entries", None)
         if not isinstance(entries, list) or not entries:
             return output
@@ -172,10 +189,7 @@ class PolicyGate:
             base = await self._folder_ancestry(call, str(folder_id))
         kept = []
         for e in entries:
-            if base is None:
-                anc = tuple(getattr(e, "ancestor_ids", ()) or ())
-            else:
-                anc = base
+            anc = tuple(getattr(e, "ancestor_ids", ()) or ()) if base is None else base
             if getattr(e, "type", None) == "folder":
                 anc = (*anc, str(e.id))
             if engine.can_see(call.agent, tool, anc, ItemRef(str(e.type), str(e.id))):

@@ -1,6 +1,7 @@
-"""Confinement: random tool calls by an agent confined to Contracts, through the real gate and the emulator.
+"""Confinement: random tool calls by an agent confined to one folder, through the real gate and the emulator.
 
-Nothing outside Contracts may change, and no outside name or id may reach the agent.
+Nothing outside the grant may change, and no outside name or id may reach the agent (not even the names
+and ids of the folders above the grant root).
 """
 
 from __future__ import annotations
@@ -117,18 +118,23 @@ def random_call(
     return rng.choice(choices)
 
 
+# The demo seed is deterministic: Contracts is folder 200000000001, Contracts/Inbox 200000000002.
+ROOTS = {"Contracts": "200000000001", "Contracts/Inbox": "200000000002"}
+
+
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("grant", sorted(ROOTS))
 async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
-    seed, make_world, connect, tmp_path: Path
+    grant, seed, make_world, connect, tmp_path: Path
 ):
-    root = "200000000001"  # Contracts in the deterministic demo seed
+    root = ROOTS[grant]
     policy = tmp_path / "p.yaml"
     policy.write_text(
         "agents:\n  boxed: {acts_as: {as_user: '30000000001'}}\n"
         f"rules:\n  - {{id: contracts, effect: permit, agents: boxed, access: admin, within: ['{root}']}}\n"
     )
     world = make_world(policy)
-    assert world.folder("Contracts") == root
+    assert world.folder(grant) == root
     store = world.app.state.emulator.store
     agent = await connect(world, "boxed")
 
@@ -154,7 +160,7 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
                 assert m.group(0) in given, f"{where} leaked outside id {m.group(0)}: {seen[:500]}"
         for name in outside_names - {v for v in args.values() if isinstance(v, str)}:
             assert f'"{name}"' not in seen and f"/{name}" not in seen, f"{where} leaked name {name!r}"
-        assert outside_state(store, root) == before, f"{where} changed something outside Contracts"
+        assert outside_state(store, root) == before, f"{where} changed something outside {grant}"
         if result.is_error:
             denied += text.startswith("Denied:")
         else:

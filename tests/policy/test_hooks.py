@@ -195,3 +195,23 @@ async def test_rate_limits_from_the_policy_stop_calls_before_box_is_asked(
     text = await slow.err("who_am_i")
     assert "reached its limit of 2 calls per minute; retry in" in text
     assert len(w.requests) == before
+
+
+async def test_a_confined_agent_sees_no_folder_above_its_grant(make_world, connect, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "agents: {inbox: {}}\nrules:\n"
+        "  - {id: inbox, effect: permit, agents: inbox, access: write, within: ['200000000002']}\n"
+    )
+    w = make_world(policy)
+    bot = await connect(w, "inbox")
+    root = await bot.ok("get_folder_details", folder_id=w.folder("Contracts/Inbox"))
+    assert root["path"] == "…/Inbox" and "parent" not in root
+    sow = await bot.ok("get_file_details", file_id=w.file("Contracts/Inbox/SOW-Umbrella-draft.pdf"))
+    assert sow["path"] == "…/Inbox/SOW-Umbrella-draft.pdf" and sow["parent"]["id"] == w.folder(
+        "Contracts/Inbox"
+    )
+    hits = await bot.ok("search_files_keyword", query="SOW")
+    assert hits["entries"]
+    for hit in hits["entries"]:
+        assert hit["ancestor_ids"][0] == w.folder("Contracts/Inbox") and hit["path"].startswith("…/Inbox/")
