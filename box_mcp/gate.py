@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
@@ -235,7 +236,15 @@ class Gate:
             )
             output = await call.tool.handler(ctx, call.args)
             output = await self.results.confine(call, output)
+        except anyio.get_cancelled_exc_class():
+            # The client gave up (or the server is stopping): a started write may still have happened.
+            with anyio.CancelScope(shield=True):
+                await self._record(call, Outcome(False, decision, _ms(started), "cancelled", "cancelled"))
+            raise
         except BoxMCPError as exc:
+            carried = getattr(exc, "decision", None)  # a policy may raise Denied carrying its decision
+            if isinstance(carried, Decision):
+                decision = carried
             outcome = _failed(exc, decision, started)
             await self._record(call, outcome)
             return _error(outcome.error or "the call failed")

@@ -146,3 +146,49 @@ async def test_a_crashing_handler_gives_a_reference_not_a_traceback(emu: Any, bo
     text = result.content[0].text
     assert result.is_error and "Internal error in who_am_i (reference" in text
     assert "Traceback" not in text and "NoneType" not in text
+
+
+async def test_a_cancelled_call_still_gets_its_outcome_recorded(emu: Any, box: Any) -> None:
+    import functools
+
+    import anyio
+
+    entered = anyio.Event()
+
+    class Stuck:
+        async def client_for(self, call: Call) -> Any:
+            entered.set()
+            await anyio.Event().wait()  # never set: only cancellation ends this
+
+    rec = Recorder()
+    server = build_server(Settings.load(env={}), credentials=Stuck(), audit=rec, transport="memory")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            functools.partial(
+                server.gate.call,
+                "create_folder",
+                {"parent_folder_id": "0", "name": "x"},
+                agent="a",
+                transport="memory",
+            )
+        )
+        with anyio.fail_after(5):
+            await entered.wait()
+        tg.cancel_scope.cancel()
+    assert rec.outcomes and rec.outcomes[-1].error_kind == "cancelled"
+
+
+async def test_a_policy_may_raise_denied_carrying_its_decision(emu: Any, box: Any) -> None:
+    from box_mcp.errors import Denied
+
+    class Raising(Recorder):
+        async def decide(self, call: Call) -> Decision:
+            err = Denied("Denied: rule r7 forbids deletes on Fridays")
+            err.decision = Decision(allowed=False, reason="r7", rules=("r7",))  # type: ignore[attr-defined]
+            raise err
+
+    rec = Raising()
+    async with Client(_server(emu, box, rec)) as client:
+        result = await client.call_tool("delete_file", {"file_id": emu.file("HR/salaries.csv")})
+    assert result.is_error and "rule r7" in result.content[0].text
+    assert rec.outcomes[-1].decision.rules == ("r7",) and rec.outcomes[-1].error_kind == "denied"
