@@ -20,6 +20,13 @@ def test_admin_lists_managed_users_with_filter(sdk: Sdk) -> None:
     assert [u.login for u in found.entries or []] == ["carol@acme.example"]
 
 
+def test_users_page_by_marker(sdk: Sdk) -> None:
+    first = sdk("ada").users.get_users(usemarker=True, limit=2)
+    rest = sdk("ada").users.get_users(usemarker=True, limit=2, marker=first.next_marker)
+    names = [u.name for u in (first.entries or []) + (rest.entries or [])]
+    assert names == ["Ada Admin", "Bob Builder", "Carol Counsel"] and not rest.next_marker
+
+
 def test_regular_user_cannot_list_enterprise_users(sdk: Sdk) -> None:
     with pytest.raises(BoxAPIError) as err:
         sdk("bob").users.get_users()

@@ -20,6 +20,7 @@ from ..people import (
     user_json,
 )
 from ..store import now
+from .folders import _marker, _position
 
 ROLES = ("user", "coadmin")
 STATUSES = ("active", "inactive", "cannot_delete_edit", "cannot_delete_edit_upload")
@@ -80,6 +81,14 @@ async def list_users(request: Request) -> Response:
         params.append(external_id)
     rows = st.q(sql + " ORDER BY id", params)
     origin = emulator(request).origin(request)
+    if request.query_params.get("usemarker", "").lower() == "true":
+        marker = request.query_params.get("marker")
+        start = _position(marker) if marker else 0
+        page = [user_json(st, r, origin, fields) for r in rows[start : start + limit]]
+        more = start + limit < len(rows)
+        return box_json(
+            {"entries": page, "limit": limit, "next_marker": _marker(start + limit) if more else None}
+        )
     entries = [user_json(st, r, origin, fields) for r in rows[offset : offset + limit]]
     return box_json({"total_count": len(rows), "entries": entries, "limit": limit, "offset": offset})
 
