@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 
+import httpx2
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient
 from box_sdk_gen.managers.events import GetEventsStreamType
@@ -63,3 +65,26 @@ def test_changes_stream_leaves_out_downloads_and_admin_logs_needs_an_admin(
     with pytest.raises(BoxAPIError) as err:
         ada.events.get_events(stream_position="yesterday")
     assert err.value.response_info.status_code == 400
+
+
+def test_long_poll_answers_new_change_when_an_event_arrives(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    servers = ada.events.get_events_with_long_polling()
+    url = servers.entries[0].url
+    position = ada.events.get_events(stream_position="now").next_stream_position
+    answer: dict[str, object] = {}
+    started, done = threading.Event(), threading.Event()
+
+    def poll() -> None:
+        with httpx2.Client(headers={"Authorization": f"Bearer {box.token('ada')}"}, timeout=20) as http:
+            started.set()
+            answer.update(http.get(f"{url}&stream_position={position}").json())
+        done.set()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    ada.folders.create_folder("Poke", CreateFolderParent(id="0"))
+    assert done.wait(15), "the long poll did not answer"
+    thread.join(5)
+    assert answer == {"message": "new_change"}

@@ -1,10 +1,13 @@
 """User events (`GET /events`): stream positions (`now`, `0`, a position), `next_stream_position`,
-limit up to 500, stream types all / changes / sync and, for admins, admin_logs."""
+limit up to 500, stream types all / changes / sync and, for admins, admin_logs; `OPTIONS /events`
+and a long-poll endpoint for the SDK's event stream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import permissions
 from ..auth import ADMIN_ROLES, Caller
-from ..common import box_json, caller, int_param, store
+from ..common import box_json, caller, emulator, int_param, store
 from ..errors import BoxError
 from ..serialize import user_mini
 from ..store import Store, iso
@@ -25,6 +28,8 @@ NOT_CHANGES = frozenset(
     {"ITEM_DOWNLOAD", "ITEM_PREVIEW", "ITEM_OPEN", "COMMENT_CREATE", "COMMENT_EDIT", "COMMENT_DELETE"}
 )
 SCAN_BATCH = 500
+LONG_POLL_SECONDS = 10  # how long a long poll waits before answering `reconnect`
+LONG_POLL_STEP = 0.05
 
 
 def visible(st: Store, who: Caller, event: sqlite3.Row, admin: bool) -> bool:
@@ -102,6 +107,46 @@ async def get_events(request: Request) -> Response:
     return box_json({"chunk_size": len(entries), "next_stream_position": cursor, "entries": entries})
 
 
+async def events_options(request: Request) -> Response:
+    """`OPTIONS /events`: where to long-poll (the SDK's event stream asks this first)."""
+    caller(request)
+    server = {
+        "type": "realtime_server",
+        "url": f"{emulator(request).origin(request)}/2.0/events/realtime?stream_type=all",
+        "ttl": str(LONG_POLL_SECONDS),
+        "max_retries": "10",
+        "retry_timeout": LONG_POLL_SECONDS + 600,
+    }
+    return box_json({"chunk_size": 1, "entries": [server]})
+
+
+async def long_poll(request: Request) -> Response:
+    """Hold the request until an event the caller may see lies past `stream_position`, then answer
+    `new_change`; after LONG_POLL_SECONDS answer `reconnect` (Box's real-time server protocol)."""
+    st, who = store(request), caller(request)
+    raw = request.query_params.get("stream_position", "now") or "now"
+    try:
+        position = _latest(st) if raw == "now" else int(raw)
+    except ValueError:
+        raise BoxError(
+            400, "bad_request", "'stream_position' must be 'now' or a next_stream_position"
+        ) from None
+    deadline = time.monotonic() + LONG_POLL_SECONDS
+    while True:
+        rows = st.q(
+            "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?", (position, SCAN_BATCH)
+        )
+        if any(visible(st, who, row, False) for row in rows):
+            return box_json({"message": "new_change"})
+        if rows:
+            position = rows[-1]["position"]
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return box_json({"message": "reconnect"})
+        await asyncio.sleep(LONG_POLL_STEP)
+
+
 routes: list[BaseRoute] = [
     Route("/2.0/events", get_events, methods=["GET"]),
+    Route("/2.0/events", events_options, methods=["OPTIONS"]),
+    Route("/2.0/events/realtime", long_poll, methods=["GET"]),
 ]
