@@ -254,6 +254,17 @@ def parse_resource(resource: str) -> tuple[str, str]:
     )
 
 
+def shared_link_item(store: Store, url: str) -> sqlite3.Row | None:
+    """The active item a shared-link URL (`<origin>/s/<token>`) points at, if any."""
+    token = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    if not token:
+        return None
+    for row in store.q("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
+        if json.loads(row["shared_link"]).get("token") == token:
+            return row
+    return None
+
+
 def grant_token_exchange(store: Store, form: dict[str, str]) -> dict[str, Any]:
     if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
         raise OAuthError("invalid_request", f"subject_token_type must be {ACCESS_TOKEN_TYPE}")
@@ -280,9 +291,15 @@ def grant_token_exchange(store: Store, form: dict[str, str]) -> dict[str, Any]:
         raise OAuthError("invalid_scope", f"The requested scopes exceed those of the subject_token: {extra}")
     resource = None
     restricted: list[dict[str, Any]] = []
-    if form.get("resource"):
-        item_type, item_id = parse_resource(form["resource"])
-        row = items.get(store, item_id, item_type)
+    if form.get("resource") and form.get("box_shared_link"):
+        raise OAuthError("invalid_request", "Pass either resource or box_shared_link, not both")
+    if form.get("resource") or form.get("box_shared_link"):
+        if form.get("resource"):
+            item_type, item_id = parse_resource(form["resource"])
+            row = items.get(store, item_id, item_type)
+        else:
+            row = shared_link_item(store, form["box_shared_link"])
+            item_type, item_id = (row["type"], row["id"]) if row is not None else ("", "")
         caller = Caller(
             user_id=parent["user_id"],
             token_user_id=parent["user_id"],

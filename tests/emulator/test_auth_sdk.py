@@ -337,3 +337,26 @@ def test_token_lifetime_is_configurable() -> None:
             },
         )
     assert reply.json()["expires_in"] == 120
+
+
+def test_downscoping_to_a_shared_link_binds_the_token_to_that_item(box: RunningEmulator) -> None:
+    readme = box.credentials["files"]["Engineering/README.md"]
+    auth = BoxDeveloperTokenAuth(token=box.token("bob"))
+    small = auth.downscope_token(
+        ["item_preview"],
+        shared_link=f"{box.base_url}/s/acmeengineeringreadme0001",
+        network_session=network_session(box.base_url),
+    )
+    client = BoxClient(
+        BoxDeveloperTokenAuth(token=small.access_token), network_session=network_session(box.base_url)
+    )
+    assert client.files.get_file_by_id(readme).name == "README.md"
+    with pytest.raises(BoxAPIError) as other:
+        client.files.get_file_by_id(box.credentials["files"]["Engineering/design.md"])
+    assert other.value.response_info.status_code == 404
+    with pytest.raises(BoxAPIError):
+        auth.downscope_token(
+            ["item_preview"],
+            shared_link=f"{box.base_url}/s/no-such-link",
+            network_session=network_session(box.base_url),
+        )
