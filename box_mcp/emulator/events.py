@@ -20,7 +20,12 @@ def emit_event(
     user: str | None,
     additional_details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record one event (e.g. ITEM_UPLOAD, ITEM_TRASH) about `source` done by user id `user`.
+    """Record one event about `source` done by user id `user`.
+
+    Event types the core emits: ITEM_CREATE (folder), ITEM_UPLOAD (file or new version), ITEM_DOWNLOAD,
+    ITEM_RENAME, ITEM_MOVE, ITEM_MODIFY (description/tags), ITEM_COPY, ITEM_TRASH, ITEM_UNDELETE_VIA_TRASH,
+    ITEM_DELETE (permanent delete; not a Box user-event type, but webhooks need FILE.DELETED),
+    ITEM_SHARED_CREATE, ITEM_SHARED_UNSHARE, LOCK_CREATE, LOCK_DESTROY, ITEM_MAKE_CURRENT_VERSION.
 
     `source` is the item's JSON representation at the time (type and id at least). Listeners run
     after the row is written; a failing listener is logged and never fails the request.
