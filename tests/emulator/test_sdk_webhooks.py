@@ -12,7 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient, WebhooksManager
+from box_sdk_gen.managers.comments import CreateCommentItem, CreateCommentItemTypeField
+from box_sdk_gen.managers.file_metadata import CreateFileMetadataByIdScope
+from box_sdk_gen.managers.shared_links_files import AddShareLinkToFileSharedLink
 from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
+from box_sdk_gen.managers.user_collaborations import (
+    CreateCollaborationAccessibleBy,
+    CreateCollaborationAccessibleByTypeField,
+    CreateCollaborationItem,
+    CreateCollaborationItemTypeField,
+    CreateCollaborationRole,
+)
 from box_sdk_gen.managers.webhooks import (
     CreateWebhookTarget,
     CreateWebhookTargetTypeField,
@@ -160,3 +170,59 @@ def test_webhook_crud_and_bad_input(sdk: Sdk, box: RunningEmulator, receiver: Re
     assert err.value.response_info.status_code == 409
     ada.webhooks.delete_webhook_by_id(hook.id)
     assert ada.webhooks.get_webhooks().entries == []
+
+
+def test_collaboration_metadata_share_comment_and_trash_triggers_deliver(
+    sdk: Sdk, box: RunningEmulator, receiver: Receiver
+) -> None:
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.05)
+    wanted = {
+        "COLLABORATION.CREATED",
+        "METADATA_INSTANCE.CREATED",
+        "SHARED_LINK.CREATED",
+        "COMMENT.CREATED",
+        "FILE.TRASHED",
+    }
+    all_in = threading.Event()
+    observe_deliveries(
+        box.emulator.store,
+        lambda _: (
+            len({json.loads(b)["trigger"] for b, _h in receiver.received}) >= len(wanted) and all_in.set()
+        ),
+    )
+    ada = sdk("ada")
+    contracts = box.credentials["folders"]["Contracts"]
+    nda = box.credentials["files"]["Contracts/NDA-Initech.pdf"]
+    ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=contracts, type=CreateWebhookTargetTypeField.FOLDER),
+        receiver.url,
+        [CreateWebhookTriggers(t) for t in sorted(wanted)],
+    )
+    ada.user_collaborations.create_collaboration(
+        CreateCollaborationItem(type=CreateCollaborationItemTypeField.FOLDER, id=contracts),
+        CreateCollaborationAccessibleBy(
+            type=CreateCollaborationAccessibleByTypeField.USER, id=box.user_id("bob")
+        ),
+        CreateCollaborationRole.VIEWER,
+    )
+    ada.file_metadata.create_file_metadata_by_id(
+        box.credentials["files"]["Contracts/Inbox/SOW-Umbrella-draft.pdf"],
+        CreateFileMetadataByIdScope.ENTERPRISE,
+        "contract",
+        {"counterparty": "Umbrella Corp"},
+    )
+    ada.shared_links_files.add_share_link_to_file(
+        nda, "shared_link", shared_link=AddShareLinkToFileSharedLink()
+    )
+    ada.comments.create_comment(
+        "Renewal due", CreateCommentItem(id=nda, type=CreateCommentItemTypeField.FILE)
+    )
+    ada.files.delete_file_by_id(nda)
+    assert all_in.wait(WAIT), f"deliveries seen: {[json.loads(b)['trigger'] for b, _ in receiver.received]}"
+    keys = box.credentials["webhook_keys"]
+    for body, headers in receiver.received:
+        assert WebhooksManager.validate_message(body.decode(), headers, keys["primary"])
+    triggers = {json.loads(b)["trigger"] for b, _ in receiver.received}
+    assert triggers == wanted
+    trashed = next(json.loads(b) for b, _ in receiver.received if json.loads(b)["trigger"] == "FILE.TRASHED")
+    assert trashed["source"]["id"] == nda
