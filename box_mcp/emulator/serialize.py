@@ -191,7 +191,8 @@ class View:
         if name == "shared_link":
             return shared_link_json(self.base_url, row)
         if name == "tags":
-            return json.loads(row["tags"])
+            tags = json.loads(row["tags"])
+            return tags or _SKIP  # Box's spec gives tags minItems 1: no tags means no member
         if name == "extension":
             return row["name"].rsplit(".", 1)[1] if "." in row["name"] else ""
         if name == "version_number":
