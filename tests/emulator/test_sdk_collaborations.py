@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient
 from box_sdk_gen.managers.folders import CreateFolderParent
+from box_sdk_gen.managers.list_collaborations import GetCollaborationsStatus
 from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
 from box_sdk_gen.managers.user_collaborations import (
     CreateCollaborationAccessibleBy,
@@ -168,3 +170,50 @@ def test_ownership_transfer_makes_the_old_owner_an_editor(sdk: Sdk, box: Running
     moved = sdk("bob").folders.get_folder_by_id(folder.id)
     assert moved.owned_by is not None and moved.owned_by.id == box.user_id("bob")
     assert ada.user_collaborations.get_collaboration_by_id(collab_id).role.value == "editor"
+
+
+def test_invite_to_an_unknown_login_is_pending_and_listed_for_nobody_else(
+    sdk: Sdk, box: RunningEmulator
+) -> None:
+    ada = sdk("ada")
+    collab = ada.user_collaborations.create_collaboration(
+        CreateCollaborationItem(
+            type=CreateCollaborationItemTypeField.FOLDER, id=box.credentials["folders"]["Finance"]
+        ),
+        CreateCollaborationAccessibleBy(
+            type=CreateCollaborationAccessibleByTypeField.USER, login="auditor@outside.example"
+        ),
+        CreateCollaborationRole.VIEWER,
+    )
+    assert collab.status is not None and collab.status.value == "pending"
+    assert collab.invite_email == "auditor@outside.example" and collab.item is None
+    assert sdk("bob").list_collaborations.get_collaborations(GetCollaborationsStatus.PENDING).entries == []
+
+
+def test_expired_collaboration_grants_nothing(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    marketing = box.credentials["folders"]["Marketing"]
+    collab = ada.user_collaborations.create_collaboration(
+        CreateCollaborationItem(type=CreateCollaborationItemTypeField.FOLDER, id=marketing),
+        CreateCollaborationAccessibleBy(
+            type=CreateCollaborationAccessibleByTypeField.USER, id=box.user_id("bob")
+        ),
+        CreateCollaborationRole.VIEWER,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    assert sdk("bob").folders.get_folder_by_id(marketing).name == "Marketing"
+    # Time passes: the collaboration's expiry is now behind us.
+    box.emulator.store.x("UPDATE collaborations SET expires_at = 1 WHERE id = ?", (collab.id,))
+    with pytest.raises(BoxAPIError) as err:
+        sdk("bob").folders.get_folder_by_id(marketing)
+    assert _status(err)[0] == 404
+    with pytest.raises(BoxAPIError) as err:
+        ada.user_collaborations.create_collaboration(
+            CreateCollaborationItem(type=CreateCollaborationItemTypeField.FOLDER, id=marketing),
+            CreateCollaborationAccessibleBy(
+                type=CreateCollaborationAccessibleByTypeField.USER, id=box.user_id("carol")
+            ),
+            CreateCollaborationRole.VIEWER,
+            expires_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+    assert _status(err) == (400, "bad_request")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx2
 import pytest
@@ -102,3 +104,27 @@ def test_shared_items_without_boxapi_header_is_bad_request(box: RunningEmulator)
             headers={"Authorization": f"Bearer {box.token('ada')}", "boxapi": "shared_link=http://x/s/nope"},
         )
         assert unknown.status_code == 404
+
+
+def test_link_past_its_unshared_at_no_longer_opens(sdk: Sdk, box: RunningEmulator) -> None:
+    file_id = box.credentials["files"]["Finance/q3-report.md"]
+    shared = sdk("ada").shared_links_files.add_share_link_to_file(
+        file_id,
+        "shared_link",
+        shared_link=AddShareLinkToFileSharedLink(
+            access=AddShareLinkToFileSharedLinkAccessField.OPEN,
+            unshared_at=datetime.now(UTC) + timedelta(days=7),
+        ),
+    )
+    assert shared.shared_link is not None and shared.shared_link.unshared_at is not None
+    url = shared.shared_link.url
+    assert sdk("bob").shared_links_files.find_file_for_shared_link(f"shared_link={url}").id == file_id
+    # A week passes: the link's expiry is now behind us.
+    store = box.emulator.store
+    row = store.one("SELECT shared_link FROM items WHERE id = ?", (file_id,))
+    link = json.loads(row["shared_link"])
+    link["unshared_at"] = "2020-01-01T00:00:00+00:00"
+    store.x("UPDATE items SET shared_link = ? WHERE id = ?", (json.dumps(link), file_id))
+    with pytest.raises(BoxAPIError) as err:
+        sdk("bob").shared_links_files.find_file_for_shared_link(f"shared_link={url}")
+    assert _code(err) == (404, "not_found")

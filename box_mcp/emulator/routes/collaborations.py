@@ -149,6 +149,8 @@ async def create_collaboration(request: Request) -> Response:
         raise BoxError(400, "bad_request", f"'role' is required: one of {', '.join(INVITEE_ROLES)}")
     st, who = store(request), caller(request)
     expires_at = timestamp(body.get("expires_at"), "expires_at")
+    if expires_at is not None and expires_at <= now():
+        raise BoxError(400, "bad_request", "'expires_at' must be in the future")
     can_view_path = body.get("can_view_path", False)
     if not isinstance(can_view_path, bool):
         raise BoxError(400, "bad_request", "'can_view_path' must be a boolean")

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import permissions
-from ..common import box_json, caller, json_body, store
+from ..common import box_json, caller, json_body, store, view
 from ..errors import BoxError
 from ..events import emit_event
 from ..family import load_item
@@ -167,9 +167,7 @@ async def create_instance(request: Request) -> Response:
         row = st.one("SELECT * FROM metadata_instances WHERE id = ?", (instance_id,))
         assert row is not None
         details = {"metadata_template": key, "metadata_scope": scope}
-        emit_event(
-            st, "METADATA_INSTANCE_CREATE", {"type": item["type"], "id": item["id"]}, who.user_id, details
-        )
+        emit_event(st, "METADATA_INSTANCE_CREATE", view(request).item(item), who.user_id, details)
         return box_json(instance_json(st, row, True), status=201)
 
 
@@ -219,9 +217,7 @@ async def update_instance(request: Request) -> Response:
         fresh = st.one("SELECT * FROM metadata_instances WHERE id = ?", (row["id"],))
         assert fresh is not None
         details = {"metadata_template": key, "metadata_scope": scope}
-        emit_event(
-            st, "METADATA_INSTANCE_UPDATE", {"type": item["type"], "id": item["id"]}, who.user_id, details
-        )
+        emit_event(st, "METADATA_INSTANCE_UPDATE", view(request).item(item), who.user_id, details)
         return box_json(instance_json(st, fresh, True))
 
 
@@ -232,9 +228,7 @@ async def delete_instance(request: Request) -> Response:
         row = _find_instance(st, item, scope, key)
         st.x("DELETE FROM metadata_instances WHERE id = ?", (row["id"],))
         details = {"metadata_template": key, "metadata_scope": scope}
-        emit_event(
-            st, "METADATA_INSTANCE_DELETE", {"type": item["type"], "id": item["id"]}, who.user_id, details
-        )
+        emit_event(st, "METADATA_INSTANCE_DELETE", view(request).item(item), who.user_id, details)
     return Response(status_code=204)
 
 
