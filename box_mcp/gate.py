@@ -61,6 +61,7 @@ class Decision:
     reason: str = ""
     rules: tuple[str, ...] = ()
     args: ToolInput | None = None
+    approval_required: bool = False  # allowed only if a person approves (see Approver)
 
 
 ALLOW = Decision(allowed=True, reason="no policy configured")
@@ -78,6 +79,27 @@ class Outcome:
     box_status: int | None = None
     box_code: str | None = None
     box_request_id: str | None = None
+
+
+class Approver(Protocol):
+    async def __call__(self, call: Call, decision: Decision) -> bool:
+        """Ask a person whether this call may run; False when declined or when nobody can be asked."""
+        ...
+
+
+async def no_approver(call: Call, decision: Decision) -> bool:
+    return False
+
+
+class InputRequired(Exception):  # a control-flow signal, not an error
+    """Raised by an Approver that must ask the client in a further round (MCP input_required flow).
+
+    The gate lets it through untouched: nothing reached Box, and the retried call is the one recorded.
+    """
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("input required")
+        self.result = result
 
 
 class PolicyHook(Protocol):
@@ -192,6 +214,7 @@ class Gate:
         agent: str,
         transport: TransportKind,
         progress: ProgressReporter = no_progress,
+        approve: Approver = no_approver,
     ) -> CallToolResult:
         tool = self.tools.get(name)
         if tool is None:
@@ -204,14 +227,22 @@ class Gate:
         except ToolInputError as exc:
             return _error(f"Invalid arguments for {name}: {exc}")
         call = Call(uuid.uuid4().hex, agent, tool, args, resources, facts, transport)
-        return await self._run(call, progress)
+        return await self._run(call, progress, approve)
 
-    async def _run(self, call: Call, progress: ProgressReporter) -> CallToolResult:
+    async def _run(self, call: Call, progress: ProgressReporter, approve: Approver) -> CallToolResult:
         started = time.perf_counter()
         decision = ALLOW
         try:
             decision = await self.policy.decide(call)
-            if not decision.allowed:
+            if decision.approval_required:
+                if not await approve(call, decision):
+                    why = decision.reason or "policy"
+                    raise Denied(
+                        f"Denied: this call needs a person's approval ({why}), and it was not given "
+                        "(declined, or this client cannot ask). Ask the user to approve it, or do something "
+                        "that needs no approval."
+                    )
+            elif not decision.allowed:
                 raise Denied(f"Denied: {decision.reason or 'no policy rule allows this call'}")
             if decision.args is not None:  # the policy narrowed the call: hooks downstream see the new args
                 args = decision.args
@@ -236,6 +267,8 @@ class Gate:
             )
             output = await call.tool.handler(ctx, call.args)
             output = await self.results.confine(call, output)
+        except InputRequired:
+            raise
         except anyio.get_cancelled_exc_class():
             # The client gave up (or the server is stopping): a started write may still have happened.
             with anyio.CancelScope(shield=True):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, fields
@@ -10,9 +12,14 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import NoBackChannelError
 from mcp_types import (
     CallToolRequestParams,
     CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
     ListToolsResult,
     PaginatedRequestParams,
     ToolAnnotations,
@@ -20,7 +27,17 @@ from mcp_types import (
 from mcp_types import Tool as MCPTool
 
 from box_mcp.config import Settings
-from box_mcp.gate import AuditHook, CredentialsHook, Gate, PolicyHook, ResultFilterHook, StaticCredentials
+from box_mcp.gate import (
+    AuditHook,
+    Call,
+    CredentialsHook,
+    Decision,
+    Gate,
+    InputRequired,
+    PolicyHook,
+    ResultFilterHook,
+    StaticCredentials,
+)
 from box_mcp.tools.catalog import CATALOG, select
 from box_mcp.tools.spec import ToolSpec, TransportKind
 
@@ -89,17 +106,24 @@ class BoxMCPServer(MCPServer):
 
     async def _handle_call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         async def report(progress: float, total: float | None = None, message: str | None = None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
-        return await self.gate.call(
-            params.name,
-            params.arguments,
-            agent=self.agent_of(ctx),
-            transport=self.transport_of(ctx),
-            progress=report,
-        )
+        async def approve(call: Call, decision: Decision) -> bool:
+            return await ask_approval(ctx, params, call, decision)
+
+        try:
+            return await self.gate.call(
+                params.name,
+                params.arguments,
+                agent=self.agent_of(ctx),
+                transport=self.transport_of(ctx),
+                progress=report,
+                approve=approve,
+            )
+        except InputRequired as pending:
+            return pending.result
 
 
 @dataclass
@@ -163,6 +187,60 @@ async def open_deployment(
         transport=transport,
     )
     return server, hooks
+
+
+APPROVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"approve": {"type": "boolean", "title": "Approve this call"}},
+    "required": ["approve"],
+}
+
+
+def call_fingerprint(call: Call) -> str:
+    """What an approval is bound to: agent, tool and exact arguments (sealed by the SDK in request_state)."""
+    canonical = json.dumps(
+        {"agent": call.agent, "tool": call.tool.name, "args": call.args.model_dump(mode="json")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "approval:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def ask_approval(
+    ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams, call: Call, decision: Decision
+) -> bool:
+    """Ask the person at the client (MCP form elicitation) to approve one call; any failure means no.
+
+    Handshake-era connections get an elicitation request on the back-channel. Newer ones get an
+    input_required round: the answer comes back on the retried call, bound to it by a fingerprint the
+    SDK seals into request_state, so an approval cannot be replayed onto other arguments.
+    """
+    fingerprint = call_fingerprint(call)
+    answer = (params.input_responses or {}).get("approval")
+    if answer is not None:
+        if params.request_state != fingerprint or not isinstance(answer, ElicitResult):
+            return False
+        return answer.action == "accept" and (answer.content or {}).get("approve") is True
+    caps = ctx.session.client_capabilities
+    if caps is None or caps.elicitation is None:  # this client cannot show a person anything
+        return False
+    items = ", ".join(str(use.item) for use in call.resources) or "no specific item"
+    message = (
+        f"Agent '{call.agent}' wants to run {call.tool.name} on {items}. "
+        f"The policy requires your approval: {decision.reason or 'no reason given'}."
+    )
+    try:
+        result = await ctx.session.elicit_form(message, APPROVAL_SCHEMA, related_request_id=ctx.request_id)
+    except NoBackChannelError:
+        request = ElicitRequest(
+            params=ElicitRequestFormParams(message=message, requested_schema=APPROVAL_SCHEMA)
+        )
+        raise InputRequired(
+            InputRequiredResult(input_requests={"approval": request}, request_state=fingerprint)
+        ) from None
+    except Exception:  # no elicitation support, client error: nobody approved
+        return False
+    return result.action == "accept" and (result.content or {}).get("approve") is True
 
 
 def selected_tools(settings: Settings) -> tuple[ToolSpec, ...]:

@@ -192,3 +192,59 @@ async def test_a_policy_may_raise_denied_carrying_its_decision(emu: Any, box: An
         result = await client.call_tool("delete_file", {"file_id": emu.file("HR/salaries.csv")})
     assert result.is_error and "rule r7" in result.content[0].text
     assert rec.outcomes[-1].decision.rules == ("r7",) and rec.outcomes[-1].error_kind == "denied"
+
+
+class _NeedsApproval(Recorder):
+    async def decide(self, call: Call) -> Decision:
+        if call.tool.name == "delete_file":
+            return Decision(allowed=False, reason="rule approve-deletes", approval_required=True)
+        return ALLOW
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # input_required round, or back-channel request
+@pytest.mark.parametrize(("answer", "runs"), [("yes", True), ("no", False), ("decline", False)])
+async def test_a_call_needing_approval_runs_only_when_the_person_approves(
+    emu: Any, box: Any, answer: str, runs: bool, mode: str
+) -> None:
+    import mcp_types as types
+
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        if answer == "decline":
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content={"approve": answer == "yes"})
+
+    rec = _NeedsApproval()
+    file_id = emu.file("Engineering/notes.txt")
+    async with Client(_server(emu, box, rec), elicitation_callback=on_elicit, mode=mode) as client:
+        result = await client.call_tool("delete_file", {"file_id": file_id})
+    assert asked and "delete_file" in asked[0] and f"file {file_id}" in asked[0]
+    assert result.is_error is (not runs)
+    if not runs:
+        assert "needs a person's approval" in result.content[0].text
+
+
+async def test_a_client_that_cannot_be_asked_gets_a_denial_not_a_hang(emu: Any, box: Any) -> None:
+    rec = _NeedsApproval()
+    before = len(emu.requests)
+    async with Client(_server(emu, box, rec)) as client:
+        result = await client.call_tool("delete_file", {"file_id": emu.file("Engineering/notes.txt")})
+    assert result.is_error and "approval" in result.content[0].text
+    assert len(emu.requests) == before
+
+
+def test_an_approval_is_bound_to_the_exact_agent_tool_and_arguments() -> None:
+    from box_mcp.access import CallFacts
+    from box_mcp.server import call_fingerprint
+    from box_mcp.tools.catalog import get
+
+    spec = get("delete_file")
+
+    def fp(agent: str, file_id: str) -> str:
+        args = spec.input_model.model_validate({"file_id": file_id})
+        return call_fingerprint(Call("id", agent, spec, args, spec.resources(args), CallFacts(), "memory"))
+
+    assert fp("a", "1") == fp("a", "1")
+    assert len({fp("a", "1"), fp("a", "2"), fp("b", "1")}) == 3
