@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -185,9 +186,23 @@ class DeliverySettings:
     timeout: float = 10.0
 
 
+def settings_from_env(environ: dict[str, str] | None = None) -> DeliverySettings:
+    """BOX_EMULATOR_WEBHOOK_ATTEMPTS (default 10) and BOX_EMULATOR_WEBHOOK_BACKOFF (first delay, s)."""
+    env = environ if environ is not None else dict(os.environ)
+    settings = DeliverySettings()
+    try:
+        if env.get("BOX_EMULATOR_WEBHOOK_ATTEMPTS"):
+            settings.max_attempts = max(1, min(10, int(env["BOX_EMULATOR_WEBHOOK_ATTEMPTS"])))
+        if env.get("BOX_EMULATOR_WEBHOOK_BACKOFF"):
+            settings.base_delay = max(0.0, float(env["BOX_EMULATOR_WEBHOOK_BACKOFF"]))
+    except ValueError:
+        log.warning("ignoring a malformed BOX_EMULATOR_WEBHOOK_* setting")
+    return settings
+
+
 @dataclass
 class _State:
-    settings: DeliverySettings = field(default_factory=DeliverySettings)
+    settings: DeliverySettings = field(default_factory=settings_from_env)
     base_url: str = ""  # the emulator's origin, for URLs inside rendered sources
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     threads: list[threading.Thread] = field(default_factory=list)

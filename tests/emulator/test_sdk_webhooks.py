@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from box_sdk_gen import BoxAPIError, BoxClient, WebhooksManager
+from box_sdk_gen import (
+    BaseUrls,
+    BoxAPIError,
+    BoxCCGAuth,
+    BoxClient,
+    CCGConfig,
+    NetworkSession,
+    WebhooksManager,
+)
 from box_sdk_gen.managers.comments import CreateCommentItem, CreateCommentItemTypeField
 from box_sdk_gen.managers.file_metadata import CreateFileMetadataByIdScope
 from box_sdk_gen.managers.shared_links_files import AddShareLinkToFileSharedLink
@@ -30,7 +38,13 @@ from box_sdk_gen.managers.webhooks import (
 )
 
 from box_mcp.emulator.testing import RunningEmulator
-from box_mcp.emulator.webhook_delivery import configure_delivery, delivery_attempts, observe_deliveries
+from box_mcp.emulator.webhook_delivery import (
+    configure_delivery,
+    delivery_attempts,
+    observe_deliveries,
+    set_keys,
+    settings_from_env,
+)
 
 Sdk = Callable[[str], BoxClient]
 WAIT = 15.0
@@ -226,3 +240,39 @@ def test_collaboration_metadata_share_comment_and_trash_triggers_deliver(
     assert triggers == wanted
     trashed = next(json.loads(b) for b, _ in receiver.received if json.loads(b)["trigger"] == "FILE.TRASHED")
     assert trashed["source"]["id"] == nda
+
+
+def test_each_app_signs_with_its_own_keys(box: RunningEmulator, receiver: Receiver) -> None:
+    """A webhook made through the CCG app is signed with that app's keys, not the default pair."""
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.05)
+    ccg = box.credentials["ccg"]
+    set_keys(box.emulator.store, ccg["client_id"], "ccg-primary-key-0001", "ccg-secondary-key-0001")
+    auth = BoxCCGAuth(CCGConfig(ccg["client_id"], ccg["client_secret"], user_id=box.user_id("carol")))
+    base = box.base_url
+    carol = BoxClient(
+        auth,
+        network_session=NetworkSession(
+            base_urls=BaseUrls(base_url=base, upload_url=f"{base}/api", oauth_2_url=f"{base}/oauth2")
+        ),
+    )
+    inbox = box.credentials["folders"]["Contracts/Inbox"]
+    carol.webhooks.create_webhook(
+        CreateWebhookTarget(id=inbox, type=CreateWebhookTargetTypeField.FOLDER),
+        receiver.url,
+        [CreateWebhookTriggers.FILE_UPLOADED],
+    )
+    _upload(carol, inbox, "redline.txt")
+    assert receiver.delivered.wait(WAIT)
+    body, headers = receiver.received[0]
+    assert WebhooksManager.validate_message(body.decode(), headers, "ccg-primary-key-0001")
+    default = box.credentials["webhook_keys"]
+    assert not WebhooksManager.validate_message(
+        body.decode(), headers, default["primary"], secondary_key=default["secondary"]
+    )
+
+
+def test_delivery_settings_come_from_the_environment_within_bounds() -> None:
+    assert settings_from_env({}).max_attempts == 10
+    tuned = settings_from_env({"BOX_EMULATOR_WEBHOOK_ATTEMPTS": "50", "BOX_EMULATOR_WEBHOOK_BACKOFF": "0.5"})
+    assert tuned.max_attempts == 10 and tuned.base_delay == 0.5  # Box never retries more than 10 times
+    assert settings_from_env({"BOX_EMULATOR_WEBHOOK_ATTEMPTS": "two"}).max_attempts == 10
