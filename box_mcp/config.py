@@ -48,7 +48,13 @@ class Settings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     box_url: str | None = Field(None, description="A Box emulator's base URL; None means real Box")
     policy: Path | None = None
-    agent: str = Field("default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    agent: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="Agent for stdio and unauthenticated loopback HTTP; None: the policy's default_agent",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     allowed_dirs: tuple[Path, ...] = ()
     toolsets: tuple[str, ...] = ()

@@ -41,6 +41,9 @@ from box_mcp.gate import (
 from box_mcp.tools.catalog import CATALOG, select
 from box_mcp.tools.spec import ToolSpec, TransportKind
 
+DEFAULT_AGENT = (
+    "default"  # the agent of stdio and loopback HTTP callers when neither flag nor policy names one
+)
 AGENT_SCOPE_KEY = "box_mcp.agent"  # set on the ASGI scope by the HTTP app's inbound auth
 
 INSTRUCTIONS = (
@@ -135,6 +138,7 @@ class GateHooks:
     results: ResultFilterHook | None = None
     audit: AuditHook | None = None
     authenticate: Any = None  # http.app.Authenticator: request -> agent name | None
+    default_agent: str | None = None  # who stdio / unauthenticated loopback callers are when --agent is unset
 
 
 # Areas plug in by module, like cli.py's COMMAND_MODULES: each (when present) defines
@@ -150,8 +154,8 @@ async def load_hooks(
     for name in modules:
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # that area has not wired itself in yet
-            if exc.name != name:
+        except ModuleNotFoundError as exc:  # that area (or its package) has not wired itself in yet
+            if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise
             continue
         contributed: GateHooks = await module.gate_hooks(settings, stack)
@@ -177,6 +181,8 @@ async def open_deployment(
         kw = {"transport": box_transport} if box_transport is not None else {}
         box_client = box_client_from_settings(settings, **kw)
         stack.push_async_callback(box_client.aclose)
+    if settings.agent is None and hooks.default_agent is not None:
+        settings = settings.model_copy(update={"agent": hooks.default_agent})
     server = build_server(
         settings,
         credentials=hooks.credentials,
@@ -298,4 +304,4 @@ def build_server(
     if on_gate is not None:
         on_gate(gate)
     kind: TransportKind = transport or ("stdio" if settings.transport == "stdio" else "http")
-    return BoxMCPServer(gate, default_agent=settings.agent, transport=kind)
+    return BoxMCPServer(gate, default_agent=settings.agent or DEFAULT_AGENT, transport=kind)

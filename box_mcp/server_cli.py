@@ -30,7 +30,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--port", type=int, help="HTTP port [BOX_MCP_PORT; 8000]")
     add("--box-url", help="a Box emulator's URL; real Box when unset [BOX_MCP_BOX_URL]")
     add("--policy", type=Path, help="policy YAML [BOX_MCP_POLICY]")
-    add("--agent", help="agent name for stdio and unauthenticated loopback HTTP [BOX_MCP_AGENT; default]")
+    add("--agent", help="agent of stdio / loopback HTTP callers [BOX_MCP_AGENT; the policy's default_agent]")
     add("--data-dir", type=Path, help="vault, audit and state [BOX_MCP_DATA_DIR; per-user data dir]")
     add("--toolsets", type=_csv, help="comma list of toolsets, or 'all' [BOX_MCP_TOOLSETS]")
     add("--tools", type=_csv, help="comma list of extra tools to expose [BOX_MCP_TOOLS]")
