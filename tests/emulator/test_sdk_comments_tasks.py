@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient
@@ -94,3 +95,23 @@ def test_task_assignments_complete_the_task_by_rule(sdk: Sdk, box: RunningEmulat
     ada.task_assignments.delete_task_assignment_by_id(assignment.id)
     ada.tasks.delete_task_by_id(task.id)
     assert ada.tasks.get_file_tasks(file_id).total_count == 0
+
+
+def test_get_comment_update_task_and_get_assignment(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    file_id = box.credentials["files"]["Finance/budget-2026.csv"]
+    comment = ada.comments.create_comment(
+        "Check Q2", CreateCommentItem(id=file_id, type=CreateCommentItemTypeField.FILE)
+    )
+    assert ada.comments.get_comment_by_id(comment.id, fields=["message"]).message == "Check Q2"
+    task = ada.tasks.create_task(CreateTaskItem(id=file_id), message="Review budget")
+    changed = ada.tasks.update_task_by_id(
+        task.id, message="Review budget by Friday", due_at=datetime(2030, 1, 4, tzinfo=UTC)
+    )
+    assert changed.message == "Review budget by Friday" and changed.due_at is not None
+    assignment = ada.task_assignments.create_task_assignment(
+        CreateTaskAssignmentTask(id=task.id), CreateTaskAssignmentAssignTo(id=box.user_id("ada"))
+    )
+    fetched = ada.task_assignments.get_task_assignment_by_id(assignment.id)
+    assert fetched.assigned_to is not None and fetched.assigned_to.id == box.user_id("ada")
+    assert fetched.resolution_state.value == "incomplete"

@@ -20,6 +20,7 @@ from box_sdk_gen.managers.metadata_templates import (
     CreateMetadataTemplateFields,
     CreateMetadataTemplateFieldsOptionsField,
     CreateMetadataTemplateFieldsTypeField,
+    DeleteMetadataTemplateScope,
     GetMetadataTemplateScope,
 )
 
@@ -160,3 +161,24 @@ def test_malformed_json_patch_is_bad_request_not_500(box: RunningEmulator) -> No
         assert wrong_type.status_code == 400
         removed = http.put(url, content=b'[{"op": "remove", "path": "/missing"}]', headers=headers)
         assert removed.status_code == 400 and removed.json()["type"] == "error"
+
+
+def test_template_by_instance_id_folder_instances_and_template_delete(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    file_id = box.credentials["files"]["Contracts/NDA-Initech.pdf"]
+    instance = ada.file_metadata.get_file_metadata_by_id(
+        file_id, GetFileMetadataByIdScope.ENTERPRISE, "contract"
+    )
+    by_instance = ada.metadata_templates.get_metadata_templates_by_instance_id(instance.id)
+    assert [t.template_key for t in by_instance.entries or []] == ["contract"]
+    folder_id = box.credentials["folders"]["Marketing"]
+    ada.folder_metadata.create_folder_metadata_by_id(
+        folder_id, CreateFolderMetadataByIdScope.GLOBAL, "properties", {"campaign": "rocket"}
+    )
+    listed = ada.folder_metadata.get_folder_metadata(folder_id)
+    assert [(e.scope, e.template) for e in listed.entries or []] == [("global", "properties")]
+    ada.metadata_templates.delete_metadata_template(DeleteMetadataTemplateScope.ENTERPRISE, "contract")
+    assert ada.file_metadata.get_file_metadata(file_id).entries == []
+    with pytest.raises(BoxAPIError) as err:
+        ada.metadata_templates.get_metadata_template(GetMetadataTemplateScope.ENTERPRISE, "contract")
+    assert _code(err)[0] == 404
