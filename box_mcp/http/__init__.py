@@ -1,0 +1,1 @@
+"""HTTP face of box-mcp: `app` (/mcp, /healthz, Host/Origin, inbound auth), `serving`, `demo`."""
