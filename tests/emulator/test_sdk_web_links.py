@@ -49,3 +49,22 @@ def test_bad_web_links_are_refused_with_box_errors(sdk: Sdk, box: RunningEmulato
     with pytest.raises(BoxAPIError) as err:
         sdk("ada").web_links.get_web_link_by_id("999999999")
     assert err.value.response_info.status_code == 404
+
+
+def test_trashed_web_link_can_be_read_restored_and_purged(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    finance = box.credentials["folders"]["Finance"]
+    link = ada.web_links.create_web_link(
+        "https://ledger.acme.example", CreateWebLinkParent(id=finance), name="Ledger"
+    )
+    ada.web_links.delete_web_link_by_id(link.id)
+    trashed = ada.trashed_web_links.get_trashed_web_link_by_id(link.id)
+    assert trashed.item_status is not None and trashed.item_status.value == "trashed"
+    restored = ada.trashed_web_links.restore_weblink_from_trash(link.id)
+    assert restored.item_status is not None and restored.item_status.value == "active"
+    assert "Ledger" in [e.name for e in ada.folders.get_folder_items(finance).entries or []]
+    ada.web_links.delete_web_link_by_id(link.id)
+    ada.trashed_web_links.delete_trashed_web_link_by_id(link.id)
+    with pytest.raises(BoxAPIError) as err:
+        ada.trashed_web_links.get_trashed_web_link_by_id(link.id)
+    assert err.value.response_info.status_code == 404

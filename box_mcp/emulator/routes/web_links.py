@@ -1,8 +1,10 @@
-"""Web links: create in a folder, get, update (name, url, description, move, shared link), trash.
+"""Web links: create in a folder, get, update (name, url, description, move, shared link), trash,
+restore and purge.
 They live in the item tree, so folder listings, trash and search see them."""
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -10,13 +12,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..changes import trash_item, update_item
+from ..changes import purge_item, restore_item, trash_item, update_item
 from ..common import box_json, caller, check_if_match, json_body, not_modified, store, view
-from ..errors import BoxError
+from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..family import load_item, text
 from ..serialize import parse_fields
 from ..store import now
+from .trash import load_trashed, trashed_json
 
 
 def _url(value: object) -> str:
@@ -117,9 +120,44 @@ async def delete_web_link(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def get_trashed_web_link(request: Request) -> Response:
+    fields = parse_fields(request.query_params.get("fields"), ("web_link",))
+    return box_json(trashed_json(request, load_trashed(request, "web_link"), fields))
+
+
+def _own_trashed(request: Request) -> sqlite3.Row:
+    st, who = store(request), caller(request)
+    row = items.get(st, request.path_params["item_id"], "web_link")
+    if row is None or permissions.role_on(st, who.user_id, row) is None:
+        raise not_found()
+    return row
+
+
+async def restore_web_link(request: Request) -> Response:
+    """`POST /web_links/{id}`: restore from the trash (optionally to another parent or name)."""
+    caller(request)
+    body = await json_body(request, required=False)
+    fields = parse_fields(request.query_params.get("fields"), ("web_link",))
+    st, who = store(request), caller(request)
+    with st.tx():
+        v = view(request)
+        restored = restore_item(st, who, _own_trashed(request), body, v)
+        return box_json(v.item(restored, fields), status=201)
+
+
+async def purge_web_link(request: Request) -> Response:
+    st, who = store(request), caller(request)
+    with st.tx():
+        purge_item(st, who, _own_trashed(request))
+    return Response(status_code=204)
+
+
 routes: list[BaseRoute] = [
     Route("/2.0/web_links", create_web_link, methods=["POST"]),
     Route("/2.0/web_links/{link_id:boxid}", get_web_link, methods=["GET"]),
     Route("/2.0/web_links/{link_id:boxid}", update_web_link, methods=["PUT"]),
     Route("/2.0/web_links/{link_id:boxid}", delete_web_link, methods=["DELETE"]),
+    Route("/2.0/web_links/{item_id:boxid}", restore_web_link, methods=["POST"]),
+    Route("/2.0/web_links/{item_id:boxid}/trash", get_trashed_web_link, methods=["GET"]),
+    Route("/2.0/web_links/{item_id:boxid}/trash", purge_web_link, methods=["DELETE"]),
 ]
