@@ -1,18 +1,20 @@
 """AuditLog: the hash-chained, group-committed JSONL writer the gate calls for every tool call.
 
-`append` seals a record into the chain at once (in the event loop, so order is the order of calls) and
-returns when it is on disk. A flush task writes and syncs whatever records are waiting as one batch:
-concurrent appends share one fdatasync (group commit). The batch is synced in the event loop itself
-while that is fast (it saves two thread hops per append) and in a writer thread when storage is slow.
-If a write fails, every waiting and later append raises AuditError: calls stop rather than go
-unrecorded. A background thread keeps the head mark and the SQLite index caught up; they may lag and
-never delay an append. Record times never go backwards, so the daily files stay in chain order.
+`append` queues a record and returns when it is on disk. A flush task takes whatever records are
+waiting as one batch and, holding the directory's file lock, finds the chain's tail (usually from the
+lock file, in two syscalls), seals the batch onto it in call order, writes it and syncs once: concurrent
+appends share one fdatasync (group commit), and several processes can share one chain. The batch runs
+in the event loop itself while that is fast (saving two thread hops per append) and in a writer thread
+when storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
+rather than go unrecorded. A background thread keeps the head mark and the SQLite index caught up; they
+may lag and never delay an append. Record times never go backwards, so the daily files stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -27,39 +29,49 @@ from typing import Any
 from box_mcp.errors import AuditError
 
 from . import index as _index
-from .record import AuditRecord, build_body
+from .record import GENESIS, AuditRecord, build_body, utc_timestamp
 from .redact import Redactor
-from .store import LOCK_NAME, Head, Recovered, file_name, fsync_dir, open_append, recover, write_head
+from .store import (
+    LOCK_NAME,
+    TAIL_SIZE,
+    Head,
+    TailState,
+    file_name,
+    fsync_dir,
+    list_files,
+    make_private_dir,
+    open_append,
+    recover,
+    write_head,
+)
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows: one writer per directory is then the operator's job
+except ImportError:  # pragma: no cover - Windows: one writing process per directory is then a must
     fcntl = None  # type: ignore[assignment]
 
 BACKGROUND_DELAY_S = 0.5  # head mark and index lag the log by about this much
-_Pending = tuple[AuditRecord, "asyncio.Future[None]"]
+_Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
 
 
 class AuditLog:
     """Open with `await AuditLog.open(directory)`; close with `await log.aclose()` (or `async with`)."""
 
-    def __init__(self, directory: Path, *, fsync: bool, index: bool, recovered_seq: int,
-                 recovered_hash: str, lock_fd: int, secret_fields: Iterable[str],
-                 inline_sync_ms: float, clock: Callable[[], int], last_ns: int,
+    def __init__(self, directory: Path, *, fsync: bool, index: bool, lock_fd: int,
+                 secret_fields: Iterable[str], inline_sync_ms: float, clock: Callable[[], int],
                  key: bytes | None) -> None:
         self.directory = directory
-        self._key = key
+        self._dir = str(directory)
         self._clock = clock
+        self._key = key
         self._fsync = fsync
         self._inline_sync_s = inline_sync_ms / 1000
         # Seconds the last batches took to write and sync; their median decides inline or thread,
         # so one slow outlier does not move the next appends off the fast path.
         self._sync_times: deque[float] = deque([0.0], maxlen=15)
         self._sync_median = 0.0
-        self._durable: Head | None = None
-        self._last_ns = last_ns
-        self._seq = recovered_seq
-        self._last_hash = recovered_hash
+        self._durable: TailState | None = None
+        self._tail = TailState(0, GENESIS, 0, None, 0)
         self._lock_fd = lock_fd
         self._redactor = Redactor(secret_fields)
         self._secret_fields = frozenset(secret_fields)
@@ -84,25 +96,27 @@ class AuditLog:
                    clock: Callable[[], int] = time.time_ns, key: bytes | None = None) -> AuditLog:
         """Open (or create) the log in `directory`, continuing its chain from the last durable record.
 
+        Several processes (say, one stdio server per IDE) may write one directory: every batch is
+        written under a file lock and continues the chain from whatever record is last.
         `secret_fields` are argument names masked in every record (a policy's secret fields).
-        `inline_sync_ms`: while a batch write+fsync takes less than this (smoothed), it runs in the
-        event loop itself, saving two thread hops (~0.1 ms) per append; on slower storage it moves to
-        the writer thread so the loop stays responsive. 0 means always use the thread.
+        `inline_sync_ms`: while a batch write+fsync takes less than this (median of recent ones), it
+        runs in the event loop itself, saving two thread hops (~0.1 ms) per append; on slower storage
+        it moves to the writer thread so the loop stays responsive. 0 means always use the thread.
         `key` (32+ random bytes, kept away from the log) adds an HMAC to every record, so that only
         its holder can write records that `verify(..., key=key)` accepts.
         `clock` gives the records' time in nanoseconds since the epoch (tests move it across midnight).
-        Raises AuditError if another process writes the directory or its last record is damaged.
+        Raises AuditError if the directory cannot be written or its last record is damaged.
         """
         directory = Path(directory)
         loop = asyncio.get_running_loop()
-        lock_fd, recovered = await loop.run_in_executor(None, _lock_and_recover, directory)
-        log = cls(directory, fsync=fsync, index=index, recovered_seq=recovered.seq,
-                  recovered_hash=recovered.hash, lock_fd=lock_fd, secret_fields=secret_fields,
-                  inline_sync_ms=inline_sync_ms, clock=clock, last_ns=recovered.time_ns,
-                  key=key)
+        lock_fd = await loop.run_in_executor(None, _open_lock, directory)
+        log = cls(directory, fsync=fsync, index=index, lock_fd=lock_fd, secret_fields=secret_fields,
+                  inline_sync_ms=inline_sync_ms, clock=clock, key=key)
         try:
-            if recovered.torn is not None:
-                await log.append("log_recovery", detail={"torn_line_removed": recovered.torn})
+            # Read the tail from the files now (checking the last record, cutting a torn line and
+            # recording that, if a crash left one), so last_seq/last_hash are right from the start.
+            first_look = functools.partial(log._write_batch, [], trust_state=False)
+            await loop.run_in_executor(log._writer, first_look)
         except BaseException:
             await log.aclose()
             raise
@@ -111,11 +125,12 @@ class AuditLog:
 
     @property
     def last_seq(self) -> int:
-        return self._seq
+        """The seq of the last record in the chain as this writer last saw it."""
+        return self._tail.seq
 
     @property
     def last_hash(self) -> str:
-        return self._last_hash
+        return self._tail.hash
 
     async def append(self, kind: str, **fields: Any) -> AuditRecord:
         """Write one record; returns when it is durable. `secret_fields=[...]` masks more argument names
@@ -127,17 +142,12 @@ class AuditLog:
         extra = fields.pop("secret_fields", None)
         redactor = Redactor(self._secret_fields | set(extra)) if extra else self._redactor
         body = build_body(kind, fields, redactor)
-        # A clock stepped back must not put a record in an earlier day's file than its predecessor.
-        self._last_ns = now_ns = max(self._clock(), self._last_ns)
-        record = AuditRecord.seal(body, seq=self._seq + 1, prev_hash=self._last_hash, now_ns=now_ns,
-                                  key=self._key)
-        self._seq, self._last_hash = record.seq, record.hash
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[AuditRecord] = loop.create_future()
+        self._pending.append((body, self._clock(), done))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        await done
-        return record
+            self._flusher = loop.create_task(self._flush())
+        return await done
 
     async def intent(self, **fields: Any) -> str:
         """Write-ahead record for a write, durable before the write goes to Box; returns its id."""
@@ -149,7 +159,7 @@ class AuditLog:
         return await self.append("outcome", intent_id=intent_id, **fields)
 
     async def aclose(self) -> None:
-        """Wait for every pending record to be durable, then release the directory."""
+        """Wait for every pending record to be durable, then close the files and threads."""
         if self._closed:
             return
         self._closed = True
@@ -173,42 +183,103 @@ class AuditLog:
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
-    # -- the writer thread --------------------------------------------------------------------
+    # -- writing a batch (in the loop or the writer thread) --------------------------------------
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                records = [r for r, _ in batch]
                 try:
                     if self._sync_median < self._inline_sync_s:
-                        self._write_batch(records)
+                        records = self._write_batch(batch)
                     else:
-                        await loop.run_in_executor(self._writer, self._write_batch, records)
+                        records = await loop.run_in_executor(self._writer, self._write_batch, batch)
                 except Exception as exc:
-                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                    why = exc if isinstance(exc, AuditError) else (
+                        exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__)
                     self._fail(AuditError(
                         f"the audit log cannot write to {self.directory} ({why}); "
                         "tool calls are refused until it can"
                     ), batch)
                     return
-                for _, done in batch:
+                for (_, _, done), record in zip(batch, records, strict=True):
                     if not done.done():
-                        done.set_result(None)
+                        done.set_result(record)
                 self._schedule_index()
         finally:
             self._flusher = None
 
     def _fail(self, error: AuditError, batch: list[_Pending]) -> None:
         self._failure = error
-        for _, done in batch + self._pending:
+        for _, _, done in batch + self._pending:
             if not done.done():
                 done.set_exception(error)
         self._pending = []
 
-    def _write_batch(self, records: list[AuditRecord]) -> None:
+    def _write_batch(self, batch: list[_Pending], *, trust_state: bool = True) -> list[AuditRecord]:
+        """Seal and write `batch` under the directory lock; returns its records (same order)."""
         started = time.perf_counter()
+        _lock(self._lock_fd)
+        try:
+            times = [t for _, t, _ in batch]
+            tail, torn = self._current_tail(times, trust_state)
+            bodies = [b for b, _, _ in batch]
+            if torn is not None:  # another writer crashed mid-line; its fragment is gone: say so first
+                bodies.insert(0, build_body("log_recovery", {"detail": {"torn_line_removed": torn}},
+                                            self._redactor))
+                times.insert(0, times[0] if times else self._clock())
+            records: list[AuditRecord] = []
+            now_ns = tail.time_ns
+            for body, stamp in zip(bodies, times, strict=True):
+                # Times never go backwards along the chain, so the daily files stay in chain order.
+                now_ns = max(now_ns, stamp)
+                record = AuditRecord.seal(body, seq=tail.seq + 1 + len(records),
+                                          prev_hash=records[-1].hash if records else tail.hash,
+                                          now_ns=now_ns, key=self._key)
+                records.append(record)
+            if records:
+                self._write_records(records)
+                last = records[-1]
+                assert self._fd is not None
+                tail = TailState(last.seq, last.hash, now_ns, file_name(last.time[:10]),
+                                 os.fstat(self._fd).st_size)
+                os.pwrite(self._lock_fd, tail.encode(), 0)
+                self._durable = tail
+            self._tail = tail
+        finally:
+            _unlock(self._lock_fd)
+        if records:
+            self._sync_times.append(time.perf_counter() - started)
+            self._sync_median = sorted(self._sync_times)[len(self._sync_times) // 2]
+        return records[len(records) - len(batch):]
+
+    def _current_tail(self, times: list[int], trust_state: bool) -> tuple[TailState, dict[str, Any] | None]:
+        """The chain's tail, from the lock file when the log still ends where it says (the usual case,
+        two syscalls), else by reading the files (first open, another writer crashed, a new day)."""
+        state = TailState.decode(os.pread(self._lock_fd, TAIL_SIZE, 0))
+        if trust_state and state is not None and self._tail_holds(state, times):
+            return state, None
+        recovered = recover(self.directory)
+        return TailState.of(recovered), recovered.torn
+
+    def _tail_holds(self, state: TailState, times: list[int]) -> bool:
+        if state.file is None:
+            return not list_files(self.directory)
+        try:
+            if os.stat(os.path.join(self._dir, state.file)).st_size != state.offset:
+                return False
+        except FileNotFoundError:
+            return False
+        if not times:
+            return True
+        days = {_day(max(state.time_ns, times[0])), _day(max(state.time_ns, *times))}
+        if days == {state.file}:
+            return True
+        # This batch starts a new day's file: make sure no writer left a newer file behind.
+        return list_files(self.directory)[-1].name == state.file
+
+    def _write_records(self, records: list[AuditRecord]) -> None:
         i = 0
         while i < len(records):
             date = records[i].time[:10]
@@ -220,10 +291,6 @@ class AuditLog:
             if self._fsync:
                 _sync(fd)
             i = j
-        last = records[-1]
-        self._durable = Head(seq=last.seq, hash=last.hash, file=file_name(last.time[:10]))
-        self._sync_times.append(time.perf_counter() - started)
-        self._sync_median = sorted(self._sync_times)[len(self._sync_times) // 2]
 
     def _file_for(self, date: str) -> int:
         if date != self._date or self._fd is None:
@@ -262,7 +329,7 @@ class AuditLog:
             if durable is not None:
                 # The head mark trails the log (a lower bound of what is durable), off the append path.
                 with contextlib.suppress(OSError):
-                    write_head(self.directory, durable)
+                    write_head(self.directory, Head(seq=durable.seq, hash=durable.hash, file=durable.file))
             if not self._index:
                 return
             try:
@@ -294,19 +361,21 @@ def _sync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
-def _lock_and_recover(directory: Path) -> tuple[int, Recovered]:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise AuditError(
-                    f"another box-mcp process is writing the audit log in {directory}; "
-                    "give each server its own data directory"
-                ) from None
-        return lock_fd, recover(directory)
-    except BaseException:
-        os.close(lock_fd)
-        raise
+def _day(ns: int) -> str:
+    return file_name(utc_timestamp(ns)[:10])
+
+
+def _open_lock(directory: Path) -> int:
+    make_private_dir(directory)
+    return os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+
+
+def _lock(fd: int) -> None:
+    # Held only while one batch is sealed, written and synced: other writers wait that long at most.
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -2,7 +2,7 @@
 
     <dir>/audit-YYYY-MM-DD.jsonl   records, one per line, the file named for the UTC date of its records
     <dir>/audit.head               {"seq", "hash", "file"} of the last record known durable (a lower bound)
-    <dir>/audit.lock               held (flock) by the one process writing the directory
+    <dir>/audit.lock               flock'ed around every batch write; holds the chain's tail (TailState)
     <dir>/audit.sqlite3            the query index (index.py), rebuilt from the JSONL at will
 
 A crash can leave a torn last line (bytes without their newline). Such a line was never acknowledged,
@@ -17,16 +17,18 @@ log must not be able to read the key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from box_mcp.errors import AuditError
 
@@ -34,6 +36,7 @@ from .record import GENESIS, record_hash
 
 FILE_RE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})\.jsonl$")
 HEAD_NAME = "audit.head"
+TAIL_SIZE = 256  # bytes of the lock file that hold the TailState
 LOCK_NAME = "audit.lock"
 INDEX_NAME = "audit.sqlite3"
 
@@ -96,8 +99,13 @@ def read_head(directory: Path) -> Head | None:
 
 
 def write_head(directory: Path, head: Head) -> None:
-    """Atomically replace the head mark. Not synced: it is only ever a lower bound of what is durable."""
-    tmp = directory / (HEAD_NAME + ".tmp")
+    """Atomically replace the head mark unless it already names a later record (several writers).
+    Not synced: it is only ever a lower bound of what is durable."""
+    with contextlib.suppress(AuditError):
+        current = read_head(directory)
+        if current is not None and current.seq >= head.seq:
+            return
+    tmp = directory / f"{HEAD_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, json.dumps({"seq": head.seq, "hash": head.hash, "file": head.file}).encode())
@@ -114,6 +122,40 @@ class Recovered:
     hash: str
     torn: dict[str, Any] | None
     time_ns: int = 0  # the last record's time: later records are never stamped earlier
+    file: str | None = None  # the file holding the last record, and where its complete data ends
+    offset: int = 0
+
+
+class TailState(NamedTuple):
+    """The chain's tail as the last writer left it, kept in the lock file so that several processes can
+    share one chain: read under the lock, trusted only if the file still ends where it says."""
+
+    seq: int
+    hash: str
+    time_ns: int
+    file: str | None
+    offset: int
+
+    def encode(self) -> bytes:
+        # Fixed width and plain words: read and written under the lock for every batch, so cheap.
+        return f"{self.seq} {self.hash} {self.time_ns} {self.offset} {self.file or '-'}\n".encode().ljust(
+            TAIL_SIZE)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> TailState | None:
+        parts = raw.split()
+        if len(parts) != 5:
+            return None
+        try:
+            seq, digest, time_ns, offset, name = parts
+            file = name.decode()
+            return cls(int(seq), digest.decode(), int(time_ns), None if file == "-" else file, int(offset))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    @classmethod
+    def of(cls, r: Recovered) -> TailState:
+        return cls(r.seq, r.hash, r.time_ns, r.file, r.offset)
 
 
 def _last_line(path: Path) -> tuple[bytes | None, int]:
@@ -135,7 +177,7 @@ def _last_line(path: Path) -> tuple[bytes | None, int]:
 
 
 def recover(directory: Path) -> Recovered:
-    """Find the chain's last record, cutting a torn last line first. Runs once, before a writer starts."""
+    """Find the chain's last record, cutting a torn last line first. Call it holding the lock."""
     make_private_dir(directory)
     files = list_files(directory)
     torn: dict[str, Any] | None = None
@@ -167,7 +209,8 @@ def recover(directory: Path) -> Recovered:
                 "run `box-mcp audit verify`, then move the damaged log aside"
             )
         _check_head(directory, seq)
-        return Recovered(seq=seq, hash=digest, torn=torn, time_ns=time_ns)
+        return Recovered(seq=seq, hash=digest, torn=torn, time_ns=time_ns, file=path.name,
+                         offset=complete_end)
     _check_head(directory, 0)
     return Recovered(seq=0, hash=GENESIS, torn=torn)
 

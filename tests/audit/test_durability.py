@@ -7,6 +7,7 @@ follow the sync). The next process then cuts it off and starts with a `log_recov
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -30,10 +31,10 @@ WRITERS = 16
 Child = tuple[Process, BufferedByteReceiveStream, list[str]]
 
 
-async def start(directory: Path, count: int, pad: int = 0) -> Child:
+async def start(directory: Path, count: int, pad: int = 0, *extra: str) -> Child:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
-    argv = [sys.executable, str(CHILD), str(directory), str(WRITERS), str(count), str(pad)]
+    argv = [sys.executable, str(CHILD), str(directory), str(WRITERS), str(count), str(pad), *extra]
     proc = await anyio.open_process(argv, env=env)
     assert proc.stdout is not None
     lines = BufferedByteReceiveStream(proc.stdout)
@@ -126,3 +127,27 @@ async def test_acknowledged_records_survive_sigkill_and_the_chain_continues(audi
     assert final.ok and final.last_seq >= int(last_seq) + 40 and final.torn_tail is None
     assert total_acks > 0, f"seed {seed}: no run acknowledged anything; the test proved nothing"
     assert len([r for r in logged(audit_dir).values() if r["kind"] == "log_recovery"]) == torn
+
+
+@pytest.mark.anyio
+async def test_two_writer_processes_share_one_chain(audit_dir: Path) -> None:
+    outputs: list[list[list[str]]] = [[], []]
+    with anyio.fail_after(60):
+        children = [await start(audit_dir, 150, 0, "go") for _ in range(2)]
+        for proc, _, _ in children:  # both are ready: let them write at the same time
+            assert proc.stdin is not None
+            await proc.stdin.send(b"go\n")
+        for (proc, lines, _), out in zip(children, outputs, strict=True):
+            await read_rest(lines, out)
+            await proc.wait()
+            await proc.aclose()
+            assert proc.returncode == 0
+    report = verify(audit_dir)
+    records = logged(audit_dir)
+    acked = {a[2] for out in outputs for a in out if a and a[0] == "ack"}
+    assert report.status == "ok" and report.count == len(records)
+    assert acked <= set(records) and len(acked) >= 300
+    # The two processes really took turns in the one chain.
+    writers = [r["session_id"] for r in sorted(records.values(), key=lambda r: r["seq"]) if "session_id" in r]
+    switches = sum(a != b for a, b in itertools.pairwise(writers))
+    assert len(set(writers)) == 2 and switches >= 2

@@ -106,9 +106,16 @@ async def test_log_files_are_private_to_the_user(audit_log: AuditLog, audit_dir:
 
 
 @pytest.mark.anyio
-async def test_a_second_writer_on_the_same_directory_is_refused(audit_log: AuditLog, audit_dir: Path) -> None:
-    with pytest.raises(AuditError, match="another box-mcp process is writing"):
-        await AuditLog.open(audit_dir)
+async def test_two_writers_on_one_directory_share_one_chain(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as first, \
+               await AuditLog.open(audit_dir, inline_sync_ms=0) as second:
+        async with anyio.create_task_group() as tg:
+            for n in range(60):
+                tg.start_soon(lambda n=n: (first if n % 2 else second).append("call", agent=f"agent-{n}"))
+    data = records(audit_dir)
+    assert [r["seq"] for r in data] == list(range(1, 61))
+    assert {r["agent"] for r in data} == {f"agent-{n}" for n in range(60)}
+    assert verify(audit_dir).status == "ok"
 
 
 @pytest.mark.anyio
@@ -212,4 +219,18 @@ async def test_a_new_days_file_holding_only_a_torn_line_is_emptied_on_restart(au
     recovery = records(audit_dir)[1]
     assert recovery["kind"] == "log_recovery" and recovery["prev_hash"] == first.hash
     assert recovery["detail"]["torn_line_removed"]["file"] == "audit-2026-11-22.jsonl"
+    assert verify(audit_dir).status == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_torn_line_left_by_another_writer_is_cut_by_the_next_batch(audit_dir: Path) -> None:
+    async with await AuditLog.open(audit_dir) as log:
+        before = await log.append("call", tool="who_am_i")
+        [path] = log_files(audit_dir)
+        with path.open("ab") as fh:  # what a writer killed mid-write leaves
+            fh.write(b'{"agent":"other","args":{"fi')
+        after = await log.append("call", tool="who_am_i")
+    recovery, last = records(audit_dir)[1:]
+    assert recovery["kind"] == "log_recovery" and recovery["prev_hash"] == before.hash
+    assert last["id"] == after.id and after.seq == 3 and after.prev_hash == recovery["hash"]
     assert verify(audit_dir).status == "ok"
