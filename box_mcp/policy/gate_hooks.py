@@ -44,4 +44,5 @@ async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
     gate = PolicyGate(store, fetch)
     # API keys switch on inbound authentication; a policy without keys serves its default agent on loopback.
     has_keys = any(agent.keys for agent in store.engine().policy.agents.values())
-    return GateHooks(policy=gate, results=gate, authenticate=gate.authenticate if has_keys else None)
+    return GateHooks(policy=gate, results=gate, authenticate=gate.authenticate if has_keys else None,
+                     default_agent=store.engine().policy.default_agent)
