@@ -217,3 +217,17 @@ def test_expired_collaboration_grants_nothing(sdk: Sdk, box: RunningEmulator) ->
             expires_at=datetime(2020, 1, 1, tzinfo=UTC),
         )
     assert _status(err) == (400, "bad_request")
+
+
+def test_group_collaborations_list_what_the_group_was_invited_to(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    legal = box.credentials["groups"]["Legal"]
+    collab = ada.user_collaborations.create_collaboration(
+        CreateCollaborationItem(
+            type=CreateCollaborationItemTypeField.FOLDER, id=box.credentials["folders"]["Finance"]
+        ),
+        CreateCollaborationAccessibleBy(type=CreateCollaborationAccessibleByTypeField.GROUP, id=legal),
+        CreateCollaborationRole.VIEWER,
+    )
+    listed = ada.list_collaborations.get_group_collaborations(legal)
+    assert [c.id for c in listed.entries or []] == [collab.id] and listed.total_count == 1

@@ -18,6 +18,7 @@ from ..events import emit_event
 from ..family import choice, group_mini, item_ref, load_item, marker_page, offset_page, timestamp, user_row
 from ..serialize import INVITEE_ROLES, View, user_mini
 from ..store import Store, iso, now
+from .groups import load_group
 
 COLLAB_FIELDS = frozenset(
     {
@@ -351,6 +352,27 @@ async def pending_collaborations(request: Request) -> Response:
     )
 
 
+async def group_collaborations(request: Request) -> Response:
+    """GET /groups/{id}/collaborations: what the group was invited to (offset paging)."""
+    group = load_group(request, request.path_params["group_id"])
+    st = store(request)
+    rows = st.q(
+        "SELECT * FROM collaborations WHERE accessible_by_type = 'group' AND accessible_by_id = ? "
+        "ORDER BY CAST(id AS INTEGER)",
+        (group["id"],),
+    )
+    page, limit, offset = offset_page(request, rows, 100, 1000)
+    v = view(request)
+    return box_json(
+        {
+            "total_count": len(rows),
+            "limit": limit,
+            "offset": offset,
+            "entries": [collab_json(st, v, r) for r in page],
+        }
+    )
+
+
 routes: list[BaseRoute] = [
     Route("/2.0/collaborations", create_collaboration, methods=["POST"]),
     Route("/2.0/collaborations", pending_collaborations, methods=["GET"]),
@@ -359,4 +381,5 @@ routes: list[BaseRoute] = [
     Route("/2.0/collaborations/{collab_id:boxid}", delete_collaboration, methods=["DELETE"]),
     Route("/2.0/folders/{item_id:boxid}/collaborations", folder_collaborations, methods=["GET"]),
     Route("/2.0/files/{item_id:boxid}/collaborations", file_collaborations, methods=["GET"]),
+    Route("/2.0/groups/{group_id:boxid}/collaborations", group_collaborations, methods=["GET"]),
 ]
