@@ -252,4 +252,5 @@ def _to_gate(decision: Decision, args: Any) -> GateDecision:
     if decision.allowed:
         return GateDecision(True, decision.reason, decision.rule_ids, args)
     # The gate prefixes "Denied: "; keep the sentence's own content.
-    return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids)
+    return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids,
+                        approval_required=decision.effect == "approval_required")
