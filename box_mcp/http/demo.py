@@ -126,6 +126,7 @@ async def _demo(port: int, data_dir: Path, script: bool, script_only: bool, out:
         out(f"Box emulator: {box_url}  (state in {emu_dir})")
         out(f"box-mcp:      {mcp_url}  (agent 'demo'; the agent never sees a Box token)")
         out(f"policy:       {policy or 'none (every call allowed)'}")
+        out(f"audit log:    {data_dir / 'audit'}  (box-mcp audit tail --dir {data_dir / 'audit'})")
         out("")
         out(client_config(mcp_url, box_url, emu_dir / "credentials.json", admin["login"]))
         out("")
