@@ -8,6 +8,7 @@ import httpx2
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient
 from box_sdk_gen.managers.search import SearchForContentContentTypes, SearchForContentType
+from box_sdk_gen.schemas.metadata_filter import MetadataFilter, MetadataFilterScopeField
 
 from box_mcp.emulator.testing import RunningEmulator
 
@@ -74,3 +75,41 @@ def test_search_paging_rules(sdk: Sdk, box: RunningEmulator) -> None:
             response = http.get(f"{box.base_url}/2.0/search", params=params, headers=headers)
             assert response.status_code == 400, params
             assert response.json()["type"] == "error"
+
+
+def test_metadata_filters_and_ranges_narrow_the_results(sdk: Sdk) -> None:
+    ada = sdk("ada")
+    # (The SDK squeezes spaces out of mdfilters values, so match a one-word counterparty.)
+    initech = ada.search.search_for_content(
+        mdfilters=[
+            MetadataFilter(
+                scope=MetadataFilterScopeField.ENTERPRISE,
+                template_key="contract",
+                filters={"counterparty": "initech"},
+            )
+        ]
+    )
+    assert _names(initech) == ["NDA-Initech.pdf"]
+    valuable = ada.search.search_for_content(
+        query="agreement",
+        mdfilters=[
+            MetadataFilter(
+                scope=MetadataFilterScopeField.ENTERPRISE,
+                template_key="contract",
+                filters={"value": {"gt": 1000}},
+            )
+        ],
+    )
+    assert _names(valuable) == ["MSA-Globex.pdf"]
+    small = ada.search.search_for_content(
+        query="Engineering", size_range=[0, 200], type=SearchForContentType.FILE
+    )
+    assert _names(small) == ["README.md", "budget-2026.csv"]
+    big = ada.search.search_for_content(query="Engineering", size_range=[100000, 200000000])
+    assert _names(big) == []
+    none_yet = ada.search.search_for_content(
+        query="design", created_at_range=["2001-01-01T00:00:00Z", "2001-12-31T00:00:00Z"]
+    )
+    assert _names(none_yet) == []
+    recent = ada.search.search_for_content(query="design", updated_at_range=["2020-01-01T00:00:00Z", ""])
+    assert _names(recent) == ["README.md", "design.md"]  # README.md points at design.md

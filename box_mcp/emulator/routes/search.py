@@ -18,6 +18,7 @@ from .. import items, permissions
 from ..auth import ADMIN_ROLES
 from ..common import box_json, caller, paging, store, view
 from ..errors import BoxError
+from ..search_filters import date_range, metadata_filters, metadata_matches, size_range, within
 from ..serialize import parse_fields
 from ..store import Store
 
@@ -104,9 +105,16 @@ def haystack(st: Store, row: sqlite3.Row, wanted: tuple[str, ...]) -> dict[str, 
 
 
 def _params(request: Request) -> dict[str, Any]:
-    query = request.query_params.get("query")
-    if query is None or not query.strip():
-        raise BoxError(400, "bad_request", "'query' is required (the words to search for)")
+    query = request.query_params.get("query") or ""
+    st, who = store(request), caller(request)
+    me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
+    mdfilters = metadata_filters(
+        request.query_params.get("mdfilters"), f"enterprise_{me['enterprise_id'] if me else ''}"
+    )
+    if not query.strip() and not mdfilters:
+        raise BoxError(
+            400, "bad_request", "'query' is required (the words to search for) unless 'mdfilters' is given"
+        )
     kind = request.query_params.get("type")
     if kind is not None and kind not in ("file", "folder", "web_link"):
         raise BoxError(400, "bad_request", "'type' must be file, folder or web_link")
@@ -145,6 +153,10 @@ def _params(request: Request) -> dict[str, Any]:
         "sort": sort,
         "direction": direction,
         "owners": set(_csv(request, "owner_user_ids")),
+        "created": date_range(request.query_params.get("created_at_range"), "created_at_range"),
+        "updated": date_range(request.query_params.get("updated_at_range"), "updated_at_range"),
+        "sizes": size_range(request.query_params.get("size_range")),
+        "mdfilters": mdfilters,
     }
 
 
@@ -174,6 +186,12 @@ async def search(request: Request) -> Response:
                 continue
         if p["owners"] and row["owner_id"] not in p["owners"]:
             continue
+        if not (
+            within(row["created_at"], p["created"])
+            and within(row["modified_at"], p["updated"])
+            and within(row["size"], p["sizes"])
+        ):
+            continue
         if p["ancestors"] and not any(a != row["id"] and items.is_within(st, row, a) for a in p["ancestors"]):
             continue
         if p["scope"] == "user_content" or who.resource is not None:
@@ -184,7 +202,9 @@ async def search(request: Request) -> Response:
             me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
             if owner is None or me is None or owner["enterprise_id"] != me["enterprise_id"]:
                 continue
-        texts = haystack(st, row, p["content_types"])
+        if p["mdfilters"] and not metadata_matches(st, row, p["mdfilters"]):
+            continue
+        texts = haystack(st, row, p["content_types"]) if p["terms"] else {}
         if all(any(term in t for t in texts.values()) for term in p["terms"]):
             score = sum(term in texts.get("name", "") for term in p["terms"])
             hits.append((score, row))
