@@ -86,6 +86,18 @@ def echo_app(canned: dict[str, Any]) -> Any:
     return bare.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
 
 
+def bench_policy(directory: Path, creds: dict[str, Any]) -> str:
+    """A policy that permits reads for one agent acting as the demo admin, with no rate limit in the way."""
+    admin = next(u["id"] for u in creds["users"] if u["role"] == "admin")
+    path = directory / "bench-policy.yaml"
+    path.write_text(
+        "version: 1\ndefault_agent: bench\n"
+        f'agents:\n  bench:\n    acts_as: {{as_user: "{admin}"}}\n'
+        "rules:\n  - {id: bench-read, effect: permit, agents: [bench], access: read}\n"
+    )
+    return str(path)
+
+
 def run_echo_server(port: int, canned_path: str) -> None:
     canned = json.loads(Path(canned_path).read_text())
     uvicorn.run(echo_app(canned), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -142,6 +154,8 @@ async def measure(box_url: str, token: str, file_id: str, mcp_url: str, echo_url
 
     floor50 = pct(direct_ms, 50) + pct(echo_ms, 50)
     floor99 = pct(direct_ms, 99) + pct(echo_ms, 99)
+    mode = "policy + broker (As-User) + audit" if args.governed else "broker (developer token) + audit"
+    print(f"box-mcp path: gate with {mode}; samples interleaved")
     print(f"{'':28}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}")
     for label, samples in (
         ("direct httpx2 -> emulator", direct_ms),
@@ -184,6 +198,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=25)
+    parser.add_argument(
+        "--governed",
+        action="store_true",
+        help="serve box-mcp under a one-rule policy (agent acting as the admin via As-User)",
+    )
     parser.add_argument("--echo-server", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -221,6 +240,7 @@ def main() -> None:
                 str(mcp_port),
                 "--box-url",
                 box_url,
+                *(["--policy", bench_policy(Path(tmp), creds)] if args.governed else []),
             ]
             mcp_base, echo_base = f"http://127.0.0.1:{mcp_port}", f"http://127.0.0.1:{echo_port}"
             canned = Path(tmp) / "canned.json"
