@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -276,3 +277,24 @@ def test_delivery_settings_come_from_the_environment_within_bounds() -> None:
     tuned = settings_from_env({"BOX_EMULATOR_WEBHOOK_ATTEMPTS": "50", "BOX_EMULATOR_WEBHOOK_BACKOFF": "0.5"})
     assert tuned.max_attempts == 10 and tuned.base_delay == 0.5  # Box never retries more than 10 times
     assert settings_from_env({"BOX_EMULATOR_WEBHOOK_ATTEMPTS": "two"}).max_attempts == 10
+
+
+def test_an_unreachable_receiver_gets_a_bounded_number_of_attempts(sdk: Sdk, box: RunningEmulator) -> None:
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.02, max_attempts=3, timeout=2)
+    gave_up = threading.Event()
+    observe_deliveries(box.emulator.store, lambda attempt: attempt["attempt"] == 3 and gave_up.set())
+    with socket.socket() as probe:  # a loopback port with nothing listening on it
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    ada = sdk("ada")
+    finance = box.credentials["folders"]["Finance"]
+    hook = ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=finance, type=CreateWebhookTargetTypeField.FOLDER),
+        dead,
+        [CreateWebhookTriggers.FILE_UPLOADED],
+    )
+    _upload(ada, finance, "lost.txt")  # the upload itself is not held up by the failing receiver
+    assert gave_up.wait(WAIT)
+    attempts = delivery_attempts(box.emulator.store, hook.id)
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert all(a["status_code"] is None and a["error"] for a in attempts)
