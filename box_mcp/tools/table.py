@@ -28,7 +28,15 @@ def _first_sentence(text: str) -> str:
 
 
 def render(specs: Sequence[ToolSpec] = CATALOG) -> str:
+    toolsets = len({s.toolset for s in specs})
+    intro = (
+        f"{len(specs)} tools in {toolsets} toolsets. Choose with `--toolsets`, `--tools`, `--exclude-tools`; "
+        "`--read-only` keeps only read tools and wins over everything. Generated from the catalog "
+        "(`python -m box_mcp.tools.table --write`); a test keeps it in sync."
+    )
     rows = [
+        intro,
+        "",
         "| tool | toolset | access | annotations | what it does |",
         "|---|---|---|---|---|",
     ]
