@@ -33,6 +33,7 @@ from .serialize import View, user_mini
 from .store import Store, iso, now
 
 log = logging.getLogger(__name__)
+ITEM_KINDS = ("file", "folder", "web_link")
 COMMIT_WAIT_STEPS = 500  # x 10 ms: how long a delivery waits for the recording transaction to end
 
 SCHEMA = """
@@ -124,12 +125,12 @@ def event_item(st: Store, event: sqlite3.Row | dict[str, Any]) -> sqlite3.Row | 
     """The file, folder or web link an event is about (a collaboration's or comment's item for those)."""
     source = json.loads(event["source"]) if event["source"] else {}
     kind, ident = event["source_type"], event["source_id"]
-    if kind not in ("file", "folder", "web_link"):
+    if kind not in ITEM_KINDS:
         ref = source.get("item") if isinstance(source, dict) else None
         if not isinstance(ref, dict):
             return None
         kind, ident = ref.get("type"), ref.get("id")
-    if kind not in ("file", "folder", "web_link") or not ident:
+    if kind not in ITEM_KINDS or not ident:
         return None
     return st.one("SELECT * FROM items WHERE id = ? AND type = ?", (str(ident), kind))
 
@@ -245,18 +246,20 @@ def delivery_attempts(st: Store, webhook_id: str) -> list[sqlite3.Row]:
 def _source(st: Store, webhook: sqlite3.Row, event: dict[str, Any], base_url: str) -> Any:
     """The event's source; a bare {type, id} reference is rendered in full as the webhook's owner sees it."""
     source = json.loads(event["source"]) if event["source"] else None
-    if isinstance(source, dict) and set(source) <= {"type", "id"} and source.get("type") in items_types():
+    if isinstance(source, dict) and set(source) <= {"type", "id"} and source.get("type") in ITEM_KINDS:
         row = items.get(st, str(source.get("id")), str(source.get("type")))
         if row is not None:
             owner = Caller(
-                webhook["created_by"], webhook["created_by"], "webhook", None, FULL_APP_SCOPES, None, ""
+                user_id=webhook["created_by"],
+                token_user_id=webhook["created_by"],
+                grant="webhook",
+                client_id=None,
+                scopes=FULL_APP_SCOPES,
+                resource=None,
+                token_sha256="",
             )
             return View(st, owner, base_url).item(row)
     return source
-
-
-def items_types() -> tuple[str, ...]:
-    return ("file", "folder", "web_link")
 
 
 def deliver_event(st: Store, event: dict[str, Any]) -> None:
