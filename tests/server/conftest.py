@@ -75,6 +75,7 @@ class Emu:
 
     def serves(self, path: str, method: str = "GET") -> bool:
         """True when the emulator routes `method path` (its families land at different times)."""
+
         def shape(p: str) -> str:  # parameter names differ between route modules; only the shape counts
             return re.sub(r"\{[^}]*\}", "{}", p)
 
