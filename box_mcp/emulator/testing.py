@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -59,6 +61,28 @@ def uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
     )
 
 
+class _ThreadedServer(uvicorn.Server):
+    """uvicorn.Server whose main loop wakes as soon as `stop()` is called (not at the next 0.1 s tick)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def stop(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nothing to wake
+                loop.call_soon_threadsafe(wake.set)
+
+
 @contextmanager
 def running_emulator(**create_app_kwargs: Any) -> Iterator[RunningEmulator]:
     """Start uvicorn on 127.0.0.1:<free port>, yield once it serves, stop it cleanly on exit."""
@@ -74,7 +98,7 @@ def running_emulator(**create_app_kwargs: Any) -> Iterator[RunningEmulator]:
     except BaseException:
         sock.close()
         raise
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    server = _ThreadedServer(uvicorn_config(app, "127.0.0.1", port))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"box-emulator-{port}", daemon=True
     )
@@ -87,7 +111,7 @@ def running_emulator(**create_app_kwargs: Any) -> Iterator[RunningEmulator]:
             time.sleep(0.01)
         yield RunningEmulator(base_url=base_url, credentials=app.state.emulator.credentials, app=app)
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(STOP_TIMEOUT)
         sock.close()
         if create_app_kwargs.get("memory"):
