@@ -345,11 +345,11 @@ def grant_token_exchange(store: Store, form: dict[str, str]) -> dict[str, Any]:
 
 def revoke_token(store: Store, form: dict[str, str]) -> None:
     """Revoke an access or refresh token and the whole grant it belongs to (Box logs the user out)."""
-    authenticate_client(store, form.get("client_id"), form.get("client_secret"))
+    app = authenticate_client(store, form.get("client_id"), form.get("client_secret"))
     digest = sha256_hex(form.get("token", ""))
     row = store.one("SELECT * FROM tokens WHERE sha256 = ?", (digest,))
-    if row is None:
-        return  # RFC 7009: unknown tokens are not an error
+    if row is None or (row["client_id"] is not None and row["client_id"] != app["client_id"]):
+        return  # RFC 7009: unknown tokens, and other clients' tokens, are answered alike and left alone
     top = digest
     if row["kind"] == "access" and row["parent_sha256"]:
         parent = store.one(

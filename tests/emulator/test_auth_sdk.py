@@ -360,3 +360,31 @@ def test_downscoping_to_a_shared_link_binds_the_token_to_that_item(box: RunningE
             shared_link=f"{box.base_url}/s/no-such-link",
             network_session=network_session(box.base_url),
         )
+
+
+def test_a_client_cannot_revoke_another_clients_token(box: RunningEmulator) -> None:
+    ccg = box.credentials["ccg"]
+    auth = BoxCCGAuth(CCGConfig(ccg["client_id"], ccg["client_secret"], enterprise_id=ccg["enterprise_id"]))
+    token = auth.retrieve_token(network_session=network_session(box.base_url)).access_token
+    oauth = box.credentials["oauth"]
+    with httpx.Client(base_url=box.base_url) as http:
+        reply = http.post(
+            "/oauth2/revoke",
+            data={"client_id": oauth["client_id"], "client_secret": oauth["client_secret"], "token": token},
+        )
+        assert reply.status_code == 200
+        assert http.get("/2.0/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_consent_cannot_sign_in_as_the_service_account(box: RunningEmulator) -> None:
+    auth = _oauth(box)
+    url = auth.get_authorize_url().replace("https://account.box.com", box.base_url)
+    with httpx.Client() as http:
+        page = http.get(url)
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+        assert service_account(box)["name"] not in page.text
+        reply = http.post(
+            f"{box.base_url}/oauth2/authorize",
+            data={**hidden, "user_id": service_account(box)["id"], "decision": "approve"},
+        )
+    assert reply.status_code == 400 and "location" not in reply.headers

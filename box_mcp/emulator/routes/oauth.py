@@ -121,7 +121,7 @@ async def authorize_decision(request: Request) -> Response:
         return _redirect(redirect_uri, {"error": "access_denied", **state})
     st = store(request)
     user = st.one(
-        "SELECT * FROM users WHERE id = ? AND enterprise_id = ? AND status = 'active'",
+        "SELECT * FROM users WHERE id = ? AND enterprise_id = ? AND status = 'active' AND kind = 'managed'",
         (params.get("user_id", ""), app["enterprise_id"]),
     )
     if user is None:
