@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from starlette.requests import Request
 
 from .errors import BoxError
+from .shared_access import parse_boxapi
 from .store import Store, now, sha256_hex
 
 # What a developer token (and an app with every box ticked) may do.
@@ -41,6 +42,8 @@ class Caller:
     scopes: frozenset[str]
     resource: str | None  # downscoped tokens: "file:<id>" or "folder:<id>"
     token_sha256: str
+    # From a `boxapi: shared_link=<url>&shared_link_password=<pw>` header: (url, password).
+    shared_link: tuple[str, str | None] | None = field(default=None, repr=False)
 
     @property
     def downscoped(self) -> bool:
@@ -138,6 +141,9 @@ def authenticate(store: Store, request: Request) -> Caller:
     as_user = request.headers.get("as-user")
     if as_user is not None:
         caller = _act_as(store, caller, as_user.strip())
+    link = parse_boxapi(request.headers.get("boxapi"))
+    if link is not None:  # items reachable through that shared link (permissions.check)
+        caller = replace(caller, shared_link=link)
     return caller
 
 

@@ -12,6 +12,7 @@ import sqlite3
 from .auth import Caller
 from .errors import BoxError, not_found
 from .items import ROOT_ID, ancestors, is_within
+from .shared_access import shared_role
 from .store import Store, now
 
 ACTIONS = (
@@ -42,6 +43,9 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "previewer": _PREVIEWER,
     "uploader": frozenset({"read", "upload"}),
 }
+# What a shared link (not a collaboration) lets its users do: look, and download if the link allows.
+ROLE_ACTIONS["shared link viewer"] = frozenset(READ_ACTIONS)
+ROLE_ACTIONS["shared link previewer"] = _PREVIEWER
 # Strongest first: when several collaborations apply, the strongest role wins.
 ROLE_RANK = (
     "owner",
@@ -110,6 +114,14 @@ def role_on(store: Store, user_id: str, item: sqlite3.Row) -> str | None:
     return None
 
 
+def effective_role(store: Store, caller: Caller, item: sqlite3.Row) -> str | None:
+    """The caller's own role, else what a `boxapi` shared link header grants on the item."""
+    role = role_on(store, caller.user_id, item)
+    if role is None and caller.shared_link is not None:
+        role = shared_role(store, caller.user_id, caller.shared_link, item)
+    return role
+
+
 def scope_allows(caller: Caller, action: str) -> bool:
     if "root_readwrite" in caller.scopes:
         return True
@@ -134,7 +146,7 @@ def check(store: Store, caller: Caller, item: sqlite3.Row, action: str) -> str:
     """Raise the Box error for a refused action; return the caller's role when allowed."""
     if not resource_allows(store, caller, item):
         raise not_found()
-    role = role_on(store, caller.user_id, item)
+    role = effective_role(store, caller, item)
     if role is None:
         raise not_found()
     if not scope_allows(caller, action):
@@ -178,7 +190,7 @@ def allowed_actions(store: Store, caller: Caller, item: sqlite3.Row) -> frozense
     """Every action the caller may take on the item (for the `permissions` field)."""
     if not resource_allows(store, caller, item):
         return frozenset()
-    role = role_on(store, caller.user_id, item)
+    role = effective_role(store, caller, item)
     if role is None:
         return frozenset()
     return frozenset(a for a in ROLE_ACTIONS[role] if scope_allows(caller, a))

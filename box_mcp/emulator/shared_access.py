@@ -79,8 +79,9 @@ def shared_role(
 ) -> str | None:
     """The role a `boxapi` shared link grants on `item`: the linked item and, for a folder, all below it.
 
-    viewer when the link allows downloads, else previewer; None when the link does not cover the item
-    or the caller may not use it (expired, wrong password, company or collaborators only)."""
+    "shared link viewer" when the link allows downloads, else "shared link previewer" (see
+    permissions.ROLE_ACTIONS); None when the link does not cover the item or the caller may not use it
+    (expired, wrong password, company or collaborators only)."""
     url, password = shared_link
     linked = find_by_link(st, url)
     if linked is None or not items.is_within(st, item, linked["id"]):
@@ -92,4 +93,4 @@ def shared_role(
     except BoxError:
         return None
     perms = json.loads(linked["shared_link"]).get("permissions") or {}
-    return "viewer" if perms.get("can_download", True) else "previewer"
+    return "shared link viewer" if perms.get("can_download", True) else "shared link previewer"
