@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .app import create_app, faults_from_env
     from .faults import FaultRule
+    from .seed import write_credentials
     from .testing import uvicorn_config
 
     try:
@@ -63,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
         rate_limits=not args.no_rate_limits,
         faults=faults,
     )
+    emulator = app.state.emulator
+    credentials_path = emulator.store.data_dir / "credentials.json"
+    if args.memory:  # nothing persists, but clients still need the tokens: a private temp file
+        write_credentials(credentials_path, emulator.credentials)
     print(f"Box emulator serving at {base_url}", flush=True)
-    if data_dir is not None:
-        print(f"credentials: {data_dir / 'credentials.json'}", flush=True)
+    print(f"credentials: {credentials_path}", flush=True)
     uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
     return 0

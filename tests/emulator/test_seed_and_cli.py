@@ -96,3 +96,37 @@ def test_faults_come_from_the_environment() -> None:
         ("/2.0/search", 1.0, 0.0),
         (".*", 0.0, 5.0),
     ]
+
+
+def test_cli_serves_and_prints_where_the_credentials_are() -> None:
+    import contextlib
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "box_mcp.cli", "emulator", "--memory", "--port", str(port)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"Box emulator serving at http://127.0.0.1:{port}"
+        path = Path(proc.stdout.readline().split("credentials: ", 1)[1].strip())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = json.loads(path.read_text())["users"][0]["developer_token"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(200):  # bounded: the port opens a moment after the line is printed
+                try:
+                    reply = http.get("/2.0/users/me", headers={"Authorization": f"Bearer {token}"})
+                    break
+                except httpx.TransportError:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(0.05)  # pause, but wake at once if the server died
+                    assert proc.poll() is None, "the emulator exited"
+        assert reply.json()["name"] == "Ada Admin"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
