@@ -70,11 +70,12 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             state.hits += 1
             ok = state.hits > state.fail_first
+            if ok:  # recorded before answering: the emulator's observers run once it has our answer
+                state.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
             self.send_response(200 if ok else 500)
             self.send_header("Content-Length", "0")
             self.end_headers()
             if ok:
-                state.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
                 state.delivered.set()
 
         def log_message(self, *args: object) -> None:
