@@ -16,7 +16,7 @@ COPY box_mcp ./box_mcp
 COPY policies ./policies
 RUN pip install . \
  && useradd --create-home --uid 10001 boxmcp \
- && mkdir -p /data && chown boxmcp /data && chmod 700 /data
+ && mkdir -p /data/emulator /data/box-mcp && chown -R boxmcp /data && chmod -R 700 /data
 
 USER boxmcp
 VOLUME ["/data"]
