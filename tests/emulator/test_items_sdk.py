@@ -167,6 +167,18 @@ def test_lock_blocks_other_editors_until_unlocked(sdk: Sdk, box: RunningEmulator
     assert sdk("carol").files.update_file_by_id(msa, name="MSA.pdf").name == "MSA.pdf"
 
 
+def test_a_lock_that_prevents_download_blocks_other_users_downloads(sdk: Sdk, box: RunningEmulator) -> None:
+    msa = box.credentials["files"]["Contracts/MSA-Globex.pdf"]
+    sdk("ada").files.update_file_by_id(
+        msa, lock=UpdateFileByIdLock(access="lock", is_download_prevented=True)
+    )
+    with pytest.raises(BoxAPIError) as err:
+        sdk("carol").downloads.download_file(msa)
+    assert code_of(err) == (403, "access_denied_item_locked")
+    stream = sdk("ada").downloads.download_file(msa)
+    assert stream is not None and stream.read().startswith(b"%PDF")
+
+
 def test_editor_collaborator_can_upload_but_viewer_cannot_delete(sdk: Sdk, box: RunningEmulator) -> None:
     upload(sdk("carol"), box.credentials["folders"]["Contracts/Inbox"], "from-carol.txt", b"hello")
     with pytest.raises(BoxAPIError) as err:

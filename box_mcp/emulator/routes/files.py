@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from starlette.requests import Request
@@ -40,6 +41,10 @@ async def get_file(request: Request) -> Response:
 async def download(request: Request) -> Response:
     st = store(request)
     row = load_file(request, request.path_params["file_id"], "download")
+    if changes.locked_for(row, caller(request).user_id) and json.loads(row["lock"]).get(
+        "is_download_prevented"
+    ):
+        raise BoxError(403, "access_denied_item_locked", "The file is locked and its lock prevents downloads")
     version_id = request.query_params.get("version") or row["version_id"]
     version = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (version_id, row["id"]))
     if version is None:
