@@ -262,6 +262,20 @@ def _source(st: Store, webhook: sqlite3.Row, event: dict[str, Any], base_url: st
     return source
 
 
+def _payload(st: Store, event: dict[str, Any], hook: sqlite3.Row, trigger: str, source: Any) -> bytes:
+    payload = {
+        "type": "webhook_event",
+        "id": str(uuid.uuid4()),
+        "created_at": iso(event["created_at"]),
+        "trigger": trigger,
+        "webhook": {"id": hook["id"], "type": "webhook"},
+        "created_by": user_mini(st, event["created_by"]),
+        "source": source,
+        "additional_info": [],
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def deliver_event(st: Store, event: dict[str, Any]) -> None:
     """Called for every recorded event: queue a signed delivery to each webhook whose target and
     triggers match. Never raises into the request and never waits for the receiver."""
@@ -273,6 +287,7 @@ def deliver_event(st: Store, event: dict[str, Any]) -> None:
     item = event_item(st, event)
     if item is None:
         return
+    position = int(event.get("position") or 0)
     for hook in st.q("SELECT * FROM webhooks"):
         if trigger not in json.loads(hook["triggers"]):
             continue
@@ -281,18 +296,28 @@ def deliver_event(st: Store, event: dict[str, Any]) -> None:
             continue
         if hook["target_type"] == "folder" and not items.is_within(st, item, target):
             continue
-        payload = {
-            "type": "webhook_event",
-            "id": str(uuid.uuid4()),
-            "created_at": iso(event["created_at"]),
-            "trigger": trigger,
-            "webhook": {"id": hook["id"], "type": "webhook"},
-            "created_by": user_mini(st, event["created_by"]),
-            "source": _source(st, hook, event, _state(st).base_url),
-            "additional_info": [],
-        }
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        _schedule(st, int(event.get("position") or 0), hook, trigger, body)
+        source = _source(st, hook, event, _state(st).base_url)
+        _schedule(st, position, hook, trigger, _payload(st, event, hook, trigger, source))
+    if trigger.endswith(".DELETED") and trigger.startswith(("FILE.", "FOLDER.")):
+        _retire_webhooks_on(st, event, item, position)
+
+
+def _retire_webhooks_on(st: Store, event: dict[str, Any], item: sqlite3.Row, position: int) -> None:
+    """A permanently deleted target takes its webhooks with it; each says so with WEBHOOK.DELETED."""
+    for hook in st.q(
+        "SELECT * FROM webhooks WHERE target_type = ? AND target_id = ?", (item["type"], item["id"])
+    ):
+        if "WEBHOOK.DELETED" in json.loads(hook["triggers"]):
+            source = {
+                "type": "webhook",
+                "id": hook["id"],
+                "target": {"type": hook["target_type"], "id": hook["target_id"]},
+                "address": hook["address"],
+            }
+            _schedule(
+                st, position, hook, "WEBHOOK.DELETED", _payload(st, event, hook, "WEBHOOK.DELETED", source)
+            )
+        st.x("DELETE FROM webhooks WHERE id = ?", (hook["id"],))
 
 
 def _schedule(st: Store, position: int, hook: sqlite3.Row, trigger: str, body: bytes) -> None:

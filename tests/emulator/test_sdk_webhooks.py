@@ -299,3 +299,28 @@ def test_an_unreachable_receiver_gets_a_bounded_number_of_attempts(sdk: Sdk, box
     attempts = delivery_attempts(box.emulator.store, hook.id)
     assert [a["attempt"] for a in attempts] == [1, 2, 3]
     assert all(a["status_code"] is None and a["error"] for a in attempts)
+
+
+def test_deleting_the_target_for_good_retires_its_webhook(
+    sdk: Sdk, box: RunningEmulator, receiver: Receiver
+) -> None:
+    configure_delivery(box.emulator.store, base_delay=0.01, max_delay=0.05)
+    both = threading.Event()
+    observe_deliveries(box.emulator.store, lambda _: len(receiver.received) >= 2 and both.set())
+    ada = sdk("ada")
+    file_id = _upload(ada, box.credentials["folders"]["Finance"], "shred-me.txt")
+    hook = ada.webhooks.create_webhook(
+        CreateWebhookTarget(id=file_id, type=CreateWebhookTargetTypeField.FILE),
+        receiver.url,
+        [CreateWebhookTriggers.FILE_DELETED, CreateWebhookTriggers.WEBHOOK_DELETED],
+    )
+    ada.files.delete_file_by_id(file_id)
+    ada.trashed_files.delete_trashed_file_by_id(file_id)
+    assert both.wait(WAIT)
+    assert sorted(json.loads(body)["trigger"] for body, _ in receiver.received) == [
+        "FILE.DELETED",
+        "WEBHOOK.DELETED",
+    ]
+    with pytest.raises(BoxAPIError) as err:
+        ada.webhooks.get_webhook_by_id(hook.id)
+    assert err.value.response_info.status_code == 404
