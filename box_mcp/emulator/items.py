@@ -258,3 +258,24 @@ def current_version(store: Store, file_row: sqlite3.Row) -> sqlite3.Row:
     if row is None:
         raise BoxError(500, "internal_server_error", "File has no content")
     return row
+
+
+def check_upload_size(store: Store, uploader_id: str, owner_id: str, size: int) -> None:
+    """Box's two limits: the uploader's max_upload_size (413) and the owner's storage quota (403)."""
+    uploader = store.one("SELECT max_upload_size FROM users WHERE id = ?", (uploader_id,))
+    if uploader is not None and size > uploader["max_upload_size"]:
+        raise BoxError(
+            413,
+            "file_size_limit_exceeded",
+            f"File size {size} exceeds the maximum upload size of {uploader['max_upload_size']} bytes",
+        )
+    owner = store.one("SELECT space_amount FROM users WHERE id = ?", (owner_id,))
+    if owner is None or owner["space_amount"] < 0:  # -1: unlimited
+        return
+    used = store.one(
+        "SELECT COALESCE(SUM(size), 0) AS n FROM items "
+        "WHERE owner_id = ? AND type = 'file' AND status != 'deleted'",
+        (owner_id,),
+    )
+    if (int(used["n"]) if used else 0) + size > owner["space_amount"]:
+        raise BoxError(403, "storage_limit_exceeded", "Account storage limit reached")

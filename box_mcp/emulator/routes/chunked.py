@@ -127,6 +127,7 @@ async def create_session(request: Request) -> Response:
         conflict = items.find_conflict(st, folder_id, who.user_id, name)
         if conflict is not None:
             raise conflict_error(view(request), conflict, as_list=False)
+        items.check_upload_size(st, who.user_id, items.owner_for_new_child(st, folder_id, who.user_id), size)
         session_id = _new_session(st, who.user_id, folder_id, None, name, size)
         row = st.one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
     assert row is not None
@@ -140,6 +141,7 @@ async def create_version_session(request: Request) -> Response:
     with st.tx():
         file_row = load_file(request, request.path_params["file_id"], "upload")
         check_unlocked(file_row, who)
+        items.check_upload_size(st, who.user_id, file_row["owner_id"], size)
         name = (
             items.validate_name(body["file_name"]) if body.get("file_name") is not None else file_row["name"]
         )

@@ -66,6 +66,8 @@ async def upload_file(request: Request) -> Response:
     upload = await read_upload(request, st, attributes_required=True, on_attributes=check)
     try:
         with st.tx():
+            owner = items.owner_for_new_child(st, checked["parent_id"], who.user_id)
+            items.check_upload_size(st, who.user_id, owner, upload.blob.size)
             conflict = items.find_conflict(st, checked["parent_id"], who.user_id, checked["name"])
             if conflict is not None:  # someone took the name while the file was streaming in
                 raise _conflict(request, conflict)
@@ -113,6 +115,7 @@ async def upload_version(request: Request) -> Response:
         with st.tx():
             current = items.require(st, row["id"], "file")
             check_if_match(request, current)
+            items.check_upload_size(st, who.user_id, current["owner_id"], upload.blob.size)
             updated = items.add_version(
                 st,
                 current,
@@ -142,9 +145,9 @@ async def preflight(request: Request) -> Response:
     if size is not None and (not isinstance(size, int) or size < 0):
         raise BoxError(400, "bad_request", "'size' must be a non-negative integer")
     load_folder(request, parent["id"], "upload")
-    user = st.one("SELECT max_upload_size FROM users WHERE id = ?", (who.user_id,))
-    if size is not None and user is not None and size > user["max_upload_size"]:
-        raise BoxError(413, "file_size_limit_exceeded", "File is larger than the maximum upload size")
+    if size is not None:
+        owner = items.owner_for_new_child(st, parent["id"], who.user_id)
+        items.check_upload_size(st, who.user_id, owner, size)
     conflict = items.find_conflict(st, parent["id"], who.user_id, name)
     if conflict is not None:
         raise _conflict(request, conflict)
