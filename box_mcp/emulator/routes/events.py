@@ -20,7 +20,7 @@ from ..common import box_json, caller, emulator, int_param, store
 from ..errors import BoxError
 from ..serialize import user_mini
 from ..store import Store, iso
-from ..webhook_delivery import event_item
+from ..webhook_triggers import event_item
 
 STREAM_TYPES = ("all", "changes", "sync", "admin_logs", "admin_logs_streaming")
 # Events that do not change the tree are left out of the `changes` and `sync` streams.

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import webhook_delivery
+from .. import webhook_delivery, webhook_triggers
 from ..common import box_json, caller, emulator, json_body, store
 from ..errors import BoxError, not_found
 from ..family import item_ref, load_item, marker_page
@@ -52,7 +52,7 @@ def _address(value: Any) -> str:
 def _triggers(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
         raise BoxError(400, "bad_request", "'triggers' must be a non-empty list of trigger names")
-    unknown = [t for t in value if t not in webhook_delivery.TRIGGERS]
+    unknown = [t for t in value if t not in webhook_triggers.TRIGGERS]
     if unknown:
         raise BoxError(400, "bad_request", f"Unknown trigger '{unknown[0]}'")
     return list(dict.fromkeys(value))
