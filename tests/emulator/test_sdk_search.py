@@ -113,3 +113,10 @@ def test_metadata_filters_and_ranges_narrow_the_results(sdk: Sdk) -> None:
     assert _names(none_yet) == []
     recent = ada.search.search_for_content(query="design", updated_at_range=["2020-01-01T00:00:00Z", ""])
     assert _names(recent) == ["README.md", "design.md"]  # README.md points at design.md
+
+
+def test_search_with_recent_shared_links_wraps_each_item(sdk: Sdk) -> None:
+    results = sdk("ada").search.search_for_content(query="runbook", include_recent_shared_links=True)
+    assert results.type.value == "search_results_with_shared_links"
+    assert sorted(e.item.name for e in results.entries or []) == ["README.md", "notes.txt"]
+    assert all(e.accessible_via_shared_link is None for e in results.entries or [])

@@ -215,14 +215,16 @@ async def search(request: Request) -> Response:
         hits.sort(key=lambda h: (h[0], h[1]["modified_at"]), reverse=True)
     page = hits[offset : offset + limit]
     v = view(request)
+    entries = [v.item(row, fields) for _, row in page]
+    kind = "search_results_items"
+    if request.query_params.get("include_recent_shared_links", "").lower() == "true":
+        # This emulator keeps no history of shared-link visits, so no item carries one.
+        kind = "search_results_with_shared_links"
+        entries = [
+            {"type": "search_result", "item": entry, "accessible_via_shared_link": None} for entry in entries
+        ]
     return box_json(
-        {
-            "type": "search_results_items",
-            "total_count": len(hits),
-            "limit": limit,
-            "offset": offset,
-            "entries": [v.item(row, fields) for _, row in page],
-        }
+        {"type": kind, "total_count": len(hits), "limit": limit, "offset": offset, "entries": entries}
     )
 
 
