@@ -218,11 +218,10 @@ async def search(request: Request) -> Response:
     entries = [v.item(row, fields) for _, row in page]
     kind = "search_results_items"
     if request.query_params.get("include_recent_shared_links", "").lower() == "true":
-        # This emulator keeps no history of shared-link visits, so no item carries one.
+        # No history of shared-link visits is kept, so no entry carries `accessible_via_shared_link`
+        # (the spec types it as a plain string: absent rather than null).
         kind = "search_results_with_shared_links"
-        entries = [
-            {"type": "search_result", "item": entry, "accessible_via_shared_link": None} for entry in entries
-        ]
+        entries = [{"type": "search_result", "item": entry} for entry in entries]
     return box_json(
         {"type": kind, "total_count": len(hits), "limit": limit, "offset": offset, "entries": entries}
     )
