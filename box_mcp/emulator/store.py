@@ -105,6 +105,8 @@ class Store:
 
     The emulator serves from one event loop, and this re-entrant lock also makes access from other
     threads (tests, the webhook deliverer) safe: SQLite sees exactly one writer at a time.
+    Never `await` inside `tx()`: the lock is per thread, so another request on the same event loop
+    would join the open transaction (no route does; stream bodies in before, or after, the write).
     """
 
     def __init__(self, data_dir: Path | None = None, *, memory: bool = False) -> None:
