@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
+from box_mcp.events import Events, SessionInfo
 from box_mcp.tools.spec import (
     ProgressReporter,
     ToolContext,
@@ -50,6 +51,7 @@ class Call:
     resources: tuple[ResourceUse, ...]
     facts: CallFacts
     transport: TransportKind
+    session: SessionInfo | None = None  # the MCP session and client the call came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Outcome:
     decision: Decision
     duration_ms: float
     error: str | None = None  # the message the agent read
-    error_kind: str | None = None  # denied | input | box | broker | audit | internal
+    error_kind: str | None = None  # denied | input | unknown_tool | box | broker | audit | internal
     box_status: int | None = None
     box_code: str | None = None
     box_request_id: str | None = None
@@ -128,6 +130,9 @@ class AuditHook(Protocol):
         ...
 
     async def outcome(self, call: Call, outcome: Outcome) -> None: ...
+
+    # Optional: `rejected(tool, arguments, *, call_id, agent, transport, session, outcome)` records a call
+    # refused before it became a Call (unknown tool, bad arguments); the gate uses it when present.
 
 
 class AllowAll:
@@ -194,8 +199,10 @@ class Gate:
         audit: AuditHook | None = None,
         allowed_dirs: Sequence[Path] = (),
         max_inline_bytes: int = 1_048_576,
+        events: Events | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
+        self.events = events or Events()  # policy/broker/session events, flushed before each record
         self.credentials = credentials
         self.policy: PolicyHook = policy or AllowAll()
         self.results: ResultFilterHook = results or NoFilter()
@@ -215,19 +222,38 @@ class Gate:
         transport: TransportKind,
         progress: ProgressReporter = no_progress,
         approve: Approver = no_approver,
+        session: SessionInfo | None = None,
     ) -> CallToolResult:
+        started = time.perf_counter()
+        call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
         if tool is None:
-            return _error(f"Unknown tool {name!r}. Call tools/list to see the tools this server offers.")
+            message = f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
+            return await self._reject(name, arguments, call_id, agent, transport, session,
+                                      Outcome(False, ALLOW, _ms(started), message, "unknown_tool"))
         try:
             args = tool.input_model.model_validate(arguments or {})
             resources, facts = tool.resources(args), tool.facts(args)
-        except ValidationError as exc:
-            return _error(describe_validation_error(name, exc))
-        except ToolInputError as exc:
-            return _error(f"Invalid arguments for {name}: {exc}")
-        call = Call(uuid.uuid4().hex, agent, tool, args, resources, facts, transport)
+        except (ValidationError, ToolInputError) as exc:
+            message = (describe_validation_error(name, exc) if isinstance(exc, ValidationError)
+                       else f"Invalid arguments for {name}: {exc}")
+            return await self._reject(name, arguments, call_id, agent, transport, session,
+                                      Outcome(False, ALLOW, _ms(started), message, "input"))
+        call = Call(call_id, agent, tool, args, resources, facts, transport, session)
         return await self._run(call, progress, approve)
+
+    async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
+                      session: SessionInfo | None, outcome: Outcome) -> CallToolResult:
+        """A call refused before it became a Call: nothing reached Box, but the attempt is recorded."""
+        rejected = getattr(self.audit, "rejected", None)
+        if rejected is not None:
+            try:
+                await self.events.flush()
+                await rejected(name, arguments, call_id=call_id, agent=agent, transport=transport,
+                               session=session, outcome=outcome)
+            except Exception:
+                log.exception("audit record for rejected call %s could not be written", call_id)
+        return _error(outcome.error or "the call was rejected")
 
     async def _run(self, call: Call, progress: ProgressReporter, approve: Approver) -> CallToolResult:
         started = time.perf_counter()
@@ -254,9 +280,11 @@ class Gate:
                     call.tool.resources(args),
                     call.tool.facts(args),
                     call.transport,
+                    call.session,
                 )
             box = await self.credentials.client_for(call)
             if not call.tool.read_only:
+                await self.events.flush()
                 await self.audit.intent(call)
             ctx = ToolContext(
                 box=box,
@@ -298,6 +326,7 @@ class Gate:
 
     async def _record(self, call: Call, outcome: Outcome) -> None:
         try:
+            await self.events.flush()  # a policy reload or token refresh during this call comes first
             await self.audit.outcome(call, outcome)
         except Exception:
             # The work already happened; an unrecordable outcome is logged loudly for the operator.

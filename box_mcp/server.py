@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -27,6 +28,7 @@ from mcp_types import (
 from mcp_types import Tool as MCPTool
 
 from box_mcp.config import Settings
+from box_mcp.events import Events
 from box_mcp.gate import (
     AuditHook,
     Call,
@@ -78,8 +80,11 @@ class BoxMCPServer(MCPServer):
         self, gate: Gate, *, default_agent: str = "default", transport: TransportKind = "memory"
     ) -> None:
         from box_mcp import __version__
+        from box_mcp.sessions import SessionTracker
 
-        super().__init__(name="box-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+        self.sessions = SessionTracker(gate.events, agent_of=self.agent_of, transport_of=self.transport_of)
+        super().__init__(name="box-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
+                         middleware=[self.sessions])
         self.gate = gate
         self.default_agent = default_agent
         self.transport: TransportKind = transport
@@ -98,7 +103,17 @@ class BoxMCPServer(MCPServer):
         self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
         agent = self.agent_of(ctx)
-        return ListToolsResult(tools=[self._listed[t.name] for t in self.gate.visible_tools(agent)])
+        tools = [self._listed[t.name] for t in self.gate.visible_tools(agent)]
+        session = self.sessions.info(ctx)
+        await self.gate.events.emit("tools_list", agent=agent, **(session.fields() if session else {}),
+                                    detail={"tools_shown": len(tools), "transport": self.transport_of(ctx)})
+        return ListToolsResult(tools=tools)
+
+    async def run_stdio_async(self) -> None:
+        try:
+            await super().run_stdio_async()
+        finally:
+            await self.sessions.end_process_session()
 
     async def list_tools(self) -> list[MCPTool]:
         return list(self._listed.values())
@@ -124,6 +139,7 @@ class BoxMCPServer(MCPServer):
                 transport=self.transport_of(ctx),
                 progress=report,
                 approve=approve,
+                session=self.sessions.info(ctx),
             )
         except InputRequired as pending:
             return pending.result
@@ -139,11 +155,13 @@ class GateHooks:
     audit: AuditHook | None = None
     authenticate: Any = None  # http.app.Authenticator: request -> agent name | None
     default_agent: str | None = None  # who stdio / unauthenticated loopback callers are when --agent is unset
+    events: Events | None = None  # set by load_hooks: the deployment's event hub (box_mcp.events)
 
 
 # Areas plug in by module, like cli.py's COMMAND_MODULES: each (when present) defines
-#   async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks
+#   async def gate_hooks(settings: Settings, stack: AsyncExitStack[, *, events: Events]) -> GateHooks
 # registering anything it must close on `stack`. Later modules fill only what earlier ones left empty.
+# A module taking `events` gets the deployment's hub: the audit connects to it, others post to it.
 HOOK_MODULES = ("box_mcp.broker.gate_hooks", "box_mcp.policy.gate_hooks", "box_mcp.audit.gate_hooks")
 
 
@@ -151,6 +169,7 @@ async def load_hooks(
     settings: Settings, stack: AsyncExitStack, modules: tuple[str, ...] = HOOK_MODULES
 ) -> GateHooks:
     merged = GateHooks()
+    events = Events()
     for name in modules:
         try:
             module = importlib.import_module(name)
@@ -158,10 +177,12 @@ async def load_hooks(
             if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise
             continue
-        contributed: GateHooks = await module.gate_hooks(settings, stack)
+        kw = {"events": events} if "events" in inspect.signature(module.gate_hooks).parameters else {}
+        contributed: GateHooks = await module.gate_hooks(settings, stack, **kw)
         for f in fields(GateHooks):
             if getattr(merged, f.name) is None and getattr(contributed, f.name) is not None:
                 setattr(merged, f.name, getattr(contributed, f.name))
+    merged.events = events
     return merged
 
 
@@ -191,6 +212,7 @@ async def open_deployment(
         audit=hooks.audit,
         box_client=box_client,
         transport=transport,
+        events=hooks.events,
     )
     return server, hooks
 
@@ -287,6 +309,7 @@ def build_server(
     box_client: Any = None,
     transport: TransportKind | None = None,
     on_gate: Callable[[Gate], None] | None = None,
+    events: Events | None = None,
 ) -> BoxMCPServer:
     """The server for `settings`. Hooks not given get the simple defaults (allow all, one token, no audit)."""
     if credentials is None:
@@ -300,6 +323,7 @@ def build_server(
         results=results,
         audit=audit,
         allowed_dirs=settings.allowed_dirs,
+        events=events,
     )
     if on_gate is not None:
         on_gate(gate)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .hook import GateAudit
 from .log import AuditLog
@@ -29,9 +29,15 @@ def key_from_env() -> bytes | None:
     return load_key(Path(os.path.expanduser(key_file))) if key_file else None
 
 
-async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
+async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any = None) -> GateHooks:
+    """`events` (box_mcp.events.Events): the deployment's session, policy and broker events are recorded."""
     from box_mcp.server import GateHooks
 
     log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key_from_env())
     stack.push_async_callback(log.aclose)
-    return GateHooks(audit=GateAudit(log))
+    audit = GateAudit(log)
+    if events is not None:
+        events.connect(audit.sink)
+        await events.flush()  # the policy_load posted while the policy area loaded
+        stack.push_async_callback(events.flush)  # runs before log.aclose: nothing posted is lost
+    return GateHooks(audit=audit)

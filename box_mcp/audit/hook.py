@@ -47,8 +47,29 @@ class GateAudit:
         else:
             await self.log.append("call", **fields)
 
+    async def rejected(self, tool: str, arguments: Any, *, call_id: str, agent: str, transport: Any,
+                       session: Any, outcome: Any) -> None:
+        """A call refused before it ran (unknown tool, invalid arguments): its arguments as received."""
+        args = arguments if isinstance(arguments, dict) else {"arguments": arguments}
+        fields: dict[str, Any] = {
+            "agent": agent,
+            "tool": tool,
+            "args": args,
+            "acting_as": self.acting_as,
+            "detail": {"call_id": call_id, "transport": str(transport)},
+            "outcome": _outcome(outcome),
+            "latency_ms": outcome.duration_ms,
+        }
+        if session is not None:
+            fields.update(session.fields())
+        await self.log.append("call", **fields)
+
     async def event(self, kind: str, **fields: Any) -> None:
         """Session, tools/list, policy and broker events: `kind` and fields as for AuditLog.append."""
+        await self.log.append(kind, **fields)
+
+    async def sink(self, kind: str, fields: dict[str, Any]) -> None:
+        """`box_mcp.events.Events.connect(audit.sink)`: the deployment's events become records."""
         await self.log.append(kind, **fields)
 
     def _call_fields(self, call: Any) -> dict[str, Any]:
@@ -56,7 +77,9 @@ class GateAudit:
         facts = call.facts
         if dataclasses.is_dataclass(facts) and not isinstance(facts, type):
             detail["facts"] = {k: v for k, v in dataclasses.asdict(facts).items() if v is not None}
+        session = getattr(call, "session", None)
         return {
+            **(session.fields() if session is not None else {}),
             "agent": call.agent,
             "tool": call.tool.name,
             "args": call.args,
@@ -68,7 +91,8 @@ class GateAudit:
 
 def _decision(decision: Any) -> dict[str, Any]:
     return {
-        "effect": "allow" if decision.allowed else "deny",
+        "effect": "approval_required" if getattr(decision, "approval_required", False)
+        else "allow" if decision.allowed else "deny",
         "rules": list(decision.rules),
         "sentence": decision.reason or None,
     }

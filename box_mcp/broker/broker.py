@@ -64,6 +64,7 @@ class Broker:
         self._owned_http = owned_http
         self._step_hook = step_hook
         self._sessions: dict[str, TokenSession] = {}
+        self.on_event: Callable[..., object] | None = None  # given to every session (see session._event)
         self._sources: dict[tuple[str, frozenset[str], str | None], DownscopedSource] = {}
 
     def __repr__(self) -> str:
@@ -99,6 +100,7 @@ class Broker:
         if existing is not None:
             return existing
         session = self._new_session(identity, key)
+        session.on_event = self.on_event
         self._sessions[key] = session
         return session
 

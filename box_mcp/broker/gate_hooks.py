@@ -144,7 +144,7 @@ def _default_identity(broker: Broker) -> IdentitySpec | None:
 
 
 async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
-                     env: Mapping[str, str] | None = None) -> GateHooks:
+                     env: Mapping[str, str] | None = None, events: Any = None) -> GateHooks:
     from box_mcp.box.client import BoxClient
     from box_mcp.server import GateHooks
 
@@ -154,6 +154,8 @@ async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
     downscope = env.get("BOX_MCP_DOWNSCOPE", "1").strip().lower() not in _FALSE
     broker = Broker.from_config(data_dir=settings.data_dir, box_url=settings.box_url, env=env,
                                 downscope=downscope)
+    if events is not None:  # refreshes and needs-sign-in become audit records (box_mcp.events)
+        broker.on_event = events.post
     stack.push_async_callback(broker.aclose)
     identities: Any
     if settings.policy is not None:

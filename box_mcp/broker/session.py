@@ -8,8 +8,10 @@ refresh token durably before the new access token is handed to anyone.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -42,6 +44,8 @@ class TokenSession:
         self._lock = anyio.Lock()
         self._dead: BrokerError | None = None
         self.renewals = 0  # how many times _obtain ran: the concurrency test and bench read it
+        # on_event(kind, **fields): "broker" records for the audit (box_mcp.events); never a token.
+        self.on_event: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key!r}, renewals={self.renewals})"
@@ -88,6 +92,7 @@ class TokenSession:
             token = self._token
             if token is not None and token.fresh_for(self._clock(), self._margin):
                 return token  # another caller renewed while we waited
+            action = "refresh" if self.renewals or self._rejected else "issue"
             try:
                 # Shielded: once a refresh request is on the wire, a cancelled caller must not lose
                 # the rotated refresh token that Box is about to send back.
@@ -95,10 +100,21 @@ class TokenSession:
                     fresh = await self._obtain()
             except (NeedsSignIn, DeveloperTokenExpired) as exc:
                 self._dead = exc
+                self._event("needs_sign_in", message=str(exc))
+                raise
+            except BrokerError as exc:
+                self._event(f"{action}_failed", message=str(exc))
                 raise
             self._token = fresh
             self.renewals += 1
+            expires = fresh.expires_at
+            self._event(action, expires_at=int(expires) if math.isfinite(expires) else None)
             return fresh
+
+    def _event(self, event: str, **detail: Any) -> None:
+        if self.on_event is not None:
+            fields = {"event": event, "identity": self.key, **detail}
+            self.on_event("broker", acting_as=self.key, detail=fields)
 
     async def _obtain(self) -> Token:
         raise NotImplementedError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from box_mcp.policy.hooks import PolicyGate, box_fetch
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -22,12 +22,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("box_mcp.policy")
 
 
-async def gate_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
+async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any = None) -> GateHooks:
+    """`events` (box_mcp.events.Events) receives policy_load / policy_reload records."""
     from box_mcp.server import GateHooks
 
     if settings.policy is None:
         return GateHooks()
-    store = PolicyStore(settings.policy, tools_for_policy())
+    store = PolicyStore(settings.policy, tools_for_policy(),
+                        on_event=events.post if events is not None else None)
     fetch = None
     if settings.developer_token is not None:
         from box_mcp.box.client import BoxClient, StaticToken

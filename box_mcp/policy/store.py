@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from box_mcp.errors import PolicyError
 from box_mcp.policy.engine import Engine, ToolInfo
@@ -32,8 +33,11 @@ class PolicyStore:
         *,
         poll_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_event: Callable[..., Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        # on_event(kind, **fields): policy_load / policy_reload records for the audit (box_mcp.events).
+        self._on_event = on_event
         self._tools = dict(tools)
         self._interval = poll_interval
         self._clock = clock
@@ -44,6 +48,7 @@ class PolicyStore:
         self._signature = self._scan()
         self._engine = Engine(load_policy(self.path), self._tools)
         self._checked_at = clock()
+        self._event("policy_load", ok=True, rules=len(self._engine.policy.rules))
 
     def engine(self) -> Engine:
         """The engine to decide this call with (reloaded first if the files changed)."""
@@ -78,6 +83,7 @@ class PolicyStore:
             self._engine = engine
             self.last_error = None
             self.reloads += 1
+            self._event("policy_reload", ok=True, rules=len(engine.policy.rules))
             log.info("policy reloaded from %s (%d rules)", self.path, len(engine.policy.rules))
             return True
         finally:
@@ -86,8 +92,14 @@ class PolicyStore:
     def _keep(self, why: str) -> bool:
         if why != self.last_error:
             log.warning("policy not reloaded, keeping the last good one: %s", why)
+            self._event("policy_reload", ok=False, error=why, kept_last_good=True,
+                        rules=len(self._engine.policy.rules))
         self.last_error = why
         return False
+
+    def _event(self, kind: str, **detail: Any) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, detail={"file": str(self.path), **detail})
 
     def _scan(self) -> Signature:
         out = []

@@ -1,0 +1,223 @@
+"""Issue 6's wiring: every tools/call, session, tools/list, policy (re)load and broker event is recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp.client import Client
+from mcp_types import Implementation
+
+from box_mcp.audit import AuditLog, GateAudit, verify
+from box_mcp.box.client import BoxClient, StaticToken
+from box_mcp.broker.session import TokenSession
+from box_mcp.broker.tokens import Token
+from box_mcp.config import Settings
+from box_mcp.emulator.app import create_app
+from box_mcp.errors import NeedsSignIn
+from box_mcp.events import Events
+from box_mcp.policy.reference_tools import tools_for_policy
+from box_mcp.policy.store import PolicyStore
+from box_mcp.server import BoxMCPServer, build_server
+
+CLIENT = Implementation(name="audit-test-client", version="9.8.7")
+
+
+def records(directory: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("audit-*.jsonl")):
+        out += [json.loads(line) for line in path.read_bytes().splitlines() if line]
+    return out
+
+
+def raw(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.glob("audit-*.jsonl")))
+
+
+@dataclass
+class Deployment:
+    server: BoxMCPServer
+    audit_dir: Path
+    token: str
+    root_folder: str
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    """An in-memory server on the in-process emulator, audited into tmp_path/audit through an event hub."""
+    app = create_app(memory=True, seed="demo", rate_limits=False, base_url="http://emulator")
+    creds = app.state.emulator.credentials
+    token = next(u["developer_token"] for u in creds["users"] if u["login"].startswith("ada"))
+    async with AsyncExitStack() as stack:
+        stack.callback(app.state.emulator.store.close)
+        box = BoxClient(token_source=StaticToken(token), base_url="http://emulator",
+                        transport=httpx2.ASGITransport(app=app))
+        stack.push_async_callback(box.aclose)
+        log = await AuditLog.open(tmp_path / "audit")
+        stack.push_async_callback(log.aclose)
+        audit, events = GateAudit(log), Events()
+        events.connect(audit.sink)
+        server = build_server(Settings.load(env={}), box_client=box, audit=audit, events=events,
+                              transport="memory")
+        yield Deployment(server, tmp_path / "audit", token, "0")
+
+
+@pytest.mark.anyio
+async def test_a_handshake_session_records_start_list_calls_and_end_with_client_info(
+    deployment: Deployment,
+) -> None:
+    async with Client(deployment.server, mode="legacy", client_info=CLIENT) as client:
+        listed = await client.list_tools()
+        assert not (await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})).is_error
+    recs = records(deployment.audit_dir)
+    kinds = [r["kind"] for r in recs]
+    assert kinds[0] == "session_start" and kinds[-1] == "session_end"
+    start, end = recs[0], recs[-1]
+    session = start["session_id"]
+    assert start["client_name"] == "audit-test-client" and start["client_version"] == "9.8.7"
+    assert start["detail"]["transport"] == "memory" and start["agent"] == "default"
+    assert end["session_id"] == session
+    [tools_list] = [r for r in recs if r["kind"] == "tools_list"]
+    assert tools_list["detail"]["tools_shown"] == len(listed.tools) > 0
+    assert tools_list["session_id"] == session
+    [call] = [r for r in recs if r["kind"] == "call"]
+    assert call["tool"] == "list_folder_content_by_folder_id" and call["outcome"]["status"] == "ok"
+    assert (call["session_id"], call["client_name"], call["client_version"]) == (session, "audit-test-client",
+                                                                               "9.8.7")
+    assert verify(deployment.audit_dir).ok
+
+
+@pytest.mark.anyio
+async def test_an_unknown_tool_is_recorded_with_its_arguments(deployment: Deployment) -> None:
+    async with Client(deployment.server, client_info=CLIENT) as client:
+        result = await client.call_tool("no_such_tool", {"folder_id": "12", "note": "x" * 5000})
+    assert result.is_error
+    [call] = [r for r in records(deployment.audit_dir) if r["kind"] == "call"]
+    assert call["tool"] == "no_such_tool" and call["agent"] == "default"
+    assert call["outcome"]["status"] == "unknown_tool" and "Unknown tool" in call["outcome"]["message"]
+    assert call["args"]["folder_id"] == "12"
+    assert len(json.dumps(call["args"]["note"])) < 1000  # long strings are cut and hashed
+    assert call["client_name"] == "audit-test-client"  # the 2026 protocol: client info, no session
+
+
+@pytest.mark.anyio
+async def test_invalid_arguments_are_recorded_as_received_with_error_kind_input(
+    deployment: Deployment,
+) -> None:
+    async with Client(deployment.server, mode="legacy", client_info=CLIENT) as client:
+        result = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "not-an-id"})
+    assert result.is_error
+    [call] = [r for r in records(deployment.audit_dir) if r["kind"] == "call"]
+    assert call["outcome"]["status"] == "input" and "folder_id" in call["outcome"]["message"]
+    assert call["args"] == {"folder_id": "not-an-id"}
+    assert call["session_id"] and call["client_version"] == "9.8.7"
+    assert "decision" not in call  # no policy decision was made: the call never got that far
+
+
+@pytest.mark.anyio
+async def test_a_write_has_an_intent_and_an_outcome_both_naming_the_session(deployment: Deployment) -> None:
+    async with Client(deployment.server, mode="legacy", client_info=CLIENT) as client:
+        result = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "wired-folder"})
+    assert not result.is_error
+    recs = records(deployment.audit_dir)
+    [intent] = [r for r in recs if r["kind"] == "intent"]
+    [outcome] = [r for r in recs if r["kind"] == "outcome"]
+    assert outcome["intent_id"] == intent["id"]
+    assert intent["session_id"] == outcome["session_id"] == recs[0]["session_id"]
+    assert intent["args"]["name"] == "wired-folder"
+    assert deployment.token.encode() not in raw(deployment.audit_dir)
+
+
+POLICY = "agents: {a: {}}\nrules:\n  - {id: reads, effect: permit, agents: a, access: read}\n"
+
+
+@pytest.mark.anyio
+async def test_policy_loads_and_reloads_are_recorded_and_a_broken_reload_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    events = Events()
+    store = PolicyStore(policy, tools_for_policy(), on_event=events.post)
+
+    def rewrite(text: str, bump: int) -> None:
+        policy.write_text(text)
+        st = policy.stat()
+        os.utime(policy, ns=(st.st_atime_ns, st.st_mtime_ns + bump * 1_000_000_000))
+
+    rewrite("agents: [this is: not a policy", 1)
+    assert store.reload() is False
+    more = "  - {id: more, effect: permit, agents: a, access: write}\n"
+    rewrite(POLICY + more, 2)
+    assert store.reload() is True
+    async with await AuditLog.open(tmp_path / "audit") as log:
+        events.connect(GateAudit(log).sink)
+        await events.flush()
+    load, broken, fixed = records(tmp_path / "audit")
+    assert load["kind"] == "policy_load"
+    assert load["detail"] == {"file": str(policy), "ok": True, "rules": 1}
+    assert broken["kind"] == "policy_reload" and broken["detail"]["ok"] is False
+    assert broken["detail"]["kept_last_good"] is True and broken["detail"]["rules"] == 1
+    assert broken["detail"]["error"]
+    assert fixed["kind"] == "policy_reload" and fixed["detail"]["ok"] is True
+    assert fixed["detail"]["rules"] == 2
+
+
+class FakeSession(TokenSession):
+    def __init__(self, results: list[Token | Exception]) -> None:
+        super().__init__(key="user:ada", clock=lambda: 1000.0, margin=10.0)
+        self.results = results
+
+    async def _obtain(self) -> Token:
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
+@pytest.mark.anyio
+async def test_broker_refresh_and_needs_sign_in_are_recorded_without_any_token(tmp_path: Path) -> None:
+    secret_1, secret_2 = "tok-" + "a" * 30, "tok-" + "b" * 30
+    session = FakeSession([
+        Token(access_token=secret_1, expires_at=1005.0),  # stale at once: the next call refreshes
+        Token(access_token=secret_2, expires_at=1005.0),
+        NeedsSignIn("the Box sign-in for 'ada' stopped working; run `box-mcp auth login`"),
+    ])
+    events = Events()
+    session.on_event = events.post
+    async with await AuditLog.open(tmp_path / "audit") as log:
+        events.connect(GateAudit(log).sink)
+        assert await session.access_token() == secret_1
+        assert await session.access_token() == secret_2
+        with pytest.raises(NeedsSignIn):
+            await session.access_token()
+        await events.flush()
+    issue, refresh, dead = records(tmp_path / "audit")
+    assert all(r["kind"] == "broker" and r["acting_as"] == "user:ada" for r in (issue, refresh, dead))
+    assert [r["detail"]["event"] for r in (issue, refresh, dead)] == ["issue", "refresh", "needs_sign_in"]
+    assert refresh["detail"]["expires_at"] == 1005
+    assert "box-mcp auth login" in dead["detail"]["message"]
+    data = raw(tmp_path / "audit")
+    assert secret_1.encode() not in data and secret_2.encode() not in data
+
+
+@pytest.mark.anyio
+async def test_a_stdio_process_on_the_2026_protocol_is_one_session(deployment: Deployment) -> None:
+    server = build_server(Settings.load(env={}), box_client=deployment.server.gate.credentials.client,
+                          audit=deployment.server.gate.audit, events=deployment.server.gate.events,
+                          transport="stdio")
+    async with Client(server, client_info=CLIENT) as client:
+        await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
+        await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
+    await server.sessions.end_process_session()  # what run_stdio_async does when stdin closes
+    recs = [r for r in records(deployment.audit_dir) if r["kind"] != "tools_list"]  # the client lists too
+    assert [r["kind"] for r in recs] == ["session_start", "call", "call", "session_end"]
+    assert len({r["session_id"] for r in recs}) == 1
+    assert recs[0]["detail"]["transport"] == "stdio" and recs[0]["client_name"] == "audit-test-client"
