@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx2
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient
-from box_sdk_gen.managers.events import GetEventsStreamType
+from box_sdk_gen.managers.events import GetEventsEventType, GetEventsStreamType
 from box_sdk_gen.managers.folders import CreateFolderParent
 from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
 
@@ -88,3 +89,17 @@ def test_long_poll_answers_new_change_when_an_event_arrives(sdk: Sdk, box: Runni
     assert done.wait(15), "the long poll did not answer"
     thread.join(5)
     assert answer == {"message": "new_change"}
+
+
+def test_admin_logs_filter_by_event_type_and_time(sdk: Sdk, box: RunningEmulator) -> None:
+    ada = sdk("ada")
+    ada.downloads.download_file(box.credentials["files"]["Engineering/README.md"]).read()
+    ada.folders.create_folder("Audit trail", CreateFolderParent(id="0"))
+    downloads = ada.events.get_events(
+        stream_type=GetEventsStreamType.ADMIN_LOGS, event_type=[GetEventsEventType.DOWNLOAD]
+    )
+    assert {e.event_type.value for e in downloads.entries or []} == {"DOWNLOAD"}  # enterprise event names
+    future = ada.events.get_events(
+        stream_type=GetEventsStreamType.ADMIN_LOGS, created_after=datetime(2099, 1, 1, tzinfo=UTC)
+    )
+    assert future.entries == []
