@@ -173,6 +173,7 @@ async def test_acknowledged_calls_survive_sigkill_of_the_server_and_the_chain_co
         async with httpx2.AsyncClient(timeout=10) as http:
             headers = await open_session(http, url)
             assert await create_folder(http, url, headers, "after-the-crashes")
+            await http.delete(url, headers=headers)  # the client ends its session
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
         await proc.aclose()
@@ -180,3 +181,5 @@ async def test_acknowledged_calls_survive_sigkill_of_the_server_and_the_chain_co
     assert final.ok and final.torn_tail is None and final.last_seq > last_seq, f"seed {seed}"
     names = [r["args"]["name"] for r in logged(audit_dir) if r["kind"] == "outcome"]
     assert "after-the-crashes" in names
+    ends = [r for r in logged(audit_dir) if r["kind"] == "session_end"]
+    assert [r["session_id"] for r in ends] == [headers["mcp-session-id"]]  # killed sessions never ended
