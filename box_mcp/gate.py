@@ -202,11 +202,14 @@ class Gate:
         events: Events | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
-        self.events = events or Events()  # policy/broker/session events, flushed before each record
         self.credentials = credentials
         self.policy: PolicyHook = policy or AllowAll()
         self.results: ResultFilterHook = results or NoFilter()
         self.audit: AuditHook = audit or NoAudit()
+        self.events = events or Events()  # policy/broker/session events, flushed before each record
+        sink = getattr(self.audit, "sink", None)
+        if sink is not None and not self.events.connected:  # an audit given directly records events too
+            self.events.connect(sink)
         self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
         self.max_inline_bytes = max_inline_bytes
 

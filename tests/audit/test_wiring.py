@@ -62,10 +62,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         stack.push_async_callback(box.aclose)
         log = await AuditLog.open(tmp_path / "audit")
         stack.push_async_callback(log.aclose)
-        audit, events = GateAudit(log), Events()
-        events.connect(audit.sink)
-        server = build_server(Settings.load(env={}), box_client=box, audit=audit, events=events,
-                              transport="memory")
+        # No hub given: the gate connects the audit it was given to its own, as build_server callers expect.
+        server = build_server(Settings.load(env={}), box_client=box, audit=GateAudit(log), transport="memory")
         yield Deployment(server, tmp_path / "audit", token, "0")
 
 
