@@ -219,3 +219,50 @@ async def test_a_stdio_process_on_the_2026_protocol_is_one_session(deployment: D
     assert [r["kind"] for r in recs] == ["session_start", "call", "call", "session_end"]
     assert len({r["session_id"] for r in recs}) == 1
     assert recs[0]["detail"]["transport"] == "stdio" and recs[0]["client_name"] == "audit-test-client"
+
+
+POLICY_FILE = (
+    "version: 1\n"
+    "default_agent: bot\n"
+    "agents:\n  bot:\n    acts_as: service_account\n"
+    "rules:\n  - id: reads\n    effect: permit\n    agents: [bot]\n    access: read\n"
+)
+
+
+@pytest.mark.anyio
+async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials_with_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from box_mcp.emulator.testing import running_emulator
+    from box_mcp.server import open_deployment
+
+    for name in list(os.environ):
+        if name.startswith(("BOX_MCP_", "BOX_DEVELOPER", "BOX_JWT", "BOX_OAUTH")):
+            monkeypatch.delenv(name)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY_FILE)
+    with running_emulator(seed="demo", rate_limits=False) as emu:
+        ccg = emu.credentials["ccg"]
+        monkeypatch.setenv("BOX_CLIENT_ID", ccg["client_id"])
+        monkeypatch.setenv("BOX_CLIENT_SECRET", ccg["client_secret"])
+        monkeypatch.setenv("BOX_ENTERPRISE_ID", str(ccg["enterprise_id"]))
+        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy))
+        async with AsyncExitStack() as stack:
+            server, _ = await open_deployment(settings, stack, transport="memory")
+            async with Client(server, mode="legacy", client_info=CLIENT) as client:
+                read = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
+                write = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "nope"})
+        secret = ccg["client_secret"]
+    assert not read.is_error and write.is_error
+    recs = records(tmp_path / "audit")
+    assert recs[0]["kind"] == "policy_load" and recs[0]["detail"]["rules"] == 1
+    [issue] = [r for r in recs if r["kind"] == "broker"]
+    assert issue["detail"]["event"] == "issue" and issue["acting_as"] == "service_account"
+    calls = {r["tool"]: r for r in recs if r["kind"] == "call"}
+    assert calls["list_folder_content_by_folder_id"]["decision"]["rules"] == ["reads"]
+    denied = calls["create_folder"]
+    assert denied["decision"]["effect"] == "deny" and denied["outcome"]["status"] == "denied"
+    assert denied["agent"] == "bot" and denied["client_name"] == "audit-test-client"
+    assert [r["kind"] for r in recs].index("broker") < [r["kind"] for r in recs].index("call")
+    assert secret.encode() not in raw(tmp_path / "audit")
+    assert verify(tmp_path / "audit").ok
