@@ -70,7 +70,8 @@ async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: Au
 async def test_a_call_that_needed_approval_is_recorded_as_approval_required(audit_log: AuditLog,
                                                                             audit_dir: Path) -> None:
     hook = GateAudit(audit_log)
-    asked = gate.Decision(allowed=True, reason="deletes need a person", rules=("ask",), approval_required=True)
+    asked = gate.Decision(allowed=True, reason="deletes need a person", rules=("ask",),
+                          approval_required=True)
     await hook.outcome(call("upload_file", "c3"), gate.Outcome(False, asked, 0.2, "Denied: not approved",
                                                                "denied"))
     [rec] = records(audit_dir)
