@@ -6,7 +6,7 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, fields
 from typing import Any
@@ -156,12 +156,16 @@ class GateHooks:
     authenticate: Any = None  # http.app.Authenticator: request -> agent name | None
     default_agent: str | None = None  # who stdio / unauthenticated loopback callers are when --agent is unset
     events: Events | None = None  # set by load_hooks: the deployment's event hub (box_mcp.events)
+    # agent -> a Box client acting as that agent's own identity on its base token: how the policy looks
+    # up where items sit (path_collection). Contributed by the broker; used by the policy.
+    lookup: Callable[[str], Awaitable[Any]] | None = None
 
 
 # Areas plug in by module, like cli.py's COMMAND_MODULES: each (when present) defines
 #   async def gate_hooks(settings: Settings, stack: AsyncExitStack[, *, events: Events]) -> GateHooks
 # registering anything it must close on `stack`. Later modules fill only what earlier ones left empty.
 # A module taking `events` gets the deployment's hub: the audit connects to it, others post to it.
+# A module taking `prior` gets what the modules before it contributed (the policy uses the broker's lookup).
 HOOK_MODULES = ("box_mcp.broker.gate_hooks", "box_mcp.policy.gate_hooks", "box_mcp.audit.gate_hooks")
 
 
@@ -177,7 +181,10 @@ async def load_hooks(
             if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise
             continue
-        kw = {"events": events} if "events" in inspect.signature(module.gate_hooks).parameters else {}
+        params = inspect.signature(module.gate_hooks).parameters
+        kw: dict[str, Any] = {"events": events} if "events" in params else {}
+        if "prior" in params:
+            kw["prior"] = merged
         contributed: GateHooks = await module.gate_hooks(settings, stack, **kw)
         for f in fields(GateHooks):
             if getattr(merged, f.name) is None and getattr(contributed, f.name) is not None:

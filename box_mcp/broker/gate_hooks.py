@@ -105,9 +105,23 @@ class BrokerCredentials:
             scopes = narrowing_scopes(call.tool.box_scopes)
             item = call.tool.single_item_resource(call.args) if scopes else None
             # The root folder ("0") cannot be a token's resource, and binding to it would narrow nothing.
-            if item is not None and item.type in ("file", "folder", "web_link") and item.id != "0":
+            # Box checks a token's resource against the token's own user, so a token used As-User
+            # another user cannot be bound to that user's item: narrow its scopes only.
+            if (
+                item is not None
+                and item.type in ("file", "folder", "web_link")
+                and item.id != "0"
+                and identity.kind != "as_user"
+            ):
                 resource = self.broker.item_resource(item.type, item.id)
         source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
+        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+
+    async def lookup_client(self, agent: str) -> BoxClient:
+        """The agent's own identity on its base token (never narrowed to one call's item): what the
+        policy uses to learn where items sit. The agent never receives this client."""
+        identity: IdentitySpec = self._identities(agent)
+        source = await self.broker.token_source(identity)
         return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
 
 
@@ -169,4 +183,5 @@ async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
     # Every call runs on a bound view with its own token source; the root client never sends a request.
     box = BoxClient(token_source=_Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
     stack.push_async_callback(box.aclose)
-    return GateHooks(credentials=BrokerCredentials(broker, box, identities, downscope=downscope))
+    credentials = BrokerCredentials(broker, box, identities, downscope=downscope)
+    return GateHooks(credentials=credentials, lookup=credentials.lookup_client)

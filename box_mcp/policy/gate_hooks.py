@@ -1,8 +1,10 @@
 """The policy's part of a deployment (loaded by `box_mcp.server.load_hooks` when a policy is configured):
 tool visibility, per-call decisions, result confinement, and API-key authentication for HTTP.
 
-Item locations are looked up with the deployment's developer token when one is set; without it, calls on
-items that a folder-confined rule governs are refused (fail closed) until the lead wires a lookup identity.
+Where items sit (their path_collection) is looked up as each agent's own Box identity, through the
+broker's `lookup` (contributed before this module runs), so it works with every credential mode and the
+engine sees exactly the path Box shows that identity. Without a broker, the developer token is the one
+lookup identity; with neither, calls on items a folder-confined rule governs are refused (fail closed).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from box_mcp.policy.hooks import PolicyGate, box_fetch
+from box_mcp.policy.hooks import Fetch, FetchFor, PolicyGate, box_fetch
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 
@@ -22,16 +24,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("box_mcp.policy")
 
 
-async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any = None) -> GateHooks:
-    """`events` (box_mcp.events.Events) receives policy_load / policy_reload records."""
+async def gate_hooks(
+    settings: Settings, stack: AsyncExitStack, *, events: Any = None, prior: GateHooks | None = None
+) -> GateHooks:
+    """`events` (box_mcp.events.Events) receives policy_load / policy_reload records; `prior.lookup`
+    (from the broker) gives a Box client per agent for item lookups."""
     from box_mcp.server import GateHooks
 
     if settings.policy is None:
         return GateHooks()
     store = PolicyStore(settings.policy, tools_for_policy(),
                         on_event=events.post if events is not None else None)
-    fetch = None
-    if settings.developer_token is not None:
+    fetch: Fetch | None = None
+    fetch_for: FetchFor | None = None
+    lookup = prior.lookup if prior is not None else None
+    if lookup is not None:
+
+        async def fetch_as_agent(agent: str) -> Fetch:
+            return box_fetch(await lookup(agent))
+
+        fetch_for = fetch_as_agent
+    elif settings.developer_token is not None:
         from box_mcp.box.client import BoxClient, StaticToken
 
         client = BoxClient(
@@ -43,7 +56,7 @@ async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any =
         fetch = box_fetch(client)
     else:
         log.warning("no identity to look up item locations: folder-confined calls will be refused")
-    gate = PolicyGate(store, fetch)
+    gate = PolicyGate(store, fetch, fetch_for=fetch_for)
     # API keys switch on inbound authentication; a policy without keys serves its default agent on loopback.
     has_keys = any(agent.keys for agent in store.engine().policy.agents.values())
     return GateHooks(policy=gate, results=gate, authenticate=gate.authenticate if has_keys else None,

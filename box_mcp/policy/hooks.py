@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("box_mcp.policy")
 
 Fetch = Callable[[ItemRef], Awaitable[Mapping[str, Any]]]
+# agent -> the fetch that looks items up as that agent's own Box identity (base token, never narrowed)
+FetchFor = Callable[[str], Awaitable[Fetch]]
 MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
 
 _PATHS = {
@@ -60,13 +62,49 @@ class PolicyGate:
         store: PolicyStore,
         fetch: Fetch | None,
         *,
+        fetch_for: FetchFor | None = None,
         limiter: RateLimiter | None = None,
         max_cache_entries: int = 10_000,
     ) -> None:
+        """`fetch_for` (preferred) looks items up as each agent's own Box identity, so the ancestry the
+        engine sees is exactly the path Box shows that identity and works for any credential mode;
+        `fetch` is one lookup identity shared by every agent (a developer token)."""
         self.store = store
         self._fetch = fetch
-        self.resolver = AncestryResolver(fetch, max_cache_entries) if fetch is not None else None
+        self._fetch_for = fetch_for
+        self._max_cache_entries = max_cache_entries
+        # One resolver per lookup identity: two identities may see different paths to the same item.
+        self._resolvers: dict[str, AncestryResolver] = {}
+        if fetch is not None and fetch_for is None:
+            self._resolvers[""] = AncestryResolver(fetch, max_cache_entries)
         self.limiter = limiter or RateLimiter()
+
+    @property
+    def can_locate(self) -> bool:
+        return self._fetch_for is not None or self._fetch is not None
+
+    async def _resolver(self, agent: str) -> AncestryResolver | None:
+        if self._fetch_for is None:
+            return self._resolvers.get("")
+        resolver = self._resolvers.get(agent)
+        if resolver is None:
+            resolver = AncestryResolver(await self._lookup(agent), self._max_cache_entries)
+            self._resolvers[agent] = resolver
+        return resolver
+
+    async def _lookup(self, agent: str) -> Fetch:
+        async def fetch(item: ItemRef) -> Mapping[str, Any]:
+            body = await self._fetch_as(agent, item)
+            return {} if body is None else body
+
+        return fetch
+
+    async def _fetch_as(self, agent: str, item: ItemRef) -> Mapping[str, Any] | None:
+        if self._fetch_for is not None:
+            return await (await self._fetch_for(agent))(item)
+        if self._fetch is not None:
+            return await self._fetch(item)
+        return None
 
     # -- PolicyHook --------------------------------------------------------------------------------
 
@@ -100,7 +138,7 @@ class PolicyGate:
             ancestry = located
         facts = _with_local_size(call)
         if facts.invitee_email is None and isinstance(getattr(call.args, "user_id", None), str):
-            invitee = await self._login_of(str(call.args.user_id))  # type: ignore[attr-defined]
+            invitee = await self._login_of(call.agent, str(call.args.user_id))  # type: ignore[attr-defined]
             if invitee is None:
                 return GateDecision(False, f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
             facts = dataclasses.replace(facts, invitee_email=invitee)
@@ -110,7 +148,7 @@ class PolicyGate:
             )
             if source is not None:
                 # A copy or move keeps the file's name: extension and name limits apply to it too.
-                name = await self._name_of(source)
+                name = await self._name_of(call.agent, source)
                 if name is None:
                     return GateDecision(False, f"could not look up the name of {source}; check the id.")
                 facts = dataclasses.replace(facts, name=name, extension=_extension(name))
@@ -119,14 +157,15 @@ class PolicyGate:
 
     async def _locate(self, call: Call) -> dict[ItemRef, tuple[str, ...]] | str:
         """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
-        if self.resolver is None:
+        resolver = await self._resolver(call.agent)
+        if resolver is None:
             return "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
         out: dict[ItemRef, tuple[str, ...]] = {}
         for use in call.resources:
             if use.item in out:
                 continue
             try:
-                out[use.item] = await self.resolver.ancestry(use.item)
+                out[use.item] = await resolver.ancestry(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
                     return f"Box has no {use.item} that this server can see; check the id."
@@ -135,24 +174,21 @@ class PolicyGate:
                 return f"could not check where {use.item} sits in Box: {exc}."
         return out
 
-    async def _name_of(self, item: ItemRef) -> str | None:
-        if self._fetch is None:
-            return None
+    async def _name_of(self, agent: str, item: ItemRef) -> str | None:
         try:
-            name = (await self._fetch(item)).get("name")
+            body = await self._fetch_as(agent, item)
         except (BoxError, AncestryError):
             return None
+        name = None if body is None else body.get("name")
         return name if isinstance(name, str) else None
 
-    async def _login_of(self, user_id: str) -> str | None:
+    async def _login_of(self, agent: str, user_id: str) -> str | None:
         """An invitee named by user id still meets invitee_domains conditions: by the user's login."""
-        if self._fetch is None:
-            return None
         try:
-            body = await self._fetch(ItemRef("user", user_id))
+            body = await self._fetch_as(agent, ItemRef("user", user_id))
         except (BoxError, AncestryError):
             return None
-        login = body.get("login")
+        login = None if body is None else body.get("login")
         return login if isinstance(login, str) and "@" in login else None
 
     # -- ResultFilterHook --------------------------------------------------------------------------
@@ -163,16 +199,18 @@ class PolicyGate:
         output = await self._filter_entries(call, output)
         roots = self.store.engine().roots(call.agent, call.tool.name)
         if roots is not None:
-            output = await scrub(output, frozenset(roots), self._locate_folder)
-        return output
+            resolver = await self._resolver(call.agent)
 
-    async def _locate_folder(self, folder: ItemRef) -> tuple[str, ...] | None:
-        if self.resolver is None:
-            return None
-        try:
-            return await self.resolver.ancestry(folder)
-        except (BoxError, AncestryError):
-            return None  # scrub then hides the whole path
+            async def locate(folder: ItemRef) -> tuple[str, ...] | None:
+                if resolver is None:
+                    return None
+                try:
+                    return await resolver.ancestry(folder)
+                except (BoxError, AncestryError):
+                    return None  # scrub then hides the whole path
+
+            output = await scrub(output, frozenset(roots), locate)
+        return output
 
     async def _filter_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
         """Drop listing and search entries the agent may not see."""
@@ -203,20 +241,21 @@ class PolicyGate:
 
     async def _folder_ancestry(self, call: Call, folder_id: str) -> tuple[str, ...]:
         engine = self.store.engine()
-        if not engine.needs_ancestry(call.agent, call.tool.name) or self.resolver is None:
+        resolver = await self._resolver(call.agent)
+        if not engine.needs_ancestry(call.agent, call.tool.name) or resolver is None:
             return ("0",) if folder_id == "0" else ()
-        return await self.resolver.ancestry(ItemRef("folder", folder_id))
+        return await resolver.ancestry(ItemRef("folder", folder_id))
 
     def _invalidate(self, call: Call) -> None:
-        """After a write, forget where the changed items were (moves, renames, deletes)."""
-        if self.resolver is None:
-            return
+        """After a write, forget where the changed items were (moves, renames, deletes), for every
+        lookup identity: a move changes the path every identity sees."""
         for use in call.resources:
             if use.access.rank == 0 or use.role not in ("item", "source"):
                 continue
-            if use.item.type == "folder":
-                self.resolver.invalidate_subtree(use.item.id)
-            self.resolver.invalidate(use.item)
+            for resolver in self._resolvers.values():
+                if use.item.type == "folder":
+                    resolver.invalidate_subtree(use.item.id)
+                resolver.invalidate(use.item)
 
     # -- inbound authentication (HTTP) ------------------------------------------------------------
 

@@ -59,3 +59,43 @@ async def test_keys_in_the_policy_switch_on_inbound_authentication(tmp_path: Pat
         headers = {"authorization": f"Bearer {key}"}
 
     assert hooks.authenticate(Req()) == "a"
+
+
+async def test_confined_agent_on_app_credentials_alone_is_located_as_its_own_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No developer token: the policy learns where items sit through the broker, as the agent's own
+    Box identity (here As-User Ada through the CCG service account), so confinement works in production
+    credential modes instead of refusing every folder-confined call."""
+    from box_mcp.server import open_deployment
+
+    with running_emulator(seed="demo") as emu:
+        ada, ccg = emu.user_id("ada"), emu.credentials["ccg"]
+        contracts = emu.credentials["folders"]["Contracts"]
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "version: 1\ndefault_agent: bot\n"
+            f"agents:\n  bot:\n    acts_as: {{as_user: \"{ada}\"}}\n"
+            "rules:\n"
+            f"  - id: contracts\n    effect: permit\n    agents: [bot]\n    access: read\n"
+            f"    within: [\"{contracts}\"]\n"
+        )
+        monkeypatch.delenv("BOX_DEVELOPER_TOKEN", raising=False)
+        monkeypatch.delenv("BOX_JWT_CONFIG_FILE", raising=False)
+        monkeypatch.setenv("BOX_CLIENT_ID", ccg["client_id"])
+        monkeypatch.setenv("BOX_CLIENT_SECRET", ccg["client_secret"])
+        monkeypatch.setenv("BOX_ENTERPRISE_ID", ccg["enterprise_id"])
+        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path / "data", policy=str(policy))
+        async with AsyncExitStack() as stack:
+            server, hooks = await open_deployment(settings, stack, transport="stdio")
+            assert hooks.lookup is not None
+            async with Client(server) as client:
+                msa = emu.credentials["files"]["Contracts/MSA-Globex.pdf"]
+                ok = await client.call_tool("get_file_details", {"file_id": msa})
+                assert not ok.is_error, ok.content[0].text
+                hr = emu.credentials["files"]["HR/salaries.csv"]
+                denied = await client.call_tool("get_file_details", {"file_id": hr})
+                assert denied.is_error and "outside bot's read grant 'contracts'" in denied.content[0].text
+                listed = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": contracts})
+                names = {e["name"] for e in (listed.structured_content or {}).get("entries", [])}
+                assert "MSA-Globex.pdf" in names and "Inbox" in names, listed.content[0].text
