@@ -18,7 +18,7 @@ from typing import Any
 
 from box_mcp.errors import AuditError
 
-from .store import INDEX_NAME, list_files
+from .store import INDEX_NAME, file_size, iter_lines, list_files
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -69,37 +69,37 @@ def catch_up(conn: sqlite3.Connection, directory: Path) -> int:
     known = {name: (off, lines) for name, off, lines in conn.execute("SELECT name, offset, lines FROM files")}
     files = list_files(directory)
     names = {p.name for p in files}
+    sizes = {p.name: file_size(p) for p in files}
     if any(name not in names for name in known) or any(
-        p.name in known and p.stat().st_size < known[p.name][0] for p in files
+        p.name in known and sizes[p.name] < known[p.name][0] for p in files
     ):
         _clear(conn)  # a file shrank or vanished: the log was cut or edited; start over
         known = {}
     added = 0
     for path in files:
         offset, lines = known.get(path.name, (0, 0))
-        if path.stat().st_size == offset:
+        if sizes[path.name] == offset:
             continue
         rows: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break  # a line still being written, or a torn one: not a record yet
-                offset += len(raw)
-                lines += 1
-                try:
-                    data = json.loads(raw)
-                    seq = int(data["seq"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # not a record: verify names it; the index skips it
-                decision = data.get("decision") or {}
-                outcome = data.get("outcome") or {}
-                rows.append((seq, data.get("id"), data.get("time"), data.get("kind"), data.get("agent"),
-                             data.get("tool"), data.get("session_id"), decision.get("effect"),
-                             outcome.get("status"), path.name, lines, raw.decode("utf-8", "replace")))
-                for item in data.get("items") or ():
-                    items.append((seq, item.get("type"), item.get("id"), item.get("name")))
+        # iter_lines stops at the first NUL: the open writer's padding, or bytes not yet written.
+        for _number, _at, raw in iter_lines(path, offset):
+            if not raw.endswith(b"\n"):
+                break  # a line still being written, or a torn one: not a record yet
+            offset += len(raw)
+            lines += 1
+            try:
+                data = json.loads(raw)
+                seq = int(data["seq"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a record: verify names it; the index skips it
+            decision = data.get("decision") or {}
+            outcome = data.get("outcome") or {}
+            rows.append((seq, data.get("id"), data.get("time"), data.get("kind"), data.get("agent"),
+                         data.get("tool"), data.get("session_id"), decision.get("effect"),
+                         outcome.get("status"), path.name, lines, raw.decode("utf-8", "replace")))
+            for item in data.get("items") or ():
+                items.append((seq, item.get("type"), item.get("id"), item.get("name")))
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:

@@ -5,10 +5,17 @@
     <dir>/audit.lock               flock'ed around every batch write; holds the chain's tail (TailState)
     <dir>/audit.sqlite3            the query index (index.py), rebuilt from the JSONL at will
 
-A crash can leave a torn last line (bytes without their newline). Such a line was never acknowledged,
-because `append` returns only after the whole line is synced. On open the writer cuts it off, and its
-first record is a `log_recovery` record holding the fragment's size and SHA-256, so the cut is itself
-recorded in the chain. `verify` run before that restart reports the torn tail as a crash, not tampering.
+While a writer has a file open, the file ends in NUL padding: space zero-filled in advance, which the
+writer overwrites with records, so a sync need not change the file's size or extent map (about 0.05 ms
+less per fdatasync). Records never hold a NUL byte (JSON escapes it), so every reader stops at the
+first NUL. The writer cuts the padding off when it moves to the next day's file and when it closes, so
+a closed log is plain JSONL.
+
+A crash can leave a torn last line (bytes without their newline), possibly with NULs inside or after it
+(a power loss persists pages in any order). Such a line was never acknowledged, because `append` returns
+only after the whole line is synced. On open the writer cuts it and the padding off, and its first
+record is a `log_recovery` record holding the fragment's size and SHA-256, so the cut is itself recorded
+in the chain. `verify` run before that restart reports the torn tail as a crash, not tampering.
 (A SIGKILL can also cut a multi-page batch write short; the durability test sees this now and then.)
 
 The optional HMAC key (`new_key_file`, `load_key`) lives outside this directory: whoever can write the
@@ -39,6 +46,8 @@ HEAD_NAME = "audit.head"
 TAIL_SIZE = 256  # bytes of the lock file that hold the TailState
 LOCK_NAME = "audit.lock"
 INDEX_NAME = "audit.sqlite3"
+READ_CHUNK = 1 << 16
+DSYNC = getattr(os, "O_DSYNC", 0) or getattr(os, "O_SYNC", 0)  # 0: no such flag, sync by hand
 
 
 def file_name(date: str) -> str:
@@ -52,13 +61,58 @@ def list_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if FILE_RE.match(p.name))
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
-    """(line number from 1, byte offset, line bytes with its newline if it has one)."""
+def iter_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, int, bytes]]:
+    """(line number from 1, byte offset, line bytes with its newline if it has one) of the data from
+    `offset` up to the first NUL (padding, or bytes not yet written) or the end of the file. Only the last
+    line can lack its newline. A reader racing a writer thus sees whole records and maybe a prefix."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        number, rest = 0, b""
+        while True:
+            chunk = fh.read(READ_CHUNK)
+            nul = chunk.find(b"\0")
+            data = rest + (chunk if nul < 0 else chunk[:nul])
+            end = data.rfind(b"\n") + 1
+            for piece in data[:end].split(b"\n")[:-1]:
+                number += 1
+                yield number, offset, piece + b"\n"
+                offset += len(piece) + 1
+            rest = data[end:]
+            if nul >= 0 or not chunk:
+                break
+        if rest:
+            yield number + 1, offset, rest
+
+
+def iter_raw_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """Like `iter_lines` but for `verify`, which must see edits: every line as written, NULs and all,
+    up to the first line that starts with a NUL (the padding, or a write that has not landed yet)."""
     with path.open("rb") as fh:
         offset = 0
         for number, line in enumerate(fh, start=1):
+            if line.startswith(b"\0"):
+                return
             yield number, offset, line
             offset += len(line)
+
+
+def file_size(path: Path) -> int:
+    """The size of `path` without a stat, which would slow the open writer's next sync (see log._size)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def only_nul_after(path: Path, offset: int) -> bool:
+    """Whether the file holds nothing but NUL bytes (padding) from `offset` to its end."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(READ_CHUNK):
+            if chunk.count(0) != len(chunk):
+                return False
+    return True
 
 
 def fsync_dir(directory: Path) -> None:
@@ -73,9 +127,13 @@ def make_private_dir(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def open_append(path: Path) -> int:
-    """Open a log file for appending, created 0600 (and tightened if an older one was looser)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+def open_log_file(path: Path, *, dsync: bool) -> int:
+    """Open a log file for positioned writes (and the reads that check its tail), created 0600 and
+    tightened if an older one was looser. `dsync`: every write returns only once it is durable."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    if dsync:
+        flags |= DSYNC
+    fd = os.open(path, flags, 0o600)
     if os.fstat(fd).st_mode & 0o077:
         os.fchmod(fd, 0o600)
     return fd
@@ -158,39 +216,71 @@ class TailState(NamedTuple):
         return cls(r.seq, r.hash, r.time_ns, r.file, r.offset)
 
 
-def _last_line(path: Path) -> tuple[bytes | None, int]:
-    """The last complete line of `path`, and where the complete part of the file ends."""
+def _data_end(path: Path, hint: int) -> tuple[bytes | None, int, int]:
+    """(the last complete line before the first NUL, where it ends, the file's size). `hint` is an
+    offset believed to end a complete line (the lock file's), where the search for the NUL starts."""
     size = path.stat().st_size
-    start = size
     with path.open("rb") as fh:
-        while start > 0:
-            start = max(0, start - (1 << 16))
-            fh.seek(start)
-            buf = fh.read(size - start)
+        start = 0
+        if 0 < hint <= size:
+            fh.seek(hint - 1)
+            if fh.read(1) == b"\n":
+                start = hint
+        first_nul, pos = size, start
+        fh.seek(start)
+        while chunk := fh.read(READ_CHUNK):
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                first_nul = pos + nul
+                break
+            pos += len(chunk)
+        # Walk back from the first NUL to the last two newlines: the last complete line.
+        end = first_nul
+        while end > 0:
+            lo = max(0, end - READ_CHUNK)
+            fh.seek(lo)
+            buf = fh.read(end - lo)
             last_nl = buf.rfind(b"\n")
-            if last_nl < 0:
-                continue
-            prev_nl = buf.rfind(b"\n", 0, last_nl)
-            if prev_nl >= 0 or start == 0:
-                return buf[prev_nl + 1:last_nl + 1], start + last_nl + 1
-    return None, 0
+            if last_nl >= 0:
+                complete_end = lo + last_nl + 1
+                line_start = _line_start(fh, complete_end - 1)
+                fh.seek(line_start)
+                return fh.read(complete_end - line_start), complete_end, size
+            end = lo
+    return None, 0, size
 
 
-def recover(directory: Path) -> Recovered:
-    """Find the chain's last record, cutting a torn last line first. Call it holding the lock."""
+def _line_start(fh: Any, newline_at: int) -> int:
+    """Where the line ending with the newline at `newline_at` starts."""
+    end = newline_at
+    while end > 0:
+        lo = max(0, end - READ_CHUNK)
+        fh.seek(lo)
+        buf = fh.read(end - lo)
+        nl = buf.rfind(b"\n")
+        if nl >= 0:
+            return lo + nl + 1
+        end = lo
+    return 0
+
+
+def recover(directory: Path, hint: TailState | None = None) -> Recovered:
+    """Find the chain's last record, cutting a torn last line and any padding first. Call it holding
+    the lock. `hint`: the tail the lock file names, which makes finding the end of a big file cheap."""
     make_private_dir(directory)
     files = list_files(directory)
     torn: dict[str, Any] | None = None
     for path in reversed(files):
-        line, complete_end = _last_line(path)
-        size = path.stat().st_size
+        line, complete_end, size = _data_end(path, hint.offset if hint and hint.file == path.name else 0)
         if complete_end < size:
-            with path.open("rb") as fh:
-                fh.seek(complete_end)
-                fragment = fh.read()
-            torn = {"file": path.name, "offset": complete_end, "bytes": len(fragment),
-                    "sha256": hashlib.sha256(fragment).hexdigest()}
             with path.open("r+b") as fh:
+                fh.seek(complete_end)
+                # The fragment without the padding around it (NULs inside it stay: a power loss
+                # can persist a later page of a write and not an earlier one).
+                fragment = fh.read().strip(b"\0")
+                if fragment:
+                    torn = {"file": path.name, "offset": complete_end, "bytes": len(fragment),
+                            "sha256": hashlib.sha256(fragment).hexdigest()}
                 fh.truncate(complete_end)
                 os.fsync(fh.fileno())
         if line is None:

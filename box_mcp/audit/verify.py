@@ -7,7 +7,9 @@ file (its time does not match the file); the tail cut at a line boundary (the he
 kept elsewhere, names a later record). SHA-256 alone proves order and integrity, not origin: a forger
 who recomputes the hashes can append well-formed records. Given the log's key, verify also checks each
 record's HMAC (`mac`), which only the key holder can compute; once one record carries a mac, every
-later one must.
+later one must. A line that starts with a NUL ends a file's data: NUL padding from there on is the
+open writer's spare space; other bytes there are a crash's leftovers in the last file and an edit
+anywhere else. A NUL inside a line is an edit, like any other byte that breaks the record.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .record import GENESIS, canonical, record_hash, record_mac
-from .store import FILE_RE, Head, iter_lines, list_files, read_head
+from .store import FILE_RE, Head, iter_raw_lines, list_files, only_nul_after, read_head
 
 EXIT_OK = 0
 EXIT_TAMPERED = 1
@@ -138,11 +140,15 @@ def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = N
     for position, path in enumerate(files):
         match = FILE_RE.match(path.name)
         date = match.group(1) if match else ""
-        for number, _offset, raw in iter_lines(path):
+        last_file = position == len(files) - 1
+        number, end = 0, 0
+        for number, offset, raw in iter_raw_lines(path):
+            end = offset + len(raw)
             if not raw.endswith(b"\n"):
-                if position == len(files) - 1:
+                if last_file:
+                    size = len(raw.rstrip(b"\0"))  # without the padding after it
                     report.torn_tail = BadRecord(path.name, number, None,
-                                                 f"torn last line ({len(raw)} bytes): a crash during a write")
+                                                 f"torn last line ({size} bytes): a crash during a write")
                     break
                 return fail(path.name, number, None, "a line without its newline inside the log (edited)")
             data, why = _check_line(raw, expect_seq, prev_hash, date)
@@ -161,6 +167,12 @@ def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = N
                 intents[data["id"]] = {**summary, "file": path.name, "line": number}
             elif data["kind"] == "outcome":
                 intents.pop(str(data.get("intent_id")), None)
+        else:
+            if not only_nul_after(path, end):
+                if not last_file:
+                    return fail(path.name, number + 1, None, "bytes after a NUL inside the log (edited)")
+                report.torn_tail = BadRecord(path.name, number + 1, None,
+                                             "bytes after the NUL padding at the end: a crash during a write")
     report.last_seq, report.last_hash = expect_seq - 1, prev_hash
     for mark in marks:
         where_file, where_line = last_place if last_place[0] else (files[-1].name if files else "-", 0)

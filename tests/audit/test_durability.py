@@ -21,6 +21,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from box_mcp.audit import verify
+from box_mcp.audit.store import iter_lines
 
 CHILD = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ def continued(directory: Path, ready: list[str], last_seq: str, last_hash: str, 
 def logged(directory: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(directory.glob("audit-*.jsonl")):
-        for line in path.read_bytes().splitlines(keepends=True):
+        for _, _, line in iter_lines(path):  # up to the padding a killed writer leaves
             if line.endswith(b"\n"):  # not a torn last line
                 data = json.loads(line)
                 out[data["id"]] = data

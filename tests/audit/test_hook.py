@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.hook import GateAudit
+from box_mcp.audit.store import iter_lines
 
 gate = pytest.importorskip("box_mcp.gate")
 
@@ -31,7 +32,8 @@ def call(tool: str, call_id: str) -> object:
 
 def records(directory: Path) -> list[dict]:
     paths = sorted(directory.glob("audit-*.jsonl"))
-    return [json.loads(x) for p in paths for x in p.read_bytes().splitlines()]
+    # The log is still open: its file ends in NUL padding, where every reader stops.
+    return [json.loads(x) for p in paths for _, _, x in iter_lines(p)]
 
 
 @pytest.mark.anyio

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
+import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 import box_mcp.audit.log as audit_log_module
 from box_mcp.audit import AuditLog, verify
+from box_mcp.audit.store import iter_lines
 from box_mcp.errors import AuditError
 
 MIDNIGHT_NS = int(datetime(2026, 11, 22, tzinfo=UTC).timestamp()) * 1_000_000_000
@@ -29,16 +32,28 @@ def modes(directory: Path) -> dict[str, int]:
 def records(directory: Path) -> list[dict]:
     out = []
     for path in sorted(directory.glob("audit-*.jsonl")):
-        out.extend(json.loads(line) for line in path.read_bytes().splitlines())
+        out.extend(json.loads(line) for _, _, line in iter_lines(path))  # stops at the padding
     return out
+
+
+def watch_durable_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the record writes; each must go through a descriptor that syncs every write (O_DSYNC)."""
+    synced: list[int] = []
+    real = audit_log_module._durable_write
+
+    def durable_write(fd: int, data: bytes, offset: int) -> None:
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DSYNC == os.O_DSYNC
+        real(fd, data, offset)
+        synced.append(fd)
+
+    monkeypatch.setattr(audit_log_module, "_durable_write", durable_write)
+    return synced
 
 
 @pytest.mark.anyio
 async def test_append_returns_only_after_the_record_is_synced(audit_dir: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[int] = []
-    real_sync = audit_log_module._sync
-    monkeypatch.setattr(audit_log_module, "_sync", lambda fd: (real_sync(fd), synced.append(fd)))
+    synced = watch_durable_writes(monkeypatch)
     async with await AuditLog.open(audit_dir) as log:
         for n in range(3):
             rec = await log.append("call", tool="who_am_i")
@@ -48,9 +63,7 @@ async def test_append_returns_only_after_the_record_is_synced(audit_dir: Path,
 
 @pytest.mark.anyio
 async def test_concurrent_appends_share_one_sync(audit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[int] = []
-    real_sync = audit_log_module._sync
-    monkeypatch.setattr(audit_log_module, "_sync", lambda fd: (real_sync(fd), synced.append(fd)))
+    synced = watch_durable_writes(monkeypatch)
     async with await AuditLog.open(audit_dir) as log:
         async with anyio.create_task_group() as tg:
             for n in range(50):
@@ -124,10 +137,10 @@ async def test_a_failed_write_stops_every_later_append(audit_dir: Path,
     async with await AuditLog.open(audit_dir) as log:
         await log.append("call", tool="who_am_i")
 
-        def disk_full(fd: int, data: bytes) -> None:
+        def disk_full(fd: int, data: bytes, offset: int) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(audit_log_module, "_write_all", disk_full)
+        monkeypatch.setattr(audit_log_module, "_durable_write", disk_full)
         with pytest.raises(AuditError, match=r"cannot write .*No space left on device.*refused"):
             await log.append("call", tool="who_am_i")
         monkeypatch.undo()

@@ -10,6 +10,7 @@ import pytest
 from box_mcp.access import Access, ItemRef, ResourceUse
 from box_mcp.audit import GENESIS, KINDS, AuditLog
 from box_mcp.audit.record import canonical, new_record_id, record_hash
+from box_mcp.audit.store import iter_lines
 from box_mcp.errors import AuditError
 
 CALL = {
@@ -40,7 +41,7 @@ EVENTS = {
 
 def lines(directory: Path) -> list[dict]:
     paths = sorted(directory.glob("audit-*.jsonl"))
-    return [json.loads(x) for p in paths for x in p.read_text().splitlines()]
+    return [json.loads(x) for p in paths for _, _, x in iter_lines(p)]  # stops at the padding
 
 
 @pytest.mark.anyio

@@ -16,6 +16,7 @@ from mcp.client import Client
 from mcp_types import Implementation
 
 from box_mcp.audit import AuditLog, GateAudit, verify
+from box_mcp.audit.store import iter_lines
 from box_mcp.box.client import BoxClient, StaticToken
 from box_mcp.broker.session import TokenSession
 from box_mcp.broker.tokens import Token
@@ -33,7 +34,7 @@ CLIENT = Implementation(name="audit-test-client", version="9.8.7")
 def records(directory: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for path in sorted(directory.glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in path.read_bytes().splitlines() if line]
+        out += [json.loads(line) for _, _, line in iter_lines(path)]  # stops at the padding
     return out
 
 
