@@ -257,17 +257,20 @@ class AuditRecord:
         data = dict(body)
         data.update(v=FORMAT_VERSION, seq=seq, id=new_record_id(now_ns), time=utc_timestamp(now_ns),
                     prev_hash=prev_hash)
-        # Encode once, in two halves around where "hash" sorts, so the hashed bytes and the written
-        # line share the work; the result is byte-for-byte canonical(data with hash).
-        low = canonical({k: v for k, v in data.items() if k < "hash"})
-        high = canonical({k: v for k, v in data.items() if k > "hash"})  # "id" is always here
-        sep = b"," if len(low) > 2 else b""
-        digest = hashlib.sha256(low[:-1] + sep + high[1:]).hexdigest()
+        # Encode once: the hashed bytes become the line by inserting "hash" just before "id", the
+        # next key in sort order (no caller field sorts between them). The fresh id is found by its
+        # value, which nothing else in the record can hold; the result is canonical(data with hash).
+        hashed = canonical(data)
+        digest = hashlib.sha256(hashed).hexdigest()
         data["hash"] = digest
-        if key is None:
-            line = low[:-1] + sep + b'"hash":"' + digest.encode() + b'",' + high[1:] + b"\n"
-        else:
+        id_key = b'"id":"' + data["id"].encode() + b'"'
+        at = hashed.find(b"," + id_key) + 1 or 1  # 1: "id" is the first key
+        if key is not None:
             data["mac"] = record_mac(key, digest)
+            line = canonical(data) + b"\n"
+        elif hashed.count(id_key) == 1 and hashed[at:at + len(id_key)] == id_key:
+            line = hashed[:at] + b'"hash":"' + digest.encode() + b'",' + hashed[at:] + b"\n"
+        else:  # cannot happen with the fields allowed today; stay canonical if it ever does
             line = canonical(data) + b"\n"
         return cls(seq=seq, id=data["id"], time=data["time"], kind=data["kind"], hash=digest,
                    prev_hash=prev_hash, data=data, line=line)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from box_mcp.access import Access, ItemRef, ResourceUse
-from box_mcp.audit import GENESIS, KINDS, AuditLog
-from box_mcp.audit.record import canonical, new_record_id, record_hash
+from box_mcp.audit import GENESIS, KINDS, AuditLog, AuditRecord
+from box_mcp.audit.record import CALLER_FIELDS, build_body, canonical, new_record_id, record_hash
+from box_mcp.audit.redact import Redactor
 from box_mcp.audit.store import iter_lines
 from box_mcp.errors import AuditError
 
@@ -122,3 +123,15 @@ def test_canonical_form_is_sorted_compact_utf8() -> None:
 def test_record_ids_are_unique_and_sort_by_time() -> None:
     ids = [new_record_id(1_700_000_000_000_000_000 + i * 1_000_000) for i in range(50)]
     assert len(set(ids)) == 50 and ids == sorted(ids) and all(len(i) == 26 for i in ids)
+
+
+def test_a_sealed_line_is_the_canonical_form_with_its_hash_whatever_fields_it_holds() -> None:
+    # seal() writes "hash" just before "id", so no record field may sort between the two.
+    assert not [name for name in CALLER_FIELDS | {"kind"} if "hash" < name < "id"]
+    full = {"acting_as": {"id": "7", "login": "a@example.com"}, "agent": "a", "args": {"id": "x,\"id\":"},
+            "items": [{"type": "file", "id": "1"}], "detail": {"n": 1}, "tool": "t", "latency_ms": 1.5}
+    for fields in ({}, {"tool": "t"}, full):
+        record = AuditRecord.seal(build_body("call", fields, Redactor()), seq=1, prev_hash=GENESIS,
+                                  now_ns=1_700_000_000_000_000_000)
+        assert record.line == canonical(record.data) + b"\n"
+        assert record_hash(record.data) == record.hash
