@@ -66,7 +66,13 @@ _SHORTEST_TOKEN = 15  # "eyJxxxxx.xxxxx." and "Bearer xxxxxxxx": nothing shorter
 
 
 def _norm(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
+    key = name.strip().lower().replace("-", "_")
+    if len(_NORM) < 4096:  # field names repeat call after call; bounded, as callers choose them
+        _NORM[name] = key
+    return key
+
+
+_NORM: dict[str, str] = {}
 
 
 def content_digest(value: str | bytes, *, is_base64: bool = False) -> dict[str, Any]:
@@ -116,6 +122,13 @@ class Redactor:
         return self._value(value, 0)
 
     def _value(self, value: Any, depth: int) -> Any:
+        kind = type(value)
+        if kind is str:  # the common cases first: this runs on the path of every audited call
+            return redact_string(value, max_chars=self.max_chars)
+        if value is None or kind is int or kind is bool or kind is float:
+            return value
+        if kind is dict and depth < MAX_DEPTH:
+            return {str(k): self._field(str(k), v, depth + 1) for k, v in value.items()}
         if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, str):
@@ -136,7 +149,7 @@ class Redactor:
         return self._value(str(value), depth)
 
     def _field(self, name: str, value: Any, depth: int) -> Any:
-        key = _norm(name)
+        key = _NORM.get(name) or _norm(name)
         if key in self.secret_fields:
             return None if value is None else MASK
         if key in CONTENT_FIELDS and isinstance(value, str | bytes | bytearray | memoryview):
