@@ -4,10 +4,10 @@
 waiting as one batch and, holding the directory's file lock, finds the chain's tail (usually from the
 lock file, in two syscalls), seals the batch onto it in call order, writes it and syncs once: concurrent
 appends share one sync (group commit), and several processes can share one chain. Records overwrite
-NUL padding zero-filled in advance (see store.py), through an O_DSYNC descriptor: one syscall writes and
-syncs, and the sync need not change the file's size or extent map. The batch runs
-in the event loop itself while that is fast (saving two thread hops per append) and in a writer thread
-when storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
+NUL padding zero-filled in advance (store.py, padfile.py) through an O_DSYNC descriptor: one syscall
+writes and syncs, and the sync need not change the file's size or extent map. The batch runs in the
+event loop itself while that is fast (saving two thread hops per append) and in a writer thread when
+storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
 rather than go unrecorded. A background thread keeps the head mark and the SQLite index caught up; they
 may lag and never delay an append. Record times never go backwards, so the daily files stay in order.
 """
@@ -31,6 +31,7 @@ from typing import Any
 from box_mcp.errors import AuditError
 
 from . import index as _index
+from . import padfile
 from .record import GENESIS, AuditRecord, build_body, utc_timestamp
 from .redact import Redactor
 from .store import (
@@ -54,7 +55,6 @@ except ImportError:  # pragma: no cover - Windows: one writing process per direc
     fcntl = None  # type: ignore[assignment]
 
 BACKGROUND_DELAY_S = 0.5  # head mark and index lag the log by about this much
-PAD_BYTES = 1 << 20  # zero-filled ahead of the records; one fill (a few ms) serves ~1,500 records
 _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
 
 
@@ -282,15 +282,9 @@ class AuditLog:
         return list_files(self.directory)[-1].name == state.file
 
     def _ends_at(self, name: str, offset: int) -> bool:
-        """Whether the data in file `name` ends at `offset`: nothing after it but NUL padding (checked at
-        both ends of the padding: a writer killed mid-write leaves bytes at `offset`)."""
         if name == self._fd_name and self._fd is not None:
-            return _ends_at(self._fd, offset)
-        fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            return _ends_at(fd, offset)
-        finally:
-            os.close(fd)
+            return padfile.ends_at(self._fd, offset)
+        return padfile.ends_at_path(os.path.join(self._dir, name), offset)
 
     def _write_records(self, records: list[AuditRecord], tail: TailState) -> tuple[str, int]:
         """Write the records after `tail`, each day's into its file; returns where the data now ends."""
@@ -302,17 +296,12 @@ class AuditLog:
             while j < len(records) and records[j].time[:10] == date:
                 j += 1
             if file_name(date) != name:
-                if name is not None:
-                    self._cut_padding(name, end)  # the day is over: leave that file plain JSONL
+                if name is not None:  # the day is over: leave that file plain JSONL
+                    padfile.cut_padding(os.path.join(self._dir, name), end, sync=self._fsync)
                 name, end = file_name(date), 0
             fd = self._file_for(date)
             data = b"".join(r.line for r in records[i:j])
-            size = _size(fd)
-            if size < end + len(data):
-                # Zero-fill ahead (synced through O_DSYNC), so the next writes change no metadata.
-                fill_from = max(end, size)
-                _pwrite_all(fd, bytes((end + len(data)) // PAD_BYTES * PAD_BYTES + PAD_BYTES - fill_from),
-                            fill_from)
+            padfile.fill_ahead(fd, end, len(data))
             _durable_write(fd, data, end)
             if self._fsync and not DSYNC:
                 os.fsync(fd)
@@ -331,21 +320,6 @@ class AuditLog:
                 fsync_dir(self.directory)  # the new file's name must survive a crash too
         return self._fd
 
-    def _cut_padding(self, name: str, end: int) -> None:
-        """Truncate file `name` to `end`, where its data ends, if padding follows (under the lock)."""
-        path = os.path.join(self._dir, name)
-        try:
-            fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            return
-        try:
-            if _size(fd) > end and _ends_at(fd, end):
-                os.ftruncate(fd, end)
-                if self._fsync:
-                    os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def _close_file(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -359,7 +333,7 @@ class AuditLog:
         try:
             state = TailState.decode(os.pread(self._lock_fd, TAIL_SIZE, 0))
             if state is not None and state.file is not None and self._failure is None:
-                self._cut_padding(state.file, state.offset)
+                padfile.cut_padding(os.path.join(self._dir, state.file), state.offset, sync=self._fsync)
         finally:
             _unlock(self._lock_fd)
             self._close_file()
@@ -405,34 +379,10 @@ class AuditLog:
             self._conn = None
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
 def _durable_write(fd: int, data: bytes, offset: int) -> None:
     # Durable on return when fsync is on: the descriptor is O_DSYNC (a write and its fdatasync in one
     # syscall; the padding means that sync has no metadata to write).
-    _pwrite_all(fd, data, offset)
-
-
-def _ends_at(fd: int, offset: int) -> bool:
-    """Whether the file behind `fd` holds only NUL padding from `offset` on (probing its first and last
-    byte: a writer killed mid-write leaves bytes at `offset`; bytes appended later sit at the end)."""
-    at = os.pread(fd, 1, offset)
-    if at == b"":
-        return _size(fd) == offset
-    if at != b"\0":
-        return False
-    return os.pread(fd, 1, _size(fd) - 1) == b"\0"
-
-
-def _size(fd: int) -> int:
-    # Not fstat: on Linux 6.13+ (multigrain timestamps) a stat makes the file's next write stamp a
-    # fine-grained mtime, which dirties the inode and adds ~0.06 ms to that write's sync.
-    return os.lseek(fd, 0, os.SEEK_END)
+    padfile.pwrite_all(fd, data, offset)
 
 
 def _day(ns: int) -> str:
