@@ -140,6 +140,14 @@ async def _demo(port: int, data_dir: Path, script: bool, script_only: bool, out:
                 governed=settings.policy is not None,
             )
             out("")
+            if hooks.audit is not None:
+                from box_mcp.audit import verify
+
+                # Every call above returned only once its record was on disk: the chain proves it.
+                report = await anyio.to_thread.run_sync(verify, data_dir / "audit")
+                out(f"Audit log: {report.count} records, chain {report.status}. Read it with "
+                    f"`box-mcp audit tail --dir {data_dir / 'audit'}`; prove it with `audit verify`.")
+                out("")
         if not script_only:
             out("Serving. Press Ctrl-C to stop.")
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
