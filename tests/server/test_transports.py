@@ -182,6 +182,8 @@ async def test_demo_script_only_runs_a_session_and_exits(tmp_path: Path) -> None
         "-> who_am_i",
         "-> create_folder",
         "<- error: Invalid arguments for create_folder",
+        "<- error: Denied: delete_folder",
+        "chain ok",
     ):
         assert expected in text
     assert "ada@acme.example" in text and 'developer_token":' not in text
