@@ -10,39 +10,6 @@ from .errors import BoxError
 from .store import Store, iso
 
 USER_MINI = ("type", "id", "name", "login")
-USER_FIELDS = frozenset(
-    {
-        "type",
-        "id",
-        "name",
-        "login",
-        "created_at",
-        "modified_at",
-        "language",
-        "timezone",
-        "space_amount",
-        "space_used",
-        "max_upload_size",
-        "status",
-        "job_title",
-        "phone",
-        "address",
-        "avatar_url",
-        "notification_email",
-        "role",
-        "enterprise",
-        "is_platform_access_only",
-        "can_see_managed_users",
-        "is_external_collab_restricted",
-        "is_exempt_from_device_limits",
-        "is_exempt_from_login_verification",
-        "is_sync_enabled",
-        "my_tags",
-        "hostname",
-        "tracking_codes",
-        "external_app_user_id",
-    }
-)
 USER_STANDARD = (
     "type",
     "id",
@@ -61,6 +28,24 @@ USER_STANDARD = (
     "address",
     "avatar_url",
     "notification_email",
+)
+# Every field `fields=` may ask for: the standard representation plus the full user's extras.
+USER_FIELDS = frozenset(
+    (
+        *USER_STANDARD,
+        "role",
+        "enterprise",
+        "is_platform_access_only",
+        "can_see_managed_users",
+        "is_external_collab_restricted",
+        "is_exempt_from_device_limits",
+        "is_exempt_from_login_verification",
+        "is_sync_enabled",
+        "my_tags",
+        "hostname",
+        "tracking_codes",
+        "external_app_user_id",
+    )
 )
 
 
