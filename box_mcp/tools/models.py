@@ -92,13 +92,7 @@ class FileDetails(ToolOutput):
         version = raw.get("file_version")
         return cls.model_validate(
             {
-                **{k: raw.get(k) for k in ("id", "name", "size", "etag", "sha1", "extension", "description")},
-                **{k: raw.get(k) for k in ("created_at", "modified_at", "item_status")},
-                "path": _path(raw),
-                "parent": _mini(raw.get("parent")),
-                "created_by": _user(raw.get("created_by")),
-                "modified_by": _user(raw.get("modified_by")),
-                "shared_link": _link(raw.get("shared_link")),
+                **_item_fields(raw, ("size", "sha1", "extension")),
                 "version_id": version.get("id") if isinstance(version, dict) else None,
             }
         )
@@ -126,16 +120,23 @@ class FolderDetails(ToolOutput):
         items = raw.get("item_collection")
         return cls.model_validate(
             {
-                **{k: raw.get(k) for k in ("id", "name", "etag", "description", "size")},
-                **{k: raw.get(k) for k in ("created_at", "modified_at", "item_status")},
-                "path": _path(raw),
-                "parent": _mini(raw.get("parent")),
-                "created_by": _user(raw.get("created_by")),
-                "modified_by": _user(raw.get("modified_by")),
-                "shared_link": _link(raw.get("shared_link")),
+                **_item_fields(raw, ("size",)),
                 "item_count": items.get("total_count") if isinstance(items, dict) else None,
             }
         )
+
+
+def _item_fields(raw: dict[str, Any], extra: tuple[str, ...]) -> dict[str, Any]:
+    """What files and folders share in their details: plain fields, path, parent, people, link."""
+    plain = ("id", "name", "etag", "description", "created_at", "modified_at", "item_status", *extra)
+    return {
+        **{k: raw.get(k) for k in plain},
+        "path": _path(raw),
+        "parent": _mini(raw.get("parent")),
+        "created_by": _user(raw.get("created_by")),
+        "modified_by": _user(raw.get("modified_by")),
+        "shared_link": _link(raw.get("shared_link")),
+    }
 
 
 class Deleted(ToolOutput):
