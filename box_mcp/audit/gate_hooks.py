@@ -29,13 +29,18 @@ def key_from_env() -> bytes | None:
     return load_key(Path(os.path.expanduser(key_file))) if key_file else None
 
 
-async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any = None) -> GateHooks:
-    """`events` (box_mcp.events.Events): the deployment's session, policy and broker events are recorded."""
+async def gate_hooks(
+    settings: Settings, stack: AsyncExitStack, *, events: Any = None, prior: GateHooks | None = None
+) -> GateHooks:
+    """`events` (box_mcp.events.Events): the deployment's session, policy and broker events are recorded.
+    `prior.policy`, when it offers `secret_fields()`, names argument fields masked in every record."""
     from box_mcp.server import GateHooks
 
     log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key_from_env())
     stack.push_async_callback(log.aclose)
-    audit = GateAudit(log)
+    policy = prior.policy if prior is not None else None
+    secret_fields = getattr(policy, "secret_fields", None)
+    audit = GateAudit(log, secret_fields=secret_fields if callable(secret_fields) else None)
     if events is not None:
         events.connect(audit.sink)
         await events.flush()  # the policy_load posted while the policy area loaded

@@ -8,6 +8,7 @@ read by attribute (duck typing), so this module imports nothing from the gate.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .record import AuditRecord
@@ -25,22 +26,31 @@ class AuditSink(Protocol):
 
 
 class GateAudit:
-    """Pass as `Gate(audit=GateAudit(log))`. `acting_as` names the Box identity calls run as."""
+    """Pass as `Gate(audit=GateAudit(log))`. `acting_as` names the Box identity calls run as;
+    `secret_fields` gives the argument names the current policy marks secret (asked on every call, so a
+    policy reload applies at once)."""
 
-    def __init__(self, log: AuditSink, *, acting_as: str | dict[str, Any] | None = None) -> None:
+    def __init__(self, log: AuditSink, *, acting_as: str | dict[str, Any] | None = None,
+                 secret_fields: Callable[[], frozenset[str]] | None = None) -> None:
         self.log = log
         self.acting_as = acting_as
+        self._secret_fields = secret_fields
         self._intents: dict[str, str] = {}  # gate call id -> intent record id
+
+    def _secrets(self) -> dict[str, Any]:
+        names = self._secret_fields() if self._secret_fields is not None else None
+        return {"secret_fields": sorted(names)} if names else {}
 
     async def intent(self, call: Any) -> None:
         """Raises AuditError when the intent cannot be made durable: the gate then stops the write."""
-        self._intents[call.call_id] = await self.log.intent(**self._call_fields(call))
+        self._intents[call.call_id] = await self.log.intent(**self._call_fields(call), **self._secrets())
 
     async def outcome(self, call: Any, outcome: Any) -> None:
         fields = self._call_fields(call)
         fields["decision"] = _decision(outcome.decision)
         fields["outcome"] = _outcome(outcome)
         fields["latency_ms"] = outcome.duration_ms
+        fields.update(self._secrets())
         intent_id = self._intents.pop(call.call_id, None)
         if intent_id is not None:
             await self.log.outcome(intent_id, **fields)
@@ -62,6 +72,7 @@ class GateAudit:
         }
         if session is not None:
             fields.update(session.fields())
+        fields.update(self._secrets())
         await self.log.append("call", **fields)
 
     async def event(self, kind: str, **fields: Any) -> None:

@@ -257,6 +257,12 @@ class PolicyGate:
                     resolver.invalidate_subtree(use.item.id)
                 resolver.invalidate(use.item)
 
+    # -- audit ----------------------------------------------------------------------------------------
+
+    def secret_fields(self) -> frozenset[str]:
+        """Argument names the current policy marks secret: the audit masks them (follows hot reloads)."""
+        return self.store.engine().policy.secret_fields
+
     # -- inbound authentication (HTTP) ------------------------------------------------------------
 
     def authenticate(self, request: Any) -> str | None:

@@ -158,11 +158,19 @@ class Rule(_Strict):
     origin: str = Field(default="", exclude=True)  # file:line, filled by the loader
 
 
+class AuditSettings(_Strict):
+    """What the audit log must never hold in clear: argument names whose values are masked in every
+    record (on top of the built-in rules: file content, tokens, long strings)."""
+
+    secret_fields: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
+
+
 class PolicyFile(_Strict):
     version: Literal[1] = 1
     default_agent: str | None = None
     agents: dict[Annotated[str, Field(pattern=_ID)], Agent] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 class Policy(_Strict):
@@ -172,6 +180,7 @@ class Policy(_Strict):
     agents: dict[str, Agent]
     rules: tuple[Rule, ...]
     sources: tuple[str, ...] = ()
+    secret_fields: frozenset[str] = frozenset()  # audit: argument names masked in every record
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -227,8 +236,10 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     default_agent: str | None = None
+    secret_fields: set[str] = set()
     problems: list[str] = []
     for pf, name in zip(files, names, strict=True):
+        secret_fields.update(pf.audit.secret_fields)  # a union: a file can only add secrecy
         for agent_name, agent in pf.agents.items():
             if agent_name in agents:
                 problems.append(
@@ -253,7 +264,8 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         problems.append(f"default_agent {default_agent!r} is not a declared agent")
     if problems:
         raise PolicyError("\n".join(problems))
-    return Policy(default_agent=default_agent, agents=agents, rules=tuple(rules), sources=tuple(names))
+    return Policy(default_agent=default_agent, agents=agents, rules=tuple(rules), sources=tuple(names),
+                  secret_fields=frozenset(secret_fields))
 
 
 def load_policy(path: str | Path) -> Policy:

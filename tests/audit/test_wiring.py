@@ -267,3 +267,58 @@ async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials
     assert [r["kind"] for r in recs].index("broker") < [r["kind"] for r in recs].index("call")
     assert secret.encode() not in raw(tmp_path / "audit")
     assert verify(tmp_path / "audit").ok
+
+
+@pytest.mark.anyio
+async def test_argument_fields_the_policy_marks_secret_are_masked_in_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit: {secret_fields: [description]}` in the policy: the value never reaches the log, on the
+    intent and the outcome of an allowed write and on a call refused for bad arguments."""
+    from box_mcp.emulator.testing import running_emulator
+    from box_mcp.server import open_deployment
+
+    for name in list(os.environ):
+        if name.startswith(("BOX_MCP_", "BOX_DEVELOPER", "BOX_JWT", "BOX_OAUTH", "BOX_CLIENT")):
+            monkeypatch.delenv(name)
+    secret = "quarterly-layoff-plan-7731"
+    with running_emulator(seed="demo", rate_limits=False) as emu:
+        engineering = emu.credentials["folders"]["Engineering"]
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "version: 1\ndefault_agent: bot\n"
+            f"agents:\n  bot:\n    acts_as: {{as_user: \"{emu.user_id('ada')}\"}}\n"
+            "audit:\n  secret_fields: [description]\n"
+            "rules:\n  - id: eng\n    effect: permit\n    agents: [bot]\n    access: write\n"
+            f"    within: [\"{engineering}\"]\n"
+        )
+        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy),
+                                 developer_token=emu.token("ada"))
+        async with AsyncExitStack() as stack:
+            server, _ = await open_deployment(settings, stack, transport="memory")
+            async with Client(server, mode="legacy", client_info=CLIENT) as client:
+                ok = await client.call_tool(
+                    "update_folder_properties", {"folder_id": engineering, "description": secret}
+                )
+                bad = await client.call_tool(
+                    "update_folder_properties", {"folder_id": "not-an-id", "description": secret}
+                )
+    assert not ok.is_error, ok.content[0].text
+    assert bad.is_error
+    recs = records(tmp_path / "audit")
+    updates = [r for r in recs if r.get("tool") == "update_folder_properties"]
+    assert [r["kind"] for r in updates] == ["intent", "outcome", "call"]
+    assert all(r["args"]["description"] == "[masked]" for r in updates)
+    assert secret.encode() not in raw(tmp_path / "audit")
+    assert verify(tmp_path / "audit").ok
+
+
+def test_secret_fields_from_several_policy_files_add_up(tmp_path: Path) -> None:
+    from box_mcp.policy.model import load_policy
+
+    (tmp_path / "a.yaml").write_text("audit: {secret_fields: [description]}\nagents: {a: {}}\n")
+    (tmp_path / "b.yaml").write_text("audit: {secret_fields: [message]}\n")
+    assert load_policy(tmp_path).secret_fields == {"description", "message"}
+    (tmp_path / "c.yaml").write_text("audit: {secrets: [x]}\n")
+    with pytest.raises(Exception, match=r"c.yaml:1: audit.secrets: unknown field"):
+        load_policy(tmp_path)
