@@ -81,6 +81,9 @@ class Outcome:
     box_status: int | None = None
     box_code: str | None = None
     box_request_id: str | None = None
+    # The Box item the call returned (created, changed or read), as the agent saw it: type, id, name,
+    # parent_path. Lets the audit name the items it records by id.
+    result_item: dict[str, str] | None = None
 
 
 class Approver(Protocol):
@@ -320,7 +323,7 @@ class Gate:
             )
             await self._record(call, Outcome(False, decision, _ms(started), message, "internal"))
             return _error(message)
-        await self._record(call, Outcome(True, decision, _ms(started)))
+        await self._record(call, Outcome(True, decision, _ms(started), result_item=_result_item(output)))
         return CallToolResult(
             content=[TextContent(type="text", text=output.text()), *output.extra_content()],
             structured_content=output.model_dump(mode="json", exclude_none=True),
@@ -334,6 +337,18 @@ class Gate:
         except Exception:
             # The work already happened; an unrecordable outcome is logged loudly for the operator.
             log.exception("audit outcome for call %s could not be recorded", call.call_id)
+
+
+def _result_item(output: ToolOutput) -> dict[str, str] | None:
+    """type/id/name/parent_path of an output that is one Box item (file, folder, web link details)."""
+    item_id, kind, name = (getattr(output, k, None) for k in ("id", "type", "name"))
+    if not (isinstance(item_id, str) and isinstance(kind, str) and isinstance(name, str)):
+        return None
+    item = {"type": kind, "id": item_id, "name": name}
+    path = getattr(output, "path", None)
+    if isinstance(path, str) and "/" in path:
+        item["parent_path"] = path.rsplit("/", 1)[0] or "/"
+    return item
 
 
 def _ms(started: float) -> float:

@@ -50,6 +50,7 @@ class GateAudit:
         fields["decision"] = _decision(outcome.decision)
         fields["outcome"] = _outcome(outcome)
         fields["latency_ms"] = outcome.duration_ms
+        fields["items"] = _named(fields["items"], getattr(outcome, "result_item", None))
         fields.update(self._secrets())
         intent_id = self._intents.pop(call.call_id, None)
         if intent_id is not None:
@@ -98,6 +99,25 @@ class GateAudit:
             "acting_as": self.acting_as,
             "detail": detail,
         }
+
+
+def _named(uses: list[Any], result: dict[str, str] | None) -> list[Any]:
+    """The call's items, with the name and parent path of the item the call returned: on the use
+    it matches, or as a `result` item when the call made a new one (create, upload, copy)."""
+    if not result:
+        return uses
+    out: list[Any] = []
+    matched = False
+    for use in uses:
+        item = getattr(use, "item", None)
+        if item is not None and (item.type, item.id) == (result["type"], result["id"]):
+            out.append({**result, "access": str(use.access), "role": use.role})
+            matched = True
+        else:
+            out.append(use)
+    if not matched:
+        out.append({**result, "role": "result"})
+    return out
 
 
 def _decision(decision: Any) -> dict[str, Any]:

@@ -322,3 +322,22 @@ def test_secret_fields_from_several_policy_files_add_up(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("audit: {secrets: [x]}\n")
     with pytest.raises(Exception, match=r"c.yaml:1: audit.secrets: unknown field"):
         load_policy(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_outcomes_name_the_items_they_touched_with_name_and_parent_path(
+    deployment: Deployment,
+) -> None:
+    async with Client(deployment.server, mode="legacy", client_info=CLIENT) as client:
+        made = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "named-folder"})
+        folder_id = (made.structured_content or {})["id"]
+        read = await client.call_tool("get_folder_details", {"folder_id": folder_id})
+    assert not made.is_error and not read.is_error
+    recs = records(deployment.audit_dir)
+    [outcome] = [r for r in recs if r["kind"] == "outcome"]
+    assert {"type": "folder", "id": "0", "access": "write", "role": "parent"} in outcome["items"]
+    assert {"type": "folder", "id": folder_id, "name": "named-folder", "parent_path": "/",
+            "role": "result"} in outcome["items"]
+    [details] = [r for r in recs if r.get("tool") == "get_folder_details"]
+    assert details["items"] == [{"type": "folder", "id": folder_id, "name": "named-folder",
+                                 "parent_path": "/", "access": "read", "role": "item"}]
