@@ -97,20 +97,25 @@ class LoopbackReceiver:
         return self._code
 
     async def _handle(self, stream: SocketStream) -> None:
+        # A peer that hangs up early (browsers open spare connections and close them unused) is dropped
+        # quietly: an exception here would end the listener, and with it the whole sign-in.
         async with stream:
             with anyio.move_on_after(10):
                 data = b""
-                while b"\r\n\r\n" not in data and len(data) < 16384:
-                    chunk = await stream.receive(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                try:
+                    while b"\r\n\r\n" not in data and len(data) < 16384:
+                        data += await stream.receive(4096)
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    return  # no complete request: nothing to answer
                 status, title, text = self._route(data)
                 body = _PAGE.format(title=title, text=text).encode()
                 head = (f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
                         f"Content-Length: {len(body)}\r\nConnection: close\r\n"
                         "Cache-Control: no-store\r\n\r\n")
-                await stream.send(head.encode() + body)
+                try:
+                    await stream.send(head.encode() + body)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    pass  # the page is a courtesy; the code (if any) is already taken
 
     def _route(self, data: bytes) -> tuple[str, str, str]:
         line = data.split(b"\r\n", 1)[0].decode("latin-1")

@@ -105,3 +105,26 @@ async def test_login_exchanges_the_code_and_stores_who_signed_in_then_logout_rev
                             client_secret="csecret")
     assert stored.refresh_token in fake_box.revoked and vault.get("user:default") is None
     vault.close()
+
+
+@pytest.mark.anyio
+async def test_receiver_survives_a_connection_closed_without_a_request_then_takes_the_code() -> None:
+    # Browsers open speculative connections and close them unused; that must not end the sign-in.
+    receiver = await LoopbackReceiver.start()
+    receiver.state = "st"
+
+    async def browser() -> None:
+        for _ in range(2):
+            stream = await anyio.connect_tcp("127.0.0.1", receiver.port)
+            await stream.aclose()
+        stream = await anyio.connect_tcp("127.0.0.1", receiver.port)
+        async with stream:
+            await stream.send(b"GET /callback?state=st HTTP/1.1\r\nHost: x\r\n")  # half a request
+        async with httpx2.AsyncClient() as http:
+            await http.get(f"{receiver.redirect_uri}?code=the-code&state=st")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(browser)
+            code = await receiver.wait_for_code(10)
+    assert code == "the-code"
