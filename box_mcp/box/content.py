@@ -35,7 +35,7 @@ class ContentMethods:
         return open_download(self._box, file_id, byte_range=byte_range, version=version)
 
     async def download_to(self, file_id: str, path: Path, **kw: Any) -> int:
-        """Stream a file's content into `path` (written beside it, then renamed); returns bytes written."""
+        """Stream a file's content into `path` (a private temp file beside it, renamed at the end)."""
         return await download_to(self._box, file_id, Path(path), **kw)
 
     async def upload(

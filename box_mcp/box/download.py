@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import anyio
 import httpx2
 
-from box_mcp.errors import BoxTransportError
+from box_mcp.errors import BoxTransportError, ToolInputError
 
 from .errors import parse_retry_after
 
@@ -115,24 +116,52 @@ async def open_download(
     )
 
 
-async def download_to(client: BoxClient, file_id: str, path: Path, **kw: object) -> int:
-    """Write a file's content to `path` via a `.part` file renamed at the end; returns bytes written."""
-    part = path.with_name(path.name + ".part")
+async def download_to(
+    client: BoxClient, file_id: str, path: Path, *, overwrite: bool = True, **kw: object
+) -> int:
+    """Write a file's content to `path`; returns bytes written. Without `overwrite` an existing file stays.
+
+    The bytes go to a fresh temporary file beside `path` (created exclusively with mode 0600, so never
+    through a planted symlink nor over someone's file), which takes the name only once it is complete.
+    """
+    fd, name = tempfile.mkstemp(prefix=".box-mcp-", suffix=".part", dir=path.parent)
+    part = Path(name)
     written = 0
     try:
-        async with open_download(client, file_id, **kw) as download:  # type: ignore[arg-type]
-            async with await anyio.open_file(part, "wb") as out:
+        async with await anyio.open_file(fd, "wb") as out:
+            async with open_download(client, file_id, **kw) as download:  # type: ignore[arg-type]
                 async for chunk in download.aiter_bytes():
                     await out.write(chunk)
                     written += len(chunk)
-            if download.size is not None and written != download.size:
-                raise BoxTransportError(
-                    f"the download of file {file_id} stopped at {written} of {download.size} bytes. "
-                    "Fix: download again."
-                )
-        os.replace(part, path)
-    except BaseException:
+                if download.size is not None and written != download.size:
+                    raise BoxTransportError(
+                        f"the download of file {file_id} stopped at {written} of {download.size} bytes. "
+                        "Fix: download again."
+                    )
+        _publish(part, path, overwrite=overwrite)
+    finally:
         with anyio.CancelScope(shield=True):
             await anyio.Path(part).unlink(missing_ok=True)
-        raise
     return written
+
+
+def _publish(part: Path, path: Path, *, overwrite: bool) -> None:
+    """Give the finished file its name: replace, or (no overwrite) a link that fails if the name is taken."""
+    if overwrite:
+        os.replace(part, path)
+        return
+    try:
+        os.link(part, path)
+    except FileExistsError:
+        raise ToolInputError(
+            f"{path} appeared while the download ran and was left as it is; pass overwrite=true to replace it"
+        ) from None
+    except OSError:  # a file system without hard links: claim the name exclusively, then fill it
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except FileExistsError:
+            raise ToolInputError(
+                f"{path} appeared while the download ran and was left as it is; pass overwrite=true to "
+                "replace it"
+            ) from None
+        os.replace(part, path)

@@ -165,7 +165,7 @@ async def download_file(ctx: ToolContext, args: DownloadInput) -> Downloaded:
         raise ToolInputError(f"local_path: {target} exists; pass overwrite=true to replace it")
     if not target.parent.is_dir():
         raise ToolInputError(f"local_path: the directory {target.parent} does not exist")
-    size = await ctx.box.download_to(args.file_id, target)  # written beside, then renamed: no half files
+    size = await ctx.box.download_to(args.file_id, target, overwrite=args.overwrite)  # no half files
     return Downloaded(file_id=args.file_id, path=str(target), size=int(size))
 
 

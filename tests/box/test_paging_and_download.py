@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import stat
+
 import httpx2
 import pytest
 
 from box_mcp.box import BoxAPIError
+from box_mcp.errors import ToolInputError
 
 pytestmark = pytest.mark.anyio
 
@@ -127,6 +130,50 @@ async def test_a_missing_file_download_raises_and_leaves_no_partial_file(make_cl
     with pytest.raises(BoxAPIError, match="404 not_found"):
         await client.download_to("12", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_download_to_never_writes_through_a_symlink_planted_at_a_temporary_name(make_client, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"precious")
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "out.bin.part").symlink_to(outside)  # the name the old code wrote through
+    client = make_client(download_host(b"from box", location="https://dl.boxcloud.com/d/11"))
+    assert await client.download_to("11", room / "out.bin") == 8
+    assert (room / "out.bin").read_bytes() == b"from box" and outside.read_bytes() == b"precious"
+    assert sorted(p.name for p in room.iterdir()) == ["out.bin", "out.bin.part"]
+
+
+async def test_download_to_leaves_an_existing_part_file_alone(make_client, tmp_path):
+    (tmp_path / "out.bin.part").write_bytes(b"the user's own half download")
+    client = make_client(download_host(b"", location="https://dl.boxcloud.com/d/11"))
+    with pytest.raises(BoxAPIError):
+        await client.download_to("12", tmp_path / "out.bin")
+    assert (tmp_path / "out.bin.part").read_bytes() == b"the user's own half download"
+
+
+async def test_downloaded_files_are_private_to_their_owner(make_client, tmp_path):
+    client = make_client(download_host(b"secret plans", location="https://dl.boxcloud.com/d/11"))
+    await client.download_to("11", tmp_path / "plans.txt")
+    assert stat.S_IMODE((tmp_path / "plans.txt").stat().st_mode) == 0o600
+
+
+async def test_download_to_without_overwrite_keeps_a_file_that_appeared_during_the_download(
+    make_client, tmp_path
+):
+    target = tmp_path / "out.bin"
+    inner = download_host(b"from box", location="https://dl.boxcloud.com/d/11")
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.host == "dl.boxcloud.com":
+            target.write_bytes(b"written meanwhile")  # another program claims the name mid-download
+        return inner(request)
+
+    client = make_client(handler)
+    with pytest.raises(ToolInputError, match="overwrite"):
+        await client.download_to("11", target, overwrite=False)
+    assert target.read_bytes() == b"written meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
 
 
 async def test_a_backwards_range_is_refused(make_client):
