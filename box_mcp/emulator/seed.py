@@ -327,9 +327,9 @@ def ensure_seeded(store: Store, seed: str, base_url: str) -> dict[str, Any]:
 def write_credentials(path: Path, credentials: dict[str, Any]) -> None:
     """Write credentials.json readable by its owner only (it holds tokens, secrets and a private key)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file with a looser mode is tightened before the secrets go in
     with os.fdopen(fd, "w") as fh:
         json.dump(credentials, fh, indent=2)
-    os.chmod(path, 0o600)
     db = path.parent / "box.sqlite3"
     if db.exists():
         os.chmod(db, 0o600)

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -100,6 +101,18 @@ class BlobWriter:
         self._path.unlink(missing_ok=True)
 
 
+def _make_private(db: Path) -> None:
+    """The database holds webhook signing keys: owner-only before SQLite opens it, since SQLite gives its
+    -wal and -shm files the database file's mode (older loose files from earlier runs are tightened too)."""
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)
+
+
 class Store:
     """The single source of truth. Every read and write goes through `tx()` / `q()` under one lock.
 
@@ -119,6 +132,7 @@ class Store:
             self.data_dir = Path(data_dir)
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             db_path = str(self.data_dir / "box.sqlite3")
+            _make_private(Path(db_path))
         self.blob_dir = self.data_dir / "blobs"
         self.blob_dir.mkdir(exist_ok=True)
         self._lock = threading.RLock()

@@ -130,3 +130,17 @@ def test_cli_serves_and_prints_where_the_credentials_are() -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_data_dir_that_already_exists_gets_private_database_files(tmp_path: Path) -> None:
+    # The database and its WAL hold webhook signing keys and token hashes: owner-only from the first byte.
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir(mode=0o755)
+    app = create_app(data_dir=data_dir)
+    try:
+        names = sorted(p.name for p in data_dir.iterdir() if p.name.startswith("box.sqlite3"))
+        assert "box.sqlite3-wal" in names
+        for name in [*names, "credentials.json"]:
+            assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+    finally:
+        app.state.emulator.store.close()
