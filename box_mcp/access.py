@@ -47,11 +47,14 @@ class ResourceUse:
 
     role is one of: "item" (the thing read or changed), "parent" (where something is created or
     uploaded), "source" and "destination" (copy and move), "scope" (search or list roots).
+    subtree: the call acts on everything below this folder too (copy, delete, move, share a folder), so
+    a forbid on anything inside it bears on the call.
     """
 
     item: ItemRef
     access: Access
     role: str = "item"
+    subtree: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,18 @@ class DecisionRequest:
     facts: CallFacts = field(default_factory=CallFacts)
     # folder ids from root "0" down to the item (a folder's ends with its own id, a file's with its parent)
     ancestry: Mapping[ItemRef, tuple[str, ...]] = field(default_factory=dict)
+    # what an id stands for: a collaboration -> the file or folder it is on. Rules match that item;
+    # sentences still name the id the caller gave.
+    aliases: Mapping[ItemRef, ItemRef] = field(default_factory=dict)
+
+    def matched(self) -> tuple[ResourceUse, ...]:
+        """The uses as rules see them (aliases resolved)."""
+        if not self.aliases:
+            return self.uses
+        return tuple(
+            ResourceUse(self.aliases[u.item], u.access, u.role, u.subtree) if u.item in self.aliases else u
+            for u in self.uses
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,22 @@ class CRule:
             if ancestry is None:
                 return None
             return not self.folders.isdisjoint(ancestry)
+        return False
+
+    @property
+    def targets(self) -> tuple[ItemRef, ...]:
+        """The folders and items the rule names (where a forbid sits, for calls on a whole subtree)."""
+        return (*(ItemRef("folder", f) for f in sorted(self.folders)), *sorted(self.items, key=str))
+
+    def below(self, use: ResourceUse, ancestry: Mapping[ItemRef, tuple[str, ...]]) -> bool:
+        """Whether a call on the whole subtree of `use`'s folder reaches something this rule names.
+        A target whose location is not in `ancestry` counts as inside (fail closed)."""
+        if not (use.subtree and use.item.type == "folder" and self.scoped):
+            return False
+        for target in self.targets:
+            anc = ancestry.get(target)
+            if anc is None or use.item.id in anc:
+                return True
         return False
 
     def applies(self, facts: CallFacts) -> bool:
@@ -191,7 +219,7 @@ class Engine:
             return reasons.unknown(req, self.policy.agents, self.tools)
         facts = req.facts
         ancestry = req.ancestry
-        uses = req.uses
+        uses = req.matched()
         if bucket.forbids:
             hits = [
                 f for f in bucket.forbids if self._forbid_hits(f, bucket.tool_rank, uses, ancestry, facts)
@@ -200,7 +228,7 @@ class Engine:
                 return reasons.forbidden(req, hits)
         granted: list[str] = []
         if uses:
-            for use in uses:
+            for given, use in zip(req.uses, uses, strict=True):
                 anc = ancestry.get(use.item)
                 need = use.access.rank
                 for p in bucket.permits:
@@ -209,7 +237,7 @@ class Engine:
                             granted.append(p.id)
                         break
                 else:
-                    return reasons.uncovered(req, use, bucket.permits)
+                    return reasons.uncovered(req, given, bucket.permits)
         else:
             # No item: any grant of the tool strong enough will do (confined search gets roots injected).
             for p in bucket.permits:
@@ -236,8 +264,10 @@ class Engine:
     ) -> bool:
         if uses:
             # Unknown ancestry under a folder-scoped forbid counts as inside it: fail closed.
+            # A call on a folder's whole subtree (copy, delete, share) meets a forbid on anything inside.
             touched = any(
-                u.access.rank >= f.rank and f.in_scope(u.item, ancestry.get(u.item)) is not False
+                u.access.rank >= f.rank
+                and (f.in_scope(u.item, ancestry.get(u.item)) is not False or f.below(u, ancestry))
                 for u in uses
             )
         else:
@@ -252,6 +282,19 @@ class Engine:
         if cached is None:
             cached = self._visible[agent] = self._compute_visible(agent)
         return cached
+
+    def scoped(self, agent: str, tool: str) -> bool:
+        """Whether any rule for this pair names folders or items (else where an item sits never matters)."""
+        b = self._index.get((agent, tool))
+        return b is not None and any(r.scoped for r in (*b.permits, *b.forbids, *b.approvals))
+
+    def guards(self, agent: str, tool: str) -> tuple[ItemRef, ...]:
+        """What the forbids and approval rules for this pair name: a call on a subtree holding one of
+        these needs its location (see CRule.below)."""
+        b = self._index.get((agent, tool))
+        if b is None:
+            return ()
+        return tuple(dict.fromkeys(t for r in (*b.forbids, *b.approvals) if r.scoped for t in r.targets))
 
     def needs_ancestry(self, agent: str, tool: str) -> bool:
         """Whether any rule for this pair is confined to folders (else no Box lookup is needed to decide)."""

@@ -10,7 +10,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from box_mcp.access import CallFacts, ItemRef
+from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.errors import BoxError
 from box_mcp.policy.engine import Decision, DecisionRequest
 from box_mcp.policy.limits import RateLimiter
@@ -29,6 +29,7 @@ Fetch = Callable[[ItemRef], Awaitable[Mapping[str, Any]]]
 # agent -> the fetch that looks items up as that agent's own Box identity (base token, never narrowed)
 FetchFor = Callable[[str], Awaitable[Fetch]]
 MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
+_NO_LOOKUP = "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
 
 _PATHS = {
     "file": "/files/{}",
@@ -130,12 +131,31 @@ class PolicyGate:
                 if not roots:
                     return GateDecision(False, f"{call.agent} holds no folder grant to search in.")
                 args = call.args.model_copy(update={"ancestor_folder_ids": list(roots[:MAX_INJECTED_ROOTS])})
+        uses = call.resources
+        aliases: dict[ItemRef, ItemRef] = {}
+        if any(u.item.type == "collaboration" for u in uses) and engine.scoped(call.agent, tool):
+            # A collaboration id stands for the item it is on: rules naming that item must see it.
+            resolved = await self._collaboration_items(call.agent, uses)
+            if isinstance(resolved, str):
+                return GateDecision(False, resolved)
+            aliases = resolved
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
-        if call.resources and engine.needs_ancestry(call.agent, tool):
-            located = await self._locate(call)
+        if uses and engine.needs_ancestry(call.agent, tool):
+            located = await self._locate(call.agent, uses)
             if isinstance(located, str):
                 return GateDecision(False, located)
             ancestry = located
+            for alias, target in aliases.items():
+                if alias in ancestry:
+                    ancestry.setdefault(target, ancestry[alias])
+        if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
+            # A call on a whole folder meets forbids on anything inside it: learn where those sit.
+            guards = [g for g in engine.guards(call.agent, tool) if g not in ancestry]
+            if guards:
+                found = await self._locate_guards(call.agent, guards)
+                if isinstance(found, str):
+                    return GateDecision(False, found)
+                ancestry.update(found)
         facts = _with_local_size(call)
         if facts.invitee_email is None and isinstance(getattr(call.args, "user_id", None), str):
             invitee = await self._login_of(call.agent, str(call.args.user_id))  # type: ignore[attr-defined]
@@ -152,16 +172,56 @@ class PolicyGate:
                 if name is None:
                     return GateDecision(False, f"could not look up the name of {source}; check the id.")
                 facts = dataclasses.replace(facts, name=name, extension=_extension(name))
-        decision = engine.decide(DecisionRequest(call.agent, tool, call.resources, facts, ancestry))
+        decision = engine.decide(DecisionRequest(call.agent, tool, uses, facts, ancestry, aliases))
         return _to_gate(decision, args)
 
-    async def _locate(self, call: Call) -> dict[ItemRef, tuple[str, ...]] | str:
-        """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
-        resolver = await self._resolver(call.agent)
+    async def _collaboration_items(
+        self, agent: str, uses: tuple[ResourceUse, ...]
+    ) -> dict[ItemRef, ItemRef] | str:
+        """collaboration -> the item it is on, for each collaboration the call names."""
+        resolver = await self._resolver(agent)
         if resolver is None:
-            return "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
+            return _NO_LOOKUP
+        out: dict[ItemRef, ItemRef] = {}
+        for use in uses:
+            if use.item.type != "collaboration" or use.item in out:
+                continue
+            try:
+                out[use.item] = await resolver.collaboration_item(use.item)
+            except BoxError as exc:
+                if getattr(exc, "status", None) == 404:
+                    return f"Box has no {use.item} that this server can see; check the id."
+                return f"could not check which item {use.item} is on ({exc}); retry later."
+            except AncestryError as exc:
+                return f"could not check which item {use.item} is on: {exc}."
+        return out
+
+    async def _locate_guards(self, agent: str, guards: list[ItemRef]) -> dict[ItemRef, tuple[str, ...]] | str:
+        """Where the items forbids name sit; one this identity cannot see lies inside none of its folders."""
+        resolver = await self._resolver(agent)
+        if resolver is None:
+            return _NO_LOOKUP
         out: dict[ItemRef, tuple[str, ...]] = {}
-        for use in call.resources:
+        for guard in guards:
+            try:
+                out[guard] = await resolver.ancestry(guard)
+            except BoxError as exc:
+                if getattr(exc, "status", None) != 404:
+                    return f"could not check what the folder holds ({exc}); retry later."
+                out[guard] = ()
+            except AncestryError as exc:
+                return f"could not check what the folder holds: {exc}."
+        return out
+
+    async def _locate(
+        self, agent: str, uses: tuple[ResourceUse, ...]
+    ) -> dict[ItemRef, tuple[str, ...]] | str:
+        """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
+        resolver = await self._resolver(agent)
+        if resolver is None:
+            return _NO_LOOKUP
+        out: dict[ItemRef, tuple[str, ...]] = {}
+        for use in uses:
             if use.item in out:
                 continue
             try:

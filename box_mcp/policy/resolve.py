@@ -40,6 +40,13 @@ def ancestry_from_json(item: ItemRef, body: Mapping[str, Any]) -> tuple[str, ...
     return tuple(ids)
 
 
+def _collab_target(item: ItemRef, body: Mapping[str, Any]) -> ItemRef:
+    target = body.get("item")
+    if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
+        raise AncestryError(f"{item} has no item (it may be pending or on a deleted item)")
+    return ItemRef(str(target["type"]), str(target["id"]))
+
+
 class _Flight:
     def __init__(self) -> None:
         self.done = anyio.Event()
@@ -116,13 +123,19 @@ class AncestryResolver:
         self.fetches += 1
         body = await self._fetch(item)
         if item.type == "collaboration":
-            target = body.get("item")
-            if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
-                raise AncestryError(f"{item} has no item (it may be pending or on a deleted item)")
-            ref = ItemRef(str(target["type"]), str(target["id"]))
+            ref = _collab_target(item, body)
             self._collab_item[item] = ref
             return await self.ancestry(ref)
         return ancestry_from_json(item, body)
+
+    async def collaboration_item(self, collab: ItemRef) -> ItemRef:
+        """The file or folder a collaboration is on (a policy decides on that item, not on the id)."""
+        await self.ancestry(collab)
+        ref = self._collab_item.get(collab)
+        if ref is None:  # invalidated while we asked: ask again, without caching
+            self.fetches += 1
+            ref = _collab_target(collab, await self._fetch(collab))
+        return ref
 
     def cached(self, item: ItemRef) -> tuple[str, ...] | None:
         """The cached ancestry, if fresh (no Box request)."""

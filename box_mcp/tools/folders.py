@@ -241,7 +241,7 @@ SPECS = (
         output_model=FolderDetails,
         handler=copy_folder,
         resources=lambda a: (
-            item("folder", a.folder_id, Access.READ, "source"),
+            item("folder", a.folder_id, Access.READ, "source", subtree=True),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
         ),
         facts=lambda a: CallFacts(name=a.new_name),
@@ -261,7 +261,7 @@ SPECS = (
         output_model=FolderDetails,
         handler=move_folder,
         resources=lambda a: (
-            item("folder", a.folder_id, Access.WRITE, "source"),
+            item("folder", a.folder_id, Access.WRITE, "source", subtree=True),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
         ),
     ),
@@ -280,7 +280,7 @@ SPECS = (
         input_model=DeleteFolderInput,
         output_model=Deleted,
         handler=delete_folder,
-        resources=_folder(Access.WRITE),
+        resources=lambda a: (item("folder", a.folder_id, Access.WRITE, subtree=True),),
         single_item_resource=one_item("folder", "folder_id"),
     ),
 )

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from box_mcp.access import Access, CallFacts, ItemRef
+from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.tools.models import SharedLink, UserMini
 from box_mcp.tools.spec import (
     BoxId,
@@ -197,12 +197,13 @@ async def delete_collaboration(ctx: ToolContext, args: CollabIdInput) -> CollabR
 
 
 def _on_item(access: Access) -> Any:
-    return lambda a: (item(a.item_type, a.item_id, access),)
+    # Changing who can reach a folder changes who can reach everything inside it.
+    return lambda a: (item(a.item_type, a.item_id, access, subtree=access is Access.ADMIN),)
 
 
 def _on_collab(a: Any) -> Any:
-    # The collaboration's item is not in the arguments: the policy's resolver maps this ref to it.
-    return (item("collaboration", a.collaboration_id, Access.ADMIN),)
+    # The collaboration's item is not in the arguments: the policy decides on the item it resolves to.
+    return (ResourceUse(ItemRef("collaboration", a.collaboration_id), Access.ADMIN, "item", True),)
 
 
 def _item_ref(a: Any) -> ItemRef:
@@ -250,7 +251,7 @@ SPECS = (
         input_model=AddFolderLinkInput,
         output_model=SharedLinkResult,
         handler=add_folder_shared_link,
-        resources=lambda a: (item("folder", a.folder_id, Access.ADMIN),),
+        resources=lambda a: (item("folder", a.folder_id, Access.ADMIN, subtree=True),),
         facts=lambda a: CallFacts(shared_link_access=a.access),
         single_item_resource=one_item("folder", "folder_id"),
     ),

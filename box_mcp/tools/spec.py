@@ -171,8 +171,11 @@ class ToolSpec:
 # --- small helpers the area modules share ----------------------------------------------------------------
 
 
-def item(kind: str, item_id: str, access: Access, role: str = "item") -> ResourceUse:
-    return ResourceUse(ItemRef(kind, item_id), access, role)
+def item(
+    kind: str, item_id: str, access: Access, role: str = "item", *, subtree: bool = False
+) -> ResourceUse:
+    """One use; `subtree` marks a call that acts on everything below a folder (see ResourceUse)."""
+    return ResourceUse(ItemRef(kind, item_id), access, role, subtree and kind == "folder")
 
 
 def one_item(kind: str, attr: str) -> Callable[[Any], ItemRef]:

@@ -1,0 +1,74 @@
+"""Ways a confined agent might slip past a forbid, tried through the real gate on the emulator's demo seed.
+
+Demo folders: Contracts 200000000001 (Inbox ...02, Archive ...03), Finance ...04, Engineering ...07.
+Collaboration 50000000001 is Carol's on Contracts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+CONTRACTS, INBOX, ARCHIVE, ENGINEERING = "200000000001", "200000000002", "200000000003", "200000000007"
+CAROL_ON_CONTRACTS = "50000000001"
+
+
+def _policy(tmp_path: Path, *rules: str) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "agents:\n  boxed: {acts_as: {as_user: '30000000001'}}\nrules:\n"
+        + "".join(f"  - {r}\n" for r in rules)
+    )
+    return path
+
+
+async def test_a_forbid_below_a_folder_stops_copying_deleting_moving_or_sharing_that_folder(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        "{id: work, effect: permit, agents: boxed, access: admin, "
+        f"within: ['{CONTRACTS}', '{ENGINEERING}']}}",
+        f"{{id: archive, effect: forbid, agents: boxed, within: ['{ARCHIVE}']}}",
+    )
+    w = make_world(policy)
+    store = w.app.state.emulator.store
+    agent = await connect(w, "boxed")
+    assert "rule 'archive' forbids" in await agent.err("list_folder_content_by_folder_id", folder_id=ARCHIVE)
+    for tool, args in [
+        ("copy_folder", {"folder_id": CONTRACTS, "destination_folder_id": ENGINEERING}),
+        ("delete_folder", {"folder_id": CONTRACTS, "recursive": True}),
+        ("move_folder", {"folder_id": CONTRACTS, "destination_folder_id": ENGINEERING}),
+        ("add_folder_shared_link", {"folder_id": CONTRACTS, "access": "collaborators"}),
+        ("create_collaboration", {"item_type": "folder", "item_id": CONTRACTS, "role": "viewer",
+                                  "invitee_email": "eve@acme.example"}),
+        ("update_collaboration", {"collaboration_id": CAROL_ON_CONTRACTS, "role": "co-owner"}),
+    ]:
+        text = await agent.err(tool, **args)
+        assert "rule 'archive' forbids" in text, (tool, text)
+    assert store.one("SELECT status FROM items WHERE id = ?", (ARCHIVE,))["status"] == "active"
+    # A folder with no forbidden item below it is still fine.
+    copied = await agent.ok("copy_folder", folder_id=INBOX, destination_folder_id=ENGINEERING)
+    assert copied["name"] == "Inbox"
+
+
+async def test_a_forbid_on_one_item_also_covers_its_collaborations_named_by_id(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        "{id: share, effect: permit, agents: boxed, toolsets: [sharing]}",
+        f"{{id: board, effect: forbid, agents: boxed, access: admin, items: ['folder:{CONTRACTS}']}}",
+    )
+    w = make_world(policy)
+    store = w.app.state.emulator.store
+    agent = await connect(w, "boxed")
+    text = await agent.err("update_collaboration", collaboration_id=CAROL_ON_CONTRACTS, role="co-owner")
+    assert "rule 'board' forbids" in text
+    text = await agent.err("delete_collaboration", collaboration_id=CAROL_ON_CONTRACTS)
+    assert "rule 'board' forbids" in text
+    row = store.one("SELECT role FROM collaborations WHERE id = ?", (CAROL_ON_CONTRACTS,))
+    assert row["role"] == "editor"
