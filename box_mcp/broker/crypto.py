@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,20 +50,39 @@ def load_or_create_key(data_dir: Path, env: Mapping[str, str]) -> bytes:
         return _decode_key(env[KEY_ENV], KEY_ENV)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / KEY_FILE
+    if not path.exists():
+        _create_key_file(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(f"{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}")
+    return _decode_key(path.read_text(encoding="ascii"), str(path))
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key to a private temporary file and link it into place: the name only ever holds a
+    whole key, and when two processes start at once the first link wins and both read that key."""
+    text = new_key_text() + "\n"
+    fd, temp = tempfile.mkstemp(prefix=".vault-key-", dir=path.parent)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise ConfigError(
-                f"{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}"
-            ) from None
-        return _decode_key(path.read_text(encoding="ascii"), str(path))
+        _write(fd, text)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process made the key first; use theirs
+        except OSError:  # no hard links on this file system: an exclusive create is the next best
+            try:
+                _write(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), text)
+            except FileExistsError:
+                pass
+    finally:
+        os.unlink(temp)
+
+
+def _write(fd: int, text: str) -> None:
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(new_key_text() + "\n")
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    return _decode_key(path.read_text(encoding="ascii"), str(path))
 
 
 class Cipher:

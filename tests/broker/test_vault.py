@@ -46,6 +46,49 @@ def test_key_file_is_reused_on_the_second_run(tmp_path: Path) -> None:
     assert load_or_create_key(tmp_path, {}) == load_or_create_key(tmp_path, {})
 
 
+def test_two_processes_creating_the_key_at_once_agree_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first creator is held between making its key and finishing the file; the second must not
+    # read a half-written key file, and both must end with the same key.
+    import threading
+
+    from box_mcp.broker import crypto
+
+    first_inside, second_done = threading.Event(), threading.Event()
+    calls: list[int] = []
+    real_new_key = crypto.new_key_text
+
+    def held_new_key() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            first_inside.set()
+            assert second_done.wait(10)
+        return real_new_key()
+
+    monkeypatch.setattr(crypto, "new_key_text", held_new_key)
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        results["first"] = load_or_create_key(tmp_path, {})
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert first_inside.wait(10)
+        try:
+            results["second"] = load_or_create_key(tmp_path, {})
+        except ConfigError as exc:
+            results["second"] = exc
+    finally:
+        second_done.set()
+        thread.join(10)
+    assert isinstance(results["second"], bytes), results["second"]
+    assert results["first"] == results["second"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vault.key"]
+    assert stat.S_IMODE((tmp_path / "vault.key").stat().st_mode) == 0o600
+
+
 def test_world_readable_key_file_is_refused(tmp_path: Path) -> None:
     load_or_create_key(tmp_path, {})
     os.chmod(tmp_path / "vault.key", 0o644)
