@@ -26,7 +26,8 @@ _MAX_BODY = 64 * 1024
 
 
 def _clip(text: str, limit: int = _MAX_TEXT) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
+    # Control and format characters (terminal escapes, bidi overrides) go: Box's text reaches terminals.
+    text = "".join(ch for ch in re.sub(r"\s+", " ", text) if ch.isprintable()).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -95,6 +95,16 @@ def test_huge_untrusted_messages_are_clipped():
     assert len(err.message) <= 400
 
 
+def test_control_characters_from_box_never_reach_the_error_text():
+    # Terminal escapes and bidi overrides in Box's text could rewrite what a person sees on a terminal.
+    body = {"type": "error", "status": 409, "code": "item_name_in_use\x1b[2J",
+            "message": "name \x1b]0;pwned\x07taken\u202egnp.exe", "request_id": "r\x00q",
+            "context_info": {"conflicts": [{"type": "file", "id": "5", "name": "a\x1b[31mb\u2066"}]}}
+    text = str(error_from_response(httpx2.Response(409, json=body)))
+    assert text.isprintable(), repr(text)
+    assert "name ]0;pwnedtakengnp.exe" in text and "'a[31mb'" in text and "request id rq" in text
+
+
 def test_box_api_error_survives_pickling():
     err = BoxAPIError(429, "rate_limit_exceeded", "slow down", "r1", {}, None, "wait", retry_after=2.0)
     copy = pickle.loads(pickle.dumps(err))  # noqa: S301  (our own object)
