@@ -89,6 +89,7 @@ async def _serve(settings: Settings) -> None:
         import uvicorn
 
         from box_mcp.http.app import create_http_app
+        from box_mcp.http.serving import bind
         from box_mcp.server import open_deployment
 
         server, hooks = await open_deployment(settings, stack, transport="http")
@@ -99,9 +100,10 @@ async def _serve(settings: Settings) -> None:
             authenticate=hooks.authenticate,
             allowed_hosts=settings.allowed_hosts,
         )
-        print(
-            f"box-mcp: serving MCP on http://{settings.host}:{settings.port}/mcp", file=sys.stderr, flush=True
-        )
+        sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve
+        stack.callback(sock.close)
+        port = sock.getsockname()[1]
+        print(f"box-mcp: serving MCP on http://{settings.host}:{port}/mcp", file=sys.stderr, flush=True)
         if not settings.loopback and not settings.allowed_hosts:
             print(
                 "box-mcp: only loopback Host headers are accepted (DNS-rebinding defence); add "
@@ -109,10 +111,8 @@ async def _serve(settings: Settings) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
-        )
-        await uvicorn.Server(config).serve()
+        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on")
+        await uvicorn.Server(config).serve(sockets=[sock])
 
 
 def run_serve(args: argparse.Namespace) -> int:

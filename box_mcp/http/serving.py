@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,15 +34,26 @@ class _Server(uvicorn.Server):
 
 
 def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A TCP socket bound to `host:port` (IPv4 or IPv6 as the host says); a clear ConfigError if not."""
+    try:
+        family, *_, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"cannot listen on {host!r} ({exc.strerror}); give an address such as 127.0.0.1"
+        ) from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise ConfigError(
-            f"port {port} on {host} is busy ({exc.strerror}); pick another, or 0 for any"
-        ) from None
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is busy ({exc.strerror}); pick another, or 0 for any"
+            ) from None
+        raise ConfigError(f"cannot listen on {host} port {port} ({exc.strerror})") from None
     return sock
 
 

@@ -148,3 +148,22 @@ async def test_area_hook_modules_plug_in_and_the_policys_default_agent_applies(
     assert server.default_agent == "policy-default" and named.default_agent == "cli"
     assert server.gate.policy is policy
     assert hooks.credentials is not None and hooks.credentials.client is not None  # the first module's wins
+
+
+def test_serve_on_a_busy_port_exits_2_and_says_so_without_claiming_to_serve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import socket
+
+    for var in ("BOX_MCP_POLICY", "BOX_CLIENT_ID", "BOX_CLIENT_SECRET", "BOX_JWT_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("BOX_DEVELOPER_TOKEN", "dev-token-for-a-busy-port")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--transport", "http", "--port", str(port), "--data-dir", str(tmp_path),
+                     "--box-url", "http://127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"port {port}" in err and "busy" in err and "serving MCP" not in err
