@@ -60,9 +60,9 @@ def _described(rule: CRule) -> str:
     return f": {rule.description.rstrip('.')}" if rule.description else ""
 
 
-def _in(rule: CRule) -> str:
-    where = reach(rule)
-    return where if where == "anywhere" else f"in {where}"
+def _protected(rule: CRule) -> str:
+    # Never the ids a forbid names: they lie outside the agent's grant (a listing hides them too).
+    return "anywhere" if not rule.scoped else "in the folders and items it protects"
 
 
 def unknown(req: DecisionRequest, agents: Mapping[str, Agent], tools: Mapping[str, ToolInfo]) -> Decision:
@@ -86,7 +86,7 @@ def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     return _decision(
         "deny",
         [h.id for h in hits],
-        f"denied: {what}{detail}; rule '{f.id}' forbids this for {req.agent} {_in(f)}{_described(f)}.",
+        f"denied: {what}{detail}; rule '{f.id}' forbids this for {req.agent} {_protected(f)}{_described(f)}.",
     )
 
 

@@ -72,3 +72,25 @@ async def test_a_forbid_on_one_item_also_covers_its_collaborations_named_by_id(
     assert "rule 'board' forbids" in text
     row = store.one("SELECT role FROM collaborations WHERE id = ?", (CAROL_ON_CONTRACTS,))
     assert row["role"] == "editor"
+
+
+async def test_a_denial_by_a_forbid_never_names_the_folders_the_forbid_hides(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        f"{{id: work, effect: permit, agents: boxed, access: admin, within: ['{CONTRACTS}']}}",
+        f"{{id: drafts, effect: forbid, agents: boxed, within: ['{INBOX}'], "
+        "description: Drafts stay private}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    listing = await agent.ok("list_folder_content_by_folder_id", folder_id=CONTRACTS)
+    assert INBOX not in {e["id"] for e in listing["entries"]}
+    for tool, args in [
+        ("get_file_content", {"file_id": w.file("Contracts/Inbox/SOW-Umbrella-draft.pdf")}),
+        ("delete_folder", {"folder_id": CONTRACTS, "recursive": True}),
+    ]:
+        text = await agent.err(tool, **args)
+        assert "rule 'drafts' forbids" in text and "Drafts stay private" in text, text
+        assert INBOX not in text, text
