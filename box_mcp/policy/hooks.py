@@ -163,11 +163,9 @@ class PolicyGate:
                 return GateDecision(False, f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
             facts = dataclasses.replace(facts, invitee_email=invitee)
         if facts.name is None and facts.extension is None:
-            source = next(
-                (u.item for u in call.resources if u.role == "source" and u.item.type == "file"), None
-            )
+            source = next((u.item for u in call.resources if _keeps_name(u, facts)), None)
             if source is not None:
-                # A copy or move keeps the file's name: extension and name limits apply to it too.
+                # A copy, a move or a new version keeps the file's name: extension and name limits apply.
                 name = await self._name_of(call.agent, source)
                 if name is None:
                     return GateDecision(False, f"could not look up the name of {source}; check the id.")
@@ -344,6 +342,13 @@ def _with_local_size(call: Call) -> CallFacts:
     except OSError:
         return call.facts  # the handler refuses a path it cannot read
     return dataclasses.replace(call.facts, size_bytes=size)
+
+
+def _keeps_name(use: ResourceUse, facts: CallFacts) -> bool:
+    """A file the call copies, moves, or uploads new content into without renaming it."""
+    if use.item.type != "file":
+        return False
+    return use.role == "source" or (facts.size_bytes is not None and use.access.rank > 0)
 
 
 def _extension(name: str) -> str:

@@ -94,3 +94,19 @@ async def test_a_denial_by_a_forbid_never_names_the_folders_the_forbid_hides(
         text = await agent.err(tool, **args)
         assert "rule 'drafts' forbids" in text and "Drafts stay private" in text, text
         assert INBOX not in text, text
+
+
+async def test_a_new_version_keeps_the_file_name_so_extension_limits_apply(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        f"{{id: docs, effect: permit, agents: boxed, toolsets: [files], within: ['{ENGINEERING}'], "
+        "when: {file_extensions: [md]}}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    text = await agent.err("upload_file_version", file_id=w.file("Engineering/notes.txt"), content_text="x")
+    assert "allows only file extensions md, not extension 'txt'" in text
+    done = await agent.ok("upload_file_version", file_id=w.file("Engineering/design.md"), content_text="# v2")
+    assert done["name"] == "design.md"
