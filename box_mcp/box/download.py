@@ -18,7 +18,7 @@ from urllib.parse import quote
 import anyio
 import httpx2
 
-from box_mcp.errors import BoxTransportError, ToolInputError
+from box_mcp.errors import BoxMCPError, BoxTransportError, ToolInputError
 
 from .errors import parse_retry_after
 
@@ -124,7 +124,10 @@ async def download_to(
     The bytes go to a fresh temporary file beside `path` (created exclusively with mode 0600, so never
     through a planted symlink nor over someone's file), which takes the name only once it is complete.
     """
-    fd, name = tempfile.mkstemp(prefix=".box-mcp-", suffix=".part", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".box-mcp-", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise _local_error(path, exc) from None
     part = Path(name)
     written = 0
     try:
@@ -139,10 +142,23 @@ async def download_to(
                         "Fix: download again."
                     )
         _publish(part, path, overwrite=overwrite)
+    except OSError as exc:  # the local side failed (no space, no permission, a name too long)
+        raise _local_error(path, exc) from None
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.Path(part).unlink(missing_ok=True)
     return written
+
+
+class LocalFileError(BoxMCPError):
+    """The local file system refused a download's file; the message names the path and the reason."""
+
+
+def _local_error(path: Path, exc: OSError) -> LocalFileError:
+    return LocalFileError(
+        f"cannot write the local file {path} ({exc.strerror or type(exc).__name__}). "
+        "Fix: give another local_path (a directory box-mcp can write, or a shorter file name)."
+    )
 
 
 def _publish(part: Path, path: Path, *, overwrite: bool) -> None:

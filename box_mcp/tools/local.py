@@ -34,6 +34,12 @@ def confine_path(ctx: ToolContext, raw: str, *, field: str, must_exist: bool) ->
             break
     else:
         raise ToolInputError(f"{field}: {raw!r} is outside the allowed directories ({_dirs(ctx)})")
+    try:  # a name too long for this file system, a parent we may not search: say so now, not mid-call
+        os.stat(resolved)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ToolInputError(f"{field}: {str(resolved)!r} cannot be used ({exc.strerror})") from None
     if must_exist and not resolved.is_file():
         raise ToolInputError(f"{field}: no readable file at {raw!r}")
     return resolved

@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from box_mcp.box import BoxAPIError
-from box_mcp.errors import ToolInputError
+from box_mcp.errors import BoxMCPError, ToolInputError
 
 pytestmark = pytest.mark.anyio
 
@@ -174,6 +174,12 @@ async def test_download_to_without_overwrite_keeps_a_file_that_appeared_during_t
         await client.download_to("11", target, overwrite=False)
     assert target.read_bytes() == b"written meanwhile"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+async def test_a_local_write_failure_is_a_clear_error_naming_the_path(make_client, tmp_path):
+    client = make_client(download_host(b"data", location="https://dl.boxcloud.com/d/11"))
+    with pytest.raises(BoxMCPError, match=r"cannot write the local file .*missing/out.bin \(No such file"):
+        await client.download_to("11", tmp_path / "missing" / "out.bin")
 
 
 async def test_a_backwards_range_is_refused(make_client):

@@ -165,6 +165,17 @@ async def test_download_file_writes_the_file_inside_an_allowed_dir(stdio_tools, 
     assert again["size"] == written.stat().st_size
 
 
+async def test_download_file_says_when_the_local_file_system_refuses_the_name(
+    stdio_tools, emu, allowed_dir
+) -> None:
+    # 100 CJK characters are a fine Box name but 300 bytes: over the 255 a local file name may have.
+    long_name = "文" * 100 + ".txt"
+    made = await stdio_tools.ok("upload_file", parent_folder_id="0", name=long_name, content_text="hi")
+    text = await stdio_tools.err("download_file", file_id=made["id"], local_path=str(allowed_dir))
+    assert "Internal error" not in text and "local_path" in text and "File name too long" in text
+    assert list(allowed_dir.iterdir()) == []
+
+
 async def test_download_file_refuses_paths_outside_the_allowed_dirs(stdio_tools, emu, allowed_dir) -> None:
     requests_before = len(emu.requests)
     for path in (str(allowed_dir / ".." / "escape.md"), "/etc/passwd", "relative.md"):
