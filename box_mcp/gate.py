@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
+from box_mcp.tools.local import confine_path
 from box_mcp.tools.spec import (
     ProgressReporter,
     ToolContext,
@@ -239,6 +240,7 @@ class Gate:
                                       Outcome(False, ALLOW, _ms(started), message, "unknown_tool"))
         try:
             args = tool.input_model.model_validate(arguments or {})
+            self._check_local_paths(tool, args, transport)
             resources, facts = tool.resources(args), tool.facts(args)
         except (ValidationError, ToolInputError) as exc:
             message = (describe_validation_error(name, exc) if isinstance(exc, ValidationError)
@@ -247,6 +249,15 @@ class Gate:
                                       Outcome(False, ALLOW, _ms(started), message, "input"))
         call = Call(call_id, agent, tool, args, resources, facts, transport, session)
         return await self._run(call, progress, approve)
+
+    def _check_local_paths(self, tool: ToolSpec, args: ToolInput, transport: TransportKind) -> None:
+        """Refuse a local path the handler would refuse, before facts stat it: a size in a decision would
+        tell the agent about files outside the allowed directories (or on an HTTP server's disk)."""
+        for name in tool.stdio_only_fields:
+            raw = getattr(args, name, None)
+            if isinstance(raw, str):
+                ctx = ToolContext(box=None, transport=transport, allowed_dirs=self.allowed_dirs)  # type: ignore[arg-type]
+                confine_path(ctx, raw, field=name, must_exist=False)
 
     async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
                       session: SessionInfo | None, outcome: Outcome) -> CallToolResult:

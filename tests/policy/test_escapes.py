@@ -110,3 +110,21 @@ async def test_a_new_version_keeps_the_file_name_so_extension_limits_apply(
     assert "allows only file extensions md, not extension 'txt'" in text
     done = await agent.ok("upload_file_version", file_id=w.file("Engineering/design.md"), content_text="# v2")
     assert done["name"] == "design.md"
+
+
+async def test_a_local_path_outside_the_allowed_dirs_is_refused_before_its_size_reaches_a_decision(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        f"{{id: docs, effect: permit, agents: boxed, toolsets: [files], within: ['{ENGINEERING}'], "
+        "when: {max_upload_bytes: 10}}",
+    )
+    secret = tmp_path / "elsewhere" / "secret.key"
+    secret.parent.mkdir()
+    secret.write_bytes(b"k" * 4321)
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    text = await agent.err("upload_file", parent_folder_id=ENGINEERING, name="x.md", local_path=str(secret))
+    assert "local_path" in text and "4,321" not in text and "4321" not in text, text
+    assert not text.startswith("Denied"), text
