@@ -23,9 +23,17 @@ TransportKind = Literal["stdio", "http", "memory"]
 
 # --- argument types shared by every tool -------------------------------------------------------------
 
+def check_box_id(value: str) -> str:
+    """One spelling per id: the policy compares ids as text, so "0123" must not stand in for "123"."""
+    if len(value) > 1 and value.startswith("0"):
+        raise ValueError("a Box id has no leading zeros (only the root folder is '0')")
+    return value
+
+
 BoxId = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9]{1,20}$"),
+    AfterValidator(check_box_id),
     Field(description="A Box id: 1-20 digits, e.g. '12345'. Folder '0' is the user's root ('All Files')."),
 ]
 

@@ -128,3 +128,22 @@ async def test_a_local_path_outside_the_allowed_dirs_is_refused_before_its_size_
     text = await agent.err("upload_file", parent_folder_id=ENGINEERING, name="x.md", local_path=str(secret))
     assert "local_path" in text and "4,321" not in text and "4321" not in text, text
     assert not text.startswith("Denied"), text
+
+
+async def test_an_id_with_leading_zeros_is_refused_before_the_policy_or_box_sees_it(
+    make_world, connect, tmp_path: Path
+) -> None:
+    # Rules compare ids as text ("file:123", a folder's own id): a second spelling of one id must not exist.
+    policy = _policy(
+        tmp_path,
+        "{id: all, effect: permit, agents: boxed, access: read}",
+        f"{{id: drafts, effect: forbid, agents: boxed, items: ['folder:{INBOX}']}}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    w.requests.clear()
+    for spelled in ("0" + INBOX, "00"):
+        text = await agent.err("list_folder_content_by_folder_id", folder_id=spelled)
+        assert text.startswith("Invalid arguments") and "leading zero" in text, text
+    assert w.requests == []
+    assert (await agent.ok("get_folder_details", folder_id="0"))["id"] == "0"
