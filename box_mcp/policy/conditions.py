@@ -39,7 +39,8 @@ def extension_of(facts: CallFacts) -> str | None:
 def domain_of(facts: CallFacts) -> str | None:
     if facts.invitee_email is None:
         return None
-    return facts.invitee_email.rpartition("@")[2].lower()
+    # "evil.example." is the same domain as "evil.example" (a fully qualified name): one spelling.
+    return facts.invitee_email.rpartition("@")[2].lower().rstrip(".")
 
 
 def _domain_ok(allowed: tuple[str, ...]) -> Callable[[Any], bool]:

@@ -147,3 +147,19 @@ async def test_an_id_with_leading_zeros_is_refused_before_the_policy_or_box_sees
         assert text.startswith("Invalid arguments") and "leading zero" in text, text
     assert w.requests == []
     assert (await agent.ok("get_folder_details", folder_id="0"))["id"] == "0"
+
+
+async def test_an_invitee_domain_spelled_with_a_trailing_dot_still_meets_a_domain_forbid(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        "{id: share, effect: permit, agents: boxed, toolsets: [sharing]}",
+        "{id: no-evil, effect: forbid, agents: boxed, when: {invitee_domains: [evil.example]}}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    for email in ("eve@evil.example.", "eve@EVIL.example"):
+        text = await agent.err("create_collaboration", item_type="folder", item_id=ENGINEERING,
+                               role="viewer", invitee_email=email)
+        assert "rule 'no-evil' forbids" in text, text
