@@ -33,8 +33,9 @@ def transport_security(host: str, port: int, extra_hosts: Sequence[str] = ()) ->
     hosts = list(_LOOPBACK_HOSTS)
     origins = list(_LOOPBACK_ORIGINS)
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):  # noqa: S104 - compared, not bound
-        hosts += [host, f"{host}:{port}"]
-        origins += [f"http://{host}:{port}", f"https://{host}", f"https://{host}:{port}"]
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal travels bracketed in Host and Origin
+        hosts += [name, f"{name}:{port}"]
+        origins += [f"http://{name}:{port}", f"https://{name}", f"https://{name}:{port}"]
     for extra in extra_hosts:
         hosts.append(extra)
         origins += [f"http://{extra}", f"https://{extra}"]

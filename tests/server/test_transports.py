@@ -205,3 +205,12 @@ async def test_a_4_mib_base64_upload_fits_through_http(http_server: Any) -> None
             )
     assert not result.is_error, result.content[0].text
     assert result.structured_content["size"] == 4 * 1024 * 1024
+
+
+def test_an_ipv6_bind_address_is_accepted_in_its_bracketed_host_form() -> None:
+    from box_mcp.http.app import transport_security
+
+    security = transport_security("2001:db8::5", 8000)
+    assert "[2001:db8::5]:8000" in security.allowed_hosts and "[2001:db8::5]" in security.allowed_hosts
+    assert "http://[2001:db8::5]:8000" in security.allowed_origins
+    assert "2001:db8::5:8000" not in security.allowed_hosts  # not a Host header anyone sends
