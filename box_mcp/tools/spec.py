@@ -70,11 +70,12 @@ _EXT = re.compile(r"\.([A-Za-z0-9]{1,16})$")
 
 
 def extension_of(name: str | None) -> str | None:
-    """Lower-case extension without the dot, as policies compare it."""
+    """Lower-case extension without the dot, as policies compare it; "" for a file name without one
+    (so "only pdf" refuses "run" and "run.exe."); None only when no name is given."""
     if not name:
         return None
     match = _EXT.search(name)
-    return match.group(1).lower() if match else None
+    return match.group(1).lower() if match else ""
 
 
 class ToolInput(BaseModel):

@@ -163,3 +163,25 @@ async def test_an_invitee_domain_spelled_with_a_trailing_dot_still_meets_a_domai
         text = await agent.err("create_collaboration", item_type="folder", item_id=ENGINEERING,
                                role="viewer", invitee_email=email)
         assert "rule 'no-evil' forbids" in text, text
+
+
+async def test_a_rename_or_copy_to_a_name_without_a_usable_extension_meets_extension_limits(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        f"{{id: docs, effect: permit, agents: boxed, toolsets: [files], within: ['{ENGINEERING}'], "
+        "when: {file_extensions: [md]}}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    design = w.file("Engineering/design.md")
+    for tool, args in [
+        ("update_file_properties", {"file_id": design, "name": "design"}),
+        ("update_file_properties", {"file_id": design, "name": "run.exe."}),
+        ("copy_file", {"file_id": design, "destination_folder_id": ENGINEERING, "new_name": "run.exe."}),
+    ]:
+        text = await agent.err(tool, **args)
+        assert "allows only file extensions md, not no extension" in text, (tool, args, text)
+    renamed = await agent.ok("update_file_properties", file_id=design, name="design-v2.md")
+    assert renamed["name"] == "design-v2.md"
