@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from box_mcp.access import ItemRef, ResourceUse
-from box_mcp.errors import BoxMCPError, PolicyError
+from box_mcp.errors import BoxError, BoxMCPError, PolicyError
 from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, request_for, run_file
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.lint import lint
@@ -117,7 +117,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise PolicyError(str(exc)) from None
         req = request_for(engine, case, catalog_args_resolver())
         if args.live:
-            req = _with_live_ancestry(req)
+            req = _with_live_ancestry(req, engine)
     except BoxMCPError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -139,8 +139,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_live_ancestry(req: DecisionRequest) -> DecisionRequest:
-    """Fill in the ancestry of items the request does not locate, from Box (or the emulator)."""
+def _with_live_ancestry(req: DecisionRequest, engine: Engine) -> DecisionRequest:
+    """Fill in the ancestry of items the request does not locate, from Box (or the emulator); for a call
+    on a whole folder, also of what the forbids name (one Box cannot find lies inside no folder)."""
     import anyio
 
     from box_mcp.box.client import BoxClient, StaticToken
@@ -152,12 +153,24 @@ def _with_live_ancestry(req: DecisionRequest) -> DecisionRequest:
     if settings.developer_token is None:
         raise PolicyError("--live needs BOX_DEVELOPER_TOKEN (and BOX_MCP_BOX_URL for the emulator)")
     missing = [u.item for u in req.uses if u.item not in req.ancestry]
+    guards: list[ItemRef] = []
+    if any(u.subtree for u in req.uses):
+        guards = [g for g in engine.guards(req.agent, req.tool) if g not in req.ancestry and g not in missing]
 
     async def look() -> dict[ItemRef, tuple[str, ...]]:
         token = settings.developer_token.get_secret_value()  # type: ignore[union-attr]
         client = BoxClient(token_source=StaticToken(token), base_url=settings.api_url)
         try:
-            return await AncestryResolver(box_fetch(client)).resolve(missing)
+            resolver = AncestryResolver(box_fetch(client))
+            found = await resolver.resolve(missing)
+            for guard in guards:
+                try:
+                    found[guard] = await resolver.ancestry(guard)
+                except BoxError as exc:
+                    if getattr(exc, "status", None) != 404:
+                        raise
+                    found[guard] = ()
+            return found
         finally:
             await client.aclose()
 

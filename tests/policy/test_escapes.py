@@ -6,6 +6,7 @@ Collaboration 50000000001 is Carol's on Contracts.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,27 @@ async def test_a_rename_or_copy_to_a_name_without_a_usable_extension_meets_exten
         assert "allows only file extensions md, not no extension" in text, (tool, args, text)
     renamed = await agent.ok("update_file_properties", file_id=design, name="design-v2.md")
     assert renamed["name"] == "design-v2.md"
+
+
+def test_explain_live_locates_what_forbids_name_for_a_call_on_a_whole_folder(tmp_path, capsys, monkeypatch):
+    from box_mcp.cli import main
+    from box_mcp.emulator.testing import running_emulator
+
+    policy = _policy(
+        tmp_path,
+        "{id: work, effect: permit, agents: boxed, access: admin, "
+        f"within: ['{CONTRACTS}', '{ENGINEERING}']}}",
+        f"{{id: archive, effect: forbid, agents: boxed, within: ['{ARCHIVE}']}}",
+    )
+    effects = {}
+    with running_emulator(seed="demo") as emu:
+        monkeypatch.setenv("BOX_MCP_BOX_URL", emu.base_url)
+        monkeypatch.setenv("BOX_DEVELOPER_TOKEN", emu.token("ada"))
+        for folder in (CONTRACTS, INBOX):
+            args = {"folder_id": folder, "destination_folder_id": ENGINEERING}
+            code = main(["policy", "explain", "--policy", str(policy), "--agent", "boxed", "--tool",
+                         "copy_folder", "--args", json.dumps(args), "--live"])
+            out = capsys.readouterr().out
+            assert code == 0, out
+            effects[folder] = out.splitlines()[0]
+    assert effects == {CONTRACTS: "effect: deny", INBOX: "effect: allow"}
