@@ -323,6 +323,7 @@ class Gate:
             carried = getattr(exc, "decision", None)  # a policy may raise Denied carrying its decision
             if isinstance(carried, Decision):
                 decision = carried
+            exc = await self._confine_error(call, exc)
             outcome = _failed(exc, decision, started)
             await self._record(call, outcome)
             return _error(outcome.error or "the call failed")
@@ -340,6 +341,18 @@ class Gate:
             structured_content=output.model_dump(mode="json", exclude_none=True),
             is_error=False,
         )
+
+    async def _confine_error(self, call: Call, exc: BoxMCPError) -> BoxMCPError:
+        """A Box error names items too (a name conflict's id): the result filter may trim those."""
+        confine = getattr(self.results, "confine_error", None)
+        if confine is None or not isinstance(exc, BoxError):
+            return exc
+        try:
+            confined = await confine(call, exc)
+        except Exception:
+            log.exception("confining the error of call %s failed", call.call_id)
+            return BoxError(f"Box refused {call.tool.name}; the details name items outside your grant.")
+        return confined if isinstance(confined, BoxMCPError) else exc
 
     async def _record(self, call: Call, outcome: Outcome) -> None:
         try:

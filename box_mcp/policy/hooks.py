@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import CallFacts, ItemRef, ResourceUse
+from box_mcp.box.errors import BoxAPIError
 from box_mcp.errors import BoxError
 from box_mcp.policy.engine import Decision, DecisionRequest
 from box_mcp.policy.limits import RateLimiter
@@ -269,6 +270,35 @@ class PolicyGate:
 
             output = await scrub(output, frozenset(roots), locate)
         return output
+
+    async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
+        """Drop the items a Box error names (name conflicts) that the agent may not see."""
+        conflicts = exc.conflicts if isinstance(exc, BoxAPIError) else []
+        if not conflicts:
+            return exc
+        kept = [c for c in conflicts if await self._may_see(call, c)]
+        if len(kept) == len(conflicts):
+            return exc
+        assert isinstance(exc, BoxAPIError)
+        info = {**exc.context_info, "conflicts": kept}
+        return BoxAPIError(exc.status, exc.code, exc.message, exc.request_id, info, exc.help_url, exc.fix,
+                           retry_after=exc.retry_after)
+
+    async def _may_see(self, call: Call, raw: Mapping[str, Any]) -> bool:
+        ref = ItemRef(str(raw.get("type") or ""), str(raw.get("id") or ""))
+        if not ref.type or not ref.id:
+            return False
+        engine = self.store.engine()
+        anc: tuple[str, ...] = ()
+        if engine.needs_ancestry(call.agent, call.tool.name):
+            resolver = await self._resolver(call.agent)
+            if resolver is None:
+                return False
+            try:
+                anc = await resolver.ancestry(ref)
+            except (BoxError, AncestryError):
+                return False
+        return engine.can_see(call.agent, call.tool.name, anc, ref)
 
     async def _filter_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
         """Drop listing and search entries the agent may not see."""

@@ -210,3 +210,19 @@ def test_explain_live_locates_what_forbids_name_for_a_call_on_a_whole_folder(tmp
             assert code == 0, out
             effects[folder] = out.splitlines()[0]
     assert effects == {CONTRACTS: "effect: deny", INBOX: "effect: allow"}
+
+
+async def test_a_name_conflict_never_names_an_item_a_forbid_hides(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = _policy(
+        tmp_path,
+        f"{{id: work, effect: permit, agents: boxed, access: admin, within: ['{CONTRACTS}']}}",
+        f"{{id: drafts, effect: forbid, agents: boxed, within: ['{INBOX}']}}",
+    )
+    w = make_world(policy)
+    agent = await connect(w, "boxed")
+    hidden = await agent.err("create_folder", parent_folder_id=CONTRACTS, name="Inbox")
+    assert "item_name_in_use" in hidden and INBOX not in hidden, hidden
+    seen = await agent.err("create_folder", parent_folder_id=CONTRACTS, name="Archive")
+    assert f"conflicts with folder {ARCHIVE} ('Archive')" in seen, seen
