@@ -109,6 +109,9 @@ class InputRequired(Exception):  # a control-flow signal, not an error
 
 
 class PolicyHook(Protocol):
+    # Optional: `admit(agent, tool: ToolSpec | None) -> str | None` counts every call against rate limits
+    # before its arguments are checked; a sentence refuses it. The gate uses it when present.
+
     def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
         """False hides the tool from this agent's tools/list (it holds no grant for it)."""
         ...
@@ -234,6 +237,11 @@ class Gate:
         started = time.perf_counter()
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
+        admit = getattr(self.policy, "admit", None)  # rate limits count every call, valid or not
+        refusal = admit(agent, tool) if admit is not None else None
+        if refusal:
+            limited = Outcome(False, Decision(False, refusal), _ms(started), f"Denied: {refusal}", "denied")
+            return await self._reject(name, arguments, call_id, agent, transport, session, limited)
         if tool is None:
             message = f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
             return await self._reject(name, arguments, call_id, agent, transport, session,

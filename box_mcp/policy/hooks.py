@@ -113,6 +113,16 @@ class PolicyGate:
     def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
         return tool.name in self.store.engine().visible_tools(agent)
 
+    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+        """Count one tools/call against the agent's rate limits (any call, even one with bad arguments or
+        an unknown tool: each costs an audit record); the sentence to refuse it with, or None."""
+        spec = self.store.engine().agent(agent)
+        if spec is None:
+            return None  # decide() refuses an agent the policy does not know
+        is_write = tool is not None and not tool.read_only
+        refusal = self.limiter.check(agent, spec.limits, is_write=is_write)
+        return None if refusal is None else refusal.removeprefix("denied: ")
+
     async def decide(self, call: Call) -> GateDecision:
         from box_mcp.gate import Decision as GateDecision
 
@@ -120,9 +130,6 @@ class PolicyGate:
         spec = engine.agent(call.agent)
         if spec is None:
             return GateDecision(False, f"{call.agent!r} is not an agent this policy knows.")
-        refusal = self.limiter.check(call.agent, spec.limits, is_write=not call.tool.read_only)
-        if refusal is not None:
-            return GateDecision(False, refusal.removeprefix("denied: "))
         tool = call.tool.name
         args = None
         if not call.resources and hasattr(call.args, "ancestor_folder_ids"):

@@ -226,3 +226,21 @@ async def test_a_name_conflict_never_names_an_item_a_forbid_hides(
     assert "item_name_in_use" in hidden and INBOX not in hidden, hidden
     seen = await agent.err("create_folder", parent_folder_id=CONTRACTS, name="Archive")
     assert f"conflicts with folder {ARCHIVE} ('Archive')" in seen, seen
+
+
+async def test_calls_with_bad_arguments_or_unknown_tools_count_against_the_call_limit(
+    make_world, connect, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "agents: {slow: {limits: {calls_per_minute: 2}}}\n"
+        "rules:\n  - {id: all, effect: permit, agents: slow, access: read}\n"
+    )
+    w = make_world(path)
+    slow = await connect(w, "slow")
+    assert "Invalid arguments" in await slow.err("get_file_details", file_id="x")
+    assert "Unknown tool" in await slow.err("no_such_tool")
+    text = await slow.err("who_am_i")
+    assert "reached its limit of 2 calls per minute; retry in" in text, text
+    # Refused calls are not counted: the limit still reads the same once reached.
+    assert "reached its limit" in await slow.err("get_file_details", file_id="x")
