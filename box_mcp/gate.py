@@ -205,6 +205,7 @@ class Gate:
         results: ResultFilterHook | None = None,
         audit: AuditHook | None = None,
         allowed_dirs: Sequence[Path] = (),
+        protected_paths: Sequence[Path] = (),
         max_inline_bytes: int = 1_048_576,
         events: Events | None = None,
     ) -> None:
@@ -218,6 +219,7 @@ class Gate:
         if sink is not None and not self.events.connected:  # an audit given directly records events too
             self.events.connect(sink)
         self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
+        self.protected_paths = tuple(Path(p) for p in protected_paths)  # box-mcp's own files
         self.max_inline_bytes = max_inline_bytes
 
     def visible_tools(self, agent: str) -> list[ToolSpec]:
@@ -264,7 +266,8 @@ class Gate:
         for name in tool.stdio_only_fields:
             raw = getattr(args, name, None)
             if isinstance(raw, str):
-                ctx = ToolContext(box=None, transport=transport, allowed_dirs=self.allowed_dirs)  # type: ignore[arg-type]
+                ctx = ToolContext(box=None, transport=transport, allowed_dirs=self.allowed_dirs,  # type: ignore[arg-type]
+                                  protected_paths=self.protected_paths)
                 confine_path(ctx, raw, field=name, must_exist=False)
 
     async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
@@ -315,6 +318,7 @@ class Gate:
                 box=box,
                 transport=call.transport,
                 allowed_dirs=self.allowed_dirs,
+                protected_paths=self.protected_paths,
                 progress=progress,
                 max_inline_bytes=self.max_inline_bytes,
             )

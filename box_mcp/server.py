@@ -330,6 +330,7 @@ def build_server(
         results=results,
         audit=audit,
         allowed_dirs=settings.allowed_dirs,
+        protected_paths=(settings.data_dir, *([settings.policy] if settings.policy else [])),
         events=events,
     )
     if on_gate is not None:

@@ -34,6 +34,11 @@ def confine_path(ctx: ToolContext, raw: str, *, field: str, must_exist: bool) ->
             break
     else:
         raise ToolInputError(f"{field}: {raw!r} is outside the allowed directories ({_dirs(ctx)})")
+    for own in ctx.protected_paths:
+        mine = own.resolve(strict=False)
+        if resolved == mine or mine in resolved.parents:
+            # The vault, the audit log and the policy: an agent must not read them out or rewrite them.
+            raise ToolInputError(f"{field}: {raw!r} lies in box-mcp's own files; choose another path")
     try:  # a name too long for this file system, a parent we may not search: say so now, not mid-call
         os.stat(resolved)
     except FileNotFoundError:

@@ -120,6 +120,8 @@ class ToolContext:
     allowed_dirs: tuple[Path, ...] = ()
     progress: ProgressReporter = no_progress
     max_inline_bytes: int = 1_048_576  # get_file_content / inline upload cap
+    # box-mcp's own state (data dir: vault, audit; the policy): never a local path, even inside allowed_dirs
+    protected_paths: tuple[Path, ...] = ()
 
 
 Handler = Callable[[ToolContext, Any], Awaitable[ToolOutput]]

@@ -244,3 +244,37 @@ async def test_calls_with_bad_arguments_or_unknown_tools_count_against_the_call_
     assert "reached its limit of 2 calls per minute; retry in" in text, text
     # Refused calls are not counted: the limit still reads the same once reached.
     assert "reached its limit" in await slow.err("get_file_details", file_id="x")
+
+
+async def test_local_paths_never_reach_box_mcps_own_policy_or_data_even_inside_an_allowed_dir(
+    make_world, tmp_path: Path
+) -> None:
+    from mcp.client import Client
+
+    from box_mcp.config import Settings
+    from box_mcp.server import build_server
+
+    home = tmp_path / "home"
+    data = home / ".local" / "box-mcp"
+    data.mkdir(parents=True)
+    (data / "vault.json").write_text('{"refresh_token": "s3cret"}')
+    rule = f"{{id: all, effect: permit, agents: boxed, access: write, within: ['{ENGINEERING}']}}"
+    policy = _policy(home, rule)
+    w = make_world(policy)
+    settings = Settings.load(env={}, agent="boxed", allowed_dirs=(home,), policy=policy, data_dir=data)
+    server = build_server(settings, box_client=w.box, policy=w.gate, results=w.gate)
+    readme = w.file("Engineering/README.md")
+    async with Client(server) as client:
+        for tool, args in [
+            ("upload_file", {"parent_folder_id": ENGINEERING, "name": "v.json",
+                             "local_path": str(data / "vault.json")}),
+            ("download_file", {"file_id": readme, "local_path": str(policy), "overwrite": True}),
+            ("download_file", {"file_id": readme, "local_path": str(data)}),
+        ]:
+            result = await client.call_tool(tool, args)
+            text = result.content[0].text
+            assert result.is_error and "box-mcp's own" in text, (tool, text)
+        ok = await client.call_tool("download_file", {"file_id": readme, "local_path": str(home / "r.md")})
+        assert not ok.is_error, ok.content[0].text
+    assert "s3cret" not in json.dumps([r.content.decode(errors="ignore") for r in w.requests if r.content])
+    assert policy.read_text().startswith("agents:")
