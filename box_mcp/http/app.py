@@ -7,14 +7,16 @@ sensible on loopback, so a non-loopback bind without an authenticator is refused
 
 from __future__ import annotations
 
+import hmac
 import inspect
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from box_mcp.errors import ConfigError
 from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
@@ -44,13 +46,24 @@ def transport_security(host: str, port: int, extra_hosts: Sequence[str] = ()) ->
     )
 
 
+SESSION_HEADER = b"mcp-session-id"
+MAX_SESSIONS = 100_000  # owners remembered; the oldest is forgotten first (and then refused, see below)
+
+
 class InboundAuth:
-    """ASGI middleware on /mcp: ask who is calling, record it on the scope, or answer 401."""
+    """ASGI middleware on /mcp: ask who is calling, record it on the scope, or answer 401.
+
+    It also binds each MCP session to the agent whose key opened it (the MCP spec's advice against
+    session hijacking): a request naming a session opened by another agent, or one this process never
+    saw open, is answered 404 as an unknown session, so one agent cannot act inside another's session
+    (for instance to raise approval prompts on the other agent's client).
+    """
 
     def __init__(self, app: ASGIApp, authenticate: Authenticator, realm: str = "box-mcp") -> None:
         self.app = app
         self.authenticate = authenticate
         self.realm = realm
+        self._owners: OrderedDict[bytes, str] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(MCP_PATH):
@@ -69,7 +82,41 @@ class InboundAuth:
             await response(scope, receive, send)
             return
         scope[AGENT_SCOPE_KEY] = agent
+        session = _header(scope, SESSION_HEADER)
+        if session is None:
+            await self.app(scope, receive, self._record_owner(send, agent))
+            return
+        owner = self._owners.get(session)
+        if owner is None or not hmac.compare_digest(owner, agent):
+            await JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": "Session not found"}},
+                status_code=404,
+            )(scope, receive, send)
+            return
+        if scope.get("method") == "DELETE":
+            self._owners.pop(session, None)
         await self.app(scope, receive, send)
+
+    def _record_owner(self, send: Send, agent: str) -> Send:
+        """Remember who opened the session the response announces."""
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == SESSION_HEADER:
+                        self._owners[bytes(value)] = agent
+                        while len(self._owners) > MAX_SESSIONS:
+                            self._owners.popitem(last=False)
+            await send(message)
+
+        return recording
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
 
 
 class _StripAgent:

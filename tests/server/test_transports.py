@@ -214,3 +214,27 @@ def test_an_ipv6_bind_address_is_accepted_in_its_bracketed_host_form() -> None:
     assert "[2001:db8::5]:8000" in security.allowed_hosts and "[2001:db8::5]" in security.allowed_hosts
     assert "http://[2001:db8::5]:8000" in security.allowed_origins
     assert "2001:db8::5:8000" not in security.allowed_hosts  # not a Host header anyone sends
+
+
+async def test_an_http_session_belongs_to_the_agent_that_opened_it(http_server: Any) -> None:
+    """Bob holding Alice's Mcp-Session-Id cannot act inside her session (e.g. to trigger approval
+    prompts on her client): the session is bound to the key that opened it, as the MCP spec advises."""
+    served, _ = http_server
+    alice = {"Authorization": "Bearer key-alice"}
+    bob = {"Authorization": "Bearer key-bob"}
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    async with httpx2.AsyncClient() as http:
+        opened = await http.post(served.url + "/mcp", json=INIT, headers=MCP_HEADERS | alice)
+        session = opened.headers["mcp-session-id"]
+        version = {"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-06-18"}
+        await http.post(served.url + "/mcp", json=initialized, headers=MCP_HEADERS | alice | version)
+        hijack = await http.post(served.url + "/mcp", json=listing, headers=MCP_HEADERS | bob | version)
+        own = await http.post(served.url + "/mcp", json=listing, headers=MCP_HEADERS | alice | version)
+        ended_by_bob = await http.delete(served.url + "/mcp", headers=bob | version)
+        still = await http.post(served.url + "/mcp", json=listing, headers=MCP_HEADERS | alice | version)
+    assert opened.status_code == 200
+    assert hijack.status_code == 404 and "who_am_i" not in hijack.text
+    assert own.status_code == 200 and "who_am_i" in own.text
+    assert ended_by_bob.status_code == 404
+    assert still.status_code == 200
