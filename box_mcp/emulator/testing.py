@@ -87,7 +87,8 @@ class _ThreadedServer(uvicorn.Server):
 def running_emulator(**create_app_kwargs: Any) -> Iterator[RunningEmulator]:
     """Start uvicorn on 127.0.0.1:<free port>, yield once it serves, stop it cleanly on exit."""
     create_app_kwargs.setdefault("memory", True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on such sockets (else ~40 ms per keep-alive reply).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

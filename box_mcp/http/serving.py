@@ -36,14 +36,16 @@ class _Server(uvicorn.Server):
 def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
     """A TCP socket bound to `host:port` (IPv4 or IPv6 as the host says); a clear ConfigError if not."""
     try:
-        family, *_, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
         raise ConfigError(
             f"cannot listen on {host!r} ({exc.strerror}); give an address such as 127.0.0.1"
         ) from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol must say TCP: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto is
+    # IPPROTO_TCP, and with Nagle on every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)

@@ -167,3 +167,18 @@ def test_serve_on_a_busy_port_exits_2_and_says_so_without_claiming_to_serve(
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"port {port}" in err and "busy" in err and "serving MCP" not in err
+
+
+def test_listening_sockets_are_tcp_so_replies_are_not_held_back_by_nagle() -> None:
+    """asyncio disables Nagle (TCP_NODELAY) only on sockets whose protocol is IPPROTO_TCP; a socket
+    made with protocol 0 left every keep-alive reply waiting ~40 ms for a delayed ACK."""
+    import socket
+
+    from box_mcp.http.serving import bind
+
+    for host in ("127.0.0.1", "::1"):
+        sock = bind(0, host)
+        try:
+            assert sock.proto == socket.IPPROTO_TCP
+        finally:
+            sock.close()
