@@ -8,7 +8,18 @@ from pydantic import Field
 
 from box_mcp.access import Access
 from box_mcp.tools.models import UserMini
-from box_mcp.tools.spec import BoxId, Hints, ToolContext, ToolInput, ToolOutput, ToolSpec, item, one_item
+from box_mcp.tools.spec import (
+    READ_HINTS,
+    SCOPES_BROWSE,
+    BoxId,
+    Hints,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    item,
+    one_item,
+)
 
 
 class CreateCommentInput(ToolInput):
@@ -84,8 +95,8 @@ SPECS = (
         description="List the comments on a file (id, text, author, date), oldest first.",
         toolset="comments",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=ListCommentsInput,
         output_model=Comments,
         handler=list_file_comments,

@@ -16,6 +16,7 @@ from box_mcp.errors import ToolInputError
 from box_mcp.tools.local import confine_path
 from box_mcp.tools.models import FileDetails
 from box_mcp.tools.spec import (
+    READ_HINTS,
     SCOPES_READ,
     BoxId,
     Etag,
@@ -265,7 +266,6 @@ async def upload_file_version(ctx: ToolContext, args: UploadVersionInput) -> Fil
     return _file_of(raw)
 
 
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
 
 SPECS = (
     ToolSpec(
@@ -280,7 +280,7 @@ SPECS = (
         toolset="files",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=FileContentInput,
         output_model=FileContent,
         handler=get_file_content,
@@ -298,7 +298,7 @@ SPECS = (
         toolset="files",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        hints=READ_HINTS,
         input_model=DownloadInput,
         output_model=Downloaded,
         handler=download_file,

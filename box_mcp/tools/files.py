@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from box_mcp.access import Access, CallFacts, ResourceUse
 from box_mcp.tools.models import FILE_FIELDS, Deleted, FileDetails
 from box_mcp.tools.spec import (
+    READ_HINTS,
     SCOPES_READ,
     BoxId,
     Etag,
@@ -150,7 +151,6 @@ def _file(access: Access) -> Any:
     return lambda args: (item("file", args.file_id, access),)
 
 
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
 
 SPECS = (
     ToolSpec(
@@ -164,7 +164,7 @@ SPECS = (
         toolset="files",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=FileIdInput,
         output_model=FileDetails,
         handler=get_file_details,
@@ -256,7 +256,7 @@ SPECS = (
         toolset="files",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=ListVersionsInput,
         output_model=FileVersions,
         handler=list_file_versions,

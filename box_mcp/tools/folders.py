@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from box_mcp.access import Access, CallFacts
 from box_mcp.tools.models import FOLDER_FIELDS, ITEM_FIELDS, Deleted, FolderDetails, ItemMini, minis
 from box_mcp.tools.spec import (
+    READ_HINTS,
     SCOPES_READ,
     BoxId,
     Etag,
@@ -149,7 +150,6 @@ def _folder(access: Access) -> Any:
     return lambda args: (item("folder", args.folder_id, access),)
 
 
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
 _MOVE_SCOPES = frozenset({"base_explorer", "item_rename", "root_readwrite"})
 
 SPECS = (
@@ -164,7 +164,7 @@ SPECS = (
         toolset="folders",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=FolderIdInput,
         output_model=FolderDetails,
         handler=get_folder_details,
@@ -183,7 +183,7 @@ SPECS = (
         toolset="folders",
         access=Access.READ,
         box_scopes=SCOPES_READ,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=ListFolderInput,
         output_model=FolderListing,
         handler=list_folder_content_by_folder_id,

@@ -8,7 +8,18 @@ from pydantic import Field, StringConstraints
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.errors import BoxError
-from box_mcp.tools.spec import BoxId, Hints, ToolContext, ToolInput, ToolOutput, ToolSpec, item, one_item
+from box_mcp.tools.spec import (
+    READ_HINTS,
+    SCOPES_BROWSE,
+    BoxId,
+    Hints,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    item,
+    one_item,
+)
 
 TemplateKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 Scope = Annotated[str, StringConstraints(pattern=r"^(global|enterprise|enterprise_[0-9]{1,20})$")]
@@ -149,7 +160,6 @@ def _template_fact(a: _SetMetadataInput) -> CallFacts:
     return CallFacts(metadata_template=f"{a.scope}/{a.template_key}")
 
 
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
 _WRITE = Hints(read_only=False, destructive=False, idempotent=True)
 _SCOPES_W = frozenset({"base_explorer", "root_readwrite"})
 
@@ -163,8 +173,8 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=_READ,
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=ListTemplatesInput,
         output_model=Templates,
         handler=list_metadata_templates,
@@ -178,8 +188,8 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=_READ,
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=GetMetadataInput,
         output_model=ItemMetadata,
         handler=get_file_metadata,

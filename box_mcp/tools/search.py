@@ -8,7 +8,16 @@ from pydantic import Field, StringConstraints
 
 from box_mcp.access import Access, ResourceUse
 from box_mcp.tools.models import _path
-from box_mcp.tools.spec import BoxId, Hints, ToolContext, ToolInput, ToolOutput, ToolSpec, item
+from box_mcp.tools.spec import (
+    READ_HINTS,
+    SCOPES_BROWSE,
+    BoxId,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    item,
+)
 
 Extension = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,16}$")]
 Query = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True)]
@@ -97,8 +106,7 @@ def _scopes(args: _SearchInput) -> tuple[ResourceUse, ...]:
     return tuple(item("folder", fid, Access.READ, "scope") for fid in args.ancestor_folder_ids or ())
 
 
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
-_SCOPES = frozenset({"base_explorer", "root_readonly"})
+_SCOPES = SCOPES_BROWSE
 
 SPECS = (
     ToolSpec(
@@ -113,7 +121,7 @@ SPECS = (
         toolset="search",
         access=Access.READ,
         box_scopes=_SCOPES,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=SearchFilesInput,
         output_model=SearchResults,
         handler=search_files_keyword,
@@ -130,7 +138,7 @@ SPECS = (
         toolset="search",
         access=Access.READ,
         box_scopes=_SCOPES,
-        hints=_READ,
+        hints=READ_HINTS,
         input_model=SearchFoldersInput,
         output_model=SearchResults,
         handler=search_folders_by_name,

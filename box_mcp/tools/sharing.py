@@ -9,6 +9,8 @@ from pydantic import Field, StringConstraints, model_validator
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.tools.models import SharedLink, UserMini
 from box_mcp.tools.spec import (
+    READ_HINTS,
+    SCOPES_BROWSE,
     BoxId,
     Hints,
     ItemType,
@@ -212,7 +214,6 @@ def _item_ref(a: Any) -> ItemRef:
 
 _SHARE = frozenset({"base_explorer", "item_share", "root_readwrite"})
 _ADMIN_WRITE = Hints(read_only=False, destructive=False, idempotent=True)
-_READ = Hints(read_only=True, destructive=False, idempotent=True)
 
 SPECS = (
     ToolSpec(
@@ -263,8 +264,8 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=_READ,
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=ItemInput,
         output_model=SharedLinkResult,
         handler=get_shared_link,
@@ -313,8 +314,8 @@ SPECS = (
         description="List who collaborates on a file or folder: collaboration id, person, role and status.",
         toolset="sharing",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=_READ,
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=ItemInput,
         output_model=Collaborations,
         handler=list_collaborations,

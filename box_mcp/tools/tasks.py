@@ -6,7 +6,17 @@ from typing import Any
 
 from box_mcp.access import Access
 from box_mcp.tools.models import UserMini
-from box_mcp.tools.spec import BoxId, Hints, ToolContext, ToolInput, ToolOutput, ToolSpec, item, one_item
+from box_mcp.tools.spec import (
+    READ_HINTS,
+    SCOPES_BROWSE,
+    BoxId,
+    ToolContext,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    item,
+    one_item,
+)
 
 
 class ListTasksInput(ToolInput):
@@ -66,8 +76,8 @@ SPECS = (
         ),
         toolset="tasks",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer", "root_readonly"}),
-        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        box_scopes=SCOPES_BROWSE,
+        hints=READ_HINTS,
         input_model=ListTasksInput,
         output_model=Tasks,
         handler=list_tasks,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from box_mcp.access import Access
-from box_mcp.tools.spec import Hints, ToolContext, ToolInput, ToolOutput, ToolSpec
+from box_mcp.tools.spec import READ_HINTS, ToolContext, ToolInput, ToolOutput, ToolSpec
 
 
 class WhoAmIInput(ToolInput):
@@ -44,7 +44,7 @@ SPECS = (
         toolset="users",
         access=Access.READ,
         box_scopes=frozenset({"base_explorer"}),
-        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        hints=READ_HINTS,
         input_model=WhoAmIInput,
         output_model=WhoAmI,
         handler=who_am_i,
