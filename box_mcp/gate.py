@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
-from box_mcp.tools.local import confine_path
+from box_mcp.tools.local import LocalRules, confine_path
 from box_mcp.tools.spec import (
     ProgressReporter,
     ToolContext,
@@ -266,9 +266,8 @@ class Gate:
         for name in tool.stdio_only_fields:
             raw = getattr(args, name, None)
             if isinstance(raw, str):
-                ctx = ToolContext(box=None, transport=transport, allowed_dirs=self.allowed_dirs,  # type: ignore[arg-type]
-                                  protected_paths=self.protected_paths)
-                confine_path(ctx, raw, field=name, must_exist=False)
+                rules = LocalRules(transport, self.allowed_dirs, self.protected_paths)
+                confine_path(rules, raw, field=name, must_exist=False)
 
     async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
                       session: SessionInfo | None, outcome: Outcome) -> CallToolResult:

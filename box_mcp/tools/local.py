@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from box_mcp.errors import ToolInputError
-from box_mcp.tools.spec import ToolContext
 
 
-def confine_path(ctx: ToolContext, raw: str, *, field: str, must_exist: bool) -> Path:
+class LocalScope(Protocol):
+    """What decides whether a local path may be used: a ToolContext, or LocalRules before a call runs."""
+
+    @property
+    def transport(self) -> str: ...
+    @property
+    def allowed_dirs(self) -> Sequence[Path]: ...
+    @property
+    def protected_paths(self) -> Sequence[Path]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRules:
+    transport: str
+    allowed_dirs: tuple[Path, ...]
+    protected_paths: tuple[Path, ...]
+
+
+def confine_path(ctx: LocalScope, raw: str, *, field: str, must_exist: bool) -> Path:
     """Resolve `raw` (symlinks included) and refuse it unless it lies inside an allowed directory."""
     if ctx.transport != "stdio":
         raise ToolInputError(
@@ -50,5 +70,5 @@ def confine_path(ctx: ToolContext, raw: str, *, field: str, must_exist: bool) ->
     return resolved
 
 
-def _dirs(ctx: ToolContext) -> str:
+def _dirs(ctx: LocalScope) -> str:
     return ", ".join(str(d) for d in ctx.allowed_dirs)
