@@ -16,13 +16,13 @@ from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine, ToolInfo
 from box_mcp.policy.hooks import PolicyGate, box_fetch
 from box_mcp.policy.model import policy_from_text
-from box_mcp.policy.reference_tools import REFERENCE_TOOLS, tools_for_policy
+from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 
 
 @pytest.fixture
 def tools() -> dict[str, ToolInfo]:
-    return dict(REFERENCE_TOOLS)
+    return tools_for_policy()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.model import Agent, Policy, Rule
-from box_mcp.policy.reference_tools import REFERENCE_TOOLS
+from box_mcp.policy.reference_tools import tools_for_policy
 
 # A small Box: 0 > 1 > 2 > 3 and 0 > 4 > 5; files 10 (in 3), 11 (in 5), 12 (in 0).
 ANCESTRY = {
@@ -41,7 +41,7 @@ TOOLS = [
 TOOLSETS = ["files", "sharing", "search", "metadata", "users"]
 ACCESS = ["read", "write", "admin"]
 RANK = {"deny": 0, "approval_required": 1, "allow": 2}
-TOOL_TABLE = {t: REFERENCE_TOOLS[t] for t in TOOLS}
+TOOL_TABLE = {t: tools_for_policy()[t] for t in TOOLS}
 
 conditions = st.fixed_dictionaries(
     {},
