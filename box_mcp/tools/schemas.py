@@ -62,7 +62,7 @@ def _lean(schema: Any, *, output: bool) -> Any:
 def _outputs_required(obj: dict[str, Any]) -> None:
     required = []
     for name, prop in obj["properties"].items():
-        if _NULL in prop.get("anyOf", ()):
+        if _accepts_null(prop):
             obj["properties"][name] = _without_null(prop)
         else:
             required.append(name)
@@ -70,6 +70,22 @@ def _outputs_required(obj: dict[str, Any]) -> None:
         obj["required"] = required
     else:
         obj.pop("required", None)
+
+
+def _accepts_null(prop: dict[str, Any]) -> bool:
+    """Whether a field's schema lets it be None (then exclude_none may leave it out of the output)."""
+    if "anyOf" in prop:
+        return any(_accepts_null(branch) for branch in prop["anyOf"])
+    if "$ref" in prop:  # a model: an object, never None
+        return False
+    if "type" in prop:
+        kinds = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        return "null" in kinds
+    if "enum" in prop:
+        return None in prop["enum"]
+    if "const" in prop:
+        return prop["const"] is None
+    return True  # no type at all (`Any`): None is one of its values
 
 
 def _without_null(prop: dict[str, Any]) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from typing import Any
 import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from box_mcp.emulator.testing import RunningEmulator
 from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.schemas import output_schema
 from box_mcp.tools.table import listing_bytes
 
 # 89,625 bytes before the lean schemas (58 KB of them output schemas); 47,102 after. ~5% headroom.
@@ -183,3 +185,28 @@ def test_schemas_are_computed_once_not_on_every_server_build() -> None:
     for spec in CATALOG:
         assert spec.input_schema() is spec.input_schema(), spec.name
         assert spec.output_schema() is spec.output_schema(), spec.name
+
+
+class _Inner(BaseModel):
+    id: str
+    note: str | None = None
+
+
+class _Shape(BaseModel):
+    name: str | None = None
+    anything: Any = None
+    tags: list[str] = []
+    inner: _Inner | None = None
+    inners: list[_Inner] = []
+    count: int = 0
+
+
+def test_an_output_field_that_may_be_none_is_optional_and_every_other_one_is_required() -> None:
+    schema = output_schema(_Shape)
+    assert schema["required"] == ["tags", "inners", "count"]
+    validator = Draft202012Validator(schema)
+    full = _Shape(name="n", anything=[1], inner=_Inner(id="1"), inners=[_Inner(id="2", note="x")])
+    for shape in (_Shape(), full):
+        dumped = shape.model_dump(mode="json", exclude_none=True)  # as the gate sends structuredContent
+        assert list(validator.iter_errors(dumped)) == []
+    assert list(validator.iter_errors({"tags": [], "inners": [], "count": 0, "name": None})) != []
