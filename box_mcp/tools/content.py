@@ -31,7 +31,7 @@ from box_mcp.tools.spec import (
     one_item,
 )
 
-MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload content: the HTTP transport's request body cap is 4 MiB
+MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload cap; HTTP's 8 MiB body cap (http.app) fits it as base64
 _B64_MAX_CHARS = (MAX_INLINE_BYTES // 3 + 1) * 4
 
 TEXT_EXTENSIONS = frozenset(
