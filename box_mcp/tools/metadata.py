@@ -23,11 +23,16 @@ from box_mcp.tools.spec import (
 
 TemplateKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 Scope = Annotated[str, StringConstraints(pattern=r"^(global|enterprise|enterprise_[0-9]{1,20})$")]
-# One type list says what the five-branch anyOf pydantic writes says (an integer is a number).
-FieldValue = Annotated[
-    str | int | float | list[str] | None,
-    WithJsonSchema({"type": ["string", "number", "array", "null"], "items": {"type": "string"}}),
-]
+# Pydantic writes an integer branch beside the number one; a number already includes every integer.
+_VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "null"},
+    ]
+}
+FieldValue = Annotated[str | int | float | list[str] | None, WithJsonSchema(_VALUE_SCHEMA)]
 
 
 class ListTemplatesInput(ToolInput):
