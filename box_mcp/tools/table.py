@@ -12,6 +12,18 @@ from box_mcp.tools.spec import ToolSpec
 
 START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 
+# What each toolset is for, as github-mcp-server's toolset list says it (a test keeps it complete).
+TOOLSET_ABOUT = {
+    "users": "who your calls act as (start here)",
+    "files": "read, download, upload, rename, move, copy and delete files; versions",
+    "folders": "browse folders; create, rename, move, copy and delete them",
+    "search": "find files by keyword and folders by name",
+    "sharing": "shared links and collaborators: who else can reach an item",
+    "metadata": "metadata templates and their values on files and folders",
+    "comments": "read and add comments on files",
+    "tasks": "read the tasks on a file",
+}
+
 
 def _hints(spec: ToolSpec) -> str:
     h = spec.hints
@@ -41,16 +53,17 @@ def _kb(size: int) -> str:
 
 
 def render_toolsets(specs: Sequence[ToolSpec] = CATALOG) -> str:
-    """Each toolset with its tool count (read tools in brackets) and what it adds to tools/list, then the
-    default and --read-only."""
-    rows = ["| toolset | tools (read) | tools/list |", "|---|---|---|"]
+    """Each toolset: what it is for, its tool count (read tools in brackets) and what it adds to tools/list;
+    then the default and --read-only."""
+    rows = ["| toolset | for | tools (read) | tools/list |", "|---|---|---|---|"]
     for toolset in dict.fromkeys(s.toolset for s in specs):
         members = [s for s in specs if s.toolset == toolset]
         reads = sum(s.read_only for s in members)
-        rows.append(f"| {toolset} | {len(members)} ({reads}) | {_kb(listing_bytes(members))} |")
+        about = TOOLSET_ABOUT[toolset]
+        rows.append(f"| `{toolset}` | {about} | {len(members)} ({reads}) | {_kb(listing_bytes(members))} |")
     read_only = select(specs, read_only=True)
-    rows.append(f"| **all** (the default) | {len(specs)} | **{_kb(listing_bytes(specs))}** |")
-    rows.append(f"| all with `--read-only` | {len(read_only)} | {_kb(listing_bytes(read_only))} |")
+    rows.append(f"| **all** | the default | {len(specs)} | **{_kb(listing_bytes(specs))}** |")
+    rows.append(f"| all with `--read-only` | | {len(read_only)} | {_kb(listing_bytes(read_only))} |")
     return "\n".join(rows)
 
 
