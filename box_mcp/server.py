@@ -58,6 +58,8 @@ INSTRUCTIONS = (
 
 
 def mcp_tool(spec: ToolSpec) -> MCPTool:
+    """The tool as tools/list shows it. The title is given once, as Tool.title: clients display it in
+    preference to annotations.title (MCP 2025-06-18 on), so a second copy there would only cost bytes."""
     hints = spec.hints
     return MCPTool(
         name=spec.name,
@@ -66,7 +68,6 @@ def mcp_tool(spec: ToolSpec) -> MCPTool:
         input_schema=spec.input_schema(),
         output_schema=spec.output_schema(),
         annotations=ToolAnnotations(
-            title=spec.title,
             read_only_hint=hints.read_only,
             destructive_hint=hints.destructive,
             idempotent_hint=hints.idempotent,

@@ -24,7 +24,7 @@ from box_mcp.tools.spec import (
 
 class CreateCommentInput(ToolInput):
     file_id: BoxId
-    message: str = Field(min_length=1, max_length=10_000, description="The comment text")
+    message: str = Field(min_length=1, max_length=10_000)
 
 
 class Comment(ToolOutput):
@@ -76,8 +76,8 @@ SPECS = (
         name="create_file_comment",
         title="Comment on a file",
         description=(
-            "Add a comment to a file, visible to everyone who can see the file. Returns the comment. "
-            "Use it to leave a note for people; it does not change the file."
+            "Add a comment to a file, visible to everyone who can see it; the file itself does not change. "
+            "Returns the comment."
         ),
         toolset="comments",
         access=Access.WRITE,

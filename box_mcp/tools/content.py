@@ -31,7 +31,7 @@ from box_mcp.tools.spec import (
     one_item,
 )
 
-MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload content: the HTTP transport's request body cap is 4 MiB
+MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload cap; HTTP's 8 MiB body cap (http.app) fits it as base64
 _B64_MAX_CHARS = (MAX_INLINE_BYTES // 3 + 1) * 4
 
 TEXT_EXTENSIONS = frozenset(
@@ -272,10 +272,9 @@ SPECS = (
         name="get_file_content",
         title="Read a file's content",
         description=(
-            "Return a file's content: the text for text-like files (UTF-8), or an embedded resource for "
-            "small "
-            "binaries. Files over the size cap (1 MiB by default) are refused with a pointer to "
-            "download_file. Does not extract text from PDFs or Office files."
+            "Return a file's content: the text of a text-like (UTF-8) file, or a small binary as an embedded "
+            "resource. Files over the size cap (1 MiB by default) are refused: use download_file. Does not "
+            "extract text from PDF or Office files."
         ),
         toolset="files",
         access=Access.READ,
@@ -291,9 +290,8 @@ SPECS = (
         name="download_file",
         title="Download a file to disk",
         description=(
-            "Save a Box file to a local path (stdio servers only, inside the directories the server was "
-            "started with via --allowed-dir). Returns the written path and size. Refuses to overwrite "
-            "unless overwrite=true."
+            "Save a Box file to a local path (stdio only, inside the server's --allowed-dir directories). "
+            "Returns the path and size written. Refuses to overwrite unless overwrite=true."
         ),
         toolset="files",
         access=Access.READ,
@@ -310,10 +308,9 @@ SPECS = (
         name="upload_file",
         title="Upload a new file",
         description=(
-            "Create a new file in a folder from content_text, content_base64 (up to 4 MiB inline) or "
-            "local_path (stdio only, inside allowed dirs; large files go up in chunks with progress). "
-            "Returns the new file's details. Fails with item_name_in_use if the name exists: use "
-            "upload_file_version to replace content."
+            "Create a file in a folder from content_text, content_base64 (up to 4 MiB inline) or local_path "
+            "(stdio only, inside allowed dirs; large files go in chunks with progress). Returns its details. "
+            "Fails with item_name_in_use if the name exists: use upload_file_version to replace content."
         ),
         toolset="files",
         access=Access.WRITE,
@@ -331,9 +328,8 @@ SPECS = (
         name="upload_file_version",
         title="Upload a new version of a file",
         description=(
-            "Replace a file's content with a new version (the old one stays in list_file_versions), from "
-            "content_text, content_base64 or local_path (stdio only). Pass etag to refuse if the file "
-            "changed "
+            "Replace a file's content with a new version from content_text, content_base64 or local_path "
+            "(stdio only); the old one stays in list_file_versions. Pass etag to refuse if the file changed "
             "since you read it. Returns the updated details."
         ),
         toolset="files",

@@ -38,7 +38,7 @@ class UpdateFileInput(ToolInput):
     name: ItemName | None = Field(
         None, description="New name (rename); keep the extension unless you mean it"
     )
-    description: Annotated[str, Field(max_length=256)] | None = Field(None, description="New description")
+    description: Annotated[str, Field(max_length=256)] | None = None
     parent_folder_id: BoxId | None = Field(None, description="Move the file into this folder")
     etag: Etag | None = None
 
@@ -157,9 +157,8 @@ SPECS = (
         name="get_file_details",
         title="Get file details",
         description=(
-            "Return one file's details: name, size, path, parent folder, etag, sha1, dates, owner and shared "
-            "link. Use it to check a file before reading or changing it. Does not return the content "
-            "(use get_file_content)."
+            "Return a file's details: name, size, path, parent, etag, sha1, dates, people and shared link. "
+            "Use it to check a file before reading or changing it; for the content use get_file_content."
         ),
         toolset="files",
         access=Access.READ,
@@ -175,9 +174,8 @@ SPECS = (
         name="update_file_properties",
         title="Rename, describe or move a file",
         description=(
-            "Change a file's name, description, or parent folder (a move). Pass etag to refuse the change if "
-            "the file changed since you read it. Returns the updated details. Does not change content "
-            "(use upload_file_version)."
+            "Rename a file, change its description, or move it (parent_folder_id). Pass etag to refuse if it "
+            "changed since you read it. Returns the updated details. Content: use upload_file_version."
         ),
         toolset="files",
         access=Access.WRITE,
@@ -193,8 +191,8 @@ SPECS = (
         name="copy_file",
         title="Copy a file",
         description=(
-            "Copy a file into a destination folder, optionally under a new name. Returns the new copy's "
-            "details. Fails with item_name_in_use if the destination already holds that name."
+            "Copy a file into a folder, optionally under a new name. Returns the copy's details. Fails with "
+            "item_name_in_use if the name is taken there."
         ),
         toolset="files",
         access=Access.WRITE,
@@ -213,8 +211,8 @@ SPECS = (
         name="move_file",
         title="Move a file",
         description=(
-            "Move a file into another folder, keeping its name and id. Returns the moved file's details. "
-            "Fails with item_name_in_use if the destination already holds that name."
+            "Move a file into another folder, keeping its name and id. Returns its details. Fails with "
+            "item_name_in_use if the name is taken there."
         ),
         toolset="files",
         access=Access.WRITE,
@@ -232,9 +230,8 @@ SPECS = (
         name="delete_file",
         title="Delete a file",
         description=(
-            "Move a file to the Box trash (restorable there for the enterprise's retention period). Pass "
-            "etag "
-            "to refuse if the file changed since you read it. Does not purge the trash."
+            "Move a file to the Box trash, where it stays restorable for the enterprise's retention period "
+            "(the trash is not purged). Pass etag to refuse if it changed since you read it."
         ),
         toolset="files",
         access=Access.WRITE,
@@ -250,8 +247,8 @@ SPECS = (
         name="list_file_versions",
         title="List file versions",
         description=(
-            "List a file's previous versions (id, sha1, size, dates, who made each), newest first. "
-            "The current version is not in the list (see get_file_details)."
+            "List a file's previous versions (id, sha1, size, dates, who made each), newest first; the "
+            "current version is in get_file_details."
         ),
         toolset="files",
         access=Access.READ,

@@ -35,12 +35,9 @@ async def get_folder_details(ctx: ToolContext, args: FolderIdInput) -> FolderDet
 
 class ListFolderInput(ToolInput):
     folder_id: BoxId
-    limit: int = Field(100, ge=1, le=1000, description="Items per page (1-1000)")
+    limit: int = Field(100, ge=1, le=1000)
     cursor: str | None = Field(
-        None,
-        min_length=1,
-        max_length=2048,
-        description="next_cursor from the previous page; omit for the first",
+        None, min_length=1, max_length=2048, description="next_cursor of the previous page"
     )
 
 
@@ -157,9 +154,8 @@ SPECS = (
         name="get_folder_details",
         title="Get folder details",
         description=(
-            "Return one folder's details: name, path, parent, etag, dates, owner, shared link and how many "
-            "items it holds. Folder '0' is All Files. To see what is inside, use "
-            "list_folder_content_by_folder_id."
+            "Return a folder's details: name, path, parent, etag, dates, people, shared link and item count. "
+            "For what is inside use list_folder_content_by_folder_id."
         ),
         toolset="folders",
         access=Access.READ,
@@ -175,10 +171,8 @@ SPECS = (
         name="list_folder_content_by_folder_id",
         title="List a folder's content",
         description=(
-            "List the files, folders and web links directly inside a folder ('0' is All Files), one page "
-            "at a "
-            "time: pass next_cursor back as cursor for the next page. Each entry has type, id, name, size, "
-            "etag and modified_at. Not recursive."
+            "List what is directly inside a folder ('0' is All Files; not recursive), one page at a time: "
+            "pass next_cursor back as cursor. Each entry has type, id, name, size, etag and modified_at."
         ),
         toolset="folders",
         access=Access.READ,
@@ -194,8 +188,8 @@ SPECS = (
         name="create_folder",
         title="Create a folder",
         description=(
-            "Create a folder inside a parent folder ('0' is All Files). Returns the new folder's details. "
-            "Fails with item_name_in_use if the parent already holds that name (its id is in the error)."
+            "Create a folder in a parent folder. Returns its details. Fails with item_name_in_use if the "
+            "parent already holds that name (the error gives its id)."
         ),
         toolset="folders",
         access=Access.WRITE,
@@ -212,8 +206,8 @@ SPECS = (
         name="update_folder_properties",
         title="Rename or describe a folder",
         description=(
-            "Change a folder's name or description. Pass etag to refuse if it changed since you read it. "
-            "Returns the updated details. To move a folder use move_folder."
+            "Rename a folder or change its description. Pass etag to refuse if it changed since you read it. "
+            "Returns the updated details. To move it use move_folder."
         ),
         toolset="folders",
         access=Access.WRITE,
@@ -230,8 +224,8 @@ SPECS = (
         name="copy_folder",
         title="Copy a folder",
         description=(
-            "Copy a folder and everything in it into a destination folder, optionally under a new name. "
-            "Returns the copy's details. Fails with item_name_in_use if the name is taken there."
+            "Copy a folder with everything in it into a folder, optionally under a new name. Returns the "
+            "copy's details. Fails with item_name_in_use if the name is taken there."
         ),
         toolset="folders",
         access=Access.WRITE,
@@ -250,8 +244,8 @@ SPECS = (
         name="move_folder",
         title="Move a folder",
         description=(
-            "Move a folder (with its contents) into another folder, keeping its id. Returns its details. "
-            "Fails with cyclical_folder_structure when moving a folder into itself or a subfolder."
+            "Move a folder with its contents into another folder, keeping its id. Returns its details. Fails "
+            "with cyclical_folder_structure when moving it into itself or below."
         ),
         toolset="folders",
         access=Access.WRITE,
@@ -269,7 +263,7 @@ SPECS = (
         name="delete_folder",
         title="Delete a folder",
         description=(
-            "Move a folder to the Box trash. A non-empty folder needs recursive=true (else Box answers "
+            "Move a folder to the Box trash. A non-empty folder needs recursive=true (else "
             "folder_not_empty). Pass etag to refuse if it changed since you read it. Folder '0' cannot be "
             "deleted."
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, WithJsonSchema
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.errors import BoxError
@@ -23,7 +23,16 @@ from box_mcp.tools.spec import (
 
 TemplateKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 Scope = Annotated[str, StringConstraints(pattern=r"^(global|enterprise|enterprise_[0-9]{1,20})$")]
-FieldValue = str | int | float | list[str] | None
+# Pydantic writes an integer branch beside the number one; a number already includes every integer.
+_VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "null"},
+    ]
+}
+FieldValue = Annotated[str | int | float | list[str] | None, WithJsonSchema(_VALUE_SCHEMA)]
 
 
 class ListTemplatesInput(ToolInput):
@@ -168,8 +177,8 @@ SPECS = (
         name="list_metadata_templates",
         title="List metadata templates",
         description=(
-            "List the metadata templates of your enterprise (or Box's global ones): key, display name and "
-            "fields with their types and options. Use it before set_file_metadata to learn the field keys."
+            "List your enterprise's metadata templates (or Box's global ones): key, display name, fields "
+            "with their types and options. Use it before set_file_metadata to learn the field keys."
         ),
         toolset="metadata",
         access=Access.READ,
@@ -183,8 +192,8 @@ SPECS = (
         name="get_file_metadata",
         title="Get a file's metadata",
         description=(
-            "Return the metadata instances on a file (template, scope and field values); pass scope and "
-            "template_key to read only one. Box answers not_found when that template is not on the file."
+            "Return a file's metadata instances (scope, template and field values); pass scope and "
+            "template_key for just one (not_found if that template is not on the file)."
         ),
         toolset="metadata",
         access=Access.READ,
@@ -200,9 +209,8 @@ SPECS = (
         name="set_file_metadata",
         title="Set metadata on a file",
         description=(
-            "Apply a metadata template to a file with the given field values, or update the values if the "
-            "template is already applied. Returns the resulting instance. Unknown keys or wrong types are "
-            "refused by Box (bad_request)."
+            "Apply a metadata template to a file with these field values, or update them if it is already "
+            "applied. Returns the instance. Box refuses unknown keys or wrong types (bad_request)."
         ),
         toolset="metadata",
         access=Access.WRITE,
@@ -219,8 +227,8 @@ SPECS = (
         name="set_folder_metadata",
         title="Set metadata on a folder",
         description=(
-            "Apply a metadata template to a folder with the given field values, or update the values if the "
-            "template is already applied. Returns the resulting instance."
+            "Apply a metadata template to a folder with these field values, or update them if it is already "
+            "applied. Returns the instance. Box refuses unknown keys or wrong types (bad_request)."
         ),
         toolset="metadata",
         access=Access.WRITE,

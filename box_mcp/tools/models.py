@@ -29,6 +29,13 @@ class ItemMini(ToolOutput):
     modified_at: str | None = None
 
 
+class ParentMini(ToolOutput):  # an item's parent as Box nests it: a folder mini, no size or dates
+    type: str
+    id: str
+    name: str | None = None
+    etag: str | None = None
+
+
 class UserMini(ToolOutput):
     type: str = "user"
     id: str
@@ -64,6 +71,10 @@ def _mini(raw: Any) -> ItemMini | None:
     return ItemMini.model_validate(raw) if isinstance(raw, dict) and raw.get("id") is not None else None
 
 
+def _parent(raw: Any) -> ParentMini | None:
+    return ParentMini.model_validate(raw) if isinstance(raw, dict) and raw.get("id") is not None else None
+
+
 def _link(raw: Any) -> SharedLink | None:
     return SharedLink.model_validate(raw) if isinstance(raw, dict) else None
 
@@ -77,8 +88,8 @@ class FileDetails(ToolOutput):
     sha1: str | None = None
     extension: str | None = None
     description: str | None = None
-    path: str | None = Field(None, description="Path from All Files, e.g. /Projects/plan.txt")
-    parent: ItemMini | None = None
+    path: str | None = Field(None, description="From All Files, e.g. /Projects/plan.txt")
+    parent: ParentMini | None = None
     created_at: str | None = None
     modified_at: str | None = None
     created_by: UserMini | None = None
@@ -105,7 +116,7 @@ class FolderDetails(ToolOutput):
     etag: str | None = None
     description: str | None = None
     path: str | None = None
-    parent: ItemMini | None = None
+    parent: ParentMini | None = None
     size: int | None = None
     created_at: str | None = None
     modified_at: str | None = None
@@ -113,7 +124,7 @@ class FolderDetails(ToolOutput):
     modified_by: UserMini | None = None
     shared_link: SharedLink | None = None
     item_status: str | None = None
-    item_count: int | None = Field(None, description="How many items the folder holds directly")
+    item_count: int | None = Field(None, description="Items directly inside")
 
     @classmethod
     def from_box(cls, raw: dict[str, Any]) -> FolderDetails:
@@ -132,7 +143,7 @@ def _item_fields(raw: dict[str, Any], extra: tuple[str, ...]) -> dict[str, Any]:
     return {
         **{k: raw.get(k) for k in plain},
         "path": _path(raw),
-        "parent": _mini(raw.get("parent")),
+        "parent": _parent(raw.get("parent")),
         "created_by": _user(raw.get("created_by")),
         "modified_by": _user(raw.get("modified_by")),
         "shared_link": _link(raw.get("shared_link")),

@@ -115,8 +115,7 @@ SPECS = (
         description=(
             "Search files whose name, description or content match a keyword query; narrow with "
             "ancestor_folder_ids and file_extensions. Returns a page of hits (type, id, name, path, size) "
-            "and "
-            "total_count. Box's index lags new uploads by a few minutes."
+            "and total_count. Box's index lags new uploads by a few minutes."
         ),
         toolset="search",
         access=Access.READ,
@@ -131,9 +130,9 @@ SPECS = (
         name="search_folders_by_name",
         title="Search folders by name",
         description=(
-            "Find folders whose name matches a query, optionally inside ancestor_folder_ids. Returns a "
-            "page of "
-            "folder hits (id, name, path) and total_count; use the id with list_folder_content_by_folder_id."
+            "Find folders whose name matches a query, optionally inside ancestor_folder_ids. Returns a page "
+            "of folder hits (id, name, path) and total_count; use the id with "
+            "list_folder_content_by_folder_id."
         ),
         toolset="search",
         access=Access.READ,

@@ -33,7 +33,7 @@ _PLURAL = {"file": "files", "folder": "folders"}
 class SharedLinkResult(ToolOutput):
     item_type: str
     item_id: str
-    shared_link: SharedLink | None = Field(None, description="Absent when the item has no shared link")
+    shared_link: SharedLink | None = Field(None, description="Absent: the item has no shared link")
 
 
 class _AddLinkInput(ToolInput):
@@ -135,8 +135,8 @@ class Collaboration(ToolOutput):
 
 class CreateCollabInput(ItemInput):
     role: Role
-    invitee_email: Email | None = Field(None, description="Login of the person to invite")
-    user_id: BoxId | None = Field(None, description="Box user id of the person to invite")
+    invitee_email: Email | None = Field(None, description="The invitee's Box login")
+    user_id: BoxId | None = Field(None, description="Or their Box user id")
     notify: bool = Field(False, description="Email the invitee")
 
     @model_validator(mode="after")
@@ -220,10 +220,9 @@ SPECS = (
         name="add_file_shared_link",
         title="Create or change a file's shared link",
         description=(
-            "Create (or replace the settings of) a file's shared link: access open | company | "
-            "collaborators, "
-            "optional password, expiry and download permission. Returns the link URL. This widens who can "
-            "reach the file: prefer 'collaborators' unless told otherwise."
+            "Create or replace a file's shared link: access open | company | collaborators, optional "
+            "password, expiry and download permission. Returns the link. It widens who can reach the file: "
+            "prefer 'collaborators' unless told otherwise."
         ),
         toolset="sharing",
         access=Access.ADMIN,
@@ -240,10 +239,9 @@ SPECS = (
         name="add_folder_shared_link",
         title="Create or change a folder's shared link",
         description=(
-            "Create (or replace the settings of) a folder's shared link: access open | company | "
-            "collaborators, optional password, expiry and download permission. Returns the link URL. "
-            "Everything "
-            "inside the folder becomes reachable through it."
+            "Create or replace a folder's shared link: access open | company | collaborators, optional "
+            "password, expiry and download permission. Returns the link. Everything inside the folder "
+            "becomes reachable through it."
         ),
         toolset="sharing",
         access=Access.ADMIN,
@@ -290,10 +288,8 @@ SPECS = (
         name="create_collaboration",
         title="Invite a collaborator",
         description=(
-            "Give a person (by email login or Box user id) a role on a file or folder: editor, viewer, "
-            "previewer, uploader, previewer uploader, viewer uploader or co-owner. Returns the "
-            "collaboration. "
-            "Fails with user_already_collaborator if they already have one (use update_collaboration)."
+            "Give a person (invitee_email or user_id) a role on a file or folder. Returns the collaboration. "
+            "Fails with user_already_collaborator if they have one: use update_collaboration."
         ),
         toolset="sharing",
         access=Access.ADMIN,

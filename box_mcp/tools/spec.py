@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+from box_mcp.tools import schemas
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
@@ -30,12 +31,9 @@ def check_box_id(value: str) -> str:
     return value
 
 
-BoxId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]{1,20}$"),
-    AfterValidator(check_box_id),
-    Field(description="A Box id: 1-20 digits, e.g. '12345'. Folder '0' is the user's root ('All Files')."),
-]
+# No description in the schema: every id field is named *_id, the pattern says "digits", and the server
+# instructions say once what an id is and that folder '0' is All Files (on ~45 fields it cost 3.5 KB).
+BoxId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$"), AfterValidator(check_box_id)]
 
 
 def check_item_name(value: str) -> str:
@@ -55,14 +53,11 @@ ItemName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=255),
     AfterValidator(check_item_name),
-    Field(description="An item name as Box accepts it: 1-255 characters, no '/' or '\\', no edge spaces."),
+    Field(description="No '/' or '\\' or edge spaces"),
 ]
 
-Etag = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$"),
-    Field(description="The item's etag from a previous read; the change is refused (412) if it moved on."),
-]
+# No description: every tool taking an etag says in its own description what passing one does.
+Etag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 ItemType = Literal["file", "folder"]
 
@@ -119,7 +114,7 @@ class ToolContext:
     transport: TransportKind = "memory"
     allowed_dirs: tuple[Path, ...] = ()
     progress: ProgressReporter = no_progress
-    max_inline_bytes: int = 1_048_576  # get_file_content / inline upload cap
+    max_inline_bytes: int = 1_048_576  # what get_file_content reads (uploads: content.MAX_INLINE_BYTES)
     # box-mcp's own state (data dir: vault, audit; the policy): never a local path, even inside allowed_dirs
     protected_paths: tuple[Path, ...] = ()
 
@@ -173,10 +168,12 @@ class ToolSpec:
         return self.hints.read_only
 
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """The lean inputSchema, computed once per model (shared: never mutate it)."""
+        return schemas.input_schema(self.input_model)
 
     def output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema()
+        """The lean outputSchema, computed once per model (shared: never mutate it)."""
+        return schemas.output_schema(self.output_model)
 
 
 # --- small helpers the area modules share ----------------------------------------------------------------

@@ -1,15 +1,28 @@
-"""The README's tool table, generated from the catalog: `python -m box_mcp.tools.table --write`."""
+"""The README's tool and toolset tables, from the catalog: `python -m box_mcp.tools.table --write`."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.catalog import CATALOG, select
 from box_mcp.tools.spec import ToolSpec
 
 START, END = "<!-- tools:start -->", "<!-- tools:end -->"
+
+# What each toolset is for, as github-mcp-server's toolset list says it (a test keeps it complete).
+TOOLSET_ABOUT = {
+    "users": "who your calls act as (start here)",
+    "files": "read, download, upload, rename, move, copy and delete files; versions",
+    "folders": "browse folders; create, rename, move, copy and delete them",
+    "search": "find files by keyword and folders by name",
+    "sharing": "shared links and collaborators: who else can reach an item",
+    "metadata": "metadata templates and their values on files and folders",
+    "comments": "read and add comments on files",
+    "tasks": "read the tasks on a file",
+}
 
 
 def _hints(spec: ToolSpec) -> str:
@@ -25,6 +38,33 @@ def _hints(spec: ToolSpec) -> str:
 def _first_sentence(text: str) -> str:
     head, dot, _ = text.partition(". ")
     return (head + "." if dot else head).replace("|", "\\|")
+
+
+def listing_bytes(specs: Sequence[ToolSpec]) -> int:
+    """Bytes of the tools/list result for these tools, as compact JSON, the way a client receives it."""
+    from box_mcp.server import mcp_tool  # the server builds on the catalog, not the other way round
+
+    tools = [mcp_tool(s).model_dump(mode="json", by_alias=True, exclude_none=True) for s in specs]
+    return len(json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _kb(size: int) -> str:
+    return f"{size / 1000:.1f} KB"
+
+
+def render_toolsets(specs: Sequence[ToolSpec] = CATALOG) -> str:
+    """Each toolset: what it is for, its tool count (read tools in brackets) and what it adds to tools/list;
+    then the default and --read-only."""
+    rows = ["| toolset | for | tools (read) | tools/list |", "|---|---|---|---|"]
+    for toolset in dict.fromkeys(s.toolset for s in specs):
+        members = [s for s in specs if s.toolset == toolset]
+        reads = sum(s.read_only for s in members)
+        about = TOOLSET_ABOUT[toolset]
+        rows.append(f"| `{toolset}` | {about} | {len(members)} ({reads}) | {_kb(listing_bytes(members))} |")
+    read_only = select(specs, read_only=True)
+    rows.append(f"| **all** | the default | {len(specs)} | **{_kb(listing_bytes(specs))}** |")
+    rows.append(f"| all with `--read-only` | | {len(read_only)} | {_kb(listing_bytes(read_only))} |")
+    return "\n".join(rows)
 
 
 def render(specs: Sequence[ToolSpec] = CATALOG) -> str:
@@ -45,7 +85,11 @@ def render(specs: Sequence[ToolSpec] = CATALOG) -> str:
             f"| `{spec.name}` | {spec.toolset} | {spec.access.value} | {_hints(spec)} | "
             f"{_first_sentence(spec.description)} |"
         )
-    return "\n".join(rows)
+    sizes = (
+        "What each toolset adds to `tools/list` (compact JSON as a client receives it; the result is the "
+        "sum of the toolsets chosen, plus a few bytes):"
+    )
+    return "\n".join([*rows, "", sizes, "", render_toolsets(specs)])
 
 
 def splice(readme: str, table: str) -> str:
@@ -61,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     readme = Path(args[args.index("--readme") + 1]) if "--readme" in args else Path("README.md")
     if "--write" in args:
         readme.write_text(splice(readme.read_text(encoding="utf-8"), render()), encoding="utf-8")
+    elif "--toolsets" in args:
+        print(render_toolsets())
     else:
         print(render())
     return 0

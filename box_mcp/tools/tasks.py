@@ -71,8 +71,8 @@ SPECS = (
         name="list_tasks",
         title="List a file's tasks",
         description=(
-            "List the tasks on a file: action (review or complete), message, due date, whether done, and "
-            "assignees. Read-only."
+            "List a file's tasks: action (review or complete), message, due date, whether done, and "
+            "assignees."
         ),
         toolset="tasks",
         access=Access.READ,

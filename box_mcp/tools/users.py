@@ -38,8 +38,8 @@ SPECS = (
         name="who_am_i",
         title="Who am I",
         description=(
-            "Return the Box user this server acts as for you: id, name, login, role and storage use. "
-            "Use it first to learn which account your other calls will touch. Changes nothing."
+            "Return the Box user your calls act as: id, name, login, role and storage use. Call it first to "
+            "learn which account you will touch."
         ),
         toolset="users",
         access=Access.READ,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from box_mcp.server import mcp_tool
-from box_mcp.tools.catalog import CATALOG
-from box_mcp.tools.table import END, START, render
+from box_mcp.tools.catalog import CATALOG, TOOLSETS
+from box_mcp.tools.table import END, START, TOOLSET_ABOUT, render
 
 SNAPSHOT = Path(__file__).with_name("tools_snapshot.json")
 README = Path(__file__).parents[2] / "README.md"
@@ -36,3 +36,7 @@ def test_readme_tool_table_is_in_sync_with_the_catalog() -> None:
     text = README.read_text(encoding="utf-8")
     block = text[text.index(START) + len(START) : text.index(END)].strip()
     assert block == render(), "run: python -m box_mcp.tools.table --write"
+
+
+def test_every_toolset_says_what_it_is_for() -> None:
+    assert set(TOOLSET_ABOUT) == set(TOOLSETS)

@@ -1,0 +1,133 @@
+"""Every tool, called for real on the emulator: its structuredContent fits the outputSchema a client lists.
+
+Checked strictly (no key the schema does not name), so the lean schemas cannot drift from what the tools
+return; the MCP client in the other tool tests validates too, but only loosely and only where called.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from mcp.client import Client
+
+from box_mcp.box.client import BoxClient
+from box_mcp.server import BoxMCPServer
+from box_mcp.tools.catalog import CATALOG
+
+from .conftest import Emu
+
+pytestmark = pytest.mark.anyio
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with every described object closed: a key it does not name fails validation."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+class Calls:
+    """Calls tools through the client and checks each result against that tool's listed outputSchema."""
+
+    def __init__(self, client: Client, schemas: dict[str, dict[str, Any]]) -> None:
+        self.client = client
+        self.validators = {}
+        for name, schema in schemas.items():
+            Draft202012Validator.check_schema(schema)  # valid in MCP's default dialect
+            self.validators[name] = Draft202012Validator(_closed(copy.deepcopy(schema)))
+        self.checked: dict[str, int] = {}
+
+    async def __call__(self, tool: str, **args: Any) -> Any:
+        result = await self.client.call_tool(tool, args)
+        assert not result.is_error, f"{tool}: {result.content[0].text}"
+        content = result.structured_content
+        errors = self.validators[tool].iter_errors(content)
+        problems = [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+        assert problems == [], f"{tool} returned what its outputSchema does not describe: {problems}"
+        self.checked[tool] = self.checked.get(tool, 0) + 1
+        return content
+
+
+async def test_every_tool_returns_structured_content_that_its_listed_output_schema_describes_exactly(
+    stdio_server: BoxMCPServer, box: BoxClient, emu: Emu, allowed_dir: Path
+) -> None:
+    contract = emu.file("Contracts/MSA-Globex.pdf")
+    task = await box.post("/tasks", json={"item": {"type": "file", "id": contract}, "message": "Review"})
+    await box.post(
+        "/task_assignments",
+        json={"task": {"type": "task", "id": task["id"]}, "assign_to": {"login": "carol@acme.example"}},
+    )
+    async with Client(stdio_server) as client:
+        listed = (await client.list_tools()).tools
+        call = Calls(client, {t.name: t.output_schema or {} for t in listed})
+
+        me = await call("who_am_i")
+        assert me["login"] == "ada@acme.example"
+        readme = await call("get_file_details", file_id=emu.file("Engineering/README.md"))
+        assert readme["shared_link"]["access"] == "company" and readme["created_by"]["type"] == "user"
+        assert (await call("get_file_content", file_id=readme["id"]))["kind"] == "text"
+        assert (await call("get_file_content", file_id=contract))["kind"] == "binary"
+        saved = await call("download_file", file_id=readme["id"], local_path=str(allowed_dir))
+        assert saved["path"] == str(allowed_dir / "README.md") and saved["size"] == readme["size"]
+
+        sandbox = emu.folder("HR/Sandbox")
+        made = await call("upload_file", parent_folder_id=sandbox, name="schema.txt", content_text="one")
+        assert (await call("upload_file_version", file_id=made["id"], content_text="two"))["size"] == 3
+        await call("update_file_properties", file_id=made["id"], description="checked")
+        copied = await call("copy_file", file_id=made["id"], destination_folder_id=emu.folder("Finance"))
+        await call("move_file", file_id=copied["id"], destination_folder_id=emu.folder("Marketing"))
+        assert len((await call("list_file_versions", file_id=made["id"]))["versions"]) == 1
+        assert (await call("delete_file", file_id=copied["id"]))["deleted"] is True
+
+        assert (await call("get_folder_details", folder_id=emu.folder("Contracts")))["item_count"] == 4
+        page = await call("list_folder_content_by_folder_id", folder_id="0", limit=2)
+        assert len(page["entries"]) == 2 and page["next_cursor"]
+        folder = await call("create_folder", parent_folder_id=sandbox, name="Schemas")
+        await call("update_folder_properties", folder_id=folder["id"], description="checked")
+        marketing = emu.folder("Marketing")
+        twin = await call("copy_folder", folder_id=folder["id"], destination_folder_id=marketing)
+        await call("move_folder", folder_id=twin["id"], destination_folder_id=emu.folder("Finance"))
+        await call("delete_folder", folder_id=twin["id"], recursive=True)
+
+        hits = await call("search_files_keyword", query="handbook", file_extensions=["md"])
+        assert [h["name"] for h in hits["entries"]] == ["handbook.md"]
+        folders = await call("search_folders_by_name", query="Sandbox")
+        assert [h["id"] for h in folders["entries"]] == [sandbox]
+
+        await call("add_file_shared_link", file_id=made["id"])
+        await call("add_folder_shared_link", folder_id=folder["id"], access="company", can_download=False)
+        assert (await call("get_shared_link", item_type="file", item_id=made["id"]))["shared_link"]["url"]
+        assert "shared_link" not in await call("get_shared_link", item_type="folder", item_id=sandbox)
+        assert "shared_link" not in await call("remove_shared_link", item_type="file", item_id=made["id"])
+        on_folder = {"item_type": "folder", "item_id": folder["id"]}
+        bob = "bob@acme.example"
+        invited = await call("create_collaboration", **on_folder, role="viewer", invitee_email=bob)
+        assert len((await call("list_collaborations", **on_folder))["entries"]) == 1
+        changed = await call("update_collaboration", collaboration_id=invited["id"], role="editor")
+        assert changed["role"] == "editor"
+        await call("delete_collaboration", collaboration_id=invited["id"])
+
+        templates = await call("list_metadata_templates")
+        assert [t["template_key"] for t in templates["entries"]] == ["contract"]
+        instances = (await call("get_file_metadata", file_id=contract))["instances"]
+        assert instances[0]["values"]["value"] == 120000
+        await call("set_file_metadata", file_id=made["id"], template_key="contract", values={"value": 1.5})
+        await call("set_folder_metadata", folder_id=folder["id"], template_key="contract",
+                   values={"value": 2})
+
+        comment = await call("create_file_comment", file_id=made["id"], message="Looks right")
+        comments = (await call("list_file_comments", file_id=made["id"]))["entries"]
+        assert [c["id"] for c in comments] == [comment["id"]]
+        tasks = await call("list_tasks", file_id=contract)
+        assert tasks["entries"][0]["assignees"] == ["carol@acme.example"]
+
+    assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here
