@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -208,8 +208,10 @@ class Gate:
         protected_paths: Sequence[Path] = (),
         max_inline_bytes: int = 1_048_576,
         events: Events | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
+        self.unavailable = dict(unavailable or {})  # tool left out on this transport -> why (for a call)
         self.credentials = credentials
         self.policy: PolicyHook = policy or AllowAll()
         self.results: ResultFilterHook = results or NoFilter()
@@ -245,7 +247,9 @@ class Gate:
             limited = Outcome(False, Decision(False, refusal), _ms(started), f"Denied: {refusal}", "denied")
             return await self._reject(name, arguments, call_id, agent, transport, session, limited)
         if tool is None:
-            message = f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
+            message = self.unavailable.get(name) or (
+                f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
+            )
             return await self._reject(name, arguments, call_id, agent, transport, session,
                                       Outcome(False, ALLOW, _ms(started), message, "unknown_tool"))
         try:

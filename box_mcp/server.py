@@ -40,7 +40,7 @@ from box_mcp.gate import (
     ResultFilterHook,
     StaticCredentials,
 )
-from box_mcp.tools.catalog import CATALOG, select
+from box_mcp.tools.catalog import CATALOG, select, withheld
 from box_mcp.tools.spec import ToolSpec, TransportKind
 
 DEFAULT_AGENT = (
@@ -205,7 +205,7 @@ async def open_deployment(
     hook_modules: tuple[str, ...] = HOOK_MODULES,
 ) -> tuple[BoxMCPServer, GateHooks]:
     """What `box-mcp serve` runs: area hooks, the developer-token fallback, the server; closed by `stack`."""
-    selected_tools(settings)  # a bad --toolsets/--tools fails before any credential or policy work
+    selected_tools(settings, transport)  # a bad --toolsets/--tools fails before credential or policy work
     hooks = await load_hooks(settings, stack, hook_modules)
     box_client = None
     if hooks.credentials is None:
@@ -281,13 +281,14 @@ async def ask_approval(
     return result.action == "accept" and (result.content or {}).get("approve") is True
 
 
-def selected_tools(settings: Settings) -> tuple[ToolSpec, ...]:
+def selected_tools(settings: Settings, transport: TransportKind | None = None) -> tuple[ToolSpec, ...]:
     return select(
         CATALOG,
         toolsets=settings.toolsets,
         tools=settings.tools,
         exclude_tools=settings.exclude_tools,
         read_only=settings.read_only,
+        transport=transport,
     )
 
 
@@ -326,8 +327,10 @@ def build_server(
         credentials = StaticCredentials(
             box_client if box_client is not None else box_client_from_settings(settings)
         )
+    kind: TransportKind = transport or ("stdio" if settings.transport == "stdio" else "http")
     gate = Gate(
-        selected_tools(settings),
+        selected_tools(settings, kind),  # tools that cannot work over `kind` are not listed nor callable
+        unavailable=withheld(kind),
         credentials=credentials,
         policy=policy,
         results=results,
@@ -338,5 +341,4 @@ def build_server(
     )
     if on_gate is not None:
         on_gate(gate)
-    kind: TransportKind = transport or ("stdio" if settings.transport == "stdio" else "http")
     return BoxMCPServer(gate, default_agent=settings.agent or DEFAULT_AGENT, transport=kind)

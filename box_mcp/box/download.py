@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,8 @@ _MAX_HOPS = 5
 _MAX_NOT_READY = 30
 _CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+DownloadProgress = Callable[[int, int | None], Awaitable[None]]  # (bytes written, total or None)
 
 
 class Download:
@@ -117,12 +119,19 @@ async def open_download(
 
 
 async def download_to(
-    client: BoxClient, file_id: str, path: Path, *, overwrite: bool = True, **kw: object
+    client: BoxClient,
+    file_id: str,
+    path: Path,
+    *,
+    overwrite: bool = True,
+    progress: DownloadProgress | None = None,
+    **kw: object,
 ) -> int:
     """Write a file's content to `path`; returns bytes written. Without `overwrite` an existing file stays.
 
     The bytes go to a fresh temporary file beside `path` (created exclusively with mode 0600, so never
     through a planted symlink nor over someone's file), which takes the name only once it is complete.
+    `progress(written, total)` is called after each chunk is on disk; total is None when Box sends no size.
     """
     try:
         fd, name = tempfile.mkstemp(prefix=".box-mcp-", suffix=".part", dir=path.parent)
@@ -136,6 +145,8 @@ async def download_to(
                 async for chunk in download.aiter_bytes():
                     await out.write(chunk)
                     written += len(chunk)
+                    if progress is not None:
+                        await progress(written, download.size)
                 if download.size is not None and written != download.size:
                     raise BoxTransportError(
                         f"the download of file {file_id} stopped at {written} of {download.size} bytes. "

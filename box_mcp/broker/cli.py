@@ -17,6 +17,7 @@ import anyio.to_thread
 import httpx2
 import platformdirs
 
+from box_mcp.box.client import BOX_API_URL, BoxClient
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.config import BrokerSettings, OAuthClient
 from box_mcp.broker.oauth import login, logout
@@ -53,7 +54,8 @@ def register(subparsers: Any) -> None:
 
     p_status = sub.add_parser("status", help="list configured identities and stored sign-ins")
     common(p_status)
-    p_status.add_argument("--check", action="store_true", help="also fetch a token for each identity")
+    p_status.add_argument("--check", action="store_true",
+                          help="ask Box (GET /users/me) whether each identity works; exit 1 if one fails")
     p_status.set_defaults(func=_run(_status))
 
     p_logout = sub.add_parser("logout", help="revoke a stored sign-in at Box and delete it")
@@ -154,20 +156,40 @@ async def _status(args: argparse.Namespace) -> int:
     if service:
         identities.append(IdentitySpec(kind="service_account"))
     identities += [IdentitySpec(kind="user_grant", label=r.key.removeprefix("user:")) for r in records]
+    if not identities:
+        print("check: no identity to check (set a credential, or run `box-mcp auth login`)")
+        return 1
     broker = Broker.from_config(data_dir=data_dir, box_url=_box_url(args), env=os.environ)
     failed = 0
     try:
         for identity in identities:
             name = identity.label or identity.kind
             try:
-                await (await broker.token_source(identity)).access_token()
-                print(f"check {name}: ok")
+                who = await _ask_box(broker, identity, _box_url(args) or BOX_API_URL)
+                print(f"check {name}: ok, Box says this is {who}")
             except BoxMCPError as exc:
                 failed += 1
                 print(f"check {name}: FAILED: {exc}")
     finally:
         await broker.aclose()
     return 1 if failed else 0
+
+
+async def _ask_box(broker: Broker, identity: IdentitySpec, api_url: str) -> str:
+    """Who Box says the identity is: its token (minted for CCG/JWT; a user grant's stored one while it is
+    fresh, so no refresh) on GET /users/me. A token Box refuses raises, in the broker's plain words."""
+    source = await broker.token_source(identity)
+    # Two attempts and a short deadline: a person is waiting at a terminal, not an agent mid-task.
+    async with BoxClient(token_source=source, base_url=api_url, max_attempts=2, deadline=20.0) as box:
+        me = await box.get("/users/me", params={"fields": "id,login"})
+    login = _printable(me.get("login")) if isinstance(me, dict) else ""
+    user_id = _printable(me.get("id")) if isinstance(me, dict) else ""
+    return f"{login or 'a user with no login'} (user id {user_id or '?'})"
+
+
+def _printable(value: object) -> str:
+    """Box's text is untrusted, even on a terminal: printable characters only, and short."""
+    return "".join(ch for ch in str(value or "") if ch.isprintable())[:100]
 
 
 async def _logout(args: argparse.Namespace) -> int:

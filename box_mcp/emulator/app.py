@@ -208,8 +208,13 @@ def create_app(
     token_ttl: int = 3600,
     rate_limits: bool = True,
     faults: list[FaultRule] | None = None,
+    listen_url: str | None = None,
 ) -> Starlette:
-    """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`."""
+    """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`.
+
+    `base_url` fixes the origin of every absolute URL the emulator hands out (download Locations, upload
+    and chunked-session URLs, ...); without it each request's own origin is used. `listen_url` is where
+    it listens: what credentials.json names, and the origin when a request has no usable Host."""
     if not memory and data_dir is None:
         raise ValueError("create_app needs data_dir=Path(...) or memory=True")
     if seed not in seeding.SEEDS:
@@ -218,7 +223,8 @@ def create_app(
     try:
         for ddl in route_modules.schemas():
             store.ensure_schema(ddl)
-        credentials = seeding.ensure_seeded(store, seed, base_url or "http://127.0.0.1:8088")
+        listen_url = listen_url or base_url or "http://127.0.0.1:8088"
+        credentials = seeding.ensure_seeded(store, seed, base_url or listen_url)
     except BaseException:
         store.close()
         raise
@@ -228,6 +234,7 @@ def create_app(
         token_ttl=token_ttl,
         rate_limiter=RateLimiter() if rate_limits else None,
         faults=list(faults or []),
+        listen_url=listen_url,
     )
     emulator.credentials = credentials
     if not memory and data_dir is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -20,6 +21,11 @@ from .store import Store
 if TYPE_CHECKING:
     from .faults import FaultRule, RateLimiter
 
+# A Host header fit to put in a URL: a name, IPv4 or [IPv6] and an optional port. Anything else (no Host,
+# spaces, userinfo, a path) falls back to the listen URL instead of being echoed into Locations.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
 
 @dataclass
 class Emulator:
@@ -36,12 +42,21 @@ class Emulator:
     # Signs the consent form so that only a page this emulator rendered can approve a grant.
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
+    # Where it listens (credentials.json names it): the origin when a request's own cannot be used.
+    listen_url: str = "http://127.0.0.1:8088"
+
     def origin(self, request: Request | None = None) -> str:
+        """The origin of the absolute URLs handed out (download, upload, ...): the fixed public URL when
+        one is set, else the request's own (Host header and scheme, as the client reached us), so the
+        URLs work behind a container network or a proxy, not only at the bind address."""
         if self.base_url:
             return self.base_url.rstrip("/")
         if request is not None:
-            return str(request.base_url).rstrip("/")
-        return "http://127.0.0.1:8088"
+            scheme = request.url.scheme
+            host = request.headers.get("host", "")
+            if scheme in ("http", "https") and _HOST.fullmatch(host):
+                return f"{scheme}://{host}"
+        return self.listen_url.rstrip("/")
 
 
 def emulator(request: Request) -> Emulator:

@@ -1,7 +1,8 @@
 """The tool catalog: every ToolSpec, in the README's order, and the coarse selection switches.
 
 Selection follows github-mcp-server: `toolsets` and `tools` add, `exclude_tools` removes, and
-`read_only` wins over everything (no write tool survives it, even when named in `tools`).
+`read_only` wins over everything (no write tool survives it, even when named in `tools`). A tool that
+cannot work on the deployment's transport is left out too (`unavailable` says why, for a call to it).
 """
 
 from __future__ import annotations
@@ -80,6 +81,37 @@ def get(name: str) -> ToolSpec:
     return BY_NAME[name]
 
 
+# What to do instead, per tool that needs a local path (only a stdio client shares the server's disk).
+_INSTEAD = {
+    "download_file": "read a file's content with get_file_content (small files), or give a person a "
+    "download link with add_file_shared_link",
+}
+
+
+def unavailable(spec: ToolSpec, transport: str | None) -> str | None:
+    """Why `spec` cannot work over `transport` (None: it can, or the transport is not known).
+
+    A tool whose required argument is a local path works only over stdio: over HTTP that path would name
+    the server's disk, not the caller's. Tools where a local path is one option (upload_file takes inline
+    content too) stay: the gate refuses only the path."""
+    if transport is None or transport == "stdio":
+        return None
+    fields = spec.input_model.model_fields
+    if not any(fields[name].is_required() for name in spec.stdio_only_fields if name in fields):
+        return None
+    instead = _INSTEAD.get(spec.name, "use a tool that takes the content inline")
+    return (
+        f"{spec.name} is only offered over stdio (this server runs over {transport}): it works on files "
+        f"on the disk of the machine box-mcp runs on, which only a local stdio client shares. Instead, "
+        f"{instead}."
+    )
+
+
+def withheld(transport: str | None, catalog: Sequence[ToolSpec] = CATALOG) -> dict[str, str]:
+    """Each tool left out over `transport`, with why: the answer to a call that names it anyway."""
+    return {s.name: why for s in catalog if (why := unavailable(s, transport)) is not None}
+
+
 def select(
     catalog: Sequence[ToolSpec] = CATALOG,
     *,
@@ -87,13 +119,18 @@ def select(
     tools: Sequence[str] | None = None,
     exclude_tools: Sequence[str] | None = None,
     read_only: bool = False,
+    transport: str | None = None,
 ) -> tuple[ToolSpec, ...]:
-    """The tools a deployment exposes. No toolsets and no tools given means every toolset ("all" too)."""
+    """The tools a deployment exposes. No toolsets and no tools given means every toolset ("all" too).
+    With `transport`, tools that cannot work over it are left out (see `unavailable`)."""
     names = {s.name for s in catalog}
     sets = {s.toolset for s in catalog}
     for wanted in tools or ():
         if wanted not in names:
             raise ConfigError(f"unknown tool {wanted!r}; known tools: {', '.join(sorted(names))}")
+        why = unavailable(next(s for s in catalog if s.name == wanted), transport)
+        if why is not None:  # asked for by name: say so at start rather than drop it silently
+            raise ConfigError(f"--tools {wanted}: {why}")
     for wanted in exclude_tools or ():
         if wanted not in names:
             raise ConfigError(f"unknown tool {wanted!r} in --exclude-tools")
@@ -111,5 +148,6 @@ def select(
         if (s.toolset in chosen_sets or s.name in extra)
         and s.name not in excluded
         and (s.read_only or not read_only)
+        and unavailable(s, transport) is None
     ]
     return tuple(picked)

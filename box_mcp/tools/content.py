@@ -166,8 +166,10 @@ async def download_file(ctx: ToolContext, args: DownloadInput) -> Downloaded:
         raise ToolInputError(f"local_path: {target} exists; pass overwrite=true to replace it")
     if not target.parent.is_dir():
         raise ToolInputError(f"local_path: the directory {target.parent} does not exist")
-    size = await ctx.box.download_to(args.file_id, target, overwrite=args.overwrite)  # no half files
-    return Downloaded(file_id=args.file_id, path=str(target), size=int(size))
+    progress = _Progress(ctx, "downloaded")
+    size = int(await ctx.box.download_to(args.file_id, target, overwrite=args.overwrite, progress=progress))
+    await progress(size, size)  # no half files: the file has its name now
+    return Downloaded(file_id=args.file_id, path=str(target), size=size)
 
 
 class _ContentSource(ToolInput):
@@ -213,11 +215,25 @@ def _source(ctx: ToolContext, args: _ContentSource) -> tuple[bytes | Path, int]:
     return path, path.stat().st_size
 
 
-def _progress(ctx: ToolContext, total: int) -> Any:
-    async def report(sent: int, *_: Any) -> None:
-        await ctx.progress(float(sent), float(total), f"uploaded {sent} of {total} bytes")
+class _Progress:
+    """Bytes moved, as MCP progress notifications: strictly increasing (a retried upload's body starts
+    again from 0; those repeats are not sent), at most one per STEP bytes, and the last one always."""
 
-    return report
+    STEP = 256 * 1024
+
+    def __init__(self, ctx: ToolContext, verb: str, total: int | None = None) -> None:
+        self._ctx, self._verb, self._total = ctx, verb, total
+        self._last: int | None = None
+
+    async def __call__(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        total = self._total if total is None else total
+        last = self._last
+        if last is not None and (done <= last or (done - last < self.STEP and done != total)):
+            return
+        self._last = done
+        of = "" if total is None else f" of {total}"
+        text = message or f"{self._verb} {done}{of} bytes"
+        await self._ctx.progress(float(done), None if total is None else float(total), text)
 
 
 def _file_of(raw: Any) -> FileDetails:
@@ -233,15 +249,16 @@ class UploadInput(_ContentSource):
 
 async def upload_file(ctx: ToolContext, args: UploadInput) -> FileDetails:
     source, size = _source(ctx, args)
-    await ctx.progress(0.0, float(size), "upload starting")
+    progress = _Progress(ctx, "uploaded", size)
+    await progress(0, message="upload starting")
     raw = await ctx.box.upload(
         parent_id=args.parent_folder_id,
         name=args.name,
         source=source,
         size=size,
-        progress=_progress(ctx, size),
+        progress=progress,
     )
-    await ctx.progress(float(size), float(size), "upload done")
+    await progress(size, message="upload done")
     return _file_of(raw)
 
 
@@ -253,16 +270,17 @@ class UploadVersionInput(_ContentSource):
 
 async def upload_file_version(ctx: ToolContext, args: UploadVersionInput) -> FileDetails:
     source, size = _source(ctx, args)
-    await ctx.progress(0.0, float(size), "upload starting")
+    progress = _Progress(ctx, "uploaded", size)
+    await progress(0, message="upload starting")
     raw = await ctx.box.upload_version(
         file_id=args.file_id,
         source=source,
         size=size,
         name=args.new_name,
         if_match=args.etag,
-        progress=_progress(ctx, size),
+        progress=progress,
     )
-    await ctx.progress(float(size), float(size), "upload done")
+    await progress(size, message="upload done")
     return _file_of(raw)
 
 

@@ -38,8 +38,8 @@ def confine_path(ctx: LocalScope, raw: str, *, field: str, must_exist: bool) -> 
         )
     if not ctx.allowed_dirs:
         raise ToolInputError(
-            f"{field}: no local directory is allowed on this server; start it with --allowed-dir DIR "
-            "or send the content inline"
+            f"{field}: no local directory is allowed on this server; whoever runs box-mcp can restart it "
+            "with --allowed-dir DIR (an upload can send content_text or content_base64 instead)"
         )
     if "\x00" in raw:
         raise ToolInputError(f"{field}: the path contains a NUL byte")
