@@ -8,9 +8,9 @@ from pydantic import Field, model_validator
 
 from box_mcp.access import Access, CallFacts, ResourceUse
 from box_mcp.tools.models import FILE_FIELDS, Deleted, FileDetails
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_READ,
     BoxId,
     Etag,
     Hints,
@@ -151,7 +151,6 @@ def _file(access: Access) -> Any:
     return lambda args: (item("file", args.file_id, access),)
 
 
-
 SPECS = (
     ToolSpec(
         name="get_file_details",
@@ -163,7 +162,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("get_file_details"),
         hints=READ_HINTS,
         input_model=FileIdInput,
         output_model=FileDetails,
@@ -181,7 +180,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_rename", "root_readwrite"}),
+        box_scopes=box_scopes("update_file_properties"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=UpdateFileInput,
         output_model=FileDetails,
@@ -198,7 +197,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_download", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("copy_file"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CopyFileInput,
         output_model=FileDetails,
@@ -218,7 +217,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_rename", "root_readwrite"}),
+        box_scopes=box_scopes("move_file"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=MoveFileInput,
         output_model=FileDetails,
@@ -238,7 +237,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_delete", "root_readwrite"}),
+        box_scopes=box_scopes("delete_file"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         input_model=DeleteFileInput,
         output_model=Deleted,
@@ -255,7 +254,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("list_file_versions"),
         hints=READ_HINTS,
         input_model=ListVersionsInput,
         output_model=FileVersions,

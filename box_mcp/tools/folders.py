@@ -8,9 +8,9 @@ from pydantic import Field, model_validator
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.tools.models import FOLDER_FIELDS, ITEM_FIELDS, Deleted, FolderDetails, ItemMini, minis
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_READ,
     BoxId,
     Etag,
     Hints,
@@ -150,8 +150,6 @@ def _folder(access: Access) -> Any:
     return lambda args: (item("folder", args.folder_id, access),)
 
 
-_MOVE_SCOPES = frozenset({"base_explorer", "item_rename", "root_readwrite"})
-
 SPECS = (
     ToolSpec(
         name="get_folder_details",
@@ -163,7 +161,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("get_folder_details"),
         hints=READ_HINTS,
         input_model=FolderIdInput,
         output_model=FolderDetails,
@@ -182,7 +180,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("list_folder_content_by_folder_id"),
         hints=READ_HINTS,
         input_model=ListFolderInput,
         output_model=FolderListing,
@@ -199,7 +197,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("create_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CreateFolderInput,
         output_model=FolderDetails,
@@ -217,7 +215,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=_MOVE_SCOPES,
+        box_scopes=box_scopes("update_folder_properties"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=UpdateFolderInput,
         output_model=FolderDetails,
@@ -235,7 +233,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_download", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("copy_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CopyFolderInput,
         output_model=FolderDetails,
@@ -255,7 +253,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=_MOVE_SCOPES,
+        box_scopes=box_scopes("move_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=MoveFolderInput,
         output_model=FolderDetails,
@@ -275,7 +273,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_delete", "root_readwrite"}),
+        box_scopes=box_scopes("delete_folder"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         input_model=DeleteFolderInput,
         output_model=Deleted,
