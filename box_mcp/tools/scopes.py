@@ -64,7 +64,7 @@ class Need:
 
 R: AppScope = "root_readonly"
 W: AppScope = "root_readwrite"
-_TWO = "two items (source and destination): one bound token cannot reach both"
+_TWO = "two items, and a token binds to at most one"
 _METADATA = "the Content Sidebar's item_upload edits metadata"
 
 
@@ -85,11 +85,11 @@ TABLE: dict[str, Need] = {
     "upload_file_version": _need("base_explorer item_upload", W, "item", "a new version of the one file"),
     "update_file_properties": _need(
         "base_explorer item_rename item_upload", W, "scopes",
-        "rename/description: item_rename; parent_folder_id also moves it: " + _TWO),
+        "renames; with parent_folder_id it also moves: " + _TWO),
     "copy_file": _need("base_explorer item_download item_upload", W, "scopes",
-                       "reads the source, uploads into the destination: " + _TWO),
+                       "reads the source, uploads to the destination: " + _TWO),
     "move_file": _need("base_explorer item_rename item_upload", W, "scopes",
-                       "changes the item, uploads into the destination: " + _TWO),
+                       "changes the item, uploads to the destination: " + _TWO),
     "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
     "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
     "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
@@ -97,9 +97,9 @@ TABLE: dict[str, Need] = {
     "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),
     "update_folder_properties": _need("base_explorer item_rename", W, "item", "rename and description"),
     "copy_folder": _need("base_explorer item_download item_upload", W, "scopes",
-                         "reads the source, uploads into the destination: " + _TWO),
+                         "reads the source, uploads to the destination: " + _TWO),
     "move_folder": _need("base_explorer item_rename item_upload", W, "scopes",
-                         "changes the item, uploads into the destination: " + _TWO),
+                         "changes the item, uploads to the destination: " + _TWO),
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
