@@ -34,6 +34,7 @@ def _narrow(box: RunningEmulator) -> Callable[..., BoxClient]:
         small = BoxDeveloperTokenAuth(token=box.token("ada")).downscope_token(
             scopes, resource=resource, network_session=_session(box.base_url)
         )
+        assert small.access_token is not None
         return _client(box, small.access_token)
 
     return narrow

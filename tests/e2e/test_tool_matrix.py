@@ -10,7 +10,7 @@ import re
 import select
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,7 +284,8 @@ ROWS: tuple[Row, ...] = (
     Row("get_file_content", lambda ws: {"file_id": ws.report}, _eq("content", lambda ws: REPORT.decode())),
     Row("download_file", lambda ws: {"file_id": ws.report, "local_path": str(ws.allowed_dir / "report.txt")},
         _downloaded),
-    Row("upload_file", lambda ws: {"parent_folder_id": ws.root, "name": "notes.txt", "content_text": "v1"},
+    Row("upload_file", lambda ws: {"parent_folder_id": ws.root, "name": "notes.txt",
+                                   "local_path": str(ws.allowed_dir / "notes.txt")},
         _all(_eq("parent.id", lambda ws: ws.root), _eq("size", lambda ws: 2), _keep("notes"))),
     Row("upload_file_version", lambda ws: {"file_id": ws.ids["notes"], "content_text": "version two"},
         _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("size", lambda ws: 11))),
@@ -362,45 +363,71 @@ def test_the_matrix_has_exactly_one_row_for_every_tool_of_the_catalog() -> None:
 
 # --- running it ------------------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def box() -> Iterator[RunningEmulator]:
-    """One emulator for the matrix; each (mode, governed) pair works in its own fresh folder tree."""
-    with running_emulator(memory=True, seed="demo", rate_limits=False) as running:
-        yield running
+CONCURRENT_PAIRS = 2  # server start-up (importing the SDK) is CPU-bound: two at once fill two cores
 
 
-@pytest.mark.parametrize(("mode", "governed"), PAIRS)
-async def test_every_tool_works_in_every_credential_mode_with_default_settings(
-    box: RunningEmulator, tmp_path: Path, mode: Mode, governed: bool
-) -> None:
-    env = _base_env(tmp_path) | _credential_env(box, mode, tmp_path)
-    user = _user(box, mode.user)
-    allowed = tmp_path / "allowed"
+def _home(home: Path, box: RunningEmulator, mode: Mode) -> tuple[dict[str, str], Path]:
+    """The pair's own HOME and data dir, its credentials in the environment, and its allowed local dir."""
+    home.mkdir()
+    env = _base_env(home) | _credential_env(box, mode, home)
+    allowed = home / "allowed"  # download_file and upload_file read and write local paths only here
     allowed.mkdir()
+    (allowed / "notes.txt").write_text("v1")
+    return env, allowed
+
+
+async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool) -> list[str]:
+    """Start one `box-mcp serve` for (mode, governed), call every tool once; the failures, in words."""
+    env, allowed = _home(home, box, mode)
+    user = _user(box, mode.user)
     ws = await _workspace(box, f"matrix-{mode.name}-{'gov' if governed else 'ungov'}", user, allowed)
     args = ["serve", "--transport", "stdio", "--box-url", box.base_url, "--allowed-dir", str(allowed)]
     if governed:
         acts_as = mode.acts_as
         if acts_as == {"as_user": "<ada>"}:
             acts_as = {"as_user": _user(box, "ada")["id"]}
-        args += ["--policy", str(_policy(tmp_path / "policy.yaml", ws, acts_as))]
+        args += ["--policy", str(_policy(home / "policy.yaml", ws, acts_as))]
     if mode.name == "oauth_person":
         await anyio.to_thread.run_sync(_sign_in, box, env, user["id"])
     failures: list[str] = []
     params = StdioServerParameters(command=CLI[0], args=[*CLI[1:], *args], env=env)
-    with anyio.fail_after(60):
-        async with Client(params) as client:
-            listed = {tool.name for tool in (await client.list_tools()).tools}
-            assert listed == {spec.name for spec in CATALOG}
-            for row in ROWS:
-                result = await client.call_tool(row.tool, row.args(ws))
-                if result.is_error:
-                    text = " ".join(getattr(block, "text", "") for block in result.content)
-                    failures.append(f"{row.tool}: {text[:160]}")
-                    continue
-                try:
-                    row.check(ws, result.structured_content or {})
-                except (AssertionError, KeyError, TypeError) as exc:
-                    failures.append(f"{row.tool}: wrong result: {exc!r}: {result.structured_content}")
-    assert not failures, "\n".join(failures)
+    async with Client(params) as client:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        catalog = {spec.name for spec in CATALOG}
+        if listed != catalog:
+            failures.append(f"tools/list differs from the catalog: {sorted(listed ^ catalog)}")
+        for row in ROWS:
+            result = await client.call_tool(row.tool, row.args(ws))
+            if result.is_error:
+                text = " ".join(getattr(block, "text", "") for block in result.content)
+                failures.append(f"{row.tool}: {text[:160]}")
+                continue
+            try:
+                row.check(ws, result.structured_content or {})
+            except (AssertionError, KeyError, TypeError) as exc:
+                failures.append(f"{row.tool}: wrong result: {exc!r}: {result.structured_content}")
+    return failures
+
+
+async def test_every_tool_works_in_every_credential_mode_with_default_settings(tmp_path: Path) -> None:
+    """One server per (mode, governed) pair, all of them on one emulator, each in its own folder tree."""
+    failures: dict[str, list[str]] = {}
+    limit = anyio.CapacityLimiter(CONCURRENT_PAIRS)
+
+    async def run(pair: Any) -> None:
+        mode, governed = pair.values
+        async with limit:
+            try:
+                with anyio.fail_after(90):
+                    found = await _run_pair(box, tmp_path / pair.id, mode, governed)
+            except Exception as exc:  # one pair's crash must not hide the others' results
+                found = [f"{type(exc).__name__}: {exc}"]
+        if found:
+            failures[pair.id] = found
+
+    with running_emulator(memory=True, seed="demo", rate_limits=False) as box:
+        async with anyio.create_task_group() as tg:
+            for pair in PAIRS:
+                tg.start_soon(run, pair)
+    assert sorted(failures) == [], "\n".join(
+        f"{pair}: {line}" for pair, lines in sorted(failures.items()) for line in lines)
