@@ -64,7 +64,9 @@ ROLE_RANK = (
 # and the UI Elements' scope sections (guides/embed/ui-elements/explorer, preview, sidebar, uploader,
 # picker). Content Sidebar: base_sidebar shows a file's details and activity feed (comments, tasks),
 # item_upload "allows editing of file metadata", item_rename "editing of file description", item_comment
-# "adding and editing comments", item_task "creating and resolving of tasks".
+# "adding and editing comments", item_task "creating and resolving of tasks". Most routes load an item with
+# "read" before the action itself, so a feature scope works only beside a base scope, as Box's "Dedicated
+# Scopes" page says (guides/embed/ui-elements/scopes: the base scope "must always be present").
 DOWNSCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "read": frozenset(
         {

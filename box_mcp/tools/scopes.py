@@ -13,6 +13,9 @@ Sources (checked 2026-12; Box publishes no per-endpoint scope list, so each row 
   /uploader/, /picker/): base_explorer browses the folder tree and item_* add rename, delete, share,
   download, upload; the Content Sidebar's base_sidebar shows a file's activity (comments, tasks), its
   item_upload "allows editing of file metadata" and item_rename "editing of file description".
+- Box, "Dedicated Scopes" (developer.box.com/guides/embed/ui-elements/scopes/): feature scopes are
+  additive and work paired with a base scope, which "must always be present in the token exchange
+  request"; so every row carries one (base_explorer, base_upload or base_sidebar).
 - Box's SDK integration test (box/box-python-sdk-gen test/auth.py): item_rename + item_preview bound to a
   file lets PUT /files/{id} rename it and refuses DELETE.
 
