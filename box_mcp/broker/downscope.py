@@ -21,32 +21,19 @@ from box_mcp.broker.tokens import (
     TokenRequestError,
 )
 from box_mcp.errors import BrokerError
+from box_mcp.tools.scopes import DOWNSCOPE_SCOPES, Need
 
-# Scopes Box accepts in a token exchange (its downscope scopes plus the app scopes).
-DOWNSCOPE_SCOPES = frozenset({
-    "item_preview", "item_download", "item_upload", "item_rename", "item_delete", "item_share",
-    "item_read", "base_explorer", "base_picker", "base_preview", "base_upload", "base_sidebar",
-    "annotation_edit", "annotation_view_all", "annotation_view_self",
-    "root_readonly", "root_readwrite", "manage_managed_users", "manage_app_users", "manage_groups",
-    "manage_webhook", "manage_enterprise_properties",
-})
 _PARENT_REFUSED = frozenset({"invalid_grant", "invalid_token", "unauthorized", "invalid_request_token"})
-
-
-# App scopes (root_readonly, root_readwrite, manage_*) name what the app may do at all; a token exchanged
-# down to one of them is not narrowed (root_readwrite permits every action), so per-call narrowing uses
-# only the item, base and annotation scopes.
-NARROWING_PREFIXES = ("item_", "base_", "annotation_")
 
 
 class ItemNotReachable(BrokerError):
     """Box would not bind a token to the item: it does not exist or the identity cannot see it (a 404)."""
 
 
-def narrowing_scopes(tool_scopes: frozenset[str]) -> frozenset[str] | None:
-    """The scopes to exchange a tool's token down to, or None when Box cannot narrow it (run on base)."""
-    narrowed = frozenset(s for s in tool_scopes if s.startswith(NARROWING_PREFIXES) and s in DOWNSCOPE_SCOPES)
-    return narrowed or None
+def narrowing_scopes(need: Need) -> frozenset[str] | None:
+    """The scopes a tool's token is exchanged down to, from its row of `box_mcp.tools.scopes.TABLE`
+    (None: the call runs on the identity's base token)."""
+    return need.scopes or None
 
 
 def check_scopes(scopes: frozenset[str]) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.downscope import narrowing_scopes
 from box_mcp.errors import BrokerError, ConfigError
+from box_mcp.tools import scopes as scope_table
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
@@ -102,8 +103,10 @@ class BrokerCredentials:
         identity: IdentitySpec = self._identities(call.agent)
         scopes = resource = None
         if self._downscope:
-            scopes = narrowing_scopes(call.tool.box_scopes)
-            item = call.tool.single_item_resource(call.args) if scopes else None
+            need = scope_table.need(call.tool.name)
+            scopes = narrowing_scopes(need)
+            # Only a call on one item can be bound to it (see the table's "binding" for why the rest cannot).
+            item = call.tool.single_item_resource(call.args) if scopes and need.binding == "item" else None
             # The root folder ("0") cannot be a token's resource, and binding to it would narrow nothing.
             # Box checks a token's resource against the token's own user, so a token used As-User
             # another user cannot be bound to that user's item: narrow its scopes only.

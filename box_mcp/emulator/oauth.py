@@ -28,8 +28,14 @@ JWT_AUDIENCES = ("https://api.box.com/oauth2/token",)
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GRANT_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+# Box's "Scopes for downscoping" table (developer.box.com/guides/api-calls/permissions-and-errors/scopes/),
+# item_read from the OpenAPI ResourceScope enum, and the Content Sidebar's item_comment and item_task
+# (guides/embed/ui-elements/sidebar/).
 DOWNSCOPE_SCOPES = frozenset(
     {
+        "base_sidebar",
+        "item_comment",
+        "item_task",
         "item_preview",
         "item_download",
         "item_upload",
@@ -48,6 +54,7 @@ DOWNSCOPE_SCOPES = frozenset(
 )
 READONLY_DOWNSCOPES = frozenset(
     {
+        "base_sidebar",
         "item_preview",
         "item_download",
         "item_read",

@@ -58,7 +58,15 @@ ROLE_RANK = (
     "uploader",
 )
 
-# Downscoped-token scopes that permit each action (an app scope root_readwrite permits all of them).
+# Which downscope scope lets a downscoped token do each action (root_readwrite permits all of them,
+# root_readonly the read ones). Box publishes no per-endpoint list; each entry follows a scope's text in
+# Box's docs: "Scopes for downscoping" (developer.box.com/guides/api-calls/permissions-and-errors/scopes/)
+# and the UI Elements' scope sections (guides/embed/ui-elements/explorer, preview, sidebar, uploader,
+# picker). Content Sidebar: base_sidebar shows a file's details and activity feed (comments, tasks),
+# item_upload "allows editing of file metadata", item_rename "editing of file description", item_comment
+# "adding and editing comments", item_task "creating and resolving of tasks". Most routes load an item with
+# "read" before the action itself, so a feature scope works only beside a base scope, as Box's "Dedicated
+# Scopes" page says (guides/embed/ui-elements/scopes: the base scope "must always be present").
 DOWNSCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "read": frozenset(
         {
@@ -66,6 +74,7 @@ DOWNSCOPE_ACTIONS: dict[str, frozenset[str]] = {
             "base_explorer",
             "base_picker",
             "base_preview",
+            "base_sidebar",
             "item_preview",
             "item_download",
             "base_upload",
@@ -78,10 +87,16 @@ DOWNSCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "update": frozenset({"item_rename"}),
     "delete": frozenset({"item_delete"}),
     "share": frozenset({"item_share"}),
-    "comment": frozenset({"annotation_edit"}),
+    "comment": frozenset({"item_comment"}),
     "invite": frozenset({"item_share"}),
     "lock": frozenset({"item_rename"}),
+    "metadata": frozenset({"item_upload"}),
+    "activity": frozenset({"base_sidebar"}),
+    "task": frozenset({"item_task"}),
 }
+# Actions whose scope differs from the collaboration right that allows them: the role check uses the right.
+ROLE_RIGHT = {"metadata": "update", "activity": "preview", "task": "comment"}
+_READ_SCOPED = READ_ACTIONS | {"activity"}  # what root_readonly permits
 
 
 def group_ids(store: Store, user_id: str) -> list[str]:
@@ -125,7 +140,7 @@ def effective_role(store: Store, caller: Caller, item: sqlite3.Row) -> str | Non
 def scope_allows(caller: Caller, action: str) -> bool:
     if "root_readwrite" in caller.scopes:
         return True
-    if action in READ_ACTIONS and "root_readonly" in caller.scopes:
+    if action in _READ_SCOPED and "root_readonly" in caller.scopes:
         return True
     return bool(caller.scopes & DOWNSCOPE_ACTIONS.get(action, frozenset()))
 
@@ -155,7 +170,7 @@ def check(store: Store, caller: Caller, item: sqlite3.Row, action: str) -> str:
             "insufficient_scope",
             "The request requires higher privileges than provided by the access token.",
         )
-    if action not in ROLE_ACTIONS[role]:
+    if ROLE_RIGHT.get(action, action) not in ROLE_ACTIONS[role]:
         raise BoxError(
             403, "access_denied_insufficient_permissions", "Access denied - insufficient permission"
         )

@@ -8,9 +8,9 @@ from pydantic import Field
 
 from box_mcp.access import Access
 from box_mcp.tools.models import UserMini
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_BROWSE,
     BoxId,
     Hints,
     ToolContext,
@@ -81,7 +81,7 @@ SPECS = (
         ),
         toolset="comments",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "annotation_edit", "root_readwrite"}),
+        box_scopes=box_scopes("create_file_comment"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CreateCommentInput,
         output_model=Comment,
@@ -95,7 +95,7 @@ SPECS = (
         description="List the comments on a file (id, text, author, date), oldest first.",
         toolset="comments",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("list_file_comments"),
         hints=READ_HINTS,
         input_model=ListCommentsInput,
         output_model=Comments,

@@ -15,9 +15,9 @@ from box_mcp.access import Access, CallFacts
 from box_mcp.errors import ToolInputError
 from box_mcp.tools.local import confine_path
 from box_mcp.tools.models import FileDetails
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_READ,
     BoxId,
     Etag,
     Hints,
@@ -284,7 +284,6 @@ async def upload_file_version(ctx: ToolContext, args: UploadVersionInput) -> Fil
     return _file_of(raw)
 
 
-
 SPECS = (
     ToolSpec(
         name="get_file_content",
@@ -296,7 +295,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("get_file_content"),
         hints=READ_HINTS,
         input_model=FileContentInput,
         output_model=FileContent,
@@ -313,7 +312,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("download_file"),
         hints=READ_HINTS,
         input_model=DownloadInput,
         output_model=Downloaded,
@@ -332,7 +331,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_upload", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("upload_file"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=UploadInput,
         output_model=FileDetails,
@@ -352,7 +351,7 @@ SPECS = (
         ),
         toolset="files",
         access=Access.WRITE,
-        box_scopes=frozenset({"item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("upload_file_version"),
         hints=Hints(read_only=False, destructive=True, idempotent=False),
         input_model=UploadVersionInput,
         output_model=FileDetails,

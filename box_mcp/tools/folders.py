@@ -8,9 +8,9 @@ from pydantic import Field, model_validator
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.tools.models import FOLDER_FIELDS, ITEM_FIELDS, Deleted, FolderDetails, ItemMini, minis
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_READ,
     BoxId,
     Etag,
     Hints,
@@ -147,8 +147,6 @@ def _folder(access: Access) -> Any:
     return lambda args: (item("folder", args.folder_id, access),)
 
 
-_MOVE_SCOPES = frozenset({"base_explorer", "item_rename", "root_readwrite"})
-
 SPECS = (
     ToolSpec(
         name="get_folder_details",
@@ -159,7 +157,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("get_folder_details"),
         hints=READ_HINTS,
         input_model=FolderIdInput,
         output_model=FolderDetails,
@@ -176,7 +174,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.READ,
-        box_scopes=SCOPES_READ,
+        box_scopes=box_scopes("list_folder_content_by_folder_id"),
         hints=READ_HINTS,
         input_model=ListFolderInput,
         output_model=FolderListing,
@@ -193,7 +191,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("create_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CreateFolderInput,
         output_model=FolderDetails,
@@ -211,7 +209,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=_MOVE_SCOPES,
+        box_scopes=box_scopes("update_folder_properties"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=UpdateFolderInput,
         output_model=FolderDetails,
@@ -229,7 +227,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_download", "item_upload", "root_readwrite"}),
+        box_scopes=box_scopes("copy_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CopyFolderInput,
         output_model=FolderDetails,
@@ -249,7 +247,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=_MOVE_SCOPES,
+        box_scopes=box_scopes("move_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
         input_model=MoveFolderInput,
         output_model=FolderDetails,
@@ -269,7 +267,7 @@ SPECS = (
         ),
         toolset="folders",
         access=Access.WRITE,
-        box_scopes=frozenset({"base_explorer", "item_delete", "root_readwrite"}),
+        box_scopes=box_scopes("delete_folder"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         input_model=DeleteFolderInput,
         output_model=Deleted,

@@ -8,9 +8,9 @@ from pydantic import Field, StringConstraints, WithJsonSchema
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.errors import BoxError
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_BROWSE,
     BoxId,
     Hints,
     ToolContext,
@@ -170,7 +170,6 @@ def _template_fact(a: _SetMetadataInput) -> CallFacts:
 
 
 _WRITE = Hints(read_only=False, destructive=False, idempotent=True)
-_SCOPES_W = frozenset({"base_explorer", "root_readwrite"})
 
 SPECS = (
     ToolSpec(
@@ -182,7 +181,7 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("list_metadata_templates"),
         hints=READ_HINTS,
         input_model=ListTemplatesInput,
         output_model=Templates,
@@ -197,7 +196,7 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("get_file_metadata"),
         hints=READ_HINTS,
         input_model=GetMetadataInput,
         output_model=ItemMetadata,
@@ -214,7 +213,7 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.WRITE,
-        box_scopes=_SCOPES_W,
+        box_scopes=box_scopes("set_file_metadata"),
         hints=_WRITE,
         input_model=SetFileMetadataInput,
         output_model=MetadataInstance,
@@ -232,7 +231,7 @@ SPECS = (
         ),
         toolset="metadata",
         access=Access.WRITE,
-        box_scopes=_SCOPES_W,
+        box_scopes=box_scopes("set_folder_metadata"),
         hints=_WRITE,
         input_model=SetFolderMetadataInput,
         output_model=MetadataInstance,

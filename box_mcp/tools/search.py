@@ -8,9 +8,9 @@ from pydantic import Field, StringConstraints
 
 from box_mcp.access import Access, ResourceUse
 from box_mcp.tools.models import _path
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_BROWSE,
     BoxId,
     ToolContext,
     ToolInput,
@@ -106,8 +106,6 @@ def _scopes(args: _SearchInput) -> tuple[ResourceUse, ...]:
     return tuple(item("folder", fid, Access.READ, "scope") for fid in args.ancestor_folder_ids or ())
 
 
-_SCOPES = SCOPES_BROWSE
-
 SPECS = (
     ToolSpec(
         name="search_files_keyword",
@@ -119,7 +117,7 @@ SPECS = (
         ),
         toolset="search",
         access=Access.READ,
-        box_scopes=_SCOPES,
+        box_scopes=box_scopes("search_files_keyword"),
         hints=READ_HINTS,
         input_model=SearchFilesInput,
         output_model=SearchResults,
@@ -136,7 +134,7 @@ SPECS = (
         ),
         toolset="search",
         access=Access.READ,
-        box_scopes=_SCOPES,
+        box_scopes=box_scopes("search_folders_by_name"),
         hints=READ_HINTS,
         input_model=SearchFoldersInput,
         output_model=SearchResults,

@@ -8,9 +8,9 @@ from pydantic import Field, StringConstraints, model_validator
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.tools.models import SharedLink, UserMini
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_BROWSE,
     BoxId,
     Hints,
     ItemType,
@@ -212,7 +212,6 @@ def _item_ref(a: Any) -> ItemRef:
     return ItemRef(a.item_type, a.item_id)
 
 
-_SHARE = frozenset({"base_explorer", "item_share", "root_readwrite"})
 _ADMIN_WRITE = Hints(read_only=False, destructive=False, idempotent=True)
 
 SPECS = (
@@ -226,7 +225,7 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("add_file_shared_link"),
         hints=_ADMIN_WRITE,
         input_model=AddFileLinkInput,
         output_model=SharedLinkResult,
@@ -245,7 +244,7 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("add_folder_shared_link"),
         hints=_ADMIN_WRITE,
         input_model=AddFolderLinkInput,
         output_model=SharedLinkResult,
@@ -262,7 +261,7 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("get_shared_link"),
         hints=READ_HINTS,
         input_model=ItemInput,
         output_model=SharedLinkResult,
@@ -276,7 +275,7 @@ SPECS = (
         description="Remove a file's or folder's shared link; people holding the URL lose access through it.",
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("remove_shared_link"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         input_model=ItemInput,
         output_model=SharedLinkResult,
@@ -293,7 +292,7 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("create_collaboration"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),
         input_model=CreateCollabInput,
         output_model=Collaboration,
@@ -310,7 +309,7 @@ SPECS = (
         description="List who collaborates on a file or folder: collaboration id, person, role and status.",
         toolset="sharing",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("list_collaborations"),
         hints=READ_HINTS,
         input_model=ItemInput,
         output_model=Collaborations,
@@ -324,7 +323,7 @@ SPECS = (
         description="Change the role of an existing collaboration (id from list_collaborations). Returns it.",
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("update_collaboration"),
         hints=_ADMIN_WRITE,
         input_model=UpdateCollabInput,
         output_model=Collaboration,
@@ -340,7 +339,7 @@ SPECS = (
         ),
         toolset="sharing",
         access=Access.ADMIN,
-        box_scopes=_SHARE,
+        box_scopes=box_scopes("delete_collaboration"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         input_model=CollabIdInput,
         output_model=CollabRemoved,

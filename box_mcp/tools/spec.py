@@ -195,7 +195,4 @@ def one_item(kind: str, attr: str) -> Callable[[Any], ItemRef]:
     return extract
 
 
-SCOPES_READ = frozenset({"base_explorer", "item_preview", "item_download", "root_readonly"})
-SCOPES_BROWSE = frozenset({"base_explorer", "root_readonly"})  # reads of listings and details only
 READ_HINTS = Hints(read_only=True, destructive=False, idempotent=True)
-SCOPES_WRITE = frozenset({"base_explorer", "item_upload", "item_rename", "root_readwrite"})

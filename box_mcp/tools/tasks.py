@@ -6,9 +6,9 @@ from typing import Any
 
 from box_mcp.access import Access
 from box_mcp.tools.models import UserMini
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
     READ_HINTS,
-    SCOPES_BROWSE,
     BoxId,
     ToolContext,
     ToolInput,
@@ -76,7 +76,7 @@ SPECS = (
         ),
         toolset="tasks",
         access=Access.READ,
-        box_scopes=SCOPES_BROWSE,
+        box_scopes=box_scopes("list_tasks"),
         hints=READ_HINTS,
         input_model=ListTasksInput,
         output_model=Tasks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from box_mcp.access import Access
+from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import READ_HINTS, ToolContext, ToolInput, ToolOutput, ToolSpec
 
 
@@ -43,7 +44,7 @@ SPECS = (
         ),
         toolset="users",
         access=Access.READ,
-        box_scopes=frozenset({"base_explorer"}),
+        box_scopes=box_scopes("who_am_i"),
         hints=READ_HINTS,
         input_model=WhoAmIInput,
         output_model=WhoAmI,

@@ -1,15 +1,21 @@
-"""Downscoped sources: one exchange per (identity, scopes, resource), renewed near expiry and after 401."""
+"""Downscoped sources: one exchange per (identity, scopes, resource), renewed near expiry and after 401;
+and each call narrowed as its row of the downscope table says."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
 from box_mcp.broker import Broker, IdentitySpec
+from box_mcp.broker.gate_hooks import gate_hooks
+from box_mcp.config import Settings
 from box_mcp.errors import BrokerError, ConfigError
+from box_mcp.gate import Call
+from box_mcp.tools.catalog import BY_NAME
 
 if TYPE_CHECKING:
     from conftest import FakeBox, FakeClock
@@ -142,3 +148,40 @@ async def test_as_user_identity_shares_the_service_account_token(tmp_path: Path,
         b = await (await broker.token_source(IdentitySpec(kind="as_user", as_user="42"))).access_token()
         await broker.aclose()
     assert a == b and fake_box.grants == ["client_credentials"]
+
+
+def _call(tool_name: str, **args: object) -> Call:
+    tool = BY_NAME[tool_name]
+    parsed = tool.input_model(**args)
+    return Call("c1", "default", tool, parsed, tool.resources(parsed), tool.facts(parsed), "stdio")
+
+
+@pytest.mark.anyio
+async def test_each_call_gets_the_token_its_row_of_the_downscope_table_names(
+    emulator: Any, tmp_path: Path
+) -> None:
+    files, folders = emulator.credentials["files"], emulator.credentials["folders"]
+    report, archive = files["Finance/q3-report.md"], folders["Contracts/Archive"]
+    settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path,
+                             developer_token=emulator.token("ada"))
+    async with AsyncExitStack() as stack:
+        hooks = await gate_hooks(settings, stack, env={})
+        assert hooks.credentials is not None
+        move = await hooks.credentials.client_for(_call("move_file", file_id=report,
+                                                        destination_folder_id=archive))
+        moved = await move.put(f"/files/{report}", json={"parent": {"id": archive}})
+        meta = await hooks.credentials.client_for(_call(
+            "set_file_metadata", file_id=report, scope="global", template_key="properties",
+            values={"k": "v"}))
+        made = await meta.post(f"/files/{report}/metadata/global/properties", json={"k": "v"})
+        comments = await hooks.credentials.client_for(_call("list_file_comments", file_id=report))
+        listed = await comments.get(f"/files/{report}/comments")
+    # two items: the scopes only, upload included for the destination; one item: bound to it
+    assert (move._token.scopes, move._token.resource) == (  # type: ignore[attr-defined]
+        frozenset({"base_explorer", "item_rename", "item_upload"}), None)
+    assert moved["parent"]["id"] == archive
+    assert (meta._token.scopes, meta._token.resource) == (  # type: ignore[attr-defined]
+        frozenset({"base_sidebar", "item_upload"}), f"{emulator.base_url}/2.0/files/{report}")
+    assert made["k"] == "v"
+    assert comments._token.scopes == frozenset({"base_sidebar"})  # type: ignore[attr-defined]
+    assert listed["entries"] == []

@@ -132,7 +132,7 @@ async def create_comment(request: Request) -> Response:
 async def list_file_comments(request: Request) -> Response:
     fields = _fields(request)
     st = store(request)
-    file_row = load_item(request, "file", request.path_params["file_id"], "preview")
+    file_row = load_item(request, "file", request.path_params["file_id"], "activity")
     rows = st.q(
         "SELECT * FROM comments WHERE item_id = ? ORDER BY created_at, CAST(id AS INTEGER)", (file_row["id"],)
     )
@@ -149,7 +149,7 @@ async def list_file_comments(request: Request) -> Response:
 
 
 async def get_comment(request: Request) -> Response:
-    row, _ = _load(request, request.path_params["comment_id"], "preview")
+    row, _ = _load(request, request.path_params["comment_id"], "activity")
     return box_json(comment_json(store(request), row, _fields(request)))
 
 
@@ -177,7 +177,7 @@ async def update_comment(request: Request) -> Response:
 async def delete_comment(request: Request) -> Response:
     st, who = store(request), caller(request)
     with st.tx():
-        row, file_row = _load(request, request.path_params["comment_id"], "preview")
+        row, file_row = _load(request, request.path_params["comment_id"], "activity")
         role = permissions.role_on(st, who.user_id, file_row)
         if row["created_by"] != who.user_id and role not in ("owner", "co-owner"):
             raise BoxError(

@@ -122,7 +122,7 @@ async def list_instances(request: Request) -> Response:
         "SELECT * FROM metadata_instances WHERE item_type = ? AND item_id = ? ORDER BY created_at, id",
         (item["type"], item["id"]),
     )
-    can_edit = permissions.can(st, who, item, "update")
+    can_edit = permissions.can(st, who, item, "metadata")
     return box_json({"entries": [instance_json(st, r, can_edit, full=False) for r in rows], "limit": 100})
 
 
@@ -130,7 +130,7 @@ async def get_instance(request: Request) -> Response:
     st, who = store(request), caller(request)
     item, scope, key = _instance(request, "read")
     row = _find_instance(st, item, scope, key)
-    return box_json(instance_json(st, row, permissions.can(st, who, item, "update")))
+    return box_json(instance_json(st, row, permissions.can(st, who, item, "metadata")))
 
 
 async def create_instance(request: Request) -> Response:
@@ -138,7 +138,7 @@ async def create_instance(request: Request) -> Response:
     body = await json_body(request, required=False)
     st, who = store(request), caller(request)
     with st.tx():
-        item, scope, key = _instance(request, "update")
+        item, scope, key = _instance(request, "metadata")
         template = find_template(st, scope, key)
         if template is None:
             raise BoxError(404, "instance_tuple_not_found", "Template not found")
@@ -191,7 +191,7 @@ async def update_instance(request: Request) -> Response:
         ) from None
     st, who = store(request), caller(request)
     with st.tx():
-        item, scope, key = _instance(request, "update")
+        item, scope, key = _instance(request, "metadata")
         row = _find_instance(st, item, scope, key)
         current = json.loads(row["data"])
         try:
@@ -224,7 +224,7 @@ async def update_instance(request: Request) -> Response:
 async def delete_instance(request: Request) -> Response:
     st, who = store(request), caller(request)
     with st.tx():
-        item, scope, key = _instance(request, "update")
+        item, scope, key = _instance(request, "metadata")
         row = _find_instance(st, item, scope, key)
         st.x("DELETE FROM metadata_instances WHERE id = ?", (row["id"],))
         details = {"metadata_template": key, "metadata_scope": scope}

@@ -122,7 +122,7 @@ async def create_task(request: Request) -> Response:
     due_at = timestamp(body.get("due_at"), "due_at")
     st, who = store(request), caller(request)
     with st.tx():
-        load_item(request, "file", file_id, "comment")
+        load_item(request, "file", file_id, "task")
         task_id = st.next_id("task")
         st.insert(
             "tasks",
@@ -146,14 +146,14 @@ async def create_task(request: Request) -> Response:
 
 async def list_file_tasks(request: Request) -> Response:
     st = store(request)
-    file_row = load_item(request, "file", request.path_params["file_id"], "preview")
+    file_row = load_item(request, "file", request.path_params["file_id"], "activity")
     rows = st.q("SELECT * FROM tasks WHERE file_id = ? ORDER BY CAST(id AS INTEGER)", (file_row["id"],))
     v = view(request)
     return box_json({"total_count": len(rows), "entries": [task_json(st, v, r) for r in rows]})
 
 
 async def get_task(request: Request) -> Response:
-    row, _ = _load_task(request, request.path_params["task_id"], "preview")
+    row, _ = _load_task(request, request.path_params["task_id"], "activity")
     return box_json(task_json(store(request), view(request), row))
 
 
@@ -162,7 +162,7 @@ async def update_task(request: Request) -> Response:
     body = await json_body(request)
     st, who = store(request), caller(request)
     with st.tx():
-        row, file_row = _load_task(request, request.path_params["task_id"], "preview")
+        row, file_row = _load_task(request, request.path_params["task_id"], "activity")
         if row["created_by"] != who.user_id:
             permissions.check(st, who, file_row, "update")
         changes: dict[str, Any] = {}
@@ -187,7 +187,7 @@ async def update_task(request: Request) -> Response:
 async def delete_task(request: Request) -> Response:
     st, who = store(request), caller(request)
     with st.tx():
-        row, file_row = _load_task(request, request.path_params["task_id"], "preview")
+        row, file_row = _load_task(request, request.path_params["task_id"], "activity")
         if row["created_by"] != who.user_id:
             permissions.check(st, who, file_row, "delete")
         st.x("DELETE FROM task_assignments WHERE task_id = ?", (row["id"],))
@@ -201,7 +201,7 @@ def _load_assignment(request: Request, assignment_id: str) -> tuple[sqlite3.Row,
     row = st.one("SELECT * FROM task_assignments WHERE id = ?", (assignment_id,))
     if row is None:
         raise not_found()
-    task, file_row = _load_task(request, row["task_id"], "preview")
+    task, file_row = _load_task(request, row["task_id"], "activity")
     return row, task, file_row
 
 
@@ -218,7 +218,7 @@ async def create_assignment(request: Request) -> Response:
         raise BoxError(400, "bad_request", "'assign_to' is required: {id} or {login} of a user")
     st, who = store(request), caller(request)
     with st.tx():
-        task, file_row = _load_task(request, task_ref["id"], "comment")
+        task, file_row = _load_task(request, task_ref["id"], "task")
         if "id" in target:
             user = st.one("SELECT * FROM users WHERE id = ?", (target["id"],))
         else:
@@ -257,7 +257,7 @@ async def create_assignment(request: Request) -> Response:
 
 async def list_assignments(request: Request) -> Response:
     st = store(request)
-    task, file_row = _load_task(request, request.path_params["task_id"], "preview")
+    task, file_row = _load_task(request, request.path_params["task_id"], "activity")
     rows = st.q(
         "SELECT * FROM task_assignments WHERE task_id = ? ORDER BY CAST(id AS INTEGER)", (task["id"],)
     )

@@ -1,0 +1,171 @@
+"""The one downscope table: for each tool, the Box scopes its per-call token carries, whether that token can
+be bound to the call's one item, and why. Tool specs (`box_scopes`), the broker and the README read it.
+
+Sources (checked 2026-12; Box publishes no per-endpoint scope list, so each row cites the scope's text):
+- Box, "Scopes" guide, section "Scopes for downscoping" (developer.box.com/guides/api-calls/
+  permissions-and-errors/scopes/#scopes-for-downscoping): the downscope scopes below, and "the standard
+  OAuth scopes are also supported when downscoping" (root_readonly, root_readwrite, manage_*).
+- Box, "Downscope a Token" (developer.box.com/guides/authentication/tokens/downscope/) and the OpenAPI spec
+  (../shared/box-api/openapi.json, POST /oauth2/token: `scope`, `resource` = the full URL of ONE file or
+  folder; `ResourceScope` enum): a token is bound to at most one item, and a folder binding reaches what
+  lies below it.
+- Box UI Elements "Scopes" sections (developer.box.com/guides/embed/ui-elements/explorer/, /sidebar/,
+  /uploader/, /picker/): base_explorer browses the folder tree and item_* add rename, delete, share,
+  download, upload; the Content Sidebar's base_sidebar shows a file's activity (comments, tasks), its
+  item_upload "allows editing of file metadata" and item_rename "editing of file description".
+- Box, "Dedicated Scopes" (developer.box.com/guides/embed/ui-elements/scopes/): feature scopes are
+  additive and work paired with a base scope, which "must always be present in the token exchange
+  request"; so every row carries one (base_explorer, base_upload or base_sidebar).
+- Box's SDK integration test (box/box-python-sdk-gen test/auth.py): item_rename + item_preview bound to a
+  file lets PUT /files/{id} rename it and refuses DELETE.
+
+Binding: "item" = one token bound to the call's item (`resource`); "scopes" = the scopes only, not bound,
+because the call touches two items (source and destination), a collaboration (not a file or folder), or no
+item at all. Box's downscoping list has no scope for creating comments (the Sidebar page names
+item_comment, which its token-exchange list and the OpenAPI enum do not): that row uses the app scope bound
+to the one file. This module imports nothing from box_mcp, so the broker may read it too.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Binding = Literal["item", "scopes"]
+AppScope = Literal["root_readonly", "root_readwrite"]
+
+# Box's downscope scopes (the "Scopes for downscoping" table, plus item_read from the OpenAPI enum) ...
+NARROW_SCOPES = frozenset({
+    "annotation_edit", "annotation_view_all", "annotation_view_self", "base_explorer", "base_picker",
+    "base_preview", "base_sidebar", "base_upload", "item_delete", "item_download", "item_preview",
+    "item_read", "item_rename", "item_share", "item_upload",
+})
+# ... and the standard OAuth (app) scopes, which Box also accepts in a token exchange.
+APP_SCOPES = frozenset({
+    "root_readonly", "root_readwrite", "manage_managed_users", "manage_app_users", "manage_groups",
+    "manage_webhook", "manage_enterprise_properties", "manage_data_retention",
+})
+DOWNSCOPE_SCOPES = NARROW_SCOPES | APP_SCOPES
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What one tool's call needs from Box: the scopes its token is exchanged for, and why."""
+
+    scopes: frozenset[str]  # what the per-call token carries
+    app: AppScope  # what the Box app itself must have been granted
+    binding: Binding
+    why: str
+
+    @property
+    def box_scopes(self) -> frozenset[str]:
+        """Everything the tool needs from Box: the token's scopes and the app scope behind them."""
+        return self.scopes | {self.app}
+
+
+R: AppScope = "root_readonly"
+W: AppScope = "root_readwrite"
+_TWO = "two items, and a token binds to at most one"
+_METADATA = "the Content Sidebar's item_upload edits metadata"
+
+
+def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
+    wanted = frozenset(scopes.split())
+    unknown = wanted - DOWNSCOPE_SCOPES
+    if unknown:  # a typo here would only show at Box, as invalid_scope on every call of the tool
+        raise ValueError(f"not a Box downscope scope: {', '.join(sorted(unknown))}")
+    return Need(wanted, app, binding, why)
+
+
+TABLE: dict[str, Need] = {
+    "who_am_i": _need("base_explorer", R, "scopes", "reads the identity's own profile; no item to bind to"),
+    "get_file_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
+    "get_file_content": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
+    "download_file": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
+    "upload_file": _need("base_upload item_upload", W, "item", "upload into the one parent folder"),
+    "upload_file_version": _need("base_explorer item_upload", W, "item", "a new version of the one file"),
+    "update_file_properties": _need(
+        "base_explorer item_rename item_upload", W, "scopes",
+        "renames; with parent_folder_id it also moves: " + _TWO),
+    "copy_file": _need("base_explorer item_download item_upload", W, "scopes",
+                       "reads the source, uploads to the destination: " + _TWO),
+    "move_file": _need("base_explorer item_rename item_upload", W, "scopes",
+                       "changes the item, uploads to the destination: " + _TWO),
+    "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
+    "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
+    "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
+    "list_folder_content_by_folder_id": _need("base_explorer", R, "item", "lists the one folder"),
+    "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),
+    "update_folder_properties": _need("base_explorer item_rename", W, "item", "rename and description"),
+    "copy_folder": _need("base_explorer item_download item_upload", W, "scopes",
+                         "reads the source, uploads to the destination: " + _TWO),
+    "move_folder": _need("base_explorer item_rename item_upload", W, "scopes",
+                         "changes the item, uploads to the destination: " + _TWO),
+    "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
+    "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
+    "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
+    "add_file_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
+    "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
+    "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),
+    "remove_shared_link": _need("base_explorer item_share", W, "item", "changes the one item's sharing"),
+    "create_collaboration": _need("base_explorer item_share", W, "item", "invites to the one item (sharing)"),
+    "list_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
+    "update_collaboration": _need("base_explorer item_share", W, "scopes",
+                                  "names a collaboration; Box binds tokens to files and folders only"),
+    "delete_collaboration": _need("base_explorer item_share", W, "scopes",
+                                  "names a collaboration; Box binds tokens to files and folders only"),
+    "list_metadata_templates": _need("base_explorer", R, "scopes", "templates belong to the enterprise"),
+    "get_file_metadata": _need("base_explorer", R, "item", "reads the one file's metadata"),
+    "set_file_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
+    "set_folder_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
+    "create_file_comment": _need(
+        "root_readwrite", W, "item",
+        "no comment scope in Box's downscoping list: the app scope, bound to the one file"),
+    "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
+    "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
+}
+
+
+def need(tool: str) -> Need:
+    try:
+        return TABLE[tool]
+    except KeyError:
+        raise KeyError(f"tool {tool!r} has no row in box_mcp.tools.scopes.TABLE: add one") from None
+
+
+def box_scopes(tool: str) -> frozenset[str]:
+    """A ToolSpec's `box_scopes`, from its row."""
+    return need(tool).box_scopes
+
+
+START, END = "<!-- downscope:start -->", "<!-- downscope:end -->"
+
+
+def markdown_table() -> str:
+    """The README's downscope table: `python -m box_mcp.tools.scopes --write` (a test keeps it in sync)."""
+    lines = ["| tool | token scopes | bound to the item | why |", "|---|---|---|---|"]
+    for name, row in TABLE.items():
+        bound = "yes" if row.binding == "item" else "no"
+        lines.append(f"| `{name}` | {' '.join(sorted(row.scopes))} | {bound} | {row.why} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--write" not in args:
+        print(markdown_table())
+        return 0
+    readme = Path(args[args.index("--readme") + 1]) if "--readme" in args else Path("README.md")
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme} has no {START} ... {END} block")
+    table = markdown_table()
+    readme.write_text(text[: start + len(START)] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

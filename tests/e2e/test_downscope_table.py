@@ -1,0 +1,50 @@
+"""The downscope table (box_mcp/tools/scopes.py) is the only copy: every tool has exactly one row, the specs
+and the README read it, and a row binds its token to one item exactly when the tool names one item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from box_mcp.access import Access
+from box_mcp.tools import scopes
+from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.spec import ToolSpec
+
+README = Path(__file__).parents[2] / "README.md"
+NO_ITEM = ToolSpec.__dataclass_fields__["single_item_resource"].default
+
+
+def test_the_table_has_one_row_per_catalog_tool_in_catalog_order() -> None:
+    assert list(scopes.TABLE) == [spec.name for spec in CATALOG]
+
+
+@pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)
+def test_each_spec_declares_the_box_scopes_of_its_row(spec: ToolSpec) -> None:
+    row = scopes.need(spec.name)
+    assert spec.box_scopes == row.scopes | {row.app}
+    assert row.scopes <= scopes.DOWNSCOPE_SCOPES
+    assert row.app == ("root_readonly" if spec.access is Access.READ else "root_readwrite")
+
+
+@pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)
+def test_a_row_binds_to_the_item_exactly_when_the_tool_names_one_item(spec: ToolSpec) -> None:
+    names_one_item = spec.single_item_resource is not NO_ITEM
+    assert (scopes.need(spec.name).binding == "item") == names_one_item
+
+
+def test_a_scope_box_does_not_know_is_refused_when_the_table_is_built() -> None:
+    with pytest.raises(ValueError, match="not a Box downscope scope: item_raname"):
+        scopes._need("base_explorer item_raname", "root_readwrite", "item", "a typo")
+
+
+def test_a_tool_without_a_row_is_named_in_the_error() -> None:
+    with pytest.raises(KeyError, match="tool 'make_coffee' has no row"):
+        scopes.need("make_coffee")
+
+
+def test_readme_downscope_table_is_in_sync_with_the_module() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index(scopes.START) + len(scopes.START) : text.index(scopes.END)].strip()
+    assert block == scopes.markdown_table(), "run: python -m box_mcp.tools.scopes --write"
