@@ -25,6 +25,7 @@ from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
 from box_mcp.tools.local import LocalRules, confine_path
+from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
     ProgressReporter,
     ToolContext,
@@ -309,7 +310,7 @@ class Gate:
                     call.transport,
                     call.session,
                 )
-            box = await self.credentials.client_for(call)
+            box = _declared(await self.credentials.client_for(call), call.tool)
             if not call.tool.read_only:
                 await self.events.flush()
                 await self.audit.intent(call)
@@ -372,6 +373,16 @@ class Gate:
         except Exception:
             # The work already happened; an unrecordable outcome is logged loudly for the operator.
             log.exception("audit outcome for call %s could not be recorded", call.call_id)
+
+
+def _declared(box: BoxClient, tool: ToolSpec) -> BoxClient:
+    """The call's client, told what the tool declares: whether its writes may be sent again after a 5xx
+    (`Hints.idempotent`, not the HTTP method) and how to check one that failed uncertainly."""
+    bound = getattr(box, "bound", None)
+    if bound is None:  # a test double that is not a BoxClient
+        return box
+    view: BoxClient = bound(idempotent=tool.hints.idempotent, check_hint=hint_for(tool.name))
+    return view
 
 
 def _result_item(output: ToolOutput) -> dict[str, str] | None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx2
 
 _MAX_ERROR_BODY = 64 * 1024
+# Paths that name API resources by id and carry no secret; any other path (a download link's
+# `/d/1/<token>/download`, the emulator's `/dl/<token>/<id>`) may be the secret itself.
+_API_PATHS = ("/2.0/", "/api/2.0/", "/oauth2/")
+_URL_IN_TEXT = re.compile(r"\b(?:https?|wss?)://[^\s\"'<>()\[\]{}]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,61 @@ async def read_bounded(response: httpx2.Response) -> bytes:
     finally:
         await response.aclose()
     return bytes(buf[:_MAX_ERROR_BODY])
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for an error text or a log line: no user info, no query, no fragment, and no path
+    unless it is an API path (a signed download link carries its token in the path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(a URL)"
+    if not parts.scheme or not host:
+        return "(a URL)"
+    origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    path = parts.path if parts.path.startswith(_API_PATHS) else ("/…" if parts.path.strip("/") else "/")
+    return origin + path
+
+
+def scrub_urls(text: str) -> str:
+    """Every URL in `text` as `safe_url` shows it (Box's, or a proxy's, error text may quote one)."""
+
+    def one(match: re.Match[str]) -> str:
+        url = match.group(0)
+        core = url.rstrip(".,;:!?")  # sentence punctuation after a URL stays in the sentence
+        return safe_url(core) + url[len(core) :]
+
+    return _URL_IN_TEXT.sub(one, text)
+
+
+def connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, in plain words (the OS text varies by platform and says little)."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout) or "timed out" in text:
+        return "no answer: the connection timed out"
+    if "refused" in text:
+        return "connection refused"
+    if any(s in text for s in ("name or service", "nodename", "getaddrinfo", "name resolution", "not known")):
+        return "the host name is not known"
+    if "unreachable" in text:
+        return "network unreachable"
+    if isinstance(exc, httpx2.UnsupportedProtocol):
+        return "not an http:// or https:// URL"
+    return "the connection failed"
+
+
+def is_real_box(origin: str) -> bool:
+    host = (urlsplit(origin).hostname or "").lower()
+    return host == "box.com" or host.endswith(".box.com")
+
+
+def fix_for_origin(origin: str) -> str:
+    """What to do when `origin` cannot be reached: for an emulator, a wrong setting or a stopped process."""
+    if is_real_box(origin):
+        return "check the network and Box's status (https://status.box.com), then try again."
+    return "check --box-url / BOX_MCP_BOX_URL, or that the emulator is running (box-mcp emulator)."
 
 
 def file_path(file_id: str, suffix: str = "") -> str:
