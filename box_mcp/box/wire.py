@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,14 +93,22 @@ def scrub_urls(text: str) -> str:
 
 
 def connect_reason(exc: BaseException) -> str:
-    """Why a connection failed, in plain words (the OS text varies by platform and says little)."""
-    text = str(exc).lower()
-    if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout) or "timed out" in text:
-        return "no answer: the connection timed out"
-    if "refused" in text:
+    """Why a connection failed, in plain words: the OS error under httpx's ("All connection attempts
+    failed") names it; the exception chain is walked to find it."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(chain) < 10:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text:
         return "connection refused"
-    if any(s in text for s in ("name or service", "nodename", "getaddrinfo", "name resolution", "not known")):
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+        s in text for s in ("name or service", "nodename", "getaddrinfo", "name resolution")
+    ):
         return "the host name is not known"
+    if isinstance(exc, httpx2.TimeoutException) or any(isinstance(e, TimeoutError) for e in chain):
+        return "no answer: the connection timed out"
     if "unreachable" in text:
         return "network unreachable"
     if isinstance(exc, httpx2.UnsupportedProtocol):
