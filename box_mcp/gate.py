@@ -66,6 +66,10 @@ class Decision:
     rules: tuple[str, ...] = ()
     args: ToolInput | None = None
     approval_required: bool = False  # allowed only if a person approves (see Approver)
+    # A denial because Box failed a lookup the decision needed: Box's answer, for the audit record.
+    box_status: int | None = None
+    box_code: str | None = None
+    box_request_id: str | None = None
 
 
 ALLOW = Decision(allowed=True, reason="no policy configured")
@@ -424,7 +428,7 @@ def _failed(exc: BoxMCPError, decision: Decision, started: float) -> Outcome:
         _ms(started),
         message,
         kind,
-        box_status=getattr(exc, "status", None),
-        box_code=getattr(exc, "code", None),
-        box_request_id=getattr(exc, "request_id", None),
+        box_status=getattr(exc, "status", None) or decision.box_status,
+        box_code=getattr(exc, "code", None) or decision.box_code,
+        box_request_id=getattr(exc, "request_id", None) or decision.box_request_id,
     )
