@@ -226,8 +226,10 @@ def create_app(
     token_ttl: int = 3600,
     rate_limits: bool = True,
     faults: list[FaultRule] | None = None,
+    fault_seed: int | None = None,
 ) -> Starlette:
-    """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`."""
+    """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`.
+    `fault_seed` makes the injected faults' dice repeatable (tests under load)."""
     if not memory and data_dir is None:
         raise ValueError("create_app needs data_dir=Path(...) or memory=True")
     if seed not in seeding.SEEDS:
@@ -266,7 +268,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.add_middleware(BoxMiddleware, emulator=emulator)
+    rng = random.Random(fault_seed) if fault_seed is not None else None  # noqa: S311 - not security
+    app.add_middleware(BoxMiddleware, emulator=emulator, rng=rng)
     app.state.emulator = emulator
     return app
 
