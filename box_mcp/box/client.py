@@ -25,11 +25,22 @@ from .errors import BoxAPIError, NotModified, error_from_response
 from .paging import paginate
 from .retry import RetryPolicy, Sleep
 from .tokens import StaticToken, TokenSource
-from .wire import Verified, connect_reason, fix_for_origin, parse_body, query_params, read_bounded, safe_url
+from .wire import (
+    ScrubURLs,
+    Verified,
+    connect_reason,
+    fix_for_origin,
+    parse_body,
+    query_params,
+    read_bounded,
+    safe_url,
+    url_path_text,
+)
 
 __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
 
 _log = logging.getLogger("box_mcp.box")
+logging.getLogger("httpx2").addFilter(ScrubURLs())  # its request lines would show download links
 
 BOX_API_URL = "https://api.box.com"
 BOX_UPLOAD_URL = "https://upload.box.com/api"
@@ -209,7 +220,7 @@ class BoxClient(ContentMethods):
         started_at = retry.clock()
         deadline_at = started_at + retry.deadline
         # Never the full URL: a download link's path and query are its secret.
-        what = f"{method} {httpx2.URL(url).path if trusted else safe_url(url)}"
+        what = f"{method} {url_path_text(url)}"
         attempt = 0
         refreshed = False
         # Set once an attempt of a write may have taken effect (a 5xx, an answer cut off): a later
@@ -283,7 +294,8 @@ class BoxClient(ContentMethods):
                 if not hmac.compare_digest(fresh.encode(), token.encode()):
                     attempt -= 1  # a refreshed token is a new start, not a retry
                     continue
-            error = error_from_response(response, body)
+            # A storage host's error body may quote the signed link it refused: only its status is kept.
+            error = error_from_response(response, body if trusted else b"")
             if maybe_done is not None:
                 if status == 404 and method == "DELETE":
                     # The earlier attempt deleted it: the item is gone, which is what was asked.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,13 @@ def safe_url(url: str) -> str:
     return origin + path
 
 
+def url_path_text(url: str) -> str:
+    """How an error names the URL a request went to: its API path, or a safe form of anything else
+    (the emulator serves its download links, `/dl/<token>/<id>`, on the API's own origin)."""
+    path = urlsplit(url).path
+    return path if path.startswith(_API_PATHS) else safe_url(url)
+
+
 def scrub_urls(text: str) -> str:
     """Every URL in `text` as `safe_url` shows it (Box's, or a proxy's, error text may quote one)."""
 
@@ -126,6 +134,17 @@ def fix_for_origin(origin: str) -> str:
     if is_real_box(origin):
         return "check the network and Box's status (https://status.box.com), then try again."
     return "check --box-url / BOX_MCP_BOX_URL, or that the emulator is running (box-mcp emulator)."
+
+
+class ScrubURLs(logging.Filter):
+    """Rewrites each record as `scrub_urls` shows it: httpx logs every request's full URL at INFO, and a
+    download link's URL is its secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = scrub_urls(message), None
+        return True
 
 
 def file_path(file_id: str, suffix: str = "") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 
-from box_mcp.box.wire import connect_reason, fix_for_origin, safe_url
+from box_mcp.box.wire import connect_reason, fix_for_origin, safe_url, scrub_urls
 from box_mcp.errors import BrokerError
 
 BOX_TOKEN_AUDIENCE = "https://api.box.com/oauth2/token"  # what Box (and its SDK) put in a JWT's aud
@@ -88,7 +88,7 @@ class Token:
 def _safe_text(value: object, limit: int = 200) -> str:
     """Box's text is untrusted: printable, short, and never a token (we never echo request fields)."""
     text = value if isinstance(value, str) else ""
-    text = "".join(ch for ch in text if ch.isprintable())
+    text = scrub_urls("".join(ch for ch in text if ch.isprintable()))
     return text[:limit]
 
 
