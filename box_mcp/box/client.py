@@ -305,7 +305,7 @@ class BoxClient(ContentMethods):
                     raise error.retold(
                         note=f"An earlier attempt failed ({maybe_done}) but may have made this change, which "
                         "would have moved the etag on.",
-                        fix=f"{self._recheck} (read the item again) before trying again.",
+                        fix=f"{self._recheck} before trying again.",
                     )
             if status not in _RETRY_STATUSES:
                 raise self._after_attempts(error, attempt, started_at)
@@ -366,7 +366,7 @@ class BoxClient(ContentMethods):
         could_not = ", and box-mcp could not check" if checked else ""
         return error.retold(
             note=f"Box may have made this change before it failed{could_not}.",
-            fix=f"do not simply retry: {self._recheck} first.",
+            fix=f"do not simply retry; first {self._recheck}.",
         )
 
     def _unreachable(
@@ -392,7 +392,7 @@ class BoxClient(ContentMethods):
 
     @property
     def _recheck(self) -> str:
-        return self._check_hint or "check whether it happened (read the item, or list its folder)"
+        return self._check_hint or "check whether it happened (read the item again, or list its folder)"
 
     async def _verify(
         self,

@@ -1,22 +1,22 @@
 """How an agent sees whether a write that failed uncertainly (a 5xx after Box may have done it) happened.
 
-The Box client puts the sentence in the error's fix ("do not simply retry: first <hint>"); the gate
+The Box client puts the sentence in the error's fix ("do not simply retry; first <hint>"); the gate
 hands it over with the tool's idempotency (`BoxClient.bound(check_hint=...)`). Every write tool has one:
 a test walks the catalog.
 """
 
 from __future__ import annotations
 
-_FILE = "get_file_details on the file to see whether it shows the change"
-_FOLDER = "get_folder_details on the folder to see whether it shows the change"
-_LINK = "get_shared_link on the item to see whether its link is as you asked"
-_COLLABS = "list_collaborations on the item to see whether the person's access is as you asked"
+_FILE = "call get_file_details on the file to see whether it shows the change"
+_FOLDER = "call get_folder_details on the folder to see whether it shows the change"
+_LINK = "call get_shared_link on the item to see whether its link is as you asked"
+_COLLABS = "call list_collaborations on the item to see whether the person's access is as you asked"
 _METADATA = "read the item's metadata (get_file_metadata for a file) to see whether the values are set"
 
 HINTS: dict[str, str] = {
     # Not idempotent: sending these again blindly makes a second copy.
     "upload_file": "list the folder (list_folder_content_by_folder_id) to see whether the file arrived",
-    "upload_file_version": "get_file_details on the file to see whether its sha1 is the new content's",
+    "upload_file_version": "call get_file_details on the file to see whether its sha1 is the new content's",
     "copy_file": "list the destination folder to see whether the copy is there",
     "copy_folder": "list the destination folder to see whether the copy is there",
     "create_folder": "list the parent folder to see whether the folder exists",

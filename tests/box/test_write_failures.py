@@ -23,7 +23,7 @@ async def test_a_comment_answered_502_says_it_may_be_posted_and_how_to_check(mak
     text = str(info.value)
     assert len(handler.seen) == 1
     assert "Box may have made this change before it failed." in text
-    assert text.endswith(f"Fix: do not simply retry: {HINT} first.")
+    assert text.endswith(f"Fix: do not simply retry; first {HINT}.")
     assert "back-off" not in text  # Box's table advice would post the comment twice
 
 
@@ -77,13 +77,13 @@ async def test_a_delete_that_is_simply_not_found_stays_a_404(make_client, box_er
 
 async def test_a_412_after_a_503_says_the_first_attempt_may_have_made_the_change(make_client, box_error):
     handler = sequence(box_error(503, "unavailable"), box_error(412, "precondition_failed"))
-    client = make_client(handler).bound(idempotent=True, check_hint="get_file_details on the file")
+    client = make_client(handler).bound(idempotent=True, check_hint="call get_file_details on the file")
     with pytest.raises(BoxAPIError) as info:
         await client.put("/files/1", json={"name": "b"}, if_match="3")
     text = str(info.value)
     assert info.value.status == 412
     assert "An earlier attempt failed (Box said 503) but may have made this change" in text
-    assert text.endswith("Fix: get_file_details on the file (read the item again) before trying again.")
+    assert text.endswith("Fix: call get_file_details on the file before trying again.")
 
 
 async def test_a_read_that_keeps_failing_says_how_many_attempts_over_how_long(
