@@ -308,7 +308,7 @@ class BoxClient(ContentMethods):
                         fix=f"{self._recheck} before trying again.",
                     )
             if status not in _RETRY_STATUSES:
-                raise self._after_attempts(error, attempt, started_at)
+                raise self._after_attempts(error, attempt, started_at, gave_up=False)
             if status != 429 and not idempotent:
                 # Box may have done the write despite the 5xx: look before doing it again.
                 if verify is None:
@@ -353,11 +353,17 @@ class BoxClient(ContentMethods):
         elapsed = max(0.0, self.retry.clock() - started_at)
         return f"after {attempt} attempt{'s' if attempt != 1 else ''} over {elapsed:.1f} s"
 
-    def _after_attempts(self, error: BoxAPIError, attempt: int, started_at: float) -> BoxAPIError:
+    def _after_attempts(
+        self, error: BoxAPIError, attempt: int, started_at: float, *, gave_up: bool = True
+    ) -> BoxAPIError:
         """Box's last answer, saying it was retried: "Gave up after 5 attempts over 7.5 s."."""
         if attempt <= 1:
             return error
-        note = f"Gave up {self._tries(attempt, started_at)}."
+        if gave_up:
+            note = f"Gave up {self._tries(attempt, started_at)}."
+        else:  # a retry met a different, final answer
+            elapsed = max(0.0, self.retry.clock() - started_at)
+            note = f"Box gave this answer to attempt {attempt}, {elapsed:.1f} s after the first (it failed)."
         return error.retold(note=f"{error.note} {note}" if error.note else note)
 
     def _unsure(self, error: BoxAPIError, *, checked: bool) -> BoxAPIError:

@@ -182,3 +182,14 @@ async def test_a_url_quoted_in_an_error_body_loses_its_query_and_token_path(make
         await client.get("/files/1")
     assert "TOKEN42" not in str(info.value)
     assert "Expired: https://dl.boxcloud.com/…" in str(info.value)
+
+
+async def test_a_final_answer_after_a_retry_says_which_attempt_got_it(make_client, fake_time, box_error):
+    handler = sequence(box_error(503, "unavailable"), box_error(409, "item_name_in_use", "taken"))
+    client = make_client(handler).bound(idempotent=True)
+    with pytest.raises(BoxAPIError) as info:
+        await client.put("/files/1", json={"name": "b"})
+    assert info.value.status == 409
+    said = f"Box gave this answer to attempt 2, {fake_time.sleeps[0]:.1f} s after the first (it failed)."
+    assert said in str(info.value)
+    assert "Gave up" not in str(info.value)
