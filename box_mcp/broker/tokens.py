@@ -115,12 +115,15 @@ class TokenEndpoint:
         if response.status_code != 200:
             error = _safe_text(body.get("error")) if body else ""
             detail = _safe_text(body.get("error_description")) if body else ""
-            raise TokenRequestError(
-                f"Box refused {what}: {error or 'HTTP ' + str(response.status_code)}"
-                + (f" ({detail})" if detail else ""),
-                error=error or f"http_{response.status_code}",
-                status=response.status_code,
-            )
+            status = response.status_code
+            said = f"{error or 'HTTP ' + str(status)}" + (f" ({detail})" if detail else "")
+            if status == 429 or status >= 500:
+                # Not a verdict on the credentials: Box was busy or failing.
+                text = (f"Box's token endpoint could not answer {what} ({status}: {said}). "
+                        "Fix: try again in a moment; the credentials were not refused.")
+            else:
+                text = f"Box refused {what}: {said}"
+            raise TokenRequestError(text, error=error or f"http_{status}", status=status)
         if not body or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenEndpointUnavailable(f"Box's token endpoint gave no access token for {what}")
         expires_in = body.get("expires_in")
