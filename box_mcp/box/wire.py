@@ -1,4 +1,5 @@
-"""Small wire-level helpers shared by the client modules: query spelling, bodies, paths, results."""
+"""Small wire-level helpers shared by the client modules: query spelling, bodies, paths, results, and
+the safe spelling of URLs and connection failures in error texts and log lines."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def safe_url(url: str) -> str:
         return "(a URL)"
     if not parts.scheme or not host:
         return "(a URL)"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
     path = parts.path if parts.path.startswith(_API_PATHS) else ("/…" if parts.path.strip("/") else "/")
     return origin + path
