@@ -25,6 +25,7 @@ from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
 from box_mcp.tools.local import LocalRules, confine_path
+from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
     ProgressReporter,
     ToolContext,
@@ -65,6 +66,10 @@ class Decision:
     rules: tuple[str, ...] = ()
     args: ToolInput | None = None
     approval_required: bool = False  # allowed only if a person approves (see Approver)
+    # A denial because Box failed a lookup the decision needed: Box's answer, for the audit record.
+    box_status: int | None = None
+    box_code: str | None = None
+    box_request_id: str | None = None
 
 
 ALLOW = Decision(allowed=True, reason="no policy configured")
@@ -313,7 +318,7 @@ class Gate:
                     call.transport,
                     call.session,
                 )
-            box = await self.credentials.client_for(call)
+            box = _declared(await self.credentials.client_for(call), call.tool)
             if not call.tool.read_only:
                 await self.events.flush()
                 await self.audit.intent(call)
@@ -378,6 +383,16 @@ class Gate:
             log.exception("audit outcome for call %s could not be recorded", call.call_id)
 
 
+def _declared(box: BoxClient, tool: ToolSpec) -> BoxClient:
+    """The call's client, told what the tool declares: whether its writes may be sent again after a 5xx
+    (`Hints.idempotent`, not the HTTP method) and how to check one that failed uncertainly."""
+    bound = getattr(box, "bound", None)
+    if bound is None:  # a test double that is not a BoxClient
+        return box
+    view: BoxClient = bound(idempotent=tool.hints.idempotent, check_hint=hint_for(tool.name))
+    return view
+
+
 def _result_item(output: ToolOutput) -> dict[str, str] | None:
     """type/id/name/parent_path of an output that is one Box item (file, folder, web link details)."""
     item_id, kind, name = (getattr(output, k, None) for k in ("id", "type", "name"))
@@ -417,7 +432,7 @@ def _failed(exc: BoxMCPError, decision: Decision, started: float) -> Outcome:
         _ms(started),
         message,
         kind,
-        box_status=getattr(exc, "status", None),
-        box_code=getattr(exc, "code", None),
-        box_request_id=getattr(exc, "request_id", None),
+        box_status=getattr(exc, "status", None) or decision.box_status,
+        box_code=getattr(exc, "code", None) or decision.box_code,
+        box_request_id=getattr(exc, "request_id", None) or decision.box_request_id,
     )

@@ -25,15 +25,27 @@ from .errors import BoxAPIError, NotModified, error_from_response
 from .paging import paginate
 from .retry import RetryPolicy, Sleep
 from .tokens import StaticToken, TokenSource
-from .wire import Verified, parse_body, query_params, read_bounded
+from .wire import (
+    ScrubURLs,
+    Verified,
+    connect_reason,
+    fix_for_origin,
+    parse_body,
+    query_params,
+    read_bounded,
+    safe_url,
+    url_path_text,
+)
 
 __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
 
 _log = logging.getLogger("box_mcp.box")
+logging.getLogger("httpx2").addFilter(ScrubURLs())  # its request lines would show download links
 
 BOX_API_URL = "https://api.box.com"
 BOX_UPLOAD_URL = "https://upload.box.com/api"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failures that prove the request never reached Box, so even a create can be sent again.
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 
@@ -44,6 +56,10 @@ ContentFactory = Callable[[], bytes | AsyncIterable[bytes]]
 def _origin(url: str) -> tuple[str, str, int | None]:
     u = httpx2.URL(url)
     return (u.scheme, u.host, u.port)
+
+
+def _host(url: str) -> str:
+    return httpx2.URL(url).host
 
 
 class BoxClient(ContentMethods):
@@ -90,6 +106,8 @@ class BoxClient(ContentMethods):
         )
         self._token = token_source
         self._as_user: str | None = None
+        self._idempotent: bool | None = None  # the calling tool's declaration (see bound)
+        self._check_hint: str | None = None
         self._owner = True
         self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
         self._http = httpx2.AsyncClient(
@@ -101,8 +119,20 @@ class BoxClient(ContentMethods):
 
     # --- lifecycle and views -------------------------------------------------------------------
 
-    def bound(self, *, token_source: TokenSource | None = None, as_user: str | None = None) -> BoxClient:
-        """A view on the same connection pool acting with another token and/or `As-User`."""
+    def bound(
+        self,
+        *,
+        token_source: TokenSource | None = None,
+        as_user: str | None = None,
+        idempotent: bool | None = None,
+        check_hint: str | None = None,
+    ) -> BoxClient:
+        """A view on the same connection pool acting with another token and/or `As-User`.
+
+        `idempotent` is the calling tool's declaration: whether its writes may be sent again after a
+        5xx (reads always may). `check_hint` tells an agent how to see whether a write that failed
+        uncertainly happened ("list the file's comments to see whether it was posted").
+        """
         view = copy.copy(self)
         view._owner = False
         if token_source is not None:
@@ -111,6 +141,10 @@ class BoxClient(ContentMethods):
             if not as_user.isdigit():
                 raise ValueError(f"As-User must be a Box user id (digits), got {as_user!r}")
             view._as_user = as_user
+        if idempotent is not None:
+            view._idempotent = idempotent
+        if check_hint is not None:
+            view._check_hint = check_hint
         return view
 
     @property
@@ -180,17 +214,18 @@ class BoxClient(ContentMethods):
         """
         method = method.upper()
         url = self.url(url, upload=upload)
-        hdr_keys = {k.lower() for k in (headers or {})}
-        if idempotent is None:
-            idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT") or (
-                method == "DELETE" and "if-match" in hdr_keys
-            )
+        idempotent = self._is_idempotent(method, headers, idempotent)
         trusted = self.is_trusted(url)
         retry = self.retry
-        deadline_at = retry.deadline_from_now()
-        what = f"{method} {httpx2.URL(url).path}"
+        started_at = retry.clock()
+        deadline_at = started_at + retry.deadline
+        # Never the full URL: a download link's path and query are its secret.
+        what = f"{method} {url_path_text(url)}"
         attempt = 0
         refreshed = False
+        # Set once an attempt of a write may have taken effect (a 5xx, an answer cut off): a later
+        # 404 to a DELETE or 412 to an etag-guarded change may then be that attempt's own doing.
+        maybe_done: str | None = None
         while True:
             attempt += 1
             token = await self._token.access_token() if trusted else None
@@ -210,17 +245,23 @@ class BoxClient(ContentMethods):
                 else:
                     response = await self._http.send(request, stream=True)
             except TimeoutError:
+                fix = (
+                    "try again later; if it keeps happening, Box may be degraded."
+                    if idempotent
+                    else f"the write may or may not have happened: {self._recheck} before trying again."
+                )
                 raise BoxTransportError(
-                    f"{what}: Box did not answer within the {retry.deadline:g} s deadline. "
-                    "Fix: try again later; if it keeps happening, Box may be degraded."
+                    f"{what}: Box did not answer within the {retry.deadline:g} s deadline "
+                    f"({self._tries(attempt, started_at)}). Fix: {fix}"
                 ) from None
             except httpx2.TransportError as exc:
                 reached = not isinstance(exc, _NOT_SENT)
-                problem = f"{what}: {type(exc).__name__} talking to {httpx2.URL(url).host}"
+                where = _host(url) if trusted else safe_url(url)
+                problem = f"{what}: {type(exc).__name__} talking to {where}"
                 if reached and not idempotent:
                     unknown = BoxTransportError(
-                        f"{problem}; the write may or may not have happened. "
-                        "Fix: check the target before trying again."
+                        f"{problem}; the write may or may not have happened. Fix: {self._recheck} before "
+                        "trying again."
                     )
                     if verify is None:
                         raise unknown from None
@@ -230,12 +271,11 @@ class BoxClient(ContentMethods):
                     if attempt >= retry.max_attempts:
                         raise unknown from None
                     continue  # _verify already waited
+                if reached and method not in _READS:
+                    maybe_done = type(exc).__name__
                 _log.info("%s: %s, attempt %d of %d", what, type(exc).__name__, attempt, retry.max_attempts)
                 if attempt >= retry.max_attempts or not await retry.wait(retry.backoff(attempt), deadline_at):
-                    raise BoxTransportError(
-                        f"{problem} after {attempt} attempt(s). Fix: check the network or Box's status, "
-                        "then try again."
-                    ) from None
+                    raise self._unreachable(exc, url, what, problem, trusted, attempt, started_at) from None
                 continue
 
             status = response.status_code
@@ -254,21 +294,38 @@ class BoxClient(ContentMethods):
                 if not hmac.compare_digest(fresh.encode(), token.encode()):
                     attempt -= 1  # a refreshed token is a new start, not a retry
                     continue
-            error = error_from_response(response, body)
+            # A storage host's error body may quote the signed link it refused: only its status is kept.
+            error = error_from_response(response, body if trusted else b"")
+            if maybe_done is not None:
+                if status == 404 and method == "DELETE":
+                    # The earlier attempt deleted it: the item is gone, which is what was asked.
+                    _log.info("%s: 404 after %s earlier; the delete had happened", what, maybe_done)
+                    return Verified(None)
+                if status == 412:
+                    raise error.retold(
+                        note=f"An earlier attempt failed ({maybe_done}) but may have made this change, which "
+                        "would have moved the etag on.",
+                        fix=f"{self._recheck} before trying again.",
+                    )
             if status not in _RETRY_STATUSES:
-                raise error
+                raise self._after_attempts(error, attempt, started_at, gave_up=False)
             if status != 429 and not idempotent:
                 # Box may have done the write despite the 5xx: look before doing it again.
                 if verify is None:
-                    raise error
-                found = await self._verify(verify, error, attempt, deadline_at, error.retry_after)
+                    raise self._unsure(error, checked=False)
+                unsure = self._unsure(error, checked=True)
+                found = await self._verify(verify, unsure, attempt, deadline_at, error.retry_after)
                 if found is not None:
                     return found
                 if attempt >= retry.max_attempts:
-                    raise error
+                    # Each check said "not there": Box's own advice (retry later) holds.
+                    checked = error.retold(note="box-mcp checked after each failure: it was not made.")
+                    raise self._after_attempts(checked, attempt, started_at)
                 continue
+            if status != 429 and method not in _READS:
+                maybe_done = f"Box said {status}"
             if attempt >= retry.max_attempts:
-                raise error
+                raise self._after_attempts(error, attempt, started_at)
             delay = retry.delay(attempt, error.retry_after)
             _log.info(
                 "%s: Box said %d, attempt %d of %d, retrying in %.2f s",
@@ -279,7 +336,69 @@ class BoxClient(ContentMethods):
                 delay,
             )
             if not await retry.wait(delay, deadline_at):
-                raise error
+                raise self._after_attempts(error, attempt, started_at)
+
+    def _is_idempotent(self, method: str, headers: Mapping[str, str] | None, given: bool | None) -> bool:
+        """May this request be sent again after a 5xx? The caller's word, else the tool's declaration
+        (a bound view's `idempotent`), else what the HTTP method promises."""
+        if given is not None:
+            return given
+        if method in _READS:
+            return True
+        if self._idempotent is not None:
+            return self._idempotent
+        return method == "PUT" or (method == "DELETE" and "if-match" in {k.lower() for k in headers or {}})
+
+    def _tries(self, attempt: int, started_at: float) -> str:
+        elapsed = max(0.0, self.retry.clock() - started_at)
+        return f"after {attempt} attempt{'s' if attempt != 1 else ''} over {elapsed:.1f} s"
+
+    def _after_attempts(
+        self, error: BoxAPIError, attempt: int, started_at: float, *, gave_up: bool = True
+    ) -> BoxAPIError:
+        """Box's last answer, saying it was retried: "Gave up after 5 attempts over 7.5 s."."""
+        if attempt <= 1:
+            return error
+        if gave_up:
+            note = f"Gave up {self._tries(attempt, started_at)}."
+        else:  # a retry met a different, final answer
+            elapsed = max(0.0, self.retry.clock() - started_at)
+            note = f"Box gave this answer to attempt {attempt}, {elapsed:.1f} s after the first (it failed)."
+        return error.retold(note=f"{error.note} {note}" if error.note else note)
+
+    def _unsure(self, error: BoxAPIError, *, checked: bool) -> BoxAPIError:
+        """A 5xx to a write that cannot be sent again blindly: Box's table says "retry", which would
+        do it twice if Box had done it before failing."""
+        could_not = ", and box-mcp could not check" if checked else ""
+        return error.retold(
+            note=f"Box may have made this change before it failed{could_not}.",
+            fix=f"do not simply retry; first {self._recheck}.",
+        )
+
+    def _unreachable(
+        self,
+        exc: httpx2.TransportError,
+        url: str,
+        what: str,
+        problem: str,
+        trusted: bool,
+        attempt: int,
+        started_at: float,
+    ) -> BoxTransportError:
+        tries = self._tries(attempt, started_at)
+        if isinstance(exc, _NOT_SENT) and trusted:
+            origin = safe_url(str(httpx2.URL(url).copy_with(path="/", query=None, fragment=None)))
+            return BoxTransportError(
+                f"{what}: cannot reach Box at {origin} ({connect_reason(exc)}) {tries}. Fix: "
+                + fix_for_origin(origin)
+            )
+        return BoxTransportError(
+            f"{problem} {tries}. Fix: check the network or Box's status, then try again."
+        )
+
+    @property
+    def _recheck(self) -> str:
+        return self._check_hint or "check whether it happened (read the item again, or list its folder)"
 
     async def _verify(
         self,

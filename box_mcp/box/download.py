@@ -103,7 +103,13 @@ async def open_download(
             if not location:
                 raise BoxTransportError(f"Box answered {status} for file {file_id} without a Location.")
             # Relative locations resolve against the URL asked; absolute ones on another host get no token.
-            url = str(httpx2.URL(url).join(location))
+            try:
+                url = str(httpx2.URL(url).join(location))
+            except httpx2.InvalidURL:  # its text would quote the link: a download link is its own secret
+                raise BoxTransportError(
+                    f"Box answered {status} for file {file_id} with a Location that is not a valid URL. "
+                    "Fix: download again; if it keeps happening, report it to Box."
+                ) from None
             continue
         if status == 304 or not 200 <= status < 300:
             await response.aclose()

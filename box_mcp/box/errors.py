@@ -18,6 +18,7 @@ import httpx2
 from box_mcp.errors import BoxError, BoxTransportError
 
 from .error_table import STATUS_CODES, lookup
+from .wire import scrub_urls
 
 __all__ = ["BoxAPIError", "BoxTransportError", "NotModified", "error_from_response"]
 
@@ -27,7 +28,8 @@ _MAX_BODY = 64 * 1024
 
 def _clip(text: str, limit: int = _MAX_TEXT) -> str:
     # Control and format characters (terminal escapes, bidi overrides) go: Box's text reaches terminals.
-    text = "".join(ch for ch in re.sub(r"\s+", " ", text) if ch.isprintable()).strip()
+    # A URL it quotes loses its query and any path that may be a download link's token.
+    text = scrub_urls("".join(ch for ch in re.sub(r"\s+", " ", text) if ch.isprintable()).strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -45,6 +47,7 @@ class BoxAPIError(BoxError):
         fix: str | None = None,
         *,
         retry_after: float | None = None,
+        note: str | None = None,
     ) -> None:
         self.status = status
         self.code = code
@@ -54,7 +57,22 @@ class BoxAPIError(BoxError):
         self.help_url = help_url
         self.fix = fix
         self.retry_after = retry_after
+        self.note = note  # what box-mcp adds: the attempts made, or that a write may have happened
         super().__init__(self._render())
+
+    def retold(self, *, fix: str | None = None, note: str | None = None) -> BoxAPIError:
+        """The same Box answer with box-mcp's own fix and/or note (the retry loop's account of it)."""
+        return BoxAPIError(
+            self.status,
+            self.code,
+            self.message,
+            self.request_id,
+            self.context_info,
+            self.help_url,
+            self.fix if fix is None else fix,
+            retry_after=self.retry_after,
+            note=self.note if note is None else note,
+        )
 
     def _render(self) -> str:
         text = f"Box said {self.status} {self.code}"
@@ -73,6 +91,8 @@ class BoxAPIError(BoxError):
         text += "."
         if self.retry_after is not None and self.status == 429:
             text += f" Retry after {self.retry_after:g} s."
+        if self.note:
+            text += f" {self.note}"
         if self.fix:
             text += f" Fix: {self.fix}"
         return text
@@ -99,13 +119,14 @@ class BoxAPIError(BoxError):
                 self.help_url,
                 self.fix,
                 self.retry_after,
+                self.note,
             ),
         )
 
 
 def _rebuild(*args: Any) -> BoxAPIError:
-    *head, retry_after = args
-    return BoxAPIError(*head, retry_after=retry_after)
+    *head, retry_after, note = args
+    return BoxAPIError(*head, retry_after=retry_after, note=note)
 
 
 @dataclass(frozen=True, slots=True)

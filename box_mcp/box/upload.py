@@ -118,12 +118,19 @@ async def _simple(
 def _new_file_check(
     client: BoxClient, parent_id: str, name: str, size: int
 ) -> Callable[[str], Awaitable[Any]]:
-    """After a 5xx: did our file land anyway? Preflight names the conflicting file and its SHA-1."""
+    """After a 5xx: did our file land anyway? Preflight names the conflicting file and its SHA-1.
+
+    Only a clear answer may allow sending the file again: the name is free, or taken by other content.
+    A preflight that itself fails (5xx, 429) proves nothing, so it propagates and the upload is
+    reported as "may have happened" instead of being sent twice.
+    """
 
     async def check(sha1: str) -> Any | None:
         try:
             await client.preflight(parent_id=parent_id, name=name, size=size)
         except BoxAPIError as err:
+            if err.status >= 500 or err.status == 429:
+                raise
             if err.code == "item_name_in_use":
                 for item in err.conflicts:
                     if item.get("type") == "file" and item.get("sha1") == sha1 and item.get("id"):

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx2
 
+from box_mcp.box.wire import connect_reason, fix_for_origin, safe_url, scrub_urls
 from box_mcp.errors import BrokerError
 
 BOX_TOKEN_AUDIENCE = "https://api.box.com/oauth2/token"  # what Box (and its SDK) put in a JWT's aud
@@ -87,7 +88,7 @@ class Token:
 def _safe_text(value: object, limit: int = 200) -> str:
     """Box's text is untrusted: printable, short, and never a token (we never echo request fields)."""
     text = value if isinstance(value, str) else ""
-    text = "".join(ch for ch in text if ch.isprintable())
+    text = scrub_urls("".join(ch for ch in text if ch.isprintable()))
     return text[:limit]
 
 
@@ -109,20 +110,20 @@ class TokenEndpoint:
         try:
             response = await self._http.post(self.endpoints.token_url, data=dict(form))
         except httpx2.HTTPError as exc:
-            raise TokenEndpointUnavailable(
-                f"could not reach Box's token endpoint for {what} ({type(exc).__name__}); "
-                "check the network and the Box URL, then retry"
-            ) from None
+            raise _unreachable(self.endpoints.token_url, exc, "to get an access token") from None
         body = _json_or_none(response)
         if response.status_code != 200:
             error = _safe_text(body.get("error")) if body else ""
             detail = _safe_text(body.get("error_description")) if body else ""
-            raise TokenRequestError(
-                f"Box refused {what}: {error or 'HTTP ' + str(response.status_code)}"
-                + (f" ({detail})" if detail else ""),
-                error=error or f"http_{response.status_code}",
-                status=response.status_code,
-            )
+            status = response.status_code
+            said = f"{error or 'HTTP ' + str(status)}" + (f" ({detail})" if detail else "")
+            if status == 429 or status >= 500:
+                # Not a verdict on the credentials: Box was busy or failing.
+                text = (f"Box's token endpoint could not answer {what} ({status}: {said}). "
+                        "Fix: try again in a moment; the credentials were not refused.")
+            else:
+                text = f"Box refused {what}: {said}"
+            raise TokenRequestError(text, error=error or f"http_{status}", status=status)
         if not body or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenEndpointUnavailable(f"Box's token endpoint gave no access token for {what}")
         expires_in = body.get("expires_in")
@@ -142,9 +143,7 @@ class TokenEndpoint:
         try:
             response = await self._http.post(self.endpoints.revoke_url, data=form)
         except httpx2.HTTPError as exc:
-            raise TokenEndpointUnavailable(
-                f"could not reach Box's revoke endpoint ({type(exc).__name__}); retry when online"
-            ) from None
+            raise _unreachable(self.endpoints.revoke_url, exc, "to revoke the token") from None
         if response.status_code >= 400:
             body = _json_or_none(response)
             error = _safe_text(body.get("error")) if body else ""
@@ -153,6 +152,16 @@ class TokenEndpoint:
                 error=error or f"http_{response.status_code}",
                 status=response.status_code,
             )
+
+
+def _unreachable(url: str, exc: httpx2.HTTPError, purpose: str) -> TokenEndpointUnavailable:
+    """The URL that could not be reached and what to do, in plain words (never the request's form)."""
+    origin = safe_url(str(httpx2.URL(url).copy_with(path="/", query=None, fragment=None)))
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.UnsupportedProtocol):
+        problem = f"cannot reach Box at {origin} ({connect_reason(exc)}) {purpose}"
+    else:
+        problem = f"Box at {origin} gave no usable answer {purpose} ({type(exc).__name__})"
+    return TokenEndpointUnavailable(f"{problem}. Fix: {fix_for_origin(origin)}")
 
 
 def _json_or_none(response: httpx2.Response) -> dict[str, Any] | None:

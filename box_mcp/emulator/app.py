@@ -55,6 +55,7 @@ STATUS_CODES = {
     416: "requested_range_not_satisfiable",
     429: "rate_limit_exceeded",
     500: "internal_server_error",
+    502: "bad_gateway",
     503: "unavailable",
 }
 
@@ -127,8 +128,13 @@ class BoxMiddleware:
             await send(message)
 
         try:
-            await self._pre_checks(scope)
-            await self.app(scope, receive, send_wrapper)
+            after = await self._pre_checks(scope)
+            if after is None:
+                await self.app(scope, receive, send_wrapper)
+            else:
+                # Box did the work (the route commits its change), then the answer was lost on the way.
+                await self.app(scope, receive, _discard)
+                raise after
         except Exception as exc:
             if started:  # the response is half sent: all we can do is log and stop
                 log.exception("error after the response started (request %s)", request_id)
@@ -140,7 +146,8 @@ class BoxMiddleware:
                 log.exception("unexpected error (request %s)", request_id)
             await error_response(as_box_error(exc), request_id)(scope, receive, send)
 
-    async def _pre_checks(self, scope: Scope) -> None:
+    async def _pre_checks(self, scope: Scope) -> BoxError | None:
+        """Refuse the request now (raise), or return the fault to answer once the route has run."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         total = sum(len(k) + len(v) for k, v in headers)
         if total > MAX_HEADERS_TOTAL or any(len(v) > MAX_HEADER_VALUE for _, v in headers):
@@ -160,25 +167,32 @@ class BoxMiddleware:
                     f"The API version is not supported; send box-version: {API_VERSIONS[0]} or omit it",
                 )
         method = scope.get("method", "GET")
+        after: BoxError | None = None
         for rule in self.emulator.faults:
             if rule.matches(method, path):
                 if rule.latency_ms:
                     await asyncio.sleep(rule.latency_ms / 1000)
-                status = rule.pick(self.rng)
+                picked = rule.pick(self.rng) if after is None else None
+                if picked is None:
+                    continue
+                status, once_done = picked
                 if status == 429:
                     raise BoxError(429, "rate_limit_exceeded", headers={"Retry-After": str(rule.retry_after)})
-                if status is not None:
-                    raise BoxError(
-                        status,
-                        STATUS_CODES[status],
-                        "Injected fault",
-                        headers={"Retry-After": str(rule.retry_after)} if status == 503 else None,
-                    )
+                fault = BoxError(
+                    status,
+                    STATUS_CODES[status],
+                    "Injected fault after the request took effect" if once_done else "Injected fault",
+                    headers={"Retry-After": str(rule.retry_after)} if status == 503 else None,
+                )
+                if not once_done:
+                    raise fault
+                after = fault
         limiter = self.emulator.rate_limiter
         if limiter is not None and is_api:
             wait = limiter.check(self._user_key(headers), path)
             if wait:
                 raise BoxError(429, "rate_limit_exceeded", headers={"Retry-After": str(wait)})
+        return after
 
     def _user_key(self, headers: list[tuple[bytes, bytes]]) -> str:
         """Box counts requests per user: the token's user (As-User cannot shift the count to a victim)."""
@@ -191,6 +205,10 @@ class BoxMiddleware:
             if row is not None:
                 return "user:" + row["user_id"]
         return "anonymous"
+
+
+async def _discard(message: Message) -> None:
+    """The send of a request whose answer an `after` fault replaces: the route's answer goes nowhere."""
 
 
 async def _box_error_handler(request: Request, exc: Exception) -> Response:
@@ -209,12 +227,14 @@ def create_app(
     rate_limits: bool = True,
     faults: list[FaultRule] | None = None,
     listen_url: str | None = None,
+    fault_seed: int | None = None,
 ) -> Starlette:
     """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`.
 
     `base_url` fixes the origin of every absolute URL the emulator hands out (download Locations, upload
     and chunked-session URLs, ...); without it each request's own origin is used. `listen_url` is where
-    it listens: what credentials.json names, and the origin when a request has no usable Host."""
+    it listens: what credentials.json names, and the origin when a request has no usable Host.
+    `fault_seed` makes the injected faults' dice repeatable (tests under load)."""
     if not memory and data_dir is None:
         raise ValueError("create_app needs data_dir=Path(...) or memory=True")
     if seed not in seeding.SEEDS:
@@ -255,7 +275,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.add_middleware(BoxMiddleware, emulator=emulator)
+    rng = random.Random(fault_seed) if fault_seed is not None else None  # noqa: S311 - not security
+    app.add_middleware(BoxMiddleware, emulator=emulator, rng=rng)
     app.state.emulator = emulator
     return app
 

@@ -32,8 +32,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fault",
         action="append",
         default=[],
-        metavar="PATTERN:429=0.1,503=0.05,latency=50",
-        help="inject faults on matching paths (repeatable; also BOX_EMULATOR_FAULTS)",
+        metavar="PATTERN:429=0.1,503=0.05,after503=0.05,latency=50",
+        help=(
+            "inject faults on paths matching the regex PATTERN, each with a probability: 429, 500, 503 "
+            "answer before the request runs; after500, after502, after503 run it (its change is made) and "
+            "then answer that error, as when Box's answer is lost; latency in ms, retry_after in s "
+            "(repeatable; also BOX_EMULATOR_FAULTS, rules separated by ';')"
+        ),
     )
     parser.add_argument(
         "--public-url",

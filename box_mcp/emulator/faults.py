@@ -1,4 +1,9 @@
-"""Fault injection (off by default) and per-user rate limits, applied before a request reaches a route."""
+"""Fault injection (off by default) and per-user rate limits, applied around the routes.
+
+A fault answers before the route runs (429, 500, 503: Box did nothing), or after it ran and its change
+was committed (`after500`, `after502`, `after503`: Box did the work and the answer was lost), which is
+the case a client must not mistake for "nothing happened".
+"""
 
 from __future__ import annotations
 
@@ -28,24 +33,39 @@ class FaultRule:
     latency_ms: float = 0.0
     retry_after: int = 1
     methods: tuple[str, ...] = ()  # empty: every method
+    # Run the route (its change commits), then answer this status instead of the route's answer.
+    rate_after_500: float = 0.0
+    rate_after_502: float = 0.0
+    rate_after_503: float = 0.0
 
     def matches(self, method: str, path: str) -> bool:
         return (not self.methods or method.upper() in self.methods) and re.search(
             self.pattern, path
         ) is not None
 
-    def pick(self, rng: random.Random) -> int | None:
-        """The status to inject this time, or None."""
+    def pick(self, rng: random.Random) -> tuple[int, bool] | None:
+        """(status, after) to inject this time, or None; `after` means: once the route has run."""
         roll = rng.random()
-        for status, rate in ((429, self.rate_429), (500, self.rate_500), (503, self.rate_503)):
+        for status, after, rate in (
+            (429, False, self.rate_429),
+            (500, False, self.rate_500),
+            (503, False, self.rate_503),
+            (500, True, self.rate_after_500),
+            (502, True, self.rate_after_502),
+            (503, True, self.rate_after_503),
+        ):
             if roll < rate:
-                return status
+                return status, after
             roll -= rate
         return None
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
-        """`PATTERN:key=value,...` e.g. `/2.0/files:429=0.1,503=0.05,latency=200` (for the CLI and env)."""
+        """`PATTERN:key=value,...` e.g. `/2.0/files:429=0.1,503=0.05,after503=0.05,latency=200`.
+
+        Keys: 429, 500, 503 (answered before the route runs), after500, after502, after503 (answered
+        after the route ran and committed its change), latency (ms), retry_after (s). For the CLI and env.
+        """
         pattern, _, options = spec.rpartition(":") if ":" in spec else (".*", "", spec)
         rule = cls(pattern=pattern or ".*")
         for option in filter(None, options.split(",")):
@@ -57,12 +77,17 @@ class FaultRule:
                 raise ValueError(f"fault option {option!r}: the value must be a number") from None
             if key in ("429", "500", "503"):
                 setattr(rule, f"rate_{key}", number)
+            elif key in ("after500", "after502", "after503"):
+                setattr(rule, f"rate_after_{key[5:]}", number)
             elif key == "latency":
                 rule.latency_ms = number
             elif key == "retry_after":
                 rule.retry_after = int(number)
             else:
-                raise ValueError(f"unknown fault option {key!r}; use 429, 500, 503, latency or retry_after")
+                raise ValueError(
+                    f"unknown fault option {key!r}; use 429, 500, 503, after500, after502, after503, "
+                    "latency or retry_after"
+                )
         return rule
 
 

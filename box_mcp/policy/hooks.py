@@ -145,13 +145,13 @@ class PolicyGate:
             # A collaboration id stands for the item it is on: rules naming that item must see it.
             resolved = await self._collaboration_items(call.agent, uses)
             if isinstance(resolved, str):
-                return GateDecision(False, resolved)
+                return _lookup_denied(resolved)
             aliases = resolved
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(call.agent, tool):
             located = await self._locate(call.agent, uses)
             if isinstance(located, str):
-                return GateDecision(False, located)
+                return _lookup_denied(located)
             ancestry = located
             for alias, target in aliases.items():
                 if alias in ancestry:
@@ -162,7 +162,7 @@ class PolicyGate:
             if guards:
                 found = await self._locate_guards(call.agent, guards)
                 if isinstance(found, str):
-                    return GateDecision(False, found)
+                    return _lookup_denied(found)
                 ancestry.update(found)
         facts = _with_local_size(call)
         if facts.invitee_email is None and isinstance(getattr(call.args, "user_id", None), str):
@@ -196,8 +196,8 @@ class PolicyGate:
                 out[use.item] = await resolver.collaboration_item(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
-                    return f"Box has no {use.item} that this server can see; check the id."
-                return f"could not check which item {use.item} is on ({exc}); retry later."
+                    return _unlocated(exc, f"Box has no {use.item} that this server can see; check the id.")
+                return _unlocated(exc, f"could not check which item {use.item} is on ({exc}); retry later.")
             except AncestryError as exc:
                 return f"could not check which item {use.item} is on: {exc}."
         return out
@@ -213,7 +213,7 @@ class PolicyGate:
                 out[guard] = await resolver.ancestry(guard)
             except BoxError as exc:
                 if getattr(exc, "status", None) != 404:
-                    return f"could not check what the folder holds ({exc}); retry later."
+                    return _unlocated(exc, f"could not check what the folder holds ({exc}); retry later.")
                 out[guard] = ()
             except AncestryError as exc:
                 return f"could not check what the folder holds: {exc}."
@@ -234,8 +234,8 @@ class PolicyGate:
                 out[use.item] = await resolver.ancestry(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
-                    return f"Box has no {use.item} that this server can see; check the id."
-                return f"could not check where {use.item} sits in Box ({exc}); retry later."
+                    return _unlocated(exc, f"Box has no {use.item} that this server can see; check the id.")
+                return _unlocated(exc, f"could not check where {use.item} sits in Box ({exc}); retry later.")
             except AncestryError as exc:
                 return f"could not check where {use.item} sits in Box: {exc}."
         return out
@@ -367,6 +367,29 @@ class PolicyGate:
         if scheme.lower() != "bearer" or not key:
             return None
         return self.store.engine().agent_for_key(key)
+
+
+class Unlocated(str):
+    """A denial sentence for a lookup Box failed, carrying Box's status and code for the audit record."""
+
+    status: int | None = None
+    code: str | None = None
+    request_id: str | None = None
+
+
+def _unlocated(exc: BoxError, text: str) -> Unlocated:
+    out = Unlocated(text)
+    out.status, out.code = getattr(exc, "status", None), getattr(exc, "code", None)
+    out.request_id = getattr(exc, "request_id", None)
+    return out
+
+
+def _lookup_denied(reason: str) -> GateDecision:
+    from box_mcp.gate import Decision as GateDecision
+
+    return GateDecision(False, reason, box_status=getattr(reason, "status", None),
+                        box_code=getattr(reason, "code", None),
+                        box_request_id=getattr(reason, "request_id", None))
 
 
 def _with_local_size(call: Call) -> CallFacts:

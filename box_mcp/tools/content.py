@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,14 @@ class FileContent(ToolOutput):
         return [EmbeddedResource(type="resource", resource=blob)]
 
 
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
+
 def _mime(ext: str | None, headers: Any) -> str:
     ctype = str(headers.get("content-type", "")) if headers is not None else ""
-    if ctype and ctype != "application/octet-stream":
-        return ctype.split(";")[0].strip()
+    ctype = ctype.split(";")[0].strip()
+    if ctype and ctype != "application/octet-stream" and _MIME.fullmatch(ctype):  # untrusted header text
+        return ctype
     known = {
         "pdf": "application/pdf",
         "png": "image/png",

@@ -1,0 +1,44 @@
+"""How an agent sees whether a write that failed uncertainly (a 5xx after Box may have done it) happened.
+
+The Box client puts the sentence in the error's fix ("do not simply retry; first <hint>"); the gate
+hands it over with the tool's idempotency (`BoxClient.bound(check_hint=...)`). Every write tool has one:
+a test walks the catalog.
+"""
+
+from __future__ import annotations
+
+_FILE = "call get_file_details on the file to see whether it shows the change"
+_FOLDER = "call get_folder_details on the folder to see whether it shows the change"
+_LINK = "call get_shared_link on the item to see whether its link is as you asked"
+_COLLABS = "call list_collaborations on the item to see whether the person's access is as you asked"
+_METADATA = "read the item's metadata (get_file_metadata for a file) to see whether the values are set"
+
+HINTS: dict[str, str] = {
+    # Not idempotent: sending these again blindly makes a second copy.
+    "upload_file": "list the folder (list_folder_content_by_folder_id) to see whether the file arrived",
+    "upload_file_version": "call get_file_details on the file to see whether its sha1 is the new content's",
+    "copy_file": "list the destination folder to see whether the copy is there",
+    "copy_folder": "list the destination folder to see whether the copy is there",
+    "create_folder": "list the parent folder to see whether the folder exists",
+    "create_collaboration": _COLLABS,
+    "create_file_comment": "list the file's comments (list_file_comments) to see whether it was posted",
+    # Idempotent: a retry is safe, but an etag given with the call moves on after the first attempt.
+    "update_file_properties": _FILE,
+    "move_file": _FILE,
+    "delete_file": _FILE,
+    "update_folder_properties": _FOLDER,
+    "move_folder": _FOLDER,
+    "delete_folder": _FOLDER,
+    "add_file_shared_link": _LINK,
+    "add_folder_shared_link": _LINK,
+    "remove_shared_link": _LINK,
+    "update_collaboration": _COLLABS,
+    "delete_collaboration": _COLLABS,
+    "set_file_metadata": _METADATA,
+    "set_folder_metadata": _METADATA,
+}
+
+
+def hint_for(tool: str) -> str | None:
+    """The sentence for `tool`, or None (reads: nothing to check)."""
+    return HINTS.get(tool)

@@ -1,0 +1,167 @@
+"""Each tool the catalog declares idempotent really is: its first write is done by Box and the answer lost
+(the emulator's after503), the gate's client retries on the tool's declaration, and the call ends as one
+clean application. A write tool without a case here, or without a recheck hint, fails the suite."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from box_mcp.emulator.faults import FaultRule
+from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.recheck import HINTS
+
+from .conftest import Emu, Tools
+
+pytestmark = pytest.mark.anyio
+
+CONTRACTS, INBOX, ARCHIVE, ENGINEERING = "200000000001", "200000000002", "200000000003", "200000000007"
+CAROL_ON_CONTRACTS, BOB_ON_ENGINEERING = "50000000001", "50000000002"
+MSA, NDA, README = "1300000000001", "1300000000002", "1300000000009"
+
+
+@dataclass
+class OneLostAnswer(FaultRule):
+    """Box does the first write it gets, then its answer is lost (503); everything after goes through."""
+
+    hits: list[tuple[str, str]] = field(default_factory=list)
+    _seen: tuple[str, str] = ("", "")
+
+    def matches(self, method: str, path: str) -> bool:
+        self._seen = (method, path)
+        return super().matches(method, path)
+
+    def pick(self, rng: random.Random) -> tuple[int, bool] | None:
+        if self.hits:
+            return None
+        self.hits.append(self._seen)
+        return 503, True
+
+
+Check = Callable[[Tools, Any], Awaitable[None]]
+
+
+async def _renamed(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_file_details", file_id=MSA))["name"] == "MSA-renamed.pdf"
+
+
+async def _moved_file(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_file_details", file_id=MSA))["parent"]["id"] == ARCHIVE
+
+
+async def _file_trashed(tools: Tools, out: Any) -> None:
+    assert "Box said 404 trashed" in await tools.err("get_file_details", file_id=MSA)
+
+
+async def _folder_renamed(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_folder_details", folder_id=INBOX))["name"] == "Inbox-renamed"
+
+
+async def _moved_folder(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_folder_details", folder_id=INBOX))["parent"]["id"] == ARCHIVE
+
+
+async def _folder_trashed(tools: Tools, out: Any) -> None:
+    assert "Box said 404 trashed" in await tools.err("get_folder_details", folder_id=INBOX)
+
+
+async def _linked(tools: Tools, out: Any) -> None:
+    item_type, item_id = out["item_type"], out["item_id"]
+    link = (await tools.ok("get_shared_link", item_type=item_type, item_id=item_id))["shared_link"]
+    assert link["url"] == out["shared_link"]["url"]  # the retry changed settings, not the link itself
+
+
+async def _unlinked(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_shared_link", item_type="file", item_id=README)).get("shared_link") is None
+
+
+async def _viewer(tools: Tools, out: Any) -> None:
+    collabs = (await tools.ok("list_collaborations", item_type="folder", item_id=CONTRACTS))["entries"]
+    assert [c["role"] for c in collabs if c["id"] == CAROL_ON_CONTRACTS] == ["viewer"]
+
+
+async def _uncollaborated(tools: Tools, out: Any) -> None:
+    collabs = (await tools.ok("list_collaborations", item_type="folder", item_id=ENGINEERING))["entries"]
+    assert [c for c in collabs if c["id"] == BOB_ON_ENGINEERING] == []
+
+
+async def _file_values(tools: Tools, out: Any) -> None:
+    found = (await tools.ok("get_file_metadata", file_id=NDA, scope="enterprise", template_key="contract"))
+    assert found["instances"][0]["values"]["counterparty"] == "Initech"
+    assert out["values"]["counterparty"] == "Initech"
+
+
+async def _folder_values(tools: Tools, out: Any) -> None:
+    assert out["values"] == {"counterparty": "Initech", "value": 7.0}
+
+
+VALUES = {"counterparty": "Initech", "value": 7.0}
+CASES: list[tuple[str, dict[str, Any], Check]] = [
+    ("update_file_properties", {"file_id": MSA, "name": "MSA-renamed.pdf"}, _renamed),
+    ("move_file", {"file_id": MSA, "destination_folder_id": ARCHIVE}, _moved_file),
+    ("delete_file", {"file_id": MSA}, _file_trashed),
+    ("update_folder_properties", {"folder_id": INBOX, "name": "Inbox-renamed"}, _folder_renamed),
+    ("move_folder", {"folder_id": INBOX, "destination_folder_id": ARCHIVE}, _moved_folder),
+    ("delete_folder", {"folder_id": INBOX, "recursive": True}, _folder_trashed),
+    ("add_file_shared_link", {"file_id": MSA, "access": "open", "password": "a-long-password"}, _linked),
+    ("add_folder_shared_link", {"folder_id": INBOX, "access": "collaborators"}, _linked),
+    ("remove_shared_link", {"item_type": "file", "item_id": README}, _unlinked),
+    ("update_collaboration", {"collaboration_id": CAROL_ON_CONTRACTS, "role": "viewer"}, _viewer),
+    ("delete_collaboration", {"collaboration_id": BOB_ON_ENGINEERING}, _uncollaborated),
+    ("set_file_metadata", {"file_id": NDA, "template_key": "contract", "values": VALUES}, _file_values),
+    ("set_folder_metadata", {"folder_id": INBOX, "template_key": "contract", "values": VALUES},
+     _folder_values),
+]
+
+
+def test_every_tool_declared_idempotent_has_a_case_here() -> None:
+    declared = {t.name for t in CATALOG if not t.read_only and t.hints.idempotent}
+    assert sorted(name for name, _, _ in CASES) == sorted(declared)
+
+
+def test_every_write_tool_tells_an_agent_how_to_check_a_write_that_failed_uncertainly() -> None:
+    assert sorted(HINTS) == sorted(t.name for t in CATALOG if not t.read_only)
+
+
+@pytest.mark.parametrize(("tool", "args", "check"), CASES, ids=[c[0] for c in CASES])
+async def test_a_tool_declared_idempotent_succeeds_once_when_its_first_answer_is_lost(
+    tool: str, args: dict[str, Any], check: Check, emu: Emu, tools: Tools
+) -> None:
+    lost = OneLostAnswer(pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE"), retry_after=0)
+    emu.app.state.emulator.faults.append(lost)
+    out = await tools.ok(tool, **args)
+    emu.app.state.emulator.faults.clear()
+    assert len(lost.hits) == 1  # Box did the first write and its answer was lost
+    await check(tools, out)
+
+
+async def test_set_metadata_on_an_item_that_has_it_already_survives_a_lost_answer(
+    emu: Emu, tools: Tools
+) -> None:
+    await tools.ok("set_file_metadata", file_id=NDA, template_key="contract", values={"counterparty": "Old"})
+    lost = OneLostAnswer(pattern=r"^/2\.0/files/", methods=("PUT",), retry_after=0)
+    emu.app.state.emulator.faults.append(lost)
+    out = await tools.ok("set_file_metadata", file_id=NDA, template_key="contract", values=VALUES)
+    emu.app.state.emulator.faults.clear()
+    assert len(lost.hits) == 1 and lost.hits[0][0] == "PUT"
+    assert out["values"] | VALUES == out["values"]  # the seed's other fields stay
+
+
+async def test_a_comment_whose_answer_is_lost_is_posted_once_and_the_agent_told_how_to_check(
+    emu: Emu, tools: Tools
+) -> None:
+    lost = OneLostAnswer(pattern=r"^/2\.0/comments$", methods=("POST",), retry_after=0)
+    emu.app.state.emulator.faults.append(lost)
+    text = await tools.err("create_file_comment", file_id=MSA, message="posted once")
+    emu.app.state.emulator.faults.clear()
+    assert "Box may have made this change before it failed." in text
+    assert text.endswith(
+        "Fix: do not simply retry; first list the file's comments (list_file_comments) to see whether it "
+        "was posted."
+    )
+    comments = (await tools.ok("list_file_comments", file_id=MSA))["entries"]
+    assert [c["message"] for c in comments].count("posted once") == 1
