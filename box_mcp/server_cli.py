@@ -164,20 +164,23 @@ def startup_summary(settings: Settings, server: Any, hooks: Any, *, prefix: str 
     else:
         counts = f"{len(policy.agents)} agents, {len(policy.rules)} rules"
         head = f"{prefix}: GOVERNED by {settings.policy} ({counts})"
-    if keyed:
-        with_keys = sorted(name for name, a in policy.agents.items() if a.keys) if policy else []
-        who = f"named by API key ({', '.join(with_keys)})"
+    if keyed and policy is not None:  # callers are whoever their key names: describe each such agent
+        named = sorted(name for name, entry in policy.agents.items() if entry.keys)
+        who = f"named by API key ({', '.join(named)})"
+        identity = "; ".join(f"{name}: {identity_label(hooks, policy, name)}" for name in named)
+        tools = "; ".join(f"{len(server.gate.visible_tools(name))} listed for {name}" for name in named)
     else:
         who = agent
+        identity = identity_label(hooks, policy, agent)
+        tools = f"{len(server.gate.visible_tools(agent))} listed for {agent}"
     audit = str(settings.data_dir / "audit") if hooks.audit is not None else "off"
-    shown = len(server.gate.visible_tools(agent))
     return [
         head,
         f"{prefix}:   agent:        {who}",
-        f"{prefix}:   Box identity: {identity_label(hooks, policy, agent)}",
+        f"{prefix}:   Box identity: {identity}",
         f"{prefix}:   Box URL:      {settings.api_url}",
         f"{prefix}:   audit log:    {audit}",
-        f"{prefix}:   tools:        {shown} listed for {agent} (of {len(server.gate.tools)} served)",
+        f"{prefix}:   tools:        {tools} (of {len(server.gate.tools)} served)",
     ]
 
 

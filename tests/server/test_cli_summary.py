@@ -17,6 +17,7 @@ from box_mcp.server import selected_tools
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "box_mcp" / "policies" / "default.yaml"
 SERVED = len(selected_tools(Settings.load(env={})))
+READS = sum(tool.hints.read_only for tool in selected_tools(Settings.load(env={})))  # what a read grant lists
 
 
 def serve_stderr(tmp_path: Path, box_url: str, *args: str, **env: str) -> str:
@@ -116,3 +117,44 @@ def test_the_summary_names_the_box_identity_of_each_credential_mode(
     for secret in (emu.credentials["ccg"]["client_secret"], emu.credentials["jwt_config"]["boxAppSettings"]
                    ["clientSecret"]):
         assert secret not in err
+
+
+@pytest.mark.anyio
+async def test_an_http_server_with_keys_says_its_agents_are_named_by_key(
+    emulator_session: Any, tmp_path: Path
+) -> None:
+    import hashlib
+    import signal
+
+    import anyio
+    from anyio.streams.text import TextReceiveStream
+
+    digest = hashlib.sha256(b"bmcp_test-key").hexdigest()
+    (tmp_path / "p.yaml").write_text(
+        f'agents: {{bot: {{acts_as: {{as_user: "30000000001"}}, keys: ["sha256:{digest}"]}}}}\n'
+        "rules: [{id: r, effect: permit, agents: [bot], access: read}]\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
+    env |= {"HOME": str(tmp_path), "BOX_MCP_DATA_DIR": str(tmp_path), "BOX_DEVELOPER_TOKEN": "t"}
+    args = [sys.executable, "-m", "box_mcp", "serve", "--transport", "http", "--port", "0",
+            "--box-url", emulator_session.base_url, "--policy", "p.yaml"]
+    text = ""
+    with anyio.fail_after(60):
+        async with await anyio.open_process(args, env=env, cwd=tmp_path) as proc:
+            assert proc.stderr is not None
+            try:
+                async for chunk in TextReceiveStream(proc.stderr):
+                    text += chunk
+                    if "serving MCP on" in text:
+                        break
+            finally:
+                proc.send_signal(signal.SIGINT)
+            await proc.wait()
+    lines = text.splitlines()
+    assert lines[:3] == [
+        "box-mcp serve: GOVERNED by p.yaml (1 agents, 1 rules)",
+        "box-mcp serve:   agent:        named by API key (bot)",
+        "box-mcp serve:   Box identity: bot: user 30000000001 via As-User on the developer token",
+    ]
+    assert lines[5] == f"box-mcp serve:   tools:        {READS} listed for bot (of {SERVED} served)"
+    assert lines[6].startswith("box-mcp serve: serving MCP on http://127.0.0.1:")
