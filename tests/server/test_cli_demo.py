@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -102,19 +101,20 @@ def test_the_printed_keyed_http_config_shows_how_a_client_sends_its_key() -> Non
 
 
 def test_the_demo_emulator_keeps_its_port_across_runs(tmp_path: Path) -> None:
-    def run(*extra: str) -> str:
-        done = subprocess.run(  # noqa: S603
-            [str(BOX_MCP), "demo", "--script-only", "--port", "0", "--data-dir", str(tmp_path / "d"), *extra],
-            cwd=tmp_path, env=clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=90,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        found = re.search(r"^Box emulator: (http://127\.0\.0\.1:\d+) ", done.stdout, re.MULTILINE)
-        assert found is not None
-        return found.group(1)
-
-    first = run("--emulator-port", "0")  # a free port, recorded
-    assert run() == first  # the next run, given none, uses it again
+    data = tmp_path / "d"
+    data.mkdir()
+    sock, _ = demo.emulator_socket(data, 0)  # what an earlier run records: the free port it got
+    earlier = sock.getsockname()[1]
+    sock.close()
+    done = subprocess.run(  # noqa: S603
+        [str(BOX_MCP), "demo", "--script-only", "--port", "0", "--data-dir", str(data)],
+        cwd=tmp_path, env=clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = f"Box emulator: http://127.0.0.1:{earlier}  (state in {data / 'emulator'})"
+    assert line in done.stdout.splitlines()
+    assert json.loads((data / "demo.json").read_text()) == {"emulator_port": earlier}
 
 
 def test_a_busy_recorded_port_falls_back_to_a_free_one_and_records_it(tmp_path: Path) -> None:

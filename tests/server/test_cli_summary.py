@@ -89,34 +89,48 @@ def test_a_governed_server_names_its_policy_and_counts(emulator_session: Any, tm
         ("oauth", "OAuth grant 'work' (stored by `box-mcp auth login`)"),
     ],
 )
-def test_the_summary_names_the_box_identity_of_each_credential_mode(
-    emulator_session: Any, tmp_path: Path, mode: str, identity: str
+@pytest.mark.anyio
+async def test_the_summary_names_the_box_identity_of_each_credential_mode(
+    emulator_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, identity: str
 ) -> None:
+    """In process (one subprocess per mode would cost seconds each): the deployment `serve` opens, and
+    the summary it prints from it."""
+    from contextlib import AsyncExitStack
+
+    from box_mcp.server import open_deployment
+    from box_mcp.server_cli import startup_summary
+
     emu = emulator_session
     user = emu.user_id("ada")
     jwt_file = tmp_path / "box_config.json"
     jwt_file.write_text(json.dumps(emu.credentials["jwt_config"]))
-    args: list[str] = []
+    for name in [k for k in os.environ if k.startswith("BOX_")]:
+        monkeypatch.delenv(name)
     env: dict[str, str] = {}
+    policy: Path | None = None
     if mode == "ccg":
         env = _ccg(emu)
     elif mode == "ccg-user":
         env = _ccg(emu) | {"BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": user}
     elif mode.startswith("jwt"):
         env = {"BOX_JWT_CONFIG_FILE": str(jwt_file)}
-        args = ["--policy", str(DEMO_POLICY)] if mode == "jwt-as-user" else []
+        policy = DEMO_POLICY if mode == "jwt-as-user" else None
     else:
-        (tmp_path / "p.yaml").write_text(
+        policy = tmp_path / "p.yaml"
+        policy.write_text(
             "default_agent: person\nagents: {person: {acts_as: {user_grant: work}}}\n"
             "rules: [{id: r, effect: permit, agents: [person], access: read}]\n"
         )
-        args = ["--policy", "p.yaml"]
-    err = serve_stderr(tmp_path, emu.base_url, *args, **env)
-    lines = err.splitlines()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
+    async with AsyncExitStack() as stack:
+        server, hooks = await open_deployment(settings, stack, transport="stdio")
+        lines = startup_summary(settings, server, hooks, prefix="box-mcp serve")
     assert lines[2] == f"box-mcp serve:   Box identity: {identity.format(user=user)}"
-    for secret in (emu.credentials["ccg"]["client_secret"], emu.credentials["jwt_config"]["boxAppSettings"]
-                   ["clientSecret"]):
-        assert secret not in err
+    secrets = (emu.credentials["ccg"]["client_secret"],
+               emu.credentials["jwt_config"]["boxAppSettings"]["clientSecret"])
+    assert not any(secret in line for secret in secrets for line in lines)
 
 
 @pytest.mark.anyio
