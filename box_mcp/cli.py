@@ -2,6 +2,9 @@
 
 Each area owns a module with `register(subparsers)`, which adds its parser(s) and sets `func` on them;
 this file only collects them, so that starting `box-mcp emulator` never imports the MCP server.
+Errors a person can fix (box-mcp's own errors, a path that cannot be read or written) end as one line
+on stderr and exit status 2, whichever sub-command raised them; anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -11,18 +14,24 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from box_mcp import __version__
+from box_mcp.errors import BoxMCPError
+
 # Order is the order of `box-mcp --help`.
 COMMAND_MODULES = (
     "box_mcp.server_cli",  # serve, demo
     "box_mcp.emulator.cli",  # emulator
-    "box_mcp.policy.cli",  # policy check | explain | test | new-key
+    "box_mcp.policy.cli",  # policy check | explain | test | init | new-key
     "box_mcp.audit.cli",  # audit tail | query | verify
     "box_mcp.broker.cli",  # auth login | status | logout
 )
 
+EXIT_USAGE = 2  # what argparse uses for a bad command line; a setting or file the user must fix is the same
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="box-mcp", description="A governed MCP server for Box.")
+    parser.add_argument("--version", action="version", version=f"box-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -35,14 +44,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_error(exc: BaseException) -> str | None:
+    """The one line to print when `exc` is something the user can fix; None for a bug (or Ctrl-C).
+
+    Task groups (anyio, uvicorn) wrap what a task raised in an exception group: it is the user's error
+    only when every exception inside is."""
+    if isinstance(exc, BaseExceptionGroup):
+        lines = [user_error(inner) for inner in exc.exceptions]
+        if not lines or any(line is None for line in lines):
+            return None
+        return "; ".join(dict.fromkeys(line for line in lines if line))
+    if isinstance(exc, BoxMCPError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:  # a path the user gave or configured
+        what = exc.strerror or exc.__class__.__name__
+        return f"{exc.filename}: {what} (check the path and its permissions)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
-        return 2
-    result = func(args)
+        return EXIT_USAGE
+    try:
+        result = func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:
+        line = user_error(exc)
+        if line is None:
+            raise
+        print(f"box-mcp {args.command}: {line}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     return int(result or 0)
 
 

@@ -78,6 +78,18 @@ class Settings(BaseModel):
     def _dirs(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
         return tuple(Path(os.path.expanduser(str(p))).resolve() for p in value)
 
+    def check_paths(self) -> None:
+        """At start-up: every allowed dir must be a directory this process can write (download_file
+        saves there), so a typo fails now, not on an agent's first download."""
+        for path in self.allowed_dirs:
+            where = f"--allowed-dir / BOX_MCP_ALLOWED_DIRS {path}"
+            if not path.exists():
+                raise ConfigError(f"{where}: no such directory (create it, or correct the path)")
+            if not path.is_dir():
+                raise ConfigError(f"{where}: not a directory (give the folder files may be saved in)")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise ConfigError(f"{where}: not writable by this user (fix its permissions or pick another)")
+
     @property
     def api_url(self) -> str:
         return self.box_url or REAL_BOX_API

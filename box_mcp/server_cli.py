@@ -78,19 +78,128 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     return Settings.load(**flags, **extra)
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def identity_label(hooks: Any, policy: Any, agent: str) -> str:
+    """Which Box identity `agent`'s calls use, as a person would name it: never a secret."""
+    from box_mcp.broker.credentials import ClientCredentials, JWTCredential
+    from box_mcp.policy.model import AsUser, UserGrant
+
+    broker = getattr(hooks.credentials, "broker", None)
+    if broker is None:  # no broker: the server's own developer-token client
+        return "developer token"
+    creds = broker.settings
+
+    def app() -> str:
+        sa = creds.service_account
+        if sa is None:
+            return "no app credentials"
+        how = {ClientCredentials: "CCG", JWTCredential: "JWT"}.get(type(sa), "app")
+        subject = getattr(sa, "subject_type", "enterprise")
+        who = "service account" if subject == "enterprise" else f"user {getattr(sa, 'subject_id', '?')}"
+        return f"{how} {who}"
+
+    if policy is None:
+        return "developer token" if creds.developer_token is not None else app()
+    entry = policy.agents.get(agent)
+    if entry is None:
+        return "none (the agent is not in the policy)"
+    acts = entry.acts_as
+    if isinstance(acts, AsUser):
+        base = app() if creds.service_account is not None else "developer token"
+        return f"user {acts.as_user} via As-User on the {base}"
+    if isinstance(acts, UserGrant):
+        return f"OAuth grant {acts.user_grant!r} (stored by `box-mcp auth login`)"
+    return app()
+
+
+def deployment_policy(hooks: Any) -> Any:
+    """The policy the deployment decides with (box_mcp.policy.model.Policy), or None when ungoverned."""
+    store = getattr(hooks.policy, "store", None)
+    return store.engine().policy if store is not None else None
+
+
+def preflight_policy(settings: Settings) -> Any:
+    """Load the policy exactly as `box-mcp policy check` does, so a bad one fails with its `file:line:`
+    message before any credential or Box work (None when ungoverned)."""
+    if settings.policy is None:
+        return None
+    from box_mcp.policy.engine import Engine
+    from box_mcp.policy.model import load_policy
+    from box_mcp.policy.reference_tools import tools_for_policy
+
+    return Engine(load_policy(settings.policy), tools_for_policy()).policy
+
+
+def check_agent(settings: Settings, policy: Any) -> None:
+    """Refuse to start as an agent the policy does not know: every one of its calls would be denied."""
+    from box_mcp.server import DEFAULT_AGENT
+
+    if policy is None:
+        return
+    agent = settings.agent or policy.default_agent or DEFAULT_AGENT
+    if agent in policy.agents:
+        return
+    keyed = any(entry.keys for entry in policy.agents.values())
+    if settings.agent is None and settings.transport == "http" and keyed:
+        return  # every HTTP caller is named by its API key; nobody is the default agent
+    known = ", ".join(sorted(policy.agents)) or "none"
+    if settings.agent is not None:
+        why = f"--agent / BOX_MCP_AGENT {agent!r} is not an agent of the policy {settings.policy}"
+    else:
+        why = f"the policy {settings.policy} names no default_agent, and {agent!r} is not one of its agents"
+    raise ConfigError(f"{why} (its agents: {known}): pass --agent with one of them, or set default_agent")
+
+
+def startup_summary(settings: Settings, server: Any, hooks: Any, *, prefix: str = "box-mcp") -> list[str]:
+    """What this server is about to do, for the person who started it (stderr; no secret in it)."""
+    policy = deployment_policy(hooks)
+    agent = server.default_agent
+    keyed = hooks.authenticate is not None and settings.transport == "http"
+    if policy is None:
+        head = (f"{prefix}: UNGOVERNED: no policy, every call is allowed "
+                "(--policy or BOX_MCP_POLICY to govern; `box-mcp policy init` writes one)")
+    else:
+        counts = f"{len(policy.agents)} agents, {len(policy.rules)} rules"
+        head = f"{prefix}: GOVERNED by {settings.policy} ({counts})"
+    if keyed and policy is not None:  # callers are whoever their key names: describe each such agent
+        named = sorted(name for name, entry in policy.agents.items() if entry.keys)
+        who = f"named by API key ({', '.join(named)})"
+        identity = "; ".join(f"{name}: {identity_label(hooks, policy, name)}" for name in named)
+        tools = "; ".join(f"{len(server.gate.visible_tools(name))} listed for {name}" for name in named)
+    else:
+        who = agent
+        identity = identity_label(hooks, policy, agent)
+        tools = f"{len(server.gate.visible_tools(agent))} listed for {agent}"
+    audit = str(settings.data_dir / "audit") if hooks.audit is not None else "off"
+    return [
+        head,
+        f"{prefix}:   agent:        {who}",
+        f"{prefix}:   Box identity: {identity}",
+        f"{prefix}:   Box URL:      {settings.api_url}",
+        f"{prefix}:   audit log:    {audit}",
+        f"{prefix}:   tools:        {tools} (of {len(server.gate.tools)} served)",
+    ]
+
+
 async def _serve(settings: Settings) -> None:
+    settings.check_paths()
+    check_agent(settings, preflight_policy(settings))
+    from box_mcp.server import open_deployment
+
     async with AsyncExitStack() as stack:
         if settings.transport == "stdio":
-            from box_mcp.server import open_deployment
-
-            server, _ = await open_deployment(settings, stack, transport="stdio")
+            server, hooks = await open_deployment(settings, stack, transport="stdio")
+            for line in startup_summary(settings, server, hooks, prefix="box-mcp serve"):
+                _say(line)
             await server.run_stdio_async()
             return
         import uvicorn
 
         from box_mcp.http.app import create_http_app
         from box_mcp.http.serving import bind
-        from box_mcp.server import open_deployment
 
         server, hooks = await open_deployment(settings, stack, transport="http")
         app = create_http_app(
@@ -103,40 +212,41 @@ async def _serve(settings: Settings) -> None:
         sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve
         stack.callback(sock.close)
         port = sock.getsockname()[1]
-        print(f"box-mcp: serving MCP on http://{settings.host}:{port}/mcp", file=sys.stderr, flush=True)
+        for line in startup_summary(settings, server, hooks, prefix="box-mcp serve"):
+            _say(line)
+        _say(f"box-mcp serve: serving MCP on http://{settings.host}:{port}/mcp")
         if not settings.loopback and not settings.allowed_hosts:
-            print(
-                "box-mcp: only loopback Host headers are accepted (DNS-rebinding defence); add "
-                "--allowed-host NAME:PORT for the name remote clients use",
-                file=sys.stderr,
-                flush=True,
+            _say(
+                "box-mcp serve: only loopback Host headers are accepted (DNS-rebinding defence); add "
+                "--allowed-host NAME:PORT for the name remote clients use"
             )
         config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on")
         await uvicorn.Server(config).serve(sockets=[sock])
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    """Errors a user can fix propagate to box_mcp.cli.main, which prints them as one line (exit 2)."""
+    settings = settings_from_args(args)
     try:
-        settings = settings_from_args(args)
         anyio.run(_serve, settings)
-    except ConfigError as exc:
-        print(f"box-mcp serve: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from box_mcp.http.demo import run
+    from box_mcp import demo
 
     try:
-        return run(
-            port=args.port, data_dir=args.data_dir, script=not args.no_script, script_only=args.script_only
+        if args.stdio:
+            return demo.run_stdio(data_dir=args.data_dir)
+        return demo.run(
+            port=args.port,
+            emulator_port=args.emulator_port,
+            data_dir=args.data_dir,
+            script=not args.no_script,
+            script_only=args.script_only,
         )
-    except ConfigError as exc:
-        print(f"box-mcp demo: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0
 
@@ -153,10 +263,28 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="try box-mcp on the built-in Box emulator",
-        description="Start the Box emulator and box-mcp over HTTP, print client config, run a short session.",
+        description=(
+            "Start the Box emulator and box-mcp over HTTP, governed by the demo policy that ships with "
+            "box-mcp; print client config; run a short scripted session; keep serving until Ctrl-C."
+        ),
     )
     demo.add_argument("--port", type=int, default=8000, help="MCP HTTP port (0 picks a free one) [8000]")
-    demo.add_argument("--data-dir", type=Path, help="where the demo's emulator keeps its state")
+    demo.add_argument(
+        "--emulator-port",
+        type=int,
+        default=None,
+        help="the emulator's port (0: any free one) [the one the last run used, else 8089]",
+    )
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the demo's emulator state and audit log [$BOX_MCP_DATA_DIR/demo; per-user data dir/demo]",
+    )
     demo.add_argument("--no-script", action="store_true", help="skip the scripted session")
     demo.add_argument("--script-only", action="store_true", help="run the scripted session, then exit")
+    demo.add_argument(
+        "--stdio",
+        action="store_true",
+        help="serve MCP on stdio as the demo agent, against the emulator a running `box-mcp demo` serves",
+    )
     demo.set_defaults(func=run_demo)

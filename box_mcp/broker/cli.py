@@ -73,9 +73,9 @@ def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     def func(args: argparse.Namespace) -> int:
         try:
             return anyio.run(action, args)
-        except BoxMCPError as exc:  # a clear message, never a traceback
+        except BoxMCPError as exc:  # a clear message, never a traceback; 2 as for every CLI error
             print(f"box-mcp auth: {exc}", file=sys.stderr)
-            return 1
+            return 2
     return func
 
 

@@ -1,4 +1,8 @@
-"""`box-mcp policy check | explain | test | new-key`: tools for the people who write policies."""
+"""`box-mcp policy check | explain | test | init | new-key`: tools for the people who write policies.
+
+A policy path comes from the command line, else BOX_MCP_POLICY (the variable `serve` reads), else
+./policies when it exists.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -13,14 +18,32 @@ from typing import Any
 
 from box_mcp.access import ItemRef, ResourceUse
 from box_mcp.errors import BoxError, BoxMCPError, PolicyError
-from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, request_for, run_file
+from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, load_cases, request_for, run_file
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.lint import lint
 from box_mcp.policy.model import load_policy
 from box_mcp.policy.reference_tools import tools_for_policy
 
 DEFAULT_POLICY = "policies"
+POLICY_ENV = "BOX_MCP_POLICY"
 KEY_PREFIX = "bmcp_"
+INIT_PATH = "policy.yaml"
+STARTER = Path(__file__).with_name("starter.yaml")  # what `policy init` writes
+
+
+def policy_path(given: str | Path | None) -> Path:
+    """The policy a command works on: the one given, else $BOX_MCP_POLICY, else ./policies."""
+    if given is not None:
+        return Path(given)
+    from_env = os.environ.get(POLICY_ENV)
+    if from_env:
+        return Path(from_env)
+    if Path(DEFAULT_POLICY).exists():
+        return Path(DEFAULT_POLICY)
+    raise PolicyError(
+        f"no policy given: pass its path, set {POLICY_ENV}, or write a starting one with "
+        "`box-mcp policy init`"
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -31,13 +54,15 @@ def register(subparsers: Any) -> None:
         "check", help="validate a policy file or directory and report dead or shadowed rules"
     )
     check.add_argument(
-        "path", nargs="?", default=DEFAULT_POLICY, help="policy file or directory (default: policies)"
+        "path", nargs="?", default=None, help=f"policy file or directory [{POLICY_ENV}; ./policies]"
     )
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     check.set_defaults(func=cmd_check)
 
     explain = sub.add_parser("explain", help="decide one call and say why")
-    explain.add_argument("--policy", default=DEFAULT_POLICY, help="policy file or directory")
+    explain.add_argument(
+        "--policy", default=None, help=f"policy file or directory [{POLICY_ENV}; ./policies]"
+    )
     explain.add_argument("--agent", required=True)
     explain.add_argument("--tool", required=True)
     explain.add_argument("--args", default=None, help="tool arguments as JSON (needs the tool catalog)")
@@ -57,12 +82,21 @@ def register(subparsers: Any) -> None:
     explain.set_defaults(func=cmd_explain)
 
     test = sub.add_parser("test", help="run data-driven decision cases (exit 1 on any failure)")
-    test.add_argument("cases", nargs="+", type=Path, help="*.cases.yaml files")
     test.add_argument(
-        "--policy", type=Path, default=None, help="policy to test instead of each file's `policy:`"
+        "cases", nargs="+", type=Path, help="*.cases.yaml files, or directories to search for them"
+    )
+    test.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help=f"policy to test instead of each file's `policy:` [{POLICY_ENV}, for files naming none]",
     )
     test.add_argument("-v", "--verbose", action="store_true", help="print passing cases too")
     test.set_defaults(func=cmd_test)
+
+    init = sub.add_parser("init", help="write a commented starting policy to edit (never overwrites)")
+    init.add_argument("path", nargs="?", type=Path, default=Path(INIT_PATH), help=f"where [{INIT_PATH}]")
+    init.set_defaults(func=cmd_init)
 
     new_key = sub.add_parser(
         "new-key", help="mint an API key for an agent (printed once; store only its hash)"
@@ -76,6 +110,7 @@ def _engine(path: str | Path) -> Engine:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    args.path = policy_path(args.path)  # none given is a usage error (exit 2), not a failed check
     try:
         engine = _engine(args.path)
     except PolicyError as exc:
@@ -105,7 +140,7 @@ def _json_arg(text: str | None, what: str) -> Any:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     try:
-        engine = _engine(args.policy)
+        engine = _engine(policy_path(args.policy))
         raw: dict[str, Any] = {"name": "explain", "agent": args.agent, "tool": args.tool, "expect": "allow"}
         for key in ("args", "uses", "facts", "ancestry"):
             value = _json_arg(getattr(args, key), key)
@@ -196,12 +231,17 @@ def cmd_test(args: argparse.Namespace) -> int:
             cache[path] = _engine(path)
         return cache[path]
 
+    from_env = os.environ.get(POLICY_ENV)
     total = passed = broken_files = 0
-    for path in args.cases:
+    for path in _case_files(args.cases):
         try:
-            outcomes = run_file(path, engine_for, args.policy, resolver)
+            override = args.policy
+            if override is None and from_env and load_cases(path)[0].policy is None:
+                override = Path(from_env)
+            outcomes = run_file(path, engine_for, override, resolver)
         except PolicyError as exc:
-            print(f"ERROR {path}: {exc}", file=sys.stderr)
+            text = str(exc)  # most errors already start with the file's name
+            print(f"ERROR {text if text.startswith(str(path)) else f'{path}: {text}'}", file=sys.stderr)
             broken_files += 1
             continue
         for o in outcomes:
@@ -219,6 +259,37 @@ def cmd_test(args: argparse.Namespace) -> int:
         + (f", {broken_files} files could not be run" if broken_files else "")
     )
     return 1 if passed < total or broken_files else 0
+
+
+def _case_files(given: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for every *.cases.yaml below it (sorted, so runs repeat)."""
+    out: list[Path] = []
+    for path in given:
+        if not path.is_dir():
+            out.append(path)  # a missing file is reported by run_file, with the others still run
+            continue
+        found = sorted(path.rglob("*.cases.yaml"))
+        if not found:
+            raise PolicyError(f"{path}: no *.cases.yaml files in this directory or below it")
+        out += found
+    return out
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    if path.is_dir():
+        path = path / INIT_PATH
+    text = STARTER.read_text(encoding="utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise PolicyError(f"{path} exists: not overwritten (remove it, or give another path)") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o644)  # readable by the server's user whatever the umask
+        out.write(text)
+    print(f"wrote {path}. Edit it, check it with `box-mcp policy check {path}`, then serve with "
+          f"`box-mcp serve --policy {path}` (the start-up summary says GOVERNED).")
+    return 0
 
 
 def cmd_new_key(args: argparse.Namespace) -> int:

@@ -74,4 +74,4 @@ async def test_bad_vault_key_is_a_message_not_a_traceback(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
     env |= {"BOX_MCP_DATA_DIR": str(tmp_path), "BOX_MCP_VAULT_KEY": "short"}
     code, _, err = await _cli(env, "status")
-    assert code == 1 and "BOX_MCP_VAULT_KEY" in err and "Traceback" not in err
+    assert code == 2 and "BOX_MCP_VAULT_KEY" in err and "Traceback" not in err

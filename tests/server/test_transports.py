@@ -167,7 +167,7 @@ def test_binding_beyond_loopback_without_inbound_auth_is_refused() -> None:
 async def test_demo_script_only_runs_a_session_and_exits(tmp_path: Path) -> None:
     import anyio
 
-    from box_mcp.http import demo
+    from box_mcp import demo
 
     lines: list[str] = []
     with anyio.fail_after(60):
