@@ -17,7 +17,9 @@ from box_mcp.server import selected_tools
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "box_mcp" / "policies" / "default.yaml"
 SERVED = len(selected_tools(Settings.load(env={})))
-READS = sum(tool.hints.read_only for tool in selected_tools(Settings.load(env={})))  # what a read grant lists
+# Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads.
+SERVED_HTTP = len(selected_tools(Settings.load(env={}), "http"))
+READS_HTTP = sum(tool.hints.read_only for tool in selected_tools(Settings.load(env={}), "http"))
 
 
 def serve_stderr(tmp_path: Path, box_url: str, *args: str, **env: str) -> str:
@@ -170,5 +172,5 @@ async def test_an_http_server_with_keys_says_its_agents_are_named_by_key(
         "box-mcp serve:   agent:        named by API key (bot)",
         "box-mcp serve:   Box identity: bot: user 30000000001 via As-User on the developer token",
     ]
-    assert lines[5] == f"box-mcp serve:   tools:        {READS} listed for bot (of {SERVED} served)"
+    assert lines[5] == f"box-mcp serve:   tools:        {READS_HTTP} listed for bot (of {SERVED_HTTP} served)"
     assert lines[6].startswith("box-mcp serve: serving MCP on http://127.0.0.1:")
