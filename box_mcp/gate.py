@@ -65,6 +65,7 @@ class Decision:
     rules: tuple[str, ...] = ()
     args: ToolInput | None = None
     approval_required: bool = False  # allowed only if a person approves (see Approver)
+    shown: str | None = None  # what a denied agent is told instead of `reason` (the audit keeps `reason`)
 
 
 ALLOW = Decision(allowed=True, reason="no policy configured")
@@ -296,7 +297,8 @@ class Gate:
                         "that needs no approval."
                     )
             elif not decision.allowed:
-                raise Denied(f"Denied: {decision.reason or 'no policy rule allows this call'}")
+                told = decision.shown or decision.reason  # `shown` withholds what the agent may not learn
+                raise Denied(f"Denied: {told or 'no policy rule allows this call'}")
             if decision.args is not None:  # the policy narrowed the call: hooks downstream see the new args
                 args = decision.args
                 call = Call(

@@ -140,22 +140,31 @@ class PolicyGate:
                     return GateDecision(False, f"{call.agent} holds no folder grant to search in.")
                 args = call.args.model_copy(update={"ancestor_folder_ids": list(roots[:MAX_INJECTED_ROOTS])})
         uses = call.resources
+        # An agent the policy hides items from gets one answer for an id it may not see and one that
+        # does not exist; lookups that find nothing are collected here instead of answered at once.
+        missing: dict[ItemRef, str] | None = {} if engine.may_hide(call.agent, tool) else None
         aliases: dict[ItemRef, ItemRef] = {}
         if any(u.item.type == "collaboration" for u in uses) and engine.scoped(call.agent, tool):
             # A collaboration id stands for the item it is on: rules naming that item must see it.
-            resolved = await self._collaboration_items(call.agent, uses)
+            resolved = await self._collaboration_items(call.agent, uses, missing)
             if isinstance(resolved, str):
                 return GateDecision(False, resolved)
             aliases = resolved
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(call.agent, tool):
-            located = await self._locate(call.agent, uses)
+            located = await self._locate(call.agent, uses, missing)
             if isinstance(located, str):
                 return GateDecision(False, located)
             ancestry = located
             for alias, target in aliases.items():
                 if alias in ancestry:
                     ancestry.setdefault(target, ancestry[alias])
+        if missing is not None and uses:
+            # Before any further lookup, so a hidden item costs the same Box requests as a missing one.
+            hidden = self._unavailable(call, DecisionRequest(call.agent, tool, uses, call.facts, ancestry,
+                                                             aliases), missing)
+            if hidden is not None:
+                return hidden
         if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
             # A call on a whole folder meets forbids on anything inside it: learn where those sit.
             guards = [g for g in engine.guards(call.agent, tool) if g not in ancestry]
@@ -181,10 +190,32 @@ class PolicyGate:
         decision = engine.decide(DecisionRequest(call.agent, tool, uses, facts, ancestry, aliases))
         return _to_gate(decision, args)
 
+    def _unavailable(
+        self, call: Call, req: DecisionRequest, missing: Mapping[ItemRef, str]
+    ) -> GateDecision | None:
+        """The denial for the first item the call names that does not exist or that the agent may not see:
+        one wording for the agent, the detail (not found, outside the grants, which rule) for the audit."""
+        from box_mcp.gate import Decision as GateDecision
+
+        engine = self.store.engine()
+        for given, use in zip(req.uses, req.matched(), strict=True):
+            if given.item in missing:
+                detail = f"not found: {missing[given.item]}"
+                return GateDecision(False, detail, shown=engine.unavailable(req.agent, req.tool, given.item))
+            if not engine.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+                # Decided on this item alone (not its subtree, whose forbids are not located yet): the
+                # reason then names it, and the rule that hides it if one does.
+                only = dataclasses.replace(given, subtree=False)
+                alone = engine.decide(dataclasses.replace(req, uses=(only,)))
+                return GateDecision(False, alone.reason.removeprefix("denied: "), alone.rule_ids,
+                                    shown=engine.unavailable(req.agent, req.tool, given.item))
+        return None
+
     async def _collaboration_items(
-        self, agent: str, uses: tuple[ResourceUse, ...]
+        self, agent: str, uses: tuple[ResourceUse, ...], missing: dict[ItemRef, str] | None = None
     ) -> dict[ItemRef, ItemRef] | str:
-        """collaboration -> the item it is on, for each collaboration the call names."""
+        """collaboration -> the item it is on, for each collaboration the call names. With `missing`, one
+        that Box does not find (or that is on no item) goes there instead of ending the lookup."""
         resolver = await self._resolver(agent)
         if resolver is None:
             return _NO_LOOKUP
@@ -196,9 +227,15 @@ class PolicyGate:
                 out[use.item] = await resolver.collaboration_item(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
+                    if missing is not None:
+                        missing[use.item] = f"Box has no {use.item} that {agent}'s identity can see"
+                        continue
                     return f"Box has no {use.item} that this server can see; check the id."
                 return f"could not check which item {use.item} is on ({exc}); retry later."
             except AncestryError as exc:
+                if missing is not None:
+                    missing[use.item] = str(exc)
+                    continue
                 return f"could not check which item {use.item} is on: {exc}."
         return out
 
@@ -220,20 +257,24 @@ class PolicyGate:
         return out
 
     async def _locate(
-        self, agent: str, uses: tuple[ResourceUse, ...]
+        self, agent: str, uses: tuple[ResourceUse, ...], missing: dict[ItemRef, str] | None = None
     ) -> dict[ItemRef, tuple[str, ...]] | str:
-        """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
+        """Ancestry of every item the call touches, or the sentence that explains why it is unknown.
+        With `missing`, an item Box does not find goes there instead of ending the lookup."""
         resolver = await self._resolver(agent)
         if resolver is None:
             return _NO_LOOKUP
         out: dict[ItemRef, tuple[str, ...]] = {}
         for use in uses:
-            if use.item in out:
+            if use.item in out or (missing is not None and use.item in missing):
                 continue
             try:
                 out[use.item] = await resolver.ancestry(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
+                    if missing is not None:
+                        missing[use.item] = f"Box has no {use.item} that {agent}'s identity can see"
+                        continue
                     return f"Box has no {use.item} that this server can see; check the id."
                 return f"could not check where {use.item} sits in Box ({exc}); retry later."
             except AncestryError as exc:
@@ -400,4 +441,5 @@ def _to_gate(decision: Decision, args: Any) -> GateDecision:
         return GateDecision(True, decision.reason, decision.rule_ids, args)
     # The gate prefixes "Denied: "; keep the sentence's own content.
     return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids,
-                        approval_required=decision.effect == "approval_required")
+                        approval_required=decision.effect == "approval_required",
+                        shown=decision.shown.removeprefix("denied: ") if decision.shown else None)
