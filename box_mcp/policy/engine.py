@@ -359,6 +359,19 @@ class Engine:
             return True
         return any(f.rank == 0 and not f.conditional for f in (*b.forbids, *b.approvals))
 
+    def hiding_targets(self, agent: str, tool: str) -> tuple[ItemRef, ...]:
+        """The folders and items whose reading a forbid or approval rule hides (see can_see)."""
+        b = self._index.get((agent, tool))
+        if b is None:
+            return ()
+        rules = (r for r in (*b.forbids, *b.approvals) if r.rank == 0 and not r.conditional and r.scoped)
+        return tuple(dict.fromkeys(t for r in rules for t in r.targets))
+
+    def covers_below(self, agent: str, tool: str, ancestry: tuple[str, ...]) -> bool:
+        """Whether a permit reaches everything at or below the folder at `ancestry` (not just named items)."""
+        b = self._index.get((agent, tool))
+        return b is not None and any(not p.scoped or not p.folders.isdisjoint(ancestry) for p in b.permits)
+
     def hides_anything(self, agent: str) -> bool:
         """Whether any tool the agent holds may hide items from it (then account-wide totals are hidden)."""
         return any(self.may_hide(agent, tool) for tool in self.visible_tools(agent))

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.box.errors import BoxAPIError
-from box_mcp.errors import BoxError
-from box_mcp.policy.engine import Decision, DecisionRequest
+from box_mcp.errors import BoxError, BoxMCPError
+from box_mcp.policy import hidden
+from box_mcp.policy.engine import Decision, DecisionRequest, Engine
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.resolve import AncestryError, AncestryResolver
 from box_mcp.policy.scrub import scrub
@@ -42,18 +43,24 @@ _PATHS = {
 _FIELDS = {"collaboration": "item", "user": "login"}
 
 
-def box_fetch(client: Any) -> Fetch:
-    """A resolver fetch over a BoxClient: each item's path_collection (a collaboration's item)."""
+class BoxFetch:
+    """A resolver fetch over a BoxClient: each item's path_collection (a collaboration's item). Its
+    `client` also refills pages past hidden entries and counts what a folder holds (policy/hidden.py)."""
 
-    async def fetch(item: ItemRef) -> Mapping[str, Any]:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def __call__(self, item: ItemRef) -> Mapping[str, Any]:
         path = _PATHS.get(item.type)
         if path is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
         fields = _FIELDS.get(item.type, "name,path_collection")
-        body = await client.get(path.format(item.id), params={"fields": fields})
+        body = await self.client.get(path.format(item.id), params={"fields": fields})
         return body if isinstance(body, Mapping) else {}
 
-    return fetch
+
+def box_fetch(client: Any) -> Fetch:
+    return BoxFetch(client)
 
 
 class PolicyGate:
@@ -303,7 +310,7 @@ class PolicyGate:
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
         if not call.tool.read_only:
             self._invalidate(call)
-        output = await self._filter_entries(call, output)
+        output = await self._hide(call, output)
         roots = self.store.engine().roots(call.agent, call.tool.name)
         if roots is not None:
             resolver = await self._resolver(call.agent)
@@ -348,32 +355,124 @@ class PolicyGate:
                 return False
         return engine.can_see(call.agent, call.tool.name, anc, ref)
 
-    async def _filter_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
-        """Drop listing and search entries the agent may not see."""
-        entries = getattr(output, "entries", None)
-        if not isinstance(entries, list) or not entries:
-            return output
+    async def _hide(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """Take out what the output shows of items the agent may not see: listing and search entries
+        (pages refilled past them), counts and sizes that include them, the account's totals."""
         engine = self.store.engine()
-        tool = call.tool.name
-        base: tuple[str, ...] | None = None
-        if not hasattr(entries[0], "ancestor_ids"):
-            folder_id = getattr(call.args, "folder_id", None)
-            if folder_id is None:
-                return output  # not a listing of items
-            base = await self._folder_ancestry(call, str(folder_id))
-        kept = []
-        for e in entries:
-            anc = tuple(getattr(e, "ancestor_ids", ()) or ()) if base is None else base
-            if getattr(e, "type", None) == "folder":
-                anc = (*anc, str(e.id))
-            if engine.can_see(call.agent, tool, anc, ItemRef(str(e.type), str(e.id))):
-                kept.append(e)
-        if len(kept) == len(entries):
+        if hasattr(output, "space_used"):
+            hides = engine.hides_anything(call.agent)
+            return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
+        if isinstance(getattr(output, "entries", None), list):
+            return await self._hide_entries(call, output)
+        if getattr(output, "type", None) == "folder" and hasattr(output, "item_count"):
+            return await self._hide_in_folder(call, output)
+        return output
+
+    async def _hide_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
+        engine = self.store.engine()
+        agent, tool = call.agent, call.tool.name
+        searched = hasattr(output, "next_offset")  # search hits carry their own ancestry
+        folder_id = getattr(call.args, "folder_id", None)
+        if not engine.may_hide(agent, tool) or not (searched or folder_id is not None):
+            return output  # nothing hidden, or not a listing of items (comments, tasks, collaborations)
+        base = None if searched else await self._folder_ancestry(call, str(folder_id))
+
+        def chain(e: Any) -> tuple[str, ...]:
+            anc = tuple(str(a) for a in getattr(e, "ancestor_ids", ())) if base is None else base
+            return (*anc, str(e.id)) if getattr(e, "type", None) == "folder" else anc
+
+        async def visible(e: Any) -> bool:
+            return engine.can_see(agent, tool, chain(e), ItemRef(str(e.type), str(e.id)))
+
+        rerun = await self._rerun(call)
+        page: Any = output
+        if searched:
+            page = await hidden.fill_by_offset(page, call.args, visible, rerun)
+        elif hasattr(page, "next_cursor"):
+            page = await hidden.fill_by_cursor(page, call.args, visible, rerun)
+        else:
+            page = page.model_copy(update={"entries": [e for e in page.entries if await visible(e)]})
+        folders = [e for e in page.entries if e.type == "folder" and getattr(e, "size", None) is not None]
+        if not folders:
+            return page
+        # A folder's size adds up everything below it: shown only when nothing below can be hidden.
+        places = await self._hiding_places(agent, tool)
+        unsized = {e.id for e in folders
+                   if _subtree_may_hide(engine, agent, tool, str(e.id), chain(e), places)}
+        if not unsized:
+            return page
+        entries = [e.model_copy(update={"size": None}) if e.id in unsized else e for e in page.entries]
+        return page.model_copy(update={"entries": entries})
+
+    async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """A folder's item_count counts what the agent can list there; its size (everything below it)
+        is dropped when anything below may be hidden: the visible part would need a walk of the subtree."""
+        engine = self.store.engine()
+        agent = call.agent
+        listing = "list_folder_content_by_folder_id"
+        tool = listing if listing in engine.visible_tools(agent) else call.tool.name
+        if not engine.may_hide(agent, tool):
             return output
-        update: dict[str, Any] = {"entries": kept}
-        if hasattr(output, "total_count"):
-            update["total_count"] = None  # the unfiltered count would reveal how much is hidden
-        return output.model_copy(update=update)
+        folder = ItemRef("folder", str(getattr(output, "id", "")))
+        resolver = await self._resolver(agent)
+        try:
+            where = None if resolver is None else await resolver.ancestry(folder)
+        except (BoxMCPError, AncestryError):
+            where = None
+        if where is None:
+            return hidden.without(output, ("size", "item_count"))
+        places = await self._hiding_places(agent, tool)
+        update: dict[str, Any] = {}
+        if getattr(output, "size", None) is not None and _subtree_may_hide(engine, agent, tool, folder.id,
+                                                                           where, places):
+            update["size"] = None
+        if getattr(output, "item_count", None) is not None and _children_may_hide(engine, agent, tool,
+                                                                                  folder.id, where, places):
+            chain: tuple[str, ...] = where
+
+            async def visible(raw: Any) -> bool:
+                ref = ItemRef(str(raw.get("type")), str(raw.get("id")))
+                return engine.can_see(agent, tool, (*chain, ref.id) if ref.type == "folder" else chain, ref)
+
+            client = await self._lookup_client(agent)
+            try:
+                count = None if client is None else await hidden.count_children(client, folder.id, visible)
+            except BoxMCPError:
+                count = None
+            update["item_count"] = count
+        return output.model_copy(update=update) if update else output
+
+    async def _hiding_places(self, agent: str, tool: str) -> dict[ItemRef, tuple[str, ...] | None]:
+        """Where the folders and items that rules hide sit: () when Box finds none, None when unknown."""
+        targets = self.store.engine().hiding_targets(agent, tool)
+        resolver = await self._resolver(agent) if targets else None
+        out: dict[ItemRef, tuple[str, ...] | None] = {}
+        for target in targets:
+            try:
+                out[target] = None if resolver is None else await resolver.ancestry(target)
+            except BoxError as exc:
+                out[target] = () if getattr(exc, "status", None) == 404 else None
+            except (BoxMCPError, AncestryError):
+                out[target] = None
+        return out
+
+    async def _lookup_client(self, agent: str) -> Any | None:
+        fetch = await self._fetch_for(agent) if self._fetch_for is not None else self._fetch
+        return getattr(fetch, "client", None)
+
+    async def _rerun(self, call: Call) -> hidden.Rerun | None:
+        """The call's own handler on the agent's lookup identity, for the pages a refill reads."""
+        client = await self._lookup_client(call.agent)
+        if client is None:
+            return None
+        from box_mcp.tools.spec import ToolContext
+
+        ctx = ToolContext(box=client, transport=call.transport)
+
+        async def rerun(args: Any) -> Any:
+            return await call.tool.handler(ctx, args)
+
+        return rerun
 
     async def _folder_ancestry(self, call: Call, folder_id: str) -> tuple[str, ...]:
         engine = self.store.engine()
@@ -408,6 +507,29 @@ class PolicyGate:
         if scheme.lower() != "bearer" or not key:
             return None
         return self.store.engine().agent_for_key(key)
+
+
+def _subtree_may_hide(engine: Engine, agent: str, tool: str, folder_id: str, chain: tuple[str, ...],
+                      places: Mapping[ItemRef, tuple[str, ...] | None]) -> bool:
+    """Whether anything at any depth below the folder may be hidden from the agent."""
+    if not engine.covers_below(agent, tool, chain):
+        return True  # reached through named items only: what lies below is not covered
+    for target, anc in places.items():
+        if anc is None or folder_id in (anc[:-1] if target.type == "folder" else anc):
+            return True
+    return False
+
+
+def _children_may_hide(engine: Engine, agent: str, tool: str, folder_id: str, chain: tuple[str, ...],
+                       places: Mapping[ItemRef, tuple[str, ...] | None]) -> bool:
+    """Whether one of the folder's direct items may be hidden from the agent."""
+    if not engine.covers_below(agent, tool, chain):
+        return True
+    for target, anc in places.items():
+        parent = anc[-2:-1] if anc and target.type == "folder" else anc[-1:] if anc else ()
+        if anc is None or parent == (folder_id,):
+            return True
+    return False
 
 
 def _with_local_size(call: Call) -> CallFacts:
