@@ -364,7 +364,10 @@ class Gate:
             confined = await confine(call, exc)
         except Exception:
             log.exception("confining the error of call %s failed", call.call_id)
-            return BoxError(f"Box refused {call.tool.name}; the details name items outside your grant.")
+            # Box's code without its details, and without saying why they are left out.
+            status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+            said = f" (Box said {status} {code})" if status and code else ""
+            return BoxError(f"Box refused {call.tool.name}{said}.")
         return confined if isinstance(confined, BoxMCPError) else exc
 
     async def _record(self, call: Call, outcome: Outcome) -> None:

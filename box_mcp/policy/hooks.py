@@ -351,7 +351,7 @@ class PolicyGate:
                 return False
             try:
                 anc = await resolver.ancestry(ref)
-            except (BoxError, AncestryError):
+            except (BoxMCPError, AncestryError):  # any lookup failure (Box, broker): not shown
                 return False
         return engine.can_see(call.agent, call.tool.name, anc, ref)
 
