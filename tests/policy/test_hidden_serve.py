@@ -64,12 +64,13 @@ async def test_a_served_confined_agent_sees_no_trace_of_hidden_items_and_the_aud
     assert folder["item_count"] == 3 and "size" not in folder
     assert denials[0].replace(outside, "ID") == denials[1].replace(MISSING, "ID")
     assert denials[0].startswith(f"Denied: file {outside} is not available to boxed"), denials[0]
-    assert conflict.startswith("Box said 409 item_name_in_use: Item with the same name already exists (request")
+    assert conflict.startswith("Box said 409 item_name_in_use: Item with the same name already exists (req")
     assert INBOX not in conflict and "conflicts with" not in conflict
 
     records = [json.loads(line) for f in sorted((data / "audit").glob("audit-*.jsonl")) for line in
                f.read_text().splitlines()]
     denied = {r["args"]["file_id"]: r for r in records if r.get("tool") == "get_file_details"}
-    assert denied[outside]["decision"]["sentence"].startswith(f"get_file_details reads file {outside}, outside")
+    detail = denied[outside]["decision"]["sentence"]
+    assert detail.startswith(f"get_file_details reads file {outside}, outside"), detail
     assert denied[MISSING]["decision"]["sentence"].startswith("not found: Box has no file")
     assert denied[outside]["outcome"]["message"] == denials[0]
