@@ -40,16 +40,14 @@ async def fill_by_cursor(output: Any, args: Any, visible: Visible, rerun: Rerun 
     page never overflows: a marker cannot resume in the middle of a page."""
     kept = await _kept(list(output.entries), visible)
     cursor = output.next_cursor
-    for _ in range(MAX_REFILLS if rerun is not None else 0):
-        need = args.limit - len(kept)
-        if need <= 0 or not cursor:
-            break
-        assert rerun is not None
+    refills = 0
+    while rerun is not None and cursor and len(kept) < args.limit and refills < MAX_REFILLS:
+        refills += 1
         try:
-            page = await rerun(args.model_copy(update={"cursor": cursor, "limit": need}))
+            page = await rerun(args.model_copy(update={"cursor": cursor, "limit": args.limit - len(kept)}))
         except BoxMCPError:
             break  # the page read so far stands; its cursor resumes where the refill stopped
-        kept += (await _kept(list(page.entries), visible))[:need]
+        kept += await _kept(list(page.entries), visible)
         cursor = page.next_cursor
     return output.model_copy(update={"entries": kept, "next_cursor": cursor})
 
