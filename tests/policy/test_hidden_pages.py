@@ -73,6 +73,8 @@ async def test_a_folder_counts_only_what_a_confined_agent_can_see_and_hides_size
     by_name = {e["name"]: e for e in listed["entries"]}
     assert "size" not in by_name["Pile"] and by_name["Archive"]["size"] == 0  # nothing hidden in Archive
     assert (await boxed.ok("get_folder_details", folder_id=w.folder("Contracts/Archive")))["size"] == 0
+    hit = (await boxed.ok("search_folders_by_name", query="Pile"))["entries"]
+    assert [h["id"] for h in hit] == [pile] and "size" not in hit[0]
     renamed = await boxed.ok("update_folder_properties", folder_id=pile, description="a pile")
     assert "size" not in renamed  # a write's answer is confined as a read's is
     # An agent that may see everything still gets Box's own figures.
