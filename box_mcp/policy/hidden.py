@@ -8,9 +8,14 @@ total_count, item_count, size), so it needs nothing from the tool modules.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from box_mcp.access import ItemRef
 from box_mcp.errors import BoxMCPError
+
+if TYPE_CHECKING:
+    from box_mcp.policy.engine import Engine
 
 # Box requests one call may add to fill a page past hidden entries, or to count a folder's visible items.
 # Past it the page is returned short (with its cursor): a bound on cost, and the rare case where a
@@ -28,6 +33,99 @@ ACCOUNT_TOTALS = ("space_used", "space_amount")
 
 Visible = Callable[[Any], Awaitable[bool]]  # an entry -> may the agent see it
 Rerun = Callable[[Any], Awaitable[Any]]  # the call's arguments for another page -> the tool's output
+# an item -> its ancestry as the agent's identity sees it: () when Box finds no such item, None when unknown
+Locate = Callable[[ItemRef], Awaitable[tuple[str, ...] | None]]
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one agent may see through one tool's rules, and how to learn where things sit in Box."""
+
+    engine: Engine
+    agent: str
+    tool: str
+    locate: Locate
+    client: Any | None = None  # the lookup identity's Box client: without one, no folder is recounted
+
+    def sees(self, ref: ItemRef, chain: tuple[str, ...]) -> bool:
+        """`chain`: folder ids from "0" down to the item's parent (and to a folder itself)."""
+        return self.engine.can_see(self.agent, self.tool, chain, ref)
+
+    async def places(self) -> dict[ItemRef, tuple[str, ...] | None]:
+        """Where the folders and items that rules hide from reading sit."""
+        return {t: await self.locate(t) for t in self.engine.hiding_targets(self.agent, self.tool)}
+
+    def subtree_may_hide(self, folder_id: str, chain: tuple[str, ...],
+                         places: dict[ItemRef, tuple[str, ...] | None]) -> bool:
+        """Whether anything at any depth below the folder may be hidden from the agent."""
+        if not self.engine.covers_below(self.agent, self.tool, chain):
+            return True  # reached through named items only: what lies below is not covered
+        return any(anc is None or folder_id in (anc[:-1] if t.type == "folder" else anc)
+                   for t, anc in places.items())
+
+    def children_may_hide(self, folder_id: str, chain: tuple[str, ...],
+                          places: dict[ItemRef, tuple[str, ...] | None]) -> bool:
+        """Whether one of the folder's direct items may be hidden from the agent."""
+        if not self.engine.covers_below(self.agent, self.tool, chain):
+            return True
+        return any(anc is None or (anc[-2:-1] if t.type == "folder" else anc[-1:]) == (folder_id,)
+                   for t, anc in places.items())
+
+
+async def conceal_entries(sight: Sight, output: Any, args: Any, base: tuple[str, ...] | None,
+                          rerun: Rerun | None) -> Any:
+    """A listing (entries of the folder at `base`) or search page (each hit's own ancestor_ids, base None)
+    without hidden entries, refilled, and without the size of a folder that may hold hidden items."""
+
+    def chain(e: Any) -> tuple[str, ...]:
+        anc = tuple(str(a) for a in getattr(e, "ancestor_ids", ())) if base is None else base
+        return (*anc, str(e.id)) if getattr(e, "type", None) == "folder" else anc
+
+    async def visible(e: Any) -> bool:
+        return sight.sees(ItemRef(str(e.type), str(e.id)), chain(e))
+
+    if hasattr(output, "next_offset"):
+        page = await fill_by_offset(output, args, visible, rerun)
+    elif hasattr(output, "next_cursor"):
+        page = await fill_by_cursor(output, args, visible, rerun)
+    else:
+        page = output.model_copy(update={"entries": await _kept(list(output.entries), visible)})
+    folders = [e for e in page.entries if e.type == "folder" and getattr(e, "size", None) is not None]
+    if not folders:
+        return page
+    # A folder's size adds up everything below it: shown only when nothing below can be hidden.
+    places = await sight.places()
+    unsized = {e.id for e in folders if sight.subtree_may_hide(str(e.id), chain(e), places)}
+    if not unsized:
+        return page
+    entries = [e.model_copy(update={"size": None}) if e.id in unsized else e for e in page.entries]
+    return page.model_copy(update={"entries": entries})
+
+
+async def conceal_folder(sight: Sight, output: Any) -> Any:
+    """A folder's details with item_count counting what the agent can list there, and without a size
+    that may add up hidden items (the visible part would need a walk of the whole subtree)."""
+    folder = ItemRef("folder", str(output.id))
+    where = await sight.locate(folder)
+    if not where:
+        return without(output, ("size", "item_count"))
+    chain: tuple[str, ...] = where
+    places = await sight.places()
+    update: dict[str, Any] = {}
+    if output.size is not None and sight.subtree_may_hide(folder.id, chain, places):
+        update["size"] = None
+    if output.item_count is not None and sight.children_may_hide(folder.id, chain, places):
+
+        async def visible(raw: Any) -> bool:
+            ref = ItemRef(str(raw.get("type")), str(raw.get("id")))
+            return sight.sees(ref, (*chain, ref.id) if ref.type == "folder" else chain)
+
+        try:
+            count = None if sight.client is None else await count_children(sight.client, folder.id, visible)
+        except BoxMCPError:
+            count = None
+        update["item_count"] = count
+    return output.model_copy(update=update) if update else output
 
 
 async def _kept(entries: list[Any], visible: Visible) -> list[Any]:

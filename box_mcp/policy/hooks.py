@@ -14,7 +14,7 @@ from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.box.errors import BoxAPIError
 from box_mcp.errors import BoxError, BoxMCPError
 from box_mcp.policy import hidden
-from box_mcp.policy.engine import Decision, DecisionRequest, Engine
+from box_mcp.policy.engine import Decision, DecisionRequest
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.resolve import AncestryError, AncestryResolver
 from box_mcp.policy.scrub import scrub
@@ -168,10 +168,10 @@ class PolicyGate:
                     ancestry.setdefault(target, ancestry[alias])
         if missing is not None and uses:
             # Before any further lookup, so a hidden item costs the same Box requests as a missing one.
-            hidden = self._unavailable(call, DecisionRequest(call.agent, tool, uses, call.facts, ancestry,
-                                                             aliases), missing)
-            if hidden is not None:
-                return hidden
+            refused = self._unavailable(call, DecisionRequest(call.agent, tool, uses, call.facts, ancestry,
+                                                              aliases), missing)
+            if refused is not None:
+                return refused
         if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
             # A call on a whole folder meets forbids on anything inside it: learn where those sit.
             guards = [g for g in engine.guards(call.agent, tool) if g not in ancestry]
@@ -370,91 +370,35 @@ class PolicyGate:
 
     async def _hide_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
         engine = self.store.engine()
-        agent, tool = call.agent, call.tool.name
         searched = hasattr(output, "next_offset")  # search hits carry their own ancestry
         folder_id = getattr(call.args, "folder_id", None)
-        if not engine.may_hide(agent, tool) or not (searched or folder_id is not None):
+        if not engine.may_hide(call.agent, call.tool.name) or not (searched or folder_id is not None):
             return output  # nothing hidden, or not a listing of items (comments, tasks, collaborations)
         base = None if searched else await self._folder_ancestry(call, str(folder_id))
-
-        def chain(e: Any) -> tuple[str, ...]:
-            anc = tuple(str(a) for a in getattr(e, "ancestor_ids", ())) if base is None else base
-            return (*anc, str(e.id)) if getattr(e, "type", None) == "folder" else anc
-
-        async def visible(e: Any) -> bool:
-            return engine.can_see(agent, tool, chain(e), ItemRef(str(e.type), str(e.id)))
-
-        rerun = await self._rerun(call)
-        page: Any = output
-        if searched:
-            page = await hidden.fill_by_offset(page, call.args, visible, rerun)
-        elif hasattr(page, "next_cursor"):
-            page = await hidden.fill_by_cursor(page, call.args, visible, rerun)
-        else:
-            page = page.model_copy(update={"entries": [e for e in page.entries if await visible(e)]})
-        folders = [e for e in page.entries if e.type == "folder" and getattr(e, "size", None) is not None]
-        if not folders:
-            return page
-        # A folder's size adds up everything below it: shown only when nothing below can be hidden.
-        places = await self._hiding_places(agent, tool)
-        unsized = {e.id for e in folders
-                   if _subtree_may_hide(engine, agent, tool, str(e.id), chain(e), places)}
-        if not unsized:
-            return page
-        entries = [e.model_copy(update={"size": None}) if e.id in unsized else e for e in page.entries]
-        return page.model_copy(update={"entries": entries})
+        sight = await self._sight(call.agent, call.tool.name)
+        return await hidden.conceal_entries(sight, output, call.args, base, await self._rerun(call))
 
     async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
-        """A folder's item_count counts what the agent can list there; its size (everything below it)
-        is dropped when anything below may be hidden: the visible part would need a walk of the subtree."""
+        # Counted as the listing would show the folder's items, when the agent may list.
         engine = self.store.engine()
-        agent = call.agent
         listing = "list_folder_content_by_folder_id"
-        tool = listing if listing in engine.visible_tools(agent) else call.tool.name
-        if not engine.may_hide(agent, tool):
+        tool = listing if listing in engine.visible_tools(call.agent) else call.tool.name
+        if not engine.may_hide(call.agent, tool):
             return output
-        folder = ItemRef("folder", str(getattr(output, "id", "")))
+        return await hidden.conceal_folder(await self._sight(call.agent, tool), output)
+
+    async def _sight(self, agent: str, tool: str) -> hidden.Sight:
         resolver = await self._resolver(agent)
-        try:
-            where = None if resolver is None else await resolver.ancestry(folder)
-        except (BoxMCPError, AncestryError):
-            where = None
-        if where is None:
-            return hidden.without(output, ("size", "item_count"))
-        places = await self._hiding_places(agent, tool)
-        update: dict[str, Any] = {}
-        if getattr(output, "size", None) is not None and _subtree_may_hide(engine, agent, tool, folder.id,
-                                                                           where, places):
-            update["size"] = None
-        if getattr(output, "item_count", None) is not None and _children_may_hide(engine, agent, tool,
-                                                                                  folder.id, where, places):
-            chain: tuple[str, ...] = where
 
-            async def visible(raw: Any) -> bool:
-                ref = ItemRef(str(raw.get("type")), str(raw.get("id")))
-                return engine.can_see(agent, tool, (*chain, ref.id) if ref.type == "folder" else chain, ref)
-
-            client = await self._lookup_client(agent)
+        async def locate(item: ItemRef) -> tuple[str, ...] | None:
             try:
-                count = None if client is None else await hidden.count_children(client, folder.id, visible)
-            except BoxMCPError:
-                count = None
-            update["item_count"] = count
-        return output.model_copy(update=update) if update else output
-
-    async def _hiding_places(self, agent: str, tool: str) -> dict[ItemRef, tuple[str, ...] | None]:
-        """Where the folders and items that rules hide sit: () when Box finds none, None when unknown."""
-        targets = self.store.engine().hiding_targets(agent, tool)
-        resolver = await self._resolver(agent) if targets else None
-        out: dict[ItemRef, tuple[str, ...] | None] = {}
-        for target in targets:
-            try:
-                out[target] = None if resolver is None else await resolver.ancestry(target)
+                return None if resolver is None else await resolver.ancestry(item)
             except BoxError as exc:
-                out[target] = () if getattr(exc, "status", None) == 404 else None
+                return () if getattr(exc, "status", None) == 404 else None
             except (BoxMCPError, AncestryError):
-                out[target] = None
-        return out
+                return None
+
+        return hidden.Sight(self.store.engine(), agent, tool, locate, await self._lookup_client(agent))
 
     async def _lookup_client(self, agent: str) -> Any | None:
         fetch = await self._fetch_for(agent) if self._fetch_for is not None else self._fetch
@@ -507,29 +451,6 @@ class PolicyGate:
         if scheme.lower() != "bearer" or not key:
             return None
         return self.store.engine().agent_for_key(key)
-
-
-def _subtree_may_hide(engine: Engine, agent: str, tool: str, folder_id: str, chain: tuple[str, ...],
-                      places: Mapping[ItemRef, tuple[str, ...] | None]) -> bool:
-    """Whether anything at any depth below the folder may be hidden from the agent."""
-    if not engine.covers_below(agent, tool, chain):
-        return True  # reached through named items only: what lies below is not covered
-    for target, anc in places.items():
-        if anc is None or folder_id in (anc[:-1] if target.type == "folder" else anc):
-            return True
-    return False
-
-
-def _children_may_hide(engine: Engine, agent: str, tool: str, folder_id: str, chain: tuple[str, ...],
-                       places: Mapping[ItemRef, tuple[str, ...] | None]) -> bool:
-    """Whether one of the folder's direct items may be hidden from the agent."""
-    if not engine.covers_below(agent, tool, chain):
-        return True
-    for target, anc in places.items():
-        parent = anc[-2:-1] if anc and target.type == "folder" else anc[-1:] if anc else ()
-        if anc is None or parent == (folder_id,):
-            return True
-    return False
 
 
 def _with_local_size(call: Call) -> CallFacts:
