@@ -129,3 +129,21 @@ async def test_an_agent_with_the_whole_account_gets_boxs_own_not_found(make_worl
     w = make_world(_policy(tmp_path, "{id: all, effect: permit, agents: boxed, access: admin}"))
     texts, _, _ = await _denials(w, [("get_file_details", {"file_id": MISSING})])
     assert texts[0].startswith("Box said 404 not_found"), texts[0]
+
+
+def test_explain_shows_the_operator_the_detail_and_what_the_agent_reads(capsys) -> None:
+    from box_mcp.cli import main
+
+    policy = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+    salaries = "1300000000007"
+    code = main(["policy", "explain", "--policy", str(policy), "--agent", "contracts-bot", "--tool",
+                 "get_file_content", "--uses", f'["file:{salaries}"]', "--ancestry",
+                 f'{{"file:{salaries}": ["0", "200000000005"]}}'])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[2].startswith(f"why:    denied: get_file_content reads file {salaries}, outside contracts")
+    assert lines[3] == (
+        f"agent reads: file {salaries} is not available to contracts-bot (it does not exist, or "
+        "contracts-bot may not use it); contracts-bot's grants for get_file_content: read in folder "
+        "200000000001 and below; write in folder 200000000002 and below."
+    )
