@@ -8,7 +8,7 @@ total_count, item_count, size), so it needs nothing from the tool modules.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import ItemRef
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # page is not full although more follows.
 MAX_REFILLS = 10
 MAX_COUNT_PAGES = 5  # of 1000 items each: a folder holding more has no item_count for a confined agent
+# Rules hiding more folders and items than this are not located one by one (a Box lookup each, cached):
+# a folder's items are then recounted and its size left out without asking where they sit.
+MAX_PLACES = 8
 SEARCH_MAX_OFFSET = 10_000  # Box refuses a search offset beyond this
 
 # who_am_i, field by field, for an agent the policy hides items from. Kept: id, name, login (the identity
@@ -35,9 +38,10 @@ Visible = Callable[[Any], Awaitable[bool]]  # an entry -> may the agent see it
 Rerun = Callable[[Any], Awaitable[Any]]  # the call's arguments for another page -> the tool's output
 # an item -> its ancestry as the agent's identity sees it: () when Box finds no such item, None when unknown
 Locate = Callable[[ItemRef], Awaitable[tuple[str, ...] | None]]
+Places = dict[ItemRef, tuple[str, ...] | None] | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sight:
     """What one agent may see through one tool's rules, and how to learn where things sit in Box."""
 
@@ -46,27 +50,36 @@ class Sight:
     tool: str
     locate: Locate
     client: Any | None = None  # the lookup identity's Box client: without one, no folder is recounted
+    _places: Places = field(default=None, init=False, repr=False)
+    _placed: bool = field(default=False, init=False, repr=False)
 
     def sees(self, ref: ItemRef, chain: tuple[str, ...]) -> bool:
         """`chain`: folder ids from "0" down to the item's parent (and to a folder itself)."""
         return self.engine.can_see(self.agent, self.tool, chain, ref)
 
-    async def places(self) -> dict[ItemRef, tuple[str, ...] | None]:
-        """Where the folders and items that rules hide from reading sit."""
-        return {t: await self.locate(t) for t in self.engine.hiding_targets(self.agent, self.tool)}
+    async def places(self) -> Places:
+        """Where the folders and items that rules hide from reading sit (None: too many to ask).
+        Asked once per call, and only when a folder's own grant leaves the question open."""
+        if not self._placed:
+            targets = self.engine.hiding_targets(self.agent, self.tool)
+            self._places = None if len(targets) > MAX_PLACES else {t: await self.locate(t) for t in targets}
+            self._placed = True
+        return self._places
 
-    def subtree_may_hide(self, folder_id: str, chain: tuple[str, ...],
-                         places: dict[ItemRef, tuple[str, ...] | None]) -> bool:
+    async def subtree_may_hide(self, folder_id: str, chain: tuple[str, ...]) -> bool:
         """Whether anything at any depth below the folder may be hidden from the agent."""
         if not self.engine.covers_below(self.agent, self.tool, chain):
             return True  # reached through named items only: what lies below is not covered
-        return any(anc is None or folder_id in (anc[:-1] if t.type == "folder" else anc)
-                   for t, anc in places.items())
+        places = await self.places()
+        return places is None or any(anc is None or folder_id in (anc[:-1] if t.type == "folder" else anc)
+                                     for t, anc in places.items())
 
-    def children_may_hide(self, folder_id: str, chain: tuple[str, ...],
-                          places: dict[ItemRef, tuple[str, ...] | None]) -> bool:
+    async def children_may_hide(self, folder_id: str, chain: tuple[str, ...]) -> bool:
         """Whether one of the folder's direct items may be hidden from the agent."""
         if not self.engine.covers_below(self.agent, self.tool, chain):
+            return True
+        places = await self.places()
+        if places is None:
             return True
         return any(anc is None or (anc[-2:-1] if t.type == "folder" else anc[-1:]) == (folder_id,)
                    for t, anc in places.items())
@@ -94,8 +107,7 @@ async def conceal_entries(sight: Sight, output: Any, args: Any, base: tuple[str,
     if not folders:
         return page
     # A folder's size adds up everything below it: shown only when nothing below can be hidden.
-    places = await sight.places()
-    unsized = {e.id for e in folders if sight.subtree_may_hide(str(e.id), chain(e), places)}
+    unsized = {e.id for e in folders if await sight.subtree_may_hide(str(e.id), chain(e))}
     if not unsized:
         return page
     entries = [e.model_copy(update={"size": None}) if e.id in unsized else e for e in page.entries]
@@ -110,11 +122,10 @@ async def conceal_folder(sight: Sight, output: Any) -> Any:
     if not where:
         return without(output, ("size", "item_count"))
     chain: tuple[str, ...] = where
-    places = await sight.places()
     update: dict[str, Any] = {}
-    if output.size is not None and sight.subtree_may_hide(folder.id, chain, places):
+    if output.size is not None and await sight.subtree_may_hide(folder.id, chain):
         update["size"] = None
-    if output.item_count is not None and sight.children_may_hide(folder.id, chain, places):
+    if output.item_count is not None and await sight.children_may_hide(folder.id, chain):
 
         async def visible(raw: Any) -> bool:
             ref = ItemRef(str(raw.get("type")), str(raw.get("id")))
