@@ -70,6 +70,7 @@ class Decision:
     box_status: int | None = None
     box_code: str | None = None
     box_request_id: str | None = None
+    shown: str | None = None  # what a denied agent is told instead of `reason` (the audit keeps `reason`)
 
 
 ALLOW = Decision(allowed=True, reason="no policy configured")
@@ -305,7 +306,8 @@ class Gate:
                         "that needs no approval."
                     )
             elif not decision.allowed:
-                raise Denied(f"Denied: {decision.reason or 'no policy rule allows this call'}")
+                told = decision.shown or decision.reason  # `shown` withholds what the agent may not learn
+                raise Denied(f"Denied: {told or 'no policy rule allows this call'}")
             if decision.args is not None:  # the policy narrowed the call: hooks downstream see the new args
                 args = decision.args
                 call = Call(
@@ -371,7 +373,10 @@ class Gate:
             confined = await confine(call, exc)
         except Exception:
             log.exception("confining the error of call %s failed", call.call_id)
-            return BoxError(f"Box refused {call.tool.name}; the details name items outside your grant.")
+            # Box's code without its details, and without saying why they are left out.
+            status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+            said = f" (Box said {status} {code})" if status and code else ""
+            return BoxError(f"Box refused {call.tool.name}{said}.")
         return confined if isinstance(confined, BoxMCPError) else exc
 
     async def _record(self, call: Call, outcome: Outcome) -> None:

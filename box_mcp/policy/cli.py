@@ -158,15 +158,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 2
     decision = engine.decide(req)
     if args.json:
-        print(
-            json.dumps(
-                {"effect": decision.effect, "rules": list(decision.rule_ids), "reason": decision.reason}
-            )
-        )
+        out = {"effect": decision.effect, "rules": list(decision.rule_ids), "reason": decision.reason}
+        print(json.dumps(out | ({"shown": decision.shown} if decision.shown else {})))
         return 0
     print(f"effect: {decision.effect}")
     print(f"rules:  {', '.join(decision.rule_ids) or '(none: default deny)'}")
     print(f"why:    {decision.reason}")
+    if decision.shown:  # the agent may not learn `why` (the item is hidden from it): it reads this
+        print(f"agent reads: {decision.shown}")
     print(f"uses:   {', '.join(_use_text(u, req.ancestry) for u in req.uses) or '(no item)'}")
     facts = facts_dict(req.facts)
     if facts:

@@ -54,6 +54,10 @@ class Decision:
     effect: Effect
     rule_ids: tuple[str, ...]
     reason: str
+    # What the agent is told when it must not learn `reason`: a denial on an item it may not see reads
+    # the same whether the item is outside its grants, hidden by a rule, or does not exist (an
+    # existence oracle otherwise). `reason` stays the operator's detail (audit, explain).
+    shown: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -217,6 +221,15 @@ class Engine:
         bucket = self._index.get((req.agent, req.tool))
         if bucket is None:
             return reasons.unknown(req, self.policy.agents, self.tools)
+        decision = self._decide(req, bucket)
+        if decision.effect == "deny" and bucket.permits and self.may_hide(req.agent, req.tool):
+            hidden = self.hidden_use(req)
+            if hidden is not None:
+                shown = self.unavailable(req.agent, req.tool, hidden.item)
+                return Decision("deny", decision.rule_ids, decision.reason, shown)
+        return decision
+
+    def _decide(self, req: DecisionRequest, bucket: Bucket) -> Decision:
         facts = req.facts
         ancestry = req.ancestry
         uses = req.matched()
@@ -336,6 +349,44 @@ class Engine:
             if f.rank == 0 and not f.conditional and f.in_scope(item, ancestry):
                 return False
         return any(p.in_scope(item, ancestry) for p in b.permits)
+
+    def may_hide(self, agent: str, tool: str) -> bool:
+        """Whether `can_see` can say no for this pair: every permit is confined to folders or items, or a
+        forbid or approval rule hides reading. Only then do results need recounting and denials on
+        items need one wording (an agent with a whole-account grant and no such rule hides nothing)."""
+        b = self._index.get((agent, tool))
+        if b is None or all(p.scoped for p in b.permits):
+            return True
+        return any(f.rank == 0 and not f.conditional for f in (*b.forbids, *b.approvals))
+
+    def hiding_targets(self, agent: str, tool: str) -> tuple[ItemRef, ...]:
+        """The folders and items whose reading a forbid or approval rule hides (see can_see)."""
+        b = self._index.get((agent, tool))
+        if b is None:
+            return ()
+        rules = (r for r in (*b.forbids, *b.approvals) if r.rank == 0 and not r.conditional and r.scoped)
+        return tuple(dict.fromkeys(t for r in rules for t in r.targets))
+
+    def covers_below(self, agent: str, tool: str, ancestry: tuple[str, ...]) -> bool:
+        """Whether a permit reaches everything at or below the folder at `ancestry` (not just named items)."""
+        b = self._index.get((agent, tool))
+        return b is not None and any(not p.scoped or not p.folders.isdisjoint(ancestry) for p in b.permits)
+
+    def hides_anything(self, agent: str) -> bool:
+        """Whether any tool the agent holds may hide items from it (then account-wide totals are hidden)."""
+        return any(self.may_hide(agent, tool) for tool in self.visible_tools(agent))
+
+    def hidden_use(self, req: DecisionRequest) -> ResourceUse | None:
+        """The first use (as the caller named it) on an item the agent may not see."""
+        for given, use in zip(req.uses, req.matched(), strict=True):
+            if not self.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+                return given
+        return None
+
+    def unavailable(self, agent: str, tool: str, item: ItemRef) -> str:
+        """The one denial for an item the agent may not see or that does not exist (see Decision.shown)."""
+        b = self._index.get((agent, tool))
+        return reasons.unavailable(agent, tool, item, b.permits if b is not None else ())
 
     def agent_for_key(self, api_key: str) -> str | None:
         """The agent whose stored hash matches `api_key`; compares against every hash in constant time."""

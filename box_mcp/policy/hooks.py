@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.box.errors import BoxAPIError
-from box_mcp.errors import BoxError
+from box_mcp.errors import BoxError, BoxMCPError
+from box_mcp.policy import hidden
 from box_mcp.policy.engine import Decision, DecisionRequest
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.resolve import AncestryError, AncestryResolver
@@ -42,18 +43,24 @@ _PATHS = {
 _FIELDS = {"collaboration": "item", "user": "login"}
 
 
-def box_fetch(client: Any) -> Fetch:
-    """A resolver fetch over a BoxClient: each item's path_collection (a collaboration's item)."""
+class BoxFetch:
+    """A resolver fetch over a BoxClient: each item's path_collection (a collaboration's item). Its
+    `client` also refills pages past hidden entries and counts what a folder holds (policy/hidden.py)."""
 
-    async def fetch(item: ItemRef) -> Mapping[str, Any]:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def __call__(self, item: ItemRef) -> Mapping[str, Any]:
         path = _PATHS.get(item.type)
         if path is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
         fields = _FIELDS.get(item.type, "name,path_collection")
-        body = await client.get(path.format(item.id), params={"fields": fields})
+        body = await self.client.get(path.format(item.id), params={"fields": fields})
         return body if isinstance(body, Mapping) else {}
 
-    return fetch
+
+def box_fetch(client: Any) -> Fetch:
+    return BoxFetch(client)
 
 
 class PolicyGate:
@@ -140,22 +147,31 @@ class PolicyGate:
                     return GateDecision(False, f"{call.agent} holds no folder grant to search in.")
                 args = call.args.model_copy(update={"ancestor_folder_ids": list(roots[:MAX_INJECTED_ROOTS])})
         uses = call.resources
+        # An agent the policy hides items from gets one answer for an id it may not see and one that
+        # does not exist; lookups that find nothing are collected here instead of answered at once.
+        missing: dict[ItemRef, str] | None = {} if engine.may_hide(call.agent, tool) else None
         aliases: dict[ItemRef, ItemRef] = {}
         if any(u.item.type == "collaboration" for u in uses) and engine.scoped(call.agent, tool):
             # A collaboration id stands for the item it is on: rules naming that item must see it.
-            resolved = await self._collaboration_items(call.agent, uses)
+            resolved = await self._collaboration_items(call.agent, uses, missing)
             if isinstance(resolved, str):
                 return _lookup_denied(resolved)
             aliases = resolved
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(call.agent, tool):
-            located = await self._locate(call.agent, uses)
+            located = await self._locate(call.agent, uses, missing)
             if isinstance(located, str):
                 return _lookup_denied(located)
             ancestry = located
             for alias, target in aliases.items():
                 if alias in ancestry:
                     ancestry.setdefault(target, ancestry[alias])
+        if missing is not None and uses:
+            # Before any further lookup, so a hidden item costs the same Box requests as a missing one.
+            refused = self._unavailable(call, DecisionRequest(call.agent, tool, uses, call.facts, ancestry,
+                                                              aliases), missing)
+            if refused is not None:
+                return refused
         if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
             # A call on a whole folder meets forbids on anything inside it: learn where those sit.
             guards = [g for g in engine.guards(call.agent, tool) if g not in ancestry]
@@ -181,10 +197,32 @@ class PolicyGate:
         decision = engine.decide(DecisionRequest(call.agent, tool, uses, facts, ancestry, aliases))
         return _to_gate(decision, args)
 
+    def _unavailable(
+        self, call: Call, req: DecisionRequest, missing: Mapping[ItemRef, str]
+    ) -> GateDecision | None:
+        """The denial for the first item the call names that does not exist or that the agent may not see:
+        one wording for the agent, the detail (not found, outside the grants, which rule) for the audit."""
+        from box_mcp.gate import Decision as GateDecision
+
+        engine = self.store.engine()
+        for given, use in zip(req.uses, req.matched(), strict=True):
+            if given.item in missing:
+                detail = f"not found: {missing[given.item]}"
+                return GateDecision(False, detail, shown=engine.unavailable(req.agent, req.tool, given.item))
+            if not engine.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+                # Decided on this item alone (not its subtree, whose forbids are not located yet): the
+                # reason then names it, and the rule that hides it if one does.
+                only = dataclasses.replace(given, subtree=False)
+                alone = engine.decide(dataclasses.replace(req, uses=(only,)))
+                return GateDecision(False, alone.reason.removeprefix("denied: "), alone.rule_ids,
+                                    shown=engine.unavailable(req.agent, req.tool, given.item))
+        return None
+
     async def _collaboration_items(
-        self, agent: str, uses: tuple[ResourceUse, ...]
+        self, agent: str, uses: tuple[ResourceUse, ...], missing: dict[ItemRef, str] | None = None
     ) -> dict[ItemRef, ItemRef] | str:
-        """collaboration -> the item it is on, for each collaboration the call names."""
+        """collaboration -> the item it is on, for each collaboration the call names. With `missing`, one
+        that Box does not find (or that is on no item) goes there instead of ending the lookup."""
         resolver = await self._resolver(agent)
         if resolver is None:
             return _NO_LOOKUP
@@ -196,9 +234,15 @@ class PolicyGate:
                 out[use.item] = await resolver.collaboration_item(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
+                    if missing is not None:
+                        missing[use.item] = f"Box has no {use.item} that {agent}'s identity can see"
+                        continue
                     return _unlocated(exc, f"Box has no {use.item} that this server can see; check the id.")
                 return _unlocated(exc, f"could not check which item {use.item} is on ({exc}); retry later.")
             except AncestryError as exc:
+                if missing is not None:
+                    missing[use.item] = str(exc)
+                    continue
                 return f"could not check which item {use.item} is on: {exc}."
         return out
 
@@ -220,20 +264,24 @@ class PolicyGate:
         return out
 
     async def _locate(
-        self, agent: str, uses: tuple[ResourceUse, ...]
+        self, agent: str, uses: tuple[ResourceUse, ...], missing: dict[ItemRef, str] | None = None
     ) -> dict[ItemRef, tuple[str, ...]] | str:
-        """Ancestry of every item the call touches, or the sentence that explains why it is unknown."""
+        """Ancestry of every item the call touches, or the sentence that explains why it is unknown.
+        With `missing`, an item Box does not find goes there instead of ending the lookup."""
         resolver = await self._resolver(agent)
         if resolver is None:
             return _NO_LOOKUP
         out: dict[ItemRef, tuple[str, ...]] = {}
         for use in uses:
-            if use.item in out:
+            if use.item in out or (missing is not None and use.item in missing):
                 continue
             try:
                 out[use.item] = await resolver.ancestry(use.item)
             except BoxError as exc:
                 if getattr(exc, "status", None) == 404:
+                    if missing is not None:
+                        missing[use.item] = f"Box has no {use.item} that {agent}'s identity can see"
+                        continue
                     return _unlocated(exc, f"Box has no {use.item} that this server can see; check the id.")
                 return _unlocated(exc, f"could not check where {use.item} sits in Box ({exc}); retry later.")
             except AncestryError as exc:
@@ -262,7 +310,7 @@ class PolicyGate:
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
         if not call.tool.read_only:
             self._invalidate(call)
-        output = await self._filter_entries(call, output)
+        output = await self._hide(call, output)
         roots = self.store.engine().roots(call.agent, call.tool.name)
         if roots is not None:
             resolver = await self._resolver(call.agent)
@@ -303,36 +351,72 @@ class PolicyGate:
                 return False
             try:
                 anc = await resolver.ancestry(ref)
-            except (BoxError, AncestryError):
+            except (BoxMCPError, AncestryError):  # any lookup failure (Box, broker): not shown
                 return False
         return engine.can_see(call.agent, call.tool.name, anc, ref)
 
-    async def _filter_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
-        """Drop listing and search entries the agent may not see."""
-        entries = getattr(output, "entries", None)
-        if not isinstance(entries, list) or not entries:
-            return output
+    async def _hide(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """Take out what the output shows of items the agent may not see: listing and search entries
+        (pages refilled past them), counts and sizes that include them, the account's totals."""
         engine = self.store.engine()
-        tool = call.tool.name
-        base: tuple[str, ...] | None = None
-        if not hasattr(entries[0], "ancestor_ids"):
-            folder_id = getattr(call.args, "folder_id", None)
-            if folder_id is None:
-                return output  # not a listing of items
-            base = await self._folder_ancestry(call, str(folder_id))
-        kept = []
-        for e in entries:
-            anc = tuple(getattr(e, "ancestor_ids", ()) or ()) if base is None else base
-            if getattr(e, "type", None) == "folder":
-                anc = (*anc, str(e.id))
-            if engine.can_see(call.agent, tool, anc, ItemRef(str(e.type), str(e.id))):
-                kept.append(e)
-        if len(kept) == len(entries):
+        if hasattr(output, "space_used"):
+            hides = engine.hides_anything(call.agent)
+            return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
+        if isinstance(getattr(output, "entries", None), list):
+            return await self._hide_entries(call, output)
+        if getattr(output, "type", None) == "folder" and hasattr(output, "item_count"):
+            return await self._hide_in_folder(call, output)
+        return output
+
+    async def _hide_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
+        engine = self.store.engine()
+        searched = hasattr(output, "next_offset")  # search hits carry their own ancestry
+        folder_id = getattr(call.args, "folder_id", None)
+        if not engine.may_hide(call.agent, call.tool.name) or not (searched or folder_id is not None):
+            return output  # nothing hidden, or not a listing of items (comments, tasks, collaborations)
+        base = None if searched else await self._folder_ancestry(call, str(folder_id))
+        sight = await self._sight(call.agent, call.tool.name)
+        return await hidden.conceal_entries(sight, output, call.args, base, await self._rerun(call))
+
+    async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
+        # Counted as the listing would show the folder's items, when the agent may list.
+        engine = self.store.engine()
+        listing = "list_folder_content_by_folder_id"
+        tool = listing if listing in engine.visible_tools(call.agent) else call.tool.name
+        if not engine.may_hide(call.agent, tool):
             return output
-        update: dict[str, Any] = {"entries": kept}
-        if hasattr(output, "total_count"):
-            update["total_count"] = None  # the unfiltered count would reveal how much is hidden
-        return output.model_copy(update=update)
+        return await hidden.conceal_folder(await self._sight(call.agent, tool), output)
+
+    async def _sight(self, agent: str, tool: str) -> hidden.Sight:
+        resolver = await self._resolver(agent)
+
+        async def locate(item: ItemRef) -> tuple[str, ...] | None:
+            try:
+                return None if resolver is None else await resolver.ancestry(item)
+            except BoxError as exc:
+                return () if getattr(exc, "status", None) == 404 else None
+            except (BoxMCPError, AncestryError):
+                return None
+
+        return hidden.Sight(self.store.engine(), agent, tool, locate, await self._lookup_client(agent))
+
+    async def _lookup_client(self, agent: str) -> Any | None:
+        fetch = await self._fetch_for(agent) if self._fetch_for is not None else self._fetch
+        return getattr(fetch, "client", None)
+
+    async def _rerun(self, call: Call) -> hidden.Rerun | None:
+        """The call's own handler on the agent's lookup identity, for the pages a refill reads."""
+        client = await self._lookup_client(call.agent)
+        if client is None:
+            return None
+        from box_mcp.tools.spec import ToolContext
+
+        ctx = ToolContext(box=client, transport=call.transport)
+
+        async def rerun(args: Any) -> Any:
+            return await call.tool.handler(ctx, args)
+
+        return rerun
 
     async def _folder_ancestry(self, call: Call, folder_id: str) -> tuple[str, ...]:
         engine = self.store.engine()
@@ -423,4 +507,5 @@ def _to_gate(decision: Decision, args: Any) -> GateDecision:
         return GateDecision(True, decision.reason, decision.rule_ids, args)
     # The gate prefixes "Denied: "; keep the sentence's own content.
     return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids,
-                        approval_required=decision.effect == "approval_required")
+                        approval_required=decision.effect == "approval_required",
+                        shown=decision.shown.removeprefix("denied: ") if decision.shown else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from box_mcp.access import ResourceUse
+from box_mcp.access import ItemRef, ResourceUse
 from box_mcp.policy.conditions import first_failing
 
 if TYPE_CHECKING:
@@ -156,6 +156,22 @@ def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[C
         (),
         f"denied: {what}, which needs {use.access.value} access; {agent} holds no {use.access.value} grant "
         f"for {req.tool}.",
+    )
+
+
+def unavailable(agent: str, tool: str, item: ItemRef, permits: Sequence[CRule]) -> str:
+    """One sentence for "outside the grants", "hidden by a rule" and "no such item": told apart, they
+    would let an agent probe which ids exist outside its grants. The grants named are the agent's own."""
+    by_access: dict[str, list[str]] = {}
+    for p in sorted(permits, key=lambda r: r.rank):
+        where = "the whole account except what the policy protects" if not p.scoped else reach(p)
+        places = by_access.setdefault(p.access.value, [])
+        if where not in places:
+            places.append(where)
+    grants = "; ".join(f"{access} in {' and '.join(places[:5])}" for access, places in by_access.items())
+    return (
+        f"{item} is not available to {agent} (it does not exist, or {agent} may not use it); "
+        f"{agent}'s grants for {tool}: {grants or 'none'}."
     )
 
 

@@ -19,6 +19,7 @@ from box_mcp.tools.spec import (
     item,
 )
 
+MAX_OFFSET = 10_000  # Box refuses a search offset beyond it
 Extension = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,16}$")]
 Query = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True)]
 
@@ -29,7 +30,7 @@ class _SearchInput(ToolInput):
         None, max_length=50, description="Only search inside these folders (and their subfolders)"
     )
     limit: int = Field(30, ge=1, le=200, description="Results per page (1-200)")
-    offset: int = Field(0, ge=0, le=10000, description="Skip this many results (max 10000)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip this many results (max 10000)")
 
 
 class SearchFilesInput(_SearchInput):
@@ -53,9 +54,12 @@ class SearchHit(ToolOutput):
 
 class SearchResults(ToolOutput):
     query: str
-    total_count: int | None = None
+    total_count: int | None = Field(
+        None, description="How many hits in all; absent when only reading every page could tell"
+    )
     offset: int
     entries: list[SearchHit]
+    next_offset: int | None = Field(None, description="Pass as offset for the next page; absent at the end")
 
 
 _FIELDS = "type,id,name,size,modified_at,parent,path_collection"
@@ -86,8 +90,15 @@ async def _search(ctx: ToolContext, args: _SearchInput, params: dict[str, Any]) 
     if args.ancestor_folder_ids:
         params["ancestor_folder_ids"] = ",".join(args.ancestor_folder_ids)
     raw = await ctx.box.get("/search", params=params)
+    total = raw.get("total_count")
+    # Box's own position after this page (it may serve fewer than asked): a confined agent's pages skip
+    # the hits it may not see, so "offset + limit" is not where its next page starts.
+    read = len(raw.get("entries") or ())
+    following = args.offset + read
+    more = read > 0 and (following < total if isinstance(total, int) else read >= args.limit)
     return SearchResults(
-        query=args.query, total_count=raw.get("total_count"), offset=args.offset, entries=_hits(raw)
+        query=args.query, total_count=total, offset=args.offset, entries=_hits(raw),
+        next_offset=following if more and following <= MAX_OFFSET else None,
     )
 
 

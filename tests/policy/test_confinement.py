@@ -166,6 +166,7 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
         else:
             allowed += 1
             sc = result.structured_content or {}
+            await _counts_only_what_it_sees(agent, tool, args, sc, where)
             new_id = sc.get("id")
             if isinstance(new_id, str) and tool in ("create_folder", "copy_folder"):
                 folders.append(new_id)
@@ -174,3 +175,15 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
             elif isinstance(new_id, str) and tool == "create_collaboration":
                 collabs.append(new_id)
     assert allowed > 5 and denied > 5, (allowed, denied)
+    me = await agent.ok("who_am_i")
+    assert "space_used" not in me and "space_amount" not in me  # the account's totals count outside items
+
+
+async def _counts_only_what_it_sees(agent: Any, tool: str, args: dict[str, Any], sc: dict[str, Any],
+                                    where: str) -> None:
+    """A count the agent reads never exceeds what it can list: hidden items are not counted."""
+    if tool == "list_folder_content_by_folder_id" and "next_cursor" not in sc:
+        details = await agent.ok("get_folder_details", folder_id=args["folder_id"])
+        assert details.get("item_count") == len(sc["entries"]), f"{where}: {details} vs {sc['entries']}"
+    if tool.startswith("search_") and "total_count" in sc:
+        assert sc["total_count"] == len(sc["entries"]) and "next_offset" not in sc, f"{where}: {sc}"

@@ -42,7 +42,8 @@ async def test_a_policy_deployment_confines_agents_end_to_end() -> None:
             async with Client(server) as client:
                 hr = emu.credentials["files"]["HR/salaries.csv"]
                 denied = await client.call_tool("get_file_content", {"file_id": hr})
-                assert denied.is_error and "outside contracts-bot's read grants" in denied.content[0].text
+                assert denied.is_error
+                assert f"file {hr} is not available to contracts-bot" in denied.content[0].text
                 msa = emu.credentials["files"]["Contracts/MSA-Globex.pdf"]
                 assert not (await client.call_tool("get_file_details", {"file_id": msa})).is_error
 
@@ -95,7 +96,7 @@ async def test_confined_agent_on_app_credentials_alone_is_located_as_its_own_ide
                 assert not ok.is_error, ok.content[0].text
                 hr = emu.credentials["files"]["HR/salaries.csv"]
                 denied = await client.call_tool("get_file_details", {"file_id": hr})
-                assert denied.is_error and "outside bot's read grant 'contracts'" in denied.content[0].text
+                assert denied.is_error and f"file {hr} is not available to bot" in denied.content[0].text
                 listed = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": contracts})
                 names = {e["name"] for e in (listed.structured_content or {}).get("entries", [])}
                 assert "MSA-Globex.pdf" in names and "Inbox" in names, listed.content[0].text

@@ -43,8 +43,8 @@ async def test_confined_agent_reads_inside_and_is_denied_outside_without_touchin
     salaries = world.file("HR/salaries.csv")
     world.requests.clear()
     text = await bot.err("get_file_content", file_id=salaries)
-    assert text.startswith("Denied: get_file_content reads file")
-    assert "outside contracts-bot's read grants 'contracts-read' (folder" in text
+    assert text.startswith(f"Denied: file {salaries} is not available to contracts-bot")
+    assert "contracts-bot's grants for get_file_content: read in folder" in text
     # Only the location lookup reached Box, never the content.
     assert [r.url.path for r in world.requests] == [f"/2.0/files/{salaries}"]
     assert "path_collection" in str(world.requests[0].url)
@@ -57,8 +57,10 @@ async def test_move_out_of_the_write_grant_is_denied_with_the_rule_and_reach(as_
         file_id=world.file("Contracts/Inbox/SOW-Umbrella-draft.pdf"),
         destination_folder_id=world.folder("Finance"),
     )
-    inbox = world.folder("Contracts/Inbox")
-    assert f"outside contracts-bot's write grant 'contracts-inbox' (folder {inbox} and below)" in text
+    inbox, contracts = world.folder("Contracts/Inbox"), world.folder("Contracts")
+    # Finance lies outside every grant: the sentence names the agent's own grants, not the reason.
+    assert f"folder {world.folder('Finance')} is not available to contracts-bot" in text
+    assert f"read in folder {contracts} and below; write in folder {inbox} and below." in text
 
 
 async def test_upload_limits_hold_in_the_gate(as_agent, world) -> None:
@@ -95,15 +97,15 @@ async def test_listing_hides_entries_a_forbid_covers(make_world, connect, tmp_pa
     listing = await reader.ok("list_folder_content_by_folder_id", folder_id=contracts)
     ids = {e["id"] for e in listing["entries"]}
     assert w.folder("Contracts/Inbox") in ids and archive not in ids
-    assert "not-archive" in await reader.err("get_folder_details", folder_id=archive)
-    assert "outside" in await reader.err("list_folder_content_by_folder_id", folder_id="0")
+    assert f"folder {archive} is not available" in await reader.err("get_folder_details", folder_id=archive)
+    assert "folder 0 is not available" in await reader.err("list_folder_content_by_folder_id", folder_id="0")
 
 
 async def test_a_move_by_box_mcp_invalidates_the_cached_location(as_agent, world) -> None:
     demo = await as_agent("demo")
     bot = await as_agent("contracts-bot")
     readme = world.file("Engineering/README.md")
-    assert "outside" in await bot.err("get_file_details", file_id=readme)  # caches its Engineering location
+    assert "not available" in await bot.err("get_file_details", file_id=readme)  # caches its location
     await demo.ok("move_file", file_id=readme, destination_folder_id=world.folder("Contracts/Inbox"))
     details = await bot.ok("get_file_details", file_id=readme)  # now inside Contracts: the cache moved on
     assert details["id"] == readme
@@ -112,7 +114,7 @@ async def test_a_move_by_box_mcp_invalidates_the_cached_location(as_agent, world
 async def test_unknown_items_are_denied_with_a_clear_sentence(as_agent) -> None:
     bot = await as_agent("contracts-bot")
     text = await bot.err("get_file_details", file_id="999999999")
-    assert "Box has no file 999999999 that this server can see" in text
+    assert "file 999999999 is not available to contracts-bot (it does not exist, or" in text
 
 
 async def test_api_keys_identify_agents_by_hash(tmp_path: Path) -> None:
