@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.errors import BoxError
@@ -23,7 +24,16 @@ from box_mcp.tools.spec import (
 
 TemplateKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 Scope = Annotated[str, StringConstraints(pattern=r"^(global|enterprise|enterprise_[0-9]{1,20})$")]
-FieldValue = str | int | float | list[str] | None
+
+
+def _finite(value: Any) -> Any:
+    # One clear error instead of one per member of the union (str, int, float, list) below.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a metadata value must be a finite number (JSON has no NaN or Infinity)")
+    return value
+
+
+FieldValue = Annotated[str | int | float | list[str] | None, BeforeValidator(_finite)]
 
 
 class ListTemplatesInput(ToolInput):
