@@ -89,7 +89,7 @@ async def _serve(settings: Settings) -> None:
         import uvicorn
 
         from box_mcp.http.app import create_http_app
-        from box_mcp.http.serving import bind
+        from box_mcp.http.serving import bind, uvicorn_limits
         from box_mcp.server import open_deployment
 
         server, hooks = await open_deployment(settings, stack, transport="http")
@@ -111,7 +111,8 @@ async def _serve(settings: Settings) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
+                                **uvicorn_limits())
         await uvicorn.Server(config).serve(sockets=[sock])
 
 

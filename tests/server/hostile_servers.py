@@ -45,6 +45,13 @@ def server_env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def ccg_env(emulator: Any) -> dict[str, str]:
+    """The emulator's Client Credentials Grant app: what a policy's agents act through."""
+    ccg = emulator.credentials["ccg"]
+    return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
+            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+
+
 def serve_argv(emulator: Any, *args: str) -> list[str]:
     return [sys.executable, "-m", "box_mcp.cli", "serve", "--box-url", emulator.base_url, *args]
 
@@ -158,15 +165,16 @@ _WITH_NOFILE = ("import os, resource, sys; n = int(sys.argv[1]); "
 
 @asynccontextmanager
 async def http_server(emulator: Any, data_dir: Path, *args: str, stderr: Any = subprocess.DEVNULL,
-                      nofile: int | None = None) -> AsyncIterator[HttpServer]:
+                      nofile: int | None = None, env: dict[str, str] | None = None,
+                      ) -> AsyncIterator[HttpServer]:
     """`box-mcp serve --transport http` on a free loopback port, serving when the block starts.
-    `nofile`: the server's RLIMIT_NOFILE."""
+    `nofile`: the server's RLIMIT_NOFILE; `env`: more environment variables."""
     port = free_port()
     argv = serve_argv(emulator, "--transport", "http", "--port", str(port), *args)
     if nofile is not None:
         argv = [sys.executable, "-c", _WITH_NOFILE, str(nofile), *argv]
-    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir), stdout=subprocess.DEVNULL,
-                                    stderr=stderr)
+    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})),
+                                    stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx2.AsyncClient() as http:
