@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from box_mcp.errors import ConfigError
+from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
 from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
 
 Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]
@@ -150,13 +151,18 @@ def create_http_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "tools": len(server.gate.tools)})
 
+    security = transport_security(host, port, allowed_hosts)
     app: Starlette = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
-        transport_security=transport_security(host, port, allowed_hosts),
+        # The SDK's check matches `name:*` by prefix; HostOriginGuard below applies the same lists exactly.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_BODY,
         host=host,
     )
-    if authenticate is None:
-        return _StripAgent(app)
-    return InboundAuth(app, authenticate)
+    # A slash redirect (/healthz/ -> /healthz) would take its absolute target from the Host header.
+    app.router.redirect_slashes = False
+    inner: ASGIApp = OneRequestPerId(app, path=MCP_PATH, max_body=MAX_BODY)
+    inner = _StripAgent(inner) if authenticate is None else InboundAuth(inner, authenticate)
+    return HostOriginGuard(ExplainNotAcceptable(inner), hosts=security.allowed_hosts,
+                           origins=security.allowed_origins, path=MCP_PATH)

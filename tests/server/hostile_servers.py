@@ -130,14 +130,17 @@ class StdioPeer:
 
 
 @asynccontextmanager
-async def stdio_peer(emulator: Any, data_dir: Path, *args: str) -> AsyncIterator[StdioPeer]:
+async def stdio_peer(emulator: Any, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                     init_params: dict[str, Any] | None = None) -> AsyncIterator[StdioPeer]:
     """An initialized stdio session; on exit stdin closes and the server must exit by itself."""
     argv = serve_argv(emulator, "--transport", "stdio", *args)
-    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir), stderr=subprocess.DEVNULL)
+    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})),
+                                    stderr=subprocess.DEVNULL)
     peer = StdioPeer(proc)
     try:
         with anyio.fail_after(20):
-            answer = await peer.request(init_message())
+            init = init_message() | ({"params": init_params} if init_params else {})
+            answer = await peer.request(init)
             assert "result" in answer, answer
             await peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         yield peer
