@@ -94,7 +94,7 @@ async def test_a_record_that_will_not_encode_is_written_in_a_safe_form_and_is_no
 
 
 async def test_a_real_write_failure_names_no_path_and_later_refusals_do_not_grow_a_traceback(
-    audit_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    audit_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with await AuditLog.open(audit_dir) as log:
 
@@ -114,6 +114,9 @@ async def test_a_real_write_failure_names_no_path_and_later_refusals_do_not_grow
     assert str(audit_dir) not in next(iter(messages))
     lengths = [len(traceback.format_exception(e)) for e in errors[1:]]
     assert len(set(lengths)) == 1, lengths
+    # The operator is told once, with the directory and the cause.
+    told = [r for r in caplog.records if r.name == "box_mcp.audit"]
+    assert len(told) == 1 and str(audit_dir) in told[0].getMessage() and told[0].exc_info is not None
 
 
 async def _hostile_session_over_stdio(emulator: Any, data_dir: Path) -> list[dict[str, Any]]:

@@ -131,11 +131,11 @@ class StdioPeer:
 
 @asynccontextmanager
 async def stdio_peer(emulator: Any, data_dir: Path, *args: str, env: dict[str, str] | None = None,
-                     init_params: dict[str, Any] | None = None) -> AsyncIterator[StdioPeer]:
+                     init_params: dict[str, Any] | None = None,
+                     stderr: Any = subprocess.DEVNULL) -> AsyncIterator[StdioPeer]:
     """An initialized stdio session; on exit stdin closes and the server must exit by itself."""
     argv = serve_argv(emulator, "--transport", "stdio", *args)
-    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})),
-                                    stderr=subprocess.DEVNULL)
+    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})), stderr=stderr)
     peer = StdioPeer(proc)
     try:
         with anyio.fail_after(20):

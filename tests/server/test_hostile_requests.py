@@ -160,14 +160,17 @@ async def test_garbage_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_s
     assert not served["result"]["isError"]
 
 
-async def test_malformed_params_and_unknown_prompts_over_stdio_say_what_is_wrong(
+async def test_malformed_params_and_unknown_prompts_over_stdio_say_what_is_wrong_without_a_traceback(
     module_emulator: Any, tmp_path: Path,
 ) -> None:
-    async with stdio_peer(module_emulator, tmp_path) as peer:
-        with anyio.fail_after(20):
-            answers = [await peer.request({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
-                       for n, (method, params, _) in enumerate(BAD_PARAMS, start=1)]
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("wb") as stderr:
+        async with stdio_peer(module_emulator, tmp_path, stderr=stderr) as peer:
+            with anyio.fail_after(20):
+                answers = [await peer.request({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
+                           for n, (method, params, _) in enumerate(BAD_PARAMS, start=1)]
     assert [a["error"] for a in answers] == [{"code": -32602, "message": m} for _, _, m in BAD_PARAMS]
+    assert "Traceback" not in stderr_path.read_text()
 
 
 async def test_malformed_params_and_unknown_prompts_over_http_say_what_is_wrong(served: Any) -> None:
