@@ -114,8 +114,9 @@ def uvicorn_limits(*, header_timeout: float = HEADER_TIMEOUT_S,
         "backlog": burst,  # also the listen queue's length
         "timeout_keep_alive": KEEP_ALIVE_S,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
-        # uvicorn answers 503 beyond this many in-flight requests; connections are capped above.
-        "limit_concurrency": cap + 1,
+        # uvicorn answers 503 once this many connections or in-flight requests exist. The cap above
+        # keeps connections in bounds; the margin covers evicted connections whose close is pending.
+        "limit_concurrency": cap + burst,
     }
 
 

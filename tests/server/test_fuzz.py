@@ -4,8 +4,9 @@ Arguments come from each tool's published input schema (so a schema change chang
 some are spoiled: numbers JSON cannot hold, huge or odd strings (NUL, bidi controls, 100 KB), wrong
 types, extra keys. Every answer must be a clear tool error or a result (never a JSON-RPC internal error,
 never a traceback), the server keeps serving, every call is in the audit log, and the log verifies.
-Volume runs in-process (MCP Client(server) on the emulator); smaller batches go through a real stdio
-and a real HTTP `box-mcp serve`.
+Volume runs in-process (MCP Client(server) on the emulator; its memory transport turns NaN and
+Infinity into null, so only the subprocess batches carry them); smaller batches go through a real
+stdio and a real HTTP `box-mcp serve`, as raw JSON.
 """
 
 from __future__ import annotations

@@ -143,33 +143,26 @@ async def test_a_reused_in_flight_id_on_an_http_session_is_refused_and_the_first
     assert first["result"]["isError"] and "approval" in first["result"]["content"][0]["text"]
 
 
-async def test_garbage_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving(
-    module_emulator: Any, tmp_path: Path,
-) -> None:
-    async with stdio_peer(module_emulator, tmp_path) as peer:
-        with anyio.fail_after(20):
-            answers = []
-            for line in (b"garbage {", b"\x00\xff\xfe", b'{"hello": 1}', b"[1, 2", b"42"):
-                await peer.send_line(line)
-                answers.append(await peer.next_message())
-            served = await peer.request(tool_call(3, "who_am_i", {}))
-    codes = [(a["id"], a["error"]["code"]) for a in answers]
-    assert codes == [(None, -32700), (None, -32700), (None, -32600), (None, -32700), (None, -32600)]
-    assert answers[0]["error"]["message"] == ("Parse error: the line is not valid JSON; send one "
-                                              "JSON-RPC 2.0 message per line")
-    assert not served["result"]["isError"]
-
-
-async def test_malformed_params_and_unknown_prompts_over_stdio_say_what_is_wrong_without_a_traceback(
+async def test_garbage_lines_and_malformed_params_on_stdio_get_clear_json_rpc_errors_and_no_traceback(
     module_emulator: Any, tmp_path: Path,
 ) -> None:
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("wb") as stderr:
         async with stdio_peer(module_emulator, tmp_path, stderr=stderr) as peer:
             with anyio.fail_after(20):
+                garbage = []
+                for line in (b"garbage {", b"\x00\xff\xfe", b'{"hello": 1}', b"[1, 2", b"42"):
+                    await peer.send_line(line)
+                    garbage.append(await peer.next_message())
                 answers = [await peer.request({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
                            for n, (method, params, _) in enumerate(BAD_PARAMS, start=1)]
+                served = await peer.request(tool_call(99, "who_am_i", {}))
+    codes = [(a["id"], a["error"]["code"]) for a in garbage]
+    assert codes == [(None, -32700), (None, -32700), (None, -32600), (None, -32700), (None, -32600)]
+    assert garbage[0]["error"]["message"] == ("Parse error: the line is not valid JSON; send one "
+                                              "JSON-RPC 2.0 message per line")
     assert [a["error"] for a in answers] == [{"code": -32602, "message": m} for _, _, m in BAD_PARAMS]
+    assert not served["result"]["isError"]  # still serving
     assert "Traceback" not in stderr_path.read_text()
 
 
