@@ -20,13 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
+from box_mcp.http.serving import MAX_BODY_BYTES
 from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
 
 Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]
 
 MCP_PATH = "/mcp"
-# Room for upload_file's 4 MiB inline cap once base64-encoded (4/3) inside a JSON-RPC envelope.
-MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = MAX_BODY_BYTES
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 

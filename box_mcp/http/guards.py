@@ -140,10 +140,12 @@ class _InFlight:
 
 
 class OneRequestPerId:
-    """Refuses a JSON-RPC request whose id is already in flight on the same MCP session: JSON-RPC error
-    -32600 naming the id, answered at once. Ids compare as the SDK routes them (1 and "1" are one id).
-    An id whose answer has gone out is free again: a request reusing it waits for the SDK to finish
-    with the earlier one (a moment), since the SDK would otherwise close the new request's route."""
+    """Reads each POST body first: a client that leaves mid-body reaches nothing (the SDK would log a
+    traceback for it). Refuses a JSON-RPC request whose id is already in flight on the same MCP
+    session: JSON-RPC error -32600 naming the id, answered at once. Ids compare as the SDK routes them
+    (1 and "1" are one id). An id whose answer has gone out is free again: a request reusing it waits
+    for the SDK to finish with the earlier one (a moment), since the SDK would otherwise close the new
+    request's route."""
 
     def __init__(self, app: ASGIApp, *, path: str, max_body: int) -> None:
         self.app = app
@@ -152,12 +154,17 @@ class OneRequestPerId:
         self._in_flight: dict[tuple[str, str], _InFlight] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        session = _header(scope, SESSION_HEADER) if scope["type"] == "http" else None
-        if (session is None or scope.get("method") != "POST"
+        if (scope["type"] != "http" or scope.get("method") != "POST"
                 or not str(scope.get("path", "")).startswith(self.path)):
             await self.app(scope, receive, send)
             return
-        body, replay = await _buffer(receive, self.max_body)
+        body, replay, gone = await _buffer(receive, self.max_body)
+        if gone:  # the client left (or was cut off) mid-body: nobody to answer, nothing to run
+            return
+        session = _header(scope, SESSION_HEADER)
+        if session is None:
+            await self.app(scope, replay, send)
+            return
         request_id = _request_id(body)
         key = None if request_id is None else (session, str(request_id))
         while key is not None and (earlier := self._in_flight.get(key)) is not None:
@@ -190,9 +197,9 @@ class OneRequestPerId:
             entry.done.set()
 
 
-async def _buffer(receive: Receive, limit: int) -> tuple[bytes, Receive]:
-    """Read the request body (up to `limit` + 1 bytes: a bigger one is the size limit's to refuse) and
-    return it with a `receive` that replays it to the app."""
+async def _buffer(receive: Receive, limit: int) -> tuple[bytes, Receive, bool]:
+    """Read the request body (up to `limit` + 1 bytes: a bigger one is the size limit's to refuse);
+    return it, a `receive` that replays it to the app, and whether the client disconnected first."""
     chunks: list[bytes] = []
     size = 0
     messages: list[Message] = []
@@ -212,7 +219,8 @@ async def _buffer(receive: Receive, limit: int) -> tuple[bytes, Receive]:
             return messages.pop(0)
         return await receive()
 
-    return b"".join(chunks), replay
+    gone = messages[-1]["type"] == "http.disconnect"
+    return b"".join(chunks), replay, gone
 
 
 def _request_id(body: bytes) -> str | int | None:

@@ -5,8 +5,9 @@ has no request-header timeout: a connection that sends nothing, or a byte a seco
 a few hundred of them exhaust the process's descriptors, after which nobody is served and asyncio logs an
 accept() traceback per attempt. So our protocol (a small H11Protocol subclass) gives each connection
 HEADER_TIMEOUT_S to deliver a complete request head (from its start, and again after each response),
-and caps open connections below the descriptor limit: a connection over the cap evicts the oldest one
-still waiting for its request head (a real client sends its head at once), or is refused if none is.
+then that plus a 64 KiB/s allowance for its body, and caps open connections below the descriptor
+limit: a connection over the cap evicts the oldest one whose request is still incomplete (a real
+client sends it at once), or is refused if there is none.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ START_TIMEOUT = 15.0
 HEADER_TIMEOUT_S = 10.0  # to send a whole request head: slow-loris and silent connections are closed
 KEEP_ALIVE_S = 5  # uvicorn closes a kept-alive connection with no new request after this long
 MAX_HEADER_BYTES = 16 * 1024  # h11's buffer for a request head; a bigger head is answered 400
+MIN_BODY_RATE = 64 * 1024  # bytes/s a request body must average, beyond the head's allowance
+# The largest body /mcp takes: room for upload_file's 4 MiB inline cap once base64-encoded (4/3)
+# inside a JSON-RPC envelope.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_CONNECTIONS = 1000
 FD_RESERVE = 32  # descriptors kept for the audit log, the index, the policy file and the Box client
 log = logging.getLogger("box_mcp.http")
@@ -55,24 +60,29 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
     """An H11Protocol class for one server: header deadline and connection cap (see the docstring)."""
 
     class Guarded(H11Protocol):
-        waiting: dict[Guarded, None] = {}  # connections awaiting a request head, oldest first
+        waiting: dict[Guarded, None] = {}  # connections whose request is incomplete, oldest first
         _deadline: asyncio.TimerHandle | None = None
+        _receiving: object = None  # the request cycle whose body the deadline is running for
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > max_connections:
+                # Evict whoever has not finished sending a request the longest: head first, then body.
                 victim = next(iter(Guarded.waiting), None)
-                if victim is None:  # every connection is busy with a real request: refuse this one
+                if victim is None:  # every connection is busy with a complete request: refuse this one
                     log.warning("refusing a connection: %d are open, all busy", len(self.connections))
                     transport.close()
                     return
                 victim._expire()
             self._await_head()
 
-        def _await_head(self) -> None:
+        def _wait(self, seconds: float) -> None:
             self._stop_waiting()
             Guarded.waiting[self] = None
-            self._deadline = self.loop.call_later(header_timeout, self._expire)
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _await_head(self) -> None:
+            self._wait(header_timeout)
 
         def _stop_waiting(self) -> None:
             Guarded.waiting.pop(self, None)
@@ -81,14 +91,19 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
                 self._deadline = None
 
         def _expire(self) -> None:
-            # Only while no request is in progress: a request being answered is never cut.
+            # Only while the request is incomplete: a request being answered is never cut.
             self._stop_waiting()
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
                 self.transport.close()
 
         def handle_events(self) -> None:
             super().handle_events()
-            if self.conn.their_state is not h11.IDLE:  # the head arrived (a request is in progress)
+            state = self.conn.their_state
+            if state is h11.SEND_BODY:
+                if self._receiving is not self.cycle:  # the head just arrived: the body gets its time
+                    self._receiving = self.cycle
+                    self._wait(header_timeout + _declared_length(self.headers) / MIN_BODY_RATE)
+            elif state is not h11.IDLE:  # the whole request arrived; it is being answered
                 self._stop_waiting()
 
         def on_response_complete(self) -> None:
@@ -101,6 +116,13 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
             super().connection_lost(exc)
 
     return Guarded
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]] | None) -> int:
+    for name, value in headers or ():
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return MAX_BODY_BYTES  # chunked: as much time as the largest body allowed needs
 
 
 def uvicorn_limits(*, header_timeout: float = HEADER_TIMEOUT_S,
