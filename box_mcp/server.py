@@ -133,8 +133,9 @@ class BoxMCPServer(MCPServer):
     async def _handle_get_prompt(self, ctx: ServerRequestContext[Any], params: GetPromptRequestParams) -> Any:
         # The SDK answers an unknown name with code 0 and logs a traceback: it is the caller's mistake.
         if self._prompt_manager.get_prompt(params.name) is None:
+            name = params.name if len(params.name) <= 64 else params.name[:64] + "..."
             raise MCPError(code=INVALID_PARAMS, message=(
-                f"Unknown prompt {params.name!r}: call prompts/list for the prompts this server offers"))
+                f"Unknown prompt {name!r}: call prompts/list for the prompts this server offers"))
         return await super()._handle_get_prompt(ctx, params)
 
     async def list_tools(self) -> list[MCPTool]:

@@ -8,6 +8,7 @@ correlates them: 7 and "7" are one id). Every other message passes through uncha
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -23,6 +24,12 @@ log = logging.getLogger("box_mcp.stdio")
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 CANCELLED = "notifications/cancelled"
+
+
+def shown_id(request_id: str | int) -> str:
+    """The id as JSON (7, "abc"), cut short: it came from the client."""
+    text = json.dumps(request_id)
+    return text if len(text) <= 66 else text[:64] + '..."'
 
 
 def _refusal(exc: Exception) -> ErrorData:
@@ -71,8 +78,8 @@ class StdioGuard:
                         if key in self._in_flight:
                             await self._answer(message.id, ErrorData(
                                 code=INVALID_REQUEST,
-                                message=f"Invalid request: id {message.id!r} is already in use by a request "
-                                        "still in progress; give each request its own id"))
+                                message=f"Invalid request: id {shown_id(message.id)} is already in use by "
+                                        "a request still in progress; give each request its own id"))
                             continue
                         self._in_flight.add(key)
                     elif isinstance(message, JSONRPCNotification) and message.method == CANCELLED:

@@ -11,7 +11,6 @@ of one still in flight took over its route, and the first never got an answer. T
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +18,8 @@ import anyio
 import pydantic_core
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from box_mcp.stdio_guard import shown_id
 
 ANY_PORT = -1
 
@@ -166,12 +167,15 @@ class OneRequestPerId:
             await self.app(scope, replay, send)
             return
         request_id = _request_id(body)
-        key = None if request_id is None else (session, str(request_id))
-        while key is not None and (earlier := self._in_flight.get(key)) is not None:
+        if request_id is None:  # a notification, a response, or what the SDK will refuse
+            await self.app(scope, replay, send)
+            return
+        key = (session, str(request_id))
+        while (earlier := self._in_flight.get(key)) is not None:
             if not earlier.answered:
                 await JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": {
                     "code": -32600,
-                    "message": f"Invalid request: id {json.dumps(request_id)} is already in use by a "
+                    "message": f"Invalid request: id {shown_id(request_id)} is already in use by a "
                                "request still in progress on this session; give each request its own id"}},
                     status_code=409)(scope, receive, send)
                 return
@@ -179,7 +183,7 @@ class OneRequestPerId:
                 await earlier.done.wait()
             if self._in_flight.get(key) is earlier:  # its app call is stuck after answering: let go
                 del self._in_flight[key]
-        if key is None or len(self._in_flight) >= MAX_TRACKED:
+        if len(self._in_flight) >= MAX_TRACKED:
             await self.app(scope, replay, send)
             return
         entry = self._in_flight[key] = _InFlight()
