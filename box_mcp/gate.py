@@ -146,6 +146,8 @@ class AuditHook(Protocol):
 
     # Optional: `rejected(tool, arguments, *, call_id, agent, transport, session, outcome)` records a call
     # refused before it became a Call (unknown tool, bad arguments); the gate uses it when present.
+    # Optional: `failure() -> str | None` says why the audit can record nothing (its disk failed): the
+    # gate then refuses every call, since a call must be recorded or not served.
 
 
 class AllowAll:
@@ -245,6 +247,10 @@ class Gate:
         session: SessionInfo | None = None,
     ) -> CallToolResult:
         started = time.perf_counter()
+        failure = getattr(self.audit, "failure", None)
+        broken = failure() if callable(failure) else None
+        if broken:  # nothing could record this call, so it is not served (and not logged again and again)
+            return _error(f"Refused: {broken}. Nothing was sent to Box.")
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
         admit = getattr(self.policy, "admit", None)  # rate limits count every call, valid or not
@@ -288,6 +294,8 @@ class Gate:
                 await self.events.flush()
                 await rejected(name, arguments, call_id=call_id, agent=agent, transport=transport,
                                session=session, outcome=outcome)
+            except AuditError as exc:
+                log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
             except Exception:
                 log.exception("audit record for rejected call %s could not be written", call_id)
         return _error(outcome.error or "the call was rejected")
@@ -357,7 +365,12 @@ class Gate:
             )
             await self._record(call, Outcome(False, decision, _ms(started), message, "internal"))
             return _error(message)
-        await self._record(call, Outcome(True, decision, _ms(started), result_item=_result_item(output)))
+        recorded = await self._record(call, Outcome(True, decision, _ms(started),
+                                                    result_item=_result_item(output)))
+        if not recorded and call.tool.read_only:
+            # A read the audit could not record is not served: what it read stays with the server.
+            return _error(f"Refused: the audit log could not record this {call.tool.name} call, so its "
+                          "result is withheld. Nothing was changed in Box.")
         return CallToolResult(
             content=[TextContent(type="text", text=output.text()), *output.extra_content()],
             structured_content=output.model_dump(mode="json", exclude_none=True),
@@ -379,13 +392,20 @@ class Gate:
             return BoxError(f"Box refused {call.tool.name}{said}.")
         return confined if isinstance(confined, BoxMCPError) else exc
 
-    async def _record(self, call: Call, outcome: Outcome) -> None:
+    async def _record(self, call: Call, outcome: Outcome) -> bool:
+        """Record the call's outcome; False (logged for the operator) when the audit could not."""
         try:
             await self.events.flush()  # a policy reload or token refresh during this call comes first
             await self.audit.outcome(call, outcome)
+        except AuditError as exc:
+            # The log has told the operator why (once, with the cause); one line per call is enough.
+            log.error("audit outcome for call %s could not be recorded: %s", call.call_id, exc)
+            return False
         except Exception:
             # The work already happened; an unrecordable outcome is logged loudly for the operator.
             log.exception("audit outcome for call %s could not be recorded", call.call_id)
+            return False
+        return True
 
 
 def _declared(box: BoxClient, tool: ToolSpec) -> BoxClient:

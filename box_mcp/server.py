@@ -11,21 +11,24 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, fields
 from typing import Any
 
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.shared.exceptions import NoBackChannelError
+from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp_types import (
+    INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
     ElicitRequest,
     ElicitRequestFormParams,
     ElicitResult,
+    GetPromptRequestParams,
     InputRequiredResult,
     ListToolsResult,
     PaginatedRequestParams,
     ToolAnnotations,
 )
 from mcp_types import Tool as MCPTool
+from pydantic import ValidationError
 
 from box_mcp.config import Settings
 from box_mcp.events import Events
@@ -88,7 +91,7 @@ class BoxMCPServer(MCPServer):
 
         self.sessions = SessionTracker(gate.events, agent_of=self.agent_of, transport_of=self.transport_of)
         super().__init__(name="box-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
-                         middleware=[self.sessions])
+                         middleware=[explain_bad_requests, self.sessions])
         self.gate = gate
         self.default_agent = default_agent
         self.transport: TransportKind = transport
@@ -114,10 +117,28 @@ class BoxMCPServer(MCPServer):
         return ListToolsResult(tools=tools)
 
     async def run_stdio_async(self) -> None:
+        from mcp.server.stdio import stdio_server
+
+        from box_mcp.stdio_guard import StdioGuard
+
+        async def serve(read: Any, write: Any) -> None:
+            lowlevel = self._lowlevel_server
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+
         try:
-            await super().run_stdio_async()
+            # As MCPServer.run_stdio_async, plus answers to garbage lines and reused request ids.
+            async with stdio_server() as (read_stream, write_stream):
+                await StdioGuard(read_stream, write_stream).run(serve)
         finally:
             await self.sessions.end_process_session()
+
+    async def _handle_get_prompt(self, ctx: ServerRequestContext[Any], params: GetPromptRequestParams) -> Any:
+        # The SDK answers an unknown name with code 0 and logs a traceback: it is the caller's mistake.
+        if self._prompt_manager.get_prompt(params.name) is None:
+            name = params.name if len(params.name) <= 64 else params.name[:64] + "..."
+            raise MCPError(code=INVALID_PARAMS, message=(
+                f"Unknown prompt {name!r}: call prompts/list for the prompts this server offers"))
+        return await super()._handle_get_prompt(ctx, params)
 
     async def list_tools(self) -> list[MCPTool]:
         return list(self._listed.values())
@@ -147,6 +168,41 @@ class BoxMCPServer(MCPServer):
             )
         except InputRequired as pending:
             return pending.result
+
+
+# JSON types by the tag pydantic puts on each member of a union it tried.
+_UNION_TAGS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
+               "dict": "an object", "list": "an array", "none": "null"}
+
+
+def describe_params_error(exc: ValidationError) -> str:
+    """Which request field is wrong and what it should be, never the value sent (the SDK says only
+    "Invalid request parameters")."""
+    problems: dict[str, list[str]] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) > 1 and loc[-1] in _UNION_TAGS and err["type"].endswith("_type"):
+            problems.setdefault(".".join(loc[:-1]), []).append(_UNION_TAGS[loc[-1]])
+        else:
+            where = ".".join(loc) or "params"
+            what = {"dict_type": "must be an object", "missing": "is required"}.get(err["type"], err["msg"])
+            problems.setdefault(where, []).append(what)
+    parts = []
+    for where, whats in problems.items():
+        if all(w in _UNION_TAGS.values() for w in whats):
+            parts.append(f"{where} must be {' or '.join(whats)}")
+        else:
+            parts.append(f"{where} {'; '.join(whats)}" if whats[0].startswith(("must", "is ")) else
+                         f"{where}: {'; '.join(whats)}")
+    return "Invalid request parameters: " + "; ".join(parts)
+
+
+async def explain_bad_requests(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Server middleware: malformed request params get -32602 naming the field and the expected type."""
+    try:
+        return await call_next(ctx)
+    except ValidationError as exc:
+        raise MCPError(code=INVALID_PARAMS, message=describe_params_error(exc)) from None
 
 
 @dataclass

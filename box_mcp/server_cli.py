@@ -199,7 +199,7 @@ async def _serve(settings: Settings) -> None:
         import uvicorn
 
         from box_mcp.http.app import create_http_app
-        from box_mcp.http.serving import bind
+        from box_mcp.http.serving import bind, uvicorn_limits
 
         server, hooks = await open_deployment(settings, stack, transport="http")
         app = create_http_app(
@@ -220,7 +220,8 @@ async def _serve(settings: Settings) -> None:
                 "box-mcp serve: only loopback Host headers are accepted (DNS-rebinding defence); add "
                 "--allowed-host NAME:PORT for the name remote clients use"
             )
-        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
+                                **uvicorn_limits())
         await uvicorn.Server(config).serve(sockets=[sock])
 
 

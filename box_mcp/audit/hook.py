@@ -37,6 +37,11 @@ class GateAudit:
         self._secret_fields = secret_fields
         self._intents: dict[str, str] = {}  # gate call id -> intent record id
 
+    def failure(self) -> str | None:
+        """Why the log can record nothing (the gate then refuses every call), or None."""
+        why = getattr(self.log, "failure", None)
+        return why if isinstance(why, str) else None
+
     def _secrets(self) -> dict[str, Any]:
         names = self._secret_fields() if self._secret_fields is not None else None
         return {"secret_fields": sorted(names)} if names else {}

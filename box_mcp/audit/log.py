@@ -8,8 +8,11 @@ NUL padding zero-filled in advance (store.py, padfile.py) through an O_DSYNC des
 writes and syncs, and the sync need not change the file's size or extent map. The batch runs in the
 event loop itself while that is fast (saving two thread hops per append) and in a writer thread when
 storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
-rather than go unrecorded. A background thread keeps the head mark and the SQLite index caught up; they
-may lag and never delay an append. Record times never go backwards, so the daily files stay in order.
+rather than go unrecorded (the agent's message names no path; the operator's log has the directory
+and the cause, once). A record that will not encode is written in a safe form (record.json_safe)
+instead: one bad record never stops the log. A background thread keeps the head mark and the SQLite
+index caught up; they may lag and never delay an append. Record times never go backwards, so the
+daily files stay in order.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -32,7 +36,7 @@ from box_mcp.errors import AuditError
 
 from . import index as _index
 from . import padfile
-from .record import GENESIS, AuditRecord, build_body, utc_timestamp
+from .record import GENESIS, AuditRecord, build_body, json_safe, utc_timestamp
 from .redact import Redactor
 from .store import (
     DSYNC,
@@ -53,6 +57,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: one writing process per directory is then a must
     fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("box_mcp.audit")
 
 BACKGROUND_DELAY_S = 0.5  # head mark and index lag the log by about this much
 _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
@@ -81,7 +87,7 @@ class AuditLog:
         self._secret_fields = frozenset(secret_fields)
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._failure: AuditError | None = None
+        self._failure: str | None = None  # why appends are refused: a message fit for an agent
         self._closed = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="box-mcp-audit")
         # The background thread writes the head mark and, if `index`, keeps the SQLite index caught up.
@@ -128,6 +134,11 @@ class AuditLog:
         return log
 
     @property
+    def failure(self) -> str | None:
+        """Why this log refuses every append (a write to disk failed), or None while it is healthy."""
+        return self._failure
+
+    @property
     def last_seq(self) -> int:
         """The seq of the last record in the chain as this writer last saw it."""
         return self._tail.seq
@@ -140,7 +151,8 @@ class AuditLog:
         """Write one record; returns when it is durable. `secret_fields=[...]` masks more argument names
         for this record only. Fields: see record.CALLER_FIELDS."""
         if self._failure is not None:
-            raise self._failure
+            # A new exception each time: re-raising one stored instance would grow its traceback.
+            raise AuditError(self._failure)
         if self._closed:
             raise AuditError("the audit log is closed; no call can be recorded")
         extra = fields.pop("secret_fields", None)
@@ -200,12 +212,13 @@ class AuditLog:
                     else:
                         records = await loop.run_in_executor(self._writer, self._write_batch, batch)
                 except Exception as exc:
-                    why = exc if isinstance(exc, AuditError) else (
-                        exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__)
-                    self._fail(AuditError(
-                        f"the audit log cannot write to {self.directory} ({why}); "
-                        "tool calls are refused until it can"
-                    ), batch)
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                    # The operator's log gets the directory and the cause, once; the agent's message
+                    # names neither the path nor the server's layout.
+                    logger.error("the audit log cannot write to %s; every tool call is refused until it "
+                                 "can: fix the cause and restart", self.directory, exc_info=exc)
+                    self._fail(f"the audit log cannot write its records ({why}); tool calls are refused "
+                               "until the server's operator fixes the cause and restarts it", batch)
                     return
                 for (_, _, done), record in zip(batch, records, strict=True):
                     if not done.done():
@@ -214,11 +227,11 @@ class AuditLog:
         finally:
             self._flusher = None
 
-    def _fail(self, error: AuditError, batch: list[_Pending]) -> None:
-        self._failure = error
+    def _fail(self, message: str, batch: list[_Pending]) -> None:
+        self._failure = message
         for _, _, done in batch + self._pending:
             if not done.done():
-                done.set_exception(error)
+                done.set_exception(AuditError(message))
         self._pending = []
 
     def _write_batch(self, batch: list[_Pending], *, trust_state: bool = True) -> list[AuditRecord]:
@@ -238,9 +251,12 @@ class AuditLog:
             for body, stamp in zip(bodies, times, strict=True):
                 # Times never go backwards along the chain, so the daily files stay in chain order.
                 now_ns = max(now_ns, stamp)
-                record = AuditRecord.seal(body, seq=tail.seq + 1 + len(records),
-                                          prev_hash=records[-1].hash if records else tail.hash,
-                                          now_ns=now_ns, key=self._key)
+                seq, prev = tail.seq + 1 + len(records), records[-1].hash if records else tail.hash
+                try:
+                    record = AuditRecord.seal(body, seq=seq, prev_hash=prev, now_ns=now_ns, key=self._key)
+                except (ValueError, TypeError):  # JSON cannot hold a value: record it in a safe form
+                    record = AuditRecord.seal(json_safe(body), seq=seq, prev_hash=prev, now_ns=now_ns,
+                                              key=self._key)
                 records.append(record)
             if records:
                 last = records[-1]

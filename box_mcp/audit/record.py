@@ -31,7 +31,7 @@ from typing import Any
 from box_mcp.access import ItemRef, ResourceUse
 from box_mcp.errors import AuditError
 
-from .redact import Redactor, redact_string
+from .redact import Redactor, finite_or_tagged, redact_string
 
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
@@ -227,7 +227,7 @@ def build_body(kind: str, fields: Mapping[str, Any], redactor: Redactor) -> dict
         elif name == "outcome":
             body[name] = normalise_outcome(value)
         elif name == "latency_ms":
-            body[name] = round(float(value), 3)
+            body[name] = finite_or_tagged(round(float(value), 3))
         elif name in ("bytes_in", "bytes_out"):
             body[name] = int(value)
         else:
@@ -235,6 +235,27 @@ def build_body(kind: str, fields: Mapping[str, Any], redactor: Redactor) -> dict
     if kind == "outcome" and "intent_id" not in body:
         raise AuditError("an outcome record needs the intent_id returned by AuditLog.intent()")
     return body
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """`value` with everything canonical() cannot encode replaced: non-finite numbers tagged (redact.py
+    rule 5), keys made strings, other objects by their type name. The writer's fallback for a body that
+    would not encode, so one bad record is still recorded and never stops the log."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):  # a lone surrogate cannot be encoded as UTF-8
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, int):
+        return value if value.bit_length() < 8192 else {"$bigint": f"{value.bit_length()} bits"}
+    if isinstance(value, float):
+        return finite_or_tagged(value)
+    if depth >= 32:
+        return "[too deep]"
+    if isinstance(value, Mapping):
+        return {json_safe(str(k)): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth + 1) for v in value]
+    return {"$unencodable": type(value).__name__}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ Rules, applied recursively to every mapping and list:
    no hash, because a hash of a short secret can be guessed;
 3. anything that looks like a credential inside a string (``Bearer ...``, a JWT, a Box-style 32-char
    token) is replaced by ``[masked-token]``;
-4. strings longer than `max_chars` are cut: ``{"cut": first 64 chars, "sha256": ..., "chars": n}``.
+4. strings longer than `max_chars` are cut: ``{"cut": first 64 chars, "sha256": ..., "chars": n}``;
+5. a number JSON cannot hold (NaN, +-Infinity: an agent can send them, and `1e400` parses to infinity)
+   becomes ``{"$nonfinite": "NaN"}`` (or "Infinity", "-Infinity"), so every record stays encodable.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
@@ -90,6 +93,16 @@ def content_digest(value: str | bytes, *, is_base64: bool = False) -> dict[str, 
     return {"redacted": "content", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
+NONFINITE_KEY = "$nonfinite"
+
+
+def finite_or_tagged(value: float) -> float | dict[str, str]:
+    """`value` itself when JSON can hold it, else the tagged stand-in of rule 5."""
+    if math.isfinite(value):
+        return value
+    return {NONFINITE_KEY: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+
+
 def mask_tokens(text: str) -> str:
     """Replace every credential-looking run in `text` with a mask."""
     if len(text) < _SHORTEST_TOKEN:
@@ -125,12 +138,16 @@ class Redactor:
         kind = type(value)
         if kind is str:  # the common cases first: this runs on the path of every audited call
             return redact_string(value, max_chars=self.max_chars)
-        if value is None or kind is int or kind is bool or kind is float:
+        if value is None or kind is int or kind is bool:
             return value
+        if kind is float:
+            return finite_or_tagged(value)
         if kind is dict and depth < MAX_DEPTH:
             return {str(k): self._field(str(k), v, depth + 1) for k, v in value.items()}
-        if value is None or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int):
             return value
+        if isinstance(value, float):
+            return finite_or_tagged(float(value))
         if isinstance(value, str):
             return redact_string(value, max_chars=self.max_chars)
         if isinstance(value, bytes | bytearray | memoryview):

@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from box_mcp.errors import ConfigError
+from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
+from box_mcp.http.serving import MAX_BODY_BYTES
 from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
 
 Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]
 
 MCP_PATH = "/mcp"
-# Room for upload_file's 4 MiB inline cap once base64-encoded (4/3) inside a JSON-RPC envelope.
-MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = MAX_BODY_BYTES
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -150,13 +151,18 @@ def create_http_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "tools": len(server.gate.tools)})
 
+    security = transport_security(host, port, allowed_hosts)
     app: Starlette = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
-        transport_security=transport_security(host, port, allowed_hosts),
+        # The SDK's check matches `name:*` by prefix; HostOriginGuard below applies the same lists exactly.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_BODY,
         host=host,
     )
-    if authenticate is None:
-        return _StripAgent(app)
-    return InboundAuth(app, authenticate)
+    # A slash redirect (/healthz/ -> /healthz) would take its absolute target from the Host header.
+    app.router.redirect_slashes = False
+    inner: ASGIApp = OneRequestPerId(app, path=MCP_PATH, max_body=MAX_BODY)
+    inner = _StripAgent(inner) if authenticate is None else InboundAuth(inner, authenticate)
+    return HostOriginGuard(ExplainNotAcceptable(inner), hosts=security.allowed_hosts,
+                           origins=security.allowed_origins, path=MCP_PATH)

@@ -1,20 +1,145 @@
-"""Run an ASGI app with uvicorn in the current event loop, on a socket we bound; know when it serves."""
+"""Run an ASGI app with uvicorn in the current event loop, on a socket we bound; know when it serves.
+
+Also the connection limits every HTTP server of ours runs with (`uvicorn_limits`). uvicorn (0.54, h11)
+has no request-header timeout: a connection that sends nothing, or a byte a second, is held forever, and
+a few hundred of them exhaust the process's descriptors, after which nobody is served and asyncio logs an
+accept() traceback per attempt. So our protocol (a small H11Protocol subclass) gives each connection
+HEADER_TIMEOUT_S to deliver a complete request head (from its start, and again after each response),
+then that plus a 64 KiB/s allowance for its body, and caps open connections below the descriptor
+limit: a connection over the cap evicts the oldest one whose request is still incomplete (a real
+client sends it at once), or is refused if there is none.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
+import resource
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from box_mcp.errors import ConfigError
 
 START_TIMEOUT = 15.0
+HEADER_TIMEOUT_S = 10.0  # to send a whole request head: slow-loris and silent connections are closed
+KEEP_ALIVE_S = 5  # uvicorn closes a kept-alive connection with no new request after this long
+MAX_HEADER_BYTES = 16 * 1024  # h11's buffer for a request head; a bigger head is answered 400
+MIN_BODY_RATE = 64 * 1024  # bytes/s a request body must average, beyond the head's allowance
+# The largest body /mcp takes: room for upload_file's 4 MiB inline cap once base64-encoded (4/3)
+# inside a JSON-RPC envelope.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_CONNECTIONS = 1000
+FD_RESERVE = 32  # descriptors kept for the audit log, the index, the policy file and the Box client
+log = logging.getLogger("box_mcp.http")
+
+
+def connection_budget(limit: int = MAX_CONNECTIONS) -> tuple[int, int]:
+    """(open inbound connections allowed, connections accepted in one burst). The cap is at most `limit`
+    and half the descriptors beyond a reserve (each inbound call may need an outbound one to Box). The
+    burst matters because asyncio accepts up to `backlog` connections before any protocol sees one: a
+    quarter of the descriptors keeps cap + burst below the limit, so accept() never fails for want of one.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return limit, 2048
+    spare = max(16, soft - FD_RESERVE)
+    return max(4, min(limit, spare // 2)), max(4, min(2048, spare // 4))
+
+
+def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
+    """An H11Protocol class for one server: header deadline and connection cap (see the docstring)."""
+
+    class Guarded(H11Protocol):
+        waiting: dict[Guarded, None] = {}  # connections whose request is incomplete, oldest first
+        _deadline: asyncio.TimerHandle | None = None
+        _receiving: object = None  # the request cycle whose body the deadline is running for
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                # Evict whoever has not finished sending a request the longest: head first, then body.
+                victim = next(iter(Guarded.waiting), None)
+                if victim is None:  # every connection is busy with a complete request: refuse this one
+                    log.warning("refusing a connection: %d are open, all busy", len(self.connections))
+                    transport.close()
+                    return
+                victim._expire()
+            self._await_head()
+
+        def _wait(self, seconds: float) -> None:
+            self._stop_waiting()
+            Guarded.waiting[self] = None
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _await_head(self) -> None:
+            self._wait(header_timeout)
+
+        def _stop_waiting(self) -> None:
+            Guarded.waiting.pop(self, None)
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            # Only while the request is incomplete: a request being answered is never cut.
+            self._stop_waiting()
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+                self.transport.close()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            state = self.conn.their_state
+            if state is h11.SEND_BODY:
+                if self._receiving is not self.cycle:  # the head just arrived: the body gets its time
+                    self._receiving = self.cycle
+                    self._wait(header_timeout + _declared_length(self.headers) / MIN_BODY_RATE)
+            elif state is not h11.IDLE:  # the whole request arrived; it is being answered
+                self._stop_waiting()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._await_head()  # the next request's head has the same deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_waiting()
+            super().connection_lost(exc)
+
+    return Guarded
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]] | None) -> int:
+    for name, value in headers or ():
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return MAX_BODY_BYTES  # chunked: as much time as the largest body allowed needs
+
+
+def uvicorn_limits(*, header_timeout: float = HEADER_TIMEOUT_S,
+                   max_connections: int | None = None) -> dict[str, Any]:
+    """uvicorn.Config arguments for a server facing untrusted clients (see the module docstring)."""
+    cap, burst = connection_budget()
+    if max_connections is not None:
+        cap = max_connections
+    return {
+        "http": guarded_protocol(header_timeout, cap),
+        "backlog": burst,  # also the listen queue's length
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # uvicorn answers 503 once this many connections or in-flight requests exist. The cap above
+        # keeps connections in bounds; the margin covers evicted connections whose close is pending.
+        "limit_concurrency": cap + burst,
+    }
 
 
 class _Server(uvicorn.Server):
@@ -66,10 +191,12 @@ class Served:
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[Served]:
-    """Serve `app` on `sock` until the block ends; the socket is closed afterwards."""
+async def serving(app: ASGIApp, sock: socket.socket, **limits: Any) -> AsyncIterator[Served]:
+    """Serve `app` on `sock` until the block ends; the socket is closed afterwards.
+    `limits`: `uvicorn_limits` arguments (header_timeout, max_connections)."""
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                            **uvicorn_limits(**limits))
     server = _Server(config)
     try:
         async with anyio.create_task_group() as tg:

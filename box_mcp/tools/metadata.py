@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from box_mcp.access import Access, CallFacts
 from box_mcp.errors import BoxError
@@ -32,7 +33,18 @@ _VALUE_SCHEMA = {
         {"type": "null"},
     ]
 }
-FieldValue = Annotated[str | int | float | list[str] | None, WithJsonSchema(_VALUE_SCHEMA)]
+
+
+def _finite(value: Any) -> Any:
+    # One clear error instead of one per member of the union (str, int, float, list) below.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a metadata value must be a finite number (JSON has no NaN or Infinity)")
+    return value
+
+
+FieldValue = Annotated[
+    str | int | float | list[str] | None, BeforeValidator(_finite), WithJsonSchema(_VALUE_SCHEMA)
+]
 
 
 class ListTemplatesInput(ToolInput):

@@ -76,7 +76,8 @@ def extension_of(name: str | None) -> str | None:
 class ToolInput(BaseModel):
     """Base of every input model: unknown arguments are an error, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # allow_inf_nan=False: JSON has no NaN or Infinity (1e400 parses to inf); such a number is refused here.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 class ToolOutput(BaseModel):
