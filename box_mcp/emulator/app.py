@@ -199,7 +199,7 @@ class BoxMiddleware:
         auth = next((v.decode("latin-1") for k, v in headers if k.lower() == b"authorization"), "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            row = self.emulator.store.one(
+            row = self.emulator.store.fetch_one(
                 "SELECT user_id FROM tokens WHERE sha256 = ?", (sha256_hex(token.strip()),)
             )
             if row is not None:

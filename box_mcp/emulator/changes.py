@@ -180,7 +180,7 @@ def update_item(
             # Moving into someone else's folder hands the item (and what it holds) to that folder's owner.
             values["owner_id"] = new_owner
             for child in items.descendants(store, row["id"]):
-                store.x("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, child["id"]))
+                store.execute("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, child["id"]))
         events.append("ITEM_MOVE")
     elif "parent" in body and not isinstance(body["parent"], dict):
         raise BoxError(400, "bad_request", "'parent' must be an object with an 'id'")
@@ -245,7 +245,7 @@ def _copy(
     store: Store, user_id: str, row: sqlite3.Row, dest_id: str, name: str, version_id: str | None = None
 ) -> sqlite3.Row:
     if row["type"] == "file":
-        version = store.one(
+        version = store.fetch_one(
             "SELECT * FROM file_versions WHERE id = ? AND file_id = ?",
             (version_id or row["version_id"], row["id"]),
         )
@@ -288,7 +288,9 @@ def _copy(
     folder = items.create_folder(
         store, dest_id, name, user_id, description=row["description"], tags=json.loads(row["tags"])
     )
-    for child in store.q("SELECT * FROM items WHERE parent_id = ? AND status = 'active'", (row["id"],)):
+    for child in store.fetch_all(
+        "SELECT * FROM items WHERE parent_id = ? AND status = 'active'", (row["id"],)
+    ):
         _copy(store, user_id, child, folder["id"], child["name"])
     return folder
 
@@ -304,13 +306,13 @@ def trash_item(store: Store, caller: Caller, row: sqlite3.Row, view: View, *, re
     if locked:
         raise BoxError(403, "access_denied_item_locked", f"'{locked[0]['name']}' inside the folder is locked")
     ts = now()
-    store.x(
+    store.execute(
         "UPDATE items SET status = 'trashed', trashed_at = ?, trashed_by = ?, trash_root = 1, purge_at = ?, "
         "etag = etag + 1, sequence_id = sequence_id + 1 WHERE id = ?",
         (ts, caller.user_id, ts + TRASH_RETENTION, row["id"]),
     )
     for child in active_below:
-        store.x(
+        store.execute(
             "UPDATE items SET status = 'trashed', trashed_at = ?, trashed_by = ?, trash_root = 0, "
             "purge_at = ? WHERE id = ?",
             (ts, caller.user_id, ts + TRASH_RETENTION, child["id"]),
@@ -341,7 +343,7 @@ def restore_item(
     if conflict is not None:
         raise conflict_error(view, conflict, as_list=True)
     trashed_at = row["trashed_at"]
-    store.x(
+    store.execute(
         "UPDATE items SET status = 'active', trashed_at = NULL, trashed_by = NULL, trash_root = 0, "
         "purge_at = NULL, parent_id = ?, name = ?, etag = etag + 1, sequence_id = sequence_id + 1 "
         "WHERE id = ?",
@@ -349,7 +351,7 @@ def restore_item(
     )
     for child in items.descendants(store, row["id"]):
         if child["status"] == "trashed" and not child["trash_root"] and child["trashed_at"] == trashed_at:
-            store.x(
+            store.execute(
                 "UPDATE items SET status = 'active', trashed_at = NULL, trashed_by = NULL, purge_at = NULL "
                 "WHERE id = ?",
                 (child["id"],),
@@ -366,7 +368,7 @@ def purge_item(store: Store, caller: Caller, row: sqlite3.Row) -> None:
         raise not_found()
     ids = [row["id"], *(d["id"] for d in items.descendants(store, row["id"]))]
     marks = ",".join("?" * len(ids))
-    store.x(f"UPDATE items SET status = 'deleted' WHERE id IN ({marks})", ids)  # noqa: S608
+    store.execute(f"UPDATE items SET status = 'deleted' WHERE id IN ({marks})", ids)  # noqa: S608
     emit_event(
         store, "ITEM_DELETE", {"type": row["type"], "id": row["id"], "name": row["name"]}, caller.user_id
     )

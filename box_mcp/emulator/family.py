@@ -87,11 +87,11 @@ def timestamp(value: Any, name: str) -> float | None:
 
 
 def user_row(st: Store, user_id: str) -> sqlite3.Row | None:
-    return st.one("SELECT * FROM users WHERE id = ?", (user_id,))
+    return st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
 
 
 def group_mini(st: Store, group_id: str) -> dict[str, Any]:
-    row = st.one("SELECT id, name FROM groups WHERE id = ?", (group_id,))
+    row = st.fetch_one("SELECT id, name FROM groups WHERE id = ?", (group_id,))
     return {
         "type": "group",
         "id": group_id,

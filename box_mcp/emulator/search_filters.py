@@ -104,7 +104,7 @@ def _value_matches(actual: Any, wanted: Any) -> bool:
 
 def metadata_matches(st: Store, row: sqlite3.Row, filters: list[dict[str, Any]]) -> bool:
     for spec in filters:
-        instance = st.one(
+        instance = st.fetch_one(
             "SELECT data FROM metadata_instances WHERE item_type = ? AND item_id = ? AND scope = ? "
             "AND template_key = ?",
             (row["type"], row["id"], spec["scope"], spec["template_key"]),

@@ -30,7 +30,7 @@ def find_by_link(st: Store, url: str) -> sqlite3.Row | None:
     if not key or not kind.endswith(("/s", "/v")):
         return None
     field = "token" if kind.endswith("/s") else "vanity_name"
-    for row in st.q("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
+    for row in st.fetch_all("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
         if json.loads(row["shared_link"]).get(field) == key:
             return row
     return None
@@ -59,8 +59,8 @@ def check_link_access(
             403, "access_denied_insufficient_permissions", "This shared link is for collaborators only"
         )
     if access == "company":
-        me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
-        owner = st.one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
+        me = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
+        owner = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
         if me is None or owner is None or me["enterprise_id"] != owner["enterprise_id"]:
             raise BoxError(
                 403,

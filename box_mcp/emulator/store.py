@@ -114,7 +114,7 @@ def _make_private(db: Path) -> None:
 
 
 class Store:
-    """The single source of truth. Every read and write goes through `tx()` / `q()` under one lock.
+    """The single source of truth. Every read and write goes through `tx()` / `fetch_all()` under one lock.
 
     The emulator serves from one event loop, and this re-entrant lock also makes access from other
     threads (tests, the webhook deliverer) safe: SQLite sees exactly one writer at a time.
@@ -171,16 +171,16 @@ class Store:
             if outer:
                 self.conn.execute("COMMIT")
 
-    def q(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         with self._lock:
             row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
             return row
 
-    def x(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Execute a write; returns the number of rows changed."""
         with self._lock:
             return self.conn.execute(sql, params).rowcount
@@ -188,13 +188,13 @@ class Store:
     def insert(self, table: str, values: dict[str, Any]) -> None:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        self.x(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(values.values()))  # noqa: S608
+        self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(values.values()))  # noqa: S608
 
     def update(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> int:
         sets = ", ".join(f"{k} = ?" for k in values)
         where = " AND ".join(f"{k} = ?" for k in key)
         sql = f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608
-        return self.x(sql, [*values.values(), *key.values()])
+        return self.execute(sql, [*values.values(), *key.values()])
 
     def next_id(self, kind: str) -> str:
         with self._lock:
@@ -208,11 +208,11 @@ class Store:
             return str(value)
 
     def get_meta(self, key: str) -> Any:
-        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        row = self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(row["value"]) if row else None
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.x(
+        self.execute(
             "INSERT INTO meta(key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value)),

@@ -45,7 +45,7 @@ def part_size_for(file_size: int) -> int:
 
 def session_json(request: Request, row: sqlite3.Row) -> dict[str, Any]:
     base = f"{emulator(request).origin(request)}/api/2.0/files/upload_sessions/{row['id']}"
-    processed = store(request).one(
+    processed = store(request).fetch_one(
         "SELECT COUNT(*) AS n FROM upload_parts WHERE session_id = ?", (row["id"],)
     )
     return {
@@ -129,7 +129,7 @@ async def create_session(request: Request) -> Response:
             raise conflict_error(view(request), conflict, as_list=False)
         items.check_upload_size(st, who.user_id, items.owner_for_new_child(st, folder_id, who.user_id), size)
         session_id = _new_session(st, who.user_id, folder_id, None, name, size)
-        row = st.one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
+        row = st.fetch_one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
     assert row is not None
     return box_json(session_json(request, row), status=201)
 
@@ -146,7 +146,7 @@ async def create_version_session(request: Request) -> Response:
             items.validate_name(body["file_name"]) if body.get("file_name") is not None else file_row["name"]
         )
         session_id = _new_session(st, who.user_id, file_row["parent_id"], file_row["id"], name, size)
-        row = st.one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
+        row = st.fetch_one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
     assert row is not None
     return box_json(session_json(request, row), status=201)
 
@@ -160,7 +160,9 @@ def load_session(request: Request) -> sqlite3.Row:
             "invalid_upload_session_id",
             "The upload session ID provided in the URL is not of a valid format.",
         )
-    row = st.one("SELECT * FROM upload_sessions WHERE id = ? AND status = 'open'", (session_id.upper(),))
+    row = st.fetch_one(
+        "SELECT * FROM upload_sessions WHERE id = ? AND status = 'open'", (session_id.upper(),)
+    )
     if row is None or row["user_id"] != caller(request).user_id:
         raise not_found("Upload session not found")
     if row["expires_at"] <= now():
@@ -224,7 +226,7 @@ async def upload_part(request: Request) -> Response:
         raise BoxError(400, "bad_digest", "The specified digest did not match what we received")
     blob = writer.finish()
     with st.tx():
-        existing = st.one(
+        existing = st.fetch_one(
             "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo)
         )
         if existing is not None and existing["sha1"] != sha1_hex:
@@ -242,7 +244,9 @@ async def upload_part(request: Request) -> Response:
                     "blob": blob.address,
                 },
             )
-        part = st.one("SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo))
+        part = st.fetch_one(
+            "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo)
+        )
     assert part is not None
     return box_json({"part": _part_json(part)})
 
@@ -254,7 +258,7 @@ def _part_json(row: sqlite3.Row) -> dict[str, Any]:
 async def list_parts(request: Request) -> Response:
     session = load_session(request)
     limit, offset = paging(request, 1000, 1000, max_offset=10**12)
-    rows = store(request).q(
+    rows = store(request).fetch_all(
         "SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],)
     )
     return box_json(
@@ -280,7 +284,7 @@ async def plan(request: Request) -> Response:
         raise BoxError(400, "bad_request", "'parts' must be a list of {offset, size, sha_512}")
     hits, misses = [], []
     for part in planned:
-        row = store(request).one(
+        row = store(request).fetch_one(
             "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ? AND size = ? AND sha512 = ?",
             (session["id"], part.get("offset"), part.get("size"), str(part.get("sha_512", "")).lower()),
         )
@@ -295,9 +299,9 @@ async def abort(request: Request) -> Response:
     st = store(request)
     session = load_session(request)
     with st.tx():
-        parts = st.q("SELECT blob FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("UPDATE upload_sessions SET status = 'aborted' WHERE id = ?", (session["id"],))
+        parts = st.fetch_all("SELECT blob FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("UPDATE upload_sessions SET status = 'aborted' WHERE id = ?", (session["id"],))
     for part in parts:
         st.release_blob(part["blob"])
     return Response(status_code=204)
@@ -342,7 +346,7 @@ async def commit(request: Request) -> Response:
     expected_b64 = _digest(request)
     body = await json_body(request)
     fields = parse_fields(request.query_params.get("fields"))
-    stored = st.q("SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],))
+    stored = st.fetch_all("SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],))
     _check_parts(session, body.get("parts"), stored)
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
@@ -371,8 +375,8 @@ async def commit(request: Request) -> Response:
         else:
             current = items.require(st, session["file_id"], "file")
             row = items.add_version(st, current, blob, who.user_id, name=session["file_name"])
-        st.x("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("UPDATE upload_sessions SET status = 'committed' WHERE id = ?", (session["id"],))
+        st.execute("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("UPDATE upload_sessions SET status = 'committed' WHERE id = ?", (session["id"],))
         emit_event(st, "ITEM_UPLOAD", v.item(row), who.user_id)
         data = v.item(row, fields)
     for part in stored:

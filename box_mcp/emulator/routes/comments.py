@@ -79,7 +79,7 @@ def _fields(request: Request) -> list[str] | None:
 
 def _load(request: Request, comment_id: str, action: str) -> tuple[sqlite3.Row, sqlite3.Row]:
     st = store(request)
-    row = st.one("SELECT * FROM comments WHERE id = ?", (comment_id,))
+    row = st.fetch_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
     if row is None:
         raise not_found()
     return row, load_item(request, "file", row["item_id"], action)
@@ -104,7 +104,7 @@ async def create_comment(request: Request) -> Response:
             file_id = ident
         file_row = load_item(request, "file", file_id, "comment")
         for user_id, _name in MENTION.findall(tagged or ""):
-            if st.one("SELECT id FROM users WHERE id = ?", (user_id,)) is None:
+            if st.fetch_one("SELECT id FROM users WHERE id = ?", (user_id,)) is None:
                 raise BoxError(400, "bad_request", f"tagged_message mentions unknown user {user_id}")
         plain = message if message else MENTION.sub(lambda m: "@" + m.group(2), tagged or "")
         ts = now()
@@ -123,7 +123,7 @@ async def create_comment(request: Request) -> Response:
             },
         )
         items.touch(st, file_row["id"], who.user_id)
-        row = st.one("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        row = st.fetch_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
         assert row is not None
         emit_event(st, "COMMENT_CREATE", comment_json(st, row), who.user_id)
         return box_json(comment_json(st, row, fields), status=201)
@@ -133,7 +133,7 @@ async def list_file_comments(request: Request) -> Response:
     fields = _fields(request)
     st = store(request)
     file_row = load_item(request, "file", request.path_params["file_id"], "activity")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM comments WHERE item_id = ? ORDER BY created_at, CAST(id AS INTEGER)", (file_row["id"],)
     )
     page, limit, offset = offset_page(request, rows, 100, 1000)
@@ -168,7 +168,7 @@ async def update_comment(request: Request) -> Response:
         st.update(
             "comments", {"id": row["id"]}, {"message": message, "tagged_message": None, "modified_at": now()}
         )
-        fresh = st.one("SELECT * FROM comments WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM comments WHERE id = ?", (row["id"],))
         assert fresh is not None
         emit_event(st, "COMMENT_EDIT", comment_json(st, fresh), who.user_id)
         return box_json(comment_json(st, fresh, fields))
@@ -184,7 +184,7 @@ async def delete_comment(request: Request) -> Response:
                 403, "access_denied_insufficient_permissions", "Only the author or the owner can delete"
             )
         snapshot = comment_json(st, row)
-        st.x("DELETE FROM comments WHERE id = ? OR reply_to = ?", (row["id"], row["id"]))
+        st.execute("DELETE FROM comments WHERE id = ? OR reply_to = ?", (row["id"], row["id"]))
         emit_event(st, "COMMENT_DELETE", snapshot, who.user_id)
     return Response(status_code=204)
 

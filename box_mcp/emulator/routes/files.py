@@ -46,12 +46,14 @@ async def download(request: Request) -> Response:
     ):
         raise BoxError(403, "access_denied_item_locked", "The file is locked and its lock prevents downloads")
     version_id = request.query_params.get("version") or row["version_id"]
-    version = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (version_id, row["id"]))
+    version = st.fetch_one(
+        "SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (version_id, row["id"])
+    )
     if version is None:
         raise not_found("File version not found")
     token = st.new_secret()
     with st.tx():
-        st.x("DELETE FROM download_links WHERE expires_at < ?", (now(),))
+        st.execute("DELETE FROM download_links WHERE expires_at < ?", (now(),))
         st.insert(
             "download_links",
             {
@@ -69,12 +71,12 @@ async def download(request: Request) -> Response:
 async def serve_download(request: Request) -> Response:
     """The short-lived link: no bearer token needed (like dl.boxcloud.com), the link itself is the secret."""
     st = store(request)
-    link = st.one(
+    link = st.fetch_one(
         "SELECT * FROM download_links WHERE sha256 = ?", (sha256_hex(request.path_params["token"]),)
     )
     if link is None or link["expires_at"] < now():
         raise not_found("Download link expired or unknown")
-    version = st.one("SELECT * FROM file_versions WHERE id = ?", (link["version_id"],))
+    version = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (link["version_id"],))
     if version is None:
         raise not_found()
     return FileResponse(
@@ -126,7 +128,7 @@ async def list_versions(request: Request) -> Response:
     st = store(request)
     row = load_file(request, request.path_params["file_id"], "read")
     limit, offset = paging(request, 1000, 1000)
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM file_versions WHERE file_id = ? AND id != ? ORDER BY version_number DESC",
         (row["id"], row["version_id"]),
     )
@@ -142,7 +144,7 @@ async def list_versions(request: Request) -> Response:
 
 
 def _version(request: Request, row: sqlite3.Row) -> sqlite3.Row:
-    version = store(request).one(
+    version = store(request).fetch_one(
         "SELECT * FROM file_versions WHERE id = ? AND file_id = ?",
         (request.path_params["version_id"], row["id"]),
     )
@@ -163,7 +165,7 @@ async def delete_version(request: Request) -> Response:
     if version["id"] == row["version_id"]:
         raise BoxError(400, "bad_request", "The current version cannot be deleted; delete the file instead")
     check_if_match(request, row)
-    st.x(
+    st.execute(
         "UPDATE file_versions SET trashed_at = ?, trashed_by = ? WHERE id = ?",
         (now(), who.user_id, version["id"]),
     )
@@ -180,14 +182,16 @@ async def promote_version(request: Request) -> Response:
         row = load_file(request, request.path_params["file_id"], "upload")
         changes.check_unlocked(row, who)
         check_if_match(request, row)
-        old = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (body["id"], row["id"]))
+        old = st.fetch_one(
+            "SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (body["id"], row["id"])
+        )
         if old is None:
             raise not_found("File version not found")
         blob = Blob(address=old["blob"], sha1=old["sha1"], size=old["size"])
         updated = items.add_version(st, row, blob, who.user_id)
         v = view(request)
         emit_event(st, "ITEM_MAKE_CURRENT_VERSION", v.item(updated), who.user_id)
-        current = st.one("SELECT * FROM file_versions WHERE id = ?", (updated["version_id"],))
+        current = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (updated["version_id"],))
     assert current is not None
     return box_json(v.version(current), status=201)
 

@@ -45,7 +45,7 @@ def root_entries(st: Store, user_id: str) -> list[sqlite3.Row]:
     group_clause = (
         f" OR (c.accessible_by_type = 'group' AND c.accessible_by_id IN ({marks}))" if groups else ""
     )
-    shared = st.q(
+    shared = st.fetch_all(
         "SELECT DISTINCT i.* FROM items i JOIN collaborations c ON c.item_id = i.id "  # noqa: S608
         "WHERE i.status = 'active' AND i.owner_id != ? AND c.status = 'accepted' AND "
         f"((c.accessible_by_type = 'user' AND c.accessible_by_id = ?){group_clause})",

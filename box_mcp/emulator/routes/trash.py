@@ -80,7 +80,7 @@ async def list_trash(request: Request) -> Response:
     direction = request.query_params.get("direction", "ASC").upper()
     if sort not in SORTS or direction not in ("ASC", "DESC"):
         raise BoxError(400, "bad_request", "sort must be name, date or size; direction ASC or DESC")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM items WHERE status = 'trashed' AND trash_root = 1 AND owner_id = ?", (who.user_id,)
     )
     column = {"name": "name", "date": "trashed_at", "size": "size"}[sort]

@@ -37,7 +37,7 @@ def visible_user(request: Request, user_id: str) -> sqlite3.Row:
     """Yourself, or a user of your enterprise (Box never confirms users of other enterprises)."""
     st, who = store(request), caller(request)
     me = caller_row(st, who)
-    row = st.one("SELECT * FROM users WHERE id = ?", (user_id,))
+    row = st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     if row is None or row["enterprise_id"] != me["enterprise_id"]:
         raise not_found()
     if row["id"] != me["id"] and not (is_enterprise_manager(st, who) or me["can_see_managed_users"]):
@@ -79,7 +79,7 @@ async def list_users(request: Request) -> Response:
     if external_id:
         sql += " AND external_app_user_id = ?"
         params.append(external_id)
-    rows = st.q(sql + " ORDER BY id", params)
+    rows = st.fetch_all(sql + " ORDER BY id", params)
     origin = emulator(request).origin(request)
     if request.query_params.get("usemarker", "").lower() == "true":
         marker = request.query_params.get("marker")
@@ -129,7 +129,7 @@ async def create_user(request: Request) -> Response:
     with st.tx():
         user_id = st.next_id("user")
         login = login or f"AppUser_{user_id}@boxdevedition.com"
-        if st.one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,)) is not None:
+        if st.fetch_one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,)) is not None:
             raise BoxError(409, "user_login_already_used", "User with the specified login already exists")
         ts = now()
         st.insert(
@@ -150,7 +150,7 @@ async def create_user(request: Request) -> Response:
                 **extras,
             },
         )
-        row = st.one("SELECT * FROM users WHERE id = ?", (user_id,))
+        row = st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     assert row is not None
     return box_json(user_json(st, row, emulator(request).origin(request)), status=201)
 
@@ -159,7 +159,7 @@ async def user_memberships(request: Request) -> Response:
     st = store(request)
     row = visible_user(request, request.path_params["user_id"])
     limit, offset = paging(request, 100, 1000)
-    rows = st.q("SELECT * FROM group_memberships WHERE user_id = ? ORDER BY id", (row["id"],))
+    rows = st.fetch_all("SELECT * FROM group_memberships WHERE user_id = ? ORDER BY id", (row["id"],))
     return box_json(
         {
             "total_count": len(rows),
