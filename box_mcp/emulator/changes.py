@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from . import items, permissions
@@ -17,19 +16,10 @@ from .auth import Caller
 from .errors import BoxError, not_found
 from .events import emit_event
 from .serialize import View
-from .store import Store, now, sha256_hex
+from .store import Store, now, sha256_hex, timestamp
 
 TRASH_RETENTION = 30 * 24 * 3600
 SHARED_ACCESS = ("open", "company", "collaborators")
-
-
-def _when(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
 
 
 def locked_for(row: sqlite3.Row, user_id: str) -> bool:
@@ -104,7 +94,7 @@ def shared_link_value(row: sqlite3.Row, body: Any, caller: Caller) -> str | None
             link["password_sha256"] = sha256_hex(password)
     if "unshared_at" in body:
         link["unshared_at"] = body["unshared_at"]
-        _when(body["unshared_at"], "shared_link.unshared_at")
+        timestamp(body["unshared_at"], "shared_link.unshared_at")
     if "vanity_name" in body:
         link["vanity_name"] = body["vanity_name"]
     perms = body.get("permissions")
@@ -128,7 +118,7 @@ def lock_value(store: Store, body: Any, caller: Caller) -> str | None:
             "id": store.next_id("lock"),
             "created_by": caller.user_id,
             "created_at": now(),
-            "expires_at": _when(body.get("expires_at"), "lock.expires_at"),
+            "expires_at": timestamp(body.get("expires_at"), "lock.expires_at"),
             "is_download_prevented": bool(body.get("is_download_prevented", False)),
         }
     )

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
-from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from . import items
 from .errors import BoxError, not_found
-from .store import Store, now, sha256_hex
+from .store import Store, now, sha256_hex, timestamp
 
 
 def parse_boxapi(header: str | None) -> tuple[str, str | None] | None:
@@ -41,9 +40,10 @@ def _expired(link: dict[str, object]) -> bool:
     if not isinstance(raw, str):
         return False
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() <= now()
-    except ValueError:
+        moment = timestamp(raw, "shared_link.unshared_at")
+    except BoxError:  # a value stored before dates needed a time zone: never expires, as before
         return False
+    return moment is not None and moment <= now()
 
 
 def check_link_access(

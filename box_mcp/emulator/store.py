@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import BoxError
 from .schema import SCHEMA
 
 # Box ids are numeric strings of roughly these sizes; one counter per kind keeps seeds deterministic.
@@ -48,6 +49,22 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def timestamp(value: Any, name: str) -> float | None:
+    """A request's ISO-8601 date-time as UNIX seconds (None stays None), the inverse of `iso`: Box's
+    date-times carry `Z` or an offset, so a naive time is refused rather than read as local time."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise BoxError(400, "bad_request", f"'{name}' needs a time zone offset (e.g. Z or +00:00)")
+    return parsed.timestamp()
 
 
 def sha256_hex(text: str) -> str:
@@ -144,13 +161,9 @@ class Store:
         self.conn.execute("PRAGMA foreign_keys=ON")
         if db_path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
-        self.ensure_schema(SCHEMA)
+        self.conn.executescript(SCHEMA)
 
     # -- database -----------------------------------------------------------------------------
-    def ensure_schema(self, ddl: str) -> None:
-        """Create tables (idempotent); route modules call this for tables of their own."""
-        with self._lock:
-            self.conn.executescript(ddl)
 
     @contextmanager
     def tx(self) -> Iterator[Store]:

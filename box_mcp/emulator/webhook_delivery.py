@@ -36,44 +36,10 @@ from .webhook_triggers import ITEM_KINDS, event_item, trigger_for
 log = logging.getLogger(__name__)
 COMMIT_WAIT_STEPS = 500  # x 10 ms: how long a delivery waits for the recording transaction to end
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_keys (
-    client_id TEXT PRIMARY KEY,            -- '' = the default pair (developer tokens and unlisted apps)
-    primary_key TEXT NOT NULL,
-    secondary_key TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY,
-    target_type TEXT NOT NULL,
-    target_id TEXT NOT NULL,
-    address TEXT NOT NULL,
-    triggers TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    client_id TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    delivery_id TEXT NOT NULL,
-    webhook_id TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status_code INTEGER,
-    error TEXT,
-    at REAL NOT NULL
-);
-"""
-
 
 # -- keys -----------------------------------------------------------------------------------------
-def _ensure_tables(st: Store) -> None:
-    # executescript commits any open transaction, so only run it when the tables are really missing.
-    if st.fetch_one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhook_keys'") is None:
-        st.ensure_schema(SCHEMA)
-
-
 def ensure_keys(st: Store, client_id: str = "") -> dict[str, str]:
     """The signing key pair for an app ('' = the default pair), created on first use."""
-    _ensure_tables(st)
     row = st.fetch_one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
     if row is None:
         primary, secondary = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -86,7 +52,6 @@ def ensure_keys(st: Store, client_id: str = "") -> dict[str, str]:
 
 def set_keys(st: Store, client_id: str, primary: str, secondary: str) -> None:
     """Configure one app's signing keys (what the developer console's key rotation does)."""
-    _ensure_tables(st)
     st.execute(
         "INSERT INTO webhook_keys(client_id, primary_key, secondary_key) VALUES (?, ?, ?) "
         "ON CONFLICT(client_id) DO UPDATE SET primary_key = excluded.primary_key, "

@@ -21,12 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
 from ..changes import check_unlocked, conflict_error
-from ..common import box_json, caller, check_if_match, emulator, json_body, paging, store, view
+from ..common import box_json, caller, check_if_match, emulator, json_body, load_item, paging, store, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
 from ..store import Blob, Store, iso, now
-from .files import load_file
 
 MIN_FILE_SIZE = 20_000_000  # Box refuses chunked sessions for smaller files (file_size_too_small)
 PART_SIZE = 8 * 1024 * 1024
@@ -139,7 +138,7 @@ async def create_version_session(request: Request) -> Response:
     st, who = store(request), caller(request)
     size = _file_size(body)
     with st.tx():
-        file_row = load_file(request, request.path_params["file_id"], "upload")
+        file_row = load_item(request, "file", request.path_params["file_id"], "upload")
         check_unlocked(file_row, who)
         items.check_upload_size(st, who.user_id, file_row["owner_id"], size)
         name = (
@@ -352,7 +351,7 @@ async def commit(request: Request) -> Response:
     if not isinstance(attributes, dict):
         raise BoxError(400, "bad_request", "'attributes' must be an object")
     if session["file_id"] is not None:
-        check_if_match(request, load_file(request, session["file_id"], "upload"))
+        check_if_match(request, load_item(request, "file", session["file_id"], "upload"))
     paths = [st.blob_path(row["blob"]) for row in stored]
     blob = await anyio.to_thread.run_sync(_join, st, paths)
     if base64.b64encode(bytes.fromhex(blob.sha1)).decode() != expected_b64:

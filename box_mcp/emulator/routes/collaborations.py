@@ -12,12 +12,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import (
+    box_json,
+    caller,
+    choice,
+    group_mini,
+    item_ref,
+    json_body,
+    load_item,
+    marker_page,
+    offset_page,
+    store,
+    user_row,
+    view,
+)
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import choice, group_mini, item_ref, load_item, marker_page, offset_page, timestamp, user_row
 from ..serialize import INVITEE_ROLES, View, user_mini
-from ..store import Store, iso, now
+from ..store import Store, iso, now, timestamp
 from .groups import load_group
 
 COLLAB_FIELDS = frozenset(

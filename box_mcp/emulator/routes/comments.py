@@ -11,27 +11,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store
+from ..common import box_json, caller, item_ref, json_body, load_item, offset_page, store, text
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import item_ref, load_item, offset_page, text
 from ..serialize import user_mini
 from ..store import Store, iso, now
 
-# `item_id` is always the file (so a file's comment_count includes replies); `reply_to` the parent.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS comments (
-    id TEXT PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    reply_to TEXT,
-    message TEXT NOT NULL,
-    tagged_message TEXT,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    modified_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS comments_item ON comments(item_id);
-"""
 MAX_MESSAGE = 10000
 MENTION = re.compile(r"@\[(\d+):([^\]]*)\]")
 COMMENT_FIELDS = frozenset(

@@ -18,9 +18,8 @@ from .. import permissions
 from ..auth import ADMIN_ROLES, Caller
 from ..common import box_json, caller, emulator, int_param, store
 from ..errors import BoxError
-from ..family import timestamp
 from ..serialize import user_mini
-from ..store import Store, iso
+from ..store import Store, iso, timestamp
 from ..webhook_triggers import event_item
 
 STREAM_TYPES = ("all", "changes", "sync", "admin_logs", "admin_logs_streaming")

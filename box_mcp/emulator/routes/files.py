@@ -9,8 +9,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import changes, items, permissions
-from ..common import box_json, caller, check_if_match, emulator, json_body, not_modified, paging, store, view
+from .. import changes, items
+from ..common import (
+    box_json,
+    caller,
+    check_if_match,
+    emulator,
+    json_body,
+    load_item,
+    not_modified,
+    offset_page,
+    store,
+    view,
+)
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
@@ -19,20 +30,9 @@ from ..store import Blob, now, sha256_hex
 DOWNLOAD_LINK_TTL = 300  # seconds; Box's dl.boxcloud.com links are short-lived too
 
 
-def load_file(request: Request, file_id: str, action: str, *, allow_trashed: bool = False) -> sqlite3.Row:
-    st = store(request)
-    row = items.get(st, file_id, "file")
-    if row is None:
-        raise not_found()
-    permissions.check(st, caller(request), row, action)
-    if row["status"] == "trashed" and not allow_trashed:
-        raise BoxError(404, "trashed", "Item is trashed")
-    return row
-
-
 async def get_file(request: Request) -> Response:
     fields = parse_fields(request.query_params.get("fields"))
-    row = load_file(request, request.path_params["file_id"], "read")
+    row = load_item(request, "file", request.path_params["file_id"], "read")
     if not_modified(request, row):
         return Response(status_code=304)
     return box_json(view(request).item(row, fields), headers={"ETag": str(row["etag"])})
@@ -40,7 +40,7 @@ async def get_file(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     st = store(request)
-    row = load_file(request, request.path_params["file_id"], "download")
+    row = load_item(request, "file", request.path_params["file_id"], "download")
     if changes.locked_for(row, caller(request).user_id) and json.loads(row["lock"]).get(
         "is_download_prevented"
     ):
@@ -92,7 +92,7 @@ async def update_file(request: Request) -> Response:
     fields = parse_fields(request.query_params.get("fields"))
     st, who = store(request), caller(request)
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         check_if_match(request, row)
         v = view(request)
         data = v.item(changes.update_item(st, who, row, body, v), fields)
@@ -107,7 +107,7 @@ async def copy_file(request: Request) -> Response:
     if version is not None and not isinstance(version, str):
         raise BoxError(400, "bad_request", "'version' must be a file version id")
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         v = view(request)
         data = v.item(
             changes.copy_item(st, who, row, body.get("parent"), body.get("name"), v, version), fields
@@ -118,7 +118,7 @@ async def copy_file(request: Request) -> Response:
 async def delete_file(request: Request) -> Response:
     st, who = store(request), caller(request)
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         check_if_match(request, row)
         changes.trash_item(st, who, row, view(request))
     return Response(status_code=204)
@@ -126,17 +126,17 @@ async def delete_file(request: Request) -> Response:
 
 async def list_versions(request: Request) -> Response:
     st = store(request)
-    row = load_file(request, request.path_params["file_id"], "read")
-    limit, offset = paging(request, 1000, 1000)
+    row = load_item(request, "file", request.path_params["file_id"], "read")
     rows = st.fetch_all(
         "SELECT * FROM file_versions WHERE file_id = ? AND id != ? ORDER BY version_number DESC",
         (row["id"], row["version_id"]),
     )
+    page, limit, offset = offset_page(request, rows, 1000, 1000)
     v = view(request)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [v.version(r) for r in rows[offset : offset + limit]],
+            "entries": [v.version(r) for r in page],
             "limit": limit,
             "offset": offset,
         }
@@ -154,13 +154,13 @@ def _version(request: Request, row: sqlite3.Row) -> sqlite3.Row:
 
 
 async def get_version(request: Request) -> Response:
-    row = load_file(request, request.path_params["file_id"], "read")
+    row = load_item(request, "file", request.path_params["file_id"], "read")
     return box_json(view(request).version(_version(request, row)))
 
 
 async def delete_version(request: Request) -> Response:
     st, who = store(request), caller(request)
-    row = load_file(request, request.path_params["file_id"], "delete")
+    row = load_item(request, "file", request.path_params["file_id"], "delete")
     version = _version(request, row)
     if version["id"] == row["version_id"]:
         raise BoxError(400, "bad_request", "The current version cannot be deleted; delete the file instead")
@@ -179,7 +179,7 @@ async def promote_version(request: Request) -> Response:
     if body.get("type", "file_version") != "file_version" or not isinstance(body.get("id"), str):
         raise BoxError(400, "bad_request", 'Body must be {"type": "file_version", "id": "<version id>"}')
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "upload")
+        row = load_item(request, "file", request.path_params["file_id"], "upload")
         changes.check_unlocked(row, who)
         check_if_match(request, row)
         old = st.fetch_one(

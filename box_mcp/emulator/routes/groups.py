@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..common import box_json, caller, json_body, paging, store
+from ..common import box_json, caller, json_body, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import caller_row, group_json, is_enterprise_manager, membership_json, require_manager
 from ..store import now
@@ -74,7 +74,6 @@ def _name_taken(st: Any, enterprise_id: str, name: str, exclude: str | None = No
 async def list_groups(request: Request) -> Response:
     st, who = store(request), caller(request)
     me = caller_row(st, who)
-    limit, offset = paging(request, 100, 1000)
     sql, params = "SELECT * FROM groups WHERE enterprise_id = ?", [me["enterprise_id"]]
     if not is_enterprise_manager(st, who):
         sql += " AND id IN (SELECT group_id FROM group_memberships WHERE user_id = ?)"
@@ -84,10 +83,11 @@ async def list_groups(request: Request) -> Response:
         sql += " AND lower(name) LIKE ?"
         params.append(f"{term.lower()}%")
     rows = st.fetch_all(sql + " ORDER BY id", params)
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [group_json(r) for r in rows[offset : offset + limit]],
+            "entries": [group_json(r) for r in page],
             "limit": limit,
             "offset": offset,
         }
@@ -154,12 +154,12 @@ async def delete_group(request: Request) -> Response:
 async def group_memberships(request: Request) -> Response:
     st = store(request)
     row = load_group(request, request.path_params["group_id"])
-    limit, offset = paging(request, 100, 1000)
     rows = st.fetch_all("SELECT * FROM group_memberships WHERE group_id = ? ORDER BY id", (row["id"],))
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [membership_json(st, r) for r in rows[offset : offset + limit]],
+            "entries": [membership_json(st, r) for r in page],
             "limit": limit,
             "offset": offset,
         }

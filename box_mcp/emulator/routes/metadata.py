@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
 from typing import Any
 
 import jsonpatch
@@ -15,11 +14,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import box_json, caller, json_body, load_item, store, view
 from ..errors import BoxError
 from ..events import emit_event
-from ..family import load_item
-from ..store import Store, now
+from ..store import Store, now, timestamp
 from .metadata_templates import find_template, resolve_scope
 
 _INSTANCE_SQL = (
@@ -32,8 +30,8 @@ def _is_date(value: Any) -> bool:
     if not isinstance(value, str) or "T" not in value:
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        timestamp(value, "date")
+    except BoxError:
         return False
     return True
 

@@ -15,9 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from .. import permissions
 from ..auth import ADMIN_ROLES
-from ..common import box_json, caller, json_body, store
+from ..common import box_json, caller, json_body, marker_page, store
 from ..errors import BoxError, not_found
-from ..family import marker_page
 from ..store import Store
 
 FIELD_TYPES = ("string", "float", "date", "enum", "multiSelect")

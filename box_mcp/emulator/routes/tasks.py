@@ -10,39 +10,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import box_json, caller, choice, item_ref, json_body, load_item, store, text, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import choice, item_ref, load_item, text, timestamp
 from ..serialize import View, user_mini
-from ..store import Store, iso, now
+from ..store import Store, iso, now, timestamp
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    file_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    due_at REAL,
-    completion_rule TEXT NOT NULL,
-    is_completed INTEGER NOT NULL DEFAULT 0,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_file ON tasks(file_id);
-CREATE TABLE IF NOT EXISTS task_assignments (
-    id TEXT PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    assigned_to TEXT NOT NULL,
-    assigned_by TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    resolution_state TEXT NOT NULL DEFAULT 'incomplete',
-    assigned_at REAL NOT NULL,
-    completed_at REAL,
-    reminded_at REAL
-);
-CREATE INDEX IF NOT EXISTS task_assignments_task ON task_assignments(task_id);
-"""
 ACTIONS = ("review", "complete")
 RULES = ("all_assignees", "any_assignee")
 # What an assignee may answer: a review is approved/rejected, a to-do completed.

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..common import box_json, caller, emulator, json_body, paging, store
+from ..common import box_json, caller, emulator, json_body, marker_page, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import (
     caller_row,
@@ -20,7 +20,6 @@ from ..people import (
     user_json,
 )
 from ..store import now
-from .folders import _marker, _position
 
 ROLES = ("user", "coadmin")
 STATUSES = ("active", "inactive", "cannot_delete_edit", "cannot_delete_edit_upload")
@@ -64,7 +63,6 @@ async def list_users(request: Request) -> Response:
     user_type = request.query_params.get("user_type", "managed")
     if user_type not in ("all", "managed", "external"):
         raise BoxError(400, "bad_request", "user_type must be all, managed or external")
-    limit, offset = paging(request, 100, 1000)
     sql = "SELECT * FROM users WHERE enterprise_id = ? AND kind != 'service_account'"
     params: list[Any] = [me["enterprise_id"]]
     if user_type == "managed":
@@ -82,14 +80,11 @@ async def list_users(request: Request) -> Response:
     rows = st.fetch_all(sql + " ORDER BY id", params)
     origin = emulator(request).origin(request)
     if request.query_params.get("usemarker", "").lower() == "true":
-        marker = request.query_params.get("marker")
-        start = _position(marker) if marker else 0
-        page = [user_json(st, r, origin, fields) for r in rows[start : start + limit]]
-        more = start + limit < len(rows)
-        return box_json(
-            {"entries": page, "limit": limit, "next_marker": _marker(start + limit) if more else None}
-        )
-    entries = [user_json(st, r, origin, fields) for r in rows[offset : offset + limit]]
+        marked, limit, next_marker = marker_page(request, rows, 100, 1000)
+        shown = [user_json(st, r, origin, fields) for r in marked]
+        return box_json({"entries": shown, "limit": limit, "next_marker": next_marker})
+    page, limit, offset = offset_page(request, rows, 100, 1000)
+    entries = [user_json(st, r, origin, fields) for r in page]
     return box_json({"total_count": len(rows), "entries": entries, "limit": limit, "offset": offset})
 
 
@@ -158,12 +153,12 @@ async def create_user(request: Request) -> Response:
 async def user_memberships(request: Request) -> Response:
     st = store(request)
     row = visible_user(request, request.path_params["user_id"])
-    limit, offset = paging(request, 100, 1000)
     rows = st.fetch_all("SELECT * FROM group_memberships WHERE user_id = ? ORDER BY id", (row["id"],))
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [membership_json(st, r) for r in rows[offset : offset + limit]],
+            "entries": [membership_json(st, r) for r in page],
             "limit": limit,
             "offset": offset,
         }

@@ -13,13 +13,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import webhook_delivery, webhook_triggers
-from ..common import box_json, caller, emulator, json_body, store
+from ..common import box_json, caller, emulator, item_ref, json_body, load_item, marker_page, store
 from ..errors import BoxError, not_found
-from ..family import item_ref, load_item, marker_page
 from ..serialize import user_mini
 from ..store import Store, iso, now
 
-SCHEMA = webhook_delivery.SCHEMA
 MAX_PER_APP_USER = 1000
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
