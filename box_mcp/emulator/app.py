@@ -1,7 +1,7 @@
 """The Box emulator as a Starlette app: `create_app(...)`.
 
 How it is built: `store.Store` holds all state (SQLite + content-addressed blobs) behind one lock;
-`routes/` holds one module per Box area, each exposing `routes` (collected by `routes.all_routes()`);
+`routes/` holds one module per Box area, each exposing `routes` (imported and joined in `routes.ROUTES`);
 every route authenticates through `common.caller` (auth.py) and asks `permissions.check` before it
 touches an item; `serialize.View` renders Box's JSON. `BoxMiddleware` wraps everything: request ids,
 `box-version` and header-size rules, rate limits and fault injection, and it turns every failure into
@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import routes as route_modules
 from . import seed as seeding
 from .common import Emulator
 from .errors import BoxError, OAuthError
 from .faults import FaultRule, RateLimiter
+from .routes import ROUTES
 from .store import Store, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class BoxMiddleware:
         auth = next((v.decode("latin-1") for k, v in headers if k.lower() == b"authorization"), "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            row = self.emulator.store.one(
+            row = self.emulator.store.fetch_one(
                 "SELECT user_id FROM tokens WHERE sha256 = ?", (sha256_hex(token.strip()),)
             )
             if row is not None:
@@ -241,8 +241,6 @@ def create_app(
         raise ValueError(f"unknown seed {seed!r}; use one of {', '.join(seeding.SEEDS)}")
     store = Store(data_dir, memory=memory)
     try:
-        for ddl in route_modules.schemas():
-            store.ensure_schema(ddl)
         listen_url = listen_url or base_url or "http://127.0.0.1:8088"
         credentials = seeding.ensure_seeded(store, seed, base_url or listen_url)
     except BaseException:
@@ -267,7 +265,7 @@ def create_app(
             store.close()
 
     app = Starlette(
-        routes=route_modules.all_routes(),
+        routes=ROUTES,
         exception_handlers={
             BoxError: _box_error_handler,
             HTTPException: _box_error_handler,

@@ -88,7 +88,7 @@ def issue_token(
 
 def lookup(store: Store, token: str, kind: str = "access") -> sqlite3.Row | None:
     """A live (unexpired, unrevoked) token of that kind, or None. Looked up by hash, never compared raw."""
-    row = store.one("SELECT * FROM tokens WHERE sha256 = ? AND kind = ?", (sha256_hex(token), kind))
+    row = store.fetch_one("SELECT * FROM tokens WHERE sha256 = ? AND kind = ?", (sha256_hex(token), kind))
     if row is None or row["revoked"] or row["expires_at"] <= now():
         return None
     return row
@@ -98,14 +98,14 @@ def revoke(store: Store, token: str) -> bool:
     """Revoke a token and everything derived from it (refresh -> its access tokens, downscoped children)."""
     digest = sha256_hex(token)
     with store.tx():
-        changed = store.x("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (digest,))
+        changed = store.execute("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (digest,))
         frontier = [digest]
         while frontier:
             parent = frontier.pop()
-            for row in store.q(
+            for row in store.fetch_all(
                 "SELECT sha256 FROM tokens WHERE parent_sha256 = ? AND revoked = 0", (parent,)
             ):
-                store.x("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (row["sha256"],))
+                store.execute("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (row["sha256"],))
                 frontier.append(row["sha256"])
     return changed > 0
 
@@ -126,7 +126,7 @@ def authenticate(store: Store, request: Request) -> Caller:
     row = lookup(store, token)
     if row is None:
         raise _unauthorized("invalid_token", "The access token provided is invalid.", "invalid_token")
-    user = store.one("SELECT id, status FROM users WHERE id = ?", (row["user_id"],))
+    user = store.fetch_one("SELECT id, status FROM users WHERE id = ?", (row["user_id"],))
     if user is None or user["status"] != "active":
         raise _unauthorized("invalid_token", "The access token provided is invalid.", "invalid_token")
     caller = Caller(
@@ -149,10 +149,10 @@ def authenticate(store: Store, request: Request) -> Caller:
 
 def _act_as(store: Store, caller: Caller, target_id: str) -> Caller:
     """As-User: only admins, co-admins and service accounts, never as a service account itself."""
-    me = store.one("SELECT * FROM users WHERE id = ?", (caller.token_user_id,))
+    me = store.fetch_one("SELECT * FROM users WHERE id = ?", (caller.token_user_id,))
     allowed = me is not None and (me["role"] in ADMIN_ROLES or me["kind"] == "service_account")
     if caller.client_id:
-        app = store.one("SELECT can_act_as_user FROM apps WHERE client_id = ?", (caller.client_id,))
+        app = store.fetch_one("SELECT can_act_as_user FROM apps WHERE client_id = ?", (caller.client_id,))
         allowed = allowed and (app is None or bool(app["can_act_as_user"]))
     if not allowed:
         raise BoxError(
@@ -160,7 +160,7 @@ def _act_as(store: Store, caller: Caller, target_id: str) -> Caller:
             "access_denied_insufficient_permissions",
             "The As-User header requires an admin, co-admin or service account token",
         )
-    target = store.one("SELECT * FROM users WHERE id = ?", (target_id,))
+    target = store.fetch_one("SELECT * FROM users WHERE id = ?", (target_id,))
     if target is None or me is None or target["enterprise_id"] != me["enterprise_id"]:
         raise BoxError(400, "bad_request", "As-User must name a user of the caller's enterprise")
     if target["kind"] == "service_account":

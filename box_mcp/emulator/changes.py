@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from . import items, permissions
@@ -17,19 +16,10 @@ from .auth import Caller
 from .errors import BoxError, not_found
 from .events import emit_event
 from .serialize import View
-from .store import Store, now, sha256_hex
+from .store import Store, now, sha256_hex, timestamp
 
 TRASH_RETENTION = 30 * 24 * 3600
 SHARED_ACCESS = ("open", "company", "collaborators")
-
-
-def _when(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
 
 
 def locked_for(row: sqlite3.Row, user_id: str) -> bool:
@@ -104,7 +94,7 @@ def shared_link_value(row: sqlite3.Row, body: Any, caller: Caller) -> str | None
             link["password_sha256"] = sha256_hex(password)
     if "unshared_at" in body:
         link["unshared_at"] = body["unshared_at"]
-        _when(body["unshared_at"], "shared_link.unshared_at")
+        timestamp(body["unshared_at"], "shared_link.unshared_at")
     if "vanity_name" in body:
         link["vanity_name"] = body["vanity_name"]
     perms = body.get("permissions")
@@ -128,7 +118,7 @@ def lock_value(store: Store, body: Any, caller: Caller) -> str | None:
             "id": store.next_id("lock"),
             "created_by": caller.user_id,
             "created_at": now(),
-            "expires_at": _when(body.get("expires_at"), "lock.expires_at"),
+            "expires_at": timestamp(body.get("expires_at"), "lock.expires_at"),
             "is_download_prevented": bool(body.get("is_download_prevented", False)),
         }
     )
@@ -180,7 +170,7 @@ def update_item(
             # Moving into someone else's folder hands the item (and what it holds) to that folder's owner.
             values["owner_id"] = new_owner
             for child in items.descendants(store, row["id"]):
-                store.x("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, child["id"]))
+                store.execute("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, child["id"]))
         events.append("ITEM_MOVE")
     elif "parent" in body and not isinstance(body["parent"], dict):
         raise BoxError(400, "bad_request", "'parent' must be an object with an 'id'")
@@ -245,7 +235,7 @@ def _copy(
     store: Store, user_id: str, row: sqlite3.Row, dest_id: str, name: str, version_id: str | None = None
 ) -> sqlite3.Row:
     if row["type"] == "file":
-        version = store.one(
+        version = store.fetch_one(
             "SELECT * FROM file_versions WHERE id = ? AND file_id = ?",
             (version_id or row["version_id"], row["id"]),
         )
@@ -288,7 +278,9 @@ def _copy(
     folder = items.create_folder(
         store, dest_id, name, user_id, description=row["description"], tags=json.loads(row["tags"])
     )
-    for child in store.q("SELECT * FROM items WHERE parent_id = ? AND status = 'active'", (row["id"],)):
+    for child in store.fetch_all(
+        "SELECT * FROM items WHERE parent_id = ? AND status = 'active'", (row["id"],)
+    ):
         _copy(store, user_id, child, folder["id"], child["name"])
     return folder
 
@@ -304,13 +296,13 @@ def trash_item(store: Store, caller: Caller, row: sqlite3.Row, view: View, *, re
     if locked:
         raise BoxError(403, "access_denied_item_locked", f"'{locked[0]['name']}' inside the folder is locked")
     ts = now()
-    store.x(
+    store.execute(
         "UPDATE items SET status = 'trashed', trashed_at = ?, trashed_by = ?, trash_root = 1, purge_at = ?, "
         "etag = etag + 1, sequence_id = sequence_id + 1 WHERE id = ?",
         (ts, caller.user_id, ts + TRASH_RETENTION, row["id"]),
     )
     for child in active_below:
-        store.x(
+        store.execute(
             "UPDATE items SET status = 'trashed', trashed_at = ?, trashed_by = ?, trash_root = 0, "
             "purge_at = ? WHERE id = ?",
             (ts, caller.user_id, ts + TRASH_RETENTION, child["id"]),
@@ -341,7 +333,7 @@ def restore_item(
     if conflict is not None:
         raise conflict_error(view, conflict, as_list=True)
     trashed_at = row["trashed_at"]
-    store.x(
+    store.execute(
         "UPDATE items SET status = 'active', trashed_at = NULL, trashed_by = NULL, trash_root = 0, "
         "purge_at = NULL, parent_id = ?, name = ?, etag = etag + 1, sequence_id = sequence_id + 1 "
         "WHERE id = ?",
@@ -349,7 +341,7 @@ def restore_item(
     )
     for child in items.descendants(store, row["id"]):
         if child["status"] == "trashed" and not child["trash_root"] and child["trashed_at"] == trashed_at:
-            store.x(
+            store.execute(
                 "UPDATE items SET status = 'active', trashed_at = NULL, trashed_by = NULL, purge_at = NULL "
                 "WHERE id = ?",
                 (child["id"],),
@@ -366,7 +358,7 @@ def purge_item(store: Store, caller: Caller, row: sqlite3.Row) -> None:
         raise not_found()
     ids = [row["id"], *(d["id"] for d in items.descendants(store, row["id"]))]
     marks = ",".join("?" * len(ids))
-    store.x(f"UPDATE items SET status = 'deleted' WHERE id IN ({marks})", ids)  # noqa: S608
+    store.execute(f"UPDATE items SET status = 'deleted' WHERE id IN ({marks})", ids)  # noqa: S608
     emit_event(
         store, "ITEM_DELETE", {"type": row["type"], "id": row["id"], "name": row["name"]}, caller.user_id
     )

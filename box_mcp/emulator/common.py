@@ -1,7 +1,9 @@
-"""Request helpers shared by every route module: the emulator handle, caller, JSON in/out, paging, etags."""
+"""Request helpers shared by every route module: the emulator handle, caller, JSON in/out, typed body
+fields, item references and permission-checked loads, offset and marker paging, etags."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -10,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import items, permissions
 from .auth import Caller, authenticate
-from .errors import BoxError
+from .errors import BoxError, not_found
 from .serialize import View
 from .store import Store
 
@@ -26,6 +30,23 @@ if TYPE_CHECKING:
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
 )
+
+
+class BoxIdConvertor(Convertor[str]):
+    """`{file_id:boxid}`: Box ids are digits; anything else falls through to a 404."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+# Registered here because every route module imports common before it builds a `{...:boxid}` Route.
+register_url_convertor("boxid", BoxIdConvertor())
+
 
 @dataclass
 class Emulator:
@@ -140,3 +161,111 @@ def check_if_match(request: Request, row: sqlite3.Row) -> None:
 def not_modified(request: Request, row: sqlite3.Row) -> bool:
     wanted = request.headers.get("if-none-match")
     return wanted is not None and wanted.strip().strip('"') == str(row["etag"])
+
+
+def marker(position: int) -> str:
+    """An opaque next_marker for a position in an ordered list."""
+    return base64.urlsafe_b64encode(json.dumps({"p": position}).encode()).decode().rstrip("=")
+
+
+def marker_position(given: str) -> int:
+    """The position a next_marker stands for, or Box's 400 invalid_marker."""
+    try:
+        padded = given + "=" * (-len(given) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded))["p"]
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(value)
+        return value
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise BoxError(
+            400, "invalid_marker", "Invalid marker; use the next_marker of a previous page"
+        ) from None
+
+
+ITEM_TYPES = ("file", "folder", "web_link")
+
+
+def load_item(
+    request: Request, item_type: str, item_id: str, action: str, *, allow_trashed: bool = False
+) -> sqlite3.Row:
+    """An item row after `permissions.check`; trashed items answer 404 `trashed` unless allowed."""
+    st = store(request)
+    row = items.get(st, item_id, item_type)
+    if row is None:
+        raise not_found()
+    permissions.check(st, caller(request), row, action)
+    if row["status"] == "trashed" and not allow_trashed:
+        raise BoxError(404, "trashed", "Item is trashed")
+    return row
+
+
+def item_ref(body: dict[str, Any], key: str, types: tuple[str, ...] = ITEM_TYPES) -> tuple[str, str]:
+    """`{"item": {"type": "file", "id": "123"}}` -> ("file", "123"), or a 400 naming what is wrong."""
+    ref = body.get(key)
+    if not isinstance(ref, dict):
+        raise BoxError(400, "bad_request", f"'{key}' is required: an object with 'type' and 'id'")
+    kind, ident = ref.get("type"), ref.get("id")
+    if kind is None and len(types) == 1:  # the SDK leaves out a type the endpoint implies (tasks)
+        kind = types[0]
+    if kind not in types:
+        raise BoxError(400, "bad_request", f"'{key}.type' must be one of {', '.join(types)}")
+    if not isinstance(ident, str | int) or not str(ident).isdigit():
+        raise BoxError(400, "bad_request", f"'{key}.id' must be a Box id (digits, as a string)")
+    return str(kind), str(ident)
+
+
+def text(body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 10000) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise BoxError(400, "bad_request", f"'{key}' is required")
+        return None
+    if not isinstance(value, str):
+        raise BoxError(400, "bad_request", f"'{key}' must be a string")
+    if len(value) > max_len:
+        raise BoxError(400, "bad_request", f"'{key}' must be at most {max_len} characters")
+    return value
+
+
+def choice(
+    body: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None = None
+) -> str | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise BoxError(400, "bad_request", f"'{key}' must be one of: {', '.join(allowed)}")
+    return str(value)
+
+
+def user_row(st: Store, user_id: str) -> sqlite3.Row | None:
+    return st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
+
+
+def group_mini(st: Store, group_id: str) -> dict[str, Any]:
+    row = st.fetch_one("SELECT id, name FROM groups WHERE id = ?", (group_id,))
+    return {
+        "type": "group",
+        "id": group_id,
+        "name": row["name"] if row else "",
+        "group_type": "managed_group",
+    }
+
+
+def marker_page(
+    request: Request, rows: list[Any], default_limit: int, max_limit: int
+) -> tuple[list[Any], int, str | None]:
+    """Marker paging over an already ordered list: (page, limit used, next_marker or None)."""
+    limit, _ = paging(request, default_limit, max_limit)
+    given = request.query_params.get("marker")
+    start = marker_position(given) if given else 0
+    page = rows[start : start + limit]
+    return page, limit, marker(start + limit) if start + limit < len(rows) else None
+
+
+def offset_page(
+    request: Request, rows: list[Any], default_limit: int, max_limit: int, max_offset: int = 9999
+) -> tuple[list[Any], int, int]:
+    """Offset paging over an already ordered list: (page, limit used, offset)."""
+    limit, offset = paging(request, default_limit, max_limit, max_offset)
+    return rows[offset : offset + limit], limit, offset

@@ -41,7 +41,7 @@ def emit_event(
         "additional_details": json.dumps(additional_details) if additional_details else None,
     }
     store.insert("events", event)
-    row = store.one("SELECT last_insert_rowid() AS p")
+    row = store.fetch_one("SELECT last_insert_rowid() AS p")
     event["position"] = int(row["p"]) if row else 0
     for listener in list(store.listeners):
         try:

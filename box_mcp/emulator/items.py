@@ -35,8 +35,8 @@ def validate_name(name: Any) -> str:
 
 def get(store: Store, item_id: str, item_type: str | None = None) -> sqlite3.Row | None:
     if item_type is None:
-        return store.one("SELECT * FROM items WHERE id = ? AND status != 'deleted'", (item_id,))
-    return store.one(
+        return store.fetch_one("SELECT * FROM items WHERE id = ? AND status != 'deleted'", (item_id,))
+    return store.fetch_one(
         "SELECT * FROM items WHERE id = ? AND type = ? AND status != 'deleted'", (item_id, item_type)
     )
 
@@ -55,7 +55,7 @@ def ancestors(store: Store, row: sqlite3.Row) -> list[sqlite3.Row]:
     seen: set[str] = set()
     while parent_id and parent_id != ROOT_ID and parent_id not in seen:
         seen.add(parent_id)
-        parent = store.one("SELECT * FROM items WHERE id = ?", (parent_id,))
+        parent = store.fetch_one("SELECT * FROM items WHERE id = ?", (parent_id,))
         if parent is None:
             break
         chain.append(parent)
@@ -73,11 +73,11 @@ def is_within(store: Store, row: sqlite3.Row, folder_id: str) -> bool:
 
 def children(store: Store, folder_id: str, owner_id: str, status: str = "active") -> list[sqlite3.Row]:
     if folder_id == ROOT_ID:
-        return store.q(
+        return store.fetch_all(
             "SELECT * FROM items WHERE parent_id = ? AND owner_id = ? AND status = ?",
             (ROOT_ID, owner_id, status),
         )
-    return store.q("SELECT * FROM items WHERE parent_id = ? AND status = ?", (folder_id, status))
+    return store.fetch_all("SELECT * FROM items WHERE parent_id = ? AND status = ?", (folder_id, status))
 
 
 def descendants(store: Store, folder_id: str) -> list[sqlite3.Row]:
@@ -86,7 +86,9 @@ def descendants(store: Store, folder_id: str) -> list[sqlite3.Row]:
     frontier = [folder_id]
     while frontier:
         current = frontier.pop()
-        for row in store.q("SELECT * FROM items WHERE parent_id = ? AND status != 'deleted'", (current,)):
+        for row in store.fetch_all(
+            "SELECT * FROM items WHERE parent_id = ? AND status != 'deleted'", (current,)
+        ):
             out.append(row)
             if row["type"] == "folder":
                 frontier.append(row["id"])
@@ -105,14 +107,14 @@ def find_conflict(
     if exclude_id is not None:
         sql += " AND id != ?"
         params.append(exclude_id)
-    return store.one(sql, params)
+    return store.fetch_one(sql, params)
 
 
 def owner_for_new_child(store: Store, parent_id: str, caller_id: str) -> str:
     """Content created inside someone's folder belongs to that folder's owner (Box's rule)."""
     if parent_id == ROOT_ID:
         return caller_id
-    parent = store.one("SELECT owner_id FROM items WHERE id = ?", (parent_id,))
+    parent = store.fetch_one("SELECT owner_id FROM items WHERE id = ?", (parent_id,))
     return str(parent["owner_id"]) if parent else caller_id
 
 
@@ -121,7 +123,7 @@ def touch(store: Store, item_id: str, user_id: str, **values: Any) -> None:
     ts = now()
     sets = {**values, "modified_at": ts, "modified_by": user_id}
     assignments = ", ".join(f"{k} = ?" for k in sets)
-    store.x(
+    store.execute(
         f"UPDATE items SET {assignments}, etag = etag + 1, sequence_id = sequence_id + 1 WHERE id = ?",  # noqa: S608
         [*sets.values(), item_id],
     )
@@ -193,7 +195,7 @@ def create_file(
         },
     )
     version_id = _insert_version(store, fid, 1, name, blob, caller_id)
-    store.x("UPDATE items SET version_id = ? WHERE id = ?", (version_id, fid))
+    store.execute("UPDATE items SET version_id = ? WHERE id = ?", (version_id, fid))
     return require(store, fid, "file")
 
 
@@ -206,7 +208,7 @@ def add_version(
     name: str | None = None,
     content_modified_at: float | None = None,
 ) -> sqlite3.Row:
-    row = store.one(
+    row = store.fetch_one(
         "SELECT COALESCE(MAX(version_number), 0) AS n FROM file_versions WHERE file_id = ?", (file_row["id"],)
     )
     number = (row["n"] if row else 0) + 1
@@ -228,7 +230,7 @@ def add_version(
 def _insert_version(store: Store, file_id: str, number: int, name: str, blob: Blob, caller_id: str) -> str:
     ts = now()
     vid = store.next_id("file_version")
-    user = store.one("SELECT name FROM users WHERE id = ?", (caller_id,))
+    user = store.fetch_one("SELECT name FROM users WHERE id = ?", (caller_id,))
     store.insert(
         "file_versions",
         {
@@ -249,12 +251,12 @@ def _insert_version(store: Store, file_id: str, number: int, name: str, blob: Bl
 
 
 def version_count(store: Store, file_id: str) -> int:
-    row = store.one("SELECT COUNT(*) AS n FROM file_versions WHERE file_id = ?", (file_id,))
+    row = store.fetch_one("SELECT COUNT(*) AS n FROM file_versions WHERE file_id = ?", (file_id,))
     return int(row["n"]) if row else 0
 
 
 def current_version(store: Store, file_row: sqlite3.Row) -> sqlite3.Row:
-    row = store.one("SELECT * FROM file_versions WHERE id = ?", (file_row["version_id"],))
+    row = store.fetch_one("SELECT * FROM file_versions WHERE id = ?", (file_row["version_id"],))
     if row is None:
         raise BoxError(500, "internal_server_error", "File has no content")
     return row
@@ -262,17 +264,17 @@ def current_version(store: Store, file_row: sqlite3.Row) -> sqlite3.Row:
 
 def check_upload_size(store: Store, uploader_id: str, owner_id: str, size: int) -> None:
     """Box's two limits: the uploader's max_upload_size (413) and the owner's storage quota (403)."""
-    uploader = store.one("SELECT max_upload_size FROM users WHERE id = ?", (uploader_id,))
+    uploader = store.fetch_one("SELECT max_upload_size FROM users WHERE id = ?", (uploader_id,))
     if uploader is not None and size > uploader["max_upload_size"]:
         raise BoxError(
             413,
             "file_size_limit_exceeded",
             f"File size {size} exceeds the maximum upload size of {uploader['max_upload_size']} bytes",
         )
-    owner = store.one("SELECT space_amount FROM users WHERE id = ?", (owner_id,))
+    owner = store.fetch_one("SELECT space_amount FROM users WHERE id = ?", (owner_id,))
     if owner is None or owner["space_amount"] < 0:  # -1: unlimited
         return
-    used = store.one(
+    used = store.fetch_one(
         "SELECT COALESCE(SUM(size), 0) AS n FROM items "
         "WHERE owner_id = ? AND type = 'file' AND status != 'deleted'",
         (owner_id,),

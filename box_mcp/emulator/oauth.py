@@ -68,7 +68,7 @@ READONLY_DOWNSCOPES = frozenset(
 
 
 def app_row(store: Store, client_id: str | None) -> sqlite3.Row:
-    row = store.one("SELECT * FROM apps WHERE client_id = ?", (client_id or "",))
+    row = store.fetch_one("SELECT * FROM apps WHERE client_id = ?", (client_id or "",))
     if row is None:
         raise OAuthError("invalid_client", "The client credentials are invalid")
     return row
@@ -151,12 +151,12 @@ def requested_scopes(app: sqlite3.Row, scope: str | None) -> frozenset[str]:
 def grant_authorization_code(store: Store, form: dict[str, str], ttl: int) -> dict[str, Any]:
     app = authenticate_client(store, form.get("client_id"), form.get("client_secret"))
     code = form.get("code", "")
-    row = store.one("SELECT * FROM tokens WHERE sha256 = ? AND kind = 'code'", (sha256_hex(code),))
+    row = store.fetch_one("SELECT * FROM tokens WHERE sha256 = ? AND kind = 'code'", (sha256_hex(code),))
     if row is None or row["client_id"] != app["client_id"] or row["revoked"]:
         raise OAuthError("invalid_grant", "Auth code doesn't exist or is invalid for the client")
     if row["used"]:
         # A replayed code revokes what it produced (RFC 6749 4.1.2).
-        store.x("UPDATE tokens SET revoked = 1 WHERE parent_sha256 = ?", (row["sha256"],))
+        store.execute("UPDATE tokens SET revoked = 1 WHERE parent_sha256 = ?", (row["sha256"],))
         raise OAuthError("invalid_grant", "Auth code has already been used")
     if row["expires_at"] <= now():
         raise OAuthError("invalid_grant", "The authorization code has expired.")
@@ -176,7 +176,7 @@ def grant_authorization_code(store: Store, form: dict[str, str], ttl: int) -> di
             computed = verifier
         if not hmac.compare_digest(computed, challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-    store.x("UPDATE tokens SET used = 1 WHERE sha256 = ?", (row["sha256"],))
+    store.execute("UPDATE tokens SET used = 1 WHERE sha256 = ?", (row["sha256"],))
     return token_response(
         store,
         user_id=row["user_id"],
@@ -192,13 +192,13 @@ def grant_authorization_code(store: Store, form: dict[str, str], ttl: int) -> di
 def grant_refresh_token(store: Store, form: dict[str, str], ttl: int) -> dict[str, Any]:
     app = authenticate_client(store, form.get("client_id"), form.get("client_secret"))
     token = form.get("refresh_token", "")
-    row = store.one("SELECT * FROM tokens WHERE sha256 = ? AND kind = 'refresh'", (sha256_hex(token),))
+    row = store.fetch_one("SELECT * FROM tokens WHERE sha256 = ? AND kind = 'refresh'", (sha256_hex(token),))
     if row is None or row["client_id"] != app["client_id"] or row["revoked"] or row["used"]:
         raise OAuthError("invalid_grant", "Invalid refresh token")
     if row["expires_at"] <= now():
         raise OAuthError("invalid_grant", "Refresh token has expired")
     # Single use: the old refresh token dies now; its access tokens live out their lifetime.
-    store.x("UPDATE tokens SET used = 1 WHERE sha256 = ?", (row["sha256"],))
+    store.execute("UPDATE tokens SET used = 1 WHERE sha256 = ?", (row["sha256"],))
     return token_response(
         store,
         user_id=row["user_id"],
@@ -225,7 +225,7 @@ def subject_user(store: Store, app: sqlite3.Row, sub_type: str | None, sub_id: s
             raise OAuthError("invalid_grant", f"Please check the {what}: it must be your enterprise id")
         return str(app["service_account_id"])
     if sub_type == "user":
-        user = store.one("SELECT * FROM users WHERE id = ?", (sub_id or "",))
+        user = store.fetch_one("SELECT * FROM users WHERE id = ?", (sub_id or "",))
         if user is None or user["enterprise_id"] != app["enterprise_id"] or user["kind"] == "service_account":
             raise OAuthError("invalid_grant", f"Please check the {what}: no such user in your enterprise")
         if user["status"] != "active":
@@ -266,7 +266,7 @@ def shared_link_item(store: Store, url: str) -> sqlite3.Row | None:
     token = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
     if not token:
         return None
-    for row in store.q("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
+    for row in store.fetch_all("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
         if json.loads(row["shared_link"]).get("token") == token:
             return row
     return None
@@ -354,23 +354,23 @@ def revoke_token(store: Store, form: dict[str, str]) -> None:
     """Revoke an access or refresh token and the whole grant it belongs to (Box logs the user out)."""
     app = authenticate_client(store, form.get("client_id"), form.get("client_secret"))
     digest = sha256_hex(form.get("token", ""))
-    row = store.one("SELECT * FROM tokens WHERE sha256 = ?", (digest,))
+    row = store.fetch_one("SELECT * FROM tokens WHERE sha256 = ?", (digest,))
     if row is None or (row["client_id"] is not None and row["client_id"] != app["client_id"]):
         return  # RFC 7009: unknown tokens, and other clients' tokens, are answered alike and left alone
     top = digest
     if row["kind"] == "access" and row["parent_sha256"]:
-        parent = store.one(
+        parent = store.fetch_one(
             "SELECT * FROM tokens WHERE sha256 = ? AND kind = 'refresh'", (row["parent_sha256"],)
         )
         if parent is not None:
             top = parent["sha256"]
     with store.tx():
         frontier = [top]
-        store.x("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (top,))
+        store.execute("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (top,))
         while frontier:
             current = frontier.pop()
-            for child in store.q("SELECT sha256 FROM tokens WHERE parent_sha256 = ?", (current,)):
-                store.x("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (child["sha256"],))
+            for child in store.fetch_all("SELECT sha256 FROM tokens WHERE parent_sha256 = ?", (current,)):
+                store.execute("UPDATE tokens SET revoked = 1 WHERE sha256 = ?", (child["sha256"],))
                 frontier.append(child["sha256"])
 
 

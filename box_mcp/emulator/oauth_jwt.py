@@ -30,7 +30,7 @@ def grant_jwt(store: Store, form: dict[str, str], ttl: int, audiences: tuple[str
     app = server_app(store, form)
     assertion = form.get("assertion", "")
     header = _jwt_header(assertion)
-    key_row = store.one(
+    key_row = store.fetch_one(
         "SELECT * FROM app_keys WHERE client_id = ? AND kid = ?",
         (app["client_id"], str(header.get("kid", ""))),
     )
@@ -65,8 +65,8 @@ def grant_jwt(store: Store, form: dict[str, str], ttl: int, audiences: tuple[str
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 16 <= len(jti) <= 128:
         raise OAuthError("invalid_grant", "Please check the jti claim. A unique jti value is required.")
-    store.x("DELETE FROM jwt_ids WHERE expires_at < ?", (stamp,))
-    if store.one("SELECT jti FROM jwt_ids WHERE jti = ?", (jti,)) is not None:
+    store.execute("DELETE FROM jwt_ids WHERE expires_at < ?", (stamp,))
+    if store.fetch_one("SELECT jti FROM jwt_ids WHERE jti = ?", (jti,)) is not None:
         raise OAuthError("invalid_grant", "Please check the jti claim. A unique jti value is required.")
     store.insert("jwt_ids", {"jti": jti, "expires_at": float(exp) + JWT_MAX_AHEAD})
     sub_type = claims.get("box_sub_type")

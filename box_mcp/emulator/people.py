@@ -53,8 +53,8 @@ def user_json(
     store: Store, row: sqlite3.Row, base_url: str, fields: list[str] | None = None, *, full: bool = True
 ) -> dict[str, Any]:
     """Box's user: full for /users/me and /users/{id}, standard in lists, mini + `fields` on request."""
-    enterprise = store.one("SELECT * FROM enterprises WHERE id = ?", (row["enterprise_id"],))
-    used = store.one(
+    enterprise = store.fetch_one("SELECT * FROM enterprises WHERE id = ?", (row["enterprise_id"],))
+    used = store.fetch_one(
         "SELECT COALESCE(SUM(size), 0) AS n FROM items "
         "WHERE owner_id = ? AND type = 'file' AND status = 'active'",
         (row["id"],),
@@ -111,7 +111,7 @@ def parse_user_fields(raw: str | None) -> list[str] | None:
 
 
 def caller_row(store: Store, caller: Caller) -> sqlite3.Row:
-    row = store.one("SELECT * FROM users WHERE id = ?", (caller.user_id,))
+    row = store.fetch_one("SELECT * FROM users WHERE id = ?", (caller.user_id,))
     if row is None:
         raise BoxError(401, "invalid_token", "The access token provided is invalid.")
     return row
@@ -154,8 +154,8 @@ def group_json(row: sqlite3.Row, full: bool = True) -> dict[str, Any]:
 
 
 def membership_json(store: Store, row: sqlite3.Row) -> dict[str, Any]:
-    user = store.one("SELECT id, name, login FROM users WHERE id = ?", (row["user_id"],))
-    group = store.one("SELECT * FROM groups WHERE id = ?", (row["group_id"],))
+    user = store.fetch_one("SELECT id, name, login FROM users WHERE id = ?", (row["user_id"],))
+    group = store.fetch_one("SELECT * FROM groups WHERE id = ?", (row["group_id"],))
     return {
         "type": "group_membership",
         "id": row["id"],

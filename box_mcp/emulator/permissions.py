@@ -101,7 +101,8 @@ _READ_SCOPED = READ_ACTIONS | {"activity"}  # what root_readonly permits
 
 def group_ids(store: Store, user_id: str) -> list[str]:
     return [
-        r["group_id"] for r in store.q("SELECT group_id FROM group_memberships WHERE user_id = ?", (user_id,))
+        r["group_id"]
+        for r in store.fetch_all("SELECT group_id FROM group_memberships WHERE user_id = ?", (user_id,))
     ]
 
 
@@ -117,7 +118,7 @@ def role_on(store: Store, user_id: str, item: sqlite3.Row) -> str | None:
         who.append(f"(accessible_by_type = 'group' AND accessible_by_id IN ({','.join('?' * len(groups))}))")
         params.extend(groups)
     ids = [row["id"] for row in chain]
-    rows = store.q(
+    rows = store.fetch_all(
         f"SELECT role FROM collaborations WHERE item_id IN ({','.join('?' * len(ids))}) "  # noqa: S608
         f"AND status = 'accepted' AND (expires_at IS NULL OR expires_at > ?) AND ({' OR '.join(who)})",
         [*ids, now(), *params],

@@ -1,4 +1,5 @@
-"""The emulator's SQLite schema: every table the core and the route modules share, created at start."""
+"""The emulator's SQLite schema: every table, applied once when a `Store` opens (idempotent, so a data
+dir made by an older emulator opens too)."""
 
 from __future__ import annotations
 
@@ -219,5 +220,70 @@ CREATE TABLE IF NOT EXISTS upload_parts (
     sha512 TEXT NOT NULL DEFAULT '',
     blob TEXT NOT NULL,
     PRIMARY KEY (session_id, offset)
+);
+
+-- Comments: `item_id` is always the file (so a file's comment_count includes replies); `reply_to` the parent.
+CREATE TABLE IF NOT EXISTS comments (
+    id TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    reply_to TEXT,
+    message TEXT NOT NULL,
+    tagged_message TEXT,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS comments_item ON comments(item_id);
+
+-- Tasks on files and their assignments.
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    file_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    due_at REAL,
+    completion_rule TEXT NOT NULL,
+    is_completed INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_file ON tasks(file_id);
+CREATE TABLE IF NOT EXISTS task_assignments (
+    id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    assigned_to TEXT NOT NULL,
+    assigned_by TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    resolution_state TEXT NOT NULL DEFAULT 'incomplete',
+    assigned_at REAL NOT NULL,
+    completed_at REAL,
+    reminded_at REAL
+);
+CREATE INDEX IF NOT EXISTS task_assignments_task ON task_assignments(task_id);
+
+-- Webhooks (V2), their signing keys and the delivery log.
+CREATE TABLE IF NOT EXISTS webhook_keys (
+    client_id TEXT PRIMARY KEY,            -- '' = the default pair (developer tokens and unlisted apps)
+    primary_key TEXT NOT NULL,
+    secondary_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    target_type TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    triggers TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    client_id TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    at REAL NOT NULL
 );
 """

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from .errors import BoxError
-from .store import Store
+from .store import Store, timestamp
 
 Range = tuple[float | None, float | None]
 
@@ -19,13 +18,9 @@ def _bad(message: str) -> BoxError:
 
 
 def _moment(text: str, name: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(f"'{name}' holds '{text}', which is not an RFC 3339 date-time") from None
-    if parsed.tzinfo is None:
-        raise _bad(f"'{name}' dates need a time zone (e.g. 2026-01-01T00:00:00Z)")
-    return parsed.timestamp()
+    moment = timestamp(text, name)
+    assert moment is not None  # text is a non-empty string
+    return moment
 
 
 def date_range(raw: str | None, name: str) -> Range | None:
@@ -104,7 +99,7 @@ def _value_matches(actual: Any, wanted: Any) -> bool:
 
 def metadata_matches(st: Store, row: sqlite3.Row, filters: list[dict[str, Any]]) -> bool:
     for spec in filters:
-        instance = st.one(
+        instance = st.fetch_one(
             "SELECT data FROM metadata_instances WHERE item_type = ? AND item_id = ? AND scope = ? "
             "AND template_key = ?",
             (row["type"], row["id"], spec["scope"], spec["template_key"]),

@@ -200,11 +200,11 @@ def _demo(store: Store, credentials: dict[str, Any], ids: dict[str, str]) -> Non
         parent, _, name = path.rpartition("/")
         row = items.create_file(store, folders[parent], name, admin, store.put_bytes(data))
         files[path] = row["id"]
-    store.x(
+    store.execute(
         "UPDATE items SET description = ? WHERE id = ?",
         ("Customer and vendor agreements", folders["Contracts"]),
     )
-    store.x(
+    store.execute(
         "UPDATE items SET tags = ? WHERE id = ?",
         (json.dumps(["contract", "globex"]), files["Contracts/MSA-Globex.pdf"]),
     )
@@ -242,7 +242,7 @@ def _demo(store: Store, credentials: dict[str, Any], ids: dict[str, str]) -> Non
         "created_by": admin,
         "created_at": ts,
     }
-    store.x(
+    store.execute(
         "UPDATE items SET shared_link = ? WHERE id = ?", (json.dumps(link), files["Engineering/README.md"])
     )
     scope = f"enterprise_{credentials['enterprise_id']}"

@@ -15,7 +15,7 @@ from .store import Store, iso
 
 
 def user_mini(store: Store, user_id: str | None) -> dict[str, Any]:
-    row = store.one("SELECT id, name, login FROM users WHERE id = ?", (user_id,)) if user_id else None
+    row = store.fetch_one("SELECT id, name, login FROM users WHERE id = ?", (user_id,)) if user_id else None
     if row is None:
         return {"type": "user", "id": user_id or "", "name": "", "login": ""}
     return {"type": "user", "id": row["id"], "name": row["name"], "login": row["login"]}
@@ -104,7 +104,7 @@ class View:
             return None
         if folder_id == ROOT_ID:
             return {"type": "folder", "id": ROOT_ID, "sequence_id": None, "etag": None, "name": "All Files"}
-        row = self.store.one("SELECT * FROM items WHERE id = ?", (folder_id,))
+        row = self.store.fetch_one("SELECT * FROM items WHERE id = ?", (folder_id,))
         return self.mini(row) if row else None
 
     def path_collection(self, row: sqlite3.Row) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class View:
     def parent(self, row: sqlite3.Row) -> dict[str, Any] | None:
         parent_id = row["parent_id"]
         if parent_id not in (None, ROOT_ID):
-            parent = self.store.one("SELECT * FROM items WHERE id = ?", (parent_id,))
+            parent = self.store.fetch_one("SELECT * FROM items WHERE id = ?", (parent_id,))
             if parent is not None and permissions.role_on(self.store, self.caller.user_id, parent) is None:
                 parent_id = ROOT_ID  # a collaborated item hangs off the collaborator's own root
         return self.folder_mini(parent_id)
@@ -208,7 +208,7 @@ class View:
         if name == "lock":
             return self.lock(row)
         if name == "uploader_display_name":
-            version = store.one(
+            version = store.fetch_one(
                 "SELECT uploader_display_name FROM file_versions WHERE id = ?", (row["version_id"],)
             )
             return version["uploader_display_name"] if version else ""
@@ -280,5 +280,5 @@ _SKIP = object()
 
 
 def _count(store: Store, sql: str, params: tuple[Any, ...] = ()) -> int:
-    row = store.one(sql, params)
+    row = store.fetch_one(sql, params)
     return int(row["n"]) if row else 0

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
-from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from . import items
 from .errors import BoxError, not_found
-from .store import Store, now, sha256_hex
+from .store import Store, now, sha256_hex, timestamp
 
 
 def parse_boxapi(header: str | None) -> tuple[str, str | None] | None:
@@ -30,7 +29,7 @@ def find_by_link(st: Store, url: str) -> sqlite3.Row | None:
     if not key or not kind.endswith(("/s", "/v")):
         return None
     field = "token" if kind.endswith("/s") else "vanity_name"
-    for row in st.q("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
+    for row in st.fetch_all("SELECT * FROM items WHERE shared_link IS NOT NULL AND status = 'active'"):
         if json.loads(row["shared_link"]).get(field) == key:
             return row
     return None
@@ -41,9 +40,10 @@ def _expired(link: dict[str, object]) -> bool:
     if not isinstance(raw, str):
         return False
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() <= now()
-    except ValueError:
+        moment = timestamp(raw, "shared_link.unshared_at")
+    except BoxError:  # a value stored before dates needed a time zone: never expires, as before
         return False
+    return moment is not None and moment <= now()
 
 
 def check_link_access(
@@ -59,8 +59,8 @@ def check_link_access(
             403, "access_denied_insufficient_permissions", "This shared link is for collaborators only"
         )
     if access == "company":
-        me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
-        owner = st.one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
+        me = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
+        owner = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
         if me is None or owner is None or me["enterprise_id"] != owner["enterprise_id"]:
             raise BoxError(
                 403,

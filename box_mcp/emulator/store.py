@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import BoxError
 from .schema import SCHEMA
 
 # Box ids are numeric strings of roughly these sizes; one counter per kind keeps seeds deterministic.
@@ -48,6 +49,22 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def timestamp(value: Any, name: str) -> float | None:
+    """A request's ISO-8601 date-time as UNIX seconds (None stays None), the inverse of `iso`: Box's
+    date-times carry `Z` or an offset, so a naive time is refused rather than read as local time."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise BoxError(400, "bad_request", f"'{name}' needs a time zone offset (e.g. Z or +00:00)")
+    return parsed.timestamp()
 
 
 def sha256_hex(text: str) -> str:
@@ -114,7 +131,7 @@ def _make_private(db: Path) -> None:
 
 
 class Store:
-    """The single source of truth. Every read and write goes through `tx()` / `q()` under one lock.
+    """The single source of truth. Every read and write goes through `tx()` / `fetch_all()` under one lock.
 
     The emulator serves from one event loop, and this re-entrant lock also makes access from other
     threads (tests, the webhook deliverer) safe: SQLite sees exactly one writer at a time.
@@ -144,13 +161,9 @@ class Store:
         self.conn.execute("PRAGMA foreign_keys=ON")
         if db_path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
-        self.ensure_schema(SCHEMA)
+        self.conn.executescript(SCHEMA)
 
     # -- database -----------------------------------------------------------------------------
-    def ensure_schema(self, ddl: str) -> None:
-        """Create tables (idempotent); route modules call this for tables of their own."""
-        with self._lock:
-            self.conn.executescript(ddl)
 
     @contextmanager
     def tx(self) -> Iterator[Store]:
@@ -171,16 +184,16 @@ class Store:
             if outer:
                 self.conn.execute("COMMIT")
 
-    def q(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         with self._lock:
             row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
             return row
 
-    def x(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Execute a write; returns the number of rows changed."""
         with self._lock:
             return self.conn.execute(sql, params).rowcount
@@ -188,13 +201,13 @@ class Store:
     def insert(self, table: str, values: dict[str, Any]) -> None:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        self.x(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(values.values()))  # noqa: S608
+        self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(values.values()))  # noqa: S608
 
     def update(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> int:
         sets = ", ".join(f"{k} = ?" for k in values)
         where = " AND ".join(f"{k} = ?" for k in key)
         sql = f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608
-        return self.x(sql, [*values.values(), *key.values()])
+        return self.execute(sql, [*values.values(), *key.values()])
 
     def next_id(self, kind: str) -> str:
         with self._lock:
@@ -208,11 +221,11 @@ class Store:
             return str(value)
 
     def get_meta(self, key: str) -> Any:
-        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        row = self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(row["value"]) if row else None
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.x(
+        self.execute(
             "INSERT INTO meta(key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value)),

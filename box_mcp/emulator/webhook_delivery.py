@@ -36,45 +36,11 @@ from .webhook_triggers import ITEM_KINDS, event_item, trigger_for
 log = logging.getLogger(__name__)
 COMMIT_WAIT_STEPS = 500  # x 10 ms: how long a delivery waits for the recording transaction to end
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_keys (
-    client_id TEXT PRIMARY KEY,            -- '' = the default pair (developer tokens and unlisted apps)
-    primary_key TEXT NOT NULL,
-    secondary_key TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY,
-    target_type TEXT NOT NULL,
-    target_id TEXT NOT NULL,
-    address TEXT NOT NULL,
-    triggers TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    client_id TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    delivery_id TEXT NOT NULL,
-    webhook_id TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status_code INTEGER,
-    error TEXT,
-    at REAL NOT NULL
-);
-"""
-
 
 # -- keys -----------------------------------------------------------------------------------------
-def _ensure_tables(st: Store) -> None:
-    # executescript commits any open transaction, so only run it when the tables are really missing.
-    if st.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhook_keys'") is None:
-        st.ensure_schema(SCHEMA)
-
-
 def ensure_keys(st: Store, client_id: str = "") -> dict[str, str]:
     """The signing key pair for an app ('' = the default pair), created on first use."""
-    _ensure_tables(st)
-    row = st.one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
+    row = st.fetch_one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
     if row is None:
         primary, secondary = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         st.insert(
@@ -86,8 +52,7 @@ def ensure_keys(st: Store, client_id: str = "") -> dict[str, str]:
 
 def set_keys(st: Store, client_id: str, primary: str, secondary: str) -> None:
     """Configure one app's signing keys (what the developer console's key rotation does)."""
-    _ensure_tables(st)
-    st.x(
+    st.execute(
         "INSERT INTO webhook_keys(client_id, primary_key, secondary_key) VALUES (?, ?, ?) "
         "ON CONFLICT(client_id) DO UPDATE SET primary_key = excluded.primary_key, "
         "secondary_key = excluded.secondary_key",
@@ -96,7 +61,7 @@ def set_keys(st: Store, client_id: str, primary: str, secondary: str) -> None:
 
 
 def keys_for(st: Store, client_id: str) -> dict[str, str]:
-    row = st.one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
+    row = st.fetch_one("SELECT * FROM webhook_keys WHERE client_id = ?", (client_id,))
     return {"primary": row["primary_key"], "secondary": row["secondary_key"]} if row else ensure_keys(st)
 
 
@@ -169,7 +134,7 @@ def observe_deliveries(st: Store, observer: Callable[[dict[str, Any]], None]) ->
 
 
 def delivery_attempts(st: Store, webhook_id: str) -> list[sqlite3.Row]:
-    return st.q("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY rowid", (webhook_id,))
+    return st.fetch_all("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY rowid", (webhook_id,))
 
 
 def _source(st: Store, webhook: sqlite3.Row, event: dict[str, Any], base_url: str) -> Any:
@@ -211,13 +176,13 @@ def deliver_event(st: Store, event: dict[str, Any]) -> None:
     trigger = trigger_for(event["event_type"], event.get("source_type"))
     if trigger is None:
         return
-    if st.one("SELECT name FROM sqlite_master WHERE name = 'webhooks'") is None:
+    if st.fetch_one("SELECT name FROM sqlite_master WHERE name = 'webhooks'") is None:
         return
     item = event_item(st, event)
     if item is None:
         return
     position = int(event.get("position") or 0)
-    for hook in st.q("SELECT * FROM webhooks"):
+    for hook in st.fetch_all("SELECT * FROM webhooks"):
         if trigger not in json.loads(hook["triggers"]):
             continue
         target = hook["target_id"]
@@ -233,7 +198,7 @@ def deliver_event(st: Store, event: dict[str, Any]) -> None:
 
 def _retire_webhooks_on(st: Store, event: dict[str, Any], item: sqlite3.Row, position: int) -> None:
     """A permanently deleted target takes its webhooks with it; each says so with WEBHOOK.DELETED."""
-    for hook in st.q(
+    for hook in st.fetch_all(
         "SELECT * FROM webhooks WHERE target_type = ? AND target_id = ?", (item["type"], item["id"])
     ):
         if "WEBHOOK.DELETED" in json.loads(hook["triggers"]):
@@ -246,7 +211,7 @@ def _retire_webhooks_on(st: Store, event: dict[str, Any], item: sqlite3.Row, pos
             _schedule(
                 st, position, hook, "WEBHOOK.DELETED", _payload(st, event, hook, "WEBHOOK.DELETED", source)
             )
-        st.x("DELETE FROM webhooks WHERE id = ?", (hook["id"],))
+        st.execute("DELETE FROM webhooks WHERE id = ?", (hook["id"],))
 
 
 def _schedule(st: Store, position: int, hook: sqlite3.Row, trigger: str, body: bytes) -> None:
@@ -273,7 +238,7 @@ async def _committed(st: Store, position: int) -> bool:
             break
         await asyncio.sleep(0.01)
     try:
-        return st.one("SELECT position FROM events WHERE position = ?", (position,)) is not None
+        return st.fetch_one("SELECT position FROM events WHERE position = ?", (position,)) is not None
     except Exception:  # the store closed: the emulator is shutting down
         return False
 

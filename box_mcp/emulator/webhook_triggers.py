@@ -79,4 +79,4 @@ def event_item(st: Store, event: sqlite3.Row | dict[str, Any]) -> sqlite3.Row | 
         kind, ident = ref.get("type"), ref.get("id")
     if kind not in ITEM_KINDS or not ident:
         return None
-    return st.one("SELECT * FROM items WHERE id = ? AND type = ?", (str(ident), kind))
+    return st.fetch_one("SELECT * FROM items WHERE id = ? AND type = ?", (str(ident), kind))

@@ -31,7 +31,7 @@ class Emu:
                          transport=httpx2.ASGITransport(app=self.app), sleep=outage_ends)
 
     def count(self, sql: str, *args: object) -> int:
-        row = self.state.store.one(sql, args)
+        row = self.state.store.fetch_one(sql, args)
         assert row is not None
         return int(row[0])
 

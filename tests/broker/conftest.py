@@ -149,7 +149,7 @@ class EmuBox:
         """The token's hour is up at Box (the broker's own clock does not know yet)."""
         from box_mcp.emulator.store import sha256_hex
 
-        self.state.store.x("UPDATE tokens SET expires_at = 0 WHERE sha256 = ?", (sha256_hex(token),))
+        self.state.store.execute("UPDATE tokens SET expires_at = 0 WHERE sha256 = ?", (sha256_hex(token),))
 
     def close(self) -> None:
         self.state.store.close()  # no lifespan under ASGITransport

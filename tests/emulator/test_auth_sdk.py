@@ -316,7 +316,7 @@ def test_sdk_refreshes_an_expired_ccg_token_after_the_401(box: RunningEmulator) 
     client = BoxClient(auth, network_session=network_session(box.base_url))
     first = auth.retrieve_token(network_session=network_session(box.base_url)).access_token
     store = box.emulator.store
-    store.x("UPDATE tokens SET expires_at = 0 WHERE kind = 'access' AND grant = 'client_credentials'")
+    store.execute("UPDATE tokens SET expires_at = 0 WHERE kind = 'access' AND grant = 'client_credentials'")
     assert client.users.get_user_me().id == service_account(box)["id"]  # 401, refresh, retry
     assert auth.retrieve_token(network_session=network_session(box.base_url)).access_token != first
 

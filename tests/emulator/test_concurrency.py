@@ -47,5 +47,5 @@ def test_download_links_are_short_lived(box: RunningEmulator) -> None:
     with httpx.Client(base_url=box.base_url) as http:
         link = http.get(f"/2.0/files/{file_id}/content", headers=headers).headers["location"]
         assert link.startswith(box.base_url) and http.get(link).status_code == 200
-        box.emulator.store.x("UPDATE download_links SET expires_at = 0")
+        box.emulator.store.execute("UPDATE download_links SET expires_at = 0")
         assert http.get(link).status_code == 404

@@ -208,11 +208,15 @@ def test_create_folder_in_a_folder_the_caller_cannot_see_is_404(sdk: Sdk, box: R
 
 def test_storage_quota_and_max_upload_size_are_enforced(sdk: Sdk, box: RunningEmulator) -> None:
     store = box.emulator.store
-    store.x("UPDATE users SET space_amount = 3000 WHERE id = ?", (box.user_id("ada"),))  # demo uses ~2.7 KB
+    store.execute(
+        "UPDATE users SET space_amount = 3000 WHERE id = ?", (box.user_id("ada"),)
+    )  # demo uses ~2.7 KB
     with pytest.raises(BoxAPIError) as full:
         upload(sdk("ada"), "0", "big.txt", b"x" * 1000)
     assert code_of(full) == (403, "storage_limit_exceeded")
-    store.x("UPDATE users SET space_amount = -1, max_upload_size = 10 WHERE id = ?", (box.user_id("ada"),))
+    store.execute(
+        "UPDATE users SET space_amount = -1, max_upload_size = 10 WHERE id = ?", (box.user_id("ada"),)
+    )
     with pytest.raises(BoxAPIError) as too_big:
         sdk("ada").uploads.preflight_file_upload_check(
             name="a.txt", size=11, parent=PreflightFileUploadCheckParent(id="0")

@@ -203,7 +203,7 @@ def test_expired_collaboration_grants_nothing(sdk: Sdk, box: RunningEmulator) ->
     )
     assert sdk("bob").folders.get_folder_by_id(marketing).name == "Marketing"
     # Time passes: the collaboration's expiry is now behind us.
-    box.emulator.store.x("UPDATE collaborations SET expires_at = 1 WHERE id = ?", (collab.id,))
+    box.emulator.store.execute("UPDATE collaborations SET expires_at = 1 WHERE id = ?", (collab.id,))
     with pytest.raises(BoxAPIError) as err:
         sdk("bob").folders.get_folder_by_id(marketing)
     assert _status(err)[0] == 404

@@ -121,10 +121,10 @@ def test_link_past_its_unshared_at_no_longer_opens(sdk: Sdk, box: RunningEmulato
     assert sdk("bob").shared_links_files.find_file_for_shared_link(f"shared_link={url}").id == file_id
     # A week passes: the link's expiry is now behind us.
     store = box.emulator.store
-    row = store.one("SELECT shared_link FROM items WHERE id = ?", (file_id,))
+    row = store.fetch_one("SELECT shared_link FROM items WHERE id = ?", (file_id,))
     link = json.loads(row["shared_link"])
     link["unshared_at"] = "2020-01-01T00:00:00+00:00"
-    store.x("UPDATE items SET shared_link = ? WHERE id = ?", (json.dumps(link), file_id))
+    store.execute("UPDATE items SET shared_link = ? WHERE id = ?", (json.dumps(link), file_id))
     with pytest.raises(BoxAPIError) as err:
         sdk("bob").shared_links_files.find_file_for_shared_link(f"shared_link={url}")
     assert _code(err) == (404, "not_found")

@@ -21,7 +21,7 @@ SEEDS = (1, 2, 3)
 
 
 def subtree_ids(store: Any, root: str) -> set[str]:
-    rows = store.q("SELECT id, parent_id FROM items")  # trashed items keep their parent
+    rows = store.fetch_all("SELECT id, parent_id FROM items")  # trashed items keep their parent
     parent = {r["id"]: r["parent_id"] for r in rows}
     inside = set()
     for item in parent:
@@ -41,7 +41,7 @@ def outside_state(store: Any, root: str) -> dict[str, Any]:
     inside = subtree_ids(store, root)
     items = {
         r["id"]: tuple(r)
-        for r in store.q(
+        for r in store.fetch_all(
             "SELECT id, type, name, parent_id, etag, status, shared_link, description "
             "FROM items WHERE id != '0'"
         )
@@ -49,12 +49,12 @@ def outside_state(store: Any, root: str) -> dict[str, Any]:
     }
     collabs = sorted(
         tuple(r)
-        for r in store.q("SELECT id, item_id, role, status FROM collaborations")
+        for r in store.fetch_all("SELECT id, item_id, role, status FROM collaborations")
         if r["item_id"] in items
     )
     meta = sorted(
         tuple(r)
-        for r in store.q("SELECT item_id, scope, template_key, data FROM metadata_instances")
+        for r in store.fetch_all("SELECT item_id, scope, template_key, data FROM metadata_instances")
         if r["item_id"] in items
     )
     return {"items": items, "collabs": collabs, "meta": meta}
@@ -142,9 +142,9 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
     outside_ids = set(before["items"]) | {c[0] for c in before["collabs"]}
     outside_names = {v[2] for v in before["items"].values()}
     leaks = [re.compile(rf"(?<![\d]){re.escape(i)}(?![\d])") for i in sorted(outside_ids)]
-    files = [r["id"] for r in store.q("SELECT id FROM items WHERE type = 'file'")]
-    folders = [r["id"] for r in store.q("SELECT id FROM items WHERE type = 'folder' AND id != '0'")]
-    collabs = [r["id"] for r in store.q("SELECT id FROM collaborations")]
+    files = [r["id"] for r in store.fetch_all("SELECT id FROM items WHERE type = 'file'")]
+    folders = [r["id"] for r in store.fetch_all("SELECT id FROM items WHERE type = 'folder' AND id != '0'")]
+    collabs = [r["id"] for r in store.fetch_all("SELECT id FROM collaborations")]
 
     rng = random.Random(seed)  # noqa: S311 - a reproducible call sequence
     allowed = denied = 0

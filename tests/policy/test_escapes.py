@@ -52,7 +52,7 @@ async def test_a_forbid_below_a_folder_stops_copying_deleting_moving_or_sharing_
     ]:
         text = await agent.err(tool, **args)
         assert "rule 'archive' forbids" in text, (tool, text)
-    assert store.one("SELECT status FROM items WHERE id = ?", (ARCHIVE,))["status"] == "active"
+    assert store.fetch_one("SELECT status FROM items WHERE id = ?", (ARCHIVE,))["status"] == "active"
     # A folder with no forbidden item below it is still fine.
     copied = await agent.ok("copy_folder", folder_id=INBOX, destination_folder_id=ENGINEERING)
     assert copied["name"] == "Inbox"
@@ -73,7 +73,7 @@ async def test_a_forbid_on_one_item_also_covers_its_collaborations_named_by_id(
     assert "rule 'board' forbids" in text
     text = await agent.err("delete_collaboration", collaboration_id=CAROL_ON_CONTRACTS)
     assert "rule 'board' forbids" in text
-    row = store.one("SELECT role FROM collaborations WHERE id = ?", (CAROL_ON_CONTRACTS,))
+    row = store.fetch_one("SELECT role FROM collaborations WHERE id = ?", (CAROL_ON_CONTRACTS,))
     assert row["role"] == "editor"
 
 

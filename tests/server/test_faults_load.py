@@ -171,11 +171,11 @@ class Figures:
 
 def measure(results: list[tuple[Planned, bool, str]], store: Store, folder: str, audit: list[dict[str, Any]],
             lost: CountedRule) -> Figures:
-    comments = store.q("SELECT message, COUNT(*) AS n FROM comments WHERE message LIKE 'load %' "
+    comments = store.fetch_all("SELECT message, COUNT(*) AS n FROM comments WHERE message LIKE 'load %' "
                        "GROUP BY message HAVING n > 1")
-    items = store.q("SELECT name, COUNT(*) AS n FROM items WHERE parent_id = ? AND status = 'active' "
+    items = store.fetch_all("SELECT name, COUNT(*) AS n FROM items WHERE parent_id = ? AND status = 'active' "
                     "GROUP BY name HAVING n > 1", (folder,))
-    versions = store.q("SELECT i.name FROM items i JOIN file_versions v ON v.file_id = i.id "
+    versions = store.fetch_all("SELECT i.name FROM items i JOIN file_versions v ON v.file_id = i.id "
                        "WHERE i.parent_id = ? AND i.name LIKE 'up-%' GROUP BY i.id HAVING COUNT(*) > 1",
                        (folder,))
     # A create sent again after it had landed meets its own name: 409 item_name_in_use.

@@ -21,12 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
 from ..changes import check_unlocked, conflict_error
-from ..common import box_json, caller, check_if_match, emulator, json_body, paging, store, view
+from ..common import box_json, caller, check_if_match, emulator, json_body, load_item, paging, store, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
 from ..store import Blob, Store, iso, now
-from .files import load_file
 
 MIN_FILE_SIZE = 20_000_000  # Box refuses chunked sessions for smaller files (file_size_too_small)
 PART_SIZE = 8 * 1024 * 1024
@@ -45,7 +44,7 @@ def part_size_for(file_size: int) -> int:
 
 def session_json(request: Request, row: sqlite3.Row) -> dict[str, Any]:
     base = f"{emulator(request).origin(request)}/api/2.0/files/upload_sessions/{row['id']}"
-    processed = store(request).one(
+    processed = store(request).fetch_one(
         "SELECT COUNT(*) AS n FROM upload_parts WHERE session_id = ?", (row["id"],)
     )
     return {
@@ -129,7 +128,7 @@ async def create_session(request: Request) -> Response:
             raise conflict_error(view(request), conflict, as_list=False)
         items.check_upload_size(st, who.user_id, items.owner_for_new_child(st, folder_id, who.user_id), size)
         session_id = _new_session(st, who.user_id, folder_id, None, name, size)
-        row = st.one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
+        row = st.fetch_one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
     assert row is not None
     return box_json(session_json(request, row), status=201)
 
@@ -139,14 +138,14 @@ async def create_version_session(request: Request) -> Response:
     st, who = store(request), caller(request)
     size = _file_size(body)
     with st.tx():
-        file_row = load_file(request, request.path_params["file_id"], "upload")
+        file_row = load_item(request, "file", request.path_params["file_id"], "upload")
         check_unlocked(file_row, who)
         items.check_upload_size(st, who.user_id, file_row["owner_id"], size)
         name = (
             items.validate_name(body["file_name"]) if body.get("file_name") is not None else file_row["name"]
         )
         session_id = _new_session(st, who.user_id, file_row["parent_id"], file_row["id"], name, size)
-        row = st.one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
+        row = st.fetch_one("SELECT * FROM upload_sessions WHERE id = ?", (session_id,))
     assert row is not None
     return box_json(session_json(request, row), status=201)
 
@@ -160,7 +159,9 @@ def load_session(request: Request) -> sqlite3.Row:
             "invalid_upload_session_id",
             "The upload session ID provided in the URL is not of a valid format.",
         )
-    row = st.one("SELECT * FROM upload_sessions WHERE id = ? AND status = 'open'", (session_id.upper(),))
+    row = st.fetch_one(
+        "SELECT * FROM upload_sessions WHERE id = ? AND status = 'open'", (session_id.upper(),)
+    )
     if row is None or row["user_id"] != caller(request).user_id:
         raise not_found("Upload session not found")
     if row["expires_at"] <= now():
@@ -224,7 +225,7 @@ async def upload_part(request: Request) -> Response:
         raise BoxError(400, "bad_digest", "The specified digest did not match what we received")
     blob = writer.finish()
     with st.tx():
-        existing = st.one(
+        existing = st.fetch_one(
             "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo)
         )
         if existing is not None and existing["sha1"] != sha1_hex:
@@ -242,7 +243,9 @@ async def upload_part(request: Request) -> Response:
                     "blob": blob.address,
                 },
             )
-        part = st.one("SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo))
+        part = st.fetch_one(
+            "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ?", (session["id"], lo)
+        )
     assert part is not None
     return box_json({"part": _part_json(part)})
 
@@ -254,7 +257,7 @@ def _part_json(row: sqlite3.Row) -> dict[str, Any]:
 async def list_parts(request: Request) -> Response:
     session = load_session(request)
     limit, offset = paging(request, 1000, 1000, max_offset=10**12)
-    rows = store(request).q(
+    rows = store(request).fetch_all(
         "SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],)
     )
     return box_json(
@@ -280,7 +283,7 @@ async def plan(request: Request) -> Response:
         raise BoxError(400, "bad_request", "'parts' must be a list of {offset, size, sha_512}")
     hits, misses = [], []
     for part in planned:
-        row = store(request).one(
+        row = store(request).fetch_one(
             "SELECT * FROM upload_parts WHERE session_id = ? AND offset = ? AND size = ? AND sha512 = ?",
             (session["id"], part.get("offset"), part.get("size"), str(part.get("sha_512", "")).lower()),
         )
@@ -295,9 +298,9 @@ async def abort(request: Request) -> Response:
     st = store(request)
     session = load_session(request)
     with st.tx():
-        parts = st.q("SELECT blob FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("UPDATE upload_sessions SET status = 'aborted' WHERE id = ?", (session["id"],))
+        parts = st.fetch_all("SELECT blob FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("UPDATE upload_sessions SET status = 'aborted' WHERE id = ?", (session["id"],))
     for part in parts:
         st.release_blob(part["blob"])
     return Response(status_code=204)
@@ -342,13 +345,13 @@ async def commit(request: Request) -> Response:
     expected_b64 = _digest(request)
     body = await json_body(request)
     fields = parse_fields(request.query_params.get("fields"))
-    stored = st.q("SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],))
+    stored = st.fetch_all("SELECT * FROM upload_parts WHERE session_id = ? ORDER BY offset", (session["id"],))
     _check_parts(session, body.get("parts"), stored)
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise BoxError(400, "bad_request", "'attributes' must be an object")
     if session["file_id"] is not None:
-        check_if_match(request, load_file(request, session["file_id"], "upload"))
+        check_if_match(request, load_item(request, "file", session["file_id"], "upload"))
     paths = [st.blob_path(row["blob"]) for row in stored]
     blob = await anyio.to_thread.run_sync(_join, st, paths)
     if base64.b64encode(bytes.fromhex(blob.sha1)).decode() != expected_b64:
@@ -371,8 +374,8 @@ async def commit(request: Request) -> Response:
         else:
             current = items.require(st, session["file_id"], "file")
             row = items.add_version(st, current, blob, who.user_id, name=session["file_name"])
-        st.x("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
-        st.x("UPDATE upload_sessions SET status = 'committed' WHERE id = ?", (session["id"],))
+        st.execute("DELETE FROM upload_parts WHERE session_id = ?", (session["id"],))
+        st.execute("UPDATE upload_sessions SET status = 'committed' WHERE id = ?", (session["id"],))
         emit_event(st, "ITEM_UPLOAD", v.item(row), who.user_id)
         data = v.item(row, fields)
     for part in stored:

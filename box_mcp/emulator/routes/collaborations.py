@@ -12,12 +12,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import (
+    box_json,
+    caller,
+    choice,
+    group_mini,
+    item_ref,
+    json_body,
+    load_item,
+    marker_page,
+    offset_page,
+    store,
+    user_row,
+    view,
+)
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import choice, group_mini, item_ref, load_item, marker_page, offset_page, timestamp, user_row
 from ..serialize import INVITEE_ROLES, View, user_mini
-from ..store import Store, iso, now
+from ..store import Store, iso, now, timestamp
 from .groups import load_group
 
 COLLAB_FIELDS = frozenset(
@@ -101,7 +113,7 @@ def _fields(request: Request) -> list[str] | None:
 def _load(request: Request, collab_id: str) -> tuple[sqlite3.Row, sqlite3.Row]:
     """The collaboration and its item, visible to its collaborator and to anyone who can see the item."""
     st, who = store(request), caller(request)
-    row = st.one("SELECT * FROM collaborations WHERE id = ?", (collab_id,))
+    row = st.fetch_one("SELECT * FROM collaborations WHERE id = ?", (collab_id,))
     if row is None:
         raise not_found()
     item = items.get(st, row["item_id"], row["item_type"])
@@ -121,7 +133,7 @@ def _grantee(st: Store, body: dict[str, Any]) -> tuple[str, str, str | None]:
     kind = who.get("type")
     ident, login = who.get("id"), who.get("login")
     if kind == "group":
-        if not isinstance(ident, str) or st.one("SELECT id FROM groups WHERE id = ?", (ident,)) is None:
+        if not isinstance(ident, str) or st.fetch_one("SELECT id FROM groups WHERE id = ?", (ident,)) is None:
             raise not_found("Group not found; 'accessible_by.id' must name an existing group")
         return "group", ident, None
     if kind != "user":
@@ -132,7 +144,7 @@ def _grantee(st: Store, body: dict[str, Any]) -> tuple[str, str, str | None]:
         return "user", ident, None
     if not isinstance(login, str) or "@" not in login:
         raise BoxError(400, "bad_request", "'accessible_by' needs an 'id' or an e-mail 'login'")
-    row = st.one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,))
+    row = st.fetch_one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,))
     return ("user", row["id"], None) if row else ("user", "", login)
 
 
@@ -169,7 +181,7 @@ async def create_collaboration(request: Request) -> Response:
         kind, ident, email = _grantee(st, body)
         if kind == "user" and ident == item["owner_id"]:
             raise BoxError(400, "bad_request", "The owner of an item cannot be added as its collaborator")
-        existing = st.one(
+        existing = st.fetch_one(
             "SELECT id FROM collaborations WHERE item_id = ? AND accessible_by_type = ? AND "
             "((accessible_by_id = ? AND ? != '') OR (invite_email = ? AND ? IS NOT NULL))",
             (item_id, kind, ident, ident, email, email),
@@ -197,7 +209,7 @@ async def create_collaboration(request: Request) -> Response:
                 "acknowledged_at": None if email else ts,
             },
         )
-        row = st.one("SELECT * FROM collaborations WHERE id = ?", (collab_id,))
+        row = st.fetch_one("SELECT * FROM collaborations WHERE id = ?", (collab_id,))
         assert row is not None
         v = view(request)
         emit_event(st, "COLLABORATION_INVITE", collab_json(st, v, row), who.user_id)
@@ -251,7 +263,7 @@ async def update_collaboration(request: Request) -> Response:
                 raise BoxError(400, "bad_request", "'can_view_path' must be a boolean")
             changes["can_view_path"] = int(body["can_view_path"])
         st.update("collaborations", {"id": row["id"]}, changes)
-        updated = st.one("SELECT * FROM collaborations WHERE id = ?", (row["id"],))
+        updated = st.fetch_one("SELECT * FROM collaborations WHERE id = ?", (row["id"],))
         assert updated is not None
         v = view(request)
         event = {"accepted": "COLLABORATION_ACCEPT", "rejected": "COLLABORATION_REJECT"}.get(
@@ -271,7 +283,7 @@ def _transfer_ownership(request: Request, st: Store, row: sqlite3.Row, item: sql
     new_owner = row["accessible_by_id"]
     ids = [item["id"], *(d["id"] for d in items.descendants(st, item["id"]))]
     for item_id in ids:
-        st.x("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, item_id))
+        st.execute("UPDATE items SET owner_id = ? WHERE id = ?", (new_owner, item_id))
     st.update(
         "collaborations",
         {"id": row["id"]},
@@ -279,7 +291,7 @@ def _transfer_ownership(request: Request, st: Store, row: sqlite3.Row, item: sql
     )
     # The item leaves the old owner's tree: it now hangs off the new owner's root.
     if item["parent_id"] != items.ROOT_ID:
-        st.x("UPDATE items SET parent_id = ? WHERE id = ?", (items.ROOT_ID, item["id"]))
+        st.execute("UPDATE items SET parent_id = ? WHERE id = ?", (items.ROOT_ID, item["id"]))
     emit_event(st, "COLLABORATION_ROLE_CHANGE", {"type": "collaboration", "id": row["id"]}, who.user_id)
     return Response(status_code=204)
 
@@ -292,7 +304,7 @@ async def delete_collaboration(request: Request) -> Response:
         if not mine:
             permissions.check(st, who, item, "invite")
         snapshot = collab_json(st, view(request), row)
-        st.x("DELETE FROM collaborations WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM collaborations WHERE id = ?", (row["id"],))
         emit_event(st, "COLLABORATION_REMOVE", snapshot, who.user_id)
     return Response(status_code=204)
 
@@ -304,7 +316,7 @@ def _item_collabs(request: Request, item_type: str) -> Response:
     if item_id == items.ROOT_ID:
         return box_json({"entries": [], "limit": 100, "next_marker": None, "prev_marker": None})
     item = load_item(request, item_type, item_id, "read")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM collaborations WHERE item_id = ? AND status != 'rejected' "
         "ORDER BY CAST(id AS INTEGER)",
         (item["id"],),
@@ -335,7 +347,7 @@ async def pending_collaborations(request: Request) -> Response:
         raise BoxError(400, "bad_request", "'status' is required and must be 'pending'")
     fields = _fields(request)
     st, who = store(request), caller(request)
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM collaborations WHERE status = 'pending' AND accessible_by_type = 'user' "
         "AND accessible_by_id = ? ORDER BY CAST(id AS INTEGER)",
         (who.user_id,),
@@ -356,7 +368,7 @@ async def group_collaborations(request: Request) -> Response:
     """GET /groups/{id}/collaborations: what the group was invited to (offset paging)."""
     group = load_group(request, request.path_params["group_id"])
     st = store(request)
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM collaborations WHERE accessible_by_type = 'group' AND accessible_by_id = ? "
         "ORDER BY CAST(id AS INTEGER)",
         (group["id"],),

@@ -11,27 +11,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store
+from ..common import box_json, caller, item_ref, json_body, load_item, offset_page, store, text
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import item_ref, load_item, offset_page, text
 from ..serialize import user_mini
 from ..store import Store, iso, now
 
-# `item_id` is always the file (so a file's comment_count includes replies); `reply_to` the parent.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS comments (
-    id TEXT PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    reply_to TEXT,
-    message TEXT NOT NULL,
-    tagged_message TEXT,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    modified_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS comments_item ON comments(item_id);
-"""
 MAX_MESSAGE = 10000
 MENTION = re.compile(r"@\[(\d+):([^\]]*)\]")
 COMMENT_FIELDS = frozenset(
@@ -79,7 +64,7 @@ def _fields(request: Request) -> list[str] | None:
 
 def _load(request: Request, comment_id: str, action: str) -> tuple[sqlite3.Row, sqlite3.Row]:
     st = store(request)
-    row = st.one("SELECT * FROM comments WHERE id = ?", (comment_id,))
+    row = st.fetch_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
     if row is None:
         raise not_found()
     return row, load_item(request, "file", row["item_id"], action)
@@ -104,7 +89,7 @@ async def create_comment(request: Request) -> Response:
             file_id = ident
         file_row = load_item(request, "file", file_id, "comment")
         for user_id, _name in MENTION.findall(tagged or ""):
-            if st.one("SELECT id FROM users WHERE id = ?", (user_id,)) is None:
+            if st.fetch_one("SELECT id FROM users WHERE id = ?", (user_id,)) is None:
                 raise BoxError(400, "bad_request", f"tagged_message mentions unknown user {user_id}")
         plain = message if message else MENTION.sub(lambda m: "@" + m.group(2), tagged or "")
         ts = now()
@@ -123,7 +108,7 @@ async def create_comment(request: Request) -> Response:
             },
         )
         items.touch(st, file_row["id"], who.user_id)
-        row = st.one("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        row = st.fetch_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
         assert row is not None
         emit_event(st, "COMMENT_CREATE", comment_json(st, row), who.user_id)
         return box_json(comment_json(st, row, fields), status=201)
@@ -133,7 +118,7 @@ async def list_file_comments(request: Request) -> Response:
     fields = _fields(request)
     st = store(request)
     file_row = load_item(request, "file", request.path_params["file_id"], "activity")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM comments WHERE item_id = ? ORDER BY created_at, CAST(id AS INTEGER)", (file_row["id"],)
     )
     page, limit, offset = offset_page(request, rows, 100, 1000)
@@ -168,7 +153,7 @@ async def update_comment(request: Request) -> Response:
         st.update(
             "comments", {"id": row["id"]}, {"message": message, "tagged_message": None, "modified_at": now()}
         )
-        fresh = st.one("SELECT * FROM comments WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM comments WHERE id = ?", (row["id"],))
         assert fresh is not None
         emit_event(st, "COMMENT_EDIT", comment_json(st, fresh), who.user_id)
         return box_json(comment_json(st, fresh, fields))
@@ -184,7 +169,7 @@ async def delete_comment(request: Request) -> Response:
                 403, "access_denied_insufficient_permissions", "Only the author or the owner can delete"
             )
         snapshot = comment_json(st, row)
-        st.x("DELETE FROM comments WHERE id = ? OR reply_to = ?", (row["id"], row["id"]))
+        st.execute("DELETE FROM comments WHERE id = ? OR reply_to = ?", (row["id"], row["id"]))
         emit_event(st, "COMMENT_DELETE", snapshot, who.user_id)
     return Response(status_code=204)
 

@@ -18,9 +18,8 @@ from .. import permissions
 from ..auth import ADMIN_ROLES, Caller
 from ..common import box_json, caller, emulator, int_param, store
 from ..errors import BoxError
-from ..family import timestamp
 from ..serialize import user_mini
-from ..store import Store, iso
+from ..store import Store, iso, timestamp
 from ..webhook_triggers import event_item
 
 STREAM_TYPES = ("all", "changes", "sync", "admin_logs", "admin_logs_streaming")
@@ -80,7 +79,7 @@ def event_json(st: Store, row: sqlite3.Row, *, admin: bool = False) -> dict[str,
 
 
 def _latest(st: Store) -> int:
-    row = st.one("SELECT COALESCE(MAX(position), 0) AS p FROM events")
+    row = st.fetch_one("SELECT COALESCE(MAX(position), 0) AS p FROM events")
     return int(row["p"]) if row else 0
 
 
@@ -109,7 +108,7 @@ async def get_events(request: Request) -> Response:
         raise BoxError(400, "bad_request", f"'stream_type' must be one of {', '.join(STREAM_TYPES)}")
     admin = stream_type.startswith("admin_logs")
     if admin:
-        me = st.one("SELECT role FROM users WHERE id = ?", (who.user_id,))
+        me = st.fetch_one("SELECT role FROM users WHERE id = ?", (who.user_id,))
         if me is None or me["role"] not in ADMIN_ROLES:
             raise BoxError(
                 403, "access_denied_insufficient_permissions", "admin_logs needs an admin or co-admin"
@@ -130,7 +129,7 @@ async def get_events(request: Request) -> Response:
     entries: list[dict[str, Any]] = []
     cursor = position
     while len(entries) < limit:
-        batch = st.q(
+        batch = st.fetch_all(
             "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?", (cursor, SCAN_BATCH)
         )
         if not batch:
@@ -174,7 +173,7 @@ async def long_poll(request: Request) -> Response:
         ) from None
     deadline = time.monotonic() + LONG_POLL_SECONDS
     while True:
-        rows = st.q(
+        rows = st.fetch_all(
             "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?", (position, SCAN_BATCH)
         )
         if any(visible(st, who, row, False) for row in rows):

@@ -9,8 +9,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import changes, items, permissions
-from ..common import box_json, caller, check_if_match, emulator, json_body, not_modified, paging, store, view
+from .. import changes, items
+from ..common import (
+    box_json,
+    caller,
+    check_if_match,
+    emulator,
+    json_body,
+    load_item,
+    not_modified,
+    offset_page,
+    store,
+    view,
+)
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
@@ -19,20 +30,9 @@ from ..store import Blob, now, sha256_hex
 DOWNLOAD_LINK_TTL = 300  # seconds; Box's dl.boxcloud.com links are short-lived too
 
 
-def load_file(request: Request, file_id: str, action: str, *, allow_trashed: bool = False) -> sqlite3.Row:
-    st = store(request)
-    row = items.get(st, file_id, "file")
-    if row is None:
-        raise not_found()
-    permissions.check(st, caller(request), row, action)
-    if row["status"] == "trashed" and not allow_trashed:
-        raise BoxError(404, "trashed", "Item is trashed")
-    return row
-
-
 async def get_file(request: Request) -> Response:
     fields = parse_fields(request.query_params.get("fields"))
-    row = load_file(request, request.path_params["file_id"], "read")
+    row = load_item(request, "file", request.path_params["file_id"], "read")
     if not_modified(request, row):
         return Response(status_code=304)
     return box_json(view(request).item(row, fields), headers={"ETag": str(row["etag"])})
@@ -40,18 +40,20 @@ async def get_file(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     st = store(request)
-    row = load_file(request, request.path_params["file_id"], "download")
+    row = load_item(request, "file", request.path_params["file_id"], "download")
     if changes.locked_for(row, caller(request).user_id) and json.loads(row["lock"]).get(
         "is_download_prevented"
     ):
         raise BoxError(403, "access_denied_item_locked", "The file is locked and its lock prevents downloads")
     version_id = request.query_params.get("version") or row["version_id"]
-    version = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (version_id, row["id"]))
+    version = st.fetch_one(
+        "SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (version_id, row["id"])
+    )
     if version is None:
         raise not_found("File version not found")
     token = st.new_secret()
     with st.tx():
-        st.x("DELETE FROM download_links WHERE expires_at < ?", (now(),))
+        st.execute("DELETE FROM download_links WHERE expires_at < ?", (now(),))
         st.insert(
             "download_links",
             {
@@ -69,12 +71,12 @@ async def download(request: Request) -> Response:
 async def serve_download(request: Request) -> Response:
     """The short-lived link: no bearer token needed (like dl.boxcloud.com), the link itself is the secret."""
     st = store(request)
-    link = st.one(
+    link = st.fetch_one(
         "SELECT * FROM download_links WHERE sha256 = ?", (sha256_hex(request.path_params["token"]),)
     )
     if link is None or link["expires_at"] < now():
         raise not_found("Download link expired or unknown")
-    version = st.one("SELECT * FROM file_versions WHERE id = ?", (link["version_id"],))
+    version = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (link["version_id"],))
     if version is None:
         raise not_found()
     return FileResponse(
@@ -90,7 +92,7 @@ async def update_file(request: Request) -> Response:
     fields = parse_fields(request.query_params.get("fields"))
     st, who = store(request), caller(request)
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         check_if_match(request, row)
         v = view(request)
         data = v.item(changes.update_item(st, who, row, body, v), fields)
@@ -105,7 +107,7 @@ async def copy_file(request: Request) -> Response:
     if version is not None and not isinstance(version, str):
         raise BoxError(400, "bad_request", "'version' must be a file version id")
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         v = view(request)
         data = v.item(
             changes.copy_item(st, who, row, body.get("parent"), body.get("name"), v, version), fields
@@ -116,7 +118,7 @@ async def copy_file(request: Request) -> Response:
 async def delete_file(request: Request) -> Response:
     st, who = store(request), caller(request)
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "read")
+        row = load_item(request, "file", request.path_params["file_id"], "read")
         check_if_match(request, row)
         changes.trash_item(st, who, row, view(request))
     return Response(status_code=204)
@@ -124,17 +126,17 @@ async def delete_file(request: Request) -> Response:
 
 async def list_versions(request: Request) -> Response:
     st = store(request)
-    row = load_file(request, request.path_params["file_id"], "read")
-    limit, offset = paging(request, 1000, 1000)
-    rows = st.q(
+    row = load_item(request, "file", request.path_params["file_id"], "read")
+    rows = st.fetch_all(
         "SELECT * FROM file_versions WHERE file_id = ? AND id != ? ORDER BY version_number DESC",
         (row["id"], row["version_id"]),
     )
+    page, limit, offset = offset_page(request, rows, 1000, 1000)
     v = view(request)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [v.version(r) for r in rows[offset : offset + limit]],
+            "entries": [v.version(r) for r in page],
             "limit": limit,
             "offset": offset,
         }
@@ -142,7 +144,7 @@ async def list_versions(request: Request) -> Response:
 
 
 def _version(request: Request, row: sqlite3.Row) -> sqlite3.Row:
-    version = store(request).one(
+    version = store(request).fetch_one(
         "SELECT * FROM file_versions WHERE id = ? AND file_id = ?",
         (request.path_params["version_id"], row["id"]),
     )
@@ -152,18 +154,18 @@ def _version(request: Request, row: sqlite3.Row) -> sqlite3.Row:
 
 
 async def get_version(request: Request) -> Response:
-    row = load_file(request, request.path_params["file_id"], "read")
+    row = load_item(request, "file", request.path_params["file_id"], "read")
     return box_json(view(request).version(_version(request, row)))
 
 
 async def delete_version(request: Request) -> Response:
     st, who = store(request), caller(request)
-    row = load_file(request, request.path_params["file_id"], "delete")
+    row = load_item(request, "file", request.path_params["file_id"], "delete")
     version = _version(request, row)
     if version["id"] == row["version_id"]:
         raise BoxError(400, "bad_request", "The current version cannot be deleted; delete the file instead")
     check_if_match(request, row)
-    st.x(
+    st.execute(
         "UPDATE file_versions SET trashed_at = ?, trashed_by = ? WHERE id = ?",
         (now(), who.user_id, version["id"]),
     )
@@ -177,17 +179,19 @@ async def promote_version(request: Request) -> Response:
     if body.get("type", "file_version") != "file_version" or not isinstance(body.get("id"), str):
         raise BoxError(400, "bad_request", 'Body must be {"type": "file_version", "id": "<version id>"}')
     with st.tx():
-        row = load_file(request, request.path_params["file_id"], "upload")
+        row = load_item(request, "file", request.path_params["file_id"], "upload")
         changes.check_unlocked(row, who)
         check_if_match(request, row)
-        old = st.one("SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (body["id"], row["id"]))
+        old = st.fetch_one(
+            "SELECT * FROM file_versions WHERE id = ? AND file_id = ?", (body["id"], row["id"])
+        )
         if old is None:
             raise not_found("File version not found")
         blob = Blob(address=old["blob"], sha1=old["sha1"], size=old["size"])
         updated = items.add_version(st, row, blob, who.user_id)
         v = view(request)
         emit_event(st, "ITEM_MAKE_CURRENT_VERSION", v.item(updated), who.user_id)
-        current = st.one("SELECT * FROM file_versions WHERE id = ?", (updated["version_id"],))
+        current = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (updated["version_id"],))
     assert current is not None
     return box_json(v.version(current), status=201)
 

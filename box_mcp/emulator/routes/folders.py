@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 from typing import Any
 
@@ -12,7 +10,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import changes, items, permissions
-from ..common import box_json, caller, check_if_match, json_body, not_modified, paging, store, view
+from ..common import (
+    box_json,
+    caller,
+    check_if_match,
+    json_body,
+    marker_page,
+    not_modified,
+    offset_page,
+    store,
+    view,
+)
 from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import View, parse_fields
@@ -45,7 +53,7 @@ def root_entries(st: Store, user_id: str) -> list[sqlite3.Row]:
     group_clause = (
         f" OR (c.accessible_by_type = 'group' AND c.accessible_by_id IN ({marks}))" if groups else ""
     )
-    shared = st.q(
+    shared = st.fetch_all(
         "SELECT DISTINCT i.* FROM items i JOIN collaborations c ON c.item_id = i.id "  # noqa: S608
         "WHERE i.status = 'active' AND i.owner_id != ? AND c.status = 'accepted' AND "
         f"((c.accessible_by_type = 'user' AND c.accessible_by_id = ?){group_clause})",
@@ -89,23 +97,6 @@ def sorted_children(request: Request, folder_id: str) -> list[sqlite3.Row]:
     return rows
 
 
-def _marker(position: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"p": position}).encode()).decode().rstrip("=")
-
-
-def _position(marker: str) -> int:
-    try:
-        padded = marker + "=" * (-len(marker) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded))["p"]
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(value)
-        return value
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise BoxError(
-            400, "invalid_marker", "Invalid marker; use the next_marker of a previous page"
-        ) from None
-
-
 def item_page(request: Request, folder_id: str, fields: list[str] | None, v: View) -> dict[str, Any]:
     rows = sorted_children(request, folder_id)
     sort = request.query_params.get("sort", "name")
@@ -115,20 +106,15 @@ def item_page(request: Request, folder_id: str, fields: list[str] | None, v: Vie
     ]
     render = (lambda r: v.item(r, fields)) if fields is not None else v.mini
     if request.query_params.get("usemarker", "").lower() == "true":
-        limit, _ = paging(request, 100, 1000)
-        marker = request.query_params.get("marker")
-        start = _position(marker) if marker else 0
-        page = rows[start : start + limit]
-        more = start + limit < len(rows)
+        page, limit, next_marker = marker_page(request, rows, 100, 1000)
         return {
             "entries": [render(r) for r in page],
             "limit": limit,
-            "next_marker": _marker(start + limit) if more else None,
+            "next_marker": next_marker,
             "prev_marker": None,
             "order": order,
         }
-    limit, offset = paging(request, 100, 1000)
-    page = rows[offset : offset + limit]
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return {
         "total_count": len(rows),
         "entries": [render(r) for r in page],

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..common import box_json, caller, json_body, paging, store
+from ..common import box_json, caller, json_body, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import caller_row, group_json, is_enterprise_manager, membership_json, require_manager
 from ..store import now
@@ -23,7 +23,9 @@ MEMBER_ROLES = ("member", "admin")
 
 def _is_member(st: Any, user_id: str, group_id: str) -> bool:
     return (
-        st.one("SELECT id FROM group_memberships WHERE user_id = ? AND group_id = ?", (user_id, group_id))
+        st.fetch_one(
+            "SELECT id FROM group_memberships WHERE user_id = ? AND group_id = ?", (user_id, group_id)
+        )
         is not None
     )
 
@@ -31,7 +33,7 @@ def _is_member(st: Any, user_id: str, group_id: str) -> bool:
 def load_group(request: Request, group_id: str, *, manage: bool = False) -> sqlite3.Row:
     st, who = store(request), caller(request)
     me = caller_row(st, who)
-    row = st.one("SELECT * FROM groups WHERE id = ?", (group_id,))
+    row = st.fetch_one("SELECT * FROM groups WHERE id = ?", (group_id,))
     if row is None or row["enterprise_id"] != me["enterprise_id"]:
         raise not_found()
     if manage:
@@ -62,7 +64,7 @@ def _group_values(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
 
 
 def _name_taken(st: Any, enterprise_id: str, name: str, exclude: str | None = None) -> bool:
-    row = st.one(
+    row = st.fetch_one(
         "SELECT id FROM groups WHERE enterprise_id = ? AND lower(name) = lower(?) AND id != ?",
         (enterprise_id, name, exclude or ""),
     )
@@ -72,7 +74,6 @@ def _name_taken(st: Any, enterprise_id: str, name: str, exclude: str | None = No
 async def list_groups(request: Request) -> Response:
     st, who = store(request), caller(request)
     me = caller_row(st, who)
-    limit, offset = paging(request, 100, 1000)
     sql, params = "SELECT * FROM groups WHERE enterprise_id = ?", [me["enterprise_id"]]
     if not is_enterprise_manager(st, who):
         sql += " AND id IN (SELECT group_id FROM group_memberships WHERE user_id = ?)"
@@ -81,11 +82,12 @@ async def list_groups(request: Request) -> Response:
     if term:
         sql += " AND lower(name) LIKE ?"
         params.append(f"{term.lower()}%")
-    rows = st.q(sql + " ORDER BY id", params)
+    rows = st.fetch_all(sql + " ORDER BY id", params)
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [group_json(r) for r in rows[offset : offset + limit]],
+            "entries": [group_json(r) for r in page],
             "limit": limit,
             "offset": offset,
         }
@@ -112,7 +114,7 @@ async def create_group(request: Request) -> Response:
                 **values,
             },
         )
-        row = st.one("SELECT * FROM groups WHERE id = ?", (group_id,))
+        row = st.fetch_one("SELECT * FROM groups WHERE id = ?", (group_id,))
     assert row is not None
     return box_json(group_json(row), status=201)
 
@@ -131,7 +133,7 @@ async def update_group(request: Request) -> Response:
             raise BoxError(409, "conflict", "A group with this name already exists")
         if values:
             st.update("groups", {"id": row["id"]}, {**values, "modified_at": now()})
-        updated = st.one("SELECT * FROM groups WHERE id = ?", (row["id"],))
+        updated = st.fetch_one("SELECT * FROM groups WHERE id = ?", (row["id"],))
     assert updated is not None
     return box_json(group_json(updated))
 
@@ -140,24 +142,24 @@ async def delete_group(request: Request) -> Response:
     st = store(request)
     row = load_group(request, request.path_params["group_id"], manage=True)
     with st.tx():
-        st.x("DELETE FROM group_memberships WHERE group_id = ?", (row["id"],))
-        st.x(
+        st.execute("DELETE FROM group_memberships WHERE group_id = ?", (row["id"],))
+        st.execute(
             "DELETE FROM collaborations WHERE accessible_by_type = 'group' AND accessible_by_id = ?",
             (row["id"],),
         )
-        st.x("DELETE FROM groups WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM groups WHERE id = ?", (row["id"],))
     return Response(status_code=204)
 
 
 async def group_memberships(request: Request) -> Response:
     st = store(request)
     row = load_group(request, request.path_params["group_id"])
-    limit, offset = paging(request, 100, 1000)
-    rows = st.q("SELECT * FROM group_memberships WHERE group_id = ? ORDER BY id", (row["id"],))
+    rows = st.fetch_all("SELECT * FROM group_memberships WHERE group_id = ? ORDER BY id", (row["id"],))
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [membership_json(st, r) for r in rows[offset : offset + limit]],
+            "entries": [membership_json(st, r) for r in page],
             "limit": limit,
             "offset": offset,
         }
@@ -179,8 +181,12 @@ async def create_membership(request: Request) -> Response:
     role = body.get("role", "member")
     if role not in MEMBER_ROLES:
         raise BoxError(400, "bad_request", "role must be member or admin")
-    user = st.one("SELECT * FROM users WHERE id = ? AND enterprise_id = ?", (user_id, me["enterprise_id"]))
-    group = st.one("SELECT * FROM groups WHERE id = ? AND enterprise_id = ?", (group_id, me["enterprise_id"]))
+    user = st.fetch_one(
+        "SELECT * FROM users WHERE id = ? AND enterprise_id = ?", (user_id, me["enterprise_id"])
+    )
+    group = st.fetch_one(
+        "SELECT * FROM groups WHERE id = ? AND enterprise_id = ?", (group_id, me["enterprise_id"])
+    )
     if user is None or group is None:
         raise not_found("User or group not found")
     with st.tx():
@@ -199,14 +205,16 @@ async def create_membership(request: Request) -> Response:
                 "modified_at": ts,
             },
         )
-        row = st.one("SELECT * FROM group_memberships WHERE id = ?", (membership_id,))
+        row = st.fetch_one("SELECT * FROM group_memberships WHERE id = ?", (membership_id,))
     assert row is not None
     return box_json(membership_json(st, row), status=201)
 
 
 def load_membership(request: Request, *, manage: bool) -> sqlite3.Row:
     st = store(request)
-    row = st.one("SELECT * FROM group_memberships WHERE id = ?", (request.path_params["membership_id"],))
+    row = st.fetch_one(
+        "SELECT * FROM group_memberships WHERE id = ?", (request.path_params["membership_id"],)
+    )
     if row is None:
         raise not_found()
     load_group(request, row["group_id"], manage=manage)
@@ -225,14 +233,14 @@ async def update_membership(request: Request) -> Response:
     if role not in MEMBER_ROLES:
         raise BoxError(400, "bad_request", "role must be member or admin")
     st.update("group_memberships", {"id": row["id"]}, {"role": role, "modified_at": now()})
-    updated = st.one("SELECT * FROM group_memberships WHERE id = ?", (row["id"],))
+    updated = st.fetch_one("SELECT * FROM group_memberships WHERE id = ?", (row["id"],))
     assert updated is not None
     return box_json(membership_json(st, updated))
 
 
 async def delete_membership(request: Request) -> Response:
     row = load_membership(request, manage=True)
-    store(request).x("DELETE FROM group_memberships WHERE id = ?", (row["id"],))
+    store(request).execute("DELETE FROM group_memberships WHERE id = ?", (row["id"],))
     return Response(status_code=204)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
 from typing import Any
 
 import jsonpatch
@@ -15,11 +14,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import box_json, caller, json_body, load_item, store, view
 from ..errors import BoxError
 from ..events import emit_event
-from ..family import load_item
-from ..store import Store, now
+from ..store import Store, now, timestamp
 from .metadata_templates import find_template, resolve_scope
 
 _INSTANCE_SQL = (
@@ -32,8 +30,8 @@ def _is_date(value: Any) -> bool:
     if not isinstance(value, str) or "T" not in value:
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        timestamp(value, "date")
+    except BoxError:
         return False
     return True
 
@@ -106,7 +104,7 @@ def _instance(request: Request, action: str) -> tuple[sqlite3.Row, str, str]:
 
 
 def _find_instance(st: Store, item: sqlite3.Row, scope: str, key: str) -> sqlite3.Row:
-    row = st.one(
+    row = st.fetch_one(
         _INSTANCE_SQL,
         (item["type"], item["id"], scope, key),
     )
@@ -118,7 +116,7 @@ def _find_instance(st: Store, item: sqlite3.Row, scope: str, key: str) -> sqlite
 async def list_instances(request: Request) -> Response:
     st, who = store(request), caller(request)
     item = load_item(request, _item_type(request), request.path_params["item_id"], "read")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM metadata_instances WHERE item_type = ? AND item_id = ? ORDER BY created_at, id",
         (item["type"], item["id"]),
     )
@@ -143,7 +141,7 @@ async def create_instance(request: Request) -> Response:
         if template is None:
             raise BoxError(404, "instance_tuple_not_found", "Template not found")
         validate_instance(template, body)
-        exists = st.one(
+        exists = st.fetch_one(
             _INSTANCE_SQL,
             (item["type"], item["id"], scope, key),
         )
@@ -164,7 +162,7 @@ async def create_instance(request: Request) -> Response:
                 "created_at": now(),
             },
         )
-        row = st.one("SELECT * FROM metadata_instances WHERE id = ?", (instance_id,))
+        row = st.fetch_one("SELECT * FROM metadata_instances WHERE id = ?", (instance_id,))
         assert row is not None
         details = {"metadata_template": key, "metadata_scope": scope}
         emit_event(st, "METADATA_INSTANCE_CREATE", view(request).item(item), who.user_id, details)
@@ -214,7 +212,7 @@ async def update_instance(request: Request) -> Response:
             {"id": row["id"]},
             {"data": json.dumps(updated), "version": row["version"] + 1},
         )
-        fresh = st.one("SELECT * FROM metadata_instances WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM metadata_instances WHERE id = ?", (row["id"],))
         assert fresh is not None
         details = {"metadata_template": key, "metadata_scope": scope}
         emit_event(st, "METADATA_INSTANCE_UPDATE", view(request).item(item), who.user_id, details)
@@ -226,7 +224,7 @@ async def delete_instance(request: Request) -> Response:
     with st.tx():
         item, scope, key = _instance(request, "metadata")
         row = _find_instance(st, item, scope, key)
-        st.x("DELETE FROM metadata_instances WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM metadata_instances WHERE id = ?", (row["id"],))
         details = {"metadata_template": key, "metadata_scope": scope}
         emit_event(st, "METADATA_INSTANCE_DELETE", view(request).item(item), who.user_id, details)
     return Response(status_code=204)

@@ -15,9 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from .. import permissions
 from ..auth import ADMIN_ROLES
-from ..common import box_json, caller, json_body, store
+from ..common import box_json, caller, json_body, marker_page, store
 from ..errors import BoxError, not_found
-from ..family import marker_page
 from ..store import Store
 
 FIELD_TYPES = ("string", "float", "date", "enum", "multiSelect")
@@ -35,7 +34,7 @@ GLOBAL_PROPERTIES = {
 
 
 def _enterprise_scope(st: Store, user_id: str) -> str:
-    row = st.one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
+    row = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
     return f"enterprise_{row['enterprise_id'] if row else ''}"
 
 
@@ -67,12 +66,14 @@ def template_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
 def find_template(st: Store, scope: str, key: str) -> sqlite3.Row | dict[str, Any] | None:
     if scope == "global" and key == "properties":
         return GLOBAL_PROPERTIES
-    return st.one("SELECT * FROM metadata_templates WHERE scope = ? AND template_key = ?", (scope, key))
+    return st.fetch_one("SELECT * FROM metadata_templates WHERE scope = ? AND template_key = ?", (scope, key))
 
 
 def _template_list(request: Request, scope: str) -> Response:
     st = store(request)
-    rows: list[Any] = st.q("SELECT * FROM metadata_templates WHERE scope = ? ORDER BY template_key", (scope,))
+    rows: list[Any] = st.fetch_all(
+        "SELECT * FROM metadata_templates WHERE scope = ? ORDER BY template_key", (scope,)
+    )
     if scope == "global":
         rows = [GLOBAL_PROPERTIES, *rows]
     page, limit, next_marker = marker_page(request, rows, 100, 1000)
@@ -105,7 +106,7 @@ async def get_template(request: Request) -> Response:
 
 async def get_template_by_id(request: Request) -> Response:
     st, who = store(request), caller(request)
-    row = st.one("SELECT * FROM metadata_templates WHERE id = ?", (request.path_params["template_id"],))
+    row = st.fetch_one("SELECT * FROM metadata_templates WHERE id = ?", (request.path_params["template_id"],))
     if row is None or row["scope"] not in ("global", _enterprise_scope(st, who.user_id)):
         raise not_found("Metadata template not found")
     return box_json(template_json(row))
@@ -118,9 +119,11 @@ async def templates_by_instance(request: Request) -> Response:
         raise BoxError(400, "bad_request", "'metadata_instance_id' is required")
     st, who = store(request), caller(request)
     entries: list[dict[str, Any]] = []
-    inst = st.one("SELECT * FROM metadata_instances WHERE id = ?", (instance_id,))
+    inst = st.fetch_one("SELECT * FROM metadata_instances WHERE id = ?", (instance_id,))
     if inst is not None:
-        item = st.one("SELECT * FROM items WHERE id = ? AND type = ?", (inst["item_id"], inst["item_type"]))
+        item = st.fetch_one(
+            "SELECT * FROM items WHERE id = ? AND type = ?", (inst["item_id"], inst["item_type"])
+        )
         template = find_template(st, inst["scope"], inst["template_key"])
         if item is not None and template is not None and permissions.can(st, who, item, "read"):
             entries.append(template_json(template))
@@ -174,7 +177,7 @@ async def create_template(request: Request) -> Response:
     caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     st, who = store(request), caller(request)
-    me = st.one("SELECT role, kind FROM users WHERE id = ?", (who.user_id,))
+    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (who.user_id,))
     if me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
         raise BoxError(
             403, "access_denied_insufficient_permissions", "Only admins and co-admins create templates"
@@ -218,16 +221,19 @@ async def create_template(request: Request) -> Response:
 async def delete_template(request: Request) -> Response:
     st, who = store(request), caller(request)
     scope = resolve_scope(request, request.path_params["scope"])
-    me = st.one("SELECT role, kind FROM users WHERE id = ?", (who.user_id,))
+    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (who.user_id,))
     if scope == "global" or me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
         raise BoxError(
             403, "access_denied_insufficient_permissions", "Only admins delete enterprise templates"
         )
     key = request.path_params["template_key"]
     with st.tx():
-        if st.x("DELETE FROM metadata_templates WHERE scope = ? AND template_key = ?", (scope, key)) == 0:
+        if (
+            st.execute("DELETE FROM metadata_templates WHERE scope = ? AND template_key = ?", (scope, key))
+            == 0
+        ):
             raise not_found("Metadata template not found")
-        st.x("DELETE FROM metadata_instances WHERE scope = ? AND template_key = ?", (scope, key))
+        st.execute("DELETE FROM metadata_instances WHERE scope = ? AND template_key = ?", (scope, key))
     return Response(status_code=204)
 
 

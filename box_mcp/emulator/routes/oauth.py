@@ -57,7 +57,7 @@ def _redirect(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
 
 def _check_client(request: Request, params: dict[str, str]) -> tuple[Any, str] | HTMLResponse:
     """Validate client and redirect URI; failures get a page, never a redirect to an unchecked URI."""
-    app = store(request).one("SELECT * FROM apps WHERE client_id = ?", (params.get("client_id", ""),))
+    app = store(request).fetch_one("SELECT * FROM apps WHERE client_id = ?", (params.get("client_id", ""),))
     if app is None or app["kind"] != "oauth":
         return _error_page("Unknown client_id: use the OAuth client id from credentials.json.")
     redirect_uri = params.get("redirect_uri") or json.loads(app["redirect_uris"])[0]
@@ -79,7 +79,7 @@ async def authorize_page(request: Request) -> Response:
         scopes = oauth.requested_scopes(app, params.get("scope"))
     except OAuthError as exc:
         return _redirect(redirect_uri, {"error": exc.error, "error_description": exc.description, **state})
-    users = store(request).q(
+    users = store(request).fetch_all(
         "SELECT id, name, login FROM users "
         "WHERE enterprise_id = ? AND kind = 'managed' AND status = 'active' ORDER BY id",
         (app["enterprise_id"],),
@@ -120,7 +120,7 @@ async def authorize_decision(request: Request) -> Response:
     if params.get("decision") != "approve":
         return _redirect(redirect_uri, {"error": "access_denied", **state})
     st = store(request)
-    user = st.one(
+    user = st.fetch_one(
         "SELECT * FROM users WHERE id = ? AND enterprise_id = ? AND status = 'active' AND kind = 'managed'",
         (params.get("user_id", ""), app["enterprise_id"]),
     )

@@ -64,7 +64,7 @@ def file_text(st: Store, row: sqlite3.Row) -> str:
     ext = row["name"].rsplit(".", 1)[-1].lower() if "." in row["name"] else ""
     if ext not in TEXT_EXTENSIONS and ext not in ("pdf", "docx"):
         return ""
-    version = st.one("SELECT blob FROM file_versions WHERE id = ?", (row["version_id"],))
+    version = st.fetch_one("SELECT blob FROM file_versions WHERE id = ?", (row["version_id"],))
     if version is None:
         return ""
     path = st.blob_path(version["blob"])
@@ -91,9 +91,9 @@ def haystack(st: Store, row: sqlite3.Row, wanted: tuple[str, ...]) -> dict[str, 
     if "tag" in wanted:
         out["tag"] = " ".join(json.loads(row["tags"])).lower()
     if "comments" in wanted and row["type"] == "file":
-        has_comments = st.one("SELECT name FROM sqlite_master WHERE name = 'comments'")
+        has_comments = st.fetch_one("SELECT name FROM sqlite_master WHERE name = 'comments'")
         if has_comments:
-            msgs = st.q("SELECT message FROM comments WHERE item_id = ?", (row["id"],))
+            msgs = st.fetch_all("SELECT message FROM comments WHERE item_id = ?", (row["id"],))
             out["comments"] = " ".join(m["message"] for m in msgs).lower()
     if "file_content" in wanted and row["type"] == "file":
         out["file_content"] = file_text(st, row).lower()
@@ -107,7 +107,7 @@ def haystack(st: Store, row: sqlite3.Row, wanted: tuple[str, ...]) -> dict[str, 
 def _params(request: Request) -> dict[str, Any]:
     query = request.query_params.get("query") or ""
     st, who = store(request), caller(request)
-    me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
+    me = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
     mdfilters = metadata_filters(
         request.query_params.get("mdfilters"), f"enterprise_{me['enterprise_id'] if me else ''}"
     )
@@ -167,7 +167,7 @@ async def search(request: Request) -> Response:
     limit, offset = paging(request, 30, 200, max_offset=10000)
     st, who = store(request), caller(request)
     if p["scope"] == "enterprise_content":
-        me = st.one("SELECT role FROM users WHERE id = ?", (who.user_id,))
+        me = st.fetch_one("SELECT role FROM users WHERE id = ?", (who.user_id,))
         if me is None or me["role"] not in ADMIN_ROLES:
             raise BoxError(
                 403,
@@ -175,7 +175,7 @@ async def search(request: Request) -> Response:
                 "scope=enterprise_content needs an admin or co-admin",
             )
     marks = ",".join("?" * len(p["statuses"]))
-    rows = st.q(f"SELECT * FROM items WHERE status IN ({marks})", list(p["statuses"]))  # noqa: S608
+    rows = st.fetch_all(f"SELECT * FROM items WHERE status IN ({marks})", list(p["statuses"]))  # noqa: S608
     hits: list[tuple[int, sqlite3.Row]] = []
     for row in rows:
         if p["type"] and row["type"] != p["type"]:
@@ -198,8 +198,8 @@ async def search(request: Request) -> Response:
             if not permissions.can(st, who, row, "read"):
                 continue
         else:  # enterprise_content: any item owned inside the admin's enterprise
-            owner = st.one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
-            me = st.one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
+            owner = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
+            me = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (who.user_id,))
             if owner is None or me is None or owner["enterprise_id"] != me["enterprise_id"]:
                 continue
         if p["mdfilters"] and not metadata_matches(st, row, p["mdfilters"]):

@@ -10,39 +10,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
-from ..common import box_json, caller, json_body, store, view
+from ..common import box_json, caller, choice, item_ref, json_body, load_item, store, text, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import choice, item_ref, load_item, text, timestamp
 from ..serialize import View, user_mini
-from ..store import Store, iso, now
+from ..store import Store, iso, now, timestamp
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    file_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    due_at REAL,
-    completion_rule TEXT NOT NULL,
-    is_completed INTEGER NOT NULL DEFAULT 0,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_file ON tasks(file_id);
-CREATE TABLE IF NOT EXISTS task_assignments (
-    id TEXT PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    assigned_to TEXT NOT NULL,
-    assigned_by TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    resolution_state TEXT NOT NULL DEFAULT 'incomplete',
-    assigned_at REAL NOT NULL,
-    completed_at REAL,
-    reminded_at REAL
-);
-CREATE INDEX IF NOT EXISTS task_assignments_task ON task_assignments(task_id);
-"""
 ACTIONS = ("review", "complete")
 RULES = ("all_assignees", "any_assignee")
 # What an assignee may answer: a review is approved/rejected, a to-do completed.
@@ -68,7 +41,7 @@ def assignment_json(st: Store, v: View, row: sqlite3.Row, file_row: sqlite3.Row 
 
 def task_json(st: Store, v: View, row: sqlite3.Row) -> dict[str, Any]:
     file_row = items.get(st, row["file_id"], "file")
-    assignments = st.q(
+    assignments = st.fetch_all(
         "SELECT * FROM task_assignments WHERE task_id = ? ORDER BY CAST(id AS INTEGER)", (row["id"],)
     )
     data: dict[str, Any] = {
@@ -93,19 +66,19 @@ def task_json(st: Store, v: View, row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _load_task(request: Request, task_id: str, action: str) -> tuple[sqlite3.Row, sqlite3.Row]:
-    row = store(request).one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    row = store(request).fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
     if row is None:
         raise not_found()
     return row, load_item(request, "file", row["file_id"], action)
 
 
 def _refresh_completion(st: Store, task_id: str) -> None:
-    task = st.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    task = st.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
     if task is None:
         return
     states = [
         r["resolution_state"]
-        for r in st.q("SELECT resolution_state FROM task_assignments WHERE task_id = ?", (task_id,))
+        for r in st.fetch_all("SELECT resolution_state FROM task_assignments WHERE task_id = ?", (task_id,))
     ]
     done = [s != "incomplete" for s in states]
     complete = bool(done) and (all(done) if task["completion_rule"] == "all_assignees" else any(done))
@@ -137,7 +110,7 @@ async def create_task(request: Request) -> Response:
                 "created_at": now(),
             },
         )
-        row = st.one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        row = st.fetch_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
         assert row is not None
         data = task_json(st, view(request), row)
         emit_event(st, "TASK_CREATE", data, who.user_id)
@@ -147,7 +120,9 @@ async def create_task(request: Request) -> Response:
 async def list_file_tasks(request: Request) -> Response:
     st = store(request)
     file_row = load_item(request, "file", request.path_params["file_id"], "activity")
-    rows = st.q("SELECT * FROM tasks WHERE file_id = ? ORDER BY CAST(id AS INTEGER)", (file_row["id"],))
+    rows = st.fetch_all(
+        "SELECT * FROM tasks WHERE file_id = ? ORDER BY CAST(id AS INTEGER)", (file_row["id"],)
+    )
     v = view(request)
     return box_json({"total_count": len(rows), "entries": [task_json(st, v, r) for r in rows]})
 
@@ -177,7 +152,7 @@ async def update_task(request: Request) -> Response:
         if changes:
             st.update("tasks", {"id": row["id"]}, changes)
             _refresh_completion(st, row["id"])
-        fresh = st.one("SELECT * FROM tasks WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM tasks WHERE id = ?", (row["id"],))
         assert fresh is not None
         data = task_json(st, view(request), fresh)
         emit_event(st, "TASK_UPDATE", data, who.user_id)
@@ -190,15 +165,15 @@ async def delete_task(request: Request) -> Response:
         row, file_row = _load_task(request, request.path_params["task_id"], "activity")
         if row["created_by"] != who.user_id:
             permissions.check(st, who, file_row, "delete")
-        st.x("DELETE FROM task_assignments WHERE task_id = ?", (row["id"],))
-        st.x("DELETE FROM tasks WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM task_assignments WHERE task_id = ?", (row["id"],))
+        st.execute("DELETE FROM tasks WHERE id = ?", (row["id"],))
     return Response(status_code=204)
 
 
 # -- assignments --------------------------------------------------------------------------------
 def _load_assignment(request: Request, assignment_id: str) -> tuple[sqlite3.Row, sqlite3.Row, sqlite3.Row]:
     st = store(request)
-    row = st.one("SELECT * FROM task_assignments WHERE id = ?", (assignment_id,))
+    row = st.fetch_one("SELECT * FROM task_assignments WHERE id = ?", (assignment_id,))
     if row is None:
         raise not_found()
     task, file_row = _load_task(request, row["task_id"], "activity")
@@ -220,9 +195,9 @@ async def create_assignment(request: Request) -> Response:
     with st.tx():
         task, file_row = _load_task(request, task_ref["id"], "task")
         if "id" in target:
-            user = st.one("SELECT * FROM users WHERE id = ?", (target["id"],))
+            user = st.fetch_one("SELECT * FROM users WHERE id = ?", (target["id"],))
         else:
-            user = st.one("SELECT * FROM users WHERE lower(login) = lower(?)", (target["login"],))
+            user = st.fetch_one("SELECT * FROM users WHERE lower(login) = lower(?)", (target["login"],))
         if user is None:
             raise not_found("User not found; 'assign_to' must name an existing user")
         if permissions.role_on(st, user["id"], file_row) is None:
@@ -231,7 +206,7 @@ async def create_assignment(request: Request) -> Response:
                 "task_assignee_not_allowed",
                 "Assigner does not have sufficient privileges to assign task to assignee",
             )
-        if st.one(
+        if st.fetch_one(
             "SELECT id FROM task_assignments WHERE task_id = ? AND assigned_to = ?", (task["id"], user["id"])
         ):
             raise BoxError(400, "bad_request", "That user is already assigned to this task")
@@ -248,7 +223,7 @@ async def create_assignment(request: Request) -> Response:
             },
         )
         _refresh_completion(st, task["id"])
-        row = st.one("SELECT * FROM task_assignments WHERE id = ?", (assignment_id,))
+        row = st.fetch_one("SELECT * FROM task_assignments WHERE id = ?", (assignment_id,))
         assert row is not None
         data = assignment_json(st, view(request), row, file_row)
         emit_event(st, "TASK_ASSIGNMENT_CREATE", data, who.user_id)
@@ -258,7 +233,7 @@ async def create_assignment(request: Request) -> Response:
 async def list_assignments(request: Request) -> Response:
     st = store(request)
     task, file_row = _load_task(request, request.path_params["task_id"], "activity")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM task_assignments WHERE task_id = ? ORDER BY CAST(id AS INTEGER)", (task["id"],)
     )
     v = view(request)
@@ -292,7 +267,7 @@ async def update_assignment(request: Request) -> Response:
         if changes:
             st.update("task_assignments", {"id": row["id"]}, changes)
             _refresh_completion(st, task["id"])
-        fresh = st.one("SELECT * FROM task_assignments WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM task_assignments WHERE id = ?", (row["id"],))
         assert fresh is not None
         data = assignment_json(st, view(request), fresh, file_row)
         emit_event(st, "TASK_ASSIGNMENT_UPDATE", data, who.user_id)
@@ -305,7 +280,7 @@ async def delete_assignment(request: Request) -> Response:
         row, task, file_row = _load_assignment(request, request.path_params["assignment_id"])
         if row["assigned_by"] != who.user_id and task["created_by"] != who.user_id:
             permissions.check(st, who, file_row, "update")
-        st.x("DELETE FROM task_assignments WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM task_assignments WHERE id = ?", (row["id"],))
         _refresh_completion(st, task["id"])
     return Response(status_code=204)
 

@@ -10,10 +10,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import changes, items, permissions
-from ..common import box_json, caller, json_body, paging, store, view
+from ..common import box_json, caller, json_body, marker_page, offset_page, store, view
 from ..errors import BoxError, not_found
 from ..serialize import parse_fields
-from .folders import TYPE_ORDER, _marker, _position
+from .folders import TYPE_ORDER
 
 TRASH_PATH = {
     "total_count": 1,
@@ -80,7 +80,7 @@ async def list_trash(request: Request) -> Response:
     direction = request.query_params.get("direction", "ASC").upper()
     if sort not in SORTS or direction not in ("ASC", "DESC"):
         raise BoxError(400, "bad_request", "sort must be name, date or size; direction ASC or DESC")
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM items WHERE status = 'trashed' AND trash_root = 1 AND owner_id = ?", (who.user_id,)
     )
     column = {"name": "name", "date": "trashed_at", "size": "size"}[sort]
@@ -92,25 +92,21 @@ async def list_trash(request: Request) -> Response:
     render = (lambda r: v.item(r, fields)) if fields is not None else v.mini
     order = [{"by": sort, "direction": direction}]
     if request.query_params.get("usemarker", "").lower() == "true":
-        limit, _ = paging(request, 100, 1000)
-        marker = request.query_params.get("marker")
-        start = _position(marker) if marker else 0
-        page = rows[start : start + limit]
-        more = start + limit < len(rows)
+        page, limit, next_marker = marker_page(request, rows, 100, 1000)
         return box_json(
             {
                 "entries": [render(r) for r in page],
                 "limit": limit,
-                "next_marker": _marker(start + limit) if more else None,
+                "next_marker": next_marker,
                 "prev_marker": None,
                 "order": order,
             }
         )
-    limit, offset = paging(request, 100, 1000)
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [render(r) for r in rows[offset : offset + limit]],
+            "entries": [render(r) for r in page],
             "offset": offset,
             "limit": limit,
             "order": order,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -12,22 +11,13 @@ from starlette.routing import BaseRoute, Route
 
 from .. import items
 from ..changes import check_unlocked
-from ..common import box_json, caller, check_if_match, emulator, json_body, store, view
+from ..common import box_json, caller, check_if_match, emulator, json_body, load_item, store, view
 from ..errors import BoxError
 from ..events import emit_event
 from ..multipart import read_upload
 from ..serialize import parse_fields
-from .files import load_file
+from ..store import timestamp
 from .folders import load_folder
-
-
-def _timestamp(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        raise BoxError(400, "bad_request", f"'{name}' must be an ISO-8601 date-time") from None
 
 
 def _conflict(request: Request, conflict: sqlite3.Row) -> BoxError:
@@ -56,8 +46,8 @@ async def upload_file(request: Request) -> Response:
         checked.update(
             name=name,
             parent_id=parent["id"],
-            created=_timestamp(attributes.get("content_created_at"), "content_created_at"),
-            modified=_timestamp(attributes.get("content_modified_at"), "content_modified_at"),
+            created=timestamp(attributes.get("content_created_at"), "content_created_at"),
+            modified=timestamp(attributes.get("content_modified_at"), "content_modified_at"),
         )
         conflict = items.find_conflict(st, parent["id"], who.user_id, name)
         if conflict is not None:
@@ -92,7 +82,7 @@ async def upload_file(request: Request) -> Response:
 async def upload_version(request: Request) -> Response:
     st, who = store(request), caller(request)
     fields = parse_fields(request.query_params.get("fields"))
-    row = load_file(request, request.path_params["file_id"], "upload")
+    row = load_item(request, "file", request.path_params["file_id"], "upload")
     check_unlocked(row, who)
     check_if_match(request, row)
     checked: dict[str, Any] = {}
@@ -107,7 +97,7 @@ async def upload_version(request: Request) -> Response:
             if conflict is not None:
                 raise _conflict(request, conflict)
         checked.update(
-            name=new_name, modified=_timestamp(attributes.get("content_modified_at"), "content_modified_at")
+            name=new_name, modified=timestamp(attributes.get("content_modified_at"), "content_modified_at")
         )
 
     upload = await read_upload(request, st, attributes_required=False, on_attributes=check)

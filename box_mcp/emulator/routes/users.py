@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..common import box_json, caller, emulator, json_body, paging, store
+from ..common import box_json, caller, emulator, json_body, marker_page, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import (
     caller_row,
@@ -20,7 +20,6 @@ from ..people import (
     user_json,
 )
 from ..store import now
-from .folders import _marker, _position
 
 ROLES = ("user", "coadmin")
 STATUSES = ("active", "inactive", "cannot_delete_edit", "cannot_delete_edit_upload")
@@ -37,7 +36,7 @@ def visible_user(request: Request, user_id: str) -> sqlite3.Row:
     """Yourself, or a user of your enterprise (Box never confirms users of other enterprises)."""
     st, who = store(request), caller(request)
     me = caller_row(st, who)
-    row = st.one("SELECT * FROM users WHERE id = ?", (user_id,))
+    row = st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     if row is None or row["enterprise_id"] != me["enterprise_id"]:
         raise not_found()
     if row["id"] != me["id"] and not (is_enterprise_manager(st, who) or me["can_see_managed_users"]):
@@ -64,7 +63,6 @@ async def list_users(request: Request) -> Response:
     user_type = request.query_params.get("user_type", "managed")
     if user_type not in ("all", "managed", "external"):
         raise BoxError(400, "bad_request", "user_type must be all, managed or external")
-    limit, offset = paging(request, 100, 1000)
     sql = "SELECT * FROM users WHERE enterprise_id = ? AND kind != 'service_account'"
     params: list[Any] = [me["enterprise_id"]]
     if user_type == "managed":
@@ -79,17 +77,14 @@ async def list_users(request: Request) -> Response:
     if external_id:
         sql += " AND external_app_user_id = ?"
         params.append(external_id)
-    rows = st.q(sql + " ORDER BY id", params)
+    rows = st.fetch_all(sql + " ORDER BY id", params)
     origin = emulator(request).origin(request)
     if request.query_params.get("usemarker", "").lower() == "true":
-        marker = request.query_params.get("marker")
-        start = _position(marker) if marker else 0
-        page = [user_json(st, r, origin, fields) for r in rows[start : start + limit]]
-        more = start + limit < len(rows)
-        return box_json(
-            {"entries": page, "limit": limit, "next_marker": _marker(start + limit) if more else None}
-        )
-    entries = [user_json(st, r, origin, fields) for r in rows[offset : offset + limit]]
+        marked, limit, next_marker = marker_page(request, rows, 100, 1000)
+        shown = [user_json(st, r, origin, fields) for r in marked]
+        return box_json({"entries": shown, "limit": limit, "next_marker": next_marker})
+    page, limit, offset = offset_page(request, rows, 100, 1000)
+    entries = [user_json(st, r, origin, fields) for r in page]
     return box_json({"total_count": len(rows), "entries": entries, "limit": limit, "offset": offset})
 
 
@@ -129,7 +124,7 @@ async def create_user(request: Request) -> Response:
     with st.tx():
         user_id = st.next_id("user")
         login = login or f"AppUser_{user_id}@boxdevedition.com"
-        if st.one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,)) is not None:
+        if st.fetch_one("SELECT id FROM users WHERE lower(login) = lower(?)", (login,)) is not None:
             raise BoxError(409, "user_login_already_used", "User with the specified login already exists")
         ts = now()
         st.insert(
@@ -150,7 +145,7 @@ async def create_user(request: Request) -> Response:
                 **extras,
             },
         )
-        row = st.one("SELECT * FROM users WHERE id = ?", (user_id,))
+        row = st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     assert row is not None
     return box_json(user_json(st, row, emulator(request).origin(request)), status=201)
 
@@ -158,12 +153,12 @@ async def create_user(request: Request) -> Response:
 async def user_memberships(request: Request) -> Response:
     st = store(request)
     row = visible_user(request, request.path_params["user_id"])
-    limit, offset = paging(request, 100, 1000)
-    rows = st.q("SELECT * FROM group_memberships WHERE user_id = ? ORDER BY id", (row["id"],))
+    rows = st.fetch_all("SELECT * FROM group_memberships WHERE user_id = ? ORDER BY id", (row["id"],))
+    page, limit, offset = offset_page(request, rows, 100, 1000)
     return box_json(
         {
             "total_count": len(rows),
-            "entries": [membership_json(st, r) for r in rows[offset : offset + limit]],
+            "entries": [membership_json(st, r) for r in page],
             "limit": limit,
             "offset": offset,
         }

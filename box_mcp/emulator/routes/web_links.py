@@ -13,10 +13,9 @@ from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
 from ..changes import purge_item, restore_item, trash_item, update_item
-from ..common import box_json, caller, check_if_match, json_body, not_modified, store, view
+from ..common import box_json, caller, check_if_match, json_body, load_item, not_modified, store, text, view
 from ..errors import BoxError, not_found
 from ..events import emit_event
-from ..family import load_item, text
 from ..serialize import parse_fields
 from ..store import now
 from .trash import load_trashed, trashed_json

@@ -13,13 +13,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import webhook_delivery, webhook_triggers
-from ..common import box_json, caller, emulator, json_body, store
+from ..common import box_json, caller, emulator, item_ref, json_body, load_item, marker_page, store
 from ..errors import BoxError, not_found
-from ..family import item_ref, load_item, marker_page
 from ..serialize import user_mini
 from ..store import Store, iso, now
 
-SCHEMA = webhook_delivery.SCHEMA
 MAX_PER_APP_USER = 1000
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -67,7 +65,7 @@ def _check_scope(request: Request) -> None:
 def _load(request: Request) -> sqlite3.Row:
     _check_scope(request)
     st, who = store(request), caller(request)
-    row = st.one("SELECT * FROM webhooks WHERE id = ?", (request.path_params["webhook_id"],))
+    row = st.fetch_one("SELECT * FROM webhooks WHERE id = ?", (request.path_params["webhook_id"],))
     if row is None or row["created_by"] != who.user_id or row["client_id"] != (who.client_id or ""):
         raise not_found()  # a webhook belongs to the app and user that made it
     return row
@@ -84,7 +82,9 @@ async def create_webhook(request: Request) -> Response:
     with st.tx():
         load_item(request, target_type, target_id, "read")
         client = who.client_id or ""
-        mine = st.q("SELECT * FROM webhooks WHERE created_by = ? AND client_id = ?", (who.user_id, client))
+        mine = st.fetch_all(
+            "SELECT * FROM webhooks WHERE created_by = ? AND client_id = ?", (who.user_id, client)
+        )
         if any(r["target_id"] == target_id and r["target_type"] == target_type for r in mine):
             raise BoxError(409, "conflict", "A webhook for this target already exists for this application")
         if len(mine) >= MAX_PER_APP_USER:
@@ -103,7 +103,7 @@ async def create_webhook(request: Request) -> Response:
                 "created_at": now(),
             },
         )
-        row = st.one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
+        row = st.fetch_one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
         assert row is not None
         return box_json(webhook_json(st, row), status=201)
 
@@ -111,7 +111,7 @@ async def create_webhook(request: Request) -> Response:
 async def list_webhooks(request: Request) -> Response:
     _check_scope(request)
     st, who = store(request), caller(request)
-    rows = st.q(
+    rows = st.fetch_all(
         "SELECT * FROM webhooks WHERE created_by = ? AND client_id = ? ORDER BY CAST(id AS INTEGER)",
         (who.user_id, who.client_id or ""),
     )
@@ -144,7 +144,7 @@ async def update_webhook(request: Request) -> Response:
             changes["triggers"] = json.dumps(_triggers(body["triggers"]))
         if changes:
             st.update("webhooks", {"id": row["id"]}, changes)
-        fresh = st.one("SELECT * FROM webhooks WHERE id = ?", (row["id"],))
+        fresh = st.fetch_one("SELECT * FROM webhooks WHERE id = ?", (row["id"],))
         assert fresh is not None
         return box_json(webhook_json(st, fresh))
 
@@ -153,7 +153,7 @@ async def delete_webhook(request: Request) -> Response:
     st = store(request)
     with st.tx():
         row = _load(request)
-        st.x("DELETE FROM webhooks WHERE id = ?", (row["id"],))
+        st.execute("DELETE FROM webhooks WHERE id = ?", (row["id"],))
     return Response(status_code=204)
 
 
