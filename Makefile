@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test coverage lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ demo: $(STAMP)
 	$(BIN)/box-mcp demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The test run with branch coverage that fails under the floor (today's level, rounded down; only raise it).
+# Apart from `test` because measuring costs ~50% more CPU; .ci/run uses it.
+COVERAGE_FLOOR := 89
+coverage:
+	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check box_mcp tests bench

@@ -79,6 +79,7 @@ def logged(directory: Path) -> dict[str, dict]:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_acknowledged_records_survive_sigkill_and_the_chain_continues(audit_dir: Path) -> None:
     seed = random.randrange(2**32)  # noqa: S311 - picks crash moments, not secrets
     rng = random.Random(seed)  # noqa: S311

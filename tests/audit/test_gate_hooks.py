@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from box_mcp import config
 from box_mcp.audit import GateAudit, new_key_file, verify
 from box_mcp.audit.gate_hooks import KEY_FILE_ENV, gate_hooks
 from box_mcp.errors import AuditError
-
-config = pytest.importorskip("box_mcp.config")
-pytest.importorskip("box_mcp.server")
 
 
 @pytest.mark.anyio

@@ -9,12 +9,11 @@ from types import SimpleNamespace
 import pytest
 from pydantic import BaseModel
 
+from box_mcp import gate
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.store import iter_lines
-
-gate = pytest.importorskip("box_mcp.gate")
 
 
 class UploadArgs(BaseModel):

@@ -136,6 +136,7 @@ def logged(directory: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_acknowledged_calls_survive_sigkill_of_the_server_and_the_chain_continues(
     emulator: Any, tmp_path: Path
 ) -> None:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
-import pytest
 
 from box_mcp.box import BoxAPIError
 from box_mcp.box.error_table import load_error_table, lookup, parse_error_table
 from box_mcp.box.errors import error_from_response
 
-SEED = Path("/work/shared/seeds/000_335c90bbf58123e3.txt")
+SEED = "seeds/000_335c90bbf58123e3.txt"  # in the shared directory (tests/conftest.py shared_path)
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="Box's error table seed is not on this machine")
-def test_committed_error_table_matches_boxs_error_page():
-    assert list(load_error_table()) == parse_error_table(SEED.read_text(encoding="utf-8"))
+def test_committed_error_table_matches_boxs_error_page(shared_file: Callable[[str], Path]) -> None:
+    assert list(load_error_table()) == parse_error_table(shared_file(SEED).read_text(encoding="utf-8"))
 
 
 def test_error_table_covers_the_codes_tools_meet():

@@ -409,6 +409,7 @@ async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool
     return failures
 
 
+@pytest.mark.slow
 async def test_every_tool_works_in_every_credential_mode_with_default_settings(tmp_path: Path) -> None:
     """One server per (mode, governed) pair, all of them on one emulator, each in its own folder tree."""
     failures: dict[str, list[str]] = {}

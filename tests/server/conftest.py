@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,21 +71,6 @@ class Emu:
         return next(
             u["developer_token"] for u in self.credentials["users"] if u["login"].startswith(login_prefix)
         )
-
-    def serves(self, path: str, method: str = "GET") -> bool:
-        """True when the emulator routes `method path` (its families land at different times)."""
-
-        def shape(p: str) -> str:  # parameter names differ between route modules; only the shape counts
-            return re.sub(r"\{[^}]*\}", "{}", p)
-
-        return any(
-            shape(getattr(r, "path", "")) == shape(path) and method in (getattr(r, "methods", None) or ())
-            for r in self.app.routes
-        )
-
-    def require(self, path: str, method: str = "GET") -> None:
-        if not self.serves(path, method):
-            pytest.skip(f"the emulator does not serve {method} {path} yet")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,6 @@ from box_mcp.access import Access
 from box_mcp.errors import ConfigError
 from box_mcp.server import mcp_tool
 from box_mcp.tools.catalog import CATALOG, TOOLSETS, select
-
-TABLE = Path("/work/briefs/tools-table.md")
-
-
-def _table_rows() -> list[tuple[str, str, str]]:
-    rows = re.findall(r"^\| (\w+) \| (\w+) \| (read|write|admin) \|", TABLE.read_text(), re.M)
-    return [(name, toolset, access) for name, toolset, access in rows]
-
-
-@pytest.mark.skipif(not TABLE.exists(), reason="the briefs' tools table is not in this checkout")
-def test_catalog_matches_the_agreed_tools_table_in_names_toolsets_and_access() -> None:
-    ours = [(s.name, s.toolset, s.access.value) for s in CATALOG]
-    assert ours == _table_rows()
 
 
 def test_every_tool_has_explicit_annotations_an_object_output_schema_and_no_top_level_any_of() -> None:

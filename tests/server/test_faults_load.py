@@ -200,6 +200,7 @@ def measure(results: list[tuple[Planned, bool, str]], store: Store, folder: str,
     )
 
 
+@pytest.mark.slow
 async def test_400_calls_under_faults_double_no_write_and_record_every_call(tmp_path: Path) -> None:
     rules, before, lost = fault_rules(with_500=True, lost_rate=0.08)
     app = create_app(memory=True, seed="demo", rate_limits=False, base_url="http://emulator", fault_seed=SEED)
@@ -237,6 +238,7 @@ async def test_400_calls_under_faults_double_no_write_and_record_every_call(tmp_
     assert figures.dishonest == []
 
 
+@pytest.mark.slow
 async def test_a_real_serve_under_faults_doubles_no_write_and_records_every_call(tmp_path: Path) -> None:
     # No 500s: they would cost the default 0.5 s back-off. More lost answers: this run is short.
     rules, before, lost = fault_rules(with_500=False, lost_rate=0.2)
