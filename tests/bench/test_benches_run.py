@@ -26,6 +26,11 @@ EXPECTED: dict[str, set[str]] = {
         "added by audit p50",
         "audit added p50 / disk's own sync p50",
     },
+    "box_requests": {
+        "requests per call, move_file",
+        "requests per call, copy_file",
+        "requests per call, mix average (warm)",
+    },
     "box_client_stream": {"streamed / buffered download peak"},
     "broker_cost": {"warm p50, base token", "warm p50, downscoped, one item"},
     "emulator_stream": {"emulator peak RSS"},
@@ -56,3 +61,27 @@ def test_bench_runs_in_quick_mode_and_prints_its_targets(name: str, tmp_path: Pa
     assert {m["label"] for m in lines} == set(result["figures"])
     if name == "policy_decisions" and not HAS_CEDAR:
         assert "cedarpy is not installed: the Cedar comparison is skipped" in proc.stderr
+
+
+def test_the_emulator_counts_each_request_it_receives_when_asked() -> None:
+    from box_mcp.emulator.testing import running_emulator
+
+    with running_emulator(rate_limits=False, count_requests=True) as box:
+        log = box.app.state.request_log
+        mark = log.mark()
+        headers = {"Authorization": f"Bearer {box.token('ada')}"}
+        import httpx2
+
+        assert httpx2.get(f"{box.base_url}/2.0/users/me", headers=headers).status_code == 200
+        assert httpx2.get(f"{box.base_url}/2.0/folders/0/items", headers=headers).status_code == 200
+        assert log.since(mark) == [("GET", "/2.0/users/me"), ("GET", "/2.0/folders/0/items")]
+
+
+def test_the_emulator_keeps_no_request_log_by_default() -> None:
+    from box_mcp.emulator.app import create_app
+
+    app = create_app(memory=True)
+    try:
+        assert app.state.request_log is None
+    finally:
+        app.state.emulator.store.close()
