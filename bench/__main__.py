@@ -1,4 +1,4 @@
-"""Run every benchmark in this folder, one after another: `python -m bench [NAME ...]`.
+"""Run every benchmark in this folder, one after another: `python -m bench [--quick] [NAME ...]`.
 
 Each benchmark is also a script of its own (`python bench/<name>.py --help`); this runner only saves
 typing. Every benchmark prints its figures next to a baseline measured in the same run.
@@ -14,6 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
+    flags = [a for a in argv if a.startswith("--")]  # --quick, --json: handed to every benchmark
+    argv = [a for a in argv if not a.startswith("--")]
     names = argv or sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
     failed = []
     for name in names:
@@ -22,7 +24,7 @@ def main(argv: list[str]) -> int:
             print(f"no benchmark named {name!r}; have: {', '.join(p.stem for p in HERE.glob('[!_]*.py'))}")
             return 2
         print(f"== {name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:  # noqa: S603
+        if subprocess.run([sys.executable, str(script), *flags], check=False).returncode != 0:  # noqa: S603
             failed.append(name)
     if failed:
         print(f"failed: {', '.join(failed)}")

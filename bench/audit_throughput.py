@@ -13,10 +13,13 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from _common import Results, parser, pct
 
 from box_mcp.audit import AuditLog, verify
 
@@ -60,19 +63,17 @@ async def latencies(calls: int, call: Callable[[], Awaitable[object]]) -> list[f
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1]
-
-
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> int:
+    out = Results("audit_throughput", args)
     if args.dir is None:
         with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
-            await run(Path(tmp), args)
+            await run(Path(tmp), args, out)
     else:
-        await run(Path(args.dir), args)
+        await run(Path(args.dir), args, out)
+    return out.finish()
 
 
-async def run(base: Path, args: argparse.Namespace) -> None:
+async def run(base: Path, args: argparse.Namespace, out: Results) -> None:
     per_writer = max(1, args.records // args.writers)
     total = per_writer * args.writers
 
@@ -87,14 +88,15 @@ async def run(base: Path, args: argparse.Namespace) -> None:
         durable = await run_writers(args.writers, per_writer, lambda: audited(log))
     finally:
         await log.aclose()
-    print(f"throughput, {args.writers} writers, {total} calls:")
-    print(f"  no audit         {total / bare:12,.0f} calls/s")
-    print(f"  durable audit    {total / durable:12,.0f} records/s  (target >= 5,000)")
+    out.say(f"throughput, {args.writers} writers, {total} calls:")
+    out.say(f"  no audit         {total / bare:12,.0f} calls/s")
+    out.figure(f"durable records/s, {args.writers} writers", total / durable, "records/s", 5000,
+               at_least=True)
 
     # Added latency: one caller at a time, so each append waits for its own fsync.
     log = await AuditLog.open(base / "latency", fsync=True)
     try:
-        for _ in range(50):  # warm up: file open, thread start, index thread
+        for _ in range(10 if args.quick else 50):  # warm up: file open, thread start, index thread
             await audited(log)
         plain = await latencies(args.calls, tool_call)
         with_audit = await latencies(args.calls, lambda: audited(log))
@@ -103,10 +105,10 @@ async def run(base: Path, args: argparse.Namespace) -> None:
         await log.aclose()
     plain_all = plain + plain2
     added = statistics.median(with_audit) - statistics.median(plain_all)
-    print(f"latency per call, sequential, {args.calls} calls (ms):")
-    print(f"  no audit         p50 {statistics.median(plain_all):.4f}  p99 {pct(plain_all, 99):.4f}")
-    print(f"  durable audit    p50 {statistics.median(with_audit):.4f}  p99 {pct(with_audit, 99):.4f}")
-    print(f"  added by audit   p50 {added:.4f} ms  (target <= 0.3)")
+    out.say(f"latency per call, sequential, {args.calls} calls (ms):")
+    out.say(f"  no audit         p50 {statistics.median(plain_all):.4f}  p99 {pct(plain_all, 99):.4f}")
+    out.say(f"  durable audit    p50 {statistics.median(with_audit):.4f}  p99 {pct(with_audit, 99):.4f}")
+    out.figure("added by audit p50", added, "ms", 0.3)
 
     # Where the added latency goes: the disk's own fdatasync of one appended line, and an append
     # that skips the sync (record building, hashing, the event-loop hand-offs, the write).
@@ -119,13 +121,15 @@ async def run(base: Path, args: argparse.Namespace) -> None:
         no_sync = await latencies(args.calls, lambda: audited(log))
     finally:
         await log.aclose()
-    print(f"  of which: fdatasync of one line alone p50 {statistics.median(floor):.4f} ms appended, "
-          f"{statistics.median(floor_padded):.4f} ms over zero-filled space (what the log does); "
-          f"append without sync p50 {statistics.median(no_sync):.4f} ms")
+    sync50 = statistics.median(floor_padded)
+    out.figure("disk's own fdatasync p50, appended line", statistics.median(floor), "ms")
+    out.figure("disk's own fdatasync p50, over zero-filled space (what the log does)", sync50, "ms")
+    out.figure("append without sync p50", statistics.median(no_sync), "ms")
+    out.ratio("audit added p50 / disk's own sync p50", added / sync50, 1.5)
 
     for name in ("throughput", "latency"):
         report = verify(base / name)
-        print(f"verify {name}: {report.status}, {report.count} records")
+        out.say(f"verify {name}: {report.status}, {report.count} records")
 
 
 def fdatasync_ms(path: Path, count: int, *, padded: bool = False) -> list[float]:
@@ -152,10 +156,12 @@ def fdatasync_ms(path: Path, count: int, *, padded: bool = False) -> list[float]
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=20000)
-    parser.add_argument("--writers", type=int, default=50)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--dir", help="where to write the logs (default: a new temporary directory)")
-    asyncio.run(main(parser.parse_args()))
+    p = parser(__doc__)
+    p.add_argument("--records", type=int, default=20000)
+    p.add_argument("--writers", type=int, default=50)
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--dir", help="where to write the logs (default: a new temporary directory)")
+    options = p.parse_args()
+    if options.quick:
+        options.records, options.writers, options.calls = 500, 10, 100
+    sys.exit(asyncio.run(main(options)))

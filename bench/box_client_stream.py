@@ -9,16 +9,16 @@ Each phase resets the kernel's peak-RSS mark (Linux /proc/self/clear_refs) first
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import json
 import re
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
+from _common import Results, parser
 
 from box_mcp.box import BoxClient, StaticToken
 
@@ -76,7 +76,7 @@ class FakeBox(httpx2.AsyncBaseTransport):
         return httpx2.Response(404, json={"type": "error", "status": 404, "code": "not_found"})
 
 
-async def run(mb: int) -> None:
+async def run(mb: int, res: Results) -> None:
     size = mb * MB
     box = FakeBox(size)
     rows: list[tuple[str, float]] = []
@@ -119,20 +119,21 @@ async def run(mb: int) -> None:
             await client.send("POST", "/files/content", content=whole.pop, upload=True, idempotent=True)
             rows.append(("upload, buffered (baseline)", peak_growth_mb(start)))
 
-    print(f"peak RSS growth for {mb} MB of content")
+    res.say(f"peak RSS growth for {mb} MB of content")
     for name, grown in rows:
-        print(f"  {name:<48} {grown:8.1f} MB")
+        res.figure(f"peak RSS growth, {name}", grown, "MB")
     streamed_dl, buffered_dl = rows[0][1], rows[1][1]
-    print(f"  streamed / buffered download: {max(streamed_dl, 0.1) / max(buffered_dl, 0.1):.3f}")
-    print(json.dumps({name: round(v, 1) for name, v in rows}))
+    res.ratio("streamed / buffered download peak", max(streamed_dl, 0.1) / max(buffered_dl, 0.1), 0.1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=int, default=128, help="content size in MB (default 128)")
-    args = parser.parse_args()
-    asyncio.run(run(args.mb))
+def main() -> int:
+    p = parser(__doc__)
+    p.add_argument("--mb", type=int, default=128, help="content size in MB (default 128)")
+    args = p.parse_args()
+    out = Results("box_client_stream", args)
+    asyncio.run(run(32 if args.quick else args.mb, out))
+    return out.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 import httpx2
+from _common import Results, parser, pct
 
 from box_mcp.broker import Broker, IdentitySpec
 
@@ -84,33 +86,44 @@ async def steady_mix(broker: Broker, clock: Clock, calls: int = 10000, items: in
     return broker.endpoint.requests - before
 
 
-async def main() -> None:
+async def main(quick: bool, out: Results) -> None:
     clock = Clock()
+    n, calls = (500, 1000) if quick else (20000, 10000)
     with tempfile.TemporaryDirectory() as tmp:
         async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
             broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
-            base, plain, down = await warm_cost(broker)
+            base, plain, down = await warm_cost(broker, n)
             await broker.aclose()
         mixes = []
         for items in (5, 50):
             async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
                 broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
-                mixes.append((items, await steady_mix(broker, clock, items=items)))
+                mixes.append((items, await steady_mix(broker, clock, calls, items=items)))
                 await broker.aclose()
-    def p(xs: list[float], q: int) -> float:
-        return statistics.quantiles(xs, n=100)[q - 1]
     b50 = statistics.median(base)
-    print("warm-cache cost per call (token_source + access_token), microseconds")
-    print(f"  static token baseline      p50 {b50:6.2f}  p99 {p(base, 99):6.2f}")
+    out.say("warm-cache cost per call (token_source + access_token), microseconds")
+    out.say(f"  static token baseline      p50 {b50:6.2f}  p99 {pct(base, 99):6.2f}")
     for name, xs in (("base token", plain), ("downscoped, one item", down)):
         m = statistics.median(xs)
-        print(f"  {name:<26} p50 {m:6.2f}  p99 {p(xs, 99):6.2f}  ({m / b50:.1f}x baseline; target p50 <= 50)")
-    print("steady mix, 10,000 calls at 1 call/s (~2.8 h), 60-min tokens, 2-min margin:")
+        out.say(f"  {name:<26} p50 {m:6.2f}  p99 {pct(xs, 99):6.2f}")
+        out.figure(f"warm p50, {name}", m, "us", 50.0)
+        out.ratio(f"{name} / static token p50", m / b50)
+    out.say(f"steady mix, {calls:,} calls at 1 call/s, 60-min tokens, 2-min margin:")
     for items, requests in mixes:
         keys = items * (len(MIX) - 1) + 1  # distinct (scopes, item) pairs: each needs one exchange per hour
-        print(f"  {items:>3} items: {requests:>4} token requests = {requests / 10:5.1f} per 1,000 calls "
-              f"({keys} distinct scope/item pairs; floor ~{keys * 10000 / 3480 / 10:.1f} per 1,000)")
+        per_k = requests * 1000 / calls
+        floor = keys * max(1.0, calls / 3480) * 1000 / calls
+        out.say(f"  {items:>3} items: {requests:>4} token requests ({keys} distinct scope/item pairs)")
+        out.figure(f"token requests per 1,000 calls, {items} items", per_k, "requests")
+        out.ratio(f"token requests / floor, {items} items", per_k / floor)
+
+
+def entry() -> int:
+    args = parser(__doc__).parse_args()
+    out = Results("broker_cost", args)
+    anyio.run(main, args.quick, out)
+    return out.finish()
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    sys.exit(entry())

@@ -9,10 +9,8 @@ RSS of the same emulator idle (the baseline, measured in the same run). Target: 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,14 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
+from _common import Results, free_port, parser
 
 CHUNK = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -59,10 +52,11 @@ class Source:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    args = parser.parse_args()
-    size = args.size_mib * CHUNK
+    p = parser(__doc__)
+    p.add_argument("--size-mib", type=int, default=1024)
+    args = p.parse_args()
+    out = Results("emulator_stream", args)
+    size = (16 if args.quick else args.size_mib) * CHUNK
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="emulator-bench-") as tmp:
@@ -79,13 +73,14 @@ def main() -> int:
         ]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
         try:
-            return run(proc, base, Path(tmp), size)
+            run(proc, base, Path(tmp), size, out)
+            return out.finish()
         finally:
             proc.terminate()
             proc.wait(10)
 
 
-def run(proc: subprocess.Popen[bytes], base: str, data_dir: Path, size: int) -> int:
+def run(proc: subprocess.Popen[bytes], base: str, data_dir: Path, size: int, out: Results) -> None:
     deadline = time.monotonic() + 60
     with httpx.Client(base_url=base, timeout=600) as http:
         while True:  # bounded wait for the port to answer
@@ -129,13 +124,12 @@ def run(proc: subprocess.Popen[bytes], base: str, data_dir: Path, size: int) -> 
         assert received == size and digest.hexdigest() == entry["sha1"]
     peak = rss_kib(proc.pid, "VmHWM")
     mib = size / CHUNK
-    print(f"emulator idle RSS:  {idle / 1024:7.1f} MiB (baseline)")
-    print(
-        f"emulator peak RSS:  {peak / 1024:7.1f} MiB while moving {mib:.0f} MiB up and down "
-        f"({peak / idle:.2f}x idle; target < 150 MB)"
-    )
-    print(f"upload {mib / uploaded:7.1f} MiB/s, download {mib / downloaded:7.1f} MiB/s")
-    return 0 if peak * 1024 < 150_000_000 else 1
+    out.say(f"moved {mib:.0f} MiB up and down")
+    out.figure("emulator idle RSS (baseline)", idle / 1024, "MiB")
+    out.figure("emulator peak RSS", peak * 1024 / 1e6, "MB", 150.0)
+    out.ratio("peak / idle RSS", peak / idle)
+    out.figure("upload", mib / uploaded, "MiB/s")
+    out.figure("download", mib / downloaded, "MiB/s")
 
 
 if __name__ == "__main__":

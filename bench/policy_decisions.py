@@ -1,30 +1,31 @@
 """Decision latency of box-mcp's policy engine against Cedar (cedarpy) on the same policy, in the same run.
 
-    python bench/policy_decisions.py [--requests 3000] [--rules 10,100,1000]
+    python bench/policy_decisions.py [--requests 3000] [--rules 10,100,1000] [--quick] [--json]
 
 For 10, 100 and 1,000 rules spread over 100 agents, both engines decide the same calls (one item each, a
 folder tree of 1,221 folders) and the script prints p50/p99 per decision, the ratio, and how often the two
 engines agree (they must: same semantics). cedarpy gets its best case: the policy set and the entities are
-parsed once, outside the timed loop. Needs the bench extra: pip install -e '.[bench]'.
+parsed once, outside the timed loop. The comparison needs the bench extra (pip install -e '.[bench]');
+without cedarpy the script says so and measures box-mcp's engine alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import statistics
 import sys
 import time
 from typing import Any
 
+from _common import Results, parser, pct
+
 from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.model import Agent, Policy, Rule
-from box_mcp.policy.reference_tools import REFERENCE_TOOLS
+from box_mcp.policy.reference_tools import tools_for_policy
 
 AGENTS = [f"agent{i}" for i in range(100)]
-TOOLS = REFERENCE_TOOLS
+TOOLS = tools_for_policy()
 TOOLSETS = sorted({t.toolset for t in TOOLS.values()})
 
 
@@ -193,8 +194,9 @@ def cedar_request(req: DecisionRequest) -> dict[str, Any]:
 
 
 def percentiles(ns: list[int]) -> tuple[float, float]:
-    ns = sorted(ns)
-    return statistics.median(ns) / 1000, ns[int(len(ns) * 0.99) - 1] / 1000
+    """p50 and p99 in microseconds."""
+    us = [n / 1000 for n in ns]
+    return pct(us, 50), pct(us, 99)
 
 
 def run(n_rules: int, n_requests: int, seed: int) -> dict[str, Any]:
@@ -206,7 +208,7 @@ def run(n_rules: int, n_requests: int, seed: int) -> dict[str, Any]:
     engine = Engine(policy, TOOLS)
     compile_ms = (time.perf_counter() - t0) * 1000
     reqs = make_requests(n_requests, rules, leaves, tree, rng)
-    for req in reqs[:200]:  # warm up
+    for req in reqs[: min(200, len(reqs))]:  # warm up
         engine.decide(req)
     ours: list[int] = []
     effects = []
@@ -238,26 +240,42 @@ def run(n_rules: int, n_requests: int, seed: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rules", default="10,100,1000")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    print(
+    p = parser(__doc__)
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--rules", default="10,100,1000")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args()
+    if args.quick:
+        args.requests, args.rules = 300, "10,1000"
+    out = Results("policy_decisions", args)
+    try:
+        import cedarpy  # noqa: F401 - only to say up front whether the comparison runs
+    except ImportError:
+        out.note("cedarpy is not installed: the Cedar comparison is skipped (pip install -e '.[bench]')")
+    out.say(
         f"{'rules':>6} {'compile':>9} {'ours p50':>9} {'ours p99':>9} {'cedar p50':>10} {'cedar p99':>10} "
         f"{'p50 ratio':>9} {'agree':>6} {'allowed':>8}"
     )
+    rows = []
     for n in (int(x) for x in args.rules.split(",")):
         r = run(n, args.requests, args.seed)
+        rows.append(r)
         o50, o99 = r["ours"]
         line = f"{n:>6} {r['compile_ms']:>7.1f}ms {o50:>7.2f}us {o99:>7.2f}us"
         if "cedar" in r:
             c50, c99 = r["cedar"]
             line += f" {c50:>8.1f}us {c99:>8.1f}us {c50 / o50:>8.1f}x {r['agree']:>6.1%}"
         else:
-            line += "   (cedarpy not installed: pip install -e '.[bench]')"
-        print(line + f" {r['allowed']:>8}")
-    return 0
+            line += f" {'-':>10} {'-':>10} {'-':>9} {'-':>6}"
+        out.say(line + f" {r['allowed']:>8}")
+    for r in rows:
+        n, (o50, o99) = r["rules"], r["ours"]
+        out.figure(f"p50 per decision, {n} rules", o50, "us", 20.0 if n >= 1000 else None)
+        out.figure(f"p99 per decision, {n} rules", o99, "us")
+        if "cedar" in r:
+            out.ratio(f"cedarpy / box-mcp p50, {n} rules", r["cedar"][0] / o50, 10.0, at_least=True)
+            out.figure(f"agreement with cedarpy, {n} rules", r["agree"] * 100, "%", 100.0, at_least=True)
+    return out.finish()
 
 
 if __name__ == "__main__":

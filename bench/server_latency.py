@@ -1,11 +1,12 @@
 """box-mcp over HTTP vs the floor (direct Box call + a bare MCP echo over HTTP), in one run on loopback.
 
-    python bench/server_latency.py [--calls 300] [--clients 20] [--per-client 25]
+    python bench/server_latency.py [--calls 300] [--clients 20] [--per-client 25] [--governed]
+                                   [--quick] [--json]
 
 Prints p50/p99 of get_file_details through box-mcp, of the same GET made directly with httpx2 to the
 emulator, and of a bare MCPServer tool over HTTP answering the same output shape with no Box call;
-the ratio box-mcp / (direct + echo) (target
-<= 1.25x); and calls/second with 20 concurrent MCP clients. Every loop is bounded in count and time.
+the ratio box-mcp / (direct + echo) (target <= 1.10x, p50 and p99); and calls/second with 20
+concurrent MCP clients. Every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -13,65 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import uvicorn
+from _common import Results, Server, answers, clean_env, free_port, parser, pct, process, processes
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 
 from box_mcp.tools.models import FILE_FIELDS, FileDetails
 
 TIME_BUDGET = 60.0  # seconds per measured loop, whatever the counts say
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process(argv: list[str], ready: Callable[[], bool], env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run a server as its own process (in-process threads share the GIL and distort loopback latency)."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 30
-        while not ready():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"{argv[2:5]} did not start: {err[-2000:]}")
-            time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stderr:
-            proc.stderr.close()
-
-
-def answers(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return httpx2.get(url, timeout=1.0).status_code < 500
-        except httpx2.HTTPError:
-            return False
-
-    return check
 
 
 def echo_app(canned: dict[str, Any]) -> Any:
@@ -115,12 +74,9 @@ async def timed(n: int, op: Callable[[], Awaitable[Any]]) -> list[float]:
     return samples
 
 
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def measure(box_url: str, token: str, file_id: str, mcp_url: str, echo_url: str, args: Any) -> None:
+async def measure(
+    box_url: str, token: str, file_id: str, mcp_url: str, echo_url: str, args: Any, out: Results
+) -> None:
     warm = max(10, args.calls // 10)
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
@@ -155,19 +111,19 @@ async def measure(box_url: str, token: str, file_id: str, mcp_url: str, echo_url
     floor50 = pct(direct_ms, 50) + pct(echo_ms, 50)
     floor99 = pct(direct_ms, 99) + pct(echo_ms, 99)
     mode = "policy + broker (As-User) + audit" if args.governed else "broker (developer token) + audit"
-    print(f"box-mcp path: gate with {mode}; samples interleaved")
-    print(f"{'':28}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}")
+    out.say(f"box-mcp path: gate with {mode}; samples interleaved")
+    out.say(f"{'':28}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}")
     for label, samples in (
         ("direct httpx2 -> emulator", direct_ms),
         ("bare MCP echo, same output", echo_ms),
         ("box-mcp get_file_details", ours_ms),
     ):
-        print(f"{label:28}{pct(samples, 50):10.2f}{pct(samples, 99):10.2f}{len(samples):6d}")
-    print(f"{'floor (direct + echo)':28}{floor50:10.2f}{floor99:10.2f}")
-    print(
-        f"ratio box-mcp / floor: p50 {pct(ours_ms, 50) / floor50:.2f}x, "
-        f"p99 {pct(ours_ms, 99) / floor99:.2f}x (target <= 1.25x)"
-    )
+        out.say(f"{label:28}{pct(samples, 50):10.2f}{pct(samples, 99):10.2f}{len(samples):6d}")
+    out.say(f"{'floor (direct + echo)':28}{floor50:10.2f}{floor99:10.2f}")
+    out.figure("box-mcp get_file_details p50", pct(ours_ms, 50), "ms")
+    out.figure("floor p50", floor50, "ms")
+    out.ratio("box-mcp / floor p50", pct(ours_ms, 50) / floor50, 1.10)
+    out.ratio("box-mcp / floor p99", pct(ours_ms, 99) / floor99, 1.10)
 
     done = 0
     started = time.perf_counter()
@@ -187,27 +143,28 @@ async def measure(box_url: str, token: str, file_id: str, mcp_url: str, echo_url
         for _ in range(args.clients):
             tg.start_soon(worker)
     elapsed = time.perf_counter() - started
-    print(
-        f"throughput: {done} calls by {args.clients} concurrent clients in {elapsed:.2f}s = "
-        f"{done / elapsed:.0f} calls/s"
-    )
+    out.say(f"throughput: {done} calls by {args.clients} concurrent clients in {elapsed:.2f}s")
+    out.figure(f"throughput, {args.clients} concurrent clients", done / elapsed, "calls/s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--per-client", type=int, default=25)
-    parser.add_argument(
+def main() -> int:
+    p = parser(__doc__)
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--per-client", type=int, default=25)
+    p.add_argument(
         "--governed",
         action="store_true",
         help="serve box-mcp under a one-rule policy (agent acting as the admin via As-User)",
     )
-    parser.add_argument("--echo-server", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    p.add_argument("--echo-server", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
     if args.echo_server:
         run_echo_server(int(args.echo_server[0]), args.echo_server[1])
-        return
+        return 0
+    if args.quick:
+        args.calls, args.clients, args.per_client = 20, 2, 3
+    out = Results("server_latency" + ("_governed" if args.governed else ""), args)
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="box-mcp-bench-") as tmp:
         emu_port, mcp_port, echo_port = free_port(), free_port(), free_port()
@@ -227,8 +184,13 @@ def main() -> None:
             creds = json.loads((Path(tmp) / "credentials.json").read_text())
             token = next(u["developer_token"] for u in creds["users"] if u["role"] == "admin")
             file_id = creds["files"]["Engineering/README.md"]
-            env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_MCP_")}
-            env |= {"BOX_DEVELOPER_TOKEN": token, "BOX_MCP_DATA_DIR": str(Path(tmp) / "mcp")}
+            home = Path(tmp) / "home"
+            env = clean_env(
+                BOX_DEVELOPER_TOKEN=token,
+                BOX_MCP_DATA_DIR=str(Path(tmp) / "mcp"),
+                HOME=str(home),
+                XDG_DATA_HOME=str(home / "xdg"),
+            )
             serve = [
                 py,
                 "-m",
@@ -249,14 +211,15 @@ def main() -> None:
                 f"{box_url}/2.0/files/{file_id}", params={"fields": FILE_FIELDS}, headers=headers
             )
             canned.write_text(details.text)
-            with (
-                process(serve, answers(mcp_base + "/healthz"), env=env),
-                process(
-                    [py, __file__, "--echo-server", str(echo_port), str(canned)], answers(echo_base + "/mcp")
-                ),
+            echo = [py, __file__, "--echo-server", str(echo_port), str(canned)]
+            with processes(
+                Server(serve, answers(mcp_base + "/healthz"), env), Server(echo, answers(echo_base + "/mcp"))
             ):
-                asyncio.run(measure(box_url, token, file_id, mcp_base + "/mcp", echo_base + "/mcp", args))
+                asyncio.run(
+                    measure(box_url, token, file_id, mcp_base + "/mcp", echo_base + "/mcp", args, out)
+                )
+    return out.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

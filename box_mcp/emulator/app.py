@@ -33,6 +33,7 @@ from . import seed as seeding
 from .common import Emulator
 from .errors import BoxError, OAuthError
 from .faults import FaultRule, RateLimiter
+from .request_log import RequestLog
 from .routes import ROUTES
 from .store import Store, sha256_hex
 
@@ -93,8 +94,15 @@ def as_box_error(exc: Exception) -> BoxError:
 class BoxMiddleware:
     """Cross-cutting request rules and the last line of error handling (never a traceback out)."""
 
-    def __init__(self, app: ASGIApp, emulator: Emulator, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        emulator: Emulator,
+        rng: random.Random | None = None,
+        request_log: RequestLog | None = None,
+    ) -> None:
         self.app = app
+        self.request_log = request_log
         self.emulator = emulator
         self.rng = rng or random.Random()  # noqa: S311 - fault injection, not security
 
@@ -102,6 +110,8 @@ class BoxMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.request_log is not None:
+            self.request_log.record(scope["method"], scope["path"])
         request_id = _request_id(scope)
         started = False
         observed: dict[str, Any] = {}
@@ -228,13 +238,15 @@ def create_app(
     faults: list[FaultRule] | None = None,
     listen_url: str | None = None,
     fault_seed: int | None = None,
+    count_requests: bool = False,
 ) -> Starlette:
     """Build an emulator. Persistent in `data_dir` unless `memory`; a fresh store gets `seed`.
 
     `base_url` fixes the origin of every absolute URL the emulator hands out (download Locations, upload
     and chunked-session URLs, ...); without it each request's own origin is used. `listen_url` is where
     it listens: what credentials.json names, and the origin when a request has no usable Host.
-    `fault_seed` makes the injected faults' dice repeatable (tests under load)."""
+    `fault_seed` makes the injected faults' dice repeatable (tests under load). `count_requests` keeps a
+    `RequestLog` of every request in `app.state.request_log` (benchmarks count Box requests per call)."""
     if not memory and data_dir is None:
         raise ValueError("create_app needs data_dir=Path(...) or memory=True")
     if seed not in seeding.SEEDS:
@@ -274,8 +286,10 @@ def create_app(
         lifespan=lifespan,
     )
     rng = random.Random(fault_seed) if fault_seed is not None else None  # noqa: S311 - not security
-    app.add_middleware(BoxMiddleware, emulator=emulator, rng=rng)
+    request_log = RequestLog() if count_requests else None
+    app.add_middleware(BoxMiddleware, emulator=emulator, rng=rng, request_log=request_log)
     app.state.emulator = emulator
+    app.state.request_log = request_log
     return app
 
 
