@@ -26,6 +26,7 @@ from anyio.abc import Process
 
 from box_mcp.audit import verify
 from box_mcp.emulator.testing import running_emulator
+from tests.server.hostile_servers import rpc_message
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 3
@@ -71,15 +72,6 @@ async def start_server(emulator: Any, data_dir: Path) -> tuple[Process, str]:
     raise AssertionError("box-mcp serve did not start within 15 s")
 
 
-def message(response: httpx2.Response) -> dict[str, Any]:
-    """The JSON-RPC message of a response sent as JSON or as a server-sent event stream."""
-    if response.headers.get("content-type", "").startswith("application/json"):
-        return dict(response.json())
-    datas = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-    found = [json.loads(d) for d in datas if d]
-    return next((m for m in found if "result" in m or "error" in m), {})
-
-
 async def open_session(http: httpx2.AsyncClient, url: str) -> dict[str, str]:
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": CLIENT}}
@@ -94,7 +86,7 @@ async def create_folder(http: httpx2.AsyncClient, url: str, headers: dict[str, s
     call = {"jsonrpc": "2.0", "id": name, "method": "tools/call",
             "params": {"name": "create_folder", "arguments": {"parent_folder_id": "0", "name": name}}}
     response = await http.post(url, json=call, headers=headers)
-    result = message(response).get("result")
+    result = rpc_message(response).get("result")
     return response.status_code == 200 and isinstance(result, dict) and not result.get("isError")
 
 
