@@ -22,6 +22,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from box_mcp.access import CallFacts, ResourceUse
+from box_mcp.decision import ALLOW, Decision, deny
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
 from box_mcp.tools.local import LocalRules, confine_path
@@ -54,26 +55,6 @@ class Call:
     facts: CallFacts
     transport: TransportKind
     session: SessionInfo | None = None  # the MCP session and client the call came from
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The policy's answer. `reason` is shown to the agent when denied; `args` may narrow the call
-    (e.g. search scoped to the agent's grant roots) and must be the same input model."""
-
-    allowed: bool
-    reason: str = ""
-    rules: tuple[str, ...] = ()
-    args: ToolInput | None = None
-    approval_required: bool = False  # allowed only if a person approves (see Approver)
-    # A denial because Box failed a lookup the decision needed: Box's answer, for the audit record.
-    box_status: int | None = None
-    box_code: str | None = None
-    box_request_id: str | None = None
-    shown: str | None = None  # what a denied agent is told instead of `reason` (the audit keeps `reason`)
-
-
-ALLOW = Decision(allowed=True, reason="no policy configured")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +237,7 @@ class Gate:
         admit = getattr(self.policy, "admit", None)  # rate limits count every call, valid or not
         refusal = admit(agent, tool) if admit is not None else None
         if refusal:
-            limited = Outcome(False, Decision(False, refusal), _ms(started), f"Denied: {refusal}", "denied")
+            limited = Outcome(False, deny(refusal), _ms(started), f"Denied: {refusal}", "denied")
             return await self._reject(name, arguments, call_id, agent, transport, session, limited)
         if tool is None:
             message = self.unavailable.get(name) or (
@@ -350,9 +331,6 @@ class Gate:
                 await self._record(call, Outcome(False, decision, _ms(started), "cancelled", "cancelled"))
             raise
         except BoxMCPError as exc:
-            carried = getattr(exc, "decision", None)  # a policy may raise Denied carrying its decision
-            if isinstance(carried, Decision):
-                decision = carried
             exc = await self._confine_error(call, exc)
             outcome = _failed(exc, decision, started)
             await self._record(call, outcome)

@@ -31,12 +31,12 @@ from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from box_mcp.config import Settings
+from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import (
     AuditHook,
     Call,
     CredentialsHook,
-    Decision,
     Gate,
     InputRequired,
     PolicyHook,

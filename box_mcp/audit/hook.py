@@ -127,9 +127,8 @@ def _named(uses: list[Any], result: dict[str, str] | None) -> list[Any]:
 
 def _decision(decision: Any) -> dict[str, Any]:
     return {
-        "effect": "approval_required" if getattr(decision, "approval_required", False)
-        else "allow" if decision.allowed else "deny",
-        "rules": list(decision.rules),
+        "effect": decision.effect,
+        "rules": list(decision.rule_ids),
         "sentence": decision.reason or None,
     }
 

@@ -10,16 +10,15 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+from box_mcp.decision import Decision, Effect
 from box_mcp.errors import PolicyError
 from box_mcp.policy import reasons
 from box_mcp.policy.conditions import Cond, compile_conditions, rule_applies
 from box_mcp.policy.model import Agent, Policy, Rule
 
-Effect = Literal["allow", "deny", "approval_required"]
-
+__all__ = ["Decision", "DecisionRequest", "Effect", "Engine"]
 
 @dataclass(frozen=True, slots=True)
 class ToolInfo:
@@ -47,21 +46,6 @@ class DecisionRequest:
             ResourceUse(self.aliases[u.item], u.access, u.role, u.subtree) if u.item in self.aliases else u
             for u in self.uses
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    effect: Effect
-    rule_ids: tuple[str, ...]
-    reason: str
-    # What the agent is told when it must not learn `reason`: a denial on an item it may not see reads
-    # the same whether the item is outside its grants, hidden by a rule, or does not exist (an
-    # existence oracle otherwise). `reason` stays the operator's detail (audit, explain).
-    shown: str | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.effect == "allow"
 
 
 @dataclass(frozen=True, slots=True)

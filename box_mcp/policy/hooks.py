@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import CallFacts, ItemRef, ResourceUse
 from box_mcp.box.errors import BoxAPIError
+from box_mcp.decision import Decision, deny
 from box_mcp.errors import BoxError, BoxMCPError
 from box_mcp.policy import hidden
-from box_mcp.policy.engine import Decision, DecisionRequest
+from box_mcp.policy.engine import DecisionRequest
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.resolve import AncestryError, AncestryResolver
 from box_mcp.policy.scrub import scrub
@@ -22,7 +23,6 @@ from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
     from box_mcp.gate import Call
-    from box_mcp.gate import Decision as GateDecision
     from box_mcp.tools.spec import ToolOutput, ToolSpec
 
 log = logging.getLogger("box_mcp.policy")
@@ -127,16 +127,14 @@ class PolicyGate:
         if spec is None:
             return None  # decide() refuses an agent the policy does not know
         is_write = tool is not None and not tool.read_only
-        refusal = self.limiter.check(agent, spec.limits, is_write=is_write)
-        return None if refusal is None else refusal.removeprefix("denied: ")
+        return self.limiter.check(agent, spec.limits, is_write=is_write)
 
-    async def decide(self, call: Call) -> GateDecision:
-        from box_mcp.gate import Decision as GateDecision
+    async def decide(self, call: Call) -> Decision:
 
         engine = self.store.engine()
         spec = engine.agent(call.agent)
         if spec is None:
-            return GateDecision(False, f"{call.agent!r} is not an agent this policy knows.")
+            return deny(f"{call.agent!r} is not an agent this policy knows.")
         tool = call.tool.name
         args = None
         if not call.resources and hasattr(call.args, "ancestor_folder_ids"):
@@ -144,7 +142,7 @@ class PolicyGate:
             roots = engine.roots(call.agent, tool)
             if roots is not None:
                 if not roots:
-                    return GateDecision(False, f"{call.agent} holds no folder grant to search in.")
+                    return deny(f"{call.agent} holds no folder grant to search in.")
                 args = call.args.model_copy(update={"ancestor_folder_ids": list(roots[:MAX_INJECTED_ROOTS])})
         uses = call.resources
         # An agent the policy hides items from gets one answer for an id it may not see and one that
@@ -184,7 +182,7 @@ class PolicyGate:
         if facts.invitee_email is None and isinstance(getattr(call.args, "user_id", None), str):
             invitee = await self._login_of(call.agent, str(call.args.user_id))  # type: ignore[attr-defined]
             if invitee is None:
-                return GateDecision(False, f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
+                return deny(f"could not look up Box user {call.args.user_id}; check the id.")  # type: ignore[attr-defined]
             facts = dataclasses.replace(facts, invitee_email=invitee)
         if facts.name is None and facts.extension is None:
             source = next((u.item for u in call.resources if _keeps_name(u, facts)), None)
@@ -192,30 +190,29 @@ class PolicyGate:
                 # A copy, a move or a new version keeps the file's name: extension and name limits apply.
                 name = await self._name_of(call.agent, source)
                 if name is None:
-                    return GateDecision(False, f"could not look up the name of {source}; check the id.")
+                    return deny(f"could not look up the name of {source}; check the id.")
                 facts = dataclasses.replace(facts, name=name, extension=_extension(name))
         decision = engine.decide(DecisionRequest(call.agent, tool, uses, facts, ancestry, aliases))
         return _to_gate(decision, args)
 
     def _unavailable(
         self, call: Call, req: DecisionRequest, missing: Mapping[ItemRef, str]
-    ) -> GateDecision | None:
+    ) -> Decision | None:
         """The denial for the first item the call names that does not exist or that the agent may not see:
         one wording for the agent, the detail (not found, outside the grants, which rule) for the audit."""
-        from box_mcp.gate import Decision as GateDecision
 
         engine = self.store.engine()
         for given, use in zip(req.uses, req.matched(), strict=True):
             if given.item in missing:
                 detail = f"not found: {missing[given.item]}"
-                return GateDecision(False, detail, shown=engine.unavailable(req.agent, req.tool, given.item))
+                return deny(detail, shown=engine.unavailable(req.agent, req.tool, given.item))
             if not engine.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
                 # Decided on this item alone (not its subtree, whose forbids are not located yet): the
                 # reason then names it, and the rule that hides it if one does.
                 only = dataclasses.replace(given, subtree=False)
                 alone = engine.decide(dataclasses.replace(req, uses=(only,)))
-                return GateDecision(False, alone.reason.removeprefix("denied: "), alone.rule_ids,
-                                    shown=engine.unavailable(req.agent, req.tool, given.item))
+                shown = engine.unavailable(req.agent, req.tool, given.item)
+                return deny(alone.reason, alone.rule_ids, shown=shown)
         return None
 
     async def _collaboration_items(
@@ -468,12 +465,10 @@ def _unlocated(exc: BoxError, text: str) -> Unlocated:
     return out
 
 
-def _lookup_denied(reason: str) -> GateDecision:
-    from box_mcp.gate import Decision as GateDecision
-
-    return GateDecision(False, reason, box_status=getattr(reason, "status", None),
-                        box_code=getattr(reason, "code", None),
-                        box_request_id=getattr(reason, "request_id", None))
+def _lookup_denied(reason: str) -> Decision:
+    return Decision("deny", reason=reason, box_status=getattr(reason, "status", None),
+                    box_code=getattr(reason, "code", None),
+                    box_request_id=getattr(reason, "request_id", None))
 
 
 def _with_local_size(call: Call) -> CallFacts:
@@ -500,12 +495,5 @@ def _extension(name: str) -> str:
     return ext.lower() if dot and stem else ""
 
 
-def _to_gate(decision: Decision, args: Any) -> GateDecision:
-    from box_mcp.gate import Decision as GateDecision
-
-    if decision.allowed:
-        return GateDecision(True, decision.reason, decision.rule_ids, args)
-    # The gate prefixes "Denied: "; keep the sentence's own content.
-    return GateDecision(False, decision.reason.removeprefix("denied: "), decision.rule_ids,
-                        approval_required=decision.effect == "approval_required",
-                        shown=decision.shown.removeprefix("denied: ") if decision.shown else None)
+def _to_gate(decision: Decision, args: Any) -> Decision:
+    return decision if args is None else dataclasses.replace(decision, args=args)

@@ -52,6 +52,6 @@ def _window(store: dict[str, deque[float]], agent: str, now: float) -> deque[flo
 
 def _refusal(agent: str, what: str, limit: int, q: deque[float], now: float) -> str:
     if limit == 0:
-        return f"denied: {agent} may make no {what} (its limit is 0 per minute)."
+        return f"{agent} may make no {what} (its limit is 0 per minute)."
     wait = max(1, math.ceil(q[0] + WINDOW - now))
-    return f"denied: {agent} reached its limit of {limit} {what} per minute; retry in {wait} s."
+    return f"{agent} reached its limit of {limit} {what} per minute; retry in {wait} s."

@@ -10,19 +10,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from box_mcp.access import ItemRef, ResourceUse
+from box_mcp.decision import Decision, Effect
 from box_mcp.policy.conditions import first_failing
 
 if TYPE_CHECKING:
-    from box_mcp.policy.engine import CRule, Decision, DecisionRequest, ToolInfo
+    from box_mcp.policy.engine import CRule, DecisionRequest, ToolInfo
     from box_mcp.policy.model import Agent
 
 _VERB = {"read": "reads", "write": "changes", "admin": "changes who can reach"}
 
 
-def _decision(effect: str, ids: Sequence[str], reason: str) -> Decision:
-    from box_mcp.policy.engine import Decision
-
-    return Decision(effect, tuple(ids), reason)  # type: ignore[arg-type]
+def _decision(effect: Effect, ids: Sequence[str], reason: str) -> Decision:
+    return Decision(effect, tuple(ids), reason)
 
 
 def reach(rule: CRule) -> str:
@@ -67,8 +66,8 @@ def _protected(rule: CRule) -> str:
 
 def unknown(req: DecisionRequest, agents: Mapping[str, Agent], tools: Mapping[str, ToolInfo]) -> Decision:
     if req.agent not in agents:
-        return _decision("deny", (), f"denied: {req.agent!r} is not an agent this policy knows.")
-    return _decision("deny", (), f"denied: {req.tool!r} is not a tool this server offers.")
+        return _decision("deny", (), f"{req.agent!r} is not an agent this policy knows.")
+    return _decision("deny", (), f"{req.tool!r} is not a tool this server offers.")
 
 
 def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
@@ -86,7 +85,7 @@ def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     return _decision(
         "deny",
         [h.id for h in hits],
-        f"denied: {what}{detail}; rule '{f.id}' forbids this for {req.agent} {_protected(f)}{_described(f)}.",
+        f"{what}{detail}; rule '{f.id}' forbids this for {req.agent} {_protected(f)}{_described(f)}.",
     )
 
 
@@ -105,12 +104,12 @@ def needs_approval(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
 def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[CRule]) -> Decision:
     agent = req.agent
     if not permits:
-        return _decision("deny", (), f"denied: {agent} holds no grant for {req.tool}.")
+        return _decision("deny", (), f"{agent} holds no grant for {req.tool}.")
     if use is None:
         return _decision(
             "deny",
             (),
-            f"denied: {req.tool} touches no single item, and none of {agent}'s grants for it allow "
+            f"{req.tool} touches no single item, and none of {agent}'s grants for it allow "
             f"{'this call' if any(p.conditional for p in permits) else 'that much access'}.",
         )
     what = phrase(req, use)
@@ -126,13 +125,13 @@ def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[C
             if c
             else "does not apply to these arguments"
         )
-        return _decision("deny", (), f"denied: {what}, but {agent}'s grant '{p.id}' {detail}.")
+        return _decision("deny", (), f"{what}, but {agent}'s grant '{p.id}' {detail}.")
     if here:
         p = max(here, key=lambda r: r.rank)
         return _decision(
             "deny",
             (),
-            f"denied: {what}, which needs {use.access.value} access; {agent}'s grant '{p.id}' gives only "
+            f"{what}, which needs {use.access.value} access; {agent}'s grant '{p.id}' gives only "
             f"{p.access.value} access there.",
         )
     strong = [p for p in permits if p.rank >= need]
@@ -140,7 +139,7 @@ def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[C
         return _decision(
             "deny",
             (),
-            f"denied: {what}, but where {use.item} sits in Box is unknown, so it cannot be checked against "
+            f"{what}, but where {use.item} sits in Box is unknown, so it cannot be checked against "
             f"{agent}'s grants; retry with an id the server can look up.",
         )
     if strong:
@@ -149,12 +148,12 @@ def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[C
         return _decision(
             "deny",
             (),
-            f"denied: {what}, outside {agent}'s {use.access.value} grant{plural} {grants}.",
+            f"{what}, outside {agent}'s {use.access.value} grant{plural} {grants}.",
         )
     return _decision(
         "deny",
         (),
-        f"denied: {what}, which needs {use.access.value} access; {agent} holds no {use.access.value} grant "
+        f"{what}, which needs {use.access.value} access; {agent} holds no {use.access.value} grant "
         f"for {req.tool}.",
     )
 

@@ -14,6 +14,7 @@ from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.store import iter_lines
+from box_mcp.decision import Decision
 
 
 class UploadArgs(BaseModel):
@@ -40,7 +41,7 @@ async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, au
     hook = GateAudit(audit_log, acting_as={"type": "user", "id": "9"})
     upload = call("upload_file", "c1")
     await hook.intent(upload)
-    allowed = gate.Decision(allowed=True, reason="uploads to folder 0", rules=("uploads",))
+    allowed = Decision("allow", ("uploads",), "uploads to folder 0")
     await hook.outcome(upload, gate.Outcome(False, allowed, 41.0, "Box said 409", "box", 409,
                                             "item_name_in_use", "req-1"))
     intent, outcome = records(audit_dir)
@@ -59,7 +60,7 @@ async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, au
 async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: AuditLog,
                                                                    audit_dir: Path) -> None:
     hook = GateAudit(audit_log)
-    denied = gate.Decision(allowed=False, reason="no uploads here", rules=("read-only",))
+    denied = Decision("deny", ("read-only",), "no uploads here")
     ended = gate.Outcome(False, denied, 0.2, "Denied: no uploads", "denied")
     await hook.outcome(call("upload_file", "c2"), ended)
     [rec] = records(audit_dir)
@@ -71,8 +72,7 @@ async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: Au
 async def test_a_call_that_needed_approval_is_recorded_as_approval_required(audit_log: AuditLog,
                                                                             audit_dir: Path) -> None:
     hook = GateAudit(audit_log)
-    asked = gate.Decision(allowed=True, reason="deletes need a person", rules=("ask",),
-                          approval_required=True)
+    asked = Decision("approval_required", ("ask",), "deletes need a person")
     await hook.outcome(call("upload_file", "c3"), gate.Outcome(False, asked, 0.2, "Denied: not approved",
                                                                "denied"))
     [rec] = records(audit_dir)

@@ -84,7 +84,7 @@ async def test_a_confined_agent_gets_one_denial_for_an_outside_a_hidden_and_a_mi
     # The operator's audit keeps which it was: outside the grant, the rule that hides it, not found.
     sentences = [o.decision.reason for o in outcomes]
     assert sentences[0].startswith(f"get_file_details reads file {outside}, outside boxed's read grant")
-    assert outcomes[1].decision.rules == ("drafts",) and "rule 'drafts' forbids" in sentences[1]
+    assert outcomes[1].decision.rule_ids == ("drafts",) and "rule 'drafts' forbids" in sentences[1]
     assert sentences[2] == f"not found: Box has no file {MISSING} that boxed's identity can see"
     assert [o.error for o in outcomes] == [
         f"Denied: file {f} is not available to boxed (it does not exist, or boxed may not use it); "
@@ -101,7 +101,7 @@ async def test_a_move_into_an_outside_or_a_missing_folder_reads_the_same(make_wo
     texts, outcomes, _ = await _denials(w, moves)
     assert len(set(texts)) == 1, texts
     assert texts[0].startswith("Denied: folder ID is not available to boxed"), texts[0]
-    assert [o.decision.rules for o in outcomes] == [(), ("drafts",), ()]
+    assert [o.decision.rule_ids for o in outcomes] == [(), ("drafts",), ()]
 
 
 async def test_a_collaboration_on_an_outside_item_reads_as_a_missing_one(make_world, tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_explain_shows_the_operator_the_detail_and_what_the_agent_reads(capsys) 
                  f'{{"file:{salaries}": ["0", "200000000005"]}}'])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert lines[2].startswith(f"why:    denied: get_file_content reads file {salaries}, outside contracts")
+    assert lines[2].startswith(f"why:    get_file_content reads file {salaries}, outside contracts")
     assert lines[3] == (
         f"agent reads: file {salaries} is not available to contracts-bot (it does not exist, or "
         "contracts-bot may not use it); contracts-bot's grants for get_file_content: read in folder "

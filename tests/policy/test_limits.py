@@ -22,7 +22,7 @@ def test_calls_per_minute_refuses_the_call_over_the_limit_and_says_when_to_retry
     clock.now += 10
     assert limiter.check("a", limits, False) is None
     refusal = limiter.check("a", limits, False)
-    assert refusal == "denied: a reached its limit of 2 calls per minute; retry in 50 s."
+    assert refusal == "a reached its limit of 2 calls per minute; retry in 50 s."
     clock.now += 50
     assert limiter.check("a", limits, False) is None  # the first call left the window
 
@@ -41,7 +41,7 @@ def test_zero_writes_means_read_only_and_no_limits_means_unlimited():
     limiter = RateLimiter(Clock())
     assert (
         limiter.check("a", RateLimits(writes_per_minute=0), True)
-        == "denied: a may make no writes (its limit is 0 per minute)."
+        == "a may make no writes (its limit is 0 per minute)."
     )
     assert all(limiter.check("a", RateLimits(), True) is None for _ in range(1000))
 

@@ -13,8 +13,9 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from box_mcp.config import Settings
+from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import ConfigError
-from box_mcp.gate import ALLOW, Call, Decision
+from box_mcp.gate import Call
 from box_mcp.http.app import create_http_app
 from box_mcp.http.serving import bind, serving
 from box_mcp.server import build_server
@@ -77,7 +78,7 @@ class _PerAgent:
     async def decide(self, call: Call) -> Decision:
         self.agents.append(call.agent)
         if call.agent == "alice" and call.tool.name != "who_am_i":
-            return Decision(allowed=False, reason="alice holds no grant for " + call.tool.name)
+            return Decision("deny", reason="alice holds no grant for " + call.tool.name)
         return ALLOW
 
 
