@@ -1,7 +1,8 @@
 """The `box-mcp` command: one sub-command per area (serve, demo, emulator, policy, audit, auth).
 
 Each area owns a module with `register(subparsers)`, which adds its parser(s) and sets `func` on them;
-this file only collects them, so that starting `box-mcp emulator` never imports the MCP server.
+this file only collects them. The modules import what a command needs inside its function, so
+starting `box-mcp emulator` never imports the MCP server.
 Errors a person can fix (box-mcp's own errors, a path that cannot be read or written) end as one line
 on stderr and exit status 2, whichever sub-command raised them; anything else is a bug and keeps its
 traceback.
@@ -10,21 +11,15 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from box_mcp import __version__
+from box_mcp import __version__, server_cli
+from box_mcp.audit import cli as audit_cli
+from box_mcp.broker import cli as broker_cli
+from box_mcp.emulator import cli as emulator_cli
 from box_mcp.errors import BoxMCPError
-
-# Order is the order of `box-mcp --help`.
-COMMAND_MODULES = (
-    "box_mcp.server_cli",  # serve, demo
-    "box_mcp.emulator.cli",  # emulator
-    "box_mcp.policy.cli",  # policy check | explain | test | init | new-key
-    "box_mcp.audit.cli",  # audit tail | query | verify
-    "box_mcp.broker.cli",  # auth login | status | logout
-)
+from box_mcp.policy import cli as policy_cli
 
 EXIT_USAGE = 2  # what argparse uses for a bad command line; a setting or file the user must fix is the same
 
@@ -33,14 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="box-mcp", description="A governed MCP server for Box.")
     parser.add_argument("--version", action="version", version=f"box-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # an area not built yet in this checkout
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    server_cli.register(sub)  # serve, demo
+    emulator_cli.register(sub)  # emulator
+    policy_cli.register(sub)  # policy check | explain | test | init | new-key
+    audit_cli.register(sub)  # audit tail | query | verify
+    broker_cli.register(sub)  # auth login | status | logout
     return parser
 
 

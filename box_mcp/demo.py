@@ -158,9 +158,8 @@ async def _demo(
 ) -> int:
     policy = demo_policy()
     from box_mcp.audit import verify
+    from box_mcp.deployment import open_deployment
     from box_mcp.emulator.app import create_app
-    from box_mcp.http.app import create_http_app
-    from box_mcp.server import open_deployment
     from box_mcp.server_cli import startup_summary
 
     emu_dir = data_dir / "emulator"
@@ -186,11 +185,10 @@ async def _demo(
             policy=policy,
         )
         await stack.enter_async_context(serving(emu_app, emu_sock))
-        server, hooks = await open_deployment(settings, stack, transport="http")
-        for line in startup_summary(settings, server, hooks, prefix="box-mcp demo"):
+        deployment = await stack.enter_async_context(open_deployment(settings, transport="http"))
+        for line in startup_summary(deployment, prefix="box-mcp demo"):
             print(line, file=sys.stderr, flush=True)
-        mcp_app = create_http_app(server, host="127.0.0.1", port=mcp_port, authenticate=hooks.authenticate)
-        await stack.enter_async_context(serving(mcp_app, mcp_sock))
+        await stack.enter_async_context(serving(deployment.http_app(port=mcp_port), mcp_sock))
         if port_note:
             out(f"note: {port_note}")
         out(f"Box emulator: {box_url}  (state in {emu_dir})")
@@ -226,7 +224,7 @@ async def _stdio(data_dir: Path) -> int:
     """The demo agent on stdio: the demo policy, against the emulator a running `box-mcp demo` serves."""
     import httpx2
 
-    from box_mcp.server import open_deployment
+    from box_mcp.deployment import open_deployment
     from box_mcp.server_cli import startup_summary
 
     policy = demo_policy()
@@ -254,11 +252,10 @@ async def _stdio(data_dir: Path) -> int:
         developer_token=token,
         policy=policy,
     )
-    async with AsyncExitStack() as stack:
-        server, hooks = await open_deployment(settings, stack, transport="stdio")
-        for line in startup_summary(settings, server, hooks, prefix="box-mcp demo"):
+    async with open_deployment(settings, transport="stdio") as deployment:
+        for line in startup_summary(deployment, prefix="box-mcp demo"):
             print(line, file=sys.stderr, flush=True)
-        await server.run_stdio_async()
+        await deployment.server.run_stdio()
     return 0
 
 

@@ -96,11 +96,13 @@ class InputRequired(Exception):  # a control-flow signal, not an error
 
 
 class PolicyHook(Protocol):
-    # Optional: `admit(agent, tool: ToolSpec | None) -> str | None` counts every call against rate limits
-    # before its arguments are checked; a sentence refuses it. The gate uses it when present.
-
     def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
         """False hides the tool from this agent's tools/list (it holds no grant for it)."""
+        ...
+
+    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+        """Count one tools/call against the agent's rate limits, before its arguments are checked (a call
+        with bad arguments or an unknown tool costs an audit record too): the refusal sentence, or None."""
         ...
 
     async def decide(self, call: Call) -> Decision: ...
@@ -117,6 +119,10 @@ class ResultFilterHook(Protocol):
         """Drop list/search entries outside what the agent may see. Must return the same output model."""
         ...
 
+    async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
+        """A Box error names items too (a name conflict's id): drop those the agent may not see."""
+        ...
+
 
 class AuditHook(Protocol):
     async def intent(self, call: Call) -> None:
@@ -125,15 +131,27 @@ class AuditHook(Protocol):
 
     async def outcome(self, call: Call, outcome: Outcome) -> None: ...
 
-    # Optional: `rejected(tool, arguments, *, call_id, agent, transport, session, outcome)` records a call
-    # refused before it became a Call (unknown tool, bad arguments); the gate uses it when present.
-    # Optional: `failure() -> str | None` says why the audit can record nothing (its disk failed): the
-    # gate then refuses every call, since a call must be recorded or not served.
+    async def rejected(self, tool: str, arguments: Any, *, call_id: str, agent: str, transport: TransportKind,
+                       session: SessionInfo | None, outcome: Outcome) -> None:
+        """Record a call refused before it became a Call (unknown tool, bad arguments, rate limit)."""
+        ...
+
+    def failure(self) -> str | None:
+        """Why the audit can record nothing (its disk failed), else None: the gate then refuses every
+        call, since a call must be recorded or not served."""
+        ...
+
+    async def sink(self, kind: str, fields: dict[str, Any]) -> None:
+        """Record one deployment event (session, tools/list, policy reload, token refresh)."""
+        ...
 
 
 class AllowAll:
     def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
         return True
+
+    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+        return None
 
     async def decide(self, call: Call) -> Decision:
         return ALLOW
@@ -141,7 +159,7 @@ class AllowAll:
 
 @dataclass(frozen=True)
 class StaticCredentials:
-    """One Box client for every call (a developer token): the default until the broker lands."""
+    """One Box client for every call (one token): tests and embedders; deployments use the broker's."""
 
     client: BoxClient = field(repr=False)
 
@@ -153,12 +171,25 @@ class NoFilter:
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
         return output
 
+    async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
+        return exc
+
 
 class NoAudit:
     async def intent(self, call: Call) -> None:
         return None
 
     async def outcome(self, call: Call, outcome: Outcome) -> None:
+        return None
+
+    async def rejected(self, tool: str, arguments: Any, *, call_id: str, agent: str, transport: TransportKind,
+                       session: SessionInfo | None, outcome: Outcome) -> None:
+        return None
+
+    def failure(self) -> str | None:
+        return None
+
+    async def sink(self, kind: str, fields: dict[str, Any]) -> None:
         return None
 
 
@@ -205,10 +236,10 @@ class Gate:
         self.policy: PolicyHook = policy or AllowAll()
         self.results: ResultFilterHook = results or NoFilter()
         self.audit: AuditHook = audit or NoAudit()
-        self.events = events or Events()  # policy/broker/session events, flushed before each record
-        sink = getattr(self.audit, "sink", None)
-        if sink is not None and not self.events.connected:  # an audit given directly records events too
-            self.events.connect(sink)
+        if events is None:  # no deployment hub: this gate's own, recorded by its audit
+            events = Events()
+            events.connect(self.audit.sink)
+        self.events = events  # policy/broker/session events, flushed before each record
         self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
         self.protected_paths = tuple(Path(p) for p in protected_paths)  # box-mcp's own files
         self.max_inline_bytes = max_inline_bytes
@@ -228,14 +259,12 @@ class Gate:
         session: SessionInfo | None = None,
     ) -> CallToolResult:
         started = time.perf_counter()
-        failure = getattr(self.audit, "failure", None)
-        broken = failure() if callable(failure) else None
+        broken = self.audit.failure()
         if broken:  # nothing could record this call, so it is not served (and not logged again and again)
             return _error(f"Refused: {broken}. Nothing was sent to Box.")
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
-        admit = getattr(self.policy, "admit", None)  # rate limits count every call, valid or not
-        refusal = admit(agent, tool) if admit is not None else None
+        refusal = self.policy.admit(agent, tool)  # rate limits count every call, valid or not
         if refusal:
             limited = Outcome(False, deny(refusal), _ms(started), f"Denied: {refusal}", "denied")
             return await self._reject(name, arguments, call_id, agent, transport, session, limited)
@@ -269,16 +298,14 @@ class Gate:
     async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
                       session: SessionInfo | None, outcome: Outcome) -> CallToolResult:
         """A call refused before it became a Call: nothing reached Box, but the attempt is recorded."""
-        rejected = getattr(self.audit, "rejected", None)
-        if rejected is not None:
-            try:
-                await self.events.flush()
-                await rejected(name, arguments, call_id=call_id, agent=agent, transport=transport,
-                               session=session, outcome=outcome)
-            except AuditError as exc:
-                log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
-            except Exception:
-                log.exception("audit record for rejected call %s could not be written", call_id)
+        try:
+            await self.events.flush()
+            await self.audit.rejected(name, arguments, call_id=call_id, agent=agent, transport=transport,
+                                      session=session, outcome=outcome)
+        except AuditError as exc:
+            log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
+        except Exception:
+            log.exception("audit record for rejected call %s could not be written", call_id)
         return _error(outcome.error or "the call was rejected")
 
     async def _run(self, call: Call, progress: ProgressReporter, approve: Approver) -> CallToolResult:
@@ -357,11 +384,10 @@ class Gate:
 
     async def _confine_error(self, call: Call, exc: BoxMCPError) -> BoxMCPError:
         """A Box error names items too (a name conflict's id): the result filter may trim those."""
-        confine = getattr(self.results, "confine_error", None)
-        if confine is None or not isinstance(exc, BoxError):
+        if not isinstance(exc, BoxError):
             return exc
         try:
-            confined = await confine(call, exc)
+            confined = await self.results.confine_error(call, exc)
         except Exception:
             log.exception("confining the error of call %s failed", call.call_id)
             # Box's code without its details, and without saying why they are left out.
@@ -413,19 +439,19 @@ def _ms(started: float) -> float:
 
 
 def _failed(exc: BoxMCPError, decision: Decision, started: float) -> Outcome:
-    kind = (
-        "denied"
-        if isinstance(exc, Denied)
-        else "input"
-        if isinstance(exc, ToolInputError)
-        else "box"
-        if isinstance(exc, BoxError)
-        else "broker"
-        if isinstance(exc, BrokerError)
-        else "audit"
-        if isinstance(exc, AuditError)
-        else "error"
-    )
+    match exc:
+        case Denied():
+            kind = "denied"
+        case ToolInputError():
+            kind = "input"
+        case BoxError():
+            kind = "box"
+        case BrokerError():
+            kind = "broker"
+        case AuditError():
+            kind = "audit"
+        case _:
+            kind = "error"
     message = str(exc) or type(exc).__name__
     if kind == "input":
         message = f"Invalid arguments: {message}"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from box_mcp.deployment import Deployment
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -82,15 +85,12 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def identity_label(hooks: Any, policy: Any, agent: str) -> str:
+def identity_label(deployment: Deployment, agent: str) -> str:
     """Which Box identity `agent`'s calls use, as a person would name it: never a secret."""
     from box_mcp.broker.credentials import ClientCredentials, JWTCredential
     from box_mcp.policy.model import AsUser, UserGrant
 
-    broker = getattr(hooks.credentials, "broker", None)
-    if broker is None:  # no broker: the server's own developer-token client
-        return "developer token"
-    creds = broker.settings
+    creds = deployment.broker.settings
 
     def app() -> str:
         sa = creds.service_account
@@ -101,6 +101,7 @@ def identity_label(hooks: Any, policy: Any, agent: str) -> str:
         who = "service account" if subject == "enterprise" else f"user {getattr(sa, 'subject_id', '?')}"
         return f"{how} {who}"
 
+    policy = deployment.policy
     if policy is None:
         return "developer token" if creds.developer_token is not None else app()
     entry = policy.agents.get(agent)
@@ -113,12 +114,6 @@ def identity_label(hooks: Any, policy: Any, agent: str) -> str:
     if isinstance(acts, UserGrant):
         return f"OAuth grant {acts.user_grant!r} (stored by `box-mcp auth login`)"
     return app()
-
-
-def deployment_policy(hooks: Any) -> Any:
-    """The policy the deployment decides with (box_mcp.policy.model.Policy), or None when ungoverned."""
-    store = getattr(hooks.policy, "store", None)
-    return store.engine().policy if store is not None else None
 
 
 def preflight_policy(settings: Settings) -> Any:
@@ -153,11 +148,11 @@ def check_agent(settings: Settings, policy: Any) -> None:
     raise ConfigError(f"{why} (its agents: {known}): pass --agent with one of them, or set default_agent")
 
 
-def startup_summary(settings: Settings, server: Any, hooks: Any, *, prefix: str = "box-mcp") -> list[str]:
+def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[str]:
     """What this server is about to do, for the person who started it (stderr; no secret in it)."""
-    policy = deployment_policy(hooks)
+    settings, server, policy = deployment.settings, deployment.server, deployment.policy
     agent = server.default_agent
-    keyed = hooks.authenticate is not None and settings.transport == "http"
+    keyed = deployment.verifier is not None and settings.transport == "http"
     if policy is None:
         head = (f"{prefix}: UNGOVERNED: no policy, every call is allowed "
                 "(--policy or BOX_MCP_POLICY to govern; `box-mcp policy init` writes one)")
@@ -167,19 +162,18 @@ def startup_summary(settings: Settings, server: Any, hooks: Any, *, prefix: str 
     if keyed and policy is not None:  # callers are whoever their key names: describe each such agent
         named = sorted(name for name, entry in policy.agents.items() if entry.keys)
         who = f"named by API key ({', '.join(named)})"
-        identity = "; ".join(f"{name}: {identity_label(hooks, policy, name)}" for name in named)
+        identity = "; ".join(f"{name}: {identity_label(deployment, name)}" for name in named)
         tools = "; ".join(f"{len(server.gate.visible_tools(name))} listed for {name}" for name in named)
     else:
         who = agent
-        identity = identity_label(hooks, policy, agent)
+        identity = identity_label(deployment, agent)
         tools = f"{len(server.gate.visible_tools(agent))} listed for {agent}"
-    audit = str(settings.data_dir / "audit") if hooks.audit is not None else "off"
     return [
         head,
         f"{prefix}:   agent:        {who}",
         f"{prefix}:   Box identity: {identity}",
         f"{prefix}:   Box URL:      {settings.api_url}",
-        f"{prefix}:   audit log:    {audit}",
+        f"{prefix}:   audit log:    {settings.data_dir / 'audit'}",
         f"{prefix}:   tools:        {tools} (of {len(server.gate.tools)} served)",
     ]
 
@@ -187,42 +181,37 @@ def startup_summary(settings: Settings, server: Any, hooks: Any, *, prefix: str 
 async def _serve(settings: Settings) -> None:
     settings.check_paths()
     check_agent(settings, preflight_policy(settings))
-    from box_mcp.server import open_deployment
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
+    from box_mcp.deployment import open_deployment
 
-    async with AsyncExitStack() as stack:
-        if settings.transport == "stdio":
-            server, hooks = await open_deployment(settings, stack, transport="stdio")
-            for line in startup_summary(settings, server, hooks, prefix="box-mcp serve"):
+    if settings.transport == "stdio":
+        async with open_deployment(settings, transport="stdio") as deployment:
+            for line in startup_summary(deployment, prefix="box-mcp serve"):
                 _say(line)
-            await server.run_stdio_async()
-            return
-        import uvicorn
+            await deployment.server.run_stdio()
+        return
+    import uvicorn
 
-        from box_mcp.http.app import create_http_app
-        from box_mcp.http.serving import bind, uvicorn_limits
+    from box_mcp.http.serving import bind, uvicorn_limits
 
-        server, hooks = await open_deployment(settings, stack, transport="http")
-        app = create_http_app(
-            server,
-            host=settings.host,
-            port=settings.port,
-            authenticate=hooks.authenticate,
-            allowed_hosts=settings.allowed_hosts,
-        )
+    async with open_deployment(settings, transport="http") as deployment:
         sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve
-        stack.callback(sock.close)
-        port = sock.getsockname()[1]
-        for line in startup_summary(settings, server, hooks, prefix="box-mcp serve"):
-            _say(line)
-        _say(f"box-mcp serve: serving MCP on http://{settings.host}:{port}/mcp")
-        if not settings.loopback and not settings.allowed_hosts:
-            _say(
-                "box-mcp serve: only loopback Host headers are accepted (DNS-rebinding defence); add "
-                "--allowed-host NAME:PORT for the name remote clients use"
-            )
-        config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
-                                **uvicorn_limits())
-        await uvicorn.Server(config).serve(sockets=[sock])
+        try:
+            port = sock.getsockname()[1]
+            app = deployment.http_app(port=port)
+            for line in startup_summary(deployment, prefix="box-mcp serve"):
+                _say(line)
+            _say(f"box-mcp serve: serving MCP on http://{settings.host}:{port}/mcp")
+            if not settings.loopback and not settings.allowed_hosts:
+                _say(
+                    "box-mcp serve: only loopback Host headers are accepted (DNS-rebinding defence); add "
+                    "--allowed-host NAME:PORT for the name remote clients use"
+                )
+            config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
+                                    **uvicorn_limits())
+            await uvicorn.Server(config).serve(sockets=[sock])
+        finally:
+            sock.close()
 
 
 def run_serve(args: argparse.Namespace) -> int:

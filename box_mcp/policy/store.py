@@ -50,6 +50,10 @@ class PolicyStore:
         self._checked_at = clock()
         self._event("policy_load", ok=True, rules=len(self._engine.policy.rules))
 
+    def agent_for_key(self, api_key: str) -> str | None:
+        """The agent an inbound API key names under the current policy (HTTP's TokenVerifier asks this)."""
+        return self.engine().agent_for_key(api_key)
+
     def engine(self) -> Engine:
         """The engine to decide this call with (reloaded first if the files changed)."""
         now = self._clock()

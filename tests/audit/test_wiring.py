@@ -234,8 +234,8 @@ POLICY_FILE = (
 async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials_with_rules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from box_mcp.deployment import open_deployment
     from box_mcp.emulator.testing import running_emulator
-    from box_mcp.server import open_deployment
 
     for name in list(os.environ):
         if name.startswith(("BOX_MCP_", "BOX_DEVELOPER", "BOX_JWT", "BOX_OAUTH")):
@@ -248,8 +248,8 @@ async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials
         monkeypatch.setenv("BOX_CLIENT_SECRET", ccg["client_secret"])
         monkeypatch.setenv("BOX_ENTERPRISE_ID", str(ccg["enterprise_id"]))
         settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy))
-        async with AsyncExitStack() as stack:
-            server, _ = await open_deployment(settings, stack, transport="memory")
+        async with open_deployment(settings, transport="memory") as opened:
+            server = opened.server
             async with Client(server, mode="legacy", client_info=CLIENT) as client:
                 read = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
                 write = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "nope"})
@@ -275,8 +275,8 @@ async def test_argument_fields_the_policy_marks_secret_are_masked_in_every_recor
 ) -> None:
     """`audit: {secret_fields: [description]}` in the policy: the value never reaches the log, on the
     intent and the outcome of an allowed write and on a call refused for bad arguments."""
+    from box_mcp.deployment import open_deployment
     from box_mcp.emulator.testing import running_emulator
-    from box_mcp.server import open_deployment
 
     for name in list(os.environ):
         if name.startswith(("BOX_MCP_", "BOX_DEVELOPER", "BOX_JWT", "BOX_OAUTH", "BOX_CLIENT")):
@@ -294,8 +294,8 @@ async def test_argument_fields_the_policy_marks_secret_are_masked_in_every_recor
         )
         settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy),
                                  developer_token=emu.token("ada"))
-        async with AsyncExitStack() as stack:
-            server, _ = await open_deployment(settings, stack, transport="memory")
+        async with open_deployment(settings, transport="memory") as opened:
+            server = opened.server
             async with Client(server, mode="legacy", client_info=CLIENT) as client:
                 ok = await client.call_tool(
                     "update_folder_properties", {"folder_id": engineering, "description": secret}

@@ -3,7 +3,6 @@ and each call narrowed as its row of the downscope table says."""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +10,8 @@ import anyio
 import pytest
 
 from box_mcp.broker import Broker, IdentitySpec
-from box_mcp.broker.gate_hooks import gate_hooks
 from box_mcp.config import Settings
+from box_mcp.deployment import open_deployment
 from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.gate import Call
 from box_mcp.tools.catalog import BY_NAME
@@ -164,17 +163,16 @@ async def test_each_call_gets_the_token_its_row_of_the_downscope_table_names(
     report, archive = files["Finance/q3-report.md"], folders["Contracts/Archive"]
     settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path,
                              developer_token=emulator.token("ada"))
-    async with AsyncExitStack() as stack:
-        hooks = await gate_hooks(settings, stack, env={})
-        assert hooks.credentials is not None
-        move = await hooks.credentials.client_for(_call("move_file", file_id=report,
+    async with open_deployment(settings, transport="stdio") as deployment:
+        credentials = deployment.server.gate.credentials
+        move = await credentials.client_for(_call("move_file", file_id=report,
                                                         destination_folder_id=archive))
         moved = await move.put(f"/files/{report}", json={"parent": {"id": archive}})
-        meta = await hooks.credentials.client_for(_call(
+        meta = await credentials.client_for(_call(
             "set_file_metadata", file_id=report, scope="global", template_key="properties",
             values={"k": "v"}))
         made = await meta.post(f"/files/{report}/metadata/global/properties", json={"k": "v"})
-        comments = await hooks.credentials.client_for(_call("list_file_comments", file_id=report))
+        comments = await credentials.client_for(_call("list_file_comments", file_id=report))
         listed = await comments.get(f"/files/{report}/comments")
     # two items: the scopes only, upload included for the destination; one item: bound to it
     assert (move._token.scopes, move._token.resource) == (  # type: ignore[attr-defined]

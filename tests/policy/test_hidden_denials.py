@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
+from box_mcp.gate import NoAudit
+
 pytestmark = pytest.mark.anyio
 
 CONTRACTS, INBOX, ENGINEERING = "200000000001", "200000000002", "200000000007"
@@ -19,7 +21,7 @@ BOB_ON_ENGINEERING = "50000000002"
 MISSING = "999999999999"
 
 
-class Recorded:
+class Recorded(NoAudit):
     """An audit hook that keeps each call's outcome, as the real audit would record it."""
 
     def __init__(self) -> None:

@@ -97,9 +97,7 @@ async def test_the_summary_names_the_box_identity_of_each_credential_mode(
 ) -> None:
     """In process (one subprocess per mode would cost seconds each): the deployment `serve` opens, and
     the summary it prints from it."""
-    from contextlib import AsyncExitStack
-
-    from box_mcp.server import open_deployment
+    from box_mcp.deployment import open_deployment
     from box_mcp.server_cli import startup_summary
 
     emu = emulator_session
@@ -126,9 +124,8 @@ async def test_the_summary_names_the_box_identity_of_each_credential_mode(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
-    async with AsyncExitStack() as stack:
-        server, hooks = await open_deployment(settings, stack, transport="stdio")
-        lines = startup_summary(settings, server, hooks, prefix="box-mcp serve")
+    async with open_deployment(settings, transport="stdio") as deployment:
+        lines = startup_summary(deployment, prefix="box-mcp serve")
     assert lines[2] == f"box-mcp serve:   Box identity: {identity.format(user=user)}"
     secrets = (emu.credentials["ccg"]["client_secret"],
                emu.credentials["jwt_config"]["boxAppSettings"]["clientSecret"])

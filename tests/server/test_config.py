@@ -110,46 +110,6 @@ def test_an_unknown_toolset_on_the_command_line_exits_2(
     assert code == 2 and "unknown toolset 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.anyio
-async def test_area_hook_modules_plug_in_and_the_policys_default_agent_applies(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import sys
-    import types
-    from contextlib import AsyncExitStack
-
-    from box_mcp.gate import ALLOW, StaticCredentials
-    from box_mcp.server import GateHooks, open_deployment
-
-    class Policy:
-        def tool_visible(self, agent: str, tool: object) -> bool:
-            return True
-
-        async def decide(self, call: object) -> object:
-            return ALLOW
-
-    policy = Policy()
-    first, second = types.ModuleType("fake_first_hooks"), types.ModuleType("fake_second_hooks")
-
-    async def first_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
-        return GateHooks(credentials=StaticCredentials(object()))  # type: ignore[arg-type]
-
-    async def second_hooks(settings: Settings, stack: AsyncExitStack) -> GateHooks:
-        other = StaticCredentials(None)  # type: ignore[arg-type]
-        return GateHooks(credentials=other, policy=policy, default_agent="policy-default")
-
-    first.gate_hooks, second.gate_hooks = first_hooks, second_hooks  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_first_hooks", first)
-    monkeypatch.setitem(sys.modules, "fake_second_hooks", second)
-    modules = ("fake_first_hooks", "fake_second_hooks", "box_mcp.not_built_yet.gate_hooks")
-    async with AsyncExitStack() as stack:
-        server, hooks = await open_deployment(Settings.load(env={}), stack, hook_modules=modules)
-        named, _ = await open_deployment(Settings.load(env={}, agent="cli"), stack, hook_modules=modules)
-    assert server.default_agent == "policy-default" and named.default_agent == "cli"
-    assert server.gate.policy is policy
-    assert hooks.credentials is not None and hooks.credentials.client is not None  # the first module's wins
-
-
 def test_serve_on_a_busy_port_exits_2_and_says_so_without_claiming_to_serve(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

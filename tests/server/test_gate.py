@@ -10,15 +10,16 @@ from mcp.client import Client
 from box_mcp.config import Settings
 from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import AuditError
-from box_mcp.gate import Call, Outcome, StaticCredentials
+from box_mcp.gate import AllowAll, Call, NoAudit, NoFilter, Outcome, StaticCredentials
 from box_mcp.server import build_server
 from box_mcp.tools.spec import ToolOutput, ToolSpec
 
 pytestmark = pytest.mark.anyio
 
 
-class Recorder:
-    """Policy, filter and audit hooks in one, recording the order of events."""
+class Recorder(AllowAll, NoFilter, NoAudit):
+    """Policy, filter and audit hooks in one, recording the order of events (the rest of each hook's
+    interface is the null hooks' no-ops)."""
 
     def __init__(self, deny: set[str] = frozenset(), fail_intent: bool = False) -> None:  # type: ignore[assignment]
         self.deny, self.fail_intent = deny, fail_intent
@@ -222,7 +223,7 @@ async def test_a_client_that_cannot_be_asked_gets_a_denial_not_a_hang(emu: Any, 
 
 def test_an_approval_is_bound_to_the_exact_agent_tool_and_arguments() -> None:
     from box_mcp.access import CallFacts
-    from box_mcp.server import call_fingerprint
+    from box_mcp.approvals import call_fingerprint
     from box_mcp.tools.catalog import get
 
     spec = get("delete_file")

@@ -40,15 +40,19 @@ ELICITING = {"protocolVersion": PROTOCOL, "capabilities": {"elicitation": {}},
              "clientInfo": {"name": "h", "version": "1"}}
 DUPLICATE = ("Invalid request: id 7 is already in use by a request still in progress; "
              "give each request its own id")
-# (method, params, the JSON-RPC error message): the caller's mistakes, each answered -32602.
+def _bad(message: str) -> dict[str, Any]:
+    return {"code": -32602, "message": message}
+
+
+# (method, params, the JSON-RPC error): the caller's mistakes are -32602 naming the field; a method the
+# server does not offer (box-mcp has no prompts) is JSON-RPC's -32601.
 BAD_PARAMS = [
     ("tools/call", {"name": "who_am_i", "arguments": [1]},
-     "Invalid request parameters: params.arguments must be an object"),
-    ("tools/call", {"arguments": {}}, "Invalid request parameters: params.name is required"),
+     _bad("Invalid request parameters: params.arguments must be an object")),
+    ("tools/call", {"arguments": {}}, _bad("Invalid request parameters: params.name is required")),
     ("tools/call", {"name": "who_am_i", "arguments": {}, "_meta": {"progressToken": [1]}},
-     "Invalid request parameters: params._meta.progressToken must be a string or an integer"),
-    ("prompts/get", {"name": "nope"},
-     "Unknown prompt 'nope': call prompts/list for the prompts this server offers"),
+     _bad("Invalid request parameters: params._meta.progressToken must be a string or an integer")),
+    ("prompts/get", {"name": "nope"}, {"code": -32601, "message": "Method not found", "data": "prompts/get"}),
 ]
 
 
@@ -161,7 +165,7 @@ async def test_garbage_lines_and_malformed_params_on_stdio_get_clear_json_rpc_er
     assert codes == [(None, -32700), (None, -32700), (None, -32600), (None, -32700), (None, -32600)]
     assert garbage[0]["error"]["message"] == ("Parse error: the line is not valid JSON; send one "
                                               "JSON-RPC 2.0 message per line")
-    assert [a["error"] for a in answers] == [{"code": -32602, "message": m} for _, _, m in BAD_PARAMS]
+    assert [a["error"] for a in answers] == [error for _, _, error in BAD_PARAMS]
     assert not served["result"]["isError"]  # still serving
     assert "Traceback" not in stderr_path.read_text()
 
@@ -172,7 +176,7 @@ async def test_malformed_params_and_unknown_prompts_over_http_say_what_is_wrong(
         answers = [await http_rpc(http, served.url, headers,
                                   {"jsonrpc": "2.0", "id": n, "method": method, "params": params})
                    for n, (method, params, _) in enumerate(BAD_PARAMS, start=1)]
-    assert [a["error"] for a in answers] == [{"code": -32602, "message": m} for _, _, m in BAD_PARAMS]
+    assert [a["error"] for a in answers] == [error for _, _, error in BAD_PARAMS]
 
 
 async def test_host_and_origin_are_compared_exactly_by_host_and_port(served: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ from mcp.client import Client
 
 from box_mcp.audit.store import iter_lines
 from box_mcp.config import Settings
+from box_mcp.deployment import open_deployment
 from box_mcp.emulator.faults import FaultRule
 from box_mcp.emulator.testing import running_emulator
-from box_mcp.server import open_deployment
 
 pytestmark = pytest.mark.anyio
 
@@ -43,8 +42,8 @@ async def test_a_call_denied_because_the_lookup_got_503_records_boxs_status_in_i
             agent="contracts-bot",
             data_dir=tmp_path / "data",
         )
-        async with AsyncExitStack() as stack:
-            server, _ = await open_deployment(settings, stack, transport="stdio")
+        async with open_deployment(settings, transport="stdio") as opened:
+            server = opened.server
             async with Client(server) as client:
                 result = await client.call_tool("get_file_details", {"file_id": msa})
     assert result.is_error

@@ -15,8 +15,9 @@ from mcp.client.stdio import StdioServerParameters
 from box_mcp.config import Settings
 from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import ConfigError
-from box_mcp.gate import Call
+from box_mcp.gate import AllowAll, Call
 from box_mcp.http.app import create_http_app
+from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.serving import bind, serving
 from box_mcp.server import build_server
 from box_mcp.tools.spec import ToolSpec
@@ -66,7 +67,7 @@ async def test_stdio_subprocess_serves_tools_against_a_loopback_emulator(
     assert not listing.is_error and listing.structured_content["entries"]
 
 
-class _PerAgent:
+class _PerAgent(AllowAll):
     """A stand-in policy: alice sees and may call only who_am_i; records who asked."""
 
     def __init__(self) -> None:
@@ -82,10 +83,7 @@ class _PerAgent:
         return ALLOW
 
 
-def _authenticate(request: Any) -> str | None:
-    return {"Bearer key-alice": "alice", "Bearer key-bob": "bob"}.get(
-        request.headers.get("authorization", "")
-    )
+KEYS = APIKeyVerifier({"key-alice": "alice", "key-bob": "bob"}.get)
 
 
 @pytest.fixture
@@ -96,7 +94,7 @@ async def http_server(emulator: Any) -> Any:
     policy = _PerAgent()
     server = build_server(Settings.load(env={}), box_client=box, policy=policy)
     sock = bind(0)
-    app = create_http_app(server, host="127.0.0.1", port=sock.getsockname()[1], authenticate=_authenticate)
+    app = create_http_app(server, host="127.0.0.1", port=sock.getsockname()[1], verifier=KEYS)
     try:
         async with serving(app, sock) as served:
             yield served, policy

@@ -1,0 +1,82 @@
+"""The gate's credentials hook on the broker: agent -> Box identity -> a Box client on a token narrowed to
+the call (its scopes from `box_mcp.tools.scopes`, bound to the call's one item where Box allows it).
+
+Which identity an agent acts as comes only from the policy (`acts_as`), never from tool arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from box_mcp.broker.broker import Broker, IdentitySpec
+from box_mcp.broker.downscope import narrowing_scopes
+from box_mcp.errors import BrokerError
+from box_mcp.tools import scopes as scope_table
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import BoxClient
+    from box_mcp.gate import Call
+
+Identities = Callable[[str], IdentitySpec]  # agent -> the identity its calls act as (raises BrokerError)
+
+
+class BrokerCredentials:
+    """CredentialsHook: a Box client view bound to the agent's identity, on a token narrowed to the call."""
+
+    def __init__(
+        self, broker: Broker, box: BoxClient, identities: Identities, *, downscope: bool = True
+    ) -> None:
+        self.broker = broker
+        self._box = box
+        self._identities = identities
+        self._downscope = downscope
+
+    def __repr__(self) -> str:
+        return f"BrokerCredentials({self.broker!r})"
+
+    async def client_for(self, call: Call) -> BoxClient:
+        identity = self._identities(call.agent)
+        scopes = resource = None
+        if self._downscope:
+            need = scope_table.need(call.tool.name)
+            scopes = narrowing_scopes(need)
+            # Only a call on one item can be bound to it (see the table's "binding" for why the rest cannot).
+            item = call.tool.single_item_resource(call.args) if scopes and need.binding == "item" else None
+            # The root folder ("0") cannot be a token's resource, and binding to it would narrow nothing.
+            # Box checks a token's resource against the token's own user, so a token used As-User
+            # another user cannot be bound to that user's item: narrow its scopes only.
+            if (
+                item is not None
+                and item.type in ("file", "folder", "web_link")
+                and item.id != "0"
+                and identity.kind != "as_user"
+            ):
+                resource = self.broker.item_resource(item.type, item.id)
+        source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
+        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+
+    async def lookup_client(self, agent: str) -> BoxClient:
+        """The agent's own identity on its base token (never narrowed to one call's item): what the
+        policy uses to learn where items sit. The agent never receives this client."""
+        identity = self._identities(agent)
+        source = await self.broker.token_source(identity)
+        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+
+
+class _Unbound:
+    async def access_token(self) -> str:
+        raise BrokerError("no Box identity was chosen for this request")
+
+    async def invalidate(self, token: str) -> None:
+        return None
+
+
+class Unbound:
+    """The root client's token source: every call runs on a bound view with its own source."""
+
+    async def access_token(self) -> str:
+        raise BrokerError("no Box identity was chosen for this request")
+
+    async def invalidate(self, token: str) -> None:
+        return None

@@ -1,0 +1,183 @@
+"""The composition root: one deployment built in plain code, in the order a call meets its parts.
+
+    settings -> policy store -> broker (identities from the store) -> policy gate -> audit
+             -> gate -> MCP server -> HTTP app (API keys as the SDK's TokenVerifier)
+
+`open_deployment` is what `box-mcp serve` and `box-mcp demo` run; everything it opens closes with it.
+A policy that does not load, a credential the policy needs but nobody configured, or an audit log that
+cannot be opened stops it here, before anything is served.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from box_mcp.audit.hook import GateAudit
+from box_mcp.audit.log import AuditLog
+from box_mcp.audit.store import load_key
+from box_mcp.box.client import BoxClient
+from box_mcp.broker.broker import Broker, IdentitySpec
+from box_mcp.broker.clients import BrokerCredentials, Identities, Unbound
+from box_mcp.config import Settings
+from box_mcp.errors import BrokerError, ConfigError
+from box_mcp.events import Events
+from box_mcp.http.auth import APIKeyVerifier
+from box_mcp.policy.hooks import Fetch, PolicyGate, box_fetch
+from box_mcp.policy.model import AsUser, Policy, UserGrant
+from box_mcp.policy.reference_tools import tools_for_policy
+from box_mcp.policy.store import PolicyStore
+from box_mcp.server import DEFAULT_AGENT, BoxMCPServer, build_server, selected_tools
+from box_mcp.tools.spec import TransportKind
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass
+class Deployment:
+    """What one `box-mcp serve` runs: the server and the parts a start-up summary or a test asks about."""
+
+    settings: Settings
+    server: BoxMCPServer
+    broker: Broker
+    audit: GateAudit
+    store: PolicyStore | None = None
+    verifier: APIKeyVerifier | None = field(default=None, repr=False)
+
+    @property
+    def policy(self) -> Policy | None:
+        """The policy calls are decided by now (None: ungoverned)."""
+        return self.store.engine().policy if self.store is not None else None
+
+    def http_app(self, *, port: int | None = None) -> ASGIApp:
+        from box_mcp.http.app import create_http_app
+
+        s = self.settings
+        return create_http_app(self.server, host=s.host, port=s.port if port is None else port,
+                               verifier=self.verifier, allowed_hosts=s.allowed_hosts)
+
+
+def identities_from(store: PolicyStore) -> Identities:
+    """agent -> IdentitySpec from the policy's `acts_as`, read from the store's current engine (so a
+    policy reload changes identities and decisions together)."""
+
+    def identity(agent: str) -> IdentitySpec:
+        entry = store.engine().policy.agents.get(agent)
+        if entry is None:
+            raise BrokerError(f"agent {agent!r} has no Box identity: add it with acts_as to the policy")
+        return identity_of(entry.acts_as)
+
+    return identity
+
+
+def identity_of(acts_as: object) -> IdentitySpec:
+    if isinstance(acts_as, AsUser):
+        return IdentitySpec(kind="as_user", as_user=acts_as.as_user)
+    if isinstance(acts_as, UserGrant):
+        return IdentitySpec(kind="user_grant", label=acts_as.user_grant)
+    return IdentitySpec(kind="service_account")
+
+
+def check_credentials(broker: Broker, policy: Policy) -> None:
+    """Refuse to start when the policy names an identity that no configured credential can serve."""
+    has_service = broker.settings.service_account is not None
+    for name, agent in sorted(policy.agents.items()):
+        identity = identity_of(agent.acts_as)
+        if identity.kind == "service_account" and not has_service:
+            raise ConfigError(
+                f"policy agent {name!r} acts as the service account, but no app credentials are set: set "
+                "BOX_JWT_CONFIG_FILE, or BOX_CLIENT_ID + BOX_CLIENT_SECRET + BOX_ENTERPRISE_ID"
+            )
+        if identity.kind == "as_user" and not has_service and broker.settings.developer_token is None:
+            raise ConfigError(
+                f"policy agent {name!r} acts as user {identity.as_user} (As-User), which needs the service "
+                "account's credentials (or an admin's BOX_DEVELOPER_TOKEN)"
+            )
+
+
+def ungoverned_identity(broker: Broker) -> Identities:
+    """Without a policy every call acts as the developer token, else the service account."""
+    if broker.settings.developer_token is not None:
+        chosen = IdentitySpec(kind="developer_token")
+    elif broker.settings.service_account is not None:
+        chosen = IdentitySpec(kind="service_account")
+    else:
+        raise ConfigError(
+            "no Box credential: set BOX_DEVELOPER_TOKEN (a developer token from your Box app's configuration "
+            "page, valid 60 minutes), or run `box-mcp demo` to try box-mcp against the built-in emulator"
+        )
+    return lambda agent: chosen
+
+
+def _broker(settings: Settings, events: Events) -> Broker:
+    env = dict(os.environ)
+    if settings.developer_token is not None:
+        env["BOX_DEVELOPER_TOKEN"] = settings.developer_token.get_secret_value()
+    downscope = env.get("BOX_MCP_DOWNSCOPE", "1").strip().lower() not in _FALSE
+    broker = Broker.from_config(data_dir=settings.data_dir, box_url=settings.box_url, env=env,
+                                downscope=downscope)
+    broker.on_event = events.post  # refreshes and needs-sign-in become audit records
+    return broker
+
+
+def _audit_key() -> bytes | None:
+    key_file = os.environ.get("BOX_MCP_AUDIT_KEY_FILE")
+    return load_key(Path(os.path.expanduser(key_file))) if key_file else None
+
+
+@asynccontextmanager
+async def open_deployment(settings: Settings, *, transport: TransportKind) -> AsyncIterator[Deployment]:
+    """Build the deployment `settings` describe, serving over `transport`; closed on exit."""
+    selected_tools(settings, transport)  # a bad --toolsets/--tools fails before credential or policy work
+    async with AsyncExitStack() as stack:
+        events = Events()
+        store = None
+        if settings.policy is not None:
+            store = PolicyStore(settings.policy, tools_for_policy(), on_event=events.post)
+        broker = _broker(settings, events)
+        stack.push_async_callback(broker.aclose)
+        identities: Identities
+        if store is not None:
+            check_credentials(broker, store.engine().policy)
+            identities = identities_from(store)
+        else:
+            identities = ungoverned_identity(broker)
+        # Every call runs on a view bound to its own token source; the root client only holds the pool.
+        box = BoxClient(token_source=Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
+        stack.push_async_callback(box.aclose)
+        credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
+
+        policy: PolicyGate | None = None
+        if store is not None:
+
+            async def fetch_as(agent: str) -> Fetch:  # where items sit, as the agent's own identity sees
+                return box_fetch(await credentials.lookup_client(agent))
+
+            policy = PolicyGate(store, None, fetch_for=fetch_as)
+
+        log = await AuditLog.open(Path(settings.data_dir) / "audit", key=_audit_key())
+        stack.push_async_callback(log.aclose)
+        audit = GateAudit(log, secret_fields=policy.secret_fields if policy is not None else None)
+        events.connect(audit.sink)
+        await events.flush()  # the policy_load posted above comes first in the log
+        stack.push_async_callback(events.flush)  # runs before log.aclose: nothing posted is lost
+
+        if settings.agent is None and store is not None and store.engine().policy.default_agent:
+            settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
+        server = build_server(settings, credentials=credentials, policy=policy, results=policy, audit=audit,
+                              transport=transport, events=events)
+        verifier = None
+        if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
+            # API keys switch on inbound authentication; a policy without keys serves its default agent.
+            verifier = APIKeyVerifier(store.agent_for_key)
+        yield Deployment(settings, server, broker, audit, store, verifier)
+
+
+__all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]
