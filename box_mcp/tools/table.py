@@ -42,7 +42,7 @@ def _first_sentence(text: str) -> str:
 
 def listing_bytes(specs: Sequence[ToolSpec]) -> int:
     """Bytes of the tools/list result for these tools, as compact JSON, the way a client receives it."""
-    from box_mcp.server import mcp_tool  # the server builds on the catalog, not the other way round
+    from box_mcp.tools.listed import mcp_tool
 
     tools = [mcp_tool(s).model_dump(mode="json", by_alias=True, exclude_none=True) for s in specs]
     return len(json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False).encode())

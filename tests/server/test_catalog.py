@@ -8,8 +8,8 @@ import pytest
 
 from box_mcp.access import Access
 from box_mcp.errors import ConfigError
-from box_mcp.server import mcp_tool
 from box_mcp.tools.catalog import CATALOG, TOOLSETS, select
+from box_mcp.tools.listed import mcp_tool
 
 
 def test_every_tool_has_explicit_annotations_an_object_output_schema_and_no_top_level_any_of() -> None:

@@ -29,8 +29,9 @@ from box_mcp.audit import AuditLog, GateAudit, verify
 from box_mcp.config import Settings
 from box_mcp.emulator.app import create_app
 from box_mcp.emulator.testing import running_emulator
-from box_mcp.server import build_server, mcp_tool
+from box_mcp.server import build_server
 from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.listed import mcp_tool
 from tests.server.hostile_servers import (
     encode,
     http_server,

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from box_mcp.server import mcp_tool
 from box_mcp.tools.catalog import CATALOG, TOOLSETS
+from box_mcp.tools.listed import mcp_tool
 from box_mcp.tools.table import END, START, TOOLSET_ABOUT, render
 
 SNAPSHOT = Path(__file__).with_name("tools_snapshot.json")
