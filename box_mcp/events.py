@@ -16,7 +16,6 @@ from typing import Any
 log = logging.getLogger("box_mcp.events")
 
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
-OnEvent = Callable[..., None]  # post(kind, **fields): what PolicyStore and Broker are given
 BACKLOG = 256  # events kept while no sink is connected (a deployment without audit drops the oldest)
 
 
@@ -43,10 +42,6 @@ class Events:
     def __init__(self, backlog: int = BACKLOG) -> None:
         self._sink: EventSink | None = None
         self._pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=backlog)
-
-    @property
-    def connected(self) -> bool:
-        return self._sink is not None
 
     def connect(self, sink: EventSink) -> None:
         self._sink = sink
