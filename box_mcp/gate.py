@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
 from box_mcp.access import CallFacts, ResourceUse
@@ -90,7 +90,7 @@ class InputRequired(Exception):  # a control-flow signal, not an error
     The gate lets it through untouched: nothing reached Box, and the retried call is the one recorded.
     """
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: InputRequiredResult) -> None:
         super().__init__("input required")
         self.result = result
 

@@ -52,7 +52,8 @@ class SessionTracker:
     def info(self, ctx: ServerRequestContext[Any, Any]) -> SessionInfo | None:
         """The session of the connection `ctx` arrived on (set by the middleware before any handler)."""
         connection = connection_of(ctx)
-        return None if connection is None else connection.state.get(STATE_KEY)
+        info = None if connection is None else connection.state.get(STATE_KEY)
+        return info if isinstance(info, SessionInfo) else None
 
     async def ensure(self, ctx: ServerRequestContext[Any, Any]) -> SessionInfo | None:
         connection = connection_of(ctx)
