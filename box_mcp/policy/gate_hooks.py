@@ -13,7 +13,8 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from box_mcp.policy.hooks import Fetch, FetchFor, PolicyGate, box_fetch
+from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.locate import Locator, Lookup
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 
@@ -35,16 +36,8 @@ async def gate_hooks(
         return GateHooks()
     store = PolicyStore(settings.policy, tools_for_policy(),
                         on_event=events.post if events is not None else None)
-    fetch: Fetch | None = None
-    fetch_for: FetchFor | None = None
-    lookup = prior.lookup if prior is not None else None
-    if lookup is not None:
-
-        async def fetch_as_agent(agent: str) -> Fetch:
-            return box_fetch(await lookup(agent))
-
-        fetch_for = fetch_as_agent
-    elif settings.developer_token is not None:
+    lookup: Lookup | None = prior.lookup if prior is not None else None
+    if lookup is None and settings.developer_token is not None:
         from box_mcp.box.client import BoxClient, StaticToken
 
         client = BoxClient(
@@ -53,10 +46,14 @@ async def gate_hooks(
             upload_url=settings.upload_url,
         )
         stack.push_async_callback(client.aclose)
-        fetch = box_fetch(client)
-    else:
+
+        async def developer_token(agent: str) -> BoxClient:
+            return client
+
+        lookup = developer_token
+    elif lookup is None:
         log.warning("no identity to look up item locations: folder-confined calls will be refused")
-    gate = PolicyGate(store, fetch, fetch_for=fetch_for)
+    gate = PolicyGate(store, locator=Locator(lookup))
     # API keys switch on inbound authentication; a policy without keys serves its default agent on loopback.
     has_keys = any(agent.keys for agent in store.engine().policy.agents.values())
     return GateHooks(policy=gate, results=gate, authenticate=gate.authenticate if has_keys else None,

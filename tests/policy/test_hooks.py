@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from box_mcp.policy.hooks import PolicyGate, box_fetch
+from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.locate import Locator
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
+from tests.policy.conftest import gate_for
 
 pytestmark = pytest.mark.anyio
 
@@ -92,7 +94,7 @@ async def test_listing_hides_entries_a_forbid_covers(make_world, connect, tmp_pa
         f"  - {{id: contracts, effect: permit, agents: reader, access: read, within: ['{contracts}']}}\n"
         f"  - {{id: not-archive, effect: forbid, agents: reader, within: ['{archive}']}}\n"
     )
-    w.gate = PolicyGate(PolicyStore(policy, tools_for_policy()), box_fetch(w.box))
+    w.gate = gate_for(policy, w.box)
     reader = await connect(w, "reader")
     listing = await reader.ok("list_folder_content_by_folder_id", folder_id=contracts)
     ids = {e["id"] for e in listing["entries"]}
@@ -123,7 +125,7 @@ async def test_api_keys_identify_agents_by_hash(tmp_path: Path) -> None:
     key = "bmcp_secret_for_test"
     policy = tmp_path / "p.yaml"
     policy.write_text(f"agents:\n  bot: {{keys: ['sha256:{hashlib.sha256(key.encode()).hexdigest()}']}}\n")
-    gate = PolicyGate(PolicyStore(policy, tools_for_policy()), None)
+    gate = PolicyGate(PolicyStore(policy, tools_for_policy()), locator=Locator(None))
 
     class Req:
         def __init__(self, header: str) -> None:
