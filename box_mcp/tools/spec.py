@@ -169,11 +169,14 @@ class ToolSpec:
         return self.hints.read_only
 
     def single_item_resource(self, args: Any) -> ItemRef | None:
-        """The one item a call touches, when its resources are exactly one use on a file, folder or web
-        link (in any role: a create or upload names only its parent). The broker binds the call's token to
-        it where the downscope table's row says so. None for calls on two items, a collaboration or none."""
+        """The one item a call acts on, when its resources are exactly one use, in role "item" (or "parent":
+        a create or upload acts on its parent only), on a file, folder or web link. The broker binds the
+        call's token to it where the downscope table's row says so. None for calls on two items, on a
+        collaboration, or spanning folders (a search's "scope")."""
         uses = self.resources(args)
-        if len(uses) != 1 or uses[0].item.type not in _ONE_ITEM_TYPES:
+        if len(uses) != 1 or uses[0].role not in ("item", "parent"):
+            return None
+        if uses[0].item.type not in _ONE_ITEM_TYPES:
             return None
         return uses[0].item
 
