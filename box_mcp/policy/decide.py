@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from box_mcp.tools.spec import ToolSpec
 
 MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
-NAME_CONDITIONS = ("name_patterns", "file_extensions")
+NAME_CONDITIONS = ("name_patterns", "file_extensions")  # what a kept file name is looked up for
+INVITEE = ("invitee_domains",)
 
 T = TypeVar("T")
 
@@ -107,8 +108,7 @@ class Decider:
         agent, tool, facts = call.agent, call.tool.name, call.facts
         field = call.tool.invitee_user_field
         user_id = getattr(call.args, field, None) if field is not None else None
-        if facts.invitee_email is None and isinstance(user_id, str) and engine.tests(agent, tool,
-                                                                                      "invitee_domains"):
+        if isinstance(user_id, str) and facts.invitee_email is None and engine.tests(agent, tool, *INVITEE):
             # An invitee named by user id still meets invitee_domains conditions: by the user's login.
             try:
                 facts = dataclasses.replace(facts, invitee_email=await self.locator.login(agent, user_id))
