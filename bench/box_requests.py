@@ -23,7 +23,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import Results, clean_env, parser
+try:
+    from _common import Results, clean_env, parser
+except ModuleNotFoundError:  # run as `python -m bench.box_requests` from the repository
+    from bench._common import Results, clean_env, parser
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
