@@ -4,9 +4,12 @@ policy, counted by the emulator itself (warm cache: one unmeasured round first).
     python bench/box_requests.py [--rounds 5] [--quick] [--json]
 
 Each round: list a folder x3, file details x2, file content, a search, create a folder, upload a file,
-move it, copy a file, share a file. Prints per tool the mean requests per call and the exact requests
-(method + path, ids shown as {id}), and the mix average against the targets (<= 1.2 on average,
-<= 2 for a governed move or copy). Token requests (/oauth2/token) are counted apart and in the total.
+move it, copy a file, share a file. The policy confines the agent to one folder and forbids .exe files
+(a name condition, so a move or copy learns the name of the file it keeps). Prints per tool the mean
+requests per call and the exact requests (method + path, ids shown as {id}), and the mix average against
+the targets (<= 1.2 on average, <= 2 for a governed move or copy). Then, apart from the mix, a move and a
+copy of files box-mcp has never seen (uploaded by someone else: nothing cached). Token requests
+(/oauth2/token) are counted apart and in the total.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import Results, clean_env, parser
+try:
+    from _common import Results, clean_env, parser
+except ModuleNotFoundError:  # run as `python -m bench.box_requests` from the repository
+    from bench._common import Results, clean_env, parser
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
@@ -53,6 +59,14 @@ async def workspace(box: RunningEmulator) -> dict[str, str]:
     return {"root": root["id"], "src": src["id"], "dst": dst["id"], "report": report["id"]}
 
 
+async def upload_elsewhere(box: RunningEmulator, ws: dict[str, str], name: str) -> str:
+    """A file in src that someone else put there: box-mcp has never looked it up."""
+    admin = BoxClient(token_source=StaticToken(box.token("ada")), base_url=box.base_url,
+                      upload_url=f"{box.base_url}/api")
+    async with admin:
+        return str((await admin.upload(parent_id=ws["src"], name=name, source=b"cold\n"))["id"])
+
+
 def arguments(tool: str, ws: dict[str, str], n: int, last_upload: str | None) -> dict[str, Any]:
     return {
         "list_folder_content_by_folder_id": {"folder_id": ws["src"]},
@@ -76,7 +90,9 @@ async def measure(box: RunningEmulator, log: RequestLog, home: Path, rounds: int
         "version": 1, "default_agent": "bench",
         "agents": {"bench": {"acts_as": {"as_user": ada}}},
         "rules": [{"id": "workspace", "effect": "permit", "agents": ["bench"], "access": "admin",
-                   "within": [ws["root"]]}],
+                   "within": [ws["root"]]},
+                  {"id": "no-exe", "effect": "forbid", "agents": ["bench"],
+                   "when": {"file_extensions": ["exe"]}}],
     }))
     env = clean_env(BOX_DEVELOPER_TOKEN=box.token("ada"), BOX_MCP_DATA_DIR=str(home / "data"),
                     HOME=str(home), XDG_DATA_HOME=str(home / "xdg"))
@@ -95,6 +111,15 @@ async def measure(box: RunningEmulator, log: RequestLog, home: Path, rounds: int
                     last_upload = str(result.structured_content["id"])  # type: ignore[index]
                 if r:
                     per_tool[tool].append([(m, shape(p)) for m, p in log.since(mark)])
+        cold: dict[str, list[list[tuple[str, str]]]] = defaultdict(list)
+        for r in range(rounds):
+            for tool in ("move_file", "copy_file"):
+                other = await upload_elsewhere(box, ws, f"cold-{tool}-{r}.txt")  # not through box-mcp
+                mark = log.mark()
+                result = await client.call_tool(tool, {"file_id": other, "destination_folder_id": ws["dst"]})
+                if result.is_error:
+                    raise RuntimeError(f"{tool} failed: {result.content[0].text}")  # type: ignore[union-attr]
+                cold[tool].append([(m, shape(p)) for m, p in log.since(mark)])
     total_calls = total_requests = 0
     for tool in dict.fromkeys(ROUND):
         calls = per_tool[tool]
@@ -106,6 +131,12 @@ async def measure(box: RunningEmulator, log: RequestLog, home: Path, rounds: int
         target = 2.0 if tool in ("move_file", "copy_file") else None
         out.figure(f"requests per call, {tool}", requests / len(calls), "requests", target)
     out.figure("requests per call, mix average (warm)", total_requests / total_calls, "requests", 1.2)
+    for tool, calls in cold.items():
+        seen = Counter(f"{m} {p}" for c in calls for m, p in c)
+        out.say(f"{tool}, a file box-mcp has not seen: " + "; ".join(f"{k} x{v / len(calls):.2g}"
+                                                                    for k, v in seen.items()))
+        out.figure(f"requests per call, {tool} (cold)", sum(len(c) for c in calls) / len(calls), "requests",
+                   2.0)
 
 
 def main() -> int:

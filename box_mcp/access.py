@@ -7,6 +7,7 @@ engine decides on exactly these; the audit log records them. Nothing here talks 
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,10 +22,6 @@ class Access(StrEnum):
     @property
     def rank(self) -> int:
         return _RANK[self]
-
-    def covers(self, other: Access) -> bool:
-        """True when holding `self` is enough for a use that needs `other`."""
-        return self.rank >= other.rank
 
 
 _RANK = {Access.READ: 0, Access.WRITE: 1, Access.ADMIN: 2}
@@ -68,3 +65,18 @@ class CallFacts:
     collaboration_role: str | None = None  # editor, viewer, co-owner, ...
     invitee_email: str | None = None  # login of a collaborator being invited
     metadata_template: str | None = None  # scope/templateKey, e.g. enterprise_123/contract
+
+
+def extension_of(name: str | None) -> str | None:
+    """A file name's extension as policies compare it: lower-case, without the dot; None only when no name
+    is given. It is what follows the last dot, read the way `os.path.splitext` reads it:
+
+    - "report.PDF" -> "pdf", "a.tar.gz" -> "gz", "x.p-df" -> "p-df" (any characters count);
+    - "run", "run.exe." -> "" (no extension, so "only pdf" refuses them);
+    - ".pdf", "..pdf" -> "": a dotfile's leading dots belong to its name, so ".pdf" has no extension (a
+      policy that must catch dotfiles names them with name_patterns, e.g. ".*").
+
+    Uploads, new versions, copies and moves all go through this one function."""
+    if not name:
+        return None
+    return posixpath.splitext(name)[1][1:].lower()

@@ -27,7 +27,8 @@ from box_mcp.config import Settings
 from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
-from box_mcp.policy.hooks import Fetch, PolicyGate, box_fetch
+from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
@@ -155,12 +156,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 
         policy: PolicyGate | None = None
-        if store is not None:
-
-            async def fetch_as(agent: str) -> Fetch:  # where items sit, as the agent's own identity sees
-                return box_fetch(await credentials.lookup_client(agent))
-
-            policy = PolicyGate(store, None, fetch_for=fetch_as)
+        if store is not None:  # where items sit is looked up as each agent's own identity sees them
+            policy = PolicyGate(store, locator=Locator(credentials.lookup_client))
 
         log = await AuditLog.open(Path(settings.data_dir) / "audit", key=_audit_key())
         stack.push_async_callback(log.aclose)

@@ -7,6 +7,8 @@
     │   ├── BoxAPIError              Box answered with an error body (status, code, request id, fix)
     │   └── BoxTransportError        no usable answer: connection, timeout, deadline exhausted
     ├── PolicyError                  a policy file cannot be loaded
+    ├── LocateError                  the policy could not learn where an item sits, its name or a login
+    │   └── AncestryError            Box's answer did not say where the item sits
     ├── Denied                       the policy refused a call (carries the decision)
     ├── BrokerError                  no Box token can be had
     │   └── NeedsSignIn              a stored grant is dead; a person must sign in again
@@ -39,6 +41,26 @@ class BoxTransportError(BoxError):
 
 
 class PolicyError(BoxMCPError):
+    pass
+
+
+class LocateError(BoxMCPError):
+    """A lookup the policy needs failed. When Box answered with an error, its status, code and request id
+    ride along for the audit record; `missing` says Box found no such item for that identity (404)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    @property
+    def missing(self) -> bool:
+        return self.status == 404
+
+
+class AncestryError(LocateError):
     pass
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from box_mcp.access import ItemRef, ResourceUse
-from box_mcp.errors import BoxError, BoxMCPError, PolicyError
+from box_mcp.errors import BoxMCPError, LocateError, PolicyError
 from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, load_cases, request_for, run_file
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.lint import lint
@@ -180,8 +180,7 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine) -> DecisionRequest
 
     from box_mcp.box.client import BoxClient, StaticToken
     from box_mcp.config import Settings
-    from box_mcp.policy.hooks import box_fetch
-    from box_mcp.policy.resolve import AncestryError, AncestryResolver
+    from box_mcp.policy.locate import Locator
 
     settings = Settings.load()
     if settings.developer_token is None:
@@ -194,14 +193,18 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine) -> DecisionRequest
     async def look() -> dict[ItemRef, tuple[str, ...]]:
         token = settings.developer_token.get_secret_value()  # type: ignore[union-attr]
         client = BoxClient(token_source=StaticToken(token), base_url=settings.api_url)
+
+        async def same(agent: str) -> BoxClient:
+            return client
+
         try:
-            resolver = AncestryResolver(box_fetch(client))
-            found = await resolver.resolve(missing)
+            locator = Locator(same)
+            found = {item: await locator.ancestry(req.agent, item) for item in dict.fromkeys(missing)}
             for guard in guards:
                 try:
-                    found[guard] = await resolver.ancestry(guard)
-                except BoxError as exc:
-                    if getattr(exc, "status", None) != 404:
+                    found[guard] = await locator.ancestry(req.agent, guard)
+                except LocateError as exc:
+                    if not exc.missing:
                         raise
                     found[guard] = ()
             return found
@@ -210,7 +213,7 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine) -> DecisionRequest
 
     try:
         found = anyio.run(look)
-    except AncestryError as exc:
+    except LocateError as exc:
         raise PolicyError(str(exc)) from None
     return dataclasses.replace(req, ancestry={**req.ancestry, **found})
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from box_mcp.access import CallFacts
+from box_mcp.access import CallFacts, extension_of
 from box_mcp.policy.model import Conditions
 
 
@@ -26,14 +26,13 @@ class Cond:
     shows: Callable[[Any], str]  # how the call's value reads, e.g. "'x.docx' (extension docx)"
 
 
-def extension_of(facts: CallFacts) -> str | None:
+def extension_fact(facts: CallFacts) -> str | None:
+    """The extension a file_extensions condition tests (access.extension_of's rule)."""
     if facts.extension is not None:
         return facts.extension.lower().lstrip(".")
     if facts.name is None or facts.size_bytes is None:
         return None  # not a file's content (a folder name has no extension to check)
-    # An uploaded file whose name has no dot has the extension "" (so "only pdf" still refuses it).
-    stem, dot, ext = facts.name.rpartition(".")
-    return ext.lower() if dot and stem else ""
+    return extension_of(facts.name)
 
 
 def domain_of(facts: CallFacts) -> str | None:
@@ -78,7 +77,7 @@ def compile_conditions(c: Conditions | None) -> tuple[Cond, ...]:
         out.append(
             Cond(
                 "file_extensions",
-                extension_of,
+                extension_fact,
                 exts.__contains__,
                 f"file extensions {_words(tuple(sorted(exts)))}",
                 lambda v: f"extension '{v}'" if v else "no extension",

@@ -293,6 +293,12 @@ class Engine:
             return ()
         return tuple(dict.fromkeys(t for r in (*b.forbids, *b.approvals) if r.scoped for t in r.targets))
 
+    def tests(self, agent: str, tool: str, *conditions: str) -> bool:
+        """Whether a rule for this pair has a when/unless on one of these (else that value never matters)."""
+        b = self._index.get((agent, tool))
+        rules = () if b is None else (*b.permits, *b.forbids, *b.approvals)
+        return any(c.field in conditions for r in rules for c in (*r.when, *r.unless))
+
     def needs_ancestry(self, agent: str, tool: str) -> bool:
         """Whether any rule for this pair is confined to folders (else no Box lookup is needed to decide)."""
         b = self._index.get((agent, tool))

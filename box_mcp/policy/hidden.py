@@ -1,8 +1,8 @@
 """What results would reveal about items the policy hides, taken out: pages refilled past hidden entries,
 folder counts of what the agent can see, sizes and account totals that add up hidden items dropped.
 
-Everything here works on a tool's output model by its field names (entries, next_cursor, next_offset,
-total_count, item_count, size), so it needs nothing from the tool modules.
+Which outputs come here is the tool spec's `output_kind` (policy/confine.py); the models' fields (entries,
+next_cursor, next_offset, total_count, item_count, size) are read by name, so nothing here imports a tool.
 """
 
 from __future__ import annotations
@@ -97,12 +97,10 @@ async def conceal_entries(sight: Sight, output: Any, args: Any, base: tuple[str,
     async def visible(e: Any) -> bool:
         return sight.sees(ItemRef(str(e.type), str(e.id)), chain(e))
 
-    if hasattr(output, "next_offset"):
+    if base is None:
         page = await fill_by_offset(output, args, visible, rerun)
-    elif hasattr(output, "next_cursor"):
-        page = await fill_by_cursor(output, args, visible, rerun)
     else:
-        page = output.model_copy(update={"entries": await _kept(list(output.entries), visible)})
+        page = await fill_by_cursor(output, args, visible, rerun)
     folders = [e for e in page.entries if e.type == "folder" and getattr(e, "size", None) is not None]
     if not folders:
         return page

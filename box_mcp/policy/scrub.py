@@ -44,12 +44,12 @@ def keep_id(folder_id: str | None, chain: tuple[str, ...], roots: frozenset[str]
     return folder_id is not None and j is not None and folder_id in chain[j:]
 
 
-async def scrub(output: Any, roots: frozenset[str], locate: Locate) -> Any:
-    """A copy of `output` (details or search results) without anything above `roots`."""
-    entries = getattr(output, "entries", None)
-    if isinstance(entries, list) and entries and hasattr(entries[0], "ancestor_ids"):
-        return output.model_copy(update={"entries": [_scrub_hit(e, roots) for e in entries]})
-    if hasattr(output, "path") and hasattr(output, "parent"):
+async def scrub(output: Any, roots: frozenset[str], locate: Locate, kind: str | None) -> Any:
+    """A copy of `output` without anything above `roots`: `kind` is the tool spec's output_kind ("search"
+    hits carry ancestor_ids, "item" and "folder" details a path and a parent); other outputs pass."""
+    if kind == "search":
+        return output.model_copy(update={"entries": [_scrub_hit(e, roots) for e in output.entries]})
+    if kind in ("item", "folder"):
         parent = output.parent
         is_folder = getattr(output, "type", None) == "folder"
         chain: tuple[str, ...] = ()

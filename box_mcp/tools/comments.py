@@ -18,7 +18,6 @@ from box_mcp.tools.spec import (
     ToolOutput,
     ToolSpec,
     item,
-    one_item,
 )
 
 
@@ -86,8 +85,8 @@ SPECS = (
         input_model=CreateCommentInput,
         output_model=Comment,
         handler=create_file_comment,
+        keeps_items_in_place=True,
         resources=lambda a: (item("file", a.file_id, Access.WRITE),),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="list_file_comments",
@@ -101,6 +100,5 @@ SPECS = (
         output_model=Comments,
         handler=list_file_comments,
         resources=lambda a: (item("file", a.file_id, Access.READ),),
-        single_item_resource=one_item("file", "file_id"),
     ),
 )

@@ -29,7 +29,6 @@ from box_mcp.tools.spec import (
     ToolSpec,
     extension_of,
     item,
-    one_item,
 )
 
 MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload cap; HTTP's 8 MiB body cap (http.app) fits it as base64
@@ -306,7 +305,6 @@ SPECS = (
         output_model=FileContent,
         handler=get_file_content,
         resources=lambda a: (item("file", a.file_id, Access.READ),),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="download_file",
@@ -323,7 +321,6 @@ SPECS = (
         output_model=Downloaded,
         handler=download_file,
         resources=lambda a: (item("file", a.file_id, Access.READ),),
-        single_item_resource=one_item("file", "file_id"),
         stdio_only_fields=frozenset({"local_path"}),
     ),
     ToolSpec(
@@ -341,9 +338,9 @@ SPECS = (
         input_model=UploadInput,
         output_model=FileDetails,
         handler=upload_file,
+        output_kind="item",
         resources=lambda a: (item("folder", a.parent_folder_id, Access.WRITE, "parent"),),
         facts=lambda a: CallFacts(name=a.name, extension=extension_of(a.name), size_bytes=a.inline_size()),
-        single_item_resource=one_item("folder", "parent_folder_id"),
         stdio_only_fields=frozenset({"local_path"}),
     ),
     ToolSpec(
@@ -361,11 +358,11 @@ SPECS = (
         input_model=UploadVersionInput,
         output_model=FileDetails,
         handler=upload_file_version,
+        output_kind="item",
         resources=lambda a: (item("file", a.file_id, Access.WRITE),),
         facts=lambda a: CallFacts(
             name=a.new_name, extension=extension_of(a.new_name), size_bytes=a.inline_size()
         ),
-        single_item_resource=one_item("file", "file_id"),
         stdio_only_fields=frozenset({"local_path"}),
     ),
 )

@@ -21,7 +21,6 @@ from box_mcp.tools.spec import (
     ToolSpec,
     extension_of,
     item,
-    one_item,
 )
 
 
@@ -167,8 +166,8 @@ SPECS = (
         input_model=FileIdInput,
         output_model=FileDetails,
         handler=get_file_details,
+        output_kind="item",
         resources=_file(Access.READ),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="update_file_properties",
@@ -184,6 +183,7 @@ SPECS = (
         input_model=UpdateFileInput,
         output_model=FileDetails,
         handler=update_file_properties,
+        output_kind="item",
         resources=_update_resources,
         facts=lambda a: CallFacts(name=a.name, extension=extension_of(a.name)) if a.name else CallFacts(),
     ),
@@ -201,6 +201,7 @@ SPECS = (
         input_model=CopyFileInput,
         output_model=FileDetails,
         handler=copy_file,
+        output_kind="item",
         resources=lambda a: (
             item("file", a.file_id, Access.READ, "source"),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
@@ -221,6 +222,7 @@ SPECS = (
         input_model=MoveFileInput,
         output_model=FileDetails,
         handler=move_file,
+        output_kind="item",
         resources=lambda a: (
             item("file", a.file_id, Access.WRITE, "source"),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
@@ -241,7 +243,6 @@ SPECS = (
         output_model=Deleted,
         handler=delete_file,
         resources=_file(Access.WRITE),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="list_file_versions",
@@ -258,6 +259,5 @@ SPECS = (
         output_model=FileVersions,
         handler=list_file_versions,
         resources=_file(Access.READ),
-        single_item_resource=one_item("file", "file_id"),
     ),
 )

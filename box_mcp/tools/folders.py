@@ -20,7 +20,6 @@ from box_mcp.tools.spec import (
     ToolOutput,
     ToolSpec,
     item,
-    one_item,
 )
 
 
@@ -162,8 +161,8 @@ SPECS = (
         input_model=FolderIdInput,
         output_model=FolderDetails,
         handler=get_folder_details,
+        output_kind="folder",
         resources=_folder(Access.READ),
-        single_item_resource=one_item("folder", "folder_id"),
     ),
     ToolSpec(
         name="list_folder_content_by_folder_id",
@@ -179,8 +178,8 @@ SPECS = (
         input_model=ListFolderInput,
         output_model=FolderListing,
         handler=list_folder_content_by_folder_id,
+        output_kind="listing",
         resources=_folder(Access.READ),
-        single_item_resource=one_item("folder", "folder_id"),
     ),
     ToolSpec(
         name="create_folder",
@@ -196,9 +195,9 @@ SPECS = (
         input_model=CreateFolderInput,
         output_model=FolderDetails,
         handler=create_folder,
+        output_kind="folder",
         resources=lambda a: (item("folder", a.parent_folder_id, Access.WRITE, "parent"),),
         facts=lambda a: CallFacts(name=a.name),
-        single_item_resource=one_item("folder", "parent_folder_id"),
     ),
     ToolSpec(
         name="update_folder_properties",
@@ -214,9 +213,9 @@ SPECS = (
         input_model=UpdateFolderInput,
         output_model=FolderDetails,
         handler=update_folder_properties,
+        output_kind="folder",
         resources=_folder(Access.WRITE),
         facts=lambda a: CallFacts(name=a.name),
-        single_item_resource=one_item("folder", "folder_id"),
     ),
     ToolSpec(
         name="copy_folder",
@@ -232,6 +231,7 @@ SPECS = (
         input_model=CopyFolderInput,
         output_model=FolderDetails,
         handler=copy_folder,
+        output_kind="folder",
         resources=lambda a: (
             item("folder", a.folder_id, Access.READ, "source", subtree=True),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
@@ -252,6 +252,7 @@ SPECS = (
         input_model=MoveFolderInput,
         output_model=FolderDetails,
         handler=move_folder,
+        output_kind="folder",
         resources=lambda a: (
             item("folder", a.folder_id, Access.WRITE, "source", subtree=True),
             item("folder", a.destination_folder_id, Access.WRITE, "destination"),
@@ -273,6 +274,5 @@ SPECS = (
         output_model=Deleted,
         handler=delete_folder,
         resources=lambda a: (item("folder", a.folder_id, Access.WRITE, subtree=True),),
-        single_item_resource=one_item("folder", "folder_id"),
     ),
 )

@@ -19,7 +19,6 @@ from box_mcp.tools.spec import (
     ToolOutput,
     ToolSpec,
     item,
-    one_item,
 )
 
 TemplateKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -214,7 +213,6 @@ SPECS = (
         output_model=ItemMetadata,
         handler=get_file_metadata,
         resources=lambda a: (item("file", a.file_id, Access.READ),),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="set_file_metadata",
@@ -230,9 +228,9 @@ SPECS = (
         input_model=SetFileMetadataInput,
         output_model=MetadataInstance,
         handler=set_file_metadata,
+        keeps_items_in_place=True,
         resources=lambda a: (item("file", a.file_id, Access.WRITE),),
         facts=_template_fact,
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="set_folder_metadata",
@@ -248,8 +246,8 @@ SPECS = (
         input_model=SetFolderMetadataInput,
         output_model=MetadataInstance,
         handler=set_folder_metadata,
+        keeps_items_in_place=True,
         resources=lambda a: (item("folder", a.folder_id, Access.WRITE),),
         facts=_template_fact,
-        single_item_resource=one_item("folder", "folder_id"),
     ),
 )

@@ -133,6 +133,8 @@ SPECS = (
         input_model=SearchFilesInput,
         output_model=SearchResults,
         handler=search_files_keyword,
+        search_roots_field="ancestor_folder_ids",
+        output_kind="search",
         resources=_scopes,
     ),
     ToolSpec(
@@ -150,6 +152,8 @@ SPECS = (
         input_model=SearchFoldersInput,
         output_model=SearchResults,
         handler=search_folders_by_name,
+        search_roots_field="ancestor_folder_ids",
+        output_kind="search",
         resources=_scopes,
     ),
 )

@@ -19,7 +19,6 @@ from box_mcp.tools.spec import (
     ToolOutput,
     ToolSpec,
     item,
-    one_item,
 )
 
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -208,10 +207,6 @@ def _on_collab(a: Any) -> Any:
     return (ResourceUse(ItemRef("collaboration", a.collaboration_id), Access.ADMIN, "item", True),)
 
 
-def _item_ref(a: Any) -> ItemRef:
-    return ItemRef(a.item_type, a.item_id)
-
-
 _ADMIN_WRITE = Hints(read_only=False, destructive=False, idempotent=True)
 
 SPECS = (
@@ -230,9 +225,9 @@ SPECS = (
         input_model=AddFileLinkInput,
         output_model=SharedLinkResult,
         handler=add_file_shared_link,
+        keeps_items_in_place=True,
         resources=lambda a: (item("file", a.file_id, Access.ADMIN),),
         facts=lambda a: CallFacts(shared_link_access=a.access),
-        single_item_resource=one_item("file", "file_id"),
     ),
     ToolSpec(
         name="add_folder_shared_link",
@@ -249,9 +244,9 @@ SPECS = (
         input_model=AddFolderLinkInput,
         output_model=SharedLinkResult,
         handler=add_folder_shared_link,
+        keeps_items_in_place=True,
         resources=lambda a: (item("folder", a.folder_id, Access.ADMIN, subtree=True),),
         facts=lambda a: CallFacts(shared_link_access=a.access),
-        single_item_resource=one_item("folder", "folder_id"),
     ),
     ToolSpec(
         name="get_shared_link",
@@ -267,7 +262,6 @@ SPECS = (
         output_model=SharedLinkResult,
         handler=get_shared_link,
         resources=_on_item(Access.READ),
-        single_item_resource=_item_ref,
     ),
     ToolSpec(
         name="remove_shared_link",
@@ -280,8 +274,8 @@ SPECS = (
         input_model=ItemInput,
         output_model=SharedLinkResult,
         handler=remove_shared_link,
+        keeps_items_in_place=True,
         resources=_on_item(Access.ADMIN),
-        single_item_resource=_item_ref,
     ),
     ToolSpec(
         name="create_collaboration",
@@ -297,11 +291,11 @@ SPECS = (
         input_model=CreateCollabInput,
         output_model=Collaboration,
         handler=create_collaboration,
+        invitee_user_field="user_id",
         resources=_on_item(Access.ADMIN),
         facts=lambda a: CallFacts(
             collaboration_role=a.role, invitee_email=str(a.invitee_email).lower() if a.invitee_email else None
         ),
-        single_item_resource=_item_ref,
     ),
     ToolSpec(
         name="list_collaborations",
@@ -315,7 +309,6 @@ SPECS = (
         output_model=Collaborations,
         handler=list_collaborations,
         resources=_on_item(Access.READ),
-        single_item_resource=_item_ref,
     ),
     ToolSpec(
         name="update_collaboration",

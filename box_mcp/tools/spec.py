@@ -6,7 +6,6 @@ validated arguments into Box requests and Box answers into a compact output mode
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+from box_mcp.access import extension_of as extension_of  # the one rule, re-exported for the tool modules
 from box_mcp.tools import schemas
 
 if TYPE_CHECKING:
@@ -60,18 +60,6 @@ ItemName = Annotated[
 Etag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 ItemType = Literal["file", "folder"]
-
-_EXT = re.compile(r"\.([A-Za-z0-9]{1,16})$")
-
-
-def extension_of(name: str | None) -> str | None:
-    """Lower-case extension without the dot, as policies compare it; "" for a file name without one
-    (so "only pdf" refuses "run" and "run.exe."); None only when no name is given."""
-    if not name:
-        return None
-    match = _EXT.search(name)
-    return match.group(1).lower() if match else ""
-
 
 class ToolInput(BaseModel):
     """Base of every input model: unknown arguments are an error, not silently dropped."""
@@ -141,8 +129,14 @@ def _no_facts(args: Any) -> CallFacts:
     return CallFacts()
 
 
-def _no_single_item(args: Any) -> ItemRef | None:
-    return None
+# What a tool's output shows that a policy hiding items must look at (policy/confine.py):
+# item     one file, folder or web link's details (path, parent): paths above a grant are trimmed
+# folder   one folder's details: as item, and its item_count and size are recounted
+# listing  entries of the one folder the call names, paged by cursor (refilled past hidden entries)
+# search   search hits, each with its own ancestor_ids, paged by offset
+# account  the account's profile: its totals add up hidden items too
+OutputKind = Literal["item", "folder", "listing", "search", "account"]
+_ONE_ITEM_TYPES = ("file", "folder", "web_link")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +155,30 @@ class ToolSpec:
     handler: Handler = field(repr=False)
     resources: Callable[[Any], tuple[ResourceUse, ...]] = field(default=_no_resources, repr=False)
     facts: Callable[[Any], CallFacts] = field(default=_no_facts, repr=False)
-    single_item_resource: Callable[[Any], ItemRef | None] = field(default=_no_single_item, repr=False)
     stdio_only_fields: frozenset[str] = frozenset()  # arguments that name local paths
+    # The arguments and outputs a policy reads, declared here so it never guesses from attribute names:
+    search_roots_field: str | None = None  # the folder-id list a confined agent's search is scoped to
+    invitee_user_field: str | None = None  # a Box user id invited (its login meets invitee_domains)
+    output_kind: OutputKind | None = None
+    # True when the call's writes change neither where items sit, nor their names, nor which folders an
+    # identity sees above them (shared links, metadata, comments): the policy's cached lookups stay true.
+    keeps_items_in_place: bool = False
 
     @property
     def read_only(self) -> bool:
         return self.hints.read_only
+
+    def single_item_resource(self, args: Any) -> ItemRef | None:
+        """The one item a call acts on, when its resources are exactly one use, in role "item" (or "parent":
+        a create or upload acts on its parent only), on a file, folder or web link. The broker binds the
+        call's token to it where the downscope table's row says so. None for calls on two items, on a
+        collaboration, or spanning folders (a search's "scope")."""
+        uses = self.resources(args)
+        if len(uses) != 1 or uses[0].role not in ("item", "parent"):
+            return None
+        if uses[0].item.type not in _ONE_ITEM_TYPES:
+            return None
+        return uses[0].item
 
     def input_schema(self) -> dict[str, Any]:
         """The lean inputSchema, computed once per model (shared: never mutate it)."""
@@ -185,15 +197,6 @@ def item(
 ) -> ResourceUse:
     """One use; `subtree` marks a call that acts on everything below a folder (see ResourceUse)."""
     return ResourceUse(ItemRef(kind, item_id), access, role, subtree and kind == "folder")
-
-
-def one_item(kind: str, attr: str) -> Callable[[Any], ItemRef]:
-    """A `single_item_resource` extractor: the call touches exactly the item named by `attr`."""
-
-    def extract(args: Any) -> ItemRef:
-        return ItemRef(kind, getattr(args, attr))
-
-    return extract
 
 
 READ_HINTS = Hints(read_only=True, destructive=False, idempotent=True)

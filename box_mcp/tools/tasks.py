@@ -15,7 +15,6 @@ from box_mcp.tools.spec import (
     ToolOutput,
     ToolSpec,
     item,
-    one_item,
 )
 
 
@@ -82,6 +81,5 @@ SPECS = (
         output_model=Tasks,
         handler=list_tasks,
         resources=lambda a: (item("file", a.file_id, Access.READ),),
-        single_item_resource=one_item("file", "file_id"),
     ),
 )

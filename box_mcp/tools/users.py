@@ -49,5 +49,6 @@ SPECS = (
         input_model=WhoAmIInput,
         output_model=WhoAmI,
         handler=who_am_i,
+        output_kind="account",
     ),
 )

@@ -30,6 +30,8 @@ EXPECTED: dict[str, set[str]] = {
         "requests per call, move_file",
         "requests per call, copy_file",
         "requests per call, mix average (warm)",
+        "requests per call, move_file (cold)",
+        "requests per call, copy_file (cold)",
     },
     "box_client_stream": {"streamed / buffered download peak"},
     "broker_cost": {"warm p50, base token", "warm p50, downscoped, one item"},

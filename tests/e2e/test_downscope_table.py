@@ -4,6 +4,7 @@ and the README read it, and a row binds its token to one item exactly when the t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,32 @@ from box_mcp.tools.catalog import CATALOG
 from box_mcp.tools.spec import ToolSpec
 
 README = Path(__file__).parents[2] / "README.md"
-NO_ITEM = ToolSpec.__dataclass_fields__["single_item_resource"].default
+# Every optional id set: a call names one item only if it does so even with all of them given.
+FULLEST: dict[str, dict[str, Any]] = {
+    "upload_file": {"content_text": "x", "parent_folder_id": "5", "name": "a.pdf"},
+    "upload_file_version": {"content_text": "x", "file_id": "5"},
+    "update_file_properties": {"file_id": "5", "name": "b", "parent_folder_id": "6"},
+    "update_folder_properties": {"folder_id": "5", "name": "b"},
+    "create_collaboration": {"item_type": "folder", "item_id": "5", "role": "viewer", "user_id": "7"},
+    "update_collaboration": {"collaboration_id": "5", "role": "viewer"},
+    "set_file_metadata": {"file_id": "5", "scope": "enterprise", "template_key": "t", "values": {"a": "b"}},
+    "set_folder_metadata": {"folder_id": "5", "scope": "enterprise", "template_key": "t",
+                            "values": {"a": "b"}},
+    "search_files_keyword": {"query": "q", "ancestor_folder_ids": ["5"]},
+    "search_folders_by_name": {"query": "q", "ancestor_folder_ids": ["5"]},
+    "list_metadata_templates": {"scope": "enterprise"},
+    "create_folder": {"parent_folder_id": "5", "name": "new"},
+    "create_file_comment": {"file_id": "5", "message": "hi"},
+}
+
+
+def _fullest(spec: ToolSpec) -> dict[str, Any]:
+    args = FULLEST.get(spec.name)
+    if args is not None:
+        return args
+    ids = {name: "5" for name in spec.input_model.model_fields if name.endswith("_id")}
+    return {**ids, **({"item_type": "file"} if "item_type" in spec.input_model.model_fields else {}),
+            **({"local_path": "/data/x"} if "local_path" in spec.input_model.model_fields else {})}
 
 
 def test_the_table_has_one_row_per_catalog_tool_in_catalog_order() -> None:
@@ -30,7 +56,7 @@ def test_each_spec_declares_the_box_scopes_of_its_row(spec: ToolSpec) -> None:
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)
 def test_a_row_binds_to_the_item_exactly_when_the_tool_names_one_item(spec: ToolSpec) -> None:
-    names_one_item = spec.single_item_resource is not NO_ITEM
+    names_one_item = spec.single_item_resource(spec.input_model.model_validate(_fullest(spec))) is not None
     assert (scopes.need(spec.name).binding == "item") == names_one_item
 
 

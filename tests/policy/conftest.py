@@ -14,7 +14,8 @@ from mcp.client import Client
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine, ToolInfo
-from box_mcp.policy.hooks import PolicyGate, box_fetch
+from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.locate import Locator, Lookup
 from box_mcp.policy.model import policy_from_text
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
@@ -64,6 +65,19 @@ def ask() -> Callable[..., Decision]:
 
 
 # -- the policy in the real gate, against the in-process emulator ---------------------------------------
+
+
+def one_identity(box: Any) -> Lookup:
+    """A lookup that gives every agent the same Box client (a developer token's identity)."""
+
+    async def lookup(agent: str) -> Any:
+        return box
+
+    return lookup
+
+
+def gate_for(policy: Path, box: Any) -> PolicyGate:
+    return PolicyGate(PolicyStore(policy, tools_for_policy()), locator=Locator(one_identity(box)))
 
 
 @dataclass
@@ -118,7 +132,7 @@ async def make_world() -> AsyncIterator[Callable[[Path], World]]:
         creds = app.state.emulator.credentials
         token = next(u["developer_token"] for u in creds["users"] if u["login"].startswith("ada"))
         box = BoxClient(token_source=StaticToken(token), base_url="http://emulator", transport=Counting())
-        gate = PolicyGate(PolicyStore(policy, tools_for_policy()), box_fetch(box))
+        gate = gate_for(policy, box)
         world = World(app, creds, box, gate, requests)
         made.append(world)
         return world

@@ -270,3 +270,16 @@ def test_permit_naming_tools_grants_the_access_they_need(make_engine, ask, use):
     e = make_engine("agents: {a: {}}\nrules:\n  - {id: r, effect: permit, agents: a, tools: [delete_file]}\n")
     assert ask(e, "a", "delete_file", use("file", "1", "write"), ancestry={"file:1": ("0",)}).allowed
     assert not ask(e, "a", "get_file_details", use("file", "1"), ancestry={"file:1": ("0",)}).allowed
+
+
+def test_the_engine_says_which_call_values_a_pair_s_rules_test(make_engine):
+    engine = make_engine(
+        "agents: {bot: {}, free: {}}\nrules:\n"
+        "  - {id: all, effect: permit, agents: [bot, free], access: admin}\n"
+        "  - {id: pdf, effect: forbid, agents: bot, tools: [copy_file], unless: {file_extensions: [pdf]}}\n"
+    )
+    assert engine.tests("bot", "copy_file", "name_patterns", "file_extensions")
+    assert not engine.tests("bot", "move_file", "name_patterns", "file_extensions")
+    assert not engine.tests("free", "copy_file", "file_extensions")
+    assert not engine.tests("bot", "copy_file", "invitee_domains")
+    assert not engine.tests("nobody", "copy_file", "file_extensions")

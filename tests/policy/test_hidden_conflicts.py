@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from box_mcp.access import ItemRef
 from box_mcp.errors import BrokerError
-from box_mcp.policy.hooks import PolicyGate, box_fetch
+from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.locate import Locator
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 
@@ -67,17 +67,16 @@ async def test_a_conflict_that_cannot_be_checked_is_withheld_without_saying_why(
 ) -> None:
     w = make_world(_policy(tmp_path))
 
-    async def fetch_for(agent: str) -> Any:
-        inner = box_fetch(w.box)
-
-        async def fetch(item: ItemRef) -> Any:
-            if item == ItemRef("folder", INBOX):  # the broker fails just when the conflict is looked up
+    class Failing:
+        async def get(self, path: str, **kw: Any) -> Any:
+            if path == f"/folders/{INBOX}":  # the broker fails just when the conflict is looked up
                 raise BrokerError("the lookup identity's token could not be refreshed")
-            return await inner(item)
+            return await w.box.get(path, **kw)
 
-        return fetch
+    async def lookup(agent: str) -> Any:
+        return Failing()
 
-    w.gate = PolicyGate(PolicyStore(_policy(tmp_path), tools_for_policy()), None, fetch_for=fetch_for)
+    w.gate = PolicyGate(PolicyStore(_policy(tmp_path), tools_for_policy()), locator=Locator(lookup))
     agent = await connect(w, "boxed")
     text = await agent.err("create_folder", parent_folder_id=CONTRACTS, name="Inbox")
     assert _plain(text) == PLAIN, text

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 
 from box_mcp.box.upload import upload_file
-from box_mcp.policy.hooks import PolicyGate, box_fetch
-from box_mcp.policy.reference_tools import tools_for_policy
-from box_mcp.policy.store import PolicyStore
+from tests.policy.conftest import gate_for
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +44,7 @@ async def _pile(make_world: Any, tmp_path: Path) -> tuple[Any, str, list[str], l
         f"  - {{id: piled, effect: forbid, agents: boxed, items: [{piled}]}}\n"
         "  - {id: all, effect: permit, agents: whole, access: write}\n"
     )
-    w.gate = PolicyGate(PolicyStore(policy, tools_for_policy()), box_fetch(w.box))
+    w.gate = gate_for(policy, w.box)
     return w, str(pile["id"]), visible, hidden
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from box_mcp.policy.hooks import PolicyGate, box_fetch
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
+from tests.policy.conftest import gate_for
 
 pytestmark = pytest.mark.anyio
 
@@ -92,7 +92,7 @@ async def test_listing_hides_entries_a_forbid_covers(make_world, connect, tmp_pa
         f"  - {{id: contracts, effect: permit, agents: reader, access: read, within: ['{contracts}']}}\n"
         f"  - {{id: not-archive, effect: forbid, agents: reader, within: ['{archive}']}}\n"
     )
-    w.gate = PolicyGate(PolicyStore(policy, tools_for_policy()), box_fetch(w.box))
+    w.gate = gate_for(policy, w.box)
     reader = await connect(w, "reader")
     listing = await reader.ok("list_folder_content_by_folder_id", folder_id=contracts)
     ids = {e["id"] for e in listing["entries"]}
@@ -120,20 +120,23 @@ async def test_unknown_items_are_denied_with_a_clear_sentence(as_agent) -> None:
 async def test_api_keys_identify_agents_by_hash(tmp_path: Path) -> None:
     import hashlib
 
+    from box_mcp.http.auth import APIKeyVerifier
+
     key = "bmcp_secret_for_test"
     policy = tmp_path / "p.yaml"
     policy.write_text(f"agents:\n  bot: {{keys: ['sha256:{hashlib.sha256(key.encode()).hexdigest()}']}}\n")
-    gate = PolicyGate(PolicyStore(policy, tools_for_policy()), None)
+    verifier = APIKeyVerifier(PolicyStore(policy, tools_for_policy()).agent_for_key)
 
-    class Req:
-        def __init__(self, header: str) -> None:
-            self.headers = {"authorization": header}
+    async def agent(token: str) -> str | None:
+        verified = await verifier.verify_token(token)
+        return None if verified is None else verified.client_id
 
-    assert gate.authenticate(Req(f"Bearer {key}")) == "bot"
-    assert gate.authenticate(Req(f"bearer  {key} ")) == "bot"
-    assert gate.authenticate(Req("Bearer wrong")) is None
-    assert gate.authenticate(Req(f"Basic {key}")) is None
-    assert gate.authenticate(Req("")) is None
+    assert await agent(key) == "bot"
+    assert await agent(f" {key} ") == "bot"
+    assert await agent("wrong") is None
+    assert await agent("") is None
+    verified = await verifier.verify_token(key)
+    assert verified is not None and key not in repr(verified) and key not in verified.token
 
 
 async def test_invitees_named_by_user_id_meet_domain_conditions_by_their_login(

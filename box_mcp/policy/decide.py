@@ -1,0 +1,187 @@
+"""The policy's answer before a call runs: which tools an agent sees, its rate limits, and the decision on
+each call, with the Box facts the rules need (where items sit, a kept file name, an invitee's login) from
+the item locator. The tool spec says which arguments to read (search roots, an invitee's user id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar
+
+from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
+from box_mcp.decision import Decision, deny
+from box_mcp.errors import AncestryError, LocateError
+from box_mcp.policy.engine import DecisionRequest
+from box_mcp.policy.limits import RateLimiter
+from box_mcp.policy.locate import Locator
+from box_mcp.policy.store import PolicyStore
+
+if TYPE_CHECKING:
+    from box_mcp.gate import Call
+    from box_mcp.tools.spec import ToolSpec
+
+MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
+NAME_CONDITIONS = ("name_patterns", "file_extensions")  # what a kept file name is looked up for
+INVITEE = ("invitee_domains",)
+
+T = TypeVar("T")
+
+
+class Decider:
+    """Visibility, rate limits and per-call decisions over a hot-reloading policy store."""
+
+    def __init__(self, store: PolicyStore, locator: Locator, limiter: RateLimiter | None = None) -> None:
+        self.store = store
+        self.locator = locator
+        self.limiter = limiter or RateLimiter()
+
+    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+        return tool.name in self.store.engine().visible_tools(agent)
+
+    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+        """Count one tools/call against the agent's rate limits (any call, even one with bad arguments or
+        an unknown tool: each costs an audit record); the sentence to refuse it with, or None."""
+        spec = self.store.engine().agent(agent)
+        if spec is None:
+            return None  # decide() refuses an agent the policy does not know
+        is_write = tool is not None and not tool.read_only
+        return self.limiter.check(agent, spec.limits, is_write=is_write)
+
+    async def decide(self, call: Call) -> Decision:
+        try:
+            return await self._decide(call)
+        except LocateError as exc:  # a lookup the rules needed failed: refused, saying why
+            return refused(exc)
+
+    async def _decide(self, call: Call) -> Decision:
+        engine = self.store.engine()
+        agent, tool = call.agent, call.tool.name
+        if engine.agent(agent) is None:
+            return deny(f"{agent!r} is not an agent this policy knows.")
+        args = None
+        roots_field = call.tool.search_roots_field
+        if not call.resources and roots_field is not None:
+            # An unscoped search by a confined agent is scoped to its grant roots, and results filtered.
+            roots = engine.roots(agent, tool)
+            if roots is not None:
+                if not roots:
+                    return deny(f"{agent} holds no folder grant to search in.")
+                args = call.args.model_copy(update={roots_field: list(roots[:MAX_INJECTED_ROOTS])})
+        uses = call.resources
+        # An agent the policy hides items from gets one answer for an id it may not see and one that
+        # does not exist; lookups that find nothing are collected here instead of answered at once.
+        missing: dict[ItemRef, str] | None = {} if engine.may_hide(agent, tool) else None
+        aliases: dict[ItemRef, ItemRef] = {}
+        collabs = [u.item for u in uses if u.item.type == "collaboration"]
+        if collabs and engine.scoped(agent, tool):
+            # A collaboration id stands for the item it is on: rules naming that item must see it.
+            aliases = await self._each(agent, collabs, self.locator.collaboration_item, missing,
+                                       unplaced_missing=True)
+        ancestry: dict[ItemRef, tuple[str, ...]] = {}
+        if uses and engine.needs_ancestry(agent, tool):
+            ancestry = await self._each(agent, [u.item for u in uses], self.locator.ancestry, missing)
+            for alias, target in aliases.items():
+                if alias in ancestry:
+                    ancestry.setdefault(target, ancestry[alias])
+        if missing is not None and uses:
+            # Before any further lookup, so a hidden item costs the same Box requests as a missing one.
+            req = DecisionRequest(agent, tool, uses, call.facts, ancestry, aliases)
+            unavailable = self._unavailable(req, missing)
+            if unavailable is not None:
+                return unavailable
+        if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
+            # A call on a whole folder meets forbids on anything inside it: learn where those sit. One this
+            # identity cannot see lies inside none of its folders.
+            guards = [g for g in engine.guards(agent, tool) if g not in ancestry]
+            outside: tuple[str, ...] = ()
+            ancestry.update(await self._each(agent, guards, self.locator.ancestry, None, absent=outside))
+        facts = await self._facts(call, uses)
+        if isinstance(facts, Decision):
+            return facts
+        decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases))
+        return decision if args is None else dataclasses.replace(decision, args=args)
+
+    async def _facts(self, call: Call, uses: tuple[ResourceUse, ...]) -> CallFacts | Decision:
+        """The call's facts with what only Box knows, looked up when a rule for the pair tests it."""
+        engine = self.store.engine()
+        agent, tool, facts = call.agent, call.tool.name, call.facts
+        field = call.tool.invitee_user_field
+        user_id = getattr(call.args, field, None) if field is not None else None
+        if isinstance(user_id, str) and facts.invitee_email is None and engine.tests(agent, tool, *INVITEE):
+            # An invitee named by user id still meets invitee_domains conditions: by the user's login.
+            try:
+                facts = dataclasses.replace(facts, invitee_email=await self.locator.login(agent, user_id))
+            except LocateError as exc:
+                return refused(exc, f"could not look up Box user {user_id}")
+        if facts.name is None and facts.extension is None and engine.tests(agent, tool, *NAME_CONDITIONS):
+            source = next((u.item for u in uses if _keeps_name(u, facts)), None)
+            if source is not None:
+                # A copy, a move or a new version keeps the file's name: extension and name limits apply.
+                try:
+                    name = await self.locator.name(agent, source)
+                except LocateError as exc:
+                    return refused(exc, f"could not look up the name of {source}")
+                facts = dataclasses.replace(facts, name=name, extension=extension_of(name))
+        return facts
+
+    async def _each(
+        self,
+        agent: str,
+        items: Iterable[ItemRef],
+        look: Callable[[str, ItemRef], Awaitable[T]],
+        missing: dict[ItemRef, str] | None,
+        *,
+        unplaced_missing: bool = False,
+        absent: T | None = None,
+    ) -> dict[ItemRef, T]:
+        """`look` for each item once. An item Box does not find (with `unplaced_missing`, also one whose
+        answer says nothing usable) goes into `missing` when given, else stands as `absent` when given;
+        any other failure, or a missing item with neither, ends the decision (LocateError)."""
+        out: dict[ItemRef, T] = {}
+        for item in dict.fromkeys(items):
+            if missing is not None and item in missing:
+                continue
+            try:
+                out[item] = await look(agent, item)
+            except LocateError as exc:
+                not_found = exc.missing or (unplaced_missing and isinstance(exc, AncestryError))
+                if not_found and missing is not None:
+                    missing[item] = str(exc)
+                elif exc.missing and absent is not None:
+                    out[item] = absent
+                else:
+                    raise
+        return out
+
+    def _unavailable(self, req: DecisionRequest, missing: Mapping[ItemRef, str]) -> Decision | None:
+        """The denial for the first item the call names that does not exist or that the agent may not see:
+        one wording for the agent, the detail (not found, outside the grants, which rule) for the audit."""
+        engine = self.store.engine()
+        for given, use in zip(req.uses, req.matched(), strict=True):
+            if given.item in missing:
+                detail = f"not found: {missing[given.item]}"
+                return deny(detail, shown=engine.unavailable(req.agent, req.tool, given.item))
+            if not engine.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+                # Decided on this item alone (not its subtree, whose forbids are not located yet): the
+                # reason then names it, and the rule that hides it if one does.
+                only = dataclasses.replace(given, subtree=False)
+                alone = engine.decide(dataclasses.replace(req, uses=(only,)))
+                shown = engine.unavailable(req.agent, req.tool, given.item)
+                return deny(alone.reason, alone.rule_ids, shown=shown)
+        return None
+
+
+def refused(exc: LocateError, what: str | None = None) -> Decision:
+    """A denial because a lookup failed, carrying Box's answer (status, code, request id) for the audit."""
+    said = str(exc) if what is None else f"{what} ({exc})"
+    reason = f"{said}; check the id." if exc.missing else said
+    return Decision("deny", reason=reason, box_status=exc.status, box_code=exc.code,
+                    box_request_id=exc.request_id)
+
+
+def _keeps_name(use: ResourceUse, facts: CallFacts) -> bool:
+    """A file the call copies, moves, or uploads new content into without renaming it."""
+    if use.item.type != "file":
+        return False
+    return use.role == "source" or (facts.size_bytes is not None and use.access.rank > 0)

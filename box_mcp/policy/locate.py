@@ -1,0 +1,237 @@
+"""Where Box items sit and what they are called, as each agent's own Box identity sees them: one bounded,
+single-flight cache of item bodies per lookup identity, feeding decisions and confinement alike.
+
+One GET per item asks for every field a consumer needs (`name,path_collection`), so a name asked after the
+ancestry is a cache hit. box-mcp calls `invalidate` / `invalidate_subtree` after its own moves, renames and
+deletes, and a fetch that races with an invalidation is not cached: a stale location never outlives the
+change that made it. Changes made outside box-mcp (by people, other apps) are seen when an entry ages out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from box_mcp.access import ItemRef
+from box_mcp.errors import AncestryError, BoxError, LocateError
+
+if TYPE_CHECKING:
+    from box_mcp.box.client import BoxClient
+
+# agent -> a Box client on that agent's own identity and base token (never narrowed to one call's item)
+Lookup = Callable[[str], Awaitable["BoxClient"]]
+
+NO_LOOKUP = "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
+
+_PATHS = {
+    "file": "/files/{}",
+    "folder": "/folders/{}",
+    "web_link": "/web_links/{}",
+    "collaboration": "/collaborations/{}",
+    "user": "/users/{}",
+}
+_PLACED = ("file", "folder", "web_link")  # items with a path_collection
+_FIELDS = {"collaboration": "item", "user": "login"}
+ITEM_FIELDS = "name,path_collection"
+
+
+def ancestry_from_json(item: ItemRef, body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Folder ids from root down: a folder's ends with its own id, any other item's with its parent's."""
+    if item.type == "folder" and item.id == "0":
+        return ("0",)
+    path = body.get("path_collection")
+    entries = path.get("entries") if isinstance(path, Mapping) else None
+    if not isinstance(entries, list):
+        raise AncestryError(f"could not check where {item} sits in Box: Box's answer has no path_collection.")
+    ids: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str | int):
+            raise AncestryError(f"could not check where {item} sits in Box: its path_collection holds an "
+                                "entry without an id.")
+        ids.append(str(entry["id"]))
+    if item.type == "folder":
+        ids.append(item.id)
+    return tuple(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    body: Mapping[str, Any]
+    ancestry: tuple[str, ...] | None  # files, folders and web links
+    stored_at: float
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.entry: _Entry | None = None
+        self.error: BaseException | None = None
+
+
+class Locator:
+    """Item lookups per agent (its own Box identity): ancestry, name, a collaboration's item, a user's login.
+
+    `lookup=None` means no lookup identity: every lookup fails closed with LocateError(NO_LOOKUP)."""
+
+    def __init__(
+        self,
+        lookup: Lookup | None,
+        *,
+        max_entries: int = 10_000,
+        max_age: float | None = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._lookup = lookup
+        self._max = max_entries
+        self._max_age = max_age
+        self._clock = clock
+        # Keyed by (agent, item): two identities may see different paths to the same item.
+        self._cache: OrderedDict[tuple[str, ItemRef], _Entry] = OrderedDict()
+        self._agents: set[str] = set()
+        self._flights: dict[tuple[str, ItemRef], _Flight] = {}
+        self._generation = 0
+        self.fetches = 0  # how many times Box was asked (for tests and metrics)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    async def client(self, agent: str) -> BoxClient:
+        """The agent's lookup client (refilling pages, counting a folder's items); the agent never has it."""
+        if self._lookup is None:
+            raise LocateError(NO_LOOKUP)
+        return await self._lookup(agent)
+
+    async def ancestry(self, agent: str, item: ItemRef) -> tuple[str, ...]:
+        """Folder ids from "0" down (see ancestry_from_json); a collaboration's are its item's."""
+        if item.type == "folder" and item.id == "0":
+            return ("0",)
+        if item.type == "collaboration":
+            return await self.ancestry(agent, await self.collaboration_item(agent, item))
+        entry = await self._entry(agent, item)
+        if entry.ancestry is None:
+            raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
+        return entry.ancestry
+
+    async def name(self, agent: str, item: ItemRef) -> str:
+        name = (await self._entry(agent, item)).body.get("name")
+        if not isinstance(name, str):
+            raise LocateError(f"Box's answer for {item} has no name")
+        return name
+
+    async def collaboration_item(self, agent: str, collab: ItemRef) -> ItemRef:
+        """The file or folder a collaboration is on (a policy decides on that item, not on the id)."""
+        target = (await self._entry(agent, collab)).body.get("item")
+        if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
+            raise AncestryError(f"{collab} has no item (it may be pending or on a deleted item)")
+        return ItemRef(str(target["type"]), str(target["id"]))
+
+    async def login(self, agent: str, user_id: str) -> str:
+        login = (await self._entry(agent, ItemRef("user", user_id))).body.get("login")
+        if not isinstance(login, str) or "@" not in login:
+            raise LocateError(f"Box user {user_id} has no login")
+        return login
+
+    def learn(self, agent: str, item: ItemRef, name: str | None, parent_id: str) -> None:
+        """Record an item a call of this agent just created or moved into `parent_id` (Box's answer names
+        the parent): where it sits follows from the parent's cached place, which it never outlives. An
+        uncached parent teaches nothing."""
+        if item.type not in _PLACED:
+            return
+        above: tuple[str, ...]
+        if parent_id == "0":
+            above, at = ("0",), self._clock()
+        else:
+            parent = self._fresh((agent, ItemRef("folder", parent_id)))
+            if parent is None or parent.ancestry is None:
+                return
+            above, at = parent.ancestry, parent.stored_at
+        body = {"type": item.type, "id": item.id} if name is None else {"type": item.type, "id": item.id,
+                                                                          "name": name}
+        self._store((agent, item), _Entry(body, (*above, item.id) if item.type == "folder" else above, at))
+
+    def invalidate(self, item: ItemRef) -> None:
+        """Forget one item for every identity; a folder's subtree is kept: see invalidate_subtree."""
+        self._generation += 1
+        for agent in self._agents:
+            self._cache.pop((agent, item), None)
+
+    def invalidate_subtree(self, folder_id: str) -> None:
+        """Forget every cached item at or below a folder (after it moved, was renamed or deleted)."""
+        self._generation += 1
+        stale = [key for key, entry in self._cache.items() if entry.ancestry and folder_id in entry.ancestry]
+        for key in stale:
+            del self._cache[key]
+
+    # -- the cache ------------------------------------------------------------------------------------
+
+    def _fresh(self, key: tuple[str, ItemRef]) -> _Entry | None:
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        if self._max_age is not None and self._clock() - entry.stored_at >= self._max_age:
+            del self._cache[key]
+            return None
+        self._cache.move_to_end(key)
+        return entry
+
+    async def _entry(self, agent: str, item: ItemRef) -> _Entry:
+        key = (agent, item)
+        entry = self._fresh(key)
+        if entry is not None:
+            return entry
+        flight = self._flights.get(key)
+        if flight is not None:
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.entry is not None
+            return flight.entry
+        flight = self._flights[key] = _Flight()
+        generation = self._generation
+        try:
+            entry = await self._fetch(agent, item)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.entry = entry
+            if generation == self._generation:
+                self._store(key, entry)
+            return entry
+        finally:
+            del self._flights[key]
+            flight.done.set()
+
+    async def _fetch(self, agent: str, item: ItemRef) -> _Entry:
+        path = _PATHS.get(item.type)
+        if path is None:
+            raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
+        client = await self.client(agent)
+        self.fetches += 1
+        try:
+            fields = _FIELDS.get(item.type, ITEM_FIELDS)
+            body = await client.get(path.format(item.id), params={"fields": fields})
+        except BoxError as exc:
+            status = getattr(exc, "status", None)
+            text = (f"Box has no {item} that {agent}'s identity can see" if status == 404
+                    else f"could not look up {item} in Box ({exc}); retry later.")
+            raise LocateError(text, status=status, code=getattr(exc, "code", None),
+                              request_id=getattr(exc, "request_id", None)) from exc
+        body = body if isinstance(body, Mapping) else {}
+        # A body without the path is an error, not an entry: it is never cached.
+        ancestry = ancestry_from_json(item, body) if item.type in _PLACED else None
+        return _Entry(body, ancestry, self._clock())
+
+    def _store(self, key: tuple[str, ItemRef], entry: _Entry) -> None:
+        self._agents.add(key[0])
+        self._cache[key] = entry
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
