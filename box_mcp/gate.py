@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +25,7 @@ from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.decision import ALLOW, Decision, deny
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
+from box_mcp.identity import ActingAs
 from box_mcp.tools.local import LocalRules, confine_path
 from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
@@ -55,6 +56,7 @@ class Call:
     facts: CallFacts
     transport: TransportKind
     session: SessionInfo | None = None  # the MCP session and client the call came from
+    acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +312,8 @@ class Gate:
                     call.session,
                 )
             box = _declared(await self.credentials.client_for(call), call.tool)
+            if (acting_as := getattr(self.credentials, "acting_as", None)) is not None:  # for the audit
+                call = replace(call, acting_as=acting_as(call.agent))
             if not call.tool.read_only:
                 await self.events.flush()
                 await self.audit.intent(call)

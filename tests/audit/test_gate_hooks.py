@@ -21,7 +21,7 @@ async def test_the_deployment_records_into_the_data_dir(tmp_path: Path,
     async with AsyncExitStack() as stack:
         hooks = await gate_hooks(settings, stack)
         assert isinstance(hooks.audit, GateAudit)
-        await hooks.audit.event("session_start", agent="claude")
+        await hooks.audit.sink("session_start", {"agent": "claude"})
     assert verify(tmp_path / "audit").count == 1
 
 
@@ -33,7 +33,7 @@ async def test_a_key_file_seals_every_record(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv(KEY_FILE_ENV, str(key_file))
     async with AsyncExitStack() as stack:
         hooks = await gate_hooks(config.Settings(data_dir=tmp_path), stack)
-        await hooks.audit.event("session_start", agent="claude")
+        await hooks.audit.sink("session_start", {"agent": "claude"})
     [line] = (tmp_path / "audit").glob("audit-*.jsonl")
     assert b'"mac":' in line.read_bytes()
 
