@@ -94,7 +94,7 @@ def _explain(kind: str, exc: ValidationError) -> str:
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
-    """`value` with everything canonical() cannot encode replaced: non-finite numbers tagged (redact.py
+    """`value` with everything canonical() cannot encode replaced: non-finite numbers tagged (redaction
     rule 5), keys made strings, other objects by their type name. The writer's fallback for a body that
     would not encode, so one bad record is still recorded and never stops the log."""
     if value is None or isinstance(value, bool):
