@@ -35,11 +35,14 @@ Kind = Literal[
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
 ]
 CallKind = Literal["call", "intent", "outcome"]
+ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")
 SENTENCE_CHARS = 1024  # a rule's sentence or Box's message is kept longer than other strings
 
 
 def _text(value: object) -> object:
     # Names and ids arrive from agents, Box and the policy: numbers and enums are taken as their text.
+    if type(value) is str:  # nearly always: this runs for every string of every record
+        return value
     if isinstance(value, Enum):
         value = value.value
     return value if value is None or isinstance(value, str | Mapping | list | tuple) else str(value)
@@ -147,7 +150,7 @@ class AuditEvent(BaseModel):
         if self.args is not None:
             out["args"] = redactor(self.args)
         if self.items is not None:
-            out["items"] = [{k: redact_string(v) for k, v in item.model_dump(exclude_none=True).items()}
+            out["items"] = [{k: redact_string(v) for k in ITEM_KEYS if (v := getattr(item, k)) is not None}
                             for item in self.items]
         if self.decision is not None:
             verdict: dict[str, Any] = {"effect": self.decision.effect, "rules": list(self.decision.rules)}
@@ -194,58 +197,49 @@ def call_event(kind: CallKind, call: Call | Rejected, decision: Decision | None 
     """The record of one tool call: `intent` before a write (no decision or outcome yet), then its
     `outcome`; `call` for everything else."""
     detail: dict[str, Any] = {"call_id": call.call_id, "transport": str(call.transport)}
-    args: object
+    fields: dict[str, Any] = {"kind": kind, "agent": call.agent, "detail": detail}
     if isinstance(call, Rejected):
         args = call.arguments if isinstance(call.arguments, dict) else {"arguments": call.arguments}
-        tool, items, acting_as = call.tool, None, None
+        fields.update(tool=call.tool, args=args, acting_as=None)
         if decision is not None and decision.allowed:  # nothing decided: it never reached the policy
             decision = None
     else:
-        args, tool, acting_as = call.args, call.tool.name, call.acting_as
-        items = _named(call.resources, outcome.result_item if outcome is not None else None)
-        facts = {k: v for k, v in dataclasses.asdict(call.facts).items() if v is not None}
+        fields.update(tool=call.tool.name, args=call.args, acting_as=call.acting_as,
+                      items=_named(call.resources, outcome.result_item if outcome is not None else None))
+        facts = {f.name: v for f in dataclasses.fields(call.facts)
+                 if (v := getattr(call.facts, f.name)) is not None}
         if facts:
             detail["facts"] = facts
-    session = call.session
-    return AuditEvent(
-        kind=kind,
-        agent=call.agent,
-        session_id=session.session_id if session else None,
-        client_name=session.client_name if session else None,
-        client_version=session.client_version if session else None,
-        acting_as=acting_as,
-        tool=tool,
-        args=args,
-        items=items,
-        decision=_verdict_of(decision) if decision is not None else None,
-        outcome=_result_of(outcome) if outcome is not None else None,
-        intent_id=intent_id,
-        latency_ms=outcome.duration_ms if outcome is not None else None,
-        detail=detail,
-    )
+    if call.session is not None:
+        fields.update((k, v) for k, v in call.session.fields().items() if v is not None)
+    if decision is not None:
+        fields["decision"] = _verdict_of(decision)
+    if outcome is not None:
+        fields["outcome"] = {"status": "ok" if outcome.ok else (outcome.error_kind or "error"),
+                             "error_code": outcome.box_code, "http_status": outcome.box_status,
+                             "request_id": outcome.box_request_id, "message": outcome.error}
+        fields["latency_ms"] = outcome.duration_ms
+    if intent_id is not None:
+        fields["intent_id"] = intent_id
+    return AuditEvent.model_validate(fields)
 
 
-def _verdict_of(decision: Decision) -> Verdict:
-    return Verdict(effect=decision.effect, rules=decision.rule_ids, sentence=decision.reason or None)
+def _verdict_of(decision: Decision) -> dict[str, Any]:
+    return {"effect": decision.effect, "rules": decision.rule_ids, "sentence": decision.reason or None}
 
 
-def _result_of(outcome: Outcome) -> Result:
-    return Result(status="ok" if outcome.ok else (outcome.error_kind or "error"), error_code=outcome.box_code,
-                  http_status=outcome.box_status, request_id=outcome.box_request_id, message=outcome.error)
-
-
-def _named(uses: tuple[ResourceUse, ...], result: dict[str, str] | None) -> tuple[Item, ...]:
+def _named(uses: tuple[ResourceUse, ...], result: dict[str, str] | None) -> list[dict[str, str]]:
     """The call's items, with the name and parent path of the item the call returned: on the use it
     matches, or as a `result` item when the call made a new one (create, upload, copy)."""
-    items = [Item(type=u.item.type, id=u.item.id, access=str(u.access), role=u.role) for u in uses]
+    items = [{"type": u.item.type, "id": u.item.id, "access": str(u.access), "role": u.role} for u in uses]
     if not result:
-        return tuple(items)
-    named = {k: result[k] for k in ("type", "id", "name", "parent_path") if k in result}
+        return items
+    named: dict[str, str] = {k: result[k] for k in ("type", "id", "name", "parent_path") if k in result}
     matched = False
-    for i, use in enumerate(uses):
-        if (use.item.type, use.item.id) == (result.get("type"), result.get("id")):
-            items[i] = Item.model_validate({**named, "access": str(use.access), "role": use.role})
+    for item in items:
+        if (item["type"], item["id"]) == (named.get("type"), named.get("id")):
+            item.update(named)
             matched = True
     if not matched:
-        items.append(Item.model_validate({**named, "role": "result"}))
-    return tuple(items)
+        items.append({**named, "role": "result"})
+    return items
