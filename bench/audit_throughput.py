@@ -28,15 +28,13 @@ FIELDS = {
     "session_id": "6f1c2d4e-8a77-4b1e-9d0a-3c5e7f9a1b2c",
     "client_name": "claude-code",
     "client_version": "2.1.0",
-    "acting_as": {"type": "user", "id": "12345", "login": "ada@example.com"},
+    "acting_as": {"kind": "as_user", "user_id": "12345"},
     "tool": "get_file_details",
     "args": {"file_id": "123456789", "fields": ["name", "size", "modified_at"]},
     "items": [{"type": "file", "id": "123456789", "name": "Q3 plan.docx", "parent_path": "/Projects/Q3"}],
     "decision": {"effect": "allow", "rules": ["read-projects"], "sentence": "agents may read /Projects"},
     "outcome": {"status": "ok", "http_status": 200, "request_id": "0abc123def"},
     "latency_ms": 41.25,
-    "bytes_in": 96,
-    "bytes_out": 1840,
 }
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +25,7 @@ from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.decision import ALLOW, Decision, deny
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
+from box_mcp.identity import ActingAs
 from box_mcp.tools.local import LocalRules, confine_path
 from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
@@ -55,6 +56,7 @@ class Call:
     facts: CallFacts
     transport: TransportKind
     session: SessionInfo | None = None  # the MCP session and client the call came from
+    acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,10 @@ class CredentialsHook(Protocol):
         """A Box client bound to the agent's identity, downscoped to `call.tool.box_scopes` where possible."""
         ...
 
+    def acting_as(self, agent: str) -> ActingAs | None:
+        """The Box identity the agent's calls run as, named for the audit (never a secret)."""
+        ...
+
 
 class ResultFilterHook(Protocol):
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
@@ -162,9 +168,13 @@ class StaticCredentials:
     """One Box client for every call (one token): tests and embedders; deployments use the broker's."""
 
     client: BoxClient = field(repr=False)
+    identity: ActingAs | None = field(default_factory=lambda: ActingAs(kind="developer_token"))
 
     async def client_for(self, call: Call) -> BoxClient:
         return self.client
+
+    def acting_as(self, agent: str) -> ActingAs | None:
+        return self.identity
 
 
 class NoFilter:
@@ -337,6 +347,7 @@ class Gate:
                     call.session,
                 )
             box = _declared(await self.credentials.client_for(call), call.tool)
+            call = replace(call, acting_as=self.credentials.acting_as(call.agent))  # for the audit
             if not call.tool.read_only:
                 await self.events.flush()
                 await self.audit.intent(call)

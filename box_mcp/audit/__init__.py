@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .event import AuditEvent, call_event
 from .hook import GateAudit
 from .index import query, rebuild
 from .log import AuditLog
@@ -22,12 +23,14 @@ from .verify import BadRecord, VerifyReport, verify
 __all__ = [
     "GENESIS",
     "KINDS",
+    "AuditEvent",
     "AuditLog",
     "AuditRecord",
     "BadRecord",
     "GateAudit",
     "Head",
     "VerifyReport",
+    "call_event",
     "default_directory",
     "load_key",
     "new_key_file",

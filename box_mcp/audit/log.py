@@ -1,18 +1,7 @@
 """AuditLog: the hash-chained, group-committed JSONL writer the gate calls for every tool call.
 
-`append` queues a record and returns when it is on disk. A flush task takes whatever records are
-waiting as one batch and, holding the directory's file lock, finds the chain's tail (usually from the
-lock file, in two syscalls), seals the batch onto it in call order, writes it and syncs once: concurrent
-appends share one sync (group commit), and several processes can share one chain. Records overwrite
-NUL padding zero-filled in advance (store.py, padfile.py) through an O_DSYNC descriptor: one syscall
-writes and syncs, and the sync need not change the file's size or extent map. The batch runs in the
-event loop itself while that is fast (saving two thread hops per append) and in a writer thread when
-storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
-rather than go unrecorded (the agent's message names no path; the operator's log has the directory
-and the cause, once). A record that will not encode is written in a safe form (record.json_safe)
-instead: one bad record never stops the log. A background thread keeps the head mark and the SQLite
-index caught up; they may lag and never delay an append. Record times never go backwards, so the
-daily files stay in order.
+`append` returns when the record is durable; a failed write refuses every later append (calls stop
+rather than go unrecorded). How it writes, syncs and recovers: docs/audit-format.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
-"""Redaction of tool arguments before they reach the audit log: no file content, no secret, no token.
-
-Rules, applied recursively to every mapping and list:
-
-1. content fields (`content`, `content_base64`, `file_content`, `text`, `body`, `data`, `payload`) and
-   any `bytes` value become ``{"redacted": "content", "sha256": ..., "bytes": n}``: the log can prove
-   which content went through without holding it;
-2. secret fields (the built-in names below plus those a policy marks secret) become ``"[masked]"``:
-   no hash, because a hash of a short secret can be guessed;
-3. anything that looks like a credential inside a string (``Bearer ...``, a JWT, a Box-style 32-char
-   token) is replaced by ``[masked-token]``;
-4. strings longer than `max_chars` are cut: ``{"cut": first 64 chars, "sha256": ..., "chars": n}``;
-5. a number JSON cannot hold (NaN, +-Infinity: an agent can send them, and `1e400` parses to infinity)
-   becomes ``{"$nonfinite": "NaN"}`` (or "Infinity", "-Infinity"), so every record stays encodable.
+"""Redaction of record fields before they reach the audit log: no file content, no secret, no token.
+The five rules (content, secret fields, credential-looking strings, long strings, non-finite numbers)
+are listed in docs/audit-format.md; `Redactor` applies them recursively.
 """
 
 from __future__ import annotations
@@ -97,7 +86,7 @@ NONFINITE_KEY = "$nonfinite"
 
 
 def finite_or_tagged(value: float) -> float | dict[str, str]:
-    """`value` itself when JSON can hold it, else the tagged stand-in of rule 5."""
+    """`value` itself when JSON can hold it, else its tagged stand-in ({"$nonfinite": "NaN"}, ...)."""
     if math.isfinite(value):
         return value
     return {NONFINITE_KEY: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}

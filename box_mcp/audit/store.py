@@ -1,25 +1,5 @@
-"""The audit directory on disk: daily JSONL files, the head mark, the lock, and crash recovery.
-
-    <dir>/audit-YYYY-MM-DD.jsonl   records, one per line, the file named for the UTC date of its records
-    <dir>/audit.head               {"seq", "hash", "file"} of the last record known durable (a lower bound)
-    <dir>/audit.lock               flock'ed around every batch write; holds the chain's tail (TailState)
-    <dir>/audit.sqlite3            the query index (index.py), rebuilt from the JSONL at will
-
-While a writer has a file open, the file ends in NUL padding: space zero-filled in advance, which the
-writer overwrites with records, so a sync need not change the file's size or extent map (with no stat
-on the append path, see padfile.size: ~0.08 ms less per durable append on ext4). Records never hold
-a NUL byte (JSON escapes it), so every reader stops at the first NUL. The writer cuts the padding off
-when it moves to the next day's file and when it closes, so a closed log is plain JSONL.
-
-A crash can leave a torn last line (bytes without their newline), possibly with NULs inside or after it
-(a power loss persists pages in any order). Such a line was never acknowledged, because `append` returns
-only after the whole line is synced. On open the writer cuts it and the padding off, and its first
-record is a `log_recovery` record holding the fragment's size and SHA-256, so the cut is itself recorded
-in the chain. `verify` run before that restart reports the torn tail as a crash, not tampering.
-(A SIGKILL can also cut a multi-page batch write short; the durability test sees this now and then.)
-
-The optional HMAC key (`new_key_file`, `load_key`) lives outside this directory: whoever can write the
-log must not be able to read the key.
+"""The audit directory on disk: daily JSONL files, the head mark, the lock, crash recovery and the HMAC
+key file. The layout, the NUL padding and the torn-line recovery: docs/audit-format.md.
 """
 
 from __future__ import annotations

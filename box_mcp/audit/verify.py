@@ -1,15 +1,6 @@
-"""`verify`: walk the JSONL chain from genesis and say whether it is intact, where it first breaks,
-and which write intents have no outcome. Reads only the JSONL files and the head mark, never the index.
-
-What each check catches: a byte edited (the line is no longer canonical, or its hash is wrong); a line
-deleted, inserted or two swapped (seq or prev_hash no longer follow); a record moved to another day's
-file (its time does not match the file); the tail cut at a line boundary (the head mark, or an anchor
-kept elsewhere, names a later record). SHA-256 alone proves order and integrity, not origin: a forger
-who recomputes the hashes can append well-formed records. Given the log's key, verify also checks each
-record's HMAC (`mac`), which only the key holder can compute; once one record carries a mac, every
-later one must. A line that starts with a NUL ends a file's data: NUL padding from there on is the
-open writer's spare space; other bytes there are a crash's leftovers in the last file and an edit
-anywhere else. A NUL inside a line is an edit, like any other byte that breaks the record.
+"""`verify`: walk the JSONL chain from genesis and say whether it is intact, where it first breaks, and
+which write intents have no outcome (what each check catches: docs/audit-format.md). Reads only the
+JSONL files and the head mark, never the index.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.downscope import narrowing_scopes
 from box_mcp.errors import BrokerError
+from box_mcp.identity import ActingAs
 from box_mcp.tools import scopes as scope_table
 
 if TYPE_CHECKING:
@@ -55,6 +56,22 @@ class BrokerCredentials:
                 resource = self.broker.item_resource(item.type, item.id)
         source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
         return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+
+    def acting_as(self, agent: str) -> ActingAs:
+        """The Box identity the agent's calls run as, for the audit record (no secret in it)."""
+        identity = self._identities(agent)
+        if identity.kind == "as_user":
+            return ActingAs(kind="as_user", user_id=identity.as_user)
+        if identity.kind == "user_grant":
+            return ActingAs(kind="user_grant", label=identity.label or "default")
+        if identity.kind == "service_account":
+            app = self.broker.settings.service_account
+            subject_type = getattr(app, "subject_type", None)
+            subject_id = getattr(app, "subject_id", None) or None
+            if subject_type == "user":  # a CCG/JWT app configured to act as one user
+                return ActingAs(kind="service_account", user_id=subject_id)
+            return ActingAs(kind="service_account", enterprise_id=subject_id)
+        return ActingAs(kind=identity.kind)
 
     async def lookup_client(self, agent: str) -> BoxClient:
         """The agent's own identity on its base token (never narrowed to one call's item): what the

@@ -181,6 +181,9 @@ def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
                 f"port {port} on {host} is busy ({exc.strerror}); pick another, or 0 for any"
             ) from None
         raise ConfigError(f"cannot listen on {host} port {port} ({exc.strerror})") from None
+    # Listening already: a client that read the announced URL before the server loop took the socket
+    # waits in the backlog instead of being refused (uvicorn sets its own backlog when it starts).
+    sock.listen(128)
     return sock
 
 

@@ -14,7 +14,9 @@ from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.store import iter_lines
-from box_mcp.decision import Decision
+from box_mcp.decision import ALLOW, Decision, deny
+from box_mcp.events import SessionInfo
+from box_mcp.identity import ActingAs
 
 
 class UploadArgs(BaseModel):
@@ -23,11 +25,15 @@ class UploadArgs(BaseModel):
     content: str
 
 
-def call(tool: str, call_id: str) -> object:
-    return gate.Call(call_id=call_id, agent="claude", tool=SimpleNamespace(name=tool),
+ADA = ActingAs(kind="as_user", user_id="9")
+
+
+def call(tool: str, call_id: str, acting_as: ActingAs | None = None) -> gate.Call:
+    return gate.Call(call_id=call_id, agent="claude", tool=SimpleNamespace(name=tool),  # type: ignore[arg-type]
                      args=UploadArgs(parent_id="0", name="a.txt", content="top secret body"),
                      resources=(ResourceUse(ItemRef("folder", "0"), Access.WRITE, "parent"),),
-                     facts=CallFacts(name="a.txt", extension="txt"), transport="stdio")
+                     facts=CallFacts(name="a.txt", extension="txt"), transport="stdio",
+                     session=SessionInfo("sess-1", "claude-code", "2.1.0"), acting_as=acting_as)
 
 
 def records(directory: Path) -> list[dict]:
@@ -38,14 +44,17 @@ def records(directory: Path) -> list[dict]:
 
 @pytest.mark.anyio
 async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, audit_dir: Path) -> None:
-    hook = GateAudit(audit_log, acting_as={"type": "user", "id": "9"})
-    upload = call("upload_file", "c1")
+    hook = GateAudit(audit_log)
+    upload = call("upload_file", "c1", ADA)
     await hook.intent(upload)
     allowed = Decision("allow", ("uploads",), "uploads to folder 0")
     await hook.outcome(upload, gate.Outcome(False, allowed, 41.0, "Box said 409", "box", 409,
                                             "item_name_in_use", "req-1"))
     intent, outcome = records(audit_dir)
     assert intent["kind"] == "intent" and outcome["intent_id"] == intent["id"]
+    assert intent["acting_as"] == outcome["acting_as"] == {"kind": "as_user", "user_id": "9"}
+    assert intent["session_id"] == "sess-1" and outcome["client_name"] == "claude-code"
+    assert "decision" not in intent and "outcome" not in intent  # nothing was decided on disk yet
     assert intent["items"] == [{"type": "folder", "id": "0", "access": "write", "role": "parent"}]
     assert intent["args"]["content"]["redacted"] == "content"
     assert intent["detail"] == {"call_id": "c1", "transport": "stdio",
@@ -65,6 +74,7 @@ async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: Au
     await hook.outcome(call("upload_file", "c2"), ended)
     [rec] = records(audit_dir)
     assert rec["kind"] == "call" and rec["decision"]["effect"] == "deny"
+    assert rec["acting_as"] is None  # denied before any Box identity was chosen: it ran as nobody
     assert rec["outcome"]["status"] == "denied" and rec["decision"]["rules"] == ["read-only"]
 
 
@@ -79,3 +89,58 @@ async def test_a_call_that_needed_approval_is_recorded_as_approval_required(audi
     assert rec["decision"] == {"effect": "approval_required", "rules": ["ask"],
                                "sentence": "deletes need a person"}
     assert rec["outcome"]["status"] == "denied"
+
+
+@pytest.mark.anyio
+async def test_a_read_names_the_item_it_returned_and_the_identity_it_ran_as(audit_log: AuditLog,
+                                                                            audit_dir: Path) -> None:
+    hook = GateAudit(audit_log)
+    read = call("get_file_details", "c4", ActingAs(kind="service_account", enterprise_id="55"))
+    found = {"type": "folder", "id": "0", "name": "All Files", "parent_path": "/"}
+    reads = Decision("allow", ("r",), "reads")
+    await hook.outcome(read, gate.Outcome(True, reads, 1.23456, result_item=found))
+    made = call("create_folder", "c5", ADA)
+    new = {"type": "folder", "id": "88", "name": "New"}
+    await hook.outcome(made, gate.Outcome(True, ALLOW, 2.0, result_item=new))
+    first, second = records(audit_dir)
+    assert first["acting_as"] == {"kind": "service_account", "enterprise_id": "55"}
+    assert first["items"] == [{**found, "access": "write", "role": "parent"}]
+    assert first["latency_ms"] == 1.235 and first["outcome"] == {"status": "ok"}
+    assert second["items"] == [{"type": "folder", "id": "0", "access": "write", "role": "parent"},
+                               {**new, "role": "result"}]
+
+
+@pytest.mark.anyio
+async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decision(audit_log: AuditLog,
+                                                                                  audit_dir: Path) -> None:
+    hook = GateAudit(audit_log, secret_fields=lambda: frozenset({"pin"}))
+    unknown = gate.Outcome(False, ALLOW, 0.1, "Unknown tool 'nope'", "unknown_tool")
+    await hook.rejected("nope", {"pin": "4711", "x": float("nan")}, call_id="r1", agent="claude",
+                        transport="http", session=None, outcome=unknown)
+    too_fast = deny("claude may make 10 calls a minute")
+    limited = gate.Outcome(False, too_fast, 0.1, "Denied: too fast", "denied")
+    await hook.rejected("get_file_details", ["not", "a", "dict"], call_id="r2", agent="claude",
+                        transport="stdio", session=SessionInfo("s9"), outcome=limited)
+    first, second = records(audit_dir)
+    assert first["acting_as"] is None and second["acting_as"] is None
+    assert first["args"] == {"pin": "[masked]", "x": {"$nonfinite": "NaN"}}
+    assert "decision" not in first and first["outcome"]["status"] == "unknown_tool"
+    assert first["detail"] == {"call_id": "r1", "transport": "http"}
+    assert second["args"] == {"arguments": ["not", "a", "dict"]} and second["session_id"] == "s9"
+    assert second["decision"] == {"effect": "deny", "rules": [], "sentence": too_fast.reason}
+
+
+@pytest.mark.anyio
+async def test_policy_secret_fields_are_masked_in_intent_and_outcome(audit_log: AuditLog,
+                                                                     audit_dir: Path) -> None:
+    secret = {"name"}
+    hook = GateAudit(audit_log, secret_fields=lambda: frozenset(secret))
+    upload = call("upload_file", "c6", ADA)
+    await hook.intent(upload)
+    secret.add("parent_id")  # a policy reload between intent and outcome applies at once
+    await hook.outcome(upload, gate.Outcome(True, ALLOW, 1.0))
+    intent, outcome = records(audit_dir)
+    assert intent["args"]["name"] == "[masked]" and intent["args"]["parent_id"] == "0"
+    assert outcome["args"]["name"] == outcome["args"]["parent_id"] == "[masked]"
+    assert intent["detail"]["facts"]["name"] == "[masked]"  # the same name, as a policy fact
+    assert not [r for r in (intent, outcome) if "a.txt" in json.dumps(r)]

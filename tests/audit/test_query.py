@@ -12,6 +12,7 @@ import pytest
 import box_mcp.audit.index as index_module
 from box_mcp.audit import AuditLog, query, rebuild, verify
 from box_mcp.audit.index import parse_time
+from box_mcp.identity import ActingAs
 
 TOKEN = "Zq8vLm3XzR8bN2cW5yH7kJ4pF6gD1sAx"
 CONTENT = b"CONFIDENTIAL-MERGER-TERMS-" * 20
@@ -108,6 +109,7 @@ async def _leaky(directory: Path) -> None:
                                   items=[{"type": "folder", "id": "0", "name": TOKEN}])
         await log.outcome(intent, outcome={"status": "error", "message": f"401 for token {TOKEN}"},
                           decision={"effect": "allow", "sentence": f"ok {TOKEN}"})
+        await log.append("call", tool="get_file_details", acting_as=ActingAs(kind="user_grant", label=TOKEN))
         await log.append("call", tool="upload_file_version", acting_as=f"token {TOKEN}",
                          args={"content": CONTENT, "text": CONTENT.decode(), "file_id": "5"},
                          secret_fields=["file_id"])
@@ -115,7 +117,7 @@ async def _leaky(directory: Path) -> None:
 
 def test_no_token_and_no_file_content_reach_any_file_of_the_log(audit_dir: Path) -> None:
     anyio.run(_leaky, audit_dir)
-    assert len(list(query(audit_dir))) == 5 and verify(audit_dir).status == "ok"
+    assert len(list(query(audit_dir))) == 6 and verify(audit_dir).status == "ok"
     everything = b"".join(p.read_bytes() for p in audit_dir.iterdir() if p.is_file())
     assert b"alice" in everything and b"upload_file" in everything  # the check reads real data
     for secret in (TOKEN.encode(), CONTENT[:26], base64.b64encode(CONTENT)[:40], b"pin-4711-zz"):

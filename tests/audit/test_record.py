@@ -12,6 +12,7 @@ from box_mcp.audit import GENESIS, KINDS, AuditLog, AuditRecord
 from box_mcp.audit.record import CALLER_FIELDS, build_body, canonical, new_record_id, record_hash
 from box_mcp.audit.redact import Redactor
 from box_mcp.audit.store import iter_lines
+from box_mcp.decision import Decision
 from box_mcp.errors import AuditError
 
 CALL = {
@@ -19,15 +20,13 @@ CALL = {
     "session_id": "sess-1",
     "client_name": "claude-code",
     "client_version": "2.1.0",
-    "acting_as": {"type": "user", "id": "777", "login": "ada@example.com"},
+    "acting_as": {"kind": "as_user", "user_id": "777"},
     "tool": "get_file_details",
     "args": {"file_id": "123"},
     "items": [{"type": "file", "id": "123", "name": "a.txt", "parent_path": "/Projects"}],
     "decision": {"effect": "allow", "rules": ["read-projects"], "sentence": "agents may read /Projects"},
     "outcome": {"status": "ok", "http_status": 200, "request_id": "req-9"},
     "latency_ms": 12.3456,
-    "bytes_in": 10,
-    "bytes_out": 2000,
 }
 
 EVENTS = {
@@ -85,13 +84,9 @@ async def test_intent_then_outcome_are_linked_by_the_intent_id(audit_log: AuditL
 @pytest.mark.anyio
 async def test_shared_vocabulary_items_and_decision_objects_are_accepted(audit_log: AuditLog,
                                                                          audit_dir: Path) -> None:
-    class Decision:
-        effect = "deny"
-        rule_ids = ("no-sharing",)
-        reason = "open shared links are forbidden"
-
     await audit_log.append("call", items=[ResourceUse(ItemRef("file", "5"), Access.WRITE, "item")],
-                           decision=Decision(), outcome="denied")
+                           decision=Decision("deny", ("no-sharing",), "open shared links are forbidden"),
+                           outcome="denied")
     [data] = lines(audit_dir)
     assert data["items"] == [{"type": "file", "id": "5", "access": "write", "role": "item"}]
     assert data["decision"] == {"effect": "deny", "rules": ["no-sharing"],
@@ -128,10 +123,37 @@ def test_record_ids_are_unique_and_sort_by_time() -> None:
 def test_a_sealed_line_is_the_canonical_form_with_its_hash_whatever_fields_it_holds() -> None:
     # seal() writes "hash" just before "id", so no record field may sort between the two.
     assert not [name for name in CALLER_FIELDS | {"kind"} if "hash" < name < "id"]
-    full = {"acting_as": {"id": "7", "login": "a@example.com"}, "agent": "a", "args": {"id": "x,\"id\":"},
+    full = {"acting_as": {"kind": "as_user", "user_id": "7"}, "agent": "a", "args": {"id": "x,\"id\":"},
             "items": [{"type": "file", "id": "1"}], "detail": {"n": 1}, "tool": "t", "latency_ms": 1.5}
     for fields in ({}, {"tool": "t"}, full):
         record = AuditRecord.seal(build_body("call", fields, Redactor()), seq=1, prev_hash=GENESIS,
                                   now_ns=1_700_000_000_000_000_000)
         assert record.line == canonical(record.data) + b"\n"
         assert record_hash(record.data) == record.hash
+
+
+def test_ids_made_in_one_millisecond_share_its_time_prefix_and_nothing_else() -> None:
+    now = 1_700_000_000_123_456_789
+    ids = [new_record_id(now) for _ in range(1000)]
+    # 48 bits of time fill the first 9.6 characters: the first 9 are the millisecond's alone.
+    assert len(set(ids)) == 1000 and {i[:9] for i in ids} == {new_record_id(now)[:9]}
+    assert new_record_id(now + 1_000_000) > max(ids)  # the next millisecond sorts after all of them
+
+
+def test_the_record_fields_are_the_typed_event_fields() -> None:
+    assert CALLER_FIELDS == {"agent", "session_id", "client_name", "client_version", "acting_as", "tool",
+                             "args", "items", "decision", "outcome", "intent_id", "latency_ms", "detail"}
+
+
+@pytest.mark.anyio
+async def test_wrongly_typed_fields_are_refused_by_name_without_their_values(audit_log: AuditLog) -> None:
+    with pytest.raises(AuditError, match=r"invalid call audit record: items\.0\.id: Field required"):
+        await audit_log.append("call", items=[{"type": "file", "name": "secret plan"}])
+    with pytest.raises(AuditError, match=r"unknown audit fields \['bytes_in'\]"):
+        await audit_log.append("call", bytes_in=10)
+    with pytest.raises(AuditError, match="outcome") as caught:
+        await audit_log.append("call", outcome={"status": "ok", "token": "hunter2"})
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(AuditError, match="acting_as"):
+        await audit_log.append("call", acting_as={"kind": "root", "password": "pw"})
+    assert audit_log.last_seq == 0

@@ -138,11 +138,11 @@ async def test_a_policy_can_narrow_the_arguments_and_the_handler_sees_the_narrow
 
 
 async def test_a_crashing_handler_gives_a_reference_not_a_traceback(emu: Any, box: Any) -> None:
-    class Broken:
+    class Broken(StaticCredentials):
         async def client_for(self, call: Call) -> Any:
             return None  # the handler will trip over it
 
-    server = build_server(Settings.load(env={}), credentials=Broken(), transport="memory")
+    server = build_server(Settings.load(env={}), credentials=Broken(None), transport="memory")  # type: ignore[arg-type]
     async with Client(server) as client:
         result = await client.call_tool("who_am_i", {})
     text = result.content[0].text
@@ -157,13 +157,13 @@ async def test_a_cancelled_call_still_gets_its_outcome_recorded(emu: Any, box: A
 
     entered = anyio.Event()
 
-    class Stuck:
+    class Stuck(StaticCredentials):
         async def client_for(self, call: Call) -> Any:
             entered.set()
             await anyio.Event().wait()  # never set: only cancellation ends this
 
     rec = Recorder()
-    server = build_server(Settings.load(env={}), credentials=Stuck(), audit=rec, transport="memory")
+    server = build_server(Settings.load(env={}), credentials=Stuck(None), audit=rec, transport="memory")
     async with anyio.create_task_group() as tg:
         tg.start_soon(
             functools.partial(
