@@ -8,7 +8,6 @@ GateHooks only inside the function, so the audit package does not depend on the 
 
 from __future__ import annotations
 
-import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +20,7 @@ if TYPE_CHECKING:
     from box_mcp.config import Settings
     from box_mcp.server import GateHooks
 
-KEY_FILE_ENV = "BOX_MCP_AUDIT_KEY_FILE"
-
-
-def key_from_env() -> bytes | None:
-    key_file = os.environ.get(KEY_FILE_ENV)
-    return load_key(Path(os.path.expanduser(key_file))) if key_file else None
+KEY_FILE_ENV = "BOX_MCP_AUDIT_KEY_FILE"  # read by config.Settings.audit_key_file
 
 
 async def gate_hooks(
@@ -36,7 +30,8 @@ async def gate_hooks(
     `prior.policy`, when it offers `secret_fields()`, names argument fields masked in every record."""
     from box_mcp.server import GateHooks
 
-    log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key_from_env())
+    key = load_key(settings.audit_key_file) if settings.audit_key_file else None
+    log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
     stack.push_async_callback(log.aclose)
     policy = prior.policy if prior is not None else None
     secret_fields = getattr(policy, "secret_fields", None)

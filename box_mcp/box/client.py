@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx2
 
+from box_mcp.config import REAL_BOX_API, REAL_BOX_UPLOAD
 from box_mcp.errors import BoxError, BoxTransportError
 
 from .content import ContentMethods
@@ -42,8 +43,8 @@ __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken",
 _log = logging.getLogger("box_mcp.box")
 logging.getLogger("httpx2").addFilter(ScrubURLs())  # its request lines would show download links
 
-BOX_API_URL = "https://api.box.com"
-BOX_UPLOAD_URL = "https://upload.box.com/api"
+BOX_API_URL = REAL_BOX_API  # real Box; config.py holds its URLs
+BOX_UPLOAD_URL = REAL_BOX_UPLOAD
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failures that prove the request never reached Box, so even a create can be sent again.

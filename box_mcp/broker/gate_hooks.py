@@ -9,7 +9,6 @@ Set BOX_MCP_DOWNSCOPE=0 to run every call on the identity's base token.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -26,9 +25,6 @@ if TYPE_CHECKING:
     from box_mcp.config import Settings
     from box_mcp.gate import Call
     from box_mcp.server import GateHooks
-
-_FALSE = ("0", "false", "no", "off")
-
 
 class PolicyIdentities:
     """agent name -> IdentitySpec from the policy's `acts_as`; re-read when the policy files change."""
@@ -160,17 +156,12 @@ def _default_identity(broker: Broker) -> IdentitySpec | None:
     return None
 
 
-async def gate_hooks(settings: Settings, stack: AsyncExitStack, *,
-                     env: Mapping[str, str] | None = None, events: Any = None) -> GateHooks:
+async def gate_hooks(settings: Settings, stack: AsyncExitStack, *, events: Any = None) -> GateHooks:
     from box_mcp.box.client import BoxClient
     from box_mcp.server import GateHooks
 
-    env = dict(os.environ if env is None else env)
-    if settings.developer_token is not None:
-        env["BOX_DEVELOPER_TOKEN"] = settings.developer_token.get_secret_value()
-    downscope = env.get("BOX_MCP_DOWNSCOPE", "1").strip().lower() not in _FALSE
-    broker = Broker.from_config(data_dir=settings.data_dir, box_url=settings.box_url, env=env,
-                                downscope=downscope)
+    downscope = settings.downscope
+    broker = Broker.from_settings(settings)
     if events is not None:  # refreshes and needs-sign-in become audit records (box_mcp.events)
         broker.on_event = events.post
     stack.push_async_callback(broker.aclose)

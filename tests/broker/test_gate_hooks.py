@@ -32,7 +32,7 @@ async def test_without_a_policy_calls_use_the_developer_token_narrowed_to_the_it
     settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path,
                              developer_token=emulator.token("ada"))
     async with AsyncExitStack() as stack:
-        hooks = await gate_hooks(settings, stack, env={})
+        hooks = await gate_hooks(settings, stack)
         assert isinstance(hooks.credentials, BrokerCredentials)
         box = await hooks.credentials.client_for(_call("default", "get_file_details", file_id=mine))
         assert (await box.get(f"/files/{mine}"))["id"] == mine
@@ -60,9 +60,9 @@ async def test_policy_acts_as_decides_the_identity_and_the_as_user_header(
     ccg = emulator.credentials["ccg"]
     env = {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
-    settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path, policy=str(policy))
+    settings = Settings.load(env=env, box_url=emulator.base_url, data_dir=tmp_path, policy=str(policy))
     async with AsyncExitStack() as stack:
-        hooks = await gate_hooks(settings, stack, env=env)
+        hooks = await gate_hooks(settings, stack)
         assert hooks.credentials is not None
         helper = await hooks.credentials.client_for(_call("helper", "who_am_i"))
         bot = await hooks.credentials.client_for(_call("bot", "who_am_i"))
@@ -85,4 +85,4 @@ async def test_policy_naming_an_unconfigured_identity_is_refused_at_start(
                              developer_token=emulator.token("ada"))
     async with AsyncExitStack() as stack:
         with pytest.raises(ConfigError, match="'bot' acts as the service account"):
-            await gate_hooks(settings, stack, env={})
+            await gate_hooks(settings, stack)

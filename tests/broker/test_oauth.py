@@ -15,6 +15,7 @@ import pytest
 from box_mcp.broker.oauth import LoopbackReceiver, authorization_request, login, logout
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint
 from box_mcp.broker.vault import SQLiteVault
+from box_mcp.config import Settings
 from box_mcp.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ async def test_denied_consent_is_reported() -> None:
 async def test_login_exchanges_the_code_and_stores_who_signed_in_then_logout_revokes(
     tmp_path: Path, fake_box: FakeBox, vault_env: dict[str, str]
 ) -> None:
-    vault = SQLiteVault.open(tmp_path, vault_env)
+    vault = SQLiteVault.open(tmp_path, Settings.load(env=vault_env).vault_key)
 
     async def browser(url: str) -> None:  # plays Box's consent page: approve, redirect with code
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
