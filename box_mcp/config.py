@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 from box_mcp.errors import ConfigError
@@ -156,19 +163,35 @@ class Settings(BaseSettings):
         return self.host in ("127.0.0.1", "localhost", "::1")
 
     @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments (flags) first, then the environment: os.environ, or the mapping `load` was given.
+        No .env or secrets directory: a deployment's environment is the one place."""
+        return init_settings, _Environment(settings_cls, _GIVEN_ENV.get())
+
+    @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
         """The environment (or `env`, when given), then every flag that is not None.
         Bad values raise ConfigError naming the flag and the variable."""
-        values = dict(_Environment(cls, env)())
-        values.update({k: v for k, v in flags.items() if v is not None})
+        given = _GIVEN_ENV.set(env)
         try:
-            return cls.model_validate(values)
+            return cls(**{k: v for k, v in flags.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(
                 f"{_name(e['loc'])} ({_source(_name(e['loc'][:1]))}): {e['msg']}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
             raise ConfigError(f"bad settings: {problems}") from None
+        finally:
+            _GIVEN_ENV.reset(given)
+
+
+# The environment `Settings.load(env=...)` was given, for the one construction it makes (tests pass a
+# mapping; None is the process's own environment).
+_GIVEN_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("box_mcp_settings_env", default=None)
 
 
 class _Environment(EnvSettingsSource):

@@ -16,9 +16,9 @@ from typing import Any
 
 import anyio
 
+from box_mcp._serving import bind, serving
 from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
-from box_mcp.http.serving import bind, serving
 
 Out = Callable[[str], None]
 

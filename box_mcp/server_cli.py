@@ -198,8 +198,8 @@ async def _serve(settings: Settings) -> None:
             return
         import uvicorn
 
+        from box_mcp._serving import bind, uvicorn_limits
         from box_mcp.http.app import create_http_app
-        from box_mcp.http.serving import bind, uvicorn_limits
 
         server, hooks = await open_deployment(settings, stack, transport="http")
         app = create_http_app(

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from box_mcp._serving import MAX_BODY_BYTES
 from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
-from box_mcp.http.serving import MAX_BODY_BYTES
 from box_mcp.server import AGENT_SCOPE_KEY, BoxMCPServer
 
 Authenticator = Callable[[Request], "str | Awaitable[str | None] | None"]

@@ -12,11 +12,11 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
+from box_mcp._serving import bind, serving
 from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
 from box_mcp.gate import ALLOW, Call, Decision
 from box_mcp.http.app import create_http_app
-from box_mcp.http.serving import bind, serving
 from box_mcp.server import build_server
 from box_mcp.tools.spec import ToolSpec
 
