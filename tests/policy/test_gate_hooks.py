@@ -81,12 +81,10 @@ async def test_confined_agent_on_app_credentials_alone_is_located_as_its_own_ide
             f"  - id: contracts\n    effect: permit\n    agents: [bot]\n    access: read\n"
             f"    within: [\"{contracts}\"]\n"
         )
-        monkeypatch.delenv("BOX_DEVELOPER_TOKEN", raising=False)
-        monkeypatch.delenv("BOX_JWT_CONFIG_FILE", raising=False)
-        monkeypatch.setenv("BOX_CLIENT_ID", ccg["client_id"])
-        monkeypatch.setenv("BOX_CLIENT_SECRET", ccg["client_secret"])
-        monkeypatch.setenv("BOX_ENTERPRISE_ID", ccg["enterprise_id"])
-        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path / "data", policy=str(policy))
+        env = {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
+               "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+        settings = Settings.load(env=env, box_url=emu.base_url, data_dir=tmp_path / "data",
+                                 policy=str(policy))
         async with AsyncExitStack() as stack:
             server, hooks = await open_deployment(settings, stack, transport="stdio")
             assert hooks.lookup is not None

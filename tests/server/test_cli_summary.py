@@ -123,9 +123,7 @@ async def test_the_summary_names_the_box_identity_of_each_credential_mode(
             "default_agent: person\nagents: {person: {acts_as: {user_grant: work}}}\n"
             "rules: [{id: r, effect: permit, agents: [person], access: read}]\n"
         )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
+    settings = Settings.load(env=env, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
     async with AsyncExitStack() as stack:
         server, hooks = await open_deployment(settings, stack, transport="stdio")
         lines = startup_summary(settings, server, hooks, prefix="box-mcp serve")
