@@ -20,6 +20,7 @@ import httpx2
 from _common import Results, parser, pct
 
 from box_mcp.broker import Broker, IdentitySpec
+from box_mcp.config import Settings
 
 SA = IdentitySpec(kind="service_account")
 ENV = {"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET": "secret", "BOX_ENTERPRISE_ID": "1"}
@@ -91,13 +92,14 @@ async def main(quick: bool, out: Results) -> None:
     n, calls = (500, 1000) if quick else (20000, 10000)
     with tempfile.TemporaryDirectory() as tmp:
         async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
-            broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
+            broker = Broker.from_settings(Settings.load(env=ENV, data_dir=Path(tmp)), http=http, clock=clock)
             base, plain, down = await warm_cost(broker, n)
             await broker.aclose()
         mixes = []
         for items in (5, 50):
             async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
-                broker = Broker.from_config(data_dir=Path(tmp), box_url=None, env=ENV, http=http, clock=clock)
+                broker = Broker.from_settings(Settings.load(env=ENV, data_dir=Path(tmp)),
+                                              http=http, clock=clock)
                 mixes.append((items, await steady_mix(broker, clock, calls, items=items)))
                 await broker.aclose()
     b50 = statistics.median(base)

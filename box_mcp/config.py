@@ -1,47 +1,89 @@
-"""One settings model for a box-mcp deployment: environment (BOX_MCP_*) first, command-line flags override."""
+"""One settings model for a box-mcp deployment: environment first (BOX_MCP_*, and Box's own BOX_*
+variables), command-line flags override. The only module of box_mcp that reads the environment.
+
+A leaf module (it imports only `errors`), so every layer may read the real Box URLs defined here.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from box_mcp.errors import ConfigError
 
+# Real Box, in one place: the API, upload and account (sign-in) hosts.
 REAL_BOX_API = "https://api.box.com"
 REAL_BOX_UPLOAD = "https://upload.box.com/api"
+REAL_BOX_AUTHORIZE = "https://account.box.com/api/oauth2/authorize"
 
-# setting -> (environment variable, kind). Lists split on commas; allowed dirs on os.pathsep.
-ENV: dict[str, tuple[str, str]] = {
-    "transport": ("BOX_MCP_TRANSPORT", "str"),
-    "host": ("BOX_MCP_HOST", "str"),
-    "port": ("BOX_MCP_PORT", "str"),
-    "box_url": ("BOX_MCP_BOX_URL", "str"),
-    "policy": ("BOX_MCP_POLICY", "str"),
-    "agent": ("BOX_MCP_AGENT", "str"),
-    "data_dir": ("BOX_MCP_DATA_DIR", "str"),
-    "allowed_dirs": ("BOX_MCP_ALLOWED_DIRS", "paths"),
-    "toolsets": ("BOX_MCP_TOOLSETS", "list"),
-    "tools": ("BOX_MCP_TOOLS", "list"),
-    "exclude_tools": ("BOX_MCP_EXCLUDE_TOOLS", "list"),
-    "read_only": ("BOX_MCP_READ_ONLY", "bool"),
-    "allowed_hosts": ("BOX_MCP_ALLOWED_HOSTS", "list"),
-    "developer_token": ("BOX_DEVELOPER_TOKEN", "str"),
-}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def default_data_dir() -> Path:
+    """The per-user data directory; `BOX_MCP_DATA_DIR` (Settings.data_dir) replaces it."""
     return Path(platformdirs.user_data_dir("box-mcp"))
 
 
-class Settings(BaseModel):
-    """A deployment's settings. `developer_token` is a SecretStr: it never shows in repr or logs."""
+def parse_bool(value: object) -> bool:
+    """The one boolean spelling: 1/0, true/false, yes/no, on/off (any case); anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{str(value)[:40]!r} is not a yes/no value: use 1/0, true/false, yes/no or on/off")
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+def _split(sep: str) -> BeforeValidator:
+    def split(value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(sep) if part.strip())
+        return value
+
+    return BeforeValidator(split)
+
+
+def _blank_is_none(value: object) -> object:
+    """Box's variables are stripped, and one holding only spaces counts as unset."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+Words = Annotated[tuple[str, ...], NoDecode, _split(",")]
+Flag = Annotated[bool, BeforeValidator(parse_bool)]
+BoxText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+BoxSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
+
+
+def _box(var: str) -> Any:
+    """A field read from one of Box's own variables (no BOX_MCP_ prefix)."""
+    return Field(None, validation_alias=AliasChoices(var.lower(), var))
+
+
+class Settings(BaseSettings):
+    """A deployment's settings. Secrets are SecretStr: they never show in repr, str or logs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOX_MCP_", frozen=True, extra="forbid", env_ignore_empty=True, populate_by_name=True,
+    )
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
@@ -56,13 +98,25 @@ class Settings(BaseModel):
         description="Agent for stdio and unauthenticated loopback HTTP; None: the policy's default_agent",
     )
     data_dir: Path = Field(default_factory=default_data_dir)
-    allowed_dirs: tuple[Path, ...] = ()
-    toolsets: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
-    exclude_tools: tuple[str, ...] = ()
-    read_only: bool = False
-    allowed_hosts: tuple[str, ...] = Field((), description="Extra Host values accepted over HTTP (host:port)")
-    developer_token: SecretStr | None = None
+    allowed_dirs: Annotated[tuple[Path, ...], NoDecode, _split(os.pathsep)] = ()
+    toolsets: Words = ()
+    tools: Words = ()
+    exclude_tools: Words = ()
+    read_only: Flag = False
+    allowed_hosts: Words = Field((), description="Extra Host values accepted over HTTP (host:port)")
+    downscope: Flag = Field(True, description="False: every call runs on its identity's base token")
+    audit_key_file: Path | None = Field(None, description="HMAC key sealing audit records (audit new-key)")
+    vault_key: SecretStr | None = Field(None, description="urlsafe base64, 32 bytes; else DATA_DIR/vault.key")
+    # Box's app credentials, under Box's own names; broker.config.BrokerSettings.from_settings reads them.
+    developer_token: BoxSecret = _box("BOX_DEVELOPER_TOKEN")
+    jwt_config_file: BoxText = _box("BOX_JWT_CONFIG_FILE")
+    client_id: BoxText = _box("BOX_CLIENT_ID")
+    client_secret: BoxSecret = _box("BOX_CLIENT_SECRET")
+    enterprise_id: BoxText = _box("BOX_ENTERPRISE_ID")
+    subject_type: BoxText = _box("BOX_SUBJECT_TYPE")
+    subject_id: BoxText = _box("BOX_SUBJECT_ID")
+    oauth_client_id: BoxText = _box("BOX_OAUTH_CLIENT_ID")
+    oauth_client_secret: BoxSecret = _box("BOX_OAUTH_CLIENT_SECRET")
 
     @field_validator("box_url")
     @classmethod
@@ -77,6 +131,11 @@ class Settings(BaseModel):
     @classmethod
     def _dirs(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
         return tuple(Path(os.path.expanduser(str(p))).resolve() for p in value)
+
+    @field_validator("data_dir", "audit_key_file")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
     def check_paths(self) -> None:
         """At start-up: every allowed dir must be a directory this process can write (download_file
@@ -104,36 +163,77 @@ class Settings(BaseModel):
         return self.host in ("127.0.0.1", "localhost", "::1")
 
     @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments (flags) first, then the environment: os.environ, or the mapping `load` was given.
+        No .env or secrets directory: a deployment's environment is the one place."""
+        return init_settings, _Environment(settings_cls, _GIVEN_ENV.get())
+
+    @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
-        """Environment first, then every flag that is not None. Bad values raise ConfigError naming them."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, (var, kind) in ENV.items():
-            raw = env.get(var)
-            if raw is None or raw == "":
-                continue
-            values[name] = _parse(raw, kind)
-        values.update({k: v for k, v in flags.items() if v is not None})
+        """The environment (or `env`, when given), then every flag that is not None.
+        Bad values raise ConfigError naming the flag and the variable."""
+        given = _GIVEN_ENV.set(env)
         try:
-            return cls(**values)
+            return cls(**{k: v for k, v in flags.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])} ({_source(str(e['loc'][0]))}): {e['msg']}"
+                f"{_name(e['loc'])} ({_source(_name(e['loc'][:1]))}): {e['msg']}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
             raise ConfigError(f"bad settings: {problems}") from None
+        finally:
+            _GIVEN_ENV.reset(given)
+
+
+# The environment `Settings.load(env=...)` was given, for the one construction it makes (tests pass a
+# mapping; None is the process's own environment).
+_GIVEN_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("box_mcp_settings_env", default=None)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (os.environ when none is given)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str] | None) -> None:
+        self._given = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._given is None:
+            return super()._load_env_vars()
+        given = self._given
+        return parse_env_vars(given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a setting: BOX_MCP_<NAME>, or Box's own name for its credentials."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1])
+    return f"BOX_MCP_{name.upper()}"
+
+
+# Settings that have a command-line flag (serve's, mostly), for error messages.
+_FLAGS = frozenset({
+    "transport", "host", "port", "box_url", "policy", "agent", "data_dir", "allowed_dirs", "toolsets",
+    "tools", "exclude_tools", "read_only", "allowed_hosts", "developer_token",
+})
+
+
+def _name(loc: tuple[int | str, ...]) -> str:
+    first = str(loc[0]) if loc else ""
+    for name, field in Settings.model_fields.items():  # Box's variables arrive under their own names
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and first in alias.choices:
+            first = name
+    return ".".join([first, *(str(p) for p in loc[1:])])
 
 
 def _source(name: str) -> str:
-    var = ENV.get(name, ("", ""))[0]
-    return f"--{name.replace('_', '-')} or {var}" if var else f"--{name.replace('_', '-')}"
-
-
-def _parse(raw: str, kind: str) -> Any:
-    if kind == "list":
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    if kind == "paths":
-        return tuple(Path(part) for part in raw.split(os.pathsep) if part)
-    if kind == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    return raw
+    if name not in Settings.model_fields:
+        return f"--{name.replace('_', '-')}"
+    var = env_var(name)
+    return f"--{name.replace('_', '-')} or {var}" if name in _FLAGS else var

@@ -16,9 +16,9 @@ from typing import Any
 
 import anyio
 
-from box_mcp.config import Settings, default_data_dir
+from box_mcp._serving import bind, serving
+from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
-from box_mcp.http.serving import bind, serving
 
 Out = Callable[[str], None]
 
@@ -262,7 +262,7 @@ async def _stdio(data_dir: Path) -> int:
 def _directory(data_dir: Path | None) -> Path:
     """--data-dir, else `demo` in $BOX_MCP_DATA_DIR (as `serve` uses it), else in the per-user data dir."""
     if data_dir is None:
-        data_dir = Path(os.environ.get("BOX_MCP_DATA_DIR") or default_data_dir()) / "demo"
+        data_dir = Settings.load().data_dir / "demo"
     return Path(data_dir).expanduser().absolute()
 
 

@@ -10,7 +10,6 @@ cannot be opened stops it here, before anything is served.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,9 +36,6 @@ from box_mcp.tools.spec import TransportKind
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
-
-_FALSE = ("0", "false", "no", "off")
-
 
 @dataclass
 class Deployment:
@@ -118,19 +114,9 @@ def ungoverned_identity(broker: Broker) -> Identities:
 
 
 def _broker(settings: Settings, events: Events) -> Broker:
-    env = dict(os.environ)
-    if settings.developer_token is not None:
-        env["BOX_DEVELOPER_TOKEN"] = settings.developer_token.get_secret_value()
-    downscope = env.get("BOX_MCP_DOWNSCOPE", "1").strip().lower() not in _FALSE
-    broker = Broker.from_config(data_dir=settings.data_dir, box_url=settings.box_url, env=env,
-                                downscope=downscope)
+    broker = Broker.from_settings(settings)
     broker.on_event = events.post  # refreshes and needs-sign-in become audit records
     return broker
-
-
-def _audit_key() -> bytes | None:
-    key_file = os.environ.get("BOX_MCP_AUDIT_KEY_FILE")
-    return load_key(Path(os.path.expanduser(key_file))) if key_file else None
 
 
 @asynccontextmanager
@@ -159,7 +145,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
             policy = PolicyGate(store, locator=Locator(credentials.lookup_client))
 
-        log = await AuditLog.open(Path(settings.data_dir) / "audit", key=_audit_key())
+        key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
+        log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
         stack.push_async_callback(log.aclose)
         audit = GateAudit(log, secret_fields=policy.secret_fields if policy is not None else None)
         events.connect(audit.sink)

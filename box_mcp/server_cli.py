@@ -192,7 +192,7 @@ async def _serve(settings: Settings) -> None:
         return
     import uvicorn
 
-    from box_mcp.http.serving import bind, uvicorn_limits
+    from box_mcp._serving import bind, uvicorn_limits
 
     async with open_deployment(settings, transport="http") as deployment:
         sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve

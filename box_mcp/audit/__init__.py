@@ -1,15 +1,12 @@
 """The tamper-evident audit log: hash-chained JSONL records, a SQLite query index, verify and query.
 
-    log = await AuditLog.open(default_directory())
+    log = await AuditLog.open(settings.data_dir / "audit")
     intent_id = await log.intent(agent=..., tool=..., args=..., items=..., decision=...)
     await log.outcome(intent_id, outcome={"status": "ok"}, latency_ms=12.5)
     report = verify(directory); rows = query(directory, agent="claude", denied=True)
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from .event import AuditEvent, call_event
 from .hook import GateAudit
@@ -31,7 +28,6 @@ __all__ = [
     "Head",
     "VerifyReport",
     "call_event",
-    "default_directory",
     "load_key",
     "new_key_file",
     "query",
@@ -40,12 +36,3 @@ __all__ = [
     "verify",
 ]
 
-
-def default_directory() -> Path:
-    """`$BOX_MCP_DATA_DIR/audit`, else `audit` under the per-user data directory."""
-    base = os.environ.get("BOX_MCP_DATA_DIR")
-    if base:
-        return Path(base).expanduser() / "audit"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("box-mcp")) / "audit"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import threading
@@ -17,9 +16,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from box_mcp.errors import AuditError
+from box_mcp.config import Settings
+from box_mcp.errors import AuditError, ConfigError
 
-from . import default_directory
 from .index import query, rebuild
 from .store import Head, load_key, new_key_file
 from .verify import verify
@@ -62,8 +61,9 @@ def one_line(rec: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def _directory(args: argparse.Namespace) -> Path:
-    return Path(args.dir).expanduser() if args.dir else default_directory()
+def _directory(args: argparse.Namespace, settings: Settings) -> Path:
+    """--dir, else `audit` in the data directory (BOX_MCP_DATA_DIR, else the per-user one)."""
+    return Path(args.dir).expanduser() if args.dir else settings.data_dir / "audit"
 
 
 def _emit(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> int:
@@ -85,8 +85,8 @@ def follow(directory: Path, filters: dict[str, Any], *, after_seq: int, as_json:
         stop.wait(interval)
 
 
-def _cmd_tail(args: argparse.Namespace) -> int:
-    directory = _directory(args)
+def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
+    directory = _directory(args, settings)
     filters: dict[str, Any] = {"agent": args.agent, "tool": args.tool,
                                "denied": True if args.denied else None}
     newest = list(query(directory, limit=args.lines, newest_first=True, **filters))
@@ -101,8 +101,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_query(args: argparse.Namespace) -> int:
-    directory = _directory(args)
+def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    directory = _directory(args, settings)
     denied = {"yes": True, "no": False, None: None}[args.denied]
     records = query(directory, since=args.since, until=args.until, agent=args.agent, tool=args.tool,
                     item=args.item, kind=args.kind, denied=denied, limit=args.limit)
@@ -118,13 +118,13 @@ def _parse_anchor(text: str) -> Head:
     return Head(seq=int(seq), hash=digest)
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    directory = _directory(args)
+def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    directory = _directory(args, settings)
     if not directory.is_dir():
         print(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR", file=sys.stderr)
         return EXIT_UNREADABLE
-    key_file = args.key_file or os.environ.get("BOX_MCP_AUDIT_KEY_FILE")
-    key = load_key(Path(key_file).expanduser()) if key_file else None
+    key_file = Path(args.key_file).expanduser() if args.key_file else settings.audit_key_file
+    key = load_key(key_file) if key_file else None
     report = verify(directory, anchor=_parse_anchor(args.anchor) if args.anchor else None, key=key)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False))
@@ -150,22 +150,27 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _cmd_new_key(args: argparse.Namespace) -> int:
+def _cmd_new_key(args: argparse.Namespace, settings: Settings) -> int:
     new_key_file(Path(args.path).expanduser())
     print(f"wrote a new audit key to {args.path} (mode 0600); keep a copy away from the log's host")
     return 0
 
 
-def _cmd_reindex(args: argparse.Namespace) -> int:
-    count = rebuild(_directory(args))
+def _cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    count = rebuild(_directory(args, settings))
     print(f"indexed {count} records")
     return 0
 
 
-def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _guard(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
-            return func(args)
+            settings = Settings.load()
+        except ConfigError as exc:
+            print(f"box-mcp audit: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return func(args, settings)
         except AuditError as exc:
             print(f"box-mcp audit: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE

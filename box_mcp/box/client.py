@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx2
 
+from box_mcp.config import REAL_BOX_API, REAL_BOX_UPLOAD
 from box_mcp.errors import BoxError, BoxTransportError
 
 from .content import ContentMethods
@@ -42,8 +43,6 @@ __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken",
 _log = logging.getLogger("box_mcp.box")
 logging.getLogger("httpx2").addFilter(ScrubURLs())  # its request lines would show download links
 
-BOX_API_URL = "https://api.box.com"
-BOX_UPLOAD_URL = "https://upload.box.com/api"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failures that prove the request never reached Box, so even a create can be sent again.
@@ -69,7 +68,7 @@ class BoxClient(ContentMethods):
         self,
         *,
         token_source: TokenSource,
-        base_url: str = BOX_API_URL,
+        base_url: str = REAL_BOX_API,
         upload_url: str | None = None,
         box_version: str = "2024.0",
         transport: httpx2.AsyncBaseTransport | None = None,
@@ -89,7 +88,7 @@ class BoxClient(ContentMethods):
             base = base[: -len("/2.0")]
         self.base_url = base
         if upload_url is None:
-            upload_url = BOX_UPLOAD_URL if base == BOX_API_URL else f"{base}/api"
+            upload_url = REAL_BOX_UPLOAD if base == REAL_BOX_API else f"{base}/api"
         self.upload_url = upload_url.rstrip("/").removesuffix("/2.0")
         self.box_version = box_version
         self.chunked_threshold = chunked_threshold

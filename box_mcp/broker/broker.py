@@ -6,11 +6,9 @@ is two dict lookups. Identities come from the policy (IdentitySpec), never from 
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import httpx2
@@ -25,6 +23,7 @@ from box_mcp.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
     from box_mcp.box.tokens import TokenSource
+    from box_mcp.config import Settings
 
 IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant"]
 _KINDS = ("developer_token", "service_account", "as_user", "user_grant")
@@ -71,20 +70,23 @@ class Broker:
         return f"Broker(identities={sorted(self._sessions)}, downscope={self.downscope})"
 
     @classmethod
-    def from_config(cls, *, data_dir: Path, box_url: str | None, env: Mapping[str, str] = os.environ,
-                    downscope: bool = True, http: httpx2.AsyncClient | None = None,
-                    clock: Clock = time.time, margin: float = DEFAULT_MARGIN,
-                    step_hook: Callable[[str], None] | None = None) -> Broker:
-        """Build from the environment (see `config.py` for the variables). `http` lets tests inject a
-        transport; otherwise the broker owns a client and closes it in `aclose`. `step_hook` is the
-        crash tests' seam: called with each step of a refresh-token rotation (session.ROTATION_STEPS)."""
-        settings = BrokerSettings.from_env(env)
+    def from_settings(cls, settings: Settings, *, downscope: bool | None = None,
+                      http: httpx2.AsyncClient | None = None, clock: Clock = time.time,
+                      margin: float = DEFAULT_MARGIN,
+                      step_hook: Callable[[str], None] | None = None) -> Broker:
+        """Build from a deployment's settings (credentials, Box URL, data dir, vault key, downscope;
+        `downscope` given overrides the settings'). `http` lets tests inject a transport; otherwise the
+        broker owns a client and closes it in `aclose`. `step_hook` is the crash tests' seam: called
+        with each step of a refresh-token rotation (session.ROTATION_STEPS)."""
+        credentials = BrokerSettings.from_settings(settings)
         owned = None
         if http is None:
             http = owned = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, connect=10.0))
-        endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(box_url), clock=clock)
-        return cls(endpoint=endpoint, settings=settings, downscope=downscope, margin=margin,
-                   vault_factory=lambda: SQLiteVault.open(data_dir, env), owned_http=owned,
+        endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url), clock=clock)
+        data_dir, vault_key = settings.data_dir, settings.vault_key
+        return cls(endpoint=endpoint, settings=credentials, margin=margin,
+                   downscope=settings.downscope if downscope is None else downscope,
+                   vault_factory=lambda: SQLiteVault.open(data_dir, vault_key), owned_http=owned,
                    step_hook=step_hook)
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -15,14 +14,14 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx2
-import platformdirs
 
-from box_mcp.box.client import BOX_API_URL, BoxClient
+from box_mcp.box.client import BoxClient
 from box_mcp.broker.broker import Broker, IdentitySpec
-from box_mcp.broker.config import BrokerSettings, OAuthClient
+from box_mcp.broker.config import BrokerSettings
 from box_mcp.broker.oauth import login, logout
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint
 from box_mcp.broker.vault import VAULT_FILE, SQLiteVault
+from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -66,39 +65,26 @@ def register(subparsers: Any) -> None:
     p_logout.set_defaults(func=_run(_logout))
 
 
-Action = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+Action = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     def func(args: argparse.Namespace) -> int:
         try:
-            return anyio.run(action, args)
+            settings = Settings.load(data_dir=args.data_dir, box_url=args.box_url)
+            return anyio.run(action, args, settings)
         except BoxMCPError as exc:  # a clear message, never a traceback; 2 as for every CLI error
             print(f"box-mcp auth: {exc}", file=sys.stderr)
             return 2
     return func
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir is not None:
-        return Path(args.data_dir).expanduser()
-    return Path(os.environ.get("BOX_MCP_DATA_DIR") or platformdirs.user_data_dir("box-mcp"))
-
-
-def _box_url(args: argparse.Namespace) -> str | None:
-    return args.box_url or os.environ.get("BOX_MCP_BOX_URL") or None
-
-
-def _oauth_client() -> OAuthClient | None:
-    return BrokerSettings.from_env(os.environ).oauth_client
-
-
 _NO_CLIENT = ("no OAuth app configured: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
               "(your Box app's client id and secret; redirect URI http://127.0.0.1 any port)")
 
 
-async def _login(args: argparse.Namespace) -> int:
-    client = _oauth_client()
+async def _login(args: argparse.Namespace, settings: Settings) -> int:
+    client = BrokerSettings.from_settings(settings).oauth_client
     if client is None:
         print(f"box-mcp auth login: {_NO_CLIENT}", file=sys.stderr)
         return 2
@@ -108,10 +94,10 @@ async def _login(args: argparse.Namespace) -> int:
         if not args.no_browser:
             await anyio.to_thread.run_sync(webbrowser.open, url)
 
-    vault = SQLiteVault.open(_data_dir(args), os.environ)
+    vault = SQLiteVault.open(settings.data_dir, settings.vault_key)
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
-            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(_box_url(args)))
+            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
             record = await login(endpoint=endpoint, http=http, vault=vault, label=args.user_label,
                                  client_id=client.client_id,
                                  client_secret=client.client_secret.get_secret_value(),
@@ -124,18 +110,18 @@ async def _login(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _status(args: argparse.Namespace) -> int:
-    settings = BrokerSettings.from_env(os.environ)
-    data_dir = _data_dir(args)
-    print(f"Box: {_box_url(args) or 'https://api.box.com'}   vault: {data_dir / VAULT_FILE}")
-    print(f"  developer token : {'set (BOX_DEVELOPER_TOKEN)' if settings.developer_token else 'not set'}")
-    service = settings.service_account
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    credentials = BrokerSettings.from_settings(settings)
+    data_dir = settings.data_dir
+    print(f"Box: {settings.api_url}   vault: {data_dir / VAULT_FILE}")
+    print(f"  developer token : {'set (BOX_DEVELOPER_TOKEN)' if credentials.developer_token else 'not set'}")
+    service = credentials.service_account
     print(f"  service account : {service.describe() if service else 'not configured'}")
-    oauth = settings.oauth_client
+    oauth = credentials.oauth_client
     print(f"  OAuth app       : {'client ' + oauth.client_id if oauth else 'not configured'}")
     records = []
     if (data_dir / VAULT_FILE).exists():
-        vault = SQLiteVault.open(data_dir, os.environ)
+        vault = SQLiteVault.open(data_dir, settings.vault_key)
         try:
             records = vault.list()
         finally:
@@ -151,7 +137,7 @@ async def _status(args: argparse.Namespace) -> int:
     if not args.check:
         return 0
     identities: list[IdentitySpec] = []
-    if settings.developer_token:
+    if credentials.developer_token:
         identities.append(IdentitySpec(kind="developer_token"))
     if service:
         identities.append(IdentitySpec(kind="service_account"))
@@ -159,13 +145,13 @@ async def _status(args: argparse.Namespace) -> int:
     if not identities:
         print("check: no identity to check (set a credential, or run `box-mcp auth login`)")
         return 1
-    broker = Broker.from_config(data_dir=data_dir, box_url=_box_url(args), env=os.environ)
+    broker = Broker.from_settings(settings)
     failed = 0
     try:
         for identity in identities:
             name = identity.label or identity.kind
             try:
-                who = await _ask_box(broker, identity, _box_url(args) or BOX_API_URL)
+                who = await _ask_box(broker, identity, settings.api_url)
                 print(f"check {name}: ok, Box says this is {who}")
             except BoxMCPError as exc:
                 failed += 1
@@ -192,19 +178,19 @@ def _printable(value: object) -> str:
     return "".join(ch for ch in str(value or "") if ch.isprintable())[:100]
 
 
-async def _logout(args: argparse.Namespace) -> int:
-    client = _oauth_client()
+async def _logout(args: argparse.Namespace, settings: Settings) -> int:
+    client = BrokerSettings.from_settings(settings).oauth_client
     if client is None and not args.forget:
         print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)
         return 2
-    data_dir = _data_dir(args)
+    data_dir = settings.data_dir
     if not (data_dir / VAULT_FILE).exists():
         print(f"No stored sign-in {args.user_label!r}.")
         return 1
-    vault = SQLiteVault.open(data_dir, os.environ)
+    vault = SQLiteVault.open(data_dir, settings.vault_key)
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
-            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(_box_url(args)))
+            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
             removed = await logout(endpoint=endpoint, vault=vault, label=args.user_label,
                                    client_id=client.client_id if client else "",
                                    client_secret=client.client_secret.get_secret_value() if client else "",

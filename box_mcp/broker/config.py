@@ -1,4 +1,4 @@
-"""Broker settings from the environment: which Box credentials exist, read once at start-up.
+"""Broker settings: which Box credentials exist, from `config.Settings` (these variables), once at start-up.
 
     BOX_DEVELOPER_TOKEN                      developer token (60 minutes, no refresh)
     BOX_JWT_CONFIG_FILE                      Box's JSON app config (JWT); service account by default
@@ -12,14 +12,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from box_mcp.broker.credentials import ClientCredentials, Credential, JWTAppConfig, JWTCredential
 from box_mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from box_mcp.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +38,19 @@ class BrokerSettings:
     oauth_client: OAuthClient | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BrokerSettings:
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        dev = get("BOX_DEVELOPER_TOKEN")
-        subject_type, subject_id = get("BOX_SUBJECT_TYPE"), get("BOX_SUBJECT_ID")
+    def from_settings(cls, settings: Settings) -> BrokerSettings:
+        """The one place Box's credential variables are checked and combined (the JWT file is read here)."""
+        dev = settings.developer_token
+        subject_type, subject_id = settings.subject_type, settings.subject_id
         if (subject_type is None) != (subject_id is None):
             raise ConfigError("set both BOX_SUBJECT_TYPE and BOX_SUBJECT_ID, or neither")
         service: Credential | None = None
-        jwt_file = get("BOX_JWT_CONFIG_FILE")
-        client_id, client_secret = get("BOX_CLIENT_ID"), get("BOX_CLIENT_SECRET")
+        jwt_file = settings.jwt_config_file
+        client_id = settings.client_id
+        client_secret = settings.client_secret.get_secret_value() if settings.client_secret else None
         if jwt_file:
             config = JWTAppConfig.from_file(Path(jwt_file).expanduser())
-            enterprise = config.enterprise_id or get("BOX_ENTERPRISE_ID")
+            enterprise = config.enterprise_id or settings.enterprise_id
             if subject_type is None and not enterprise:
                 raise ConfigError(f"{jwt_file} has no enterpriseID: set BOX_SUBJECT_TYPE and BOX_SUBJECT_ID")
             service = JWTCredential(
@@ -57,7 +58,7 @@ class BrokerSettings:
                 subject_id=subject_id or enterprise or "",
             )
         elif client_id or client_secret:
-            enterprise = get("BOX_ENTERPRISE_ID")
+            enterprise = settings.enterprise_id
             if not (client_id and client_secret):
                 raise ConfigError("the Client Credentials Grant needs BOX_CLIENT_ID and BOX_CLIENT_SECRET")
             if subject_type is None and not enterprise:
@@ -69,11 +70,9 @@ class BrokerSettings:
                 client_id, client_secret, subject_type=subject_type or "enterprise",  # type: ignore[arg-type]
                 subject_id=subject_id or enterprise or "",
             )
-        oauth_id = get("BOX_OAUTH_CLIENT_ID") or client_id
-        oauth_secret = get("BOX_OAUTH_CLIENT_SECRET") or (client_secret if oauth_id == client_id else None)
-        oauth = OAuthClient(oauth_id, SecretStr(oauth_secret)) if oauth_id and oauth_secret else None
-        return cls(
-            developer_token=SecretStr(dev) if dev else None,
-            service_account=service,
-            oauth_client=oauth,
+        oauth_id = settings.oauth_client_id or client_id
+        oauth_secret = settings.oauth_client_secret or (
+            settings.client_secret if oauth_id == client_id else None
         )
+        oauth = OAuthClient(oauth_id, oauth_secret) if oauth_id and oauth_secret else None
+        return cls(developer_token=dev, service_account=service, oauth_client=oauth)

@@ -7,15 +7,15 @@ import binascii
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
 
 from box_mcp.errors import ConfigError
 
-KEY_ENV = "BOX_MCP_VAULT_KEY"
+KEY_ENV = "BOX_MCP_VAULT_KEY"  # named in errors; config.Settings.vault_key reads it
 KEY_FILE = "vault.key"
 _VERSION = b"\x01"  # first byte of every blob, so a later scheme can coexist
 _NONCE = 12
@@ -44,10 +44,11 @@ def _decode_key(text: str, where: str) -> bytes:
     return raw
 
 
-def load_or_create_key(data_dir: Path, env: Mapping[str, str]) -> bytes:
-    """The vault key: from the environment if set, else DATA_DIR/vault.key (created 0600 on first run)."""
-    if env.get(KEY_ENV):
-        return _decode_key(env[KEY_ENV], KEY_ENV)
+def load_or_create_key(data_dir: Path, vault_key: SecretStr | None = None) -> bytes:
+    """The vault key: `vault_key` (Settings.vault_key, from BOX_MCP_VAULT_KEY) if set, else
+    DATA_DIR/vault.key (created 0600 on first run)."""
+    if vault_key is not None and vault_key.get_secret_value():
+        return _decode_key(vault_key.get_secret_value(), KEY_ENV)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / KEY_FILE
     if not path.exists():

@@ -3,19 +3,24 @@ exchange, storing the grant, and revoking it (`box-mcp auth login | logout`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import anyio
 import httpx2
-from anyio.abc import SocketStream
-from anyio.streams.stapled import MultiListener
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
+from box_mcp._serving import bind, serving
 from box_mcp.broker.tokens import TokenEndpoint, TokenRequestError
 from box_mcp.broker.vault import GrantRecord, VaultStore
 from box_mcp.errors import BrokerError
@@ -35,6 +40,12 @@ class AuthorizationRequest:
     code_verifier: str = field(repr=False)
 
 
+def s256_challenge(verifier: str) -> str:
+    """RFC 7636's S256 code challenge: urlsafe base64 of the verifier's SHA-256, without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def authorization_request(authorize_url: str, *, client_id: str, redirect_uri: str,
                           scope: str | None = None) -> AuthorizationRequest:
     """Box's authorize URL with a fresh state and an S256 PKCE challenge."""
@@ -45,7 +56,7 @@ def authorization_request(authorize_url: str, *, client_id: str, redirect_uri: s
         "client_id": client_id,
         "redirect_uri": redirect_uri,
         "state": state,
-        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge": s256_challenge(verifier),
         "code_challenge_method": "S256",
     }
     if scope:
@@ -54,27 +65,34 @@ def authorization_request(authorize_url: str, *, client_id: str, redirect_uri: s
 
 
 class LoopbackReceiver:
-    """Receives the browser's redirect on 127.0.0.1 and hands back the authorization code.
+    """Receives the browser's redirect on 127.0.0.1 and hands back the authorization code: one
+    Starlette route served by uvicorn (through `box_mcp._serving`, with its connection limits).
 
     Anything but a GET of the callback path with the expected state is answered and ignored, so a
     stray request (a favicon, a port scanner) cannot end or hijack the sign-in.
     """
 
-    def __init__(self, listener: MultiListener[SocketStream], state: str | None = None) -> None:
-        self._listener = listener
+    def __init__(self, sock: socket.socket, state: str | None = None) -> None:
+        self._sock = sock
         self.state = state
         self._code: str | None = None
         self._error: str | None = None
         self._done = anyio.Event()
+        not_here = {404: self._not_here, 405: self._not_here}
+        self.app = Starlette(routes=[Route(CALLBACK_PATH, self._callback, methods=["GET"])],
+                             exception_handlers=not_here)
 
     @classmethod
     async def start(cls, port: int = 0) -> LoopbackReceiver:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
-        return cls(listener)
+        """Bind now (a busy port is a ConfigError) and listen, so a browser that is quicker than
+        `wait_for_code` waits in the queue instead of being refused."""
+        sock = bind(port, "127.0.0.1")
+        sock.listen(16)
+        return cls(sock)
 
     @property
     def port(self) -> int:
-        return int(self._listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+        return int(self._sock.getsockname()[1])
 
     @property
     def redirect_uri(self) -> str:
@@ -82,12 +100,9 @@ class LoopbackReceiver:
 
     async def wait_for_code(self, wait_seconds: float) -> str:
         """Serve until the right redirect arrives (or `wait_seconds` pass); return the code."""
-        with anyio.move_on_after(wait_seconds):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._listener.serve, self._handle, tg)
+        async with serving(self.app, self._sock):  # closes the socket when the block ends
+            with anyio.move_on_after(wait_seconds):
                 await self._done.wait()
-                tg.cancel_scope.cancel()
-        await self._listener.aclose()
         if self._error is not None:
             raise BrokerError(f"Box did not grant access: {self._error}. Run `box-mcp auth login` to retry")
         if self._code is None:
@@ -96,48 +111,32 @@ class LoopbackReceiver:
             )
         return self._code
 
-    async def _handle(self, stream: SocketStream) -> None:
-        # A peer that hangs up early (browsers open spare connections and close them unused) is dropped
-        # quietly: an exception here would end the listener, and with it the whole sign-in.
-        async with stream:
-            with anyio.move_on_after(10):
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data and len(data) < 16384:
-                        data += await stream.receive(4096)
-                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                    return  # no complete request: nothing to answer
-                status, title, text = self._route(data)
-                body = _PAGE.format(title=title, text=text).encode()
-                head = (f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
-                        f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-                        "Cache-Control: no-store\r\n\r\n")
-                try:
-                    await stream.send(head.encode() + body)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                    pass  # the page is a courtesy; the code (if any) is already taken
-
-    def _route(self, data: bytes) -> tuple[str, str, str]:
-        line = data.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != "GET":
-            return "405 Method Not Allowed", "Not here", "This address only receives the Box sign-in."
-        target = urlsplit(parts[1])
-        if target.path != CALLBACK_PATH:
-            return "404 Not Found", "Not here", "This address only receives the Box sign-in."
-        query = {k: v[0] for k, v in parse_qs(target.query).items()}
+    async def _callback(self, request: Request) -> Response:
+        if request.method != "GET":  # Starlette routes HEAD with GET; only a browser's GET counts
+            return _page(405, "Not here", "This address only receives the Box sign-in.")
+        query = request.query_params
         state = query.get("state", "")
         if self.state is None or not hmac.compare_digest(state.encode(), self.state.encode()):
-            return "400 Bad Request", "Sign-in not accepted", "The state does not match this sign-in."
+            return _page(400, "Sign-in not accepted", "The state does not match this sign-in.")
         if "error" in query:
             self._error = "".join(ch for ch in query["error"][:100] if ch.isprintable())
             self._done.set()
-            return "200 OK", "Sign-in cancelled", "Box did not grant access. You can close this window."
-        if not query.get("code"):
-            return "400 Bad Request", "Sign-in not accepted", "The redirect carries no code."
-        self._code = query["code"]
+            return _page(200, "Sign-in cancelled", "Box did not grant access. You can close this window.")
+        code = query.get("code")
+        if not code:
+            return _page(400, "Sign-in not accepted", "The redirect carries no code.")
+        self._code = code
         self._done.set()
-        return "200 OK", "Signed in to Box", "box-mcp has the grant. You can close this window."
+        return _page(200, "Signed in to Box", "box-mcp has the grant. You can close this window.")
+
+    async def _not_here(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return _page(status, "Not here", "This address only receives the Box sign-in.")
+
+
+def _page(status: int, title: str, text: str) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=title, text=text), status_code=status,
+                        headers={"Cache-Control": "no-store"})
 
 
 async def login(*, endpoint: TokenEndpoint, http: httpx2.AsyncClient, vault: VaultStore, label: str,

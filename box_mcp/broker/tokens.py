@@ -14,9 +14,10 @@ from typing import Any
 import httpx2
 
 from box_mcp.box.wire import connect_reason, fix_for_origin, safe_url, scrub_urls
+from box_mcp.config import REAL_BOX_API, REAL_BOX_AUTHORIZE
 from box_mcp.errors import BrokerError
 
-BOX_TOKEN_AUDIENCE = "https://api.box.com/oauth2/token"  # what Box (and its SDK) put in a JWT's aud
+BOX_TOKEN_AUDIENCE = f"{REAL_BOX_API}/oauth2/token"  # what Box (and its SDK) put in a JWT's aud
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -41,10 +42,10 @@ class TokenEndpointUnavailable(BrokerError):
 class BoxEndpoints:
     """The URLs of one Box origin. Real Box splits API and account hosts; the emulator serves all."""
 
-    api_base: str = "https://api.box.com"
-    token_url: str = "https://api.box.com/oauth2/token"
-    revoke_url: str = "https://api.box.com/oauth2/revoke"
-    authorize_url: str = "https://account.box.com/api/oauth2/authorize"
+    api_base: str = REAL_BOX_API
+    token_url: str = f"{REAL_BOX_API}/oauth2/token"
+    revoke_url: str = f"{REAL_BOX_API}/oauth2/revoke"
+    authorize_url: str = REAL_BOX_AUTHORIZE
 
     @classmethod
     def for_box_url(cls, box_url: str | None) -> BoxEndpoints:

@@ -12,11 +12,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
+
+from pydantic import SecretStr
 
 from box_mcp.broker.crypto import Cipher, load_or_create_key
 from box_mcp.errors import BrokerError
@@ -109,9 +111,9 @@ class SQLiteVault:
         self._db.execute(_SCHEMA)
 
     @classmethod
-    def open(cls, data_dir: Path, env: Mapping[str, str]) -> SQLiteVault:
-        """The vault in `data_dir`, keyed from BOX_MCP_VAULT_KEY or DATA_DIR/vault.key."""
-        return cls(data_dir / VAULT_FILE, Cipher(load_or_create_key(data_dir, env)))
+    def open(cls, data_dir: Path, vault_key: SecretStr | None = None) -> SQLiteVault:
+        """The vault in `data_dir`, keyed by `vault_key` (Settings.vault_key) or DATA_DIR/vault.key."""
+        return cls(data_dir / VAULT_FILE, Cipher(load_or_create_key(data_dir, vault_key)))
 
     def __repr__(self) -> str:
         return f"SQLiteVault({str(self.path)!r})"

@@ -72,8 +72,7 @@ def public_url(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from box_mcp.errors import ConfigError
-    from box_mcp.http.serving import bind
+    from box_mcp._serving import ListenError, bind
 
     from .app import create_app, faults_from_env
     from .faults import FaultRule
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:  # the port first: a busy one is a one-line error before anything claims to serve
         sock = bind(args.port, args.host)
-    except ConfigError as exc:
+    except ListenError as exc:
         print(f"box-mcp emulator: {exc}", file=sys.stderr)
         return 2
     try:

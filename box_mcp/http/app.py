@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from box_mcp._serving import MAX_BODY_BYTES
 from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
-from box_mcp.http.serving import MAX_BODY_BYTES
 from box_mcp.server import BoxMCPServer
 
 MCP_PATH = "/mcp"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from box_mcp.access import ItemRef, ResourceUse
+from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError, LocateError, PolicyError
 from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, load_cases, request_for, run_file
 from box_mcp.policy.engine import DecisionRequest, Engine
@@ -31,13 +32,11 @@ INIT_PATH = "policy.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")  # what `policy init` writes
 
 
-def policy_path(given: str | Path | None) -> Path:
-    """The policy a command works on: the one given, else $BOX_MCP_POLICY, else ./policies."""
-    if given is not None:
-        return Path(given)
-    from_env = os.environ.get(POLICY_ENV)
-    if from_env:
-        return Path(from_env)
+def policy_path(settings: Settings) -> Path:
+    """The policy a command works on: the one given (settings from the flag, else $BOX_MCP_POLICY),
+    else ./policies."""
+    if settings.policy is not None:
+        return settings.policy
     if Path(DEFAULT_POLICY).exists():
         return Path(DEFAULT_POLICY)
     raise PolicyError(
@@ -110,7 +109,8 @@ def _engine(path: str | Path) -> Engine:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    args.path = policy_path(args.path)  # none given is a usage error (exit 2), not a failed check
+    # None given is a usage error (exit 2), not a failed check.
+    args.path = policy_path(Settings.load(policy=args.path))
     try:
         engine = _engine(args.path)
     except PolicyError as exc:
@@ -140,7 +140,8 @@ def _json_arg(text: str | None, what: str) -> Any:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     try:
-        engine = _engine(policy_path(args.policy))
+        settings = Settings.load(policy=args.policy)
+        engine = _engine(policy_path(settings))
         raw: dict[str, Any] = {"name": "explain", "agent": args.agent, "tool": args.tool, "expect": "allow"}
         for key in ("args", "uses", "facts", "ancestry"):
             value = _json_arg(getattr(args, key), key)
@@ -152,7 +153,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise PolicyError(str(exc)) from None
         req = request_for(engine, case, catalog_args_resolver())
         if args.live:
-            req = _with_live_ancestry(req, engine)
+            req = _with_live_ancestry(req, engine, settings)
     except BoxMCPError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -173,16 +174,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_live_ancestry(req: DecisionRequest, engine: Engine) -> DecisionRequest:
+def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings) -> DecisionRequest:
     """Fill in the ancestry of items the request does not locate, from Box (or the emulator); for a call
     on a whole folder, also of what the forbids name (one Box cannot find lies inside no folder)."""
     import anyio
 
     from box_mcp.box.client import BoxClient, StaticToken
-    from box_mcp.config import Settings
     from box_mcp.policy.locate import Locator
 
-    settings = Settings.load()
     if settings.developer_token is None:
         raise PolicyError("--live needs BOX_DEVELOPER_TOKEN (and BOX_MCP_BOX_URL for the emulator)")
     missing = [u.item for u in req.uses if u.item not in req.ancestry]
@@ -233,13 +232,13 @@ def cmd_test(args: argparse.Namespace) -> int:
             cache[path] = _engine(path)
         return cache[path]
 
-    from_env = os.environ.get(POLICY_ENV)
+    from_env = Settings.load().policy
     total = passed = broken_files = 0
     for path in _case_files(args.cases):
         try:
             override = args.policy
             if override is None and from_env and load_cases(path)[0].policy is None:
-                override = Path(from_env)
+                override = from_env
             outcomes = run_file(path, engine_for, override, resolver)
         except PolicyError as exc:
             text = str(exc)  # most errors already start with the file's name

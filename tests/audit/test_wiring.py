@@ -244,10 +244,9 @@ async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials
     policy.write_text(POLICY_FILE)
     with running_emulator(seed="demo", rate_limits=False) as emu:
         ccg = emu.credentials["ccg"]
-        monkeypatch.setenv("BOX_CLIENT_ID", ccg["client_id"])
-        monkeypatch.setenv("BOX_CLIENT_SECRET", ccg["client_secret"])
-        monkeypatch.setenv("BOX_ENTERPRISE_ID", str(ccg["enterprise_id"]))
-        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy))
+        env = {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
+               "BOX_ENTERPRISE_ID": str(ccg["enterprise_id"])}
+        settings = Settings.load(env=env, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy))
         async with open_deployment(settings, transport="memory") as opened:
             server = opened.server
             async with Client(server, mode="legacy", client_info=CLIENT) as client:

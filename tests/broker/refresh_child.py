@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 
 from box_mcp.broker import Broker, IdentitySpec
+from box_mcp.config import Settings
 
 
 def main() -> int:
@@ -23,7 +24,8 @@ def main() -> int:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: exactly a crash
 
     async def run() -> None:
-        broker = Broker.from_config(data_dir=Path(data_dir), box_url=box_url, env=os.environ, step_hook=hook)
+        broker = Broker.from_settings(Settings.load(env=os.environ, data_dir=Path(data_dir), box_url=box_url),
+                                      step_hook=hook)
         try:
             await (await broker.token_source(IdentitySpec(kind="user_grant"))).access_token()
         finally:

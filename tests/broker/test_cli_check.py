@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from pydantic import SecretStr
 
 from box_mcp.broker.crypto import new_key_text
 from box_mcp.broker.vault import GrantRecord, SQLiteVault
@@ -93,7 +94,7 @@ async def test_jwt_is_checked_and_one_failing_identity_fails_the_command(
 
 
 def _store_grant(tmp_path: Path, key: str, access_token: str) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": key})
+    vault = SQLiteVault.open(tmp_path, SecretStr(key))
     try:
         vault.put(GrantRecord(key="user:work", kind="user_grant", access_token=access_token,
                               access_expires_at=time.time() + 3000, refresh_token="RT-that-box-never-issued",

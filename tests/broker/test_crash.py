@@ -16,6 +16,7 @@ import pytest
 from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.crypto import new_key_text
 from box_mcp.broker.oauth import login
+from box_mcp.config import Settings
 from box_mcp.emulator.testing import running_emulator
 
 USER = IdentitySpec(kind="user_grant")
@@ -35,7 +36,8 @@ async def test_sigkill_during_refresh_leaves_a_grant_that_still_works(step: str,
             async def browser(url: str) -> None:
                 await http.get(await approve(http, url))
 
-            broker = Broker.from_config(data_dir=tmp_path, box_url=box.base_url, env=env, http=http)
+            broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=box.base_url),
+                                          http=http)
             with anyio.fail_after(20):
                 await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
                             client_id=oauth["client_id"], client_secret=oauth["client_secret"],
@@ -51,7 +53,8 @@ async def test_sigkill_during_refresh_leaves_a_grant_that_still_works(step: str,
             )
             assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
 
-            restarted = Broker.from_config(data_dir=tmp_path, box_url=box.base_url, env=env, http=http)
+            restarted = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=box.base_url),
+                                             http=http)
             source = await restarted.token_source(USER)
             for _ in range(2):  # the token works, and the refresh token behind it still rotates
                 token = await source.access_token()

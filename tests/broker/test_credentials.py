@@ -18,6 +18,7 @@ from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.config import BrokerSettings
 from box_mcp.broker.credentials import DeveloperTokenExpired, JWTAppConfig, JWTCredential
 from box_mcp.broker.tokens import BOX_TOKEN_AUDIENCE, TokenRequestError
+from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -59,11 +60,11 @@ def test_jwt_config_with_wrong_passphrase_is_a_clear_error() -> None:
 def test_jwt_config_file_sets_up_the_service_account(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_jwt_config(None)))
-    settings = BrokerSettings.from_env({"BOX_JWT_CONFIG_FILE": str(path)})
+    settings = BrokerSettings.from_settings(Settings.load(env={"BOX_JWT_CONFIG_FILE": str(path)}))
     assert isinstance(settings.service_account, JWTCredential)
     assert settings.service_account.subject_id == "777"
-    user = BrokerSettings.from_env({"BOX_JWT_CONFIG_FILE": str(path), "BOX_SUBJECT_TYPE": "user",
-                                    "BOX_SUBJECT_ID": "42"})
+    user = BrokerSettings.from_settings(Settings.load(env={
+        "BOX_JWT_CONFIG_FILE": str(path), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": "42"}))
     assert user.service_account is not None and user.service_account.describe().endswith("(user 42)")
 
 
@@ -77,12 +78,12 @@ def test_jwt_config_file_sets_up_the_service_account(tmp_path: Path) -> None:
 ])
 def test_incomplete_credentials_name_what_is_missing(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        BrokerSettings.from_env(env)
+        BrokerSettings.from_settings(Settings.load(env=env))
 
 
 @pytest.mark.anyio
 async def test_unconfigured_identity_says_which_variables_to_set(tmp_path: Path) -> None:
-    broker = Broker.from_config(data_dir=tmp_path, box_url=None, env={})
+    broker = Broker.from_settings(Settings.load(env={}, data_dir=tmp_path))
     with pytest.raises(ConfigError, match="BOX_JWT_CONFIG_FILE"):
         await broker.token_source(IdentitySpec(kind="service_account"))
     with pytest.raises(ConfigError, match="BOX_DEVELOPER_TOKEN"):
@@ -95,8 +96,9 @@ async def test_unconfigured_identity_says_which_variables_to_set(tmp_path: Path)
 async def test_refused_developer_token_fails_fast_with_what_to_do(tmp_path: Path, fake_box: FakeBox,
                                                                   clock: FakeClock) -> None:
     async with fake_box.client() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=None, env={"BOX_DEVELOPER_TOKEN": "dev-tok-1"},
-                                    http=http, clock=clock)
+        settings = Settings.load(env={"BOX_DEVELOPER_TOKEN": "dev-tok-1"}, data_dir=tmp_path)
+        broker = Broker.from_settings(settings,
+                                      http=http, clock=clock)
         source = await broker.token_source(IdentitySpec(kind="developer_token"))
         assert await source.access_token() == "dev-tok-1"
         await source.invalidate("dev-tok-1")  # Box said 401
@@ -117,7 +119,7 @@ async def test_no_object_shows_a_secret_in_its_repr(tmp_path: Path, fake_box: Fa
            "BOX_OAUTH_CLIENT_ID": "cid", "BOX_OAUTH_CLIENT_SECRET": "oauth-secret-456"}
     fake_box.live_access["dev-secret-123"] = float("inf")
     async with fake_box.client() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock)
+        broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path), http=http, clock=clock)
         objects: list[object] = [broker, broker.settings, broker.settings.service_account,
                                  broker.settings.oauth_client, broker.endpoint]
         tokens: list[str] = []
@@ -146,7 +148,7 @@ async def test_refused_app_credentials_fail_fast_for_a_while_instead_of_hammerin
 
     env = {"BOX_CLIENT_ID": "cid", "BOX_CLIENT_SECRET": "wrong", "BOX_ENTERPRISE_ID": "777"}
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(refuse)) as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock)
+        broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path), http=http, clock=clock)
         source = await broker.token_source(IdentitySpec(kind="service_account"))
         for _ in range(5):
             with pytest.raises(TokenRequestError, match="invalid_client"):

@@ -25,8 +25,8 @@ READ = frozenset({"item_preview", "item_download"})
 
 
 def _broker(tmp_path: Path, fake: FakeBox, http: object, clock: FakeClock, **kw: object) -> Broker:
-    return Broker.from_config(data_dir=tmp_path, box_url=None, env=CCG_ENV, http=http,  # type: ignore[arg-type]
-                              clock=clock, **kw)  # type: ignore[arg-type]
+    return Broker.from_settings(Settings.load(env=CCG_ENV, data_dir=tmp_path), http=http, clock=clock,
+                                **kw)
 
 
 @pytest.mark.anyio
@@ -128,7 +128,7 @@ async def test_unknown_scope_and_foreign_resource_are_refused(tmp_path: Path, fa
 
 
 def test_as_user_header_comes_only_from_the_identity() -> None:
-    broker = Broker.from_config(data_dir=Path("/nonexistent"), box_url=None, env=CCG_ENV)
+    broker = Broker.from_settings(Settings.load(env=CCG_ENV, data_dir=Path("/nonexistent")))
     assert broker.as_user_header(IdentitySpec(kind="as_user", as_user="12345")) == "12345"
     assert broker.as_user_header(SA) is None
     with pytest.raises(ConfigError, match="digits"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -14,6 +14,7 @@ from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.credentials import JWTAppConfig, JWTCredential
 from box_mcp.broker.downscope import ItemNotReachable
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint, TokenRequestError
+from box_mcp.config import Settings
 
 if TYPE_CHECKING:
     from conftest import EmuBox
@@ -34,6 +35,10 @@ def _jwt_env(emu: EmuBox, tmp_path: Path) -> dict[str, str]:
     return {"BOX_JWT_CONFIG_FILE": str(path)}
 
 
+def _broker(emu: EmuBox, tmp_path: Path, env: dict[str, str], http: Any) -> Broker:
+    return Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url), http=http)
+
+
 async def _me(emu: EmuBox, broker: Broker, identity: IdentitySpec, **kw: object) -> dict[str, object]:
     source = await broker.token_source(identity, **kw)  # type: ignore[arg-type]
     async with emu.client(source) as client:
@@ -44,7 +49,7 @@ async def _me(emu: EmuBox, broker: Broker, identity: IdentitySpec, **kw: object)
 async def test_developer_token_reaches_box(emu: EmuBox, tmp_path: Path) -> None:
     env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = _broker(emu, tmp_path, env, http)
         me = await _me(emu, broker, IdentitySpec(kind="developer_token"))
         await broker.aclose()
     assert me["login"] == "ada@acme.example"
@@ -52,7 +57,7 @@ async def test_developer_token_reaches_box(emu: EmuBox, tmp_path: Path) -> None:
 
 async def test_client_credentials_act_as_the_service_account(emu: EmuBox, tmp_path: Path) -> None:
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=_ccg_env(emu), http=http)
+        broker = _broker(emu, tmp_path, _ccg_env(emu), http)
         me = await _me(emu, broker, SA)
         await broker.aclose()
     assert me["id"] == emu.user("service_account")["id"]
@@ -61,7 +66,7 @@ async def test_client_credentials_act_as_the_service_account(emu: EmuBox, tmp_pa
 async def test_client_credentials_for_a_user_act_as_that_user(emu: EmuBox, tmp_path: Path) -> None:
     env = {**_ccg_env(emu), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": emu.user("app_user")["id"]}
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = _broker(emu, tmp_path, env, http)
         me = await _me(emu, broker, SA)
         await broker.aclose()
     assert me["id"] == emu.user("app_user")["id"]
@@ -69,8 +74,7 @@ async def test_client_credentials_for_a_user_act_as_that_user(emu: EmuBox, tmp_p
 
 async def test_jwt_app_config_acts_as_the_service_account(emu: EmuBox, tmp_path: Path) -> None:
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=_jwt_env(emu, tmp_path),
-                                    http=http)
+        broker = _broker(emu, tmp_path, _jwt_env(emu, tmp_path), http)
         me = await _me(emu, broker, SA)
         await broker.aclose()
     assert me["id"] == emu.user("service_account")["id"]
@@ -80,7 +84,7 @@ async def test_jwt_for_a_user_acts_as_that_user(emu: EmuBox, tmp_path: Path) -> 
     user = emu.user("app_user")["id"]
     env = {**_jwt_env(emu, tmp_path), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": user}
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = _broker(emu, tmp_path, env, http)
         me = await _me(emu, broker, SA)
         await broker.aclose()
     assert me["id"] == emu.user("app_user")["id"]
@@ -111,7 +115,7 @@ async def test_jwt_with_a_flaw_is_refused_by_box(emu: EmuBox, flaw: str) -> None
 async def test_service_account_acts_as_a_managed_user_with_as_user(emu: EmuBox, tmp_path: Path) -> None:
     bob = next(u for u in emu.credentials["users"] if u["login"].startswith("bob"))
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=_ccg_env(emu), http=http)
+        broker = _broker(emu, tmp_path, _ccg_env(emu), http)
         me = await _me(emu, broker, IdentitySpec(kind="as_user", as_user=bob["id"]))
         await broker.aclose()
     assert me["id"] == bob["id"]
@@ -119,7 +123,7 @@ async def test_service_account_acts_as_a_managed_user_with_as_user(emu: EmuBox, 
 
 async def test_expired_access_token_gets_401_and_exactly_one_refresh(emu: EmuBox, tmp_path: Path) -> None:
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=_ccg_env(emu), http=http)
+        broker = _broker(emu, tmp_path, _ccg_env(emu), http)
         source = await broker.token_source(SA)
         async with emu.client(source) as client:
             await client.get("/users/me")
@@ -137,7 +141,7 @@ async def test_downscoped_token_is_refused_on_another_item_and_for_a_wider_actio
     mine, other = files["Engineering/README.md"], files["Engineering/design.md"]
     env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = _broker(emu, tmp_path, env, http)
         source = await broker.token_source(IdentitySpec(kind="developer_token"),
                                            scopes=frozenset({"item_preview"}),
                                            resource=broker.item_resource("file", mine))
@@ -156,7 +160,7 @@ async def test_downscoped_token_is_refused_on_another_item_and_for_a_wider_actio
 async def test_downscoping_to_a_missing_item_reads_like_box_404(emu: EmuBox, tmp_path: Path) -> None:
     env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = _broker(emu, tmp_path, env, http)
         source = await broker.token_source(IdentitySpec(kind="developer_token"),
                                            scopes=frozenset({"item_preview"}),
                                            resource=broker.item_resource("file", "999999999"))

@@ -14,6 +14,7 @@ from box_mcp.broker.crypto import new_key_text
 from box_mcp.broker.oauth import login, logout
 from box_mcp.broker.tokens import TokenRequestError
 from box_mcp.broker.vault import GrantRecord
+from box_mcp.config import Settings
 from box_mcp.errors import NeedsSignIn
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def oauth_env(emu: EmuBox) -> dict[str, str]:
 
 async def signed_in(emu: EmuBox, consent: Any, tmp_path: Path, http: Any, *, user: str = "user") -> Broker:
     env = oauth_env(emu)
-    broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+    broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url), http=http)
     with anyio.fail_after(20):
         await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
                     client_id=env["BOX_OAUTH_CLIENT_ID"], client_secret=env["BOX_OAUTH_CLIENT_SECRET"],

@@ -13,6 +13,7 @@ from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.crypto import new_key_text
 from box_mcp.broker.oauth import login
 from box_mcp.broker.tokens import TokenRequestError
+from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ async def test_failure_paths_and_files_never_show_a_token_or_secret(emu: EmuBox,
     secrets: set[str] = {oauth["client_secret"], ccg["client_secret"], env["BOX_MCP_VAULT_KEY"]}
     errors: list[BaseException] = []
     async with emu.http() as http:
-        broker = Broker.from_config(data_dir=tmp_path, box_url=emu.base_url, env=env, http=http)
+        broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url),
+                                      http=http)
         with anyio.fail_after(20):
             await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
                         client_id=oauth["client_id"], client_secret=oauth["client_secret"],

@@ -15,7 +15,8 @@ import pytest
 from box_mcp.broker.oauth import LoopbackReceiver, authorization_request, login, logout
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint
 from box_mcp.broker.vault import SQLiteVault
-from box_mcp.errors import BrokerError
+from box_mcp.config import Settings
+from box_mcp.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
     from conftest import FakeBox
@@ -76,7 +77,7 @@ async def test_denied_consent_is_reported() -> None:
 async def test_login_exchanges_the_code_and_stores_who_signed_in_then_logout_revokes(
     tmp_path: Path, fake_box: FakeBox, vault_env: dict[str, str]
 ) -> None:
-    vault = SQLiteVault.open(tmp_path, vault_env)
+    vault = SQLiteVault.open(tmp_path, Settings.load(env=vault_env).vault_key)
 
     async def browser(url: str) -> None:  # plays Box's consent page: approve, redirect with code
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -128,3 +129,43 @@ async def test_receiver_survives_a_connection_closed_without_a_request_then_take
             tg.start_soon(browser)
             code = await receiver.wait_for_code(10)
     assert code == "the-code"
+
+
+@pytest.mark.anyio
+async def test_receiver_gives_up_when_no_sign_in_arrives() -> None:
+    receiver = await LoopbackReceiver.start()
+    receiver.state = "s"
+    with pytest.raises(BrokerError, match="no sign-in arrived"):
+        await receiver.wait_for_code(0.2)
+    with pytest.raises(OSError):  # the port is released: nothing answers there any more
+        await anyio.connect_tcp("127.0.0.1", receiver.port)
+
+
+@pytest.mark.anyio
+async def test_receiver_takes_the_code_only_from_a_get() -> None:
+    receiver = await LoopbackReceiver.start()
+    receiver.state = "s"
+    answers: list[int] = []
+
+    async def browser() -> None:
+        async with httpx2.AsyncClient() as http:
+            answers.append((await http.post(f"{receiver.redirect_uri}?code=posted&state=s")).status_code)
+            answers.append((await http.head(f"{receiver.redirect_uri}?code=headed&state=s")).status_code)
+            got = await http.get(f"{receiver.redirect_uri}?code=the-code&state=s")
+            answers.append(got.status_code)
+            assert "Signed in to Box" in got.text and got.headers["cache-control"] == "no-store"
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(browser)
+            code = await receiver.wait_for_code(10)
+    assert code == "the-code" and answers == [405, 405, 200]
+
+
+@pytest.mark.anyio
+async def test_a_busy_redirect_port_is_a_config_error() -> None:
+    holder = await LoopbackReceiver.start()
+    with pytest.raises(ConfigError, match=f"port {holder.port} on 127.0.0.1 is busy"):
+        await LoopbackReceiver.start(holder.port)
+    with pytest.raises(BrokerError):  # serving for no time releases the port
+        await holder.wait_for_code(0)

@@ -11,6 +11,7 @@ import pytest
 
 from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.broker.vault import GrantRecord, SQLiteVault
+from box_mcp.config import Settings
 from box_mcp.errors import NeedsSignIn
 
 if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
@@ -29,7 +30,7 @@ def _env(vault_env: dict[str, str]) -> dict[str, str]:
 
 def _seed(tmp_path: Path, env: dict[str, str], fake: FakeBox, *, expires_in: float = 3600) -> tuple[str, str]:
     at, rt = fake.seed_grant()
-    vault = SQLiteVault.open(tmp_path, env)
+    vault = SQLiteVault.open(tmp_path, Settings.load(env=env).vault_key)
     vault.put(GrantRecord(key="user:default", kind="user_grant", access_token=at,
                           access_expires_at=fake.clock.now + expires_in, refresh_token=rt, client_id="cid"),
               expect_generation=None)
@@ -39,8 +40,8 @@ def _seed(tmp_path: Path, env: dict[str, str], fake: FakeBox, *, expires_in: flo
 
 def _broker(tmp_path: Path, env: dict[str, str], http: httpx2.AsyncClient, clock: FakeClock,
             step_hook: object = None) -> Broker:
-    return Broker.from_config(data_dir=tmp_path, box_url=None, env=env, http=http, clock=clock,
-                              step_hook=step_hook)  # type: ignore[arg-type]
+    return Broker.from_settings(Settings.load(env=env, data_dir=tmp_path),
+                                http=http, clock=clock, step_hook=step_hook)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

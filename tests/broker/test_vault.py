@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from box_mcp.broker.crypto import VaultKeyMismatch, load_or_create_key, new_key_text
 from box_mcp.broker.vault import GrantRecord, SQLiteVault, VaultConflict
@@ -24,7 +25,7 @@ def _record(**kw: object) -> GrantRecord:
 
 
 def test_stored_grant_round_trips_and_is_encrypted_on_disk(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     stored = vault.put(_record(), expect_generation=None)
     assert stored.generation == 1
     got = vault.get("user:default")
@@ -35,7 +36,7 @@ def test_stored_grant_round_trips_and_is_encrypted_on_disk(tmp_path: Path) -> No
 
 
 def test_vault_file_and_key_file_are_private(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path / "data", {})
+    vault = SQLiteVault.open(tmp_path / "data")
     vault.put(_record(), expect_generation=None)
     vault.close()
     for name in ("vault.sqlite3", "vault.key"):
@@ -43,7 +44,7 @@ def test_vault_file_and_key_file_are_private(tmp_path: Path) -> None:
 
 
 def test_key_file_is_reused_on_the_second_run(tmp_path: Path) -> None:
-    assert load_or_create_key(tmp_path, {}) == load_or_create_key(tmp_path, {})
+    assert load_or_create_key(tmp_path) == load_or_create_key(tmp_path)
 
 
 def test_two_processes_creating_the_key_at_once_agree_on_it(
@@ -70,14 +71,14 @@ def test_two_processes_creating_the_key_at_once_agree_on_it(
     results: dict[str, object] = {}
 
     def first() -> None:
-        results["first"] = load_or_create_key(tmp_path, {})
+        results["first"] = load_or_create_key(tmp_path)
 
     thread = threading.Thread(target=first)
     thread.start()
     try:
         assert first_inside.wait(10)
         try:
-            results["second"] = load_or_create_key(tmp_path, {})
+            results["second"] = load_or_create_key(tmp_path)
         except ConfigError as exc:
             results["second"] = exc
     finally:
@@ -90,29 +91,29 @@ def test_two_processes_creating_the_key_at_once_agree_on_it(
 
 
 def test_world_readable_key_file_is_refused(tmp_path: Path) -> None:
-    load_or_create_key(tmp_path, {})
+    load_or_create_key(tmp_path)
     os.chmod(tmp_path / "vault.key", 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
-        load_or_create_key(tmp_path, {})
+        load_or_create_key(tmp_path)
 
 
 def test_malformed_vault_key_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="BOX_MCP_VAULT_KEY"):
-        load_or_create_key(tmp_path, {"BOX_MCP_VAULT_KEY": "too-short"})
+        load_or_create_key(tmp_path, SecretStr("too-short"))
 
 
 def test_wrong_key_cannot_read_the_vault(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     vault.close()
-    other = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    other = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     with pytest.raises(VaultKeyMismatch, match="restore"):
         other.get("user:default")
     other.close()
 
 
 def test_ciphertext_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     vault.put(_record(key="user:other", refresh_token="x"), expect_generation=None)
     db = vault._db
@@ -124,7 +125,7 @@ def test_ciphertext_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> Non
 
 
 def test_put_with_a_stale_generation_is_a_conflict(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     first = vault.put(_record(), expect_generation=None)
     vault.put(_record(refresh_token="RT-2"), expect_generation=first.generation)
     with pytest.raises(VaultConflict):
@@ -135,7 +136,7 @@ def test_put_with_a_stale_generation_is_a_conflict(tmp_path: Path) -> None:
 
 
 def test_records_never_show_tokens_in_repr(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, {"BOX_MCP_VAULT_KEY": new_key_text()})
+    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     text = repr(vault.list()) + repr(vault)
     assert SECRET_AT not in text and SECRET_RT not in text

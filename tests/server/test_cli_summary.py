@@ -121,9 +121,7 @@ async def test_the_summary_names_the_box_identity_of_each_credential_mode(
             "default_agent: person\nagents: {person: {acts_as: {user_grant: work}}}\n"
             "rules: [{id: r, effect: permit, agents: [person], access: read}]\n"
         )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
+    settings = Settings.load(env=env, box_url=emu.base_url, data_dir=tmp_path, policy=policy)
     async with open_deployment(settings, transport="stdio") as deployment:
         lines = startup_summary(deployment, prefix="box-mcp serve")
     assert lines[2] == f"box-mcp serve:   Box identity: {identity.format(user=user)}"

@@ -134,7 +134,7 @@ def test_listening_sockets_are_tcp_so_replies_are_not_held_back_by_nagle() -> No
     made with protocol 0 left every keep-alive reply waiting ~40 ms for a delayed ACK."""
     import socket
 
-    from box_mcp.http.serving import bind
+    from box_mcp._serving import bind
 
     for host in ("127.0.0.1", "::1"):
         sock = bind(0, host)

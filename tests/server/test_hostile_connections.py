@@ -19,9 +19,9 @@ import anyio
 import httpx2
 import pytest
 
+from box_mcp._serving import bind, serving
 from box_mcp.config import Settings
 from box_mcp.http.app import create_http_app
-from box_mcp.http.serving import bind, serving
 from box_mcp.server import build_server
 from tests.server.hostile_servers import ccg_env, http_rpc, http_server, open_http_session
 

@@ -1,5 +1,10 @@
 """Run an ASGI app with uvicorn in the current event loop, on a socket we bound; know when it serves.
 
+A shared leaf below every HTTP server of ours: the MCP server (`http`), the demo, the broker's sign-in
+receiver and the emulator's CLI. It imports only uvicorn, h11, anyio, starlette's types and
+`box_mcp.errors` (which imports nothing), so the emulator, a separate Box that imports nothing else of
+box_mcp, may use it too.
+
 Also the connection limits every HTTP server of ours runs with (`uvicorn_limits`). uvicorn (0.54, h11)
 has no request-header timeout: a connection that sends nothing, or a byte a second, is held forever, and
 a few hundred of them exhaust the process's descriptors, after which nobody is served and asyncio logs an
@@ -41,6 +46,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_CONNECTIONS = 1000
 FD_RESERVE = 32  # descriptors kept for the audit log, the index, the policy file and the Box client
 log = logging.getLogger("box_mcp.http")
+
+
+class ListenError(ConfigError):
+    """A socket cannot be bound: the port is busy, or the host is not an address of this machine."""
 
 
 def connection_budget(limit: int = MAX_CONNECTIONS) -> tuple[int, int]:
@@ -159,13 +168,13 @@ class _Server(uvicorn.Server):
 
 
 def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
-    """A TCP socket bound to `host:port` (IPv4 or IPv6 as the host says); a clear ConfigError if not."""
+    """A TCP socket bound to `host:port` (IPv4 or IPv6 as the host says); a clear ListenError if not."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        raise ConfigError(
+        raise ListenError(
             f"cannot listen on {host!r} ({exc.strerror}); give an address such as 127.0.0.1"
         ) from None
     # The protocol must say TCP: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto is
@@ -177,10 +186,10 @@ def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
+            raise ListenError(
                 f"port {port} on {host} is busy ({exc.strerror}); pick another, or 0 for any"
             ) from None
-        raise ConfigError(f"cannot listen on {host} port {port} ({exc.strerror})") from None
+        raise ListenError(f"cannot listen on {host} port {port} ({exc.strerror})") from None
     # Listening already: a client that read the announced URL before the server loop took the socket
     # waits in the backlog instead of being refused (uvicorn sets its own backlog when it starts).
     sock.listen(128)
