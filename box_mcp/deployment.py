@@ -26,7 +26,7 @@ from box_mcp.config import Settings
 from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
-from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -141,9 +141,9 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         stack.push_async_callback(box.aclose)
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 
-        policy: PolicyGate | None = None
+        policy: PolicyHooks | None = None
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
-            policy = PolicyGate(store, locator=Locator(credentials.lookup_client))
+            policy = PolicyHooks(store, locator=Locator(credentials.lookup_client))
 
         key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
         log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key)

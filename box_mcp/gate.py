@@ -236,7 +236,7 @@ class Gate:
         audit: AuditHook | None = None,
         allowed_dirs: Sequence[Path] = (),
         protected_paths: Sequence[Path] = (),
-        max_inline_bytes: int = 1_048_576,
+        max_read_bytes: int = 1_048_576,
         events: Events | None = None,
         unavailable: Mapping[str, str] | None = None,
     ) -> None:
@@ -252,7 +252,7 @@ class Gate:
         self.events = events  # policy/broker/session events, flushed before each record
         self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
         self.protected_paths = tuple(Path(p) for p in protected_paths)  # box-mcp's own files
-        self.max_inline_bytes = max_inline_bytes
+        self.max_read_bytes = max_read_bytes
 
     def visible_tools(self, agent: str) -> list[ToolSpec]:
         return [t for t in self.tools.values() if self.policy.tool_visible(agent, t)]
@@ -357,7 +357,7 @@ class Gate:
                 allowed_dirs=self.allowed_dirs,
                 protected_paths=self.protected_paths,
                 progress=progress,
-                max_inline_bytes=self.max_inline_bytes,
+                max_read_bytes=self.max_read_bytes,
             )
             output = await call.tool.handler(ctx, call.args)
             output = await self.results.confine(call, output)

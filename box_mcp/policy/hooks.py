@@ -1,8 +1,8 @@
-"""The policy as the gate sees it: one `PolicyGate` is its PolicyHook and its ResultFilterHook, over one
+"""The policy as the gate sees it: `PolicyHooks` is its PolicyHook and its ResultFilterHook, over one
 policy store and one item locator. Decisions live in policy/decide.py, confinement in policy/confine.py,
 item lookups in policy/locate.py; this class only puts them behind the methods the gate calls.
 
-    PolicyGate(store, locator=Locator(lookup))   # lookup: agent -> a Box client on its own identity
+    PolicyHooks(store, locator=Locator(lookup))   # lookup: agent -> a Box client on its own identity
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from box_mcp.tools.spec import ToolOutput, ToolSpec
 
 
-class PolicyGate:
+class PolicyHooks:
     """PolicyHook + ResultFilterHook: visibility, rate limits, decisions, confinement, secret fields."""
 
     def __init__(self, store: PolicyStore, *, locator: Locator, limiter: RateLimiter | None = None) -> None:

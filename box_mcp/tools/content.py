@@ -31,7 +31,8 @@ from box_mcp.tools.spec import (
     item,
 )
 
-MAX_INLINE_BYTES = 4 * 1024 * 1024  # inline upload cap; HTTP's 8 MiB body cap (http.app) fits it as base64
+# upload_file's inline cap: base64-encoded it fits the 8 MiB HTTP body cap (http/serving.py MAX_BODY_BYTES)
+MAX_INLINE_BYTES = 4 * 1024 * 1024
 _B64_MAX_CHARS = (MAX_INLINE_BYTES // 3 + 1) * 4
 
 TEXT_EXTENSIONS = frozenset(
@@ -100,7 +101,7 @@ def _mime(ext: str | None, headers: Any) -> str:
 async def get_file_content(ctx: ToolContext, args: FileContentInput) -> FileContent:
     info = await ctx.box.get(f"/files/{args.file_id}", params={"fields": "id,name,size,extension"})
     name, size = info.get("name"), int(info.get("size") or 0)
-    cap = ctx.max_inline_bytes
+    cap = ctx.max_read_bytes
     if size > cap:
         raise ToolInputError(
             f"file_id: {name!r} is {size} bytes, over the {cap}-byte limit for get_file_content. "

@@ -63,10 +63,18 @@ async def update_file_properties(ctx: ToolContext, args: UpdateFileInput) -> Fil
 
 
 def _update_resources(args: UpdateFileInput) -> tuple[ResourceUse, ...]:
-    uses = [item("file", args.file_id, Access.WRITE)]
-    if args.parent_folder_id is not None:
-        uses.append(item("folder", args.parent_folder_id, Access.WRITE, "destination"))
-    return tuple(uses)
+    if args.parent_folder_id is not None:  # a move: the policy checks it as it checks move_file
+        return _moved(args.file_id, args.parent_folder_id)
+    return (item("file", args.file_id, Access.WRITE),)
+
+
+def _moved(file_id: str, folder_id: str) -> tuple[ResourceUse, ...]:
+    """A file moved into a folder: the "source" (its kept name meets name and extension rules) and the
+    "destination" (written to)."""
+    return (
+        item("file", file_id, Access.WRITE, "source"),
+        item("folder", folder_id, Access.WRITE, "destination"),
+    )
 
 
 class CopyFileInput(ToolInput):
@@ -223,10 +231,7 @@ SPECS = (
         output_model=FileDetails,
         handler=move_file,
         output_kind="item",
-        resources=lambda a: (
-            item("file", a.file_id, Access.WRITE, "source"),
-            item("folder", a.destination_folder_id, Access.WRITE, "destination"),
-        ),
+        resources=lambda a: _moved(a.file_id, a.destination_folder_id),
     ),
     ToolSpec(
         name="delete_file",

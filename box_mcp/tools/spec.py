@@ -103,7 +103,7 @@ class ToolContext:
     transport: TransportKind = "memory"
     allowed_dirs: tuple[Path, ...] = ()
     progress: ProgressReporter = no_progress
-    max_inline_bytes: int = 1_048_576  # what get_file_content reads (uploads: content.MAX_INLINE_BYTES)
+    max_read_bytes: int = 1_048_576  # get_file_content's read cap (the upload cap: content.MAX_INLINE_BYTES)
     # box-mcp's own state (data dir: vault, audit; the policy): never a local path, even inside allowed_dirs
     protected_paths: tuple[Path, ...] = ()
 

@@ -14,7 +14,7 @@ from mcp.client import Client
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine, ToolInfo
-from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.locate import Locator, Lookup
 from box_mcp.policy.model import policy_from_text
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -76,18 +76,18 @@ def one_identity(box: Any) -> Lookup:
     return lookup
 
 
-def gate_for(policy: Path, box: Any) -> PolicyGate:
-    return PolicyGate(PolicyStore(policy, tools_for_policy()), locator=Locator(one_identity(box)))
+def gate_for(policy: Path, box: Any) -> PolicyHooks:
+    return PolicyHooks(PolicyStore(policy, tools_for_policy()), locator=Locator(one_identity(box)))
 
 
 @dataclass
 class World:
-    """The demo emulator (in-process), an admin Box client that counts requests, and a PolicyGate."""
+    """The demo emulator (in-process), an admin Box client that counts requests, and the PolicyHooks."""
 
     app: Any
     credentials: dict[str, Any]
     box: Any
-    gate: PolicyGate
+    gate: PolicyHooks
     requests: list[httpx2.Request] = field(default_factory=list)
 
     def folder(self, path: str) -> str:

@@ -48,3 +48,47 @@ async def test_upload_and_copy_read_one_extension(make_world, connect, name: str
     assert refused in copied
     fine = await bot.ok("copy_file", file_id=source_id, destination_folder_id=inbox, new_name="ok.pdf")
     assert fine["name"] == "ok.pdf"
+
+
+NO_EXE = (
+    "agents: {bot: {}}\nrules:\n"
+    "  - {id: work, effect: permit, agents: bot, access: write}\n"
+    "  - {id: no-exe, effect: forbid, agents: bot, when: {file_extensions: [exe]}}\n"
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("tool", "into"), [("move_file", "destination_folder_id"), ("update_file_properties", "parent_folder_id")]
+)
+async def test_a_move_keeps_the_name_so_extension_rules_refuse_it_by_either_tool(
+    make_world, connect, tmp_path: Path, tool: str, into: str
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(NO_EXE)
+    w = make_world(policy)
+    bot = await connect(w, "bot")
+    exe = await upload_file(w.box, parent_id=w.folder("Contracts"), name="x.exe", source=b"MZ")
+    text = await bot.err(tool, file_id=str(exe["id"]), **{into: w.folder("Contracts/Inbox")})
+    assert "rule 'no-exe' forbids" in text and "extension 'exe'" in text, text
+    assert f"{tool} changes file {exe['id']} with extension 'exe'" in text, text
+    # Unmoved in Box, and a file the rule does not match moves the same way.
+    details = await bot.ok("get_file_details", file_id=str(exe["id"]))
+    assert details["parent"]["id"] == w.folder("Contracts")
+    fine = await upload_file(w.box, parent_id=w.folder("Contracts"), name="x.pdf", source=b"%PDF-1.4")
+    moved = await bot.ok(tool, file_id=str(fine["id"]), **{into: w.folder("Contracts/Inbox")})
+    assert moved["parent"]["id"] == w.folder("Contracts/Inbox")
+
+
+@pytest.mark.anyio
+async def test_a_rename_to_an_exe_is_refused_and_so_is_a_rename_with_a_move(
+    make_world, connect, tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(NO_EXE)
+    w = make_world(policy)
+    bot = await connect(w, "bot")
+    pdf = str((await upload_file(w.box, parent_id=w.folder("Contracts"), name="y.pdf", source=b"%PDF"))["id"])
+    for args in ({"name": "x.exe"}, {"name": "x.exe", "parent_folder_id": w.folder("Contracts/Inbox")}):
+        text = await bot.err("update_file_properties", file_id=pdf, **args)
+        assert "rule 'no-exe' forbids" in text and "extension 'exe'" in text, (args, text)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from box_mcp.errors import BrokerError
-from box_mcp.policy.hooks import PolicyGate
+from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
@@ -76,7 +76,7 @@ async def test_a_conflict_that_cannot_be_checked_is_withheld_without_saying_why(
     async def lookup(agent: str) -> Any:
         return Failing()
 
-    w.gate = PolicyGate(PolicyStore(_policy(tmp_path), tools_for_policy()), locator=Locator(lookup))
+    w.gate = PolicyHooks(PolicyStore(_policy(tmp_path), tools_for_policy()), locator=Locator(lookup))
     agent = await connect(w, "boxed")
     text = await agent.err("create_folder", parent_folder_id=CONTRACTS, name="Inbox")
     assert _plain(text) == PLAIN, text

@@ -37,14 +37,17 @@ async def _unseen(w: Any, name: str) -> str:
     return str(made["id"])
 
 
+@pytest.mark.parametrize(
+    ("tool", "into"), [("move_file", "destination_folder_id"), ("update_file_properties", "parent_folder_id")]
+)
 async def test_a_confined_move_under_a_name_rule_asks_box_once_for_the_file_then_moves_it(
-    make_world, connect, tmp_path: Path
+    make_world, connect, tmp_path: Path, tool: str, into: str
 ) -> None:
     w = make_world(_policy(tmp_path, f", within: ['{CONTRACTS}']", NO_EXE))
     bot = await connect(w, "bot")
     await bot.ok("get_folder_details", folder_id=INBOX)  # the destination is known
     unseen = await _unseen(w, "deal.pdf")
-    await bot.ok("move_file", file_id=unseen, destination_folder_id=INBOX)
+    await bot.ok(tool, file_id=unseen, **{into: INBOX})
     # Where it sits and its name (the no-exe rule tests it) come from the one GET.
     assert _sent(w) == [f"GET /2.0/files/{unseen}", f"PUT /2.0/files/{unseen}"]
 
