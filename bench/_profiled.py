@@ -1,6 +1,6 @@
-"""Run a module or script under pyinstrument: `python bench/_profiled.py -m MODULE ARGS...`, report to the path in
-$BENCH_PROFILE_OUT (.txt and .html) when the module returns or exits. The benches' `--profile` uses it
-to see where a server's time goes per call (pyinstrument is in the `bench` extra)."""
+"""Run a module or script under pyinstrument (`python bench/_profiled.py -m MODULE ARGS...`), report
+to the path in $BENCH_PROFILE_OUT (.txt and .html) when the module returns or exits. The benches'
+`--profile` uses it to see where a server's time goes per call (pyinstrument is in the `bench` extra)."""
 
 from __future__ import annotations
 

@@ -181,7 +181,8 @@ def main() -> int:
             if args.governed:
                 policy = confined_policy(base, creds, confined)
                 sides |= {
-                    "bare SDK server, confined folder": (bare_server("bare-confined"), "list_items", {"folder_id": confined}),
+                    "bare SDK server, confined folder": (
+                        bare_server("bare-confined"), "list_items", {"folder_id": confined}),
                     "box-mcp governed, confined folder": (
                         box_mcp("governed", "--policy", str(policy)), tool, {"folder_id": confined}),
                 }

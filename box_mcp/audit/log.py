@@ -6,8 +6,8 @@ lock file, in two syscalls), seals the batch onto it in call order, writes it an
 appends share one sync (group commit), and several processes can share one chain. Records overwrite
 NUL padding zero-filled in advance (store.py, padfile.py) through an O_DSYNC descriptor: one syscall
 writes and syncs, and the sync need not change the file's size or extent map. The batch runs in the
-event loop itself while that is fast (a plain callback, no task: saving two thread hops and a task per
-append) and in a writer thread (from a flush task) when storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
+event loop itself while that is fast (saving two thread hops per append) and in a writer thread when
+storage is slow. If a write fails, every waiting and later append raises AuditError: calls stop
 rather than go unrecorded (the agent's message names no path; the operator's log has the directory
 and the cause, once). A record that will not encode is written in a safe form (record.json_safe)
 instead: one bad record never stops the log. A background thread keeps the head mark and the SQLite
