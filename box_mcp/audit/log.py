@@ -76,6 +76,7 @@ class AuditLog:
         self._secret_fields = frozenset(secret_fields)
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._inline_due = False  # a _flush_inline callback is scheduled
         self._failure: str | None = None  # why appends are refused: a message fit for an agent
         self._closed = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="box-mcp-audit")
@@ -150,8 +151,14 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[AuditRecord] = loop.create_future()
         self._pending.append((body, self._clock(), done))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+        if self._flusher is None and not self._inline_due:
+            if self._sync_median < self._inline_sync_s:
+                # Fast storage: write in the loop on its next turn, so appends made in this turn share
+                # one sync; a callback costs less than a task and needs no second turn to start.
+                self._inline_due = True
+                loop.call_soon(self._flush_inline)
+            else:
+                self._flusher = loop.create_task(self._flush())
         return await done
 
     async def intent(self, **fields: Any) -> str:
@@ -169,6 +176,7 @@ class AuditLog:
             return
         self._closed = True
         self._wake.set()
+        self._flush_inline()  # appends made just before close: written now, before the files close
         if self._flusher is not None:
             with contextlib.suppress(AuditError):
                 await asyncio.shield(self._flusher)
@@ -190,6 +198,19 @@ class AuditLog:
 
     # -- writing a batch (in the loop or the writer thread) --------------------------------------
 
+    def _flush_inline(self) -> None:
+        """Write what is pending, in the loop (the fast-storage path; see `append`)."""
+        self._inline_due = False
+        if self._flusher is not None or not self._pending or self._failure is not None:
+            return  # a flush task is running and takes these too, or there is nothing to write
+        batch, self._pending = self._pending, []
+        try:
+            records = self._write_batch(batch)
+        except Exception as exc:
+            self._write_failed(exc, batch)
+            return
+        self._resolve(batch, records)
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -201,20 +222,26 @@ class AuditLog:
                     else:
                         records = await loop.run_in_executor(self._writer, self._write_batch, batch)
                 except Exception as exc:
-                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-                    # The operator's log gets the directory and the cause, once; the agent's message
-                    # names neither the path nor the server's layout.
-                    logger.error("the audit log cannot write to %s; every tool call is refused until it "
-                                 "can: fix the cause and restart", self.directory, exc_info=exc)
-                    self._fail(f"the audit log cannot write its records ({why}); tool calls are refused "
-                               "until the server's operator fixes the cause and restarts it", batch)
+                    self._write_failed(exc, batch)
                     return
-                for (_, _, done), record in zip(batch, records, strict=True):
-                    if not done.done():
-                        done.set_result(record)
-                self._schedule_index()
+                self._resolve(batch, records)
         finally:
             self._flusher = None
+
+    def _resolve(self, batch: list[_Pending], records: list[AuditRecord]) -> None:
+        for (_, _, done), record in zip(batch, records, strict=True):
+            if not done.done():
+                done.set_result(record)
+        self._schedule_index()
+
+    def _write_failed(self, exc: Exception, batch: list[_Pending]) -> None:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        # The operator's log gets the directory and the cause, once; the agent's message names neither
+        # the path nor the server's layout.
+        logger.error("the audit log cannot write to %s; every tool call is refused until it can: fix the "
+                     "cause and restart", self.directory, exc_info=exc)
+        self._fail(f"the audit log cannot write its records ({why}); tool calls are refused until the "
+                   "server's operator fixes the cause and restarts it", batch)
 
     def _fail(self, message: str, batch: list[_Pending]) -> None:
         self._failure = message

@@ -109,6 +109,10 @@ class BoxClient(ContentMethods):
         self._check_hint: str | None = None
         self._owner = True
         self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
+        # What url() builds starts with one of these; a URL that does is on a trusted origin without
+        # parsing it (the "/" ends the origin: nothing after it can change the host).
+        self._trusted_prefixes = tuple(
+            f"{u.rstrip('/')}/" for u in (self.base_url, self.upload_url) if _origin(u)[1])
         self._http = httpx2.AsyncClient(
             transport=transport,
             timeout=httpx2.Timeout(60.0, connect=10.0),
@@ -175,7 +179,7 @@ class BoxClient(ContentMethods):
 
     def is_trusted(self, url: str) -> bool:
         """True for Box's API and upload hosts: the only hosts that ever see our token."""
-        return _origin(url) in self._trusted
+        return url.startswith(self._trusted_prefixes) or _origin(url) in self._trusted
 
     # --- the retry loop ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ EXPECTED: dict[str, set[str]] = {
     "policy_decisions": {"p50 per decision, 1000 rules"}
     | ({"cedarpy / box-mcp p50, 10 rules", "cedarpy / box-mcp p50, 1000 rules"} if HAS_CEDAR else set()),
     "server_latency": {"box-mcp / floor p50", "box-mcp / floor p99"},
+    "stdio_latency": {"box-mcp / bare SDK server p50"},
 }
 
 

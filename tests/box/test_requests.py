@@ -117,3 +117,15 @@ async def test_errors_never_carry_the_token(make_client):
     with pytest.raises(Exception) as info:
         await client.get("/users/me")
     assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+
+
+def test_only_the_api_and_upload_origins_are_trusted_with_the_token() -> None:
+    client = BoxClient(token_source=StaticToken(TOKEN), base_url="https://api.box.com",
+                       upload_url="https://upload.box.com/api")
+    assert client.is_trusted(client.url("/files/1"))
+    assert client.is_trusted(client.url("/files/content", upload=True))
+    assert client.is_trusted("https://api.box.com:443/2.0/files/1")  # same origin, spelt otherwise
+    for url in ("https://api.box.com.evil.example/2.0/files/1", "https://api.box.com@evil.example/2.0",
+                "http://api.box.com/2.0/files/1", "https://api.box.com:8443/2.0/files/1",
+                "https://dl.boxcloud.com/d/1/secret", "https://upload.box.com.evil.example/api/x"):
+        assert not client.is_trusted(url), url
