@@ -36,7 +36,7 @@ def _no_default_data_dir() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, so that in a parallel run (`make test`) none of them starts last, alone."""
+    """Slow tests first, so that in a parallel run (`make test`) no slow test (or its file) starts last."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

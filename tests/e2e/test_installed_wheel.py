@@ -21,9 +21,8 @@ from box_mcp.emulator.testing import running_emulator
 ROOT = Path(__file__).resolve().parents[2]
 
 # Building (setuptools from the registry, as pip's build isolation does) and installing the dependencies
-# into an empty venv took 34 s here (pip cache warm); `make test` and CI run slow tests too. One xdist
-# group: both tests share the module's install in a parallel run.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_wheel")]
+# into an empty venv took 34 s here (pip cache warm); `make test` and CI run slow tests too.
+pytestmark = pytest.mark.slow
 
 
 @dataclass

@@ -29,7 +29,7 @@ from tests.server.hostile_servers import (
     tool_call,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("hostile_requests")]  # one `served` per run
+pytestmark = pytest.mark.anyio
 
 APPROVAL_POLICY = """agents: {bot: {}}
 rules:
