@@ -1,12 +1,43 @@
 """Fixtures shared by every test package. Area fixtures live in tests/<area>/conftest.py."""
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from box_mcp.emulator.testing import RunningEmulator, running_emulator
+from box_mcp.emulator.testing import EmulatorHost, RunningEmulator, emulator_host, running_emulator
+
+# Every per-user directory a test does not set itself lands here, never in the real one (HOME stays:
+# pip's cache lives there). platformdirs reads XDG_DATA_HOME on each call, so this covers box-mcp's
+# default data dir in-process and in every subprocess that inherits the environment.
+_USER_DATA = Path(tempfile.mkdtemp(prefix="box-mcp-tests-xdg-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["XDG_DATA_HOME"] = str(_USER_DATA)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_USER_DATA, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_default_data_dir() -> Iterator[None]:
+    """A test that writes box-mcp's default (per-user) data dir fails: tests give a tmp_path instead."""
+    yield
+    written = sorted(str(p.relative_to(_USER_DATA)) for p in _USER_DATA.rglob("*"))
+    if written:  # empty it, so that only this test fails
+        shutil.rmtree(_USER_DATA)
+        _USER_DATA.mkdir()
+    assert not written, f"the test wrote the per-user data dir (pass a data dir instead): {written}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, so that in a parallel run (`make test`) no slow test (or its file) starts last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def shared_path(relative: str) -> Path:
@@ -34,11 +65,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[EmulatorHost]:
+    """One loopback server (per xdist worker) that serves a fresh memory emulator per test."""
+    with emulator_host() as host:
+        yield host
+
+
 @pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    """A fresh in-memory demo emulator on a loopback port (rate limits off), one per test."""
-    with running_emulator(memory=True, seed="demo", rate_limits=False) as running:
-        yield running
+def emulator(emulators: EmulatorHost) -> RunningEmulator:
+    """A fresh in-memory demo emulator on a loopback port (rate limits off), one per test: its own Store,
+    seed and state on the session's server (`EmulatorHost.fresh`)."""
+    return emulators.fresh(seed="demo", rate_limits=False)
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ def test_every_bench_script_is_listed_here() -> None:
     assert {p.stem for p in BENCH.glob("[!_]*.py")} == set(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bench_runs_in_quick_mode_and_prints_its_targets(name: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}

@@ -81,9 +81,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     wheels = list((base / "dist").glob("box_mcp-*.whl"))
     assert len(wheels) == 1, wheels
     venv = base / "venv"
-    _check([sys.executable, "-m", "venv", str(venv)], timeout=120)  # no --system-site-packages: clean
-    _check([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-            str(wheels[0])], timeout=600)
+    # No --system-site-packages: clean. No pip of its own either: this pip installs into it (`--python`),
+    # which spares the ~5 s of CPU that bootstrapping a second pip (ensurepip) costs.
+    _check([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120)
+    _check([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+            "--disable-pip-version-check", str(wheels[0])], timeout=600)
     home = base / "home"
     home.mkdir()
     yield Installed(venv=venv, home=home, seconds=time.monotonic() - started)

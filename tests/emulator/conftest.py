@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ import jsonschema
 import pytest
 from box_sdk_gen import BaseUrls, BoxClient, BoxDeveloperTokenAuth, NetworkSession
 
-from box_mcp.emulator.testing import RunningEmulator, running_emulator
+from box_mcp.emulator.testing import EmulatorHost, RunningEmulator, running_emulator
 
 OPENAPI = "box-api/openapi.json"  # in the shared directory (tests/conftest.py shared_path)
 ERROR_KEYS = {"type", "status", "code", "message", "context_info", "help_url", "request_id"}
@@ -124,12 +125,20 @@ def openapi_validator(openapi_spec: dict[str, Any]) -> OpenApiValidator:
 
 
 @pytest.fixture
-def box(openapi_validator: OpenApiValidator) -> Iterator[RunningEmulator]:
+def box(
+    openapi_validator: OpenApiValidator, request: pytest.FixtureRequest, emulators: EmulatorHost
+) -> Iterator[RunningEmulator]:
     """A fresh demo emulator whose every JSON response is checked against Box's OpenAPI spec.
 
+    It is served by the session's server (`EmulatorHost.fresh`: its own Store and state); a test marked
+    `own_emulator` gets a server of its own (webhook deliveries run on the server's loop past the test).
     Without the spec file the test fails under CI=true and skips elsewhere (tests/conftest.py shared_path).
     """
-    with running_emulator(memory=True, seed="demo", rate_limits=False) as running:
+    with contextlib.ExitStack() as stack:
+        if request.node.get_closest_marker("own_emulator"):
+            running = stack.enter_context(running_emulator(memory=True, seed="demo", rate_limits=False))
+        else:
+            running = emulators.fresh(seed="demo", rate_limits=False)
         openapi_validator.problems.clear()
         running.emulator.observers.append(openapi_validator)
         yield running

@@ -310,6 +310,7 @@ def test_as_user_lets_an_admin_act_as_a_managed_user_but_not_a_regular_user(
     assert refused.status_code == 403
 
 
+@pytest.mark.slow  # the SDK waits ~2.5 s before it retries after the 401
 def test_sdk_refreshes_an_expired_ccg_token_after_the_401(box: RunningEmulator) -> None:
     ccg = box.credentials["ccg"]
     auth = BoxCCGAuth(CCGConfig(ccg["client_id"], ccg["client_secret"], enterprise_id=ccg["enterprise_id"]))

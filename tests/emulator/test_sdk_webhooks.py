@@ -47,6 +47,8 @@ from box_mcp.emulator.webhook_delivery import (
     settings_from_env,
 )
 
+pytestmark = pytest.mark.own_emulator  # deliveries outlive a test on the server loop: one server each
+
 Sdk = Callable[[str], BoxClient]
 WAIT = 15.0
 

@@ -38,6 +38,7 @@ def _block_after(lines: list[str], heading: str) -> str:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_the_printed_stdio_command_serves_the_demo_agent_under_its_policy(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     ports = ["--port", "0", "--emulator-port", "0"]

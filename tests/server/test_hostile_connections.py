@@ -75,6 +75,7 @@ async def closed_indices(socks: list[socket.socket], expected: int) -> list[int]
     return closed
 
 
+@pytest.mark.slow
 async def test_silent_connections_cannot_lock_a_keyed_caller_out_of_a_server_short_of_descriptors(
     emulator: Any, tmp_path: Path,
 ) -> None:
