@@ -60,7 +60,7 @@ class SessionTracker:
         if connection is None:
             return None
         known = connection.state.get(STATE_KEY)
-        if known is not None:
+        if isinstance(known, SessionInfo):
             return known
         name, version = _client(connection)
         transport = self._transport_of(ctx)

@@ -213,7 +213,7 @@ class BoxMiddleware:
                 "SELECT user_id FROM tokens WHERE sha256 = ?", (sha256_hex(token.strip()),)
             )
             if row is not None:
-                return "user:" + row["user_id"]
+                return "user:" + str(row["user_id"])
         return "anonymous"
 
 

@@ -115,7 +115,9 @@ class Confiner:
                 raise ValueError(f"{call.tool.name} lists no one folder: its output_kind cannot be 'listing'")
             base = await self._folder_ancestry(call, folder)
         sight = await self._sight(call.agent, call.tool.name)
-        return await hidden.conceal_entries(sight, output, call.args, base, await self._rerun(call))
+        rerun = await self._rerun(call)
+        concealed: ToolOutput = await hidden.conceal_entries(sight, output, call.args, base, rerun)
+        return concealed
 
     async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
         # Counted as the listing would show the folder's items, when the agent may list.
@@ -123,7 +125,8 @@ class Confiner:
         tool = FOLDER_LISTING if FOLDER_LISTING in engine.visible_tools(call.agent) else call.tool.name
         if not engine.may_hide(call.agent, tool):
             return output
-        return await hidden.conceal_folder(await self._sight(call.agent, tool), output)
+        counted: ToolOutput = await hidden.conceal_folder(await self._sight(call.agent, tool), output)
+        return counted
 
     async def _sight(self, agent: str, tool: str) -> hidden.Sight:
         async def locate(item: ItemRef) -> tuple[str, ...] | None:

@@ -31,7 +31,7 @@ from box_mcp.tools.spec import (
     item,
 )
 
-# upload_file's inline cap: base64-encoded it fits the 8 MiB HTTP body cap (box_mcp/_serving.py MAX_BODY_BYTES)
+# upload_file's inline cap: base64-encoded it fits the 8 MiB HTTP body cap (_serving.MAX_BODY_BYTES)
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 _B64_MAX_CHARS = (MAX_INLINE_BYTES // 3 + 1) * 4
 
