@@ -23,8 +23,9 @@ def test_no_module_imports_a_private_sdk_module_or_name() -> None:
     private = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            sdk = isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("mcp", "mcp_types")
-            if sdk and isinstance(node, ast.ImportFrom) and node.module:
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module.split(".")[0] in ("mcp", "mcp_types"):
                 names = [node.module, *(alias.name for alias in node.names)]
                 if any(part.startswith("_") for name in names for part in name.split(".")):
                     private.append(f"{path.relative_to(PACKAGE.parent)}: from {node.module} import ...")
