@@ -56,8 +56,11 @@ def open_pool(url: SecretStr, *, name: str) -> ConnectionPool:
     autocommit connections; a store runs its own transactions on them."""
     from box_mcp.state.migrations import migrate
 
-    with connect(url) as conn:
-        migrate(conn)
+    try:
+        with connect(url) as conn:
+            migrate(conn)
+    except psycopg.Error as exc:  # the connection broke while migrating
+        raise DatabaseError(f"cannot migrate the schema of {describe(url, exc)}") from None
     pool = ConnectionPool(url.get_secret_value(), min_size=1, max_size=POOL_SIZE, name=name, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
     try:

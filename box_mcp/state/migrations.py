@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+_RECORD = "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)"
+
+
 class MigrationError(ConfigError):
     """The database's schema is not one this box-mcp can use as it stands."""
 
@@ -91,10 +94,15 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]],
         for migration in migrations:
             if migration.version in applied:
                 continue
-            with conn.transaction():
-                conn.execute(migration.sql.encode())
-                conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                             (migration.version, migration.name, migration.checksum))
+            try:
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(_RECORD, (migration.version, migration.name, migration.checksum))
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"schema migration {migration.version} ({migration.name}) failed and was rolled back: "
+                    f"{' '.join(str(exc).split())[:300]}; check the database user may create tables"
+                ) from exc
             done.append(migration.version)
         return done
     finally:
