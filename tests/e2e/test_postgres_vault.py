@@ -37,9 +37,11 @@ KEY = "user:default"
 def _env(home: Path, box: RunningEmulator, database: str) -> dict[str, str]:
     oauth = box.credentials["oauth"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
-    return env | {"HOME": str(home), "XDG_DATA_HOME": str(home / "xdg"), "BOX_MCP_DATA_DIR": str(home / "data"),
-                  "BOX_MCP_DATABASE_URL": database, "BOX_MCP_VAULT_KEY": new_key_text(),
-                  "BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"]}
+    return env | {
+        "HOME": str(home), "XDG_DATA_HOME": str(home / "xdg"), "BOX_MCP_DATA_DIR": str(home / "data"),
+        "BOX_MCP_DATABASE_URL": database, "BOX_MCP_VAULT_KEY": new_key_text(),
+        "BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+    }
 
 
 def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
@@ -65,7 +67,8 @@ def _policy(path: Path) -> Path:
     path.write_text(json.dumps({
         "version": 1,
         "default_agent": "person",
-        "agents": {"person": {"description": "acts as the signed-in person", "acts_as": {"user_grant": "default"}}},
+        "agents": {"person": {"description": "acts as the signed-in person",
+                              "acts_as": {"user_grant": "default"}}},
         "rules": [{"id": "account", "effect": "permit", "agents": ["person"], "tools": ["who_am_i"]}],
     }))
     return path
