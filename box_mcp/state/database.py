@@ -16,6 +16,7 @@ from box_mcp.config import mask_url
 from box_mcp.errors import BoxMCPError
 
 CONNECT_TIMEOUT = 10  # seconds; a database that does not answer fails start-up rather than hanging it
+POOL_WAIT = 10.0  # seconds a call waits for a working connection (e.g. PostgreSQL restarting) before failing
 POOL_SIZE = 8
 
 
@@ -61,8 +62,11 @@ def open_pool(url: SecretStr, *, name: str) -> ConnectionPool:
             migrate(conn)
     except psycopg.Error as exc:  # the connection broke while migrating
         raise DatabaseError(f"cannot migrate the schema of {describe(url, exc)}") from None
+    # check: a connection the server dropped (a PostgreSQL restart, a failover) is replaced when it is
+    # taken from the pool, so the next call after a restart succeeds instead of failing once more.
     pool = ConnectionPool(url.get_secret_value(), min_size=1, max_size=POOL_SIZE, name=name, open=False,
-                          kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+                          kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+                          check=ConnectionPool.check_connection, timeout=POOL_WAIT)
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     except psycopg.Error as exc:  # PoolTimeout included

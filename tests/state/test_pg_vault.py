@@ -13,9 +13,10 @@ from pydantic import SecretStr
 
 from box_mcp.broker.broker import open_vault, vault_location
 from box_mcp.broker.crypto import new_key_text
+from box_mcp.broker.vault import GrantRecord
 from box_mcp.config import Settings
 from box_mcp.deployment import open_deployment
-from box_mcp.errors import ConfigError
+from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.state.database import DatabaseError
 from box_mcp.state.vault import ROTATION_LOCK_CLASS, PostgresVault
 
@@ -106,3 +107,38 @@ def test_the_rotation_lock_excludes_another_process_until_released(database: str
     finally:
         first.close()
         second.close()
+
+
+def test_connections_the_server_dropped_are_replaced(database: str) -> None:
+    # A PostgreSQL restart ends every session: the next call works on a new connection.
+    vault = PostgresVault.open(SecretStr(database), SecretStr(new_key_text()))
+    try:
+        vault.put(GrantRecord(key="user:x", kind="user_grant"), expect_generation=None)
+        with psycopg.connect(database, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert ended is not None and int(str(ended[0])) >= 1
+        got = vault.get("user:x")
+        assert got is not None and got.generation == 1
+    finally:
+        vault.close()
+
+
+def test_a_vault_whose_database_went_away_fails_calls_with_the_masked_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from box_mcp.state import database as db
+    from tests.state.pg import fresh_database
+
+    monkeypatch.setattr(db, "POOL_WAIT", 0.5)  # how long a call waits for the database to come back
+    with fresh_database("gone") as url:
+        vault = PostgresVault.open(SecretStr(_with_password(url)), SecretStr(new_key_text()))
+    try:  # the database was dropped (WITH FORCE) under the open vault
+        with pytest.raises(BrokerError, match=r"token vault could not read a stored grant: PostgreSQL at "
+                                              r"postgresql://postgres:\*\*\*@") as caught:
+            vault.get("user:x")
+        assert PASSWORD not in str(caught.value)
+    finally:
+        vault.close()
