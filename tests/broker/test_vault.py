@@ -185,7 +185,7 @@ def test_of_two_concurrent_writers_with_one_generation_exactly_one_wins(vaults: 
     second.close()
 
 
-def test_list_and_delete(vaults: VaultBackend) -> None:
+def test_grants_list_in_key_order_and_delete_says_whether_one_was_there(vaults: VaultBackend) -> None:
     vault = vaults.open(SecretStr(new_key_text()))
     vault.put(_record(key="user:b"), expect_generation=None)
     vault.put(_record(key="user:a", status="needs_sign_in", status_detail="x" * 900), expect_generation=None)
