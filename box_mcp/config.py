@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
@@ -37,6 +38,21 @@ _FALSE = ("0", "false", "no", "off")
 def default_data_dir() -> Path:
     """The per-user data directory; `BOX_MCP_DATA_DIR` (Settings.data_dir) replaces it."""
     return Path(platformdirs.user_data_dir("box-mcp"))
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password (in the authority or as a ?password= parameter) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{hostport}"
+    query = "&".join(
+        f"{name}=***" if name.lower() == "password" else f"{name}={value}" if sep else name
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def parse_bool(value: object) -> bool:
@@ -107,6 +123,9 @@ class Settings(BaseSettings):
     downscope: Flag = Field(True, description="False: every call runs on its identity's base token")
     audit_key_file: Path | None = Field(None, description="HMAC key sealing audit records (audit new-key)")
     vault_key: SecretStr | None = Field(None, description="urlsafe base64, 32 bytes; else DATA_DIR/vault.key")
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://user:password@host/db: vault in PostgreSQL; None: SQLite in data_dir"
+    )
     # Box's app credentials, under Box's own names; broker.config.BrokerSettings.from_settings reads them.
     developer_token: BoxSecret = _box("BOX_DEVELOPER_TOKEN")
     jwt_config_file: BoxText = _box("BOX_JWT_CONFIG_FILE")
@@ -126,6 +145,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and not text.startswith(("postgresql://", "postgres://")):
+            # Never echo the value: it may hold a password.
+            raise ValueError("must be a URL starting with postgresql:// (postgresql://user:password@host/db)")
+        return value
+
+    @property
+    def database_url_display(self) -> str | None:
+        """The database URL with its password masked: what a summary or an error may show."""
+        return None if self.database_url is None else mask_url(self.database_url.get_secret_value())
 
     @field_validator("allowed_dirs")
     @classmethod
@@ -219,7 +252,7 @@ def env_var(name: str) -> str:
 # Settings that have a command-line flag (serve's, mostly), for error messages.
 _FLAGS = frozenset({
     "transport", "host", "port", "box_url", "policy", "agent", "data_dir", "allowed_dirs", "toolsets",
-    "tools", "exclude_tools", "read_only", "allowed_hosts", "developer_token",
+    "tools", "exclude_tools", "read_only", "allowed_hosts", "developer_token", "database_url",
 })
 
 

@@ -116,6 +116,10 @@ def ungoverned_identity(broker: Broker) -> Identities:
 def _broker(settings: Settings, events: Events) -> Broker:
     broker = Broker.from_settings(settings)
     broker.on_event = events.post  # refreshes and needs-sign-in become audit records
+    if settings.database_url is not None:
+        # A shared vault opens now (connect, migrate): an unreachable database or a missing
+        # BOX_MCP_VAULT_KEY stops start-up. The SQLite one stays lazy (no key file without a need).
+        broker.vault  # noqa: B018
     return broker
 
 

@@ -35,6 +35,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--policy", type=Path, help="policy YAML [BOX_MCP_POLICY]")
     add("--agent", help="agent of stdio / loopback HTTP callers [BOX_MCP_AGENT; the policy's default_agent]")
     add("--data-dir", type=Path, help="vault, audit and state [BOX_MCP_DATA_DIR; per-user data dir]")
+    add("--database-url", help="postgresql://… : the token vault in PostgreSQL [BOX_MCP_DATABASE_URL]")
     add("--toolsets", type=_csv, help="comma list of toolsets, or 'all' [BOX_MCP_TOOLSETS]")
     add("--tools", type=_csv, help="comma list of extra tools to expose [BOX_MCP_TOOLS]")
     add("--exclude-tools", type=_csv, help="comma list of tools to hide [BOX_MCP_EXCLUDE_TOOLS]")
@@ -68,6 +69,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "policy",
         "agent",
         "data_dir",
+        "database_url",
         "toolsets",
         "tools",
         "exclude_tools",

@@ -18,7 +18,7 @@ from box_mcp.broker.credentials import Credential, DeveloperToken
 from box_mcp.broker.downscope import DownscopedSource, check_scopes
 from box_mcp.broker.session import DEFAULT_MARGIN, MintingSession, TokenSession, UserGrantSession
 from box_mcp.broker.tokens import BoxEndpoints, Clock, TokenEndpoint
-from box_mcp.broker.vault import SQLiteVault, VaultStore
+from box_mcp.broker.vault import VAULT_FILE, SQLiteVault, VaultStore
 from box_mcp.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
@@ -45,6 +45,21 @@ class IdentitySpec:
             raise ConfigError("an as_user identity needs as_user set to the Box user id (digits)")
         if self.kind != "as_user" and self.as_user is not None:
             raise ConfigError(f"as_user is only meaningful for kind as_user, not {self.kind}")
+
+
+def open_vault(settings: Settings) -> VaultStore:
+    """The vault `settings` name: PostgreSQL when BOX_MCP_DATABASE_URL is set (shared by every process on
+    that database), else the SQLite file in the data dir."""
+    if settings.database_url is not None:
+        from box_mcp.state.vault import PostgresVault  # loads psycopg only for a deployment that uses it
+
+        return PostgresVault.open(settings.database_url, settings.vault_key)
+    return SQLiteVault.open(settings.data_dir, settings.vault_key)
+
+
+def vault_location(settings: Settings) -> str:
+    """Where the vault lives, fit to print (a database URL's password masked)."""
+    return settings.database_url_display or str(settings.data_dir / VAULT_FILE)
 
 
 class Broker:
@@ -83,11 +98,9 @@ class Broker:
         if http is None:
             http = owned = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, connect=10.0))
         endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url), clock=clock)
-        data_dir, vault_key = settings.data_dir, settings.vault_key
         return cls(endpoint=endpoint, settings=credentials, margin=margin,
                    downscope=settings.downscope if downscope is None else downscope,
-                   vault_factory=lambda: SQLiteVault.open(data_dir, vault_key), owned_http=owned,
-                   step_hook=step_hook)
+                   vault_factory=lambda: open_vault(settings), owned_http=owned, step_hook=step_hook)
 
     @property
     def vault(self) -> VaultStore:

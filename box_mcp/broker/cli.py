@@ -16,11 +16,11 @@ import anyio.to_thread
 import httpx2
 
 from box_mcp.box.client import BoxClient
-from box_mcp.broker.broker import Broker, IdentitySpec
+from box_mcp.broker.broker import Broker, IdentitySpec, open_vault, vault_location
 from box_mcp.broker.config import BrokerSettings
 from box_mcp.broker.oauth import login, logout
 from box_mcp.broker.tokens import BoxEndpoints, TokenEndpoint
-from box_mcp.broker.vault import VAULT_FILE, SQLiteVault
+from box_mcp.broker.vault import VAULT_FILE
 from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError
 
@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
                             help="where the vault lives (env BOX_MCP_DATA_DIR; default: the user data dir)")
         parser.add_argument("--box-url", default=None,
                             help="Box origin, e.g. an emulator's http://127.0.0.1:8088 (env BOX_MCP_BOX_URL)")
+        parser.add_argument("--database-url", default=None,
+                            help="postgresql://… : the vault in PostgreSQL (env BOX_MCP_DATABASE_URL)")
 
     p_login = sub.add_parser("login", help="sign in through the browser and store the grant")
     common(p_login)
@@ -71,12 +73,18 @@ Action = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     def func(args: argparse.Namespace) -> int:
         try:
-            settings = Settings.load(data_dir=args.data_dir, box_url=args.box_url)
+            settings = Settings.load(data_dir=args.data_dir, box_url=args.box_url,
+                                     database_url=args.database_url)
             return anyio.run(action, args, settings)
         except BoxMCPError as exc:  # a clear message, never a traceback; 2 as for every CLI error
             print(f"box-mcp auth: {exc}", file=sys.stderr)
             return 2
     return func
+
+
+def _has_vault(settings: Settings) -> bool:
+    """Whether a vault may hold sign-ins: status and logout do not create an empty SQLite vault."""
+    return settings.database_url is not None or (settings.data_dir / VAULT_FILE).exists()
 
 
 _NO_CLIENT = ("no OAuth app configured: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
@@ -94,7 +102,7 @@ async def _login(args: argparse.Namespace, settings: Settings) -> int:
         if not args.no_browser:
             await anyio.to_thread.run_sync(webbrowser.open, url)
 
-    vault = SQLiteVault.open(settings.data_dir, settings.vault_key)
+    vault = open_vault(settings)
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
             endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
@@ -112,16 +120,15 @@ async def _login(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     credentials = BrokerSettings.from_settings(settings)
-    data_dir = settings.data_dir
-    print(f"Box: {settings.api_url}   vault: {data_dir / VAULT_FILE}")
+    print(f"Box: {settings.api_url}   vault: {vault_location(settings)}")
     print(f"  developer token : {'set (BOX_DEVELOPER_TOKEN)' if credentials.developer_token else 'not set'}")
     service = credentials.service_account
     print(f"  service account : {service.describe() if service else 'not configured'}")
     oauth = credentials.oauth_client
     print(f"  OAuth app       : {'client ' + oauth.client_id if oauth else 'not configured'}")
     records = []
-    if (data_dir / VAULT_FILE).exists():
-        vault = SQLiteVault.open(data_dir, settings.vault_key)
+    if _has_vault(settings):
+        vault = open_vault(settings)
         try:
             records = vault.list()
         finally:
@@ -183,11 +190,10 @@ async def _logout(args: argparse.Namespace, settings: Settings) -> int:
     if client is None and not args.forget:
         print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)
         return 2
-    data_dir = settings.data_dir
-    if not (data_dir / VAULT_FILE).exists():
+    if not _has_vault(settings):
         print(f"No stored sign-in {args.user_label!r}.")
         return 1
-    vault = SQLiteVault.open(data_dir, settings.vault_key)
+    vault = open_vault(settings)
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
             endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))

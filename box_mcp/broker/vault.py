@@ -1,8 +1,9 @@
 """The vault: stored grants (access and refresh tokens encrypted at rest) behind a store interface.
 
 `SQLiteVault` is the embedded default (one file, mode 0600, synchronous=FULL so a commit is on disk
-when `put` returns). A PostgreSQL store implements the same `VaultStore` protocol: `put` must be one
-transaction with a compare-and-set on `generation`, because refresh-token rotation relies on it.
+when `put` returns). `box_mcp.state.vault.PostgresVault` implements the same `VaultStore` protocol on
+PostgreSQL: `put` is one transaction with a compare-and-set on `generation`, because refresh-token
+rotation relies on it. Both seal tokens with `seal` and read rows with `row_to_record`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -87,6 +88,44 @@ CREATE TABLE IF NOT EXISTS grants (
 """
 
 
+# The columns of a stored grant, in order; every store keeps them so (row_to_record reads this order).
+COLUMNS = ("key, kind, access_token, access_expires_at, refresh_token, client_id, user_id, user_login,"
+           " status, status_detail, generation, updated_at")
+
+
+def _aad(key: str, column: str) -> str:
+    # Binds a ciphertext to its row and column: moved elsewhere, it does not decrypt.
+    return f"box-mcp-vault/{key}/{column}"
+
+
+def seal(cipher: Cipher, key: str, column: str, value: str | None) -> bytes | None:
+    """A token encrypted for one grant's column (None stays None); every store seals the same way."""
+    return None if value is None else cipher.encrypt(value, _aad(key, column))
+
+
+def _unseal(cipher: Cipher, key: str, column: str, blob: object) -> str | None:
+    return None if blob is None else cipher.decrypt(bytes(blob), _aad(key, column))  # type: ignore[call-overload]
+
+
+def row_to_record(cipher: Cipher, row: Sequence[Any]) -> GrantRecord:
+    """A stored row (COLUMNS order), its tokens decrypted."""
+    key = str(row[0])
+    return GrantRecord(
+        key=key,
+        kind=str(row[1]),
+        access_token=_unseal(cipher, key, "access_token", row[2]),
+        access_expires_at=float(row[3]),
+        refresh_token=_unseal(cipher, key, "refresh_token", row[4]),
+        client_id=row[5],
+        user_id=row[6],
+        user_login=row[7],
+        status="needs_sign_in" if row[8] == "needs_sign_in" else "ok",
+        status_detail=str(row[9]),
+        generation=int(row[10]),
+        updated_at=float(row[11]),
+    )
+
+
 def _create_private(path: Path) -> None:
     """Create the file 0600 before SQLite opens it, so no moment exists where it is world-readable."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,31 +157,11 @@ class SQLiteVault:
     def __repr__(self) -> str:
         return f"SQLiteVault({str(self.path)!r})"
 
-    def _aad(self, key: str, column: str) -> str:
-        return f"box-mcp-vault/{key}/{column}"
-
     def _seal(self, key: str, column: str, value: str | None) -> bytes | None:
-        return None if value is None else self._cipher.encrypt(value, self._aad(key, column))
-
-    def _open(self, key: str, column: str, blob: bytes | None) -> str | None:
-        return None if blob is None else self._cipher.decrypt(bytes(blob), self._aad(key, column))
+        return seal(self._cipher, key, column, value)
 
     def _row_to_record(self, row: tuple[object, ...]) -> GrantRecord:
-        key = str(row[0])
-        return GrantRecord(
-            key=key,
-            kind=str(row[1]),
-            access_token=self._open(key, "access_token", row[2]),  # type: ignore[arg-type]
-            access_expires_at=float(row[3]),  # type: ignore[arg-type]
-            refresh_token=self._open(key, "refresh_token", row[4]),  # type: ignore[arg-type]
-            client_id=row[5],  # type: ignore[arg-type]
-            user_id=row[6],  # type: ignore[arg-type]
-            user_login=row[7],  # type: ignore[arg-type]
-            status="needs_sign_in" if row[8] == "needs_sign_in" else "ok",
-            status_detail=str(row[9]),
-            generation=int(row[10]),  # type: ignore[call-overload]
-            updated_at=float(row[11]),  # type: ignore[arg-type]
-        )
+        return row_to_record(self._cipher, row)
 
     def get(self, key: str) -> GrantRecord | None:
         with self._lock:

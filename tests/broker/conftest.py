@@ -1,11 +1,13 @@
 """Broker test fixtures: a fake token endpoint (MockTransport) with Box's rotation rules, a hand-driven clock,
-and the Box emulator in process with a consent-page "person"."""
+the Box emulator in process with a consent-page "person", and the vault on each backend (SQLite in the
+test's directory; PostgreSQL in this worker's throwaway database, tests/state/pg.py)."""
 
 from __future__ import annotations
 
 import html
 import itertools
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +15,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx2
+import psycopg
 import pytest
+from pydantic import SecretStr
 
 from box_mcp.broker.crypto import new_key_text
+from box_mcp.broker.vault import VAULT_FILE, SQLiteVault, VaultStore
+from box_mcp.state.migrations import migrate
+from tests.state.pg import fresh_database
 
 
 @dataclass
@@ -115,9 +122,81 @@ def fake_box(clock: FakeClock) -> FakeBox:
     return FakeBox(clock=clock)
 
 
+@pytest.fixture(scope="session")
+def broker_database() -> Iterator[str]:
+    """One PostgreSQL database for this worker's broker tests; each test empties its vault first."""
+    with fresh_database("broker") as url:
+        yield url
+
+
+def _emptied(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("TRUNCATE vault_grants")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def vault_backend(request: pytest.FixtureRequest) -> str:
+    """Which VaultStore a test runs on: every vault test runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-def vault_env(tmp_path: Path) -> dict[str, str]:
-    return {"BOX_MCP_VAULT_KEY": new_key_text()}
+def vault_env(tmp_path: Path, vault_backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment that puts a deployment's vault on `vault_backend` (an empty vault, a new key)."""
+    env = {"BOX_MCP_VAULT_KEY": new_key_text()}
+    if vault_backend == "postgres":
+        env["BOX_MCP_DATABASE_URL"] = _emptied(request.getfixturevalue("broker_database"))
+    return env
+
+
+@dataclass
+class VaultBackend:
+    """A vault test's view of one backend: open a store, and reach under it as an attacker with the
+    storage (but not the key) would."""
+
+    name: str
+    tmp_path: Path
+    url: str | None = None  # the PostgreSQL database (None: SQLite in tmp_path)
+
+    def open(self, key: SecretStr | None) -> VaultStore:
+        if self.url is None:
+            return SQLiteVault.open(self.tmp_path, key)
+        from box_mcp.state.vault import PostgresVault
+
+        return PostgresVault.open(SecretStr(self.url), key)
+
+    @property
+    def table(self) -> str:
+        return "grants" if self.url is None else "vault_grants"
+
+    def execute(self, sql: str) -> None:
+        """Raw SQL on the stored rows (the table is `self.table`)."""
+        if self.url is None:
+            db = sqlite3.connect(self.tmp_path / VAULT_FILE)
+            with db:
+                db.execute(sql)
+            db.close()
+        else:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute(sql.encode())
+
+    def stored_bytes(self) -> bytes:
+        """Everything the storage holds about the grants, as bytes (the file; the table's rows)."""
+        if self.url is None:
+            return (self.tmp_path / VAULT_FILE).read_bytes()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT * FROM vault_grants").fetchall()
+        return b"".join(bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
+                        for row in rows for v in row)
+
+
+@pytest.fixture
+def vaults(tmp_path: Path, vault_backend: str, request: pytest.FixtureRequest) -> VaultBackend:
+    if vault_backend == "sqlite":
+        return VaultBackend("sqlite", tmp_path)
+    return VaultBackend("postgres", tmp_path, _emptied(request.getfixturevalue("broker_database")))
 
 
 class EmuBox:

@@ -75,3 +75,32 @@ async def test_bad_vault_key_is_a_message_not_a_traceback(tmp_path: Path) -> Non
     env |= {"BOX_MCP_DATA_DIR": str(tmp_path), "BOX_MCP_VAULT_KEY": "short"}
     code, _, err = await _cli(env, "status")
     assert code == 2 and "BOX_MCP_VAULT_KEY" in err and "Traceback" not in err
+
+
+async def test_status_and_logout_on_the_postgresql_vault_show_the_url_masked(
+    emulator: Any, tmp_path: Path, broker_database: str
+) -> None:
+    from pydantic import SecretStr
+
+    from box_mcp.broker.vault import GrantRecord
+    from box_mcp.state.vault import PostgresVault
+
+    env = _env(emulator, tmp_path)
+    url = broker_database.replace("postgres@", "postgres:db-pass-secret@", 1)  # trust auth ignores it
+    vault = PostgresVault.open(SecretStr(url), SecretStr(env["BOX_MCP_VAULT_KEY"]))
+    vault.delete("user:pg")
+    vault.put(GrantRecord(key="user:pg", kind="user_grant", access_token="AT-pg", access_expires_at=0.0,
+                          refresh_token="RT-pg", user_login="ada@acme.example"), expect_generation=None)
+    vault.close()
+
+    code, status, err = await _cli(env, "status", "--database-url", url)
+    assert code == 0, err
+    assert "db-pass-secret" not in status + err
+    assert "vault: postgresql://postgres:***@127.0.0.1" in status
+    assert re.search(r"pg\s+ada@acme.example\s+ok", status), status
+
+    code, out_text, err = await _cli(env | {"BOX_MCP_DATABASE_URL": url}, "logout", "--user-label", "pg",
+                                     "--forget")
+    assert code == 0, err
+    assert "Signed out 'pg'" in out_text and "db-pass-secret" not in out_text + err
+    assert not any(tmp_path.iterdir())  # noqa: ASYNC240  # no SQLite vault, no key file

@@ -14,7 +14,6 @@ import httpx2
 import pytest
 
 from box_mcp.broker import Broker, IdentitySpec
-from box_mcp.broker.crypto import new_key_text
 from box_mcp.broker.oauth import login
 from box_mcp.config import Settings
 from box_mcp.emulator.testing import running_emulator
@@ -25,12 +24,13 @@ CHILD = Path(__file__).with_name("refresh_child.py")
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("step", ["before_request", "after_commit"])
-async def test_sigkill_during_refresh_leaves_a_grant_that_still_works(step: str, tmp_path: Path,
-                                                                     approve: Any) -> None:
+async def test_sigkill_during_refresh_leaves_a_grant_that_still_works(
+    step: str, tmp_path: Path, approve: Any, vault_env: dict[str, str]
+) -> None:
     with running_emulator(memory=True, seed="demo", rate_limits=False) as box:
         oauth = box.credentials["oauth"]
         env = {**os.environ, "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
-               "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"], "BOX_MCP_VAULT_KEY": new_key_text()}
+               "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"], **vault_env}  # on each vault backend
         async with httpx2.AsyncClient(timeout=20) as http:
 
             async def browser(url: str) -> None:

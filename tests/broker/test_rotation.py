@@ -10,7 +10,8 @@ import httpx2
 import pytest
 
 from box_mcp.broker import Broker, IdentitySpec
-from box_mcp.broker.vault import GrantRecord, SQLiteVault
+from box_mcp.broker.broker import open_vault
+from box_mcp.broker.vault import GrantRecord
 from box_mcp.config import Settings
 from box_mcp.errors import NeedsSignIn
 
@@ -30,7 +31,7 @@ def _env(vault_env: dict[str, str]) -> dict[str, str]:
 
 def _seed(tmp_path: Path, env: dict[str, str], fake: FakeBox, *, expires_in: float = 3600) -> tuple[str, str]:
     at, rt = fake.seed_grant()
-    vault = SQLiteVault.open(tmp_path, Settings.load(env=env).vault_key)
+    vault = open_vault(Settings.load(env=env, data_dir=tmp_path))  # the backend vault_env names
     vault.put(GrantRecord(key="user:default", kind="user_grant", access_token=at,
                           access_expires_at=fake.clock.now + expires_in, refresh_token=rt, client_id="cid"),
               expect_generation=None)

@@ -1,17 +1,23 @@
-"""The vault keeps tokens encrypted in a 0600 file and refuses the wrong key."""
+"""The vault keeps tokens encrypted at rest (a 0600 file; PostgreSQL rows), refuses the wrong key, and
+compare-and-sets every write: each `vaults` test runs on both backends (tests/broker/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
 
 from box_mcp.broker.crypto import VaultKeyMismatch, load_or_create_key, new_key_text
-from box_mcp.broker.vault import GrantRecord, SQLiteVault, VaultConflict
+from box_mcp.broker.vault import GrantRecord, SQLiteVault, VaultConflict, VaultStore
 from box_mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tests.broker.conftest import VaultBackend
 
 SECRET_AT = "AT-vault-test-0123456789"
 SECRET_RT = "RT-vault-test-9876543210"
@@ -24,14 +30,16 @@ def _record(**kw: object) -> GrantRecord:
     return GrantRecord(**base)  # type: ignore[arg-type]
 
 
-def test_stored_grant_round_trips_and_is_encrypted_on_disk(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+def test_stored_grant_round_trips_and_is_encrypted_at_rest(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
     stored = vault.put(_record(), expect_generation=None)
     assert stored.generation == 1
     got = vault.get("user:default")
     assert got is not None and got.access_token == SECRET_AT and got.refresh_token == SECRET_RT
+    assert (got.client_id, got.user_id, got.user_login) == ("cid", "11", "ada@example.com")
     vault.close()
-    raw = (tmp_path / "vault.sqlite3").read_bytes()
+    raw = vaults.stored_bytes()
+    assert b"ada@example.com" in raw  # the storage was read: the tokens are in it, but not in clear
     assert SECRET_AT.encode() not in raw and SECRET_RT.encode() not in raw
 
 
@@ -102,30 +110,30 @@ def test_malformed_vault_key_names_the_variable(tmp_path: Path) -> None:
         load_or_create_key(tmp_path, SecretStr("too-short"))
 
 
-def test_wrong_key_cannot_read_the_vault(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+def test_wrong_key_cannot_read_the_vault(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     vault.close()
-    other = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+    other = vaults.open(SecretStr(new_key_text()))
     with pytest.raises(VaultKeyMismatch, match="restore"):
         other.get("user:default")
     other.close()
 
 
-def test_ciphertext_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+def test_ciphertext_moved_to_another_row_does_not_decrypt(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     vault.put(_record(key="user:other", refresh_token="x"), expect_generation=None)
-    db = vault._db
-    db.execute("UPDATE grants SET refresh_token = (SELECT refresh_token FROM grants WHERE key='user:default')"
-               " WHERE key='user:other'")
+    table = vaults.table
+    vaults.execute(f"UPDATE {table} SET refresh_token = (SELECT refresh_token FROM {table}"  # noqa: S608
+                   " WHERE key='user:default') WHERE key='user:other'")
     with pytest.raises(VaultKeyMismatch):
         vault.get("user:other")
     vault.close()
 
 
-def test_put_with_a_stale_generation_is_a_conflict(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+def test_put_with_a_stale_generation_is_a_conflict(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
     first = vault.put(_record(), expect_generation=None)
     vault.put(_record(refresh_token="RT-2"), expect_generation=first.generation)
     with pytest.raises(VaultConflict):
@@ -135,8 +143,62 @@ def test_put_with_a_stale_generation_is_a_conflict(tmp_path: Path) -> None:
     vault.close()
 
 
-def test_records_never_show_tokens_in_repr(tmp_path: Path) -> None:
-    vault = SQLiteVault.open(tmp_path, SecretStr(new_key_text()))
+def test_a_missing_grant_counts_as_generation_zero(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
+    with pytest.raises(VaultConflict):
+        vault.put(_record(), expect_generation=3)
+    assert vault.get("user:default") is None
+    assert vault.put(_record(), expect_generation=0).generation == 1
+    with pytest.raises(VaultConflict):  # created meanwhile: 0 no longer holds
+        vault.put(_record(refresh_token="RT-2"), expect_generation=0)
+    assert vault.put(_record(refresh_token="RT-3"), expect_generation=None).generation == 2
+    vault.close()
+
+
+def test_of_two_concurrent_writers_with_one_generation_exactly_one_wins(vaults: VaultBackend) -> None:
+    # Two processes that read generation 1 and both rotated: only one write may land.
+    key = SecretStr(new_key_text())
+    first = vaults.open(key)
+    base = first.put(_record(), expect_generation=None)
+    second = vaults.open(key)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def write(vault: VaultStore, token: str) -> None:
+        barrier.wait(10)
+        try:
+            vault.put(_record(refresh_token=token), expect_generation=base.generation)
+            outcomes.append(token)
+        except VaultConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=write, args=(v, t)) for v, t in ((first, "RT-A"), (second, "RT-B"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes.count("conflict") == 1, outcomes
+    got = second.get("user:default")
+    winner = next(o for o in outcomes if o != "conflict")
+    assert got is not None and got.refresh_token == winner and got.generation == 2
+    first.close()
+    second.close()
+
+
+def test_grants_list_in_key_order_and_delete_says_whether_one_was_there(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
+    vault.put(_record(key="user:b"), expect_generation=None)
+    vault.put(_record(key="user:a", status="needs_sign_in", status_detail="x" * 900), expect_generation=None)
+    listed = vault.list()
+    assert [r.key for r in listed] == ["user:a", "user:b"]
+    assert listed[0].status == "needs_sign_in" and listed[0].status_detail == "x" * 500
+    assert vault.delete("user:a") is True and vault.delete("user:a") is False
+    assert [r.key for r in vault.list()] == ["user:b"]
+    vault.close()
+
+
+def test_records_never_show_tokens_in_repr(vaults: VaultBackend) -> None:
+    vault = vaults.open(SecretStr(new_key_text()))
     vault.put(_record(), expect_generation=None)
     text = repr(vault.list()) + repr(vault)
     assert SECRET_AT not in text and SECRET_RT not in text

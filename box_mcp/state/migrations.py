@@ -1,0 +1,115 @@
+"""Versioned schema migrations, applied at start under an advisory lock so that replicas starting at
+once take turns: the first applies what is missing, the others find it applied.
+
+A migration is a version, a name and SQL, listed in `MIGRATIONS` in order and never edited once
+released (its checksum is recorded; a changed one stops start-up). A database migrated by a newer
+box-mcp (a version this code does not know) also stops start-up rather than being used half-understood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+
+from box_mcp.errors import ConfigError
+
+# pg_advisory_lock's key for "migrating box-mcp's schema": any constant other lock users will not pick.
+LOCK_KEY = 0x626F782D6D6370  # "box-mcp"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "vault grants", """
+        CREATE TABLE vault_grants (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            access_token BYTEA,
+            access_expires_at DOUBLE PRECISION NOT NULL,
+            refresh_token BYTEA,
+            client_id TEXT,
+            user_id TEXT,
+            user_login TEXT,
+            status TEXT NOT NULL,
+            status_detail TEXT NOT NULL,
+            generation BIGINT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )
+    """),
+)
+
+_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+
+_RECORD = "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)"
+
+
+class MigrationError(ConfigError):
+    """The database's schema is not one this box-mcp can use as it stands."""
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]],
+            migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply every migration `conn`'s database lacks, each in its own transaction, holding the advisory
+    lock throughout; returns the versions this call applied (empty when another process did them).
+    `conn` must be in autocommit mode (as `database.connect` opens it)."""
+    _check_order(migrations)
+    conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    try:
+        conn.execute(_TABLE)
+        rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        applied = {int(str(version)): str(checksum) for version, checksum in rows}
+        known = {m.version: m for m in migrations}
+        newer = sorted(set(applied) - set(known))
+        if newer:
+            raise MigrationError(
+                f"the database's schema has migration {newer[-1]}, newer than this box-mcp knows "
+                f"(up to {max(known, default=0)}): upgrade box-mcp, or point BOX_MCP_DATABASE_URL elsewhere"
+            )
+        for version, checksum in sorted(applied.items()):
+            if known[version].checksum != checksum:
+                raise MigrationError(
+                    f"schema migration {version} ({known[version].name}) differs from the one applied to "
+                    "this database; a released migration must never change: restore it"
+                )
+        done: list[int] = []
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(_RECORD, (migration.version, migration.name, migration.checksum))
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"schema migration {migration.version} ({migration.name}) failed and was rolled back: "
+                    f"{' '.join(str(exc).split())[:300]}; check the database user may create tables"
+                ) from exc
+            done.append(migration.version)
+        return done
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _check_order(migrations: tuple[Migration, ...]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)) or any(v < 1 for v in versions):
+        raise MigrationError(f"migrations must have distinct, increasing, positive versions: {versions}")
