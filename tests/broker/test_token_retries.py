@@ -117,7 +117,9 @@ async def test_a_retry_after_past_the_deadline_ends_at_once_and_says_so(
     assert "after 1 attempt over 0.0 s; Box asked to wait 120 s more, past box-mcp's deadline" in str(err)
 
 
-async def test_the_deadline_bounds_every_attempt_and_wait_together(clock: FakeClock, sleeps: FakeSleeps) -> None:
+async def test_the_deadline_bounds_every_attempt_and_wait_together(
+    clock: FakeClock, sleeps: FakeSleeps
+) -> None:
     started = clock.now
     _, sent, err = await _send([httpx2.Response(503) for _ in range(50)], CCG, clock, sleeps,
                                max_attempts=50, deadline=5.0, backoff_base=1.0)
@@ -161,7 +163,7 @@ async def test_a_refusal_is_sent_once(clock: FakeClock, sleeps: FakeSleeps) -> N
 async def test_a_resent_single_use_grant_that_is_refused_says_an_earlier_attempt_may_have_used_it(
     form: dict[str, str], first: Answer, lost: str | None, clock: FakeClock, sleeps: FakeSleeps
 ) -> None:
-    invalid = httpx2.Response(400, json={"error": "invalid_grant", "error_description": "Invalid refresh token"})
+    invalid = httpx2.Response(400, json={"error": "invalid_grant", "error_description": "Invalid token"})
     _, sent, err = await _send([first, invalid], form, clock, sleeps)
     assert len(sent) == 2  # re-sent in every case: see tokens.SINGLE_USE_GRANTS
     assert isinstance(err, TokenRequestError) and err.error == "invalid_grant" and err.after_lost == lost
