@@ -3,6 +3,9 @@
 `TokenSession` holds the single-flight logic; `MintingSession` mints again (developer token, CCG, JWT);
 `UserGrantSession` refreshes a stored OAuth grant with Box's single-use rotation, storing the new
 refresh token durably before the new access token is handed to anyone.
+
+Busy or failing token requests (429, 5xx, connection errors) are retried inside `TokenEndpoint.request`;
+what still fails here is reported and never kept: the next call asks Box again.
 """
 
 from __future__ import annotations

@@ -177,8 +177,7 @@ class TokenEndpoint:
             except (httpx2.HTTPError, TimeoutError) as exc:
                 if single_use and not isinstance(exc, _NOT_SENT):
                     lost = "no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__
-                failure = self._transport_failure(exc, what, self._tries(attempt, started))
-                failure.after_lost = lost
+                failure = self._transport_failure(exc, what, self._tries(attempt, started), lost)
                 if isinstance(exc, httpx2.UnsupportedProtocol):
                     raise failure from None  # a wrong URL stays wrong
                 _log.info("%s: %s, attempt %d of %d", what, type(exc).__name__, attempt, retry.max_attempts)
@@ -208,14 +207,15 @@ class TokenEndpoint:
         elapsed = max(0.0, self.retry.clock() - started)
         return f"after {attempt} attempt{'s' if attempt != 1 else ''} over {elapsed:.1f} s"
 
-    def _transport_failure(self, exc: Exception, what: str, tries: str) -> TokenEndpointUnavailable:
+    def _transport_failure(self, exc: Exception, what: str, tries: str,
+                           lost: str | None) -> TokenEndpointUnavailable:
         if isinstance(exc, TimeoutError):  # our deadline, not httpx2's timeout
-            return TokenEndpointUnavailable(
-                f"Box's token endpoint did not answer {what} within the {self.retry.deadline:g} s deadline "
-                f"({tries}). Fix: retry later; if it keeps happening, Box may be degraded."
-            )
-        assert isinstance(exc, httpx2.HTTPError)
-        return _unreachable(self.endpoints.token_url, exc, "to get an access token", tries)
+            text = (f"Box's token endpoint did not answer {what} within the {self.retry.deadline:g} s "
+                    f"deadline ({tries}). Fix: retry later; if it keeps happening, Box may be degraded.")
+        else:
+            assert isinstance(exc, httpx2.HTTPError)
+            text = str(_unreachable(self.endpoints.token_url, exc, "to get an access token", tries))
+        return TokenEndpointUnavailable(text + _lost_note(lost), after_lost=lost)
 
     async def revoke(self, *, token: str, client_id: str, client_secret: str) -> None:
         """Revoke an access or refresh token at Box. Box answers 200 even for unknown tokens."""
@@ -267,7 +267,15 @@ def _busy(body: dict[str, Any] | None, status: int, what: str, tries: str, asked
     else:
         text = (f"Box's token endpoint could not answer {what} ({status}: {said}) {tries}{asked}. Fix: retry "
                 "later; if it keeps happening, Box may be degraded. The credentials were not refused.")
-    return TokenRequestError(text, error=error or f"http_{status}", status=status, after_lost=lost)
+    return TokenRequestError(text + _lost_note(lost), error=error or f"http_{status}", status=status,
+                             after_lost=lost)
+
+
+def _lost_note(lost: str | None) -> str:
+    if lost is None:
+        return ""
+    return (f" An attempt reached Box and lost its answer ({lost}): if Box used this single-use grant then, "
+            "the next try is refused with invalid_grant and a person must sign in again.")
 
 
 def _token_from(body: dict[str, Any] | None, issued_at: float, what: str) -> Token:

@@ -194,6 +194,8 @@ async def test_a_call_whose_refresh_answers_were_all_lost_fails_and_the_next_cal
         source = await broker.token_source(USER)
         busy = await rig.fails(source, TokenRequestError)
         assert "(503: HTTP 503) after 4 attempts over" in str(busy)
+        assert "An attempt reached Box and lost its answer (HTTP 503): if Box used this single-use grant" in (
+            str(busy))
         err = await rig.fails(source, NeedsSignIn)  # the next call: Box refuses the spent token
         assert LOST in str(err)
         await broker.aclose()
