@@ -3,6 +3,9 @@
 `TokenSession` holds the single-flight logic; `MintingSession` mints again (developer token, CCG, JWT);
 `UserGrantSession` refreshes a stored OAuth grant with Box's single-use rotation, storing the new
 refresh token durably before the new access token is handed to anyone.
+
+Busy or failing token requests (429, 5xx, connection errors) are retried inside `TokenEndpoint.request`;
+what still fails here is reported and never kept: the next call asks Box again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ import anyio
 import anyio.to_thread
 
 from box_mcp.broker.credentials import Credential, DeveloperTokenExpired
-from box_mcp.broker.tokens import Clock, Token, TokenEndpoint, TokenRequestError
+from box_mcp.broker.tokens import (
+    Clock,
+    Token,
+    TokenEndpoint,
+    TokenEndpointUnavailable,
+    TokenRequestError,
+)
 from box_mcp.broker.vault import GrantRecord, VaultConflict, VaultStore
 from box_mcp.errors import BrokerError, NeedsSignIn
 
@@ -125,7 +134,8 @@ class MintingSession(TokenSession):
 
     When Box refuses the credentials themselves (a 4xx from the token endpoint: wrong secret, bad key,
     app not authorized), calls fail fast with that error for `refusal_hold` seconds instead of
-    sending Box one doomed token request per tool call.
+    sending Box one doomed token request per tool call. A 429 or a 5xx is no refusal (the endpoint has
+    already retried it): it is never held, and the next call asks Box again.
     """
 
     def __init__(self, credential: Credential, endpoint: TokenEndpoint, *, key: str,
@@ -145,7 +155,7 @@ class MintingSession(TokenSession):
         try:
             return await self.credential.mint(self._endpoint)
         except TokenRequestError as exc:
-            if 400 <= exc.status < 500:
+            if exc.refused:
                 self._refused = (self._clock() + self._refusal_hold, exc)
             raise
 
@@ -165,6 +175,8 @@ class UserGrantSession(TokenSession):
         self._step = step_hook or (lambda step: None)
         self._dead_generation: int | None = None  # the stored generation that was found dead
         self._revive_checked = 0.0
+        # (generation, how): a refresh of that stored generation may have reached Box and lost its answer
+        self._lost: tuple[int, str] | None = None
 
     def _revived(self) -> bool:
         # A person may run `box-mcp auth login` while the server runs: look at the vault again, at most
@@ -228,11 +240,17 @@ class UserGrantSession(TokenSession):
             "client_secret": client_secret,
         }
         try:
+            # The endpoint re-sends this refresh after a 5xx or a lost answer too: tokens.SINGLE_USE_GRANTS
+            # tells why that cannot cost the grant anything it had not already lost.
             new = await self._endpoint.request(form, what=f"refreshing the sign-in of {self.label!r}")
+        except TokenEndpointUnavailable as exc:
+            self._note_lost(record, exc.after_lost)
+            raise
         except TokenRequestError as exc:
             if exc.error != "invalid_grant":
+                self._note_lost(record, exc.after_lost)
                 raise
-            detail = "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
+            detail = self._invalid_grant_detail(record, exc)
             dead = replace(record, status="needs_sign_in", status_detail=detail, access_token=None)
             try:  # never overwrite a grant that someone rotated or signed in again meanwhile
                 stored = await anyio.to_thread.run_sync(
@@ -245,6 +263,7 @@ class UserGrantSession(TokenSession):
                 ) from None
             raise self._sign_in(f"the Box sign-in for {self.label!r} stopped working ({detail})") from None
         self._step("after_response")
+        self._lost = None
         rotated = replace(
             record,
             access_token=new.access_token,
@@ -257,6 +276,21 @@ class UserGrantSession(TokenSession):
         await anyio.to_thread.run_sync(lambda: self._put(rotated, record.generation))
         self._step("after_commit")
         return new
+
+    def _note_lost(self, record: GrantRecord, how: str | None) -> None:
+        if how is not None:
+            self._lost = (record.generation, how)
+
+    def _invalid_grant_detail(self, record: GrantRecord, exc: TokenRequestError) -> str:
+        """Why the grant died: a revocation, or (an attempt of this call or an earlier call's refresh of
+        this very stored token reached Box and lost its answer) our own rotation whose answer was lost."""
+        lost = exc.after_lost
+        if lost is None and self._lost is not None and self._lost[0] == record.generation:
+            lost = self._lost[1]
+        if lost is None:
+            return "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
+        return (f"Box answered invalid_grant after a refresh's answer was lost ({lost}): Box had used the "
+                "refresh token, and the new one it issued never arrived")
 
     def _put(self, record: GrantRecord, generation: int) -> None:
         try:

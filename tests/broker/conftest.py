@@ -212,8 +212,9 @@ class EmuBox:
         self.state = self.app.state.emulator
         self.credentials: dict[str, Any] = self.state.credentials
 
-    def http(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app))
+    def http(self, **kw: Any) -> httpx2.AsyncClient:
+        """A client on the emulator; `kw` as for httpx2.AsyncClient (event_hooks, ...)."""
+        return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app), **kw)
 
     def client(self, source: Any) -> Any:
         from box_mcp.box import BoxClient
