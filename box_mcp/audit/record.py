@@ -3,7 +3,6 @@ and the HMAC seal, and record ids. The format on disk: docs/audit-format.md."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -50,11 +49,14 @@ def new_record_id(now_ns: int | None = None) -> str:
     """A ULID: 48-bit milliseconds then 80 random bits, 26 Crockford base-32 characters; ids sort by
     time (to the millisecond)."""
     ms = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
-    raw = (ms & ((1 << 48) - 1)).to_bytes(6, "big") + os.urandom(10)
-    return base64.b32encode(raw).decode("ascii")[:26].translate(_TO_CROCKFORD)
+    # The 128 bits, padded with two zero bits to 130, as 13 ten-bit pairs of characters: what
+    # base32-encoding the 16 bytes and translating to Crockford's alphabet gives, at a fifth of its cost.
+    bits = (((ms & ((1 << 48) - 1)) << 80) | int.from_bytes(os.urandom(10), "big")) << 2
+    return "".join([_PAIRS[(bits >> shift) & 0x3FF] for shift in _SHIFTS])
 
 
-_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+_SHIFTS = tuple(range(120, -1, -10))
 _second_cache: tuple[int, str] = (-1, "")
 
 
