@@ -79,7 +79,12 @@ def build_body(kind: str, fields: Mapping[str, Any], redactor: Redactor) -> dict
         event = AuditEvent.model_validate({**fields, "kind": kind})
     except ValidationError as exc:
         raise AuditError(_explain(kind, exc)) from None
-    if kind == "outcome" and event.intent_id is None:
+    return event_body(event, redactor)
+
+
+def event_body(event: AuditEvent, redactor: Redactor) -> dict[str, Any]:
+    """The record body of an event already checked by type (AuditLog.record: no second validation)."""
+    if event.kind == "outcome" and event.intent_id is None:
         raise AuditError("an outcome record needs the intent_id returned by AuditLog.intent()")
     return event.body(redactor)
 

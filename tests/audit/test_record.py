@@ -159,7 +159,7 @@ async def test_wrongly_typed_fields_are_refused_by_name_without_their_values(aud
     assert audit_log.last_seq == 0
 
 
-def test_record_ids_are_the_crockford_base32_of_time_and_random_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_ids_are_crockford_base32_of_time_and_random_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     # The form the ids always had (base64.b32encode translated to Crockford's alphabet), so the ids of
     # old and new records sort together.
     import base64
