@@ -387,9 +387,10 @@ class Gate:
             # A read the audit could not record is not served: what it read stays with the server.
             return _error(f"Refused: the audit log could not record this {call.tool.name} call, so its "
                           "result is withheld. Nothing was changed in Box.")
+        text, structured = output.text_and_structured()
         return CallToolResult(
-            content=[TextContent(type="text", text=output.text()), *output.extra_content()],
-            structured_content=output.model_dump(mode="json", exclude_none=True),
+            content=[TextContent(type="text", text=text), *output.extra_content()],
+            structured_content=structured,
             is_error=False,
         )
 

@@ -6,7 +6,7 @@ names it; any other call gets one `call` record when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .event import AuditEvent, CallKind, Rejected, call_event
@@ -23,6 +23,8 @@ class AuditSink(Protocol):
     writer later only has to offer the same calls with the same durability promise."""
 
     async def append(self, kind: str, **fields: Any) -> AuditRecord: ...
+
+    async def record(self, event: AuditEvent, *, secret_fields: Iterable[str] = ()) -> AuditRecord: ...
 
     @property
     def failure(self) -> str | None: ...
@@ -63,8 +65,5 @@ class GateAudit:
         await self.log.append(kind, **fields)
 
     async def _write(self, event: AuditEvent) -> AuditRecord:
-        fields = {name: getattr(event, name) for name in event.model_fields_set if name != "kind"}
         names = self._secret_fields() if self._secret_fields is not None else None
-        if names:
-            fields["secret_fields"] = sorted(names)
-        return await self.log.append(event.kind, **fields)
+        return await self.log.record(event, secret_fields=names or ())

@@ -25,7 +25,8 @@ from box_mcp.errors import AuditError
 
 from . import index as _index
 from . import padfile
-from .record import GENESIS, AuditRecord, build_body, json_safe, utc_timestamp
+from .event import AuditEvent
+from .record import GENESIS, AuditRecord, build_body, event_body, json_safe, utc_timestamp
 from .redact import Redactor
 from .store import (
     DSYNC,
@@ -140,14 +141,28 @@ class AuditLog:
     async def append(self, kind: str, **fields: Any) -> AuditRecord:
         """Write one record; returns when it is durable. `secret_fields=[...]` masks more argument names
         for this record only. Fields: see record.CALLER_FIELDS."""
+        self._check_open()
+        extra = fields.pop("secret_fields", None)
+        return await self._enqueue(build_body(kind, fields, self._redactor_with(extra)))
+
+    async def record(self, event: AuditEvent, *, secret_fields: Iterable[str] = ()) -> AuditRecord:
+        """Write the record of `event` (checked by type when it was made, so not again, unlike
+        `append`); returns when it is durable. `secret_fields` as in `append`."""
+        self._check_open()
+        return await self._enqueue(event_body(event, self._redactor_with(secret_fields)))
+
+    def _check_open(self) -> None:
         if self._failure is not None:
             # A new exception each time: re-raising one stored instance would grow its traceback.
             raise AuditError(self._failure)
         if self._closed:
             raise AuditError("the audit log is closed; no call can be recorded")
-        extra = fields.pop("secret_fields", None)
-        redactor = Redactor(self._secret_fields | set(extra)) if extra else self._redactor
-        body = build_body(kind, fields, redactor)
+
+    def _redactor_with(self, extra: Iterable[str] | None) -> Redactor:
+        names = set(extra) if extra else None
+        return Redactor(self._secret_fields | names) if names else self._redactor
+
+    async def _enqueue(self, body: dict[str, Any]) -> AuditRecord:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[AuditRecord] = loop.create_future()
         self._pending.append((body, self._clock(), done))

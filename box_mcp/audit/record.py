@@ -3,7 +3,6 @@ and the HMAC seal, and record ids. The format on disk: docs/audit-format.md."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -50,11 +49,14 @@ def new_record_id(now_ns: int | None = None) -> str:
     """A ULID: 48-bit milliseconds then 80 random bits, 26 Crockford base-32 characters; ids sort by
     time (to the millisecond)."""
     ms = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
-    raw = (ms & ((1 << 48) - 1)).to_bytes(6, "big") + os.urandom(10)
-    return base64.b32encode(raw).decode("ascii")[:26].translate(_TO_CROCKFORD)
+    # The 128 bits, padded with two zero bits to 130, as 13 ten-bit pairs of characters: what
+    # base32-encoding the 16 bytes and translating to Crockford's alphabet gives, at a fifth of its cost.
+    bits = (((ms & ((1 << 48) - 1)) << 80) | int.from_bytes(os.urandom(10), "big")) << 2
+    return "".join([_PAIRS[(bits >> shift) & 0x3FF] for shift in _SHIFTS])
 
 
-_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+_SHIFTS = tuple(range(120, -1, -10))
 _second_cache: tuple[int, str] = (-1, "")
 
 
@@ -77,7 +79,12 @@ def build_body(kind: str, fields: Mapping[str, Any], redactor: Redactor) -> dict
         event = AuditEvent.model_validate({**fields, "kind": kind})
     except ValidationError as exc:
         raise AuditError(_explain(kind, exc)) from None
-    if kind == "outcome" and event.intent_id is None:
+    return event_body(event, redactor)
+
+
+def event_body(event: AuditEvent, redactor: Redactor) -> dict[str, Any]:
+    """The record body of an event already checked by type (AuditLog.record: no second validation)."""
+    if event.kind == "outcome" and event.intent_id is None:
         raise AuditError("an outcome record needs the intent_id returned by AuditLog.intent()")
     return event.body(redactor)
 
@@ -114,6 +121,19 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     return {"$unencodable": type(value).__name__}
 
 
+def _insert(encoded: bytes, key: str, value: Any, field: bytes) -> bytes | None:
+    """`encoded` (a canonical object) with `field` inserted just before its top-level `key`, whose
+    value is `value`; None unless `"key":value` occurs exactly once (so it is the top-level one)."""
+    if isinstance(value, str):
+        anchor = b'"' + key.encode() + b'":' + canonical({"": value})[4:-1]
+    else:  # a nested object or number: the key alone (JSON escapes every quote inside strings)
+        anchor = b'"' + key.encode() + b'":'
+    if encoded.count(anchor) != 1:
+        return None
+    at = encoded.index(anchor)
+    return encoded[:at] + field + encoded[at:]
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One written record. `data` is exactly what is on disk (parsed); `line` its bytes with newline."""
@@ -135,20 +155,23 @@ class AuditRecord:
         data.update(v=FORMAT_VERSION, seq=seq, id=new_record_id(now_ns), time=utc_timestamp(now_ns),
                     prev_hash=prev_hash)
         # Encode once: the hashed bytes become the line by inserting "hash" just before "id", the
-        # next key in sort order (no caller field sorts between them). The fresh id is found by its
-        # value, which nothing else in the record can hold; the result is canonical(data with hash).
+        # next key in sort order (no caller field sorts between them), and "mac" before the key that
+        # follows it. Each place is found by its key and value, checked to occur once; the result is
+        # canonical(data) with hash (and mac), and stays exactly that if a check ever fails.
         hashed = canonical(data)
         digest = hashlib.sha256(hashed).hexdigest()
-        data["hash"] = digest
-        id_key = b'"id":"' + data["id"].encode() + b'"'
-        at = hashed.find(b"," + id_key) + 1 or 1  # 1: "id" is the first key
+        line: bytes | None = hashed
         if key is not None:
-            data["mac"] = record_mac(key, digest)
-            line = canonical(data) + b"\n"
-        elif hashed.count(id_key) == 1 and hashed[at:at + len(id_key)] == id_key:
-            line = hashed[:at] + b'"hash":"' + digest.encode() + b'",' + hashed[at:] + b"\n"
-        else:  # cannot happen with the fields allowed today; stay canonical if it ever does
-            line = canonical(data) + b"\n"
+            mac = record_mac(key, digest)
+            after = min(k for k in data if k > "mac")  # prev_hash at the latest: always there
+            line = _insert(hashed, after, data[after], b'"mac":"' + mac.encode() + b'",')
+            data["mac"] = mac
+        if line is not None:
+            line = _insert(line, "id", data["id"], b'"hash":"' + digest.encode() + b'",')
+        data["hash"] = digest
+        if line is None:  # cannot happen with the fields allowed today
+            line = canonical(data)
+        line += b"\n"
         return cls(seq=seq, id=data["id"], time=data["time"], kind=data["kind"], hash=digest,
                    prev_hash=prev_hash, data=data, line=line)
 

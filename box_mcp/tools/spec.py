@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
+import pydantic_core
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
@@ -76,6 +77,15 @@ class ToolOutput(BaseModel):
     def text(self) -> str:
         """The compact text form sent next to the structured content."""
         return self.model_dump_json(exclude_none=True)
+
+    def text_and_structured(self) -> tuple[str, dict[str, Any]]:
+        """`(self.text(), the structured content)`, dumping the model once when text() is the default:
+        the JSON encoding of the structured dict is then the same bytes (non-finite floats as null,
+        as model_dump_json writes them)."""
+        structured = self.model_dump(mode="json", exclude_none=True)
+        if type(self).text is ToolOutput.text:
+            return pydantic_core.to_json(structured, inf_nan_mode="null").decode(), structured
+        return self.text(), structured
 
     def extra_content(self) -> list[Any]:
         """MCP content blocks beyond the text form (e.g. an embedded binary resource)."""

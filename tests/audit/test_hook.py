@@ -144,3 +144,25 @@ async def test_policy_secret_fields_are_masked_in_intent_and_outcome(audit_log: 
     assert outcome["args"]["name"] == outcome["args"]["parent_id"] == "[masked]"
     assert intent["detail"]["facts"]["name"] == "[masked]"  # the same name, as a policy fact
     assert not [r for r in (intent, outcome) if "a.txt" in json.dumps(r)]
+
+
+@pytest.mark.anyio
+async def test_a_typed_event_is_written_as_append_writes_it(audit_log: AuditLog, audit_dir: Path) -> None:
+    # AuditLog.record skips append's second validation: the bodies must come out the same.
+    from box_mcp.audit import call_event
+    from box_mcp.errors import AuditError
+
+    upload = call("upload_file", "c9", ADA)
+    event = call_event("call", upload, Decision("allow", ("uploads",), "uploads to folder 0"),
+                       gate.Outcome(True, ALLOW, 3.5))
+    fields = {name: getattr(event, name) for name in event.model_fields_set if name != "kind"}
+    await audit_log.append(event.kind, secret_fields=["name"], **fields)
+    await audit_log.record(event, secret_fields=["name"])
+    by_append, by_record = (
+        {k: v for k, v in r.items() if k not in {"seq", "id", "time", "prev_hash", "hash"}}
+        for r in records(audit_dir)
+    )
+    assert by_record == by_append and by_record["args"]["name"] == "[masked]"
+    assert by_record["acting_as"] == {"kind": "as_user", "user_id": "9"}
+    with pytest.raises(AuditError, match="intent_id"):
+        await audit_log.record(call_event("outcome", upload))

@@ -157,3 +157,19 @@ async def test_wrongly_typed_fields_are_refused_by_name_without_their_values(aud
     with pytest.raises(AuditError, match="acting_as"):
         await audit_log.append("call", acting_as={"kind": "root", "password": "pw"})
     assert audit_log.last_seq == 0
+
+
+def test_record_ids_are_crockford_base32_of_time_and_random_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The form the ids always had (base64.b32encode translated to Crockford's alphabet), so the ids of
+    # old and new records sort together.
+    import base64
+
+    from box_mcp.audit import record
+
+    to_crockford = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    for i, now_ms in enumerate([0, 1, 1_700_000_000_123, (1 << 48) - 1, 1 << 48]):
+        tail = bytes((i * 37 + j * 11) % 256 for j in range(10)) if i % 2 else b"\xff" * 10
+        monkeypatch.setattr(record.os, "urandom", lambda n, tail=tail: tail[:n])
+        raw = (now_ms & ((1 << 48) - 1)).to_bytes(6, "big") + tail
+        expected = base64.b32encode(raw).decode("ascii")[:26].translate(to_crockford)
+        assert new_record_id(now_ms * 1_000_000 + 999_999) == expected

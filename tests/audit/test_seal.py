@@ -110,3 +110,22 @@ def test_verify_key_file_option_catches_a_forgery(sealed: Path, tmp_path: Path,
     forged_append(sealed)
     assert run("verify", "--dir", str(sealed.parent), "--key-file", str(key_file)) == 1
     assert "line 5 (record 5): mac does not match" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", [None, b"k" * 32])
+@pytest.mark.parametrize("body", [
+    {"kind": "call"},  # "id" is the first key
+    {"kind": "log_recovery", "detail": {"torn_line_removed": {"bytes": 3}}},
+    {"kind": "call", "tool": "t", "outcome": {"status": "ok"}, "latency_ms": 1.5},  # mac before outcome
+    {"kind": "call", "args": {"outcome": {"x": 1}, "id": "nested", "prev_hash": "p"}},  # decoy keys
+    {"kind": "call", "args": {'a"outcome': 1, 'q"prev_hash': 2, "s": '","id":"x"'}},  # escaped quotes
+    {"kind": "call", "args": {"mac": "m", "hash": "h"}, "session_id": "s1"},
+])
+def test_the_line_is_the_canonical_encoding_of_the_record(body: dict, key: bytes | None) -> None:
+    # seal builds the line from the hashed bytes by insertion; it must be exactly canonical(data).
+    from box_mcp.audit.record import GENESIS, AuditRecord, record_mac
+
+    record = AuditRecord.seal(body, seq=7, prev_hash=GENESIS, now_ns=1_764_000_000_123_456_789, key=key)
+    assert record.line == canonical(record.data) + b"\n"
+    assert record.hash == record_hash(record.data)
+    assert record.data.get("mac") == (record_mac(key, record.hash) if key is not None else None)

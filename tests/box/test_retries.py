@@ -234,3 +234,20 @@ async def test_a_write_on_its_last_attempt_is_still_checked(make_client, box_err
 
     assert await client.post("/folders", json={"name": "a"}, verify=verify) == {"id": "9"}
     assert len(handler.seen) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("scope", ["asyncio", "anyio"])
+async def test_the_request_deadline_raises_timeout_and_leaves_outer_cancels_alone(scope):
+    # The client uses asyncio's timeout on asyncio's loop and anyio's scope elsewhere: both must raise
+    # TimeoutError at the deadline, and neither may turn a cancel from outside into one.
+    from box_mcp.box import client as client_module
+
+    deadline = client_module._fail_after if scope == "asyncio" else client_module._anyio_fail_after
+    with pytest.raises(TimeoutError):
+        async with deadline(0.01):
+            await anyio.sleep(5)
+    with anyio.move_on_after(0.01) as outer:
+        async with deadline(5):
+            await anyio.sleep(5)
+    assert outer.cancelled_caught
