@@ -236,7 +236,7 @@ def _line_start(fh: Any, newline_at: int) -> int:
     while end > 0:
         lo = max(0, end - READ_CHUNK)
         fh.seek(lo)
-        buf = fh.read(end - lo)
+        buf: bytes = fh.read(end - lo)
         nl = buf.rfind(b"\n")
         if nl >= 0:
             return lo + nl + 1

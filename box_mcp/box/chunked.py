@@ -113,7 +113,8 @@ async def _commit(
     for _ in range(_MAX_COMMIT_POLLS):
         result = await client.send("POST", url, json=body, headers=headers, idempotent=False, verify=check)
         if isinstance(result, Verified):
-            return result.value
+            verified: dict[str, Any] = result.value  # what the caller's check returned
+            return verified
         if result.status_code == 202:
             # Box is still assembling the parts: ask again when it says.
             wait = parse_retry_after(result.headers.get("retry-after"))

@@ -111,7 +111,8 @@ async def _simple(
         "POST", path, content=body.body, headers=headers, upload=True, idempotent=False, verify=check
     )
     if isinstance(result, Verified):
-        return result.value
+        verified: dict[str, Any] = result.value  # what the caller's check returned
+        return verified
     return first_entry(result.json())
 
 
