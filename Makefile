@@ -32,8 +32,10 @@ COVERAGE_FLOOR := 88
 coverage:
 	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)"
 
+# ruff's lint rules and its one formatting, and mypy --strict (pyproject: strict = true); .ci/run runs it.
 lint: $(STAMP)
 	$(BIN)/ruff check box_mcp tests bench
+	$(BIN)/ruff format --check box_mcp tests bench
 	$(BIN)/mypy box_mcp
 
 bench: $(STAMP)
