@@ -153,15 +153,14 @@ class BoxMCPServer(Server[Any]):
         """Serve one client on this process's stdin/stdout until it closes them."""
         from mcp.server.stdio import stdio_server
 
-        from box_mcp.stdio_guard import StdioGuard
-
-        async def serve(read: Any, write: Any) -> None:
-            await self.run(read, write, self.create_initialization_options())
+        from box_mcp.stdio_guard import guard_streams
 
         try:
-            # Between the transport and the server: answers to garbage lines and reused request ids.
             async with stdio_server() as (read_stream, write_stream):
-                await StdioGuard(read_stream, write_stream).run(serve)
+                # In the read path: answers to garbage lines and reused request ids. The server closes
+                # both streams when stdin ends, which lets the transport's stdout writer finish.
+                read, write = guard_streams(read_stream, write_stream)
+                await self.run(read, write, self.create_initialization_options())
         finally:
             await self.sessions.end_process_session()
 

@@ -95,11 +95,32 @@ async def test_a_reused_in_flight_id_on_stdio_is_refused_and_the_first_call_stil
             duplicate = await peer.request(tool_call(7, "list_folder_content_by_folder_id",
                                                      {"folder_id": "0"}))
             assert duplicate == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32600, "message": DUPLICATE}}
+            as_text = await peer.request(tool_call("7", "who_am_i", {}))  # the SDK takes "7" for 7
+            assert as_text == {"jsonrpc": "2.0", "id": "7", "error": {
+                "code": -32600, "message": DUPLICATE.replace("id 7", 'id "7"')}}
             await peer.send({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "decline"}})
             first = await peer.answer(7)
             again = await peer.request(tool_call(7, "list_folder_content_by_folder_id", {"folder_id": "0"}))
     assert first["result"]["isError"] and "approval" in first["result"]["content"][0]["text"]
     assert not again["result"]["isError"]  # once answered, the id is free again
+
+
+async def test_a_cancelled_id_on_stdio_is_free_again_and_the_cancelled_call_gets_no_answer(
+    module_emulator: Any, tmp_path: Path,
+) -> None:
+    env_args = ("--policy", str(approval_policy(tmp_path)), "--agent", "bot")
+    async with stdio_peer(module_emulator, tmp_path, *env_args, env=ccg_env(module_emulator),
+                          init_params=ELICITING) as peer:
+        with anyio.fail_after(20):
+            await peer.send(tool_call(7, "who_am_i", {}))
+            ask = await peer.next_message()  # call 7 waits for its approval
+            assert ask["method"] == "elicitation/create"
+            await peer.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                             "params": {"requestId": 7, "reason": "changed my mind"}})
+            again = await peer.request(tool_call(7, "list_folder_content_by_folder_id", {"folder_id": "0"}))
+            last = await peer.request(tool_call(8, "list_folder_content_by_folder_id", {"folder_id": "0"}))
+    assert not again["result"]["isError"] and not last["result"]["isError"]
+    assert not [m for m in peer.seen if m.get("id") == 7]  # one answer to 7: the second call's
 
 
 async def test_a_reused_in_flight_id_on_an_http_session_is_refused_and_the_first_call_still_gets_its_answer(
