@@ -182,9 +182,7 @@ class Results:
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the options every benchmark has."""
-    p = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--quick",
         action="store_true",

@@ -88,8 +88,9 @@ async def run(base: Path, args: argparse.Namespace, out: Results) -> None:
         await log.aclose()
     out.say(f"throughput, {args.writers} writers, {total} calls:")
     out.say(f"  no audit         {total / bare:12,.0f} calls/s")
-    out.figure(f"durable records/s, {args.writers} writers", total / durable, "records/s", 5000,
-               at_least=True)
+    out.figure(
+        f"durable records/s, {args.writers} writers", total / durable, "records/s", 5000, at_least=True
+    )
 
     # Added latency: one caller at a time, so each append waits for its own fsync.
     log = await AuditLog.open(base / "latency", fsync=True)

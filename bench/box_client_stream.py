@@ -80,8 +80,9 @@ async def run(mb: int, res: Results) -> None:
     size = mb * MB
     box = FakeBox(size)
     rows: list[tuple[str, float]] = []
-    async with BoxClient(token_source=StaticToken("bench"), transport=box,
-                         chunked_threshold=size // 2) as client:
+    async with BoxClient(
+        token_source=StaticToken("bench"), transport=box, chunked_threshold=size // 2
+    ) as client:
         start = reset_peak()
         async with client.download("1") as dl:
             got = 0
@@ -111,8 +112,9 @@ async def run(mb: int, res: Results) -> None:
 
             start = reset_peak()
             await client.upload(parent_id="0", name="big.bin", source=source)
-            rows.append((f"upload chunked ({mb} MB, 8 MB parts x{client.part_concurrency})",
-                         peak_growth_mb(start)))
+            rows.append(
+                (f"upload chunked ({mb} MB, 8 MB parts x{client.part_concurrency})", peak_growth_mb(start))
+            )
 
             start = reset_peak()
             whole = [source.read_bytes()]

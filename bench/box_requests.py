@@ -38,8 +38,15 @@ CLI = [sys.executable, "-m", "box_mcp.cli"]
 ROUND = (
     ["list_folder_content_by_folder_id"] * 3
     + ["get_file_details"] * 2
-    + ["get_file_content", "search_files_keyword", "create_folder", "upload_file", "move_file", "copy_file",
-       "add_file_shared_link"]
+    + [
+        "get_file_content",
+        "search_files_keyword",
+        "create_folder",
+        "upload_file",
+        "move_file",
+        "copy_file",
+        "add_file_shared_link",
+    ]
 )
 
 
@@ -49,8 +56,9 @@ def shape(path: str) -> str:
 
 
 async def workspace(box: RunningEmulator) -> dict[str, str]:
-    admin = BoxClient(token_source=StaticToken(box.token("ada")), base_url=box.base_url,
-                      upload_url=f"{box.base_url}/api")
+    admin = BoxClient(
+        token_source=StaticToken(box.token("ada")), base_url=box.base_url, upload_url=f"{box.base_url}/api"
+    )
     async with admin:
         root = await admin.post("/folders", json={"name": "bench-requests", "parent": {"id": "0"}})
         src = await admin.post("/folders", json={"name": "src", "parent": {"id": root["id"]}})
@@ -61,8 +69,9 @@ async def workspace(box: RunningEmulator) -> dict[str, str]:
 
 async def upload_elsewhere(box: RunningEmulator, ws: dict[str, str], name: str) -> str:
     """A file in src that someone else put there: box-mcp has never looked it up."""
-    admin = BoxClient(token_source=StaticToken(box.token("ada")), base_url=box.base_url,
-                      upload_url=f"{box.base_url}/api")
+    admin = BoxClient(
+        token_source=StaticToken(box.token("ada")), base_url=box.base_url, upload_url=f"{box.base_url}/api"
+    )
     async with admin:
         return str((await admin.upload(parent_id=ws["src"], name=name, source=b"cold\n"))["id"])
 
@@ -76,8 +85,11 @@ def arguments(tool: str, ws: dict[str, str], n: int, last_upload: str | None) ->
         "create_folder": {"parent_folder_id": ws["root"], "name": f"made-{n}"},
         "upload_file": {"parent_folder_id": ws["src"], "name": f"notes-{n}.txt", "content_text": "notes"},
         "move_file": {"file_id": last_upload or "", "destination_folder_id": ws["dst"]},
-        "copy_file": {"file_id": ws["report"], "destination_folder_id": ws["dst"],
-                      "new_name": f"copy-{n}.txt"},
+        "copy_file": {
+            "file_id": ws["report"],
+            "destination_folder_id": ws["dst"],
+            "new_name": f"copy-{n}.txt",
+        },
         "add_file_shared_link": {"file_id": ws["report"], "access": "company"},
     }[tool]
 
@@ -86,16 +98,36 @@ async def measure(box: RunningEmulator, log: RequestLog, home: Path, rounds: int
     ws = await workspace(box)
     ada = next(u["id"] for u in box.credentials["users"] if u["login"].startswith("ada"))
     policy = home / "policy.json"
-    policy.write_text(json.dumps({
-        "version": 1, "default_agent": "bench",
-        "agents": {"bench": {"acts_as": {"as_user": ada}}},
-        "rules": [{"id": "workspace", "effect": "permit", "agents": ["bench"], "access": "admin",
-                   "within": [ws["root"]]},
-                  {"id": "no-exe", "effect": "forbid", "agents": ["bench"],
-                   "when": {"file_extensions": ["exe"]}}],
-    }))
-    env = clean_env(BOX_DEVELOPER_TOKEN=box.token("ada"), BOX_MCP_DATA_DIR=str(home / "data"),
-                    HOME=str(home), XDG_DATA_HOME=str(home / "xdg"))
+    policy.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "default_agent": "bench",
+                "agents": {"bench": {"acts_as": {"as_user": ada}}},
+                "rules": [
+                    {
+                        "id": "workspace",
+                        "effect": "permit",
+                        "agents": ["bench"],
+                        "access": "admin",
+                        "within": [ws["root"]],
+                    },
+                    {
+                        "id": "no-exe",
+                        "effect": "forbid",
+                        "agents": ["bench"],
+                        "when": {"file_extensions": ["exe"]},
+                    },
+                ],
+            }
+        )
+    )
+    env = clean_env(
+        BOX_DEVELOPER_TOKEN=box.token("ada"),
+        BOX_MCP_DATA_DIR=str(home / "data"),
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / "xdg"),
+    )
     args = ["serve", "--transport", "stdio", "--box-url", box.base_url, "--policy", str(policy)]
     per_tool: dict[str, list[list[tuple[str, str]]]] = defaultdict(list)
     async with Client(StdioServerParameters(command=CLI[0], args=[*CLI[1:], *args], env=env)) as client:
@@ -133,10 +165,13 @@ async def measure(box: RunningEmulator, log: RequestLog, home: Path, rounds: int
     out.figure("requests per call, mix average (warm)", total_requests / total_calls, "requests", 1.2)
     for tool, calls in cold.items():
         seen = Counter(f"{m} {p}" for c in calls for m, p in c)
-        out.say(f"{tool}, a file box-mcp has not seen: " + "; ".join(f"{k} x{v / len(calls):.2g}"
-                                                                    for k, v in seen.items()))
-        out.figure(f"requests per call, {tool} (cold)", sum(len(c) for c in calls) / len(calls), "requests",
-                   2.0)
+        out.say(
+            f"{tool}, a file box-mcp has not seen: "
+            + "; ".join(f"{k} x{v / len(calls):.2g}" for k, v in seen.items())
+        )
+        out.figure(
+            f"requests per call, {tool} (cold)", sum(len(c) for c in calls) / len(calls), "requests", 2.0
+        )
 
 
 def main() -> int:
@@ -144,9 +179,10 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     out = Results("box_requests", args)
-    with tempfile.TemporaryDirectory(prefix="box-requests-") as tmp, running_emulator(
-        rate_limits=False, count_requests=True
-    ) as box:
+    with (
+        tempfile.TemporaryDirectory(prefix="box-requests-") as tmp,
+        running_emulator(rate_limits=False, count_requests=True) as box,
+    ):
         log = box.app.state.request_log
         asyncio.run(measure(box, log, Path(tmp), 1 if args.quick else args.rounds, out))
     return out.finish()

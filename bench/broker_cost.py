@@ -48,8 +48,15 @@ def fake_box(clock: Clock) -> httpx2.MockTransport:
     def handler(request: httpx2.Request) -> httpx2.Response:
         form = dict(parse_qsl(request.content.decode()))
         assert form["grant_type"]
-        return httpx2.Response(200, json={"access_token": f"tok-{next(counter)}", "expires_in": 3600,
-                                          "token_type": "bearer", "restricted_to": []})
+        return httpx2.Response(
+            200,
+            json={
+                "access_token": f"tok-{next(counter)}",
+                "expires_in": 3600,
+                "token_type": "bearer",
+                "restricted_to": [],
+            },
+        )
 
     return httpx2.MockTransport(handler)
 
@@ -98,8 +105,9 @@ async def main(quick: bool, out: Results) -> None:
         mixes = []
         for items in (5, 50):
             async with httpx2.AsyncClient(transport=fake_box(clock)) as http:
-                broker = Broker.from_settings(Settings.load(env=ENV, data_dir=Path(tmp)),
-                                              http=http, clock=clock)
+                broker = Broker.from_settings(
+                    Settings.load(env=ENV, data_dir=Path(tmp)), http=http, clock=clock
+                )
                 mixes.append((items, await steady_mix(broker, clock, calls, items=items)))
                 await broker.aclose()
     b50 = statistics.median(base)

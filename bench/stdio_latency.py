@@ -71,12 +71,24 @@ def confined_policy(directory: Path, creds: dict[str, Any], folder_id: str) -> P
     """One agent acting as the admin (As-User), permitted to read within one folder, no rate limit."""
     admin = next(u["id"] for u in creds["users"] if u["role"] == "admin")
     path = directory / "confined-policy.json"
-    path.write_text(json.dumps({
-        "version": 1, "default_agent": "bench",
-        "agents": {"bench": {"acts_as": {"as_user": admin}}},
-        "rules": [{"id": "bench-read", "effect": "permit", "agents": ["bench"], "access": "read",
-                   "within": [folder_id]}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "default_agent": "bench",
+                "agents": {"bench": {"acts_as": {"as_user": admin}}},
+                "rules": [
+                    {
+                        "id": "bench-read",
+                        "effect": "permit",
+                        "agents": ["bench"],
+                        "access": "read",
+                        "within": [folder_id],
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -88,8 +100,18 @@ def profiled(profiler: str, report: Path, serve: list[str], env: dict[str, str])
         spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if spy is None:
             raise SystemExit("py-spy is not installed: pip install -e '.[bench]'")
-        return spy, ["record", "--rate", "2000", "--format", "raw", "--output", f"{report}.txt",
-                     "--", sys.executable, *serve]
+        return spy, [
+            "record",
+            "--rate",
+            "2000",
+            "--format",
+            "raw",
+            "--output",
+            f"{report}.txt",
+            "--",
+            sys.executable,
+            *serve,
+        ]
     env["BENCH_PROFILE_OUT"] = str(report)
     return sys.executable, [str(Path(__file__).with_name("_profiled.py")), *serve]
 
@@ -106,8 +128,9 @@ def tool_op(client: Client, tool: str, args: dict[str, Any]) -> Op:
     return op
 
 
-async def measure(sides: dict[str, tuple[StdioServerParameters, str, dict[str, Any]]], calls: int,
-                  warm: int, errlog: TextIO) -> dict[str, list[float]]:
+async def measure(
+    sides: dict[str, tuple[StdioServerParameters, str, dict[str, Any]]], calls: int, warm: int, errlog: TextIO
+) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in sides}
     async with AsyncExitStack() as stack:
         ops: dict[str, Op] = {}
@@ -131,13 +154,25 @@ async def measure(sides: dict[str, tuple[StdioServerParameters, str, dict[str, A
 def main() -> int:
     p = parser(__doc__)
     p.add_argument("--calls", type=int, default=300, help="calls per side (interleaved rounds)")
-    p.add_argument("--no-governed", dest="governed", action="store_false",
-                   help="leave out the governed box-mcp (confined policy + audit)")
-    p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="run each box-mcp under a profiler; its report in DIR/<side>.*")
-    p.add_argument("--profiler", choices=("py-spy", "pyinstrument"), default="py-spy",
-                   help="py-spy (sampling from outside: collapsed stacks, DIR/<side>.txt) or "
-                        "pyinstrument (in the process: DIR/<side>.txt and .html); both in the bench extra")
+    p.add_argument(
+        "--no-governed",
+        dest="governed",
+        action="store_false",
+        help="leave out the governed box-mcp (confined policy + audit)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each box-mcp under a profiler; its report in DIR/<side>.*",
+    )
+    p.add_argument(
+        "--profiler",
+        choices=("py-spy", "pyinstrument"),
+        default="py-spy",
+        help="py-spy (sampling from outside: collapsed stacks, DIR/<side>.txt) or "
+        "pyinstrument (in the process: DIR/<side>.txt and .html); both in the bench extra",
+    )
     args = p.parse_args()
     calls, warm = (20, 3) if args.quick else (args.calls, max(10, args.calls // 10))
     out = Results("stdio_latency", args)
@@ -146,8 +181,17 @@ def main() -> int:
         base = Path(tmp)
         emu_port = free_port()
         box_url = f"http://127.0.0.1:{emu_port}"
-        emulator = [py, "-m", "box_mcp.cli", "emulator", "--port", str(emu_port), "--data-dir",
-                    str(base / "emulator"), "--no-rate-limits"]
+        emulator = [
+            py,
+            "-m",
+            "box_mcp.cli",
+            "emulator",
+            "--port",
+            str(emu_port),
+            "--data-dir",
+            str(base / "emulator"),
+            "--no-rate-limits",
+        ]
         with process(emulator, answers(box_url + "/2.0/users/me")):
             creds = json.loads((base / "emulator" / "credentials.json").read_text())
             token = next(u["developer_token"] for u in creds["users"] if u["role"] == "admin")
@@ -165,8 +209,12 @@ def main() -> int:
 
             def box_mcp(name: str, *extra: str) -> StdioServerParameters:
                 home = base / name
-                env = clean_env(BOX_DEVELOPER_TOKEN=token, BOX_MCP_DATA_DIR=str(home / "data"),
-                                HOME=str(home), XDG_DATA_HOME=str(home / "xdg"))
+                env = clean_env(
+                    BOX_DEVELOPER_TOKEN=token,
+                    BOX_MCP_DATA_DIR=str(home / "data"),
+                    HOME=str(home),
+                    XDG_DATA_HOME=str(home / "xdg"),
+                )
                 serve = ["-m", "box_mcp.cli", "serve", "--transport", "stdio", "--box-url", box_url, *extra]
                 if args.profile:
                     command, serve = profiled(args.profiler, args.profile / name, serve, env)
@@ -182,9 +230,15 @@ def main() -> int:
                 policy = confined_policy(base, creds, confined)
                 sides |= {
                     "bare SDK server, confined folder": (
-                        bare_server("bare-confined"), "list_items", {"folder_id": confined}),
+                        bare_server("bare-confined"),
+                        "list_items",
+                        {"folder_id": confined},
+                    ),
                     "box-mcp governed, confined folder": (
-                        box_mcp("governed", "--policy", str(policy)), tool, {"folder_id": confined}),
+                        box_mcp("governed", "--policy", str(policy)),
+                        tool,
+                        {"folder_id": confined},
+                    ),
                 }
             with (base / "servers.log").open("w+") as errlog:
                 try:
@@ -194,8 +248,10 @@ def main() -> int:
                     sys.stderr.write(errlog.read()[-3000:])
                     raise
 
-    out.say("box-mcp: default settings + developer token (gate, broker, durable audit); governed: "
-            "a confined policy (As-User, reads within one folder) + audit; rounds interleaved")
+    out.say(
+        "box-mcp: default settings + developer token (gate, broker, durable audit); governed: "
+        "a confined policy (As-User, reads within one folder) + audit; rounds interleaved"
+    )
     out.say(f"{'':36}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}")
     for name, values in samples.items():
         out.say(f"{name:36}{pct(values, 50):10.2f}{pct(values, 99):10.2f}{len(values):6d}")

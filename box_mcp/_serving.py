@@ -134,8 +134,9 @@ def _declared_length(headers: list[tuple[bytes, bytes]] | None) -> int:
     return MAX_BODY_BYTES  # chunked: as much time as the largest body allowed needs
 
 
-def uvicorn_limits(*, header_timeout: float = HEADER_TIMEOUT_S,
-                   max_connections: int | None = None) -> dict[str, Any]:
+def uvicorn_limits(
+    *, header_timeout: float = HEADER_TIMEOUT_S, max_connections: int | None = None
+) -> dict[str, Any]:
     """uvicorn.Config arguments for a server facing untrusted clients (see the module docstring)."""
     cap, burst = connection_budget()
     if max_connections is not None:
@@ -207,8 +208,9 @@ async def serving(app: ASGIApp, sock: socket.socket, **limits: Any) -> AsyncIter
     """Serve `app` on `sock` until the block ends; the socket is closed afterwards.
     `limits`: `uvicorn_limits` arguments (header_timeout, max_connections)."""
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                            **uvicorn_limits(**limits))
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, **uvicorn_limits(**limits)
+    )
     server = _Server(config)
     try:
         async with anyio.create_task_group() as tg:

@@ -98,7 +98,11 @@ class Settings(BaseSettings):
     """A deployment's settings. Secrets are SecretStr: they never show in repr, str or logs."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BOX_MCP_", frozen=True, extra="forbid", env_ignore_empty=True, populate_by_name=True,
+        env_prefix="BOX_MCP_",
+        frozen=True,
+        extra="forbid",
+        env_ignore_empty=True,
+        populate_by_name=True,
     )
 
     transport: Literal["stdio", "http"] = "stdio"
@@ -197,8 +201,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments (flags) first, then the environment: os.environ, or the mapping `load` was given.
@@ -250,10 +257,25 @@ def env_var(name: str) -> str:
 
 
 # Settings that have a command-line flag (serve's, mostly), for error messages.
-_FLAGS = frozenset({
-    "transport", "host", "port", "box_url", "policy", "agent", "data_dir", "allowed_dirs", "toolsets",
-    "tools", "exclude_tools", "read_only", "allowed_hosts", "developer_token", "database_url",
-})
+_FLAGS = frozenset(
+    {
+        "transport",
+        "host",
+        "port",
+        "box_url",
+        "policy",
+        "agent",
+        "data_dir",
+        "allowed_dirs",
+        "toolsets",
+        "tools",
+        "exclude_tools",
+        "read_only",
+        "allowed_hosts",
+        "developer_token",
+        "database_url",
+    }
+)
 
 
 def _name(loc: tuple[int | str, ...]) -> str:

@@ -204,8 +204,10 @@ async def _demo(
             out("")
             # Every call above returned only once its record was on disk: the chain proves it.
             report = await anyio.to_thread.run_sync(verify, data_dir / "audit")
-            out(f"Audit log: {report.count} records, chain {report.status}. Read it with "
-                f"`box-mcp audit tail --dir {data_dir / 'audit'}`; prove it with `audit verify`.")
+            out(
+                f"Audit log: {report.count} records, chain {report.status}. Read it with "
+                f"`box-mcp audit tail --dir {data_dir / 'audit'}`; prove it with `audit verify`."
+            )
             out("")
         if not script_only:
             out("Serving. Press Ctrl-C to stop.")

@@ -37,6 +37,7 @@ from box_mcp.tools.spec import TransportKind
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
+
 @dataclass
 class Deployment:
     """What one `box-mcp serve` runs: the server and the parts a start-up summary or a test asks about."""
@@ -57,8 +58,13 @@ class Deployment:
         from box_mcp.http.app import create_http_app
 
         s = self.settings
-        return create_http_app(self.server, host=s.host, port=s.port if port is None else port,
-                               verifier=self.verifier, allowed_hosts=s.allowed_hosts)
+        return create_http_app(
+            self.server,
+            host=s.host,
+            port=s.port if port is None else port,
+            verifier=self.verifier,
+            allowed_hosts=s.allowed_hosts,
+        )
 
 
 def identities_from(store: PolicyStore) -> Identities:
@@ -159,8 +165,15 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
 
         if settings.agent is None and store is not None and store.engine().policy.default_agent:
             settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
-        server = build_server(settings, credentials=credentials, policy=policy, results=policy, audit=audit,
-                              transport=transport, events=events)
+        server = build_server(
+            settings,
+            credentials=credentials,
+            policy=policy,
+            results=policy,
+            audit=audit,
+            transport=transport,
+            events=events,
+        )
         verifier = None
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
             # API keys switch on inbound authentication; a policy without keys serves its default agent.

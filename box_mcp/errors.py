@@ -48,8 +48,14 @@ class LocateError(BoxMCPError):
     """A lookup the policy needs failed. When Box answered with an error, its status, code and request id
     ride along for the audit record; `missing` says Box found no such item for that identity (404)."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

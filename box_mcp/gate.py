@@ -137,8 +137,17 @@ class AuditHook(Protocol):
 
     async def outcome(self, call: Call, outcome: Outcome) -> None: ...
 
-    async def rejected(self, tool: str, arguments: Any, *, call_id: str, agent: str, transport: TransportKind,
-                       session: SessionInfo | None, outcome: Outcome) -> None:
+    async def rejected(
+        self,
+        tool: str,
+        arguments: Any,
+        *,
+        call_id: str,
+        agent: str,
+        transport: TransportKind,
+        session: SessionInfo | None,
+        outcome: Outcome,
+    ) -> None:
         """Record a call refused before it became a Call (unknown tool, bad arguments, rate limit)."""
         ...
 
@@ -192,8 +201,17 @@ class NoAudit:
     async def outcome(self, call: Call, outcome: Outcome) -> None:
         return None
 
-    async def rejected(self, tool: str, arguments: Any, *, call_id: str, agent: str, transport: TransportKind,
-                       session: SessionInfo | None, outcome: Outcome) -> None:
+    async def rejected(
+        self,
+        tool: str,
+        arguments: Any,
+        *,
+        call_id: str,
+        agent: str,
+        transport: TransportKind,
+        session: SessionInfo | None,
+        outcome: Outcome,
+    ) -> None:
         return None
 
     def failure(self) -> str | None:
@@ -282,17 +300,34 @@ class Gate:
             message = self.unavailable.get(name) or (
                 f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
             )
-            return await self._reject(name, arguments, call_id, agent, transport, session,
-                                      Outcome(False, ALLOW, _ms(started), message, "unknown_tool"))
+            return await self._reject(
+                name,
+                arguments,
+                call_id,
+                agent,
+                transport,
+                session,
+                Outcome(False, ALLOW, _ms(started), message, "unknown_tool"),
+            )
         try:
             args = tool.input_model.model_validate(arguments or {})
             self._check_local_paths(tool, args, transport)
             resources, facts = tool.resources(args), tool.facts(args)
         except (ValidationError, ToolInputError) as exc:
-            message = (describe_validation_error(name, exc) if isinstance(exc, ValidationError)
-                       else f"Invalid arguments for {name}: {exc}")
-            return await self._reject(name, arguments, call_id, agent, transport, session,
-                                      Outcome(False, ALLOW, _ms(started), message, "input"))
+            message = (
+                describe_validation_error(name, exc)
+                if isinstance(exc, ValidationError)
+                else f"Invalid arguments for {name}: {exc}"
+            )
+            return await self._reject(
+                name,
+                arguments,
+                call_id,
+                agent,
+                transport,
+                session,
+                Outcome(False, ALLOW, _ms(started), message, "input"),
+            )
         call = Call(call_id, agent, tool, args, resources, facts, transport, session)
         return await self._run(call, progress, approve)
 
@@ -305,13 +340,28 @@ class Gate:
                 rules = LocalRules(transport, self.allowed_dirs, self.protected_paths)
                 confine_path(rules, raw, field=name, must_exist=False)
 
-    async def _reject(self, name: str, arguments: Any, call_id: str, agent: str, transport: TransportKind,
-                      session: SessionInfo | None, outcome: Outcome) -> CallToolResult:
+    async def _reject(
+        self,
+        name: str,
+        arguments: Any,
+        call_id: str,
+        agent: str,
+        transport: TransportKind,
+        session: SessionInfo | None,
+        outcome: Outcome,
+    ) -> CallToolResult:
         """A call refused before it became a Call: nothing reached Box, but the attempt is recorded."""
         try:
             await self.events.flush()
-            await self.audit.rejected(name, arguments, call_id=call_id, agent=agent, transport=transport,
-                                      session=session, outcome=outcome)
+            await self.audit.rejected(
+                name,
+                arguments,
+                call_id=call_id,
+                agent=agent,
+                transport=transport,
+                session=session,
+                outcome=outcome,
+            )
         except AuditError as exc:
             log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
         except Exception:
@@ -381,12 +431,15 @@ class Gate:
             )
             await self._record(call, Outcome(False, decision, _ms(started), message, "internal"))
             return _error(message)
-        recorded = await self._record(call, Outcome(True, decision, _ms(started),
-                                                    result_item=_result_item(output)))
+        recorded = await self._record(
+            call, Outcome(True, decision, _ms(started), result_item=_result_item(output))
+        )
         if not recorded and call.tool.read_only:
             # A read the audit could not record is not served: what it read stays with the server.
-            return _error(f"Refused: the audit log could not record this {call.tool.name} call, so its "
-                          "result is withheld. Nothing was changed in Box.")
+            return _error(
+                f"Refused: the audit log could not record this {call.tool.name} call, so its "
+                "result is withheld. Nothing was changed in Box."
+            )
         text, structured = output.text_and_structured()
         return CallToolResult(
             content=[TextContent(type="text", text=text), *output.extra_content()],

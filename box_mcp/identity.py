@@ -24,4 +24,3 @@ class ActingAs(BaseModel):
     user_id: str | None = None
     enterprise_id: str | None = None
     label: str | None = None
-

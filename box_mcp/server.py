@@ -123,8 +123,12 @@ class BoxMCPServer(Server[Any]):
         agent = self.agent_of(ctx)
         tools = [self._listed[t.name] for t in self.gate.visible_tools(agent)]
         session = self.sessions.info(ctx)
-        await self.gate.events.emit("tools_list", agent=agent, **(session.fields() if session else {}),
-                                    detail={"tools_shown": len(tools), "transport": self.transport_of(ctx)})
+        await self.gate.events.emit(
+            "tools_list",
+            agent=agent,
+            **(session.fields() if session else {}),
+            detail={"tools_shown": len(tools), "transport": self.transport_of(ctx)},
+        )
         return ListToolsResult(tools=tools)
 
     async def _call_tool(
@@ -166,8 +170,15 @@ class BoxMCPServer(Server[Any]):
 
 
 # JSON types by the tag pydantic puts on each member of a union it tried.
-_UNION_TAGS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
-               "dict": "an object", "list": "an array", "none": "null"}
+_UNION_TAGS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "dict": "an object",
+    "list": "an array",
+    "none": "null",
+}
 
 
 def describe_params_error(exc: ValidationError) -> str:
@@ -187,8 +198,11 @@ def describe_params_error(exc: ValidationError) -> str:
         if all(w in _UNION_TAGS.values() for w in whats):
             parts.append(f"{where} must be {' or '.join(whats)}")
         else:
-            parts.append(f"{where} {'; '.join(whats)}" if whats[0].startswith(("must", "is ")) else
-                         f"{where}: {'; '.join(whats)}")
+            parts.append(
+                f"{where} {'; '.join(whats)}"
+                if whats[0].startswith(("must", "is "))
+                else f"{where}: {'; '.join(whats)}"
+            )
     return "Invalid request parameters: " + "; ".join(parts)
 
 
@@ -198,8 +212,6 @@ async def explain_bad_requests(ctx: ServerRequestContext[Any, Any], call_next: C
         return await call_next(ctx)
     except ValidationError as exc:
         raise MCPError(code=INVALID_PARAMS, message=describe_params_error(exc)) from None
-
-
 
 
 def selected_tools(settings: Settings, transport: TransportKind | None = None) -> tuple[ToolSpec, ...]:

@@ -156,8 +156,10 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
     agent = server.default_agent
     keyed = deployment.verifier is not None and settings.transport == "http"
     if policy is None:
-        head = (f"{prefix}: UNGOVERNED: no policy, every call is allowed "
-                "(--policy or BOX_MCP_POLICY to govern; `box-mcp policy init` writes one)")
+        head = (
+            f"{prefix}: UNGOVERNED: no policy, every call is allowed "
+            "(--policy or BOX_MCP_POLICY to govern; `box-mcp policy init` writes one)"
+        )
     else:
         counts = f"{len(policy.agents)} agents, {len(policy.rules)} rules"
         head = f"{prefix}: GOVERNED by {settings.policy} ({counts})"
@@ -209,8 +211,9 @@ async def _serve(settings: Settings) -> None:
                     "box-mcp serve: only loopback Host headers are accepted (DNS-rebinding defence); add "
                     "--allowed-host NAME:PORT for the name remote clients use"
                 )
-            config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
-                                    **uvicorn_limits())
+            config = uvicorn.Config(
+                app, host=settings.host, port=port, log_level="warning", lifespan="on", **uvicorn_limits()
+            )
             await uvicorn.Server(config).serve(sockets=[sock])
         finally:
             sock.close()

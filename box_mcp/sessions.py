@@ -36,8 +36,13 @@ def _client(connection: Connection) -> tuple[str | None, str | None]:
 class SessionTracker:
     """A server middleware (mcp `ServerMiddleware` shape) that records sessions into `events`."""
 
-    def __init__(self, events: Events, *, agent_of: Callable[[ServerRequestContext[Any, Any]], str],
-                 transport_of: Callable[[ServerRequestContext[Any, Any]], str]) -> None:
+    def __init__(
+        self,
+        events: Events,
+        *,
+        agent_of: Callable[[ServerRequestContext[Any, Any]], str],
+        transport_of: Callable[[ServerRequestContext[Any, Any]], str],
+    ) -> None:
         self.events = events
         self._agent_of = agent_of
         self._transport_of = transport_of
@@ -89,9 +94,14 @@ class SessionTracker:
             await self._end(info, self._process_agent)
 
     async def _start(self, info: SessionInfo, agent: str, protocol_version: str) -> None:
-        await self.events.emit("session_start", agent=agent, **info.fields(),
-                               detail={"transport": info.transport, "protocol_version": protocol_version})
+        await self.events.emit(
+            "session_start",
+            agent=agent,
+            **info.fields(),
+            detail={"transport": info.transport, "protocol_version": protocol_version},
+        )
 
     async def _end(self, info: SessionInfo, agent: str) -> None:
-        await self.events.emit("session_end", agent=agent, **info.fields(),
-                               detail={"transport": info.transport})
+        await self.events.emit(
+            "session_end", agent=agent, **info.fields(), detail={"transport": info.transport}
+        )

@@ -53,16 +53,23 @@ def shown_id(request_id: str | int) -> str:
 
 def _refusal(exc: Exception) -> ErrorData:
     if isinstance(exc, ValidationError) and any(e["type"] == "json_invalid" for e in exc.errors()):
-        return ErrorData(code=PARSE_ERROR, message="Parse error: the line is not valid JSON; send one "
-                                                   "JSON-RPC 2.0 message per line")
-    return ErrorData(code=INVALID_REQUEST, message="Invalid request: the line is JSON but not a JSON-RPC 2.0 "
-                                                   "message (jsonrpc \"2.0\", a method or a result, an id)")
+        return ErrorData(
+            code=PARSE_ERROR,
+            message="Parse error: the line is not valid JSON; send one JSON-RPC 2.0 message per line",
+        )
+    return ErrorData(
+        code=INVALID_REQUEST,
+        message="Invalid request: the line is JSON but not a JSON-RPC 2.0 "
+        'message (jsonrpc "2.0", a method or a result, an id)',
+    )
 
 
 def _duplicate(request_id: str | int) -> ErrorData:
-    return ErrorData(code=INVALID_REQUEST,
-                     message=f"Invalid request: id {shown_id(request_id)} is already in use by a request "
-                             "still in progress; give each request its own id")
+    return ErrorData(
+        code=INVALID_REQUEST,
+        message=f"Invalid request: id {shown_id(request_id)} is already in use by a request "
+        "still in progress; give each request its own id",
+    )
 
 
 class GuardedRead:
@@ -74,8 +81,7 @@ class GuardedRead:
 
     __slots__ = ("_in_flight", "_read", "_write")
 
-    def __init__(self, read: Source, write: Sink,
-                 in_flight: set[Any]) -> None:
+    def __init__(self, read: Source, write: Sink, in_flight: set[Any]) -> None:
         self._read = read
         self._write = write
         self._in_flight = in_flight
@@ -119,8 +125,9 @@ class GuardedRead:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
 
@@ -145,13 +152,16 @@ class GuardedWrite:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
 
-def guard_streams(read: Source, write: Sink,
-                  ) -> tuple[GuardedRead, GuardedWrite]:
+def guard_streams(
+    read: Source,
+    write: Sink,
+) -> tuple[GuardedRead, GuardedWrite]:
     """The transport's streams, guarded; hand these to the server in their place."""
     in_flight: set[Any] = set()
     return GuardedRead(read, write, in_flight), GuardedWrite(write, in_flight)

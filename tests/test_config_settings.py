@@ -64,8 +64,13 @@ def test_no_words_are_false(word: str) -> None:
     assert Settings.load(env={"BOX_MCP_DOWNSCOPE": word}).downscope is False
 
 
-@pytest.mark.parametrize(("var", "named"), [("BOX_MCP_READ_ONLY", "--read-only or BOX_MCP_READ_ONLY"),
-                                             ("BOX_MCP_DOWNSCOPE", "downscope (BOX_MCP_DOWNSCOPE)")])
+@pytest.mark.parametrize(
+    ("var", "named"),
+    [
+        ("BOX_MCP_READ_ONLY", "--read-only or BOX_MCP_READ_ONLY"),
+        ("BOX_MCP_DOWNSCOPE", "downscope (BOX_MCP_DOWNSCOPE)"),
+    ],
+)
 def test_any_other_boolean_word_is_refused_naming_the_variable(var: str, named: str) -> None:
     pattern = r"bad settings: .*" + re.escape(named) + r".*'maybe' is not a yes/no"
     with pytest.raises(ConfigError, match=pattern):
@@ -105,4 +110,3 @@ def test_settings_are_frozen_and_copied_with_changes() -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.port = 1  # type: ignore[misc]
     assert settings.model_copy(update={"agent": "bot"}).agent == "bot" and settings.agent is None
-

@@ -52,8 +52,11 @@ def _call(agent: str, tool_name: str, **args: Any) -> Call:
 
 def _ccg(emulator: Any) -> dict[str, str]:
     ccg = emulator.credentials["ccg"]
-    return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+    return {
+        "BOX_CLIENT_ID": ccg["client_id"],
+        "BOX_CLIENT_SECRET": ccg["client_secret"],
+        "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+    }
 
 
 def _policy(tmp_path: Path, text: str) -> Path:
@@ -95,14 +98,18 @@ async def test_policy_acts_as_decides_the_identity_and_the_as_user_header(
     emulator: Any, tmp_path: Path, box_env: Callable[..., None]
 ) -> None:
     bob = emulator.user_id("bob")
-    policy = _policy(tmp_path, (
-        "version: 1\n"
-        "agents:\n"
-        f"  helper:\n    acts_as: {{as_user: \"{bob}\"}}\n"
-        "  bot:\n    acts_as: service_account\n"
-        "rules:\n"
-        "  - id: all\n    effect: permit\n    agents: [helper, bot]\n    access: read\n    within: [\"0\"]\n"
-    ))
+    policy = _policy(
+        tmp_path,
+        (
+            "version: 1\n"
+            "agents:\n"
+            f'  helper:\n    acts_as: {{as_user: "{bob}"}}\n'
+            "  bot:\n    acts_as: service_account\n"
+            "rules:\n"
+            "  - id: all\n    effect: permit\n    agents: [helper, bot]\n    access: read\n"
+            '    within: ["0"]\n'
+        ),
+    )
     box_env(**_ccg(emulator))
     settings = Settings.load(box_url=emulator.base_url, data_dir=tmp_path, policy=str(policy), agent="bot")
     async with open_deployment(settings, transport="stdio") as deployment:
@@ -121,9 +128,11 @@ async def test_identities_follow_a_policy_reload_without_a_second_reader_of_the_
 ) -> None:
     """The broker reads `acts_as` from the policy store's engine: one reload changes both together."""
     bob, ada = emulator.user_id("bob"), emulator.user_id("ada")
-    text = ("version: 1\ndefault_agent: helper\nagents:\n  helper:\n    acts_as: {{as_user: \"{user}\"}}\n"
-            "rules:\n  - id: all\n    effect: permit\n    agents: [helper]\n    access: read\n"
-            "    within: [\"0\"]\n")
+    text = (
+        'version: 1\ndefault_agent: helper\nagents:\n  helper:\n    acts_as: {{as_user: "{user}"}}\n'
+        "rules:\n  - id: all\n    effect: permit\n    agents: [helper]\n    access: read\n"
+        '    within: ["0"]\n'
+    )
     policy = _policy(tmp_path, text.format(user=bob))
     box_env(**_ccg(emulator))
     settings = Settings.load(box_url=emulator.base_url, data_dir=tmp_path / "data", policy=str(policy))
@@ -138,10 +147,14 @@ async def test_identities_follow_a_policy_reload_without_a_second_reader_of_the_
 async def test_policy_naming_an_unconfigured_identity_is_refused_at_start(
     emulator: Any, tmp_path: Path, box_env: Callable[..., None]
 ) -> None:
-    policy = _policy(tmp_path, (
-        "version: 1\nagents:\n  bot:\n    acts_as: service_account\n"
-        "rules:\n  - id: all\n    effect: permit\n    agents: [bot]\n    access: read\n    within: [\"0\"]\n"
-    ))
+    policy = _policy(
+        tmp_path,
+        (
+            "version: 1\nagents:\n  bot:\n    acts_as: service_account\n"
+            "rules:\n  - id: all\n    effect: permit\n    agents: [bot]\n    access: read\n"
+            '    within: ["0"]\n'
+        ),
+    )
     box_env(BOX_DEVELOPER_TOKEN=emulator.token("ada"))
     settings = Settings.load(box_url=emulator.base_url, data_dir=tmp_path, policy=str(policy))
     with pytest.raises(ConfigError, match="'bot' acts as the service account"):
@@ -155,8 +168,9 @@ async def test_a_policy_deployment_confines_agents_end_to_end(
 ) -> None:
     with running_emulator(seed="demo") as emu:
         box_env(BOX_DEVELOPER_TOKEN=emu.token("ada"))
-        settings = Settings.load(box_url=emu.base_url, policy=str(DEFAULT), agent="contracts-bot",
-                                 data_dir=tmp_path)
+        settings = Settings.load(
+            box_url=emu.base_url, policy=str(DEFAULT), agent="contracts-bot", data_dir=tmp_path
+        )
         async with open_deployment(settings, transport="stdio") as deployment:
             assert deployment.verifier is None  # default.yaml declares no API keys
             async with Client(deployment.server) as client:
@@ -177,8 +191,9 @@ async def test_keys_in_the_policy_become_the_http_token_verifier(
     agent = f"{{keys: ['sha256:{digest}'], acts_as: {{as_user: '{ada}'}}}}"
     policy = _policy(tmp_path, f"agents:\n  a: {agent}\n")
     box_env(BOX_DEVELOPER_TOKEN=emulator.token("ada"))
-    settings = Settings.load(box_url=emulator.base_url, policy=str(policy), data_dir=tmp_path,
-                             transport="http")
+    settings = Settings.load(
+        box_url=emulator.base_url, policy=str(policy), data_dir=tmp_path, transport="http"
+    )
     async with open_deployment(settings, transport="http") as deployment:
         assert deployment.verifier is not None
         token = await deployment.verifier.verify_token(key)
@@ -195,13 +210,16 @@ async def test_confined_agent_on_app_credentials_alone_is_located_as_its_own_ide
     with running_emulator(seed="demo") as emu:
         ada = emu.user_id("ada")
         contracts = emu.credentials["folders"]["Contracts"]
-        policy = _policy(tmp_path, (
-            "version: 1\ndefault_agent: bot\n"
-            f"agents:\n  bot:\n    acts_as: {{as_user: \"{ada}\"}}\n"
-            "rules:\n"
-            f"  - id: contracts\n    effect: permit\n    agents: [bot]\n    access: read\n"
-            f"    within: [\"{contracts}\"]\n"
-        ))
+        policy = _policy(
+            tmp_path,
+            (
+                "version: 1\ndefault_agent: bot\n"
+                f'agents:\n  bot:\n    acts_as: {{as_user: "{ada}"}}\n'
+                "rules:\n"
+                f"  - id: contracts\n    effect: permit\n    agents: [bot]\n    access: read\n"
+                f'    within: ["{contracts}"]\n'
+            ),
+        )
         box_env(**_ccg(emu))
         settings = Settings.load(box_url=emu.base_url, data_dir=tmp_path / "data", policy=str(policy))
         async with open_deployment(settings, transport="stdio") as deployment:

@@ -12,8 +12,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "box_mcp"
 
 # layer of a module (by dotted-name prefix, longest first) -> the layers it may not import
-CLI = ("box_mcp.cli", "box_mcp.server_cli", "box_mcp.demo", "box_mcp.__main__", "box_mcp.policy.cli",
-       "box_mcp.audit.cli", "box_mcp.broker.cli", "box_mcp.emulator.cli")
+CLI = (
+    "box_mcp.cli",
+    "box_mcp.server_cli",
+    "box_mcp.demo",
+    "box_mcp.__main__",
+    "box_mcp.policy.cli",
+    "box_mcp.audit.cli",
+    "box_mcp.broker.cli",
+    "box_mcp.emulator.cli",
+)
 ABOVE_GATE = ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.approvals", *CLI)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.deployment", CLI),
@@ -25,8 +33,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.audit", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", *ABOVE_GATE)),
     ("box_mcp.state", ("box_mcp.gate", "box_mcp.policy", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE)),
     ("box_mcp.tools", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
-    ("box_mcp.box", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", "box_mcp.tools",
-                     *ABOVE_GATE)),
+    (
+        "box_mcp.box",
+        ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE),
+    ),
 ]
 
 
@@ -38,7 +48,8 @@ def _module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def runtime_imports(path: Path) -> set[str]:
@@ -97,8 +108,11 @@ def test_no_module_imports_a_layer_above_its_own(path: Path) -> None:
 def test_the_emulator_imports_nothing_of_box_mcp_outside_itself() -> None:
     outside = {}
     for path in sorted((PACKAGE / "emulator").rglob("*.py")):
-        names = {n for n in runtime_imports(path)
-                 if not _within(n, "box_mcp.emulator") and not _within(n, "box_mcp._serving")}
+        names = {
+            n
+            for n in runtime_imports(path)
+            if not _within(n, "box_mcp.emulator") and not _within(n, "box_mcp._serving")
+        }
         if names:
             outside[_module_name(path)] = sorted(names)
     assert outside == {}
@@ -111,7 +125,11 @@ def test_the_checker_sees_function_local_imports_and_skips_type_checking_ones(tm
         "def f():\n    from box_mcp.server import NAME\n    from . import engine\n"
     )
     try:
-        assert runtime_imports(probe) == {"box_mcp.server", "box_mcp.server.NAME", "box_mcp.policy",
-                                          "box_mcp.policy.engine"}
+        assert runtime_imports(probe) == {
+            "box_mcp.server",
+            "box_mcp.server.NAME",
+            "box_mcp.policy",
+            "box_mcp.policy.engine",
+        }
     finally:
         probe.unlink()

@@ -1,9 +1,9 @@
 """The tamper-evident audit log: hash-chained JSONL records, a SQLite query index, verify and query.
 
-    log = await AuditLog.open(settings.data_dir / "audit")
-    intent_id = await log.intent(agent=..., tool=..., args=..., items=..., decision=...)
-    await log.outcome(intent_id, outcome={"status": "ok"}, latency_ms=12.5)
-    report = verify(directory); rows = query(directory, agent="claude", denied=True)
+log = await AuditLog.open(settings.data_dir / "audit")
+intent_id = await log.intent(agent=..., tool=..., args=..., items=..., decision=...)
+await log.outcome(intent_id, outcome={"status": "ok"}, latency_ms=12.5)
+report = verify(directory); rows = query(directory, agent="claude", denied=True)
 """
 
 from __future__ import annotations
@@ -35,4 +35,3 @@ __all__ = [
     "redact",
     "verify",
 ]
-

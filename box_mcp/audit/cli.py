@@ -75,8 +75,16 @@ def _emit(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> int:
     return count
 
 
-def follow(directory: Path, filters: dict[str, Any], *, after_seq: int, as_json: bool, out: TextIO,
-           stop: threading.Event, interval: float = 0.5) -> None:
+def follow(
+    directory: Path,
+    filters: dict[str, Any],
+    *,
+    after_seq: int,
+    as_json: bool,
+    out: TextIO,
+    stop: threading.Event,
+    interval: float = 0.5,
+) -> None:
     """Print new matching records as they are written, until `stop` is set."""
     while not stop.is_set():
         for rec in query(directory, after_seq=after_seq, **filters):
@@ -87,15 +95,19 @@ def follow(directory: Path, filters: dict[str, Any], *, after_seq: int, as_json:
 
 def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     directory = _directory(args, settings)
-    filters: dict[str, Any] = {"agent": args.agent, "tool": args.tool,
-                               "denied": True if args.denied else None}
+    filters: dict[str, Any] = {
+        "agent": args.agent,
+        "tool": args.tool,
+        "denied": True if args.denied else None,
+    }
     newest = list(query(directory, limit=args.lines, newest_first=True, **filters))
     _emit(reversed(newest), args.json, sys.stdout)
     if args.follow:
         after = int(newest[0]["seq"]) if newest else 0
         try:
-            follow(directory, filters, after_seq=after, as_json=args.json, out=sys.stdout,
-                   stop=threading.Event())
+            follow(
+                directory, filters, after_seq=after, as_json=args.json, out=sys.stdout, stop=threading.Event()
+            )
         except KeyboardInterrupt:
             return 0
     return 0
@@ -104,8 +116,17 @@ def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     directory = _directory(args, settings)
     denied = {"yes": True, "no": False, None: None}[args.denied]
-    records = query(directory, since=args.since, until=args.until, agent=args.agent, tool=args.tool,
-                    item=args.item, kind=args.kind, denied=denied, limit=args.limit)
+    records = query(
+        directory,
+        since=args.since,
+        until=args.until,
+        agent=args.agent,
+        tool=args.tool,
+        item=args.item,
+        kind=args.kind,
+        denied=denied,
+        limit=args.limit,
+    )
     _emit(records, args.json, sys.stdout)
     return 0
 
@@ -113,8 +134,9 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 def _parse_anchor(text: str) -> Head:
     seq, sep, digest = text.partition(":")
     if not sep or not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise AuditError(f"cannot read the anchor {text!r}: give SEQ:HASH as printed by "
-                         "`box-mcp audit verify`")
+        raise AuditError(
+            f"cannot read the anchor {text!r}: give SEQ:HASH as printed by `box-mcp audit verify`"
+        )
     return Head(seq=int(seq), hash=digest)
 
 
@@ -136,17 +158,22 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ok: {report.count} records in {report.files} file(s) verify from genesis")
         if key is not None:
             print(f"  {report.sealed} sealed with the key; {report.unsealed} written before it was set")
-        print("  anchor (keep it elsewhere, check later with --anchor): "
-              f"{report.last_seq}:{report.last_hash}")
+        print(
+            f"  anchor (keep it elsewhere, check later with --anchor): {report.last_seq}:{report.last_hash}"
+        )
     if report.torn_tail is not None:
         print(f"crash: {_safe(report.torn_tail)} (cut off and recorded when the server restarts)")
     if report.incomplete_intents:
-        print(f"incomplete: {len(report.incomplete_intents)} write intent(s) without an outcome "
-              "(the write may or may not have reached Box; check these items in Box):")
+        print(
+            f"incomplete: {len(report.incomplete_intents)} write intent(s) without an outcome "
+            "(the write may or may not have reached Box; check these items in Box):"
+        )
         for intent in report.incomplete_intents:
             items = ", ".join(f"{i.get('type')} {i.get('id')}" for i in intent.get("items") or [])
-            print(f"  {intent['file']} line {intent['line']}  #{intent['seq']}  {intent['time']}  "
-                  f"{_safe(intent.get('agent'))}  {_safe(intent.get('tool'))}  {_safe(items)}")
+            print(
+                f"  {intent['file']} line {intent['line']}  #{intent['seq']}  {intent['time']}  "
+                f"{_safe(intent.get('agent'))}  {_safe(intent.get('tool'))}  {_safe(items)}"
+            )
     return report.exit_code
 
 
@@ -181,8 +208,12 @@ def _guard(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[[arg
 
 
 def register(subparsers: Any) -> None:
-    audit = subparsers.add_parser("audit", help="read, search and verify the audit log",
-                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit = subparsers.add_parser(
+        "audit",
+        help="read, search and verify the audit log",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -213,8 +244,11 @@ def register(subparsers: Any) -> None:
     v = sub.add_parser("verify", help="prove the chain intact; exit 0 ok, 1 tampered, 2 incomplete")
     common(v)
     v.add_argument("--anchor", help="SEQ:HASH printed by an earlier verify: the log must still hold it")
-    v.add_argument("--key-file", help="the log's HMAC key (default: $BOX_MCP_AUDIT_KEY_FILE): "
-                   "also prove every sealed record was written by its holder")
+    v.add_argument(
+        "--key-file",
+        help="the log's HMAC key (default: $BOX_MCP_AUDIT_KEY_FILE): "
+        "also prove every sealed record was written by its holder",
+    )
     v.set_defaults(func=_guard(_cmd_verify))
 
     k = sub.add_parser("new-key", help="create an HMAC key file for sealing records")

@@ -150,8 +150,10 @@ class AuditEvent(BaseModel):
         if self.args is not None:
             out["args"] = redactor(self.args)
         if self.items is not None:
-            out["items"] = [{k: redact_string(v) for k in ITEM_KEYS if (v := getattr(item, k)) is not None}
-                            for item in self.items]
+            out["items"] = [
+                {k: redact_string(v) for k in ITEM_KEYS if (v := getattr(item, k)) is not None}
+                for item in self.items
+            ]
         if self.decision is not None:
             verdict: dict[str, Any] = {"effect": self.decision.effect, "rules": list(self.decision.rules)}
             if self.decision.sentence is not None:
@@ -192,8 +194,14 @@ class Rejected:
     session: SessionInfo | None = None
 
 
-def call_event(kind: CallKind, call: Call | Rejected, decision: Decision | None = None,
-               outcome: Outcome | None = None, *, intent_id: str | None = None) -> AuditEvent:
+def call_event(
+    kind: CallKind,
+    call: Call | Rejected,
+    decision: Decision | None = None,
+    outcome: Outcome | None = None,
+    *,
+    intent_id: str | None = None,
+) -> AuditEvent:
     """The record of one tool call: `intent` before a write (no decision or outcome yet), then its
     `outcome`; `call` for everything else."""
     detail: dict[str, Any] = {"call_id": call.call_id, "transport": str(call.transport)}
@@ -204,10 +212,17 @@ def call_event(kind: CallKind, call: Call | Rejected, decision: Decision | None 
         if decision is not None and decision.allowed:  # nothing decided: it never reached the policy
             decision = None
     else:
-        fields.update(tool=call.tool.name, args=call.args, acting_as=call.acting_as,
-                      items=_named(call.resources, outcome.result_item if outcome is not None else None))
-        facts = {f.name: v for f in dataclasses.fields(call.facts)
-                 if (v := getattr(call.facts, f.name)) is not None}
+        fields.update(
+            tool=call.tool.name,
+            args=call.args,
+            acting_as=call.acting_as,
+            items=_named(call.resources, outcome.result_item if outcome is not None else None),
+        )
+        facts = {
+            f.name: v
+            for f in dataclasses.fields(call.facts)
+            if (v := getattr(call.facts, f.name)) is not None
+        }
         if facts:
             detail["facts"] = facts
     if call.session is not None:
@@ -215,9 +230,13 @@ def call_event(kind: CallKind, call: Call | Rejected, decision: Decision | None 
     if decision is not None:
         fields["decision"] = _verdict_of(decision)
     if outcome is not None:
-        fields["outcome"] = {"status": "ok" if outcome.ok else (outcome.error_kind or "error"),
-                             "error_code": outcome.box_code, "http_status": outcome.box_status,
-                             "request_id": outcome.box_request_id, "message": outcome.error}
+        fields["outcome"] = {
+            "status": "ok" if outcome.ok else (outcome.error_kind or "error"),
+            "error_code": outcome.box_code,
+            "http_status": outcome.box_status,
+            "request_id": outcome.box_request_id,
+            "message": outcome.error,
+        }
         fields["latency_ms"] = outcome.duration_ms
     if intent_id is not None:
         fields["intent_id"] = intent_id

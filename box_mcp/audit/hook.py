@@ -53,8 +53,17 @@ class GateAudit:
         kind: CallKind = "call" if intent_id is None else "outcome"
         await self._write(call_event(kind, call, outcome.decision, outcome, intent_id=intent_id))
 
-    async def rejected(self, tool: str, arguments: object, *, call_id: str, agent: str,
-                       transport: TransportKind, session: SessionInfo | None, outcome: Outcome) -> None:
+    async def rejected(
+        self,
+        tool: str,
+        arguments: object,
+        *,
+        call_id: str,
+        agent: str,
+        transport: TransportKind,
+        session: SessionInfo | None,
+        outcome: Outcome,
+    ) -> None:
         """A call refused before it ran (unknown tool, invalid arguments, a rate limit): its arguments as
         received, and no Box identity."""
         refused = Rejected(tool, arguments, call_id, agent, transport, session)

@@ -95,9 +95,22 @@ def catch_up(conn: sqlite3.Connection, directory: Path) -> int:
                 continue  # not a record: verify names it; the index skips it
             decision = data.get("decision") or {}
             outcome = data.get("outcome") or {}
-            rows.append((seq, data.get("id"), data.get("time"), data.get("kind"), data.get("agent"),
-                         data.get("tool"), data.get("session_id"), decision.get("effect"),
-                         outcome.get("status"), path.name, lines, raw.decode("utf-8", "replace")))
+            rows.append(
+                (
+                    seq,
+                    data.get("id"),
+                    data.get("time"),
+                    data.get("kind"),
+                    data.get("agent"),
+                    data.get("tool"),
+                    data.get("session_id"),
+                    decision.get("effect"),
+                    outcome.get("status"),
+                    path.name,
+                    lines,
+                    raw.decode("utf-8", "replace"),
+                )
+            )
             for item in data.get("items") or ():
                 items.append((seq, item.get("type"), item.get("id"), item.get("name")))
         conn.execute("BEGIN IMMEDIATE")
@@ -105,8 +118,10 @@ def catch_up(conn: sqlite3.Connection, directory: Path) -> int:
             if rows:
                 # A seq already indexed (another reader caught up first, or a duplicated line) is kept.
                 low, high = min(r[0] for r in rows), max(r[0] for r in rows)
-                have = {s for (s,) in conn.execute("SELECT seq FROM records WHERE seq BETWEEN ? AND ?",
-                                                   (low, high))}
+                have = {
+                    s
+                    for (s,) in conn.execute("SELECT seq FROM records WHERE seq BETWEEN ? AND ?", (low, high))
+                }
                 rows = [r for r in rows if r[0] not in have]
                 items = [i for i in items if i[0] not in have]
                 conn.executemany("INSERT OR IGNORE INTO records VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
@@ -226,8 +241,9 @@ def query(
     return _pages(directory, where, params, limit, newest_first)
 
 
-def _select(conn: sqlite3.Connection, where: list[str], params: list[Any], limit: int | None,
-            newest_first: bool) -> Iterator[dict[str, Any]]:
+def _select(
+    conn: sqlite3.Connection, where: list[str], params: list[Any], limit: int | None, newest_first: bool
+) -> Iterator[dict[str, Any]]:
     sql = "SELECT json FROM records"  # clauses are fixed strings; values are bound
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -238,8 +254,9 @@ def _select(conn: sqlite3.Connection, where: list[str], params: list[Any], limit
         yield json.loads(text)
 
 
-def _pages(directory: Path, where: list[str], params: list[Any], limit: int | None,
-           newest_first: bool) -> Iterator[dict[str, Any]]:
+def _pages(
+    directory: Path, where: list[str], params: list[Any], limit: int | None, newest_first: bool
+) -> Iterator[dict[str, Any]]:
     # One short-lived connection per page, so an abandoned iterator holds nothing open.
     cursor_seq: int | None = None
     left = limit

@@ -57,9 +57,18 @@ _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, ti
 class AuditLog:
     """Open with `await AuditLog.open(directory)`; close with `await log.aclose()` (or `async with`)."""
 
-    def __init__(self, directory: Path, *, fsync: bool, index: bool, lock_fd: int,
-                 secret_fields: Iterable[str], inline_sync_ms: float, clock: Callable[[], int],
-                 key: bytes | None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: bool,
+        index: bool,
+        lock_fd: int,
+        secret_fields: Iterable[str],
+        inline_sync_ms: float,
+        clock: Callable[[], int],
+        key: bytes | None,
+    ) -> None:
         self.directory = directory
         self._dir = str(directory)
         self._clock = clock
@@ -92,9 +101,17 @@ class AuditLog:
         self._fd_name: str | None = None
 
     @classmethod
-    async def open(cls, directory: Path, *, fsync: bool = True, index: bool = True,
-                   secret_fields: Iterable[str] = (), inline_sync_ms: float = 0.5,
-                   clock: Callable[[], int] = time.time_ns, key: bytes | None = None) -> AuditLog:
+    async def open(
+        cls,
+        directory: Path,
+        *,
+        fsync: bool = True,
+        index: bool = True,
+        secret_fields: Iterable[str] = (),
+        inline_sync_ms: float = 0.5,
+        clock: Callable[[], int] = time.time_ns,
+        key: bytes | None = None,
+    ) -> AuditLog:
         """Open (or create) the log in `directory`, continuing its chain from the last durable record.
 
         Several processes (say, one stdio server per IDE) may write one directory: every batch is
@@ -111,8 +128,16 @@ class AuditLog:
         directory = Path(directory)
         loop = asyncio.get_running_loop()
         lock_fd = await loop.run_in_executor(None, _open_lock, directory)
-        log = cls(directory, fsync=fsync, index=index, lock_fd=lock_fd, secret_fields=secret_fields,
-                  inline_sync_ms=inline_sync_ms, clock=clock, key=key)
+        log = cls(
+            directory,
+            fsync=fsync,
+            index=index,
+            lock_fd=lock_fd,
+            secret_fields=secret_fields,
+            inline_sync_ms=inline_sync_ms,
+            clock=clock,
+            key=key,
+        )
         try:
             # Read the tail from the files now (checking the last record, cutting a torn line and
             # recording that, if a crash left one), so last_seq/last_hash are right from the start.
@@ -207,8 +232,9 @@ class AuditLog:
     async def __aenter__(self) -> AuditLog:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     # -- writing a batch (in the loop or the writer thread) --------------------------------------
@@ -253,10 +279,17 @@ class AuditLog:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         # The operator's log gets the directory and the cause, once; the agent's message names neither
         # the path nor the server's layout.
-        logger.error("the audit log cannot write to %s; every tool call is refused until it can: fix the "
-                     "cause and restart", self.directory, exc_info=exc)
-        self._fail(f"the audit log cannot write its records ({why}); tool calls are refused until the "
-                   "server's operator fixes the cause and restarts it", batch)
+        logger.error(
+            "the audit log cannot write to %s; every tool call is refused until it can: fix the "
+            "cause and restart",
+            self.directory,
+            exc_info=exc,
+        )
+        self._fail(
+            f"the audit log cannot write its records ({why}); tool calls are refused until the "
+            "server's operator fixes the cause and restarts it",
+            batch,
+        )
 
     def _fail(self, message: str, batch: list[_Pending]) -> None:
         self._failure = message
@@ -274,8 +307,9 @@ class AuditLog:
             tail, torn = self._current_tail(times, trust_state)
             bodies = [b for b, _, _ in batch]
             if torn is not None:  # another writer crashed mid-line; its fragment is gone: say so first
-                bodies.insert(0, build_body("log_recovery", {"detail": {"torn_line_removed": torn}},
-                                            self._redactor))
+                bodies.insert(
+                    0, build_body("log_recovery", {"detail": {"torn_line_removed": torn}}, self._redactor)
+                )
                 times.insert(0, times[0] if times else self._clock())
             records: list[AuditRecord] = []
             now_ns = tail.time_ns
@@ -286,8 +320,9 @@ class AuditLog:
                 try:
                     record = AuditRecord.seal(body, seq=seq, prev_hash=prev, now_ns=now_ns, key=self._key)
                 except (ValueError, TypeError):  # JSON cannot hold a value: record it in a safe form
-                    record = AuditRecord.seal(json_safe(body), seq=seq, prev_hash=prev, now_ns=now_ns,
-                                              key=self._key)
+                    record = AuditRecord.seal(
+                        json_safe(body), seq=seq, prev_hash=prev, now_ns=now_ns, key=self._key
+                    )
                 records.append(record)
             if records:
                 last = records[-1]
@@ -301,7 +336,7 @@ class AuditLog:
         if records:
             self._sync_times.append(time.perf_counter() - started)
             self._sync_median = sorted(self._sync_times)[len(self._sync_times) // 2]
-        return records[len(records) - len(batch):]
+        return records[len(records) - len(batch) :]
 
     def _current_tail(self, times: list[int], trust_state: bool) -> tuple[TailState, dict[str, Any] | None]:
         """The chain's tail, from the lock file when the log still ends where it says (the usual case,
@@ -417,7 +452,6 @@ class AuditLog:
                 self._close_index()
             if not self._index_again:
                 return
-
 
     def _close_index(self) -> None:
         if self._conn is not None:

@@ -31,8 +31,9 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """The one byte encoding that is hashed and written: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def record_hash(obj: Mapping[str, Any]) -> str:
@@ -92,8 +93,9 @@ def event_body(event: AuditEvent, redactor: Redactor) -> dict[str, Any]:
 def _explain(kind: str, exc: ValidationError) -> str:
     """What is wrong with the fields, naming fields only (their values may be an agent's data)."""
     errors = exc.errors(include_input=False, include_url=False)
-    unknown = sorted(str(e["loc"][0]) for e in errors
-                     if e["type"] == "extra_forbidden" and len(e["loc"]) == 1)
+    unknown = sorted(
+        str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+    )
     if unknown:
         return f"unknown audit fields {unknown}; allowed: {', '.join(sorted(CALLER_FIELDS))}"
     problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
@@ -148,12 +150,18 @@ class AuditRecord:
     line: bytes = field(repr=False, compare=False)
 
     @classmethod
-    def seal(cls, body: Mapping[str, Any], *, seq: int, prev_hash: str, now_ns: int,
-             key: bytes | None = None) -> AuditRecord:
+    def seal(
+        cls, body: Mapping[str, Any], *, seq: int, prev_hash: str, now_ns: int, key: bytes | None = None
+    ) -> AuditRecord:
         """Add the chain fields to `body`, hash it (and MAC it, given a key), and encode the line."""
         data = dict(body)
-        data.update(v=FORMAT_VERSION, seq=seq, id=new_record_id(now_ns), time=utc_timestamp(now_ns),
-                    prev_hash=prev_hash)
+        data.update(
+            v=FORMAT_VERSION,
+            seq=seq,
+            id=new_record_id(now_ns),
+            time=utc_timestamp(now_ns),
+            prev_hash=prev_hash,
+        )
         # Encode once: the hashed bytes become the line by inserting "hash" just before "id", the
         # next key in sort order (no caller field sorts between them), and "mac" before the key that
         # follows it. Each place is found by its key and value, checked to occur once; the result is
@@ -172,8 +180,16 @@ class AuditRecord:
         if line is None:  # cannot happen with the fields allowed today
             line = canonical(data)
         line += b"\n"
-        return cls(seq=seq, id=data["id"], time=data["time"], kind=data["kind"], hash=digest,
-                   prev_hash=prev_hash, data=data, line=line)
+        return cls(
+            seq=seq,
+            id=data["id"],
+            time=data["time"],
+            kind=data["kind"],
+            hash=digest,
+            prev_hash=prev_hash,
+            data=data,
+            line=line,
+        )
 
     @classmethod
     def from_line(cls, line: bytes) -> AuditRecord:
@@ -181,9 +197,16 @@ class AuditRecord:
         data = json.loads(line)
         if not isinstance(data, dict):
             raise ValueError("a record line must hold a JSON object")
-        return cls(seq=int(data["seq"]), id=str(data["id"]), time=str(data["time"]), kind=str(data["kind"]),
-                   hash=str(data["hash"]), prev_hash=str(data["prev_hash"]), data=data,
-                   line=line if line.endswith(b"\n") else line + b"\n")
+        return cls(
+            seq=int(data["seq"]),
+            id=str(data["id"]),
+            time=str(data["time"]),
+            kind=str(data["kind"]),
+            hash=str(data["hash"]),
+            prev_hash=str(data["prev_hash"]),
+            data=data,
+            line=line if line.endswith(b"\n") else line + b"\n",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)

@@ -20,9 +20,7 @@ MAX_CHARS = 256
 CUT_PREFIX = 64
 MAX_DEPTH = 16
 
-CONTENT_FIELDS = frozenset(
-    {"content", "content_base64", "file_content", "text", "body", "data", "payload"}
-)
+CONTENT_FIELDS = frozenset({"content", "content_base64", "file_content", "text", "body", "data", "payload"})
 SECRET_FIELDS = frozenset(
     {
         "password",
@@ -63,8 +61,9 @@ def _may_hold_token(text: str) -> bool:
     cheap to look for ("eyJ"; "bearer" in any case: no character outside ASCII matches b, e, a or r
     under re.IGNORECASE, so str.lower() finds every one; a run of 32 ASCII letters and digits). About
     five times cheaper than the substitution on the strings a record usually holds (names, ids, paths)."""
-    return ("eyJ" in text or "bearer" in text.lower()
-            or (len(text) >= 32 and _ALNUM_RUN.search(text) is not None))
+    return (
+        "eyJ" in text or "bearer" in text.lower() or (len(text) >= 32 and _ALNUM_RUN.search(text) is not None)
+    )
 
 
 def _norm(name: str) -> str:
@@ -169,8 +168,9 @@ class Redactor:
         if key in self.secret_fields:
             return None if value is None else MASK
         if key in CONTENT_FIELDS and isinstance(value, str | bytes | bytearray | memoryview):
-            return content_digest(value if isinstance(value, str) else bytes(value),
-                                  is_base64=key.endswith("base64"))
+            return content_digest(
+                value if isinstance(value, str) else bytes(value), is_base64=key.endswith("base64")
+            )
         return self._value(value, depth)
 
 

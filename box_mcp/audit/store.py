@@ -177,7 +177,8 @@ class TailState(NamedTuple):
     def encode(self) -> bytes:
         # Fixed width and plain words: read and written under the lock for every batch, so cheap.
         return f"{self.seq} {self.hash} {self.time_ns} {self.offset} {self.file or '-'}\n".encode().ljust(
-            TAIL_SIZE)
+            TAIL_SIZE
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> TailState | None:
@@ -259,8 +260,12 @@ def recover(directory: Path, hint: TailState | None = None) -> Recovered:
                 # can persist a later page of a write and not an earlier one).
                 fragment = fh.read().strip(b"\0")
                 if fragment:
-                    torn = {"file": path.name, "offset": complete_end, "bytes": len(fragment),
-                            "sha256": hashlib.sha256(fragment).hexdigest()}
+                    torn = {
+                        "file": path.name,
+                        "offset": complete_end,
+                        "bytes": len(fragment),
+                        "sha256": hashlib.sha256(fragment).hexdigest(),
+                    }
                 fh.truncate(complete_end)
                 os.fsync(fh.fileno())
         if line is None:
@@ -279,8 +284,9 @@ def recover(directory: Path, hint: TailState | None = None) -> Recovered:
                 "run `box-mcp audit verify`, then move the damaged log aside"
             )
         _check_head(directory, seq)
-        return Recovered(seq=seq, hash=digest, torn=torn, time_ns=time_ns, file=path.name,
-                         offset=complete_end)
+        return Recovered(
+            seq=seq, hash=digest, torn=torn, time_ns=time_ns, file=path.name, offset=complete_end
+        )
     _check_head(directory, 0)
     return Recovered(seq=0, hash=GENESIS, torn=torn)
 
@@ -299,8 +305,10 @@ def new_key_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise AuditError(f"{path} already exists; an audit key is never overwritten (records sealed "
-                         "with it could no longer be checked)") from None
+        raise AuditError(
+            f"{path} already exists; an audit key is never overwritten (records sealed "
+            "with it could no longer be checked)"
+        ) from None
     try:
         os.write(fd, secrets.token_hex(32).encode() + b"\n")
         os.fsync(fd)
@@ -321,6 +329,8 @@ def load_key(path: Path) -> bytes:
     except ValueError:
         key = b""
     if len(key) < 32:
-        raise AuditError(f"{path} does not hold an audit key (64 hex characters); "
-                         "create one with `box-mcp audit new-key PATH`")
+        raise AuditError(
+            f"{path} does not hold an audit key (64 hex characters); "
+            "create one with `box-mcp audit new-key PATH`"
+        )
     return key

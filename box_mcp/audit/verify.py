@@ -64,10 +64,19 @@ class VerifyReport:
                 return None
             return {"file": bad.file, "line": bad.line, "seq": bad.seq, "why": bad.why}
 
-        return {"status": self.status, "ok": self.ok, "count": self.count, "files": self.files,
-                "last_seq": self.last_seq, "last_hash": self.last_hash, "sealed": self.sealed,
-                "unsealed": self.unsealed, "first_bad": loc(self.first_bad),
-                "torn_tail": loc(self.torn_tail), "incomplete_intents": self.incomplete_intents}
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "count": self.count,
+            "files": self.files,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "sealed": self.sealed,
+            "unsealed": self.unsealed,
+            "first_bad": loc(self.first_bad),
+            "torn_tail": loc(self.torn_tail),
+            "incomplete_intents": self.incomplete_intents,
+        }
 
 
 def _check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple[dict[str, Any] | None, str]:
@@ -86,8 +95,11 @@ def _check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple
     if record_hash(data) != data["hash"]:
         return data, "hash does not match its content (edited or forged)"
     if data.get("seq") != expect_seq:
-        return data, f"expected record {expect_seq} here, found {data.get('seq')} (a record was deleted, " \
-                     "inserted or moved)"
+        return (
+            data,
+            f"expected record {expect_seq} here, found {data.get('seq')} (a record was deleted, "
+            "inserted or moved)",
+        )
     if data.get("prev_hash") != prev_hash:
         return data, "prev_hash does not match the previous record (records deleted, inserted or reordered)"
     if not str(data.get("time", "")).startswith(date):
@@ -138,8 +150,9 @@ def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = N
             if not raw.endswith(b"\n"):
                 if last_file:
                     size = len(raw.rstrip(b"\0"))  # without the padding after it
-                    report.torn_tail = BadRecord(path.name, number, None,
-                                                 f"torn last line ({size} bytes): a crash during a write")
+                    report.torn_tail = BadRecord(
+                        path.name, number, None, f"torn last line ({size} bytes): a crash during a write"
+                    )
                     break
                 return fail(path.name, number, None, "a line without its newline inside the log (edited)")
             data, why = _check_line(raw, expect_seq, prev_hash, date)
@@ -162,18 +175,30 @@ def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = N
             if not only_nul_after(path, end):
                 if not last_file:
                     return fail(path.name, number + 1, None, "bytes after a NUL inside the log (edited)")
-                report.torn_tail = BadRecord(path.name, number + 1, None,
-                                             "bytes after the NUL padding at the end: a crash during a write")
+                report.torn_tail = BadRecord(
+                    path.name,
+                    number + 1,
+                    None,
+                    "bytes after the NUL padding at the end: a crash during a write",
+                )
     report.last_seq, report.last_hash = expect_seq - 1, prev_hash
     for mark in marks:
         where_file, where_line = last_place if last_place[0] else (files[-1].name if files else "-", 0)
         if mark.seq > report.last_seq:
-            return fail(where_file, where_line + 1, None,
-                        f"the log ends at record {report.last_seq} but record {mark.seq} was written "
-                        "(the tail was cut)")
+            return fail(
+                where_file,
+                where_line + 1,
+                None,
+                f"the log ends at record {report.last_seq} but record {mark.seq} was written "
+                "(the tail was cut)",
+            )
         seen = seen_marks.get(mark.seq)
         if mark.seq > 0 and seen is not None and seen[0] != mark.hash:
-            return fail(seen[1], seen[2], None,
-                        f"record {mark.seq} is not the one that was written (its hash differs from the mark)")
+            return fail(
+                seen[1],
+                seen[2],
+                None,
+                f"record {mark.seq} is not the one that was written (its hash differs from the mark)",
+            )
     report.incomplete_intents = sorted(intents.values(), key=lambda i: i["seq"])
     return report

@@ -115,7 +115,8 @@ class BoxClient(ContentMethods):
         # What url() builds starts with one of these; a URL that does is on a trusted origin without
         # parsing it (the "/" ends the origin: nothing after it can change the host).
         self._trusted_prefixes = tuple(
-            f"{u.rstrip('/')}/" for u in (self.base_url, self.upload_url) if _origin(u)[1])
+            f"{u.rstrip('/')}/" for u in (self.base_url, self.upload_url) if _origin(u)[1]
+        )
         self._http = httpx2.AsyncClient(
             transport=transport,
             timeout=httpx2.Timeout(60.0, connect=10.0),

@@ -65,10 +65,17 @@ def vault_location(settings: Settings) -> str:
 class Broker:
     """Holds every identity's session and hands out (downscoped) token sources."""
 
-    def __init__(self, *, endpoint: TokenEndpoint, settings: BrokerSettings,
-                 vault_factory: Callable[[], VaultStore], downscope: bool = True,
-                 margin: float = DEFAULT_MARGIN, owned_http: httpx2.AsyncClient | None = None,
-                 step_hook: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: TokenEndpoint,
+        settings: BrokerSettings,
+        vault_factory: Callable[[], VaultStore],
+        downscope: bool = True,
+        margin: float = DEFAULT_MARGIN,
+        owned_http: httpx2.AsyncClient | None = None,
+        step_hook: Callable[[str], None] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.settings = settings
         self.downscope = downscope
@@ -85,10 +92,16 @@ class Broker:
         return f"Broker(identities={sorted(self._sessions)}, downscope={self.downscope})"
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, downscope: bool | None = None,
-                      http: httpx2.AsyncClient | None = None, clock: Clock = time.time,
-                      margin: float = DEFAULT_MARGIN,
-                      step_hook: Callable[[str], None] | None = None) -> Broker:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        downscope: bool | None = None,
+        http: httpx2.AsyncClient | None = None,
+        clock: Clock = time.time,
+        margin: float = DEFAULT_MARGIN,
+        step_hook: Callable[[str], None] | None = None,
+    ) -> Broker:
         """Build from a deployment's settings (credentials, Box URL, data dir, vault key, downscope;
         `downscope` given overrides the settings'). `http` lets tests inject a transport; otherwise the
         broker owns a client and closes it in `aclose`. `step_hook` is the crash tests' seam: called
@@ -98,9 +111,15 @@ class Broker:
         if http is None:
             http = owned = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, connect=10.0))
         endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url), clock=clock)
-        return cls(endpoint=endpoint, settings=credentials, margin=margin,
-                   downscope=settings.downscope if downscope is None else downscope,
-                   vault_factory=lambda: open_vault(settings), owned_http=owned, step_hook=step_hook)
+        return cls(
+            endpoint=endpoint,
+            settings=credentials,
+            margin=margin,
+            downscope=settings.downscope if downscope is None else downscope,
+            vault_factory=lambda: open_vault(settings),
+            owned_http=owned,
+            step_hook=step_hook,
+        )
 
     @property
     def vault(self) -> VaultStore:
@@ -133,10 +152,13 @@ class Broker:
         if identity.kind == "user_grant":
             oauth = self.settings.oauth_client
             return UserGrantSession(
-                label=identity.label or "default", vault=self.vault, endpoint=self.endpoint,
+                label=identity.label or "default",
+                vault=self.vault,
+                endpoint=self.endpoint,
                 client_id=oauth.client_id if oauth else None,
                 client_secret=oauth.client_secret.get_secret_value() if oauth else None,
-                margin=self._margin, step_hook=self._step_hook,
+                margin=self._margin,
+                step_hook=self._step_hook,
             )
         credential: Credential
         if key == "developer_token":
@@ -153,8 +175,9 @@ class Broker:
             credential = service
         return MintingSession(credential, self.endpoint, key=key, margin=self._margin)
 
-    async def token_source(self, identity: IdentitySpec, *, scopes: frozenset[str] | None = None,
-                           resource: str | None = None) -> TokenSource:
+    async def token_source(
+        self, identity: IdentitySpec, *, scopes: frozenset[str] | None = None, resource: str | None = None
+    ) -> TokenSource:
         """A TokenSource for one call. With downscoping on and scopes given, the token carries only
         those scopes (and only `resource`, a full item URL, when given). Cheap with a warm cache."""
         session = self._sessions.get(self._session_key(identity)) or self.session(identity)
@@ -172,8 +195,9 @@ class Broker:
             if len(self._sources) >= MAX_SOURCES:
                 for old in list(self._sources)[: MAX_SOURCES // 2]:  # drop the oldest half
                     del self._sources[old]
-            source = DownscopedSource(session, self.endpoint, scopes=scopes, resource=resource,
-                                      margin=self._margin)
+            source = DownscopedSource(
+                session, self.endpoint, scopes=scopes, resource=resource, margin=self._margin
+            )
             self._sources[cache_key] = source
         return source
 
@@ -192,5 +216,3 @@ class Broker:
         if self._owned_http is not None:
             await self._owned_http.aclose()
             self._owned_http = None
-
-

@@ -38,12 +38,22 @@ def register(subparsers: Any) -> None:
     sub = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--data-dir", type=Path, default=None,
-                            help="where the vault lives (env BOX_MCP_DATA_DIR; default: the user data dir)")
-        parser.add_argument("--box-url", default=None,
-                            help="Box origin, e.g. an emulator's http://127.0.0.1:8088 (env BOX_MCP_BOX_URL)")
-        parser.add_argument("--database-url", default=None,
-                            help="postgresql://… : the vault in PostgreSQL (env BOX_MCP_DATABASE_URL)")
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="where the vault lives (env BOX_MCP_DATA_DIR; default: the user data dir)",
+        )
+        parser.add_argument(
+            "--box-url",
+            default=None,
+            help="Box origin, e.g. an emulator's http://127.0.0.1:8088 (env BOX_MCP_BOX_URL)",
+        )
+        parser.add_argument(
+            "--database-url",
+            default=None,
+            help="postgresql://… : the vault in PostgreSQL (env BOX_MCP_DATABASE_URL)",
+        )
 
     p_login = sub.add_parser("login", help="sign in through the browser and store the grant")
     common(p_login)
@@ -55,15 +65,21 @@ def register(subparsers: Any) -> None:
 
     p_status = sub.add_parser("status", help="list configured identities and stored sign-ins")
     common(p_status)
-    p_status.add_argument("--check", action="store_true",
-                          help="ask Box (GET /users/me) whether each identity works; exit 1 if one fails")
+    p_status.add_argument(
+        "--check",
+        action="store_true",
+        help="ask Box (GET /users/me) whether each identity works; exit 1 if one fails",
+    )
     p_status.set_defaults(func=_run(_status))
 
     p_logout = sub.add_parser("logout", help="revoke a stored sign-in at Box and delete it")
     common(p_logout)
     p_logout.add_argument("--user-label", type=_label, default="default")
-    p_logout.add_argument("--forget", action="store_true",
-                          help="delete the local copy without revoking at Box (e.g. when offline)")
+    p_logout.add_argument(
+        "--forget",
+        action="store_true",
+        help="delete the local copy without revoking at Box (e.g. when offline)",
+    )
     p_logout.set_defaults(func=_run(_logout))
 
 
@@ -73,12 +89,14 @@ Action = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 def _run(action: Action) -> Callable[[argparse.Namespace], int]:
     def func(args: argparse.Namespace) -> int:
         try:
-            settings = Settings.load(data_dir=args.data_dir, box_url=args.box_url,
-                                     database_url=args.database_url)
+            settings = Settings.load(
+                data_dir=args.data_dir, box_url=args.box_url, database_url=args.database_url
+            )
             return anyio.run(action, args, settings)
         except BoxMCPError as exc:  # a clear message, never a traceback; 2 as for every CLI error
             print(f"box-mcp auth: {exc}", file=sys.stderr)
             return 2
+
     return func
 
 
@@ -87,8 +105,10 @@ def _has_vault(settings: Settings) -> bool:
     return settings.database_url is not None or (settings.data_dir / VAULT_FILE).exists()
 
 
-_NO_CLIENT = ("no OAuth app configured: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
-              "(your Box app's client id and secret; redirect URI http://127.0.0.1 any port)")
+_NO_CLIENT = (
+    "no OAuth app configured: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
+    "(your Box app's client id and secret; redirect URI http://127.0.0.1 any port)"
+)
 
 
 async def _login(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,10 +126,17 @@ async def _login(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
             endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
-            record = await login(endpoint=endpoint, http=http, vault=vault, label=args.user_label,
-                                 client_id=client.client_id,
-                                 client_secret=client.client_secret.get_secret_value(),
-                                 open_browser=open_browser, port=args.port, wait_seconds=args.wait)
+            record = await login(
+                endpoint=endpoint,
+                http=http,
+                vault=vault,
+                label=args.user_label,
+                client_id=client.client_id,
+                client_secret=client.client_secret.get_secret_value(),
+                open_browser=open_browser,
+                port=args.port,
+                wait_seconds=args.wait,
+            )
     finally:
         vault.close()
     who = record.user_login or "an unknown user"
@@ -197,10 +224,14 @@ async def _logout(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with httpx2.AsyncClient(timeout=30.0) as http:
             endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
-            removed = await logout(endpoint=endpoint, vault=vault, label=args.user_label,
-                                   client_id=client.client_id if client else "",
-                                   client_secret=client.client_secret.get_secret_value() if client else "",
-                                   forget_only=args.forget)
+            removed = await logout(
+                endpoint=endpoint,
+                vault=vault,
+                label=args.user_label,
+                client_id=client.client_id if client else "",
+                client_secret=client.client_secret.get_secret_value() if client else "",
+                forget_only=args.forget,
+            )
     finally:
         vault.close()
     if not removed:

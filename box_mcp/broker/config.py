@@ -1,13 +1,13 @@
 """Broker settings: which Box credentials exist, from `config.Settings` (these variables), once at start-up.
 
-    BOX_DEVELOPER_TOKEN                      developer token (60 minutes, no refresh)
-    BOX_JWT_CONFIG_FILE                      Box's JSON app config (JWT); service account by default
-    BOX_CLIENT_ID, BOX_CLIENT_SECRET,        Client Credentials Grant for the enterprise's service account
-    BOX_ENTERPRISE_ID
-    BOX_SUBJECT_TYPE, BOX_SUBJECT_ID         act as one user instead (box_subject_type=user), CCG or JWT
-    BOX_OAUTH_CLIENT_ID, BOX_OAUTH_CLIENT_SECRET   the OAuth app for `auth login` and user-grant refresh
-                                             (falls back to BOX_CLIENT_ID / BOX_CLIENT_SECRET)
-    BOX_MCP_VAULT_KEY                        vault key (urlsafe base64, 32 bytes); else DATA_DIR/vault.key
+BOX_DEVELOPER_TOKEN                      developer token (60 minutes, no refresh)
+BOX_JWT_CONFIG_FILE                      Box's JSON app config (JWT); service account by default
+BOX_CLIENT_ID, BOX_CLIENT_SECRET,        Client Credentials Grant for the enterprise's service account
+BOX_ENTERPRISE_ID
+BOX_SUBJECT_TYPE, BOX_SUBJECT_ID         act as one user instead (box_subject_type=user), CCG or JWT
+BOX_OAUTH_CLIENT_ID, BOX_OAUTH_CLIENT_SECRET   the OAuth app for `auth login` and user-grant refresh
+                                         (falls back to BOX_CLIENT_ID / BOX_CLIENT_SECRET)
+BOX_MCP_VAULT_KEY                        vault key (urlsafe base64, 32 bytes); else DATA_DIR/vault.key
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class BrokerSettings:
             if subject_type is None and not enterprise:
                 raise ConfigError(f"{jwt_file} has no enterpriseID: set BOX_SUBJECT_TYPE and BOX_SUBJECT_ID")
             service = JWTCredential(
-                config, subject_type=subject_type or "enterprise",  # type: ignore[arg-type]
+                config,
+                subject_type=subject_type or "enterprise",  # type: ignore[arg-type]
                 subject_id=subject_id or enterprise or "",
             )
         elif client_id or client_secret:
@@ -67,7 +68,9 @@ class BrokerSettings:
                     "or BOX_SUBJECT_TYPE=user with BOX_SUBJECT_ID"
                 )
             service = ClientCredentials(
-                client_id, client_secret, subject_type=subject_type or "enterprise",  # type: ignore[arg-type]
+                client_id,
+                client_secret,
+                subject_type=subject_type or "enterprise",  # type: ignore[arg-type]
                 subject_id=subject_id or enterprise or "",
             )
         oauth_id = settings.oauth_client_id or client_id

@@ -38,8 +38,8 @@ def _decode_key(text: str, where: str) -> bytes:
     if len(raw) != 32:
         raise ConfigError(
             f"{where} is not a vault key: it must be urlsafe base64 of 32 bytes "
-            f"(make one with: python -c \"import secrets,base64;print(base64.urlsafe_b64encode("
-            f"secrets.token_bytes(32)).decode())\")"
+            f'(make one with: python -c "import secrets,base64;print(base64.urlsafe_b64encode('
+            f'secrets.token_bytes(32)).decode())")'
         )
     return raw
 

@@ -48,11 +48,27 @@ def check_scopes(scopes: frozenset[str]) -> None:
 class DownscopedSource:
     """TokenSource for one (identity, scopes, resource): exchanges the identity's base token."""
 
-    __slots__ = ("_base", "_clock", "_endpoint", "_lock", "_margin", "_token", "exchanges", "resource",
-                 "scopes")
+    __slots__ = (
+        "_base",
+        "_clock",
+        "_endpoint",
+        "_lock",
+        "_margin",
+        "_token",
+        "exchanges",
+        "resource",
+        "scopes",
+    )
 
-    def __init__(self, base: TokenSession, endpoint: TokenEndpoint, *, scopes: frozenset[str],
-                 resource: str | None, margin: float = DEFAULT_MARGIN) -> None:
+    def __init__(
+        self,
+        base: TokenSession,
+        endpoint: TokenEndpoint,
+        *,
+        scopes: frozenset[str],
+        resource: str | None,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
         self._base = base
         self._endpoint = endpoint
         self._clock = endpoint.clock

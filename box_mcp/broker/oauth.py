@@ -46,8 +46,9 @@ def s256_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorization_request(authorize_url: str, *, client_id: str, redirect_uri: str,
-                          scope: str | None = None) -> AuthorizationRequest:
+def authorization_request(
+    authorize_url: str, *, client_id: str, redirect_uri: str, scope: str | None = None
+) -> AuthorizationRequest:
     """Box's authorize URL with a fresh state and an S256 PKCE challenge."""
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 chars: RFC 7636 wants 43-128
@@ -79,8 +80,9 @@ class LoopbackReceiver:
         self._error: str | None = None
         self._done = anyio.Event()
         not_here = {404: self._not_here, 405: self._not_here}
-        self.app = Starlette(routes=[Route(CALLBACK_PATH, self._callback, methods=["GET"])],
-                             exception_handlers=not_here)
+        self.app = Starlette(
+            routes=[Route(CALLBACK_PATH, self._callback, methods=["GET"])], exception_handlers=not_here
+        )
 
     @classmethod
     async def start(cls, port: int = 0) -> LoopbackReceiver:
@@ -135,17 +137,28 @@ class LoopbackReceiver:
 
 
 def _page(status: int, title: str, text: str) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=title, text=text), status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        _PAGE.format(title=title, text=text), status_code=status, headers={"Cache-Control": "no-store"}
+    )
 
 
-async def login(*, endpoint: TokenEndpoint, http: httpx2.AsyncClient, vault: VaultStore, label: str,
-                client_id: str, client_secret: str, open_browser: Callable[[str], Coroutine[Any, Any, None]],
-                port: int = 0, wait_seconds: float = 300.0) -> GrantRecord:
+async def login(
+    *,
+    endpoint: TokenEndpoint,
+    http: httpx2.AsyncClient,
+    vault: VaultStore,
+    label: str,
+    client_id: str,
+    client_secret: str,
+    open_browser: Callable[[str], Coroutine[Any, Any, None]],
+    port: int = 0,
+    wait_seconds: float = 300.0,
+) -> GrantRecord:
     """The whole sign-in: receive the redirect, exchange the code, ask Box who signed in, store it."""
     receiver = await LoopbackReceiver.start(port)
-    request = authorization_request(endpoint.endpoints.authorize_url, client_id=client_id,
-                                    redirect_uri=receiver.redirect_uri)
+    request = authorization_request(
+        endpoint.endpoints.authorize_url, client_id=client_id, redirect_uri=receiver.redirect_uri
+    )
     receiver.state = request.state
     failure: BrokerError | None = None
     async with anyio.create_task_group() as tg:
@@ -169,16 +182,26 @@ async def login(*, endpoint: TokenEndpoint, http: httpx2.AsyncClient, vault: Vau
     if token.refresh_token is None:
         raise BrokerError("Box returned no refresh token for the sign-in; check the OAuth app's settings")
     user_id, user_login = await _who(http, endpoint.endpoints.api_base, token.access_token)
-    record = GrantRecord(key=f"user:{label}", kind="user_grant", access_token=token.access_token,
-                         access_expires_at=token.expires_at, refresh_token=token.refresh_token,
-                         client_id=client_id, user_id=user_id, user_login=user_login)
+    record = GrantRecord(
+        key=f"user:{label}",
+        kind="user_grant",
+        access_token=token.access_token,
+        access_expires_at=token.expires_at,
+        refresh_token=token.refresh_token,
+        client_id=client_id,
+        user_id=user_id,
+        user_login=user_login,
+    )
     return await anyio.to_thread.run_sync(lambda: vault.put(record, expect_generation=None))
 
 
 async def _who(http: httpx2.AsyncClient, api_base: str, access_token: str) -> tuple[str | None, str | None]:
     try:
-        response = await http.get(f"{api_base}/2.0/users/me", params={"fields": "id,login"},
-                                  headers={"Authorization": f"Bearer {access_token}"})
+        response = await http.get(
+            f"{api_base}/2.0/users/me",
+            params={"fields": "id,login"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
         body = response.json() if response.status_code == 200 else {}
     except (httpx2.HTTPError, ValueError):
         return None, None  # who signed in is a nicety for `auth status`; the grant is what matters
@@ -191,8 +214,15 @@ def _printable(value: object, limit: int) -> str:
     return "".join(ch for ch in str(value or "") if ch.isprintable())[:limit]
 
 
-async def logout(*, endpoint: TokenEndpoint, vault: VaultStore, label: str, client_id: str,
-                 client_secret: str, forget_only: bool = False) -> bool:
+async def logout(
+    *,
+    endpoint: TokenEndpoint,
+    vault: VaultStore,
+    label: str,
+    client_id: str,
+    client_secret: str,
+    forget_only: bool = False,
+) -> bool:
     """Revoke the stored grant at Box, then delete it. False when nothing was stored."""
     record = await anyio.to_thread.run_sync(vault.get, f"user:{label}")
     if record is None:
@@ -201,8 +231,9 @@ async def logout(*, endpoint: TokenEndpoint, vault: VaultStore, label: str, clie
         for token in (record.refresh_token, record.access_token):
             if token:
                 try:
-                    await endpoint.revoke(token=token, client_id=record.client_id or client_id,
-                                          client_secret=client_secret)
+                    await endpoint.revoke(
+                        token=token, client_id=record.client_id or client_id, client_secret=client_secret
+                    )
                 except TokenRequestError as exc:
                     if exc.error not in ("invalid_grant", "invalid_token"):  # already dead is fine
                         raise

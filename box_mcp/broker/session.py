@@ -138,8 +138,15 @@ class MintingSession(TokenSession):
     already retried it): it is never held, and the next call asks Box again.
     """
 
-    def __init__(self, credential: Credential, endpoint: TokenEndpoint, *, key: str,
-                 margin: float = DEFAULT_MARGIN, refusal_hold: float = 30.0) -> None:
+    def __init__(
+        self,
+        credential: Credential,
+        endpoint: TokenEndpoint,
+        *,
+        key: str,
+        margin: float = DEFAULT_MARGIN,
+        refusal_hold: float = 30.0,
+    ) -> None:
         super().__init__(key=key, clock=endpoint.clock, margin=margin)
         self.credential = credential
         self._endpoint = endpoint
@@ -163,9 +170,17 @@ class MintingSession(TokenSession):
 class UserGrantSession(TokenSession):
     """A person's OAuth grant from the vault, refreshed with single-use refresh-token rotation."""
 
-    def __init__(self, *, label: str, vault: VaultStore, endpoint: TokenEndpoint, client_id: str | None,
-                 client_secret: str | None, margin: float = DEFAULT_MARGIN,
-                 step_hook: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        label: str,
+        vault: VaultStore,
+        endpoint: TokenEndpoint,
+        client_id: str | None,
+        client_secret: str | None,
+        margin: float = DEFAULT_MARGIN,
+        step_hook: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(key=f"user:{label}", clock=endpoint.clock, margin=margin)
         self.label = label
         self._vault = vault
@@ -215,8 +230,10 @@ class UserGrantSession(TokenSession):
             raise self._sign_in(why)
         now = self._clock()
         stored = record.access_token
-        rejected = self._rejected is not None and stored is not None and hmac.compare_digest(
-            stored.encode(), self._rejected.encode()
+        rejected = (
+            self._rejected is not None
+            and stored is not None
+            and hmac.compare_digest(stored.encode(), self._rejected.encode())
         )
         if stored and not rejected and now + self._margin < record.access_expires_at:
             # Fresh in the vault: written by our last run or by another process sharing the vault.
@@ -289,8 +306,10 @@ class UserGrantSession(TokenSession):
             lost = self._lost[1]
         if lost is None:
             return "Box answered invalid_grant: the grant was revoked, expired or its refresh token reused"
-        return (f"Box answered invalid_grant after a refresh's answer was lost ({lost}): Box had used the "
-                "refresh token, and the new one it issued never arrived")
+        return (
+            f"Box answered invalid_grant after a refresh's answer was lost ({lost}): Box had used the "
+            "refresh token, and the new one it issued never arrived"
+        )
 
     def _put(self, record: GrantRecord, generation: int) -> None:
         try:

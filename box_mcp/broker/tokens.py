@@ -195,23 +195,33 @@ class TokenEndpoint:
             if single_use and status != 429:
                 lost = f"HTTP {status}"
             if attempt < retry.max_attempts:
-                _log.info("%s: Box said %d, attempt %d of %d, retrying in %.2f s", what, status, attempt,
-                          retry.max_attempts, delay)
+                _log.info(
+                    "%s: Box said %d, attempt %d of %d, retrying in %.2f s",
+                    what,
+                    status,
+                    attempt,
+                    retry.max_attempts,
+                    delay,
+                )
                 if await retry.wait(delay, deadline_at):
                     continue
             too_long = retry_after is not None and attempt < retry.max_attempts
-            raise _busy(body, status, what, self._tries(attempt, started),
-                        retry_after if too_long else None, lost)
+            raise _busy(
+                body, status, what, self._tries(attempt, started), retry_after if too_long else None, lost
+            )
 
     def _tries(self, attempt: int, started: float) -> str:
         elapsed = max(0.0, self.retry.clock() - started)
         return f"after {attempt} attempt{'s' if attempt != 1 else ''} over {elapsed:.1f} s"
 
-    def _transport_failure(self, exc: Exception, what: str, tries: str,
-                           lost: str | None) -> TokenEndpointUnavailable:
+    def _transport_failure(
+        self, exc: Exception, what: str, tries: str, lost: str | None
+    ) -> TokenEndpointUnavailable:
         if isinstance(exc, TimeoutError):  # our deadline, not httpx2's timeout
-            text = (f"Box's token endpoint did not answer {what} within the {self.retry.deadline:g} s "
-                    f"deadline ({tries}). Fix: retry later; if it keeps happening, Box may be degraded.")
+            text = (
+                f"Box's token endpoint did not answer {what} within the {self.retry.deadline:g} s "
+                f"deadline ({tries}). Fix: retry later; if it keeps happening, Box may be degraded."
+            )
         else:
             assert isinstance(exc, httpx2.HTTPError)
             text = str(_unreachable(self.endpoints.token_url, exc, "to get an access token", tries))
@@ -241,41 +251,59 @@ def _said(body: dict[str, Any] | None, status: int) -> tuple[str, str]:
     return error, f"{error or 'HTTP ' + str(status)}" + (f" ({detail})" if detail else "")
 
 
-def _refusal(body: dict[str, Any] | None, status: int, what: str, tries: str,
-             lost: str | None) -> TokenRequestError:
+def _refusal(
+    body: dict[str, Any] | None, status: int, what: str, tries: str, lost: str | None
+) -> TokenRequestError:
     error, said = _said(body, status)
     if status >= 500:  # 501, 505, ...: not worth re-sending, and still no verdict on the credentials
-        text = (f"Box's token endpoint could not answer {what} ({status}: {said}) {tries}. "
-                "Fix: retry later; the credentials were not refused.")
+        text = (
+            f"Box's token endpoint could not answer {what} ({status}: {said}) {tries}. "
+            "Fix: retry later; the credentials were not refused."
+        )
     else:
         text = f"Box refused {what}: {said}"
         if lost is not None:
-            text += (f". An earlier attempt of this request failed ({lost}) after reaching Box, which may "
-                     "have used this single-use grant then; its answer was lost")
+            text += (
+                f". An earlier attempt of this request failed ({lost}) after reaching Box, which may "
+                "have used this single-use grant then; its answer was lost"
+            )
     return TokenRequestError(text, error=error or f"http_{status}", status=status, after_lost=lost)
 
 
-def _busy(body: dict[str, Any] | None, status: int, what: str, tries: str, asked_wait: float | None,
-          lost: str | None) -> TokenRequestError:
+def _busy(
+    body: dict[str, Any] | None,
+    status: int,
+    what: str,
+    tries: str,
+    asked_wait: float | None,
+    lost: str | None,
+) -> TokenRequestError:
     """Box kept answering 429 or 5xx: not a verdict on the credentials, and the next call tries again.
     `asked_wait`: the Retry-After that reached past the deadline, when that is why retrying stopped."""
     error, said = _said(body, status)
     asked = f"; Box asked to wait {asked_wait:g} s more, past box-mcp's deadline" if asked_wait else ""
     if status == 429:
-        text = (f"Box's token service is rate-limiting this app (429) and gave no token for {what} "
-                f"{tries}{asked}. Fix: retry later; the credentials were not refused.")
+        text = (
+            f"Box's token service is rate-limiting this app (429) and gave no token for {what} "
+            f"{tries}{asked}. Fix: retry later; the credentials were not refused."
+        )
     else:
-        text = (f"Box's token endpoint could not answer {what} ({status}: {said}) {tries}{asked}. Fix: retry "
-                "later; if it keeps happening, Box may be degraded. The credentials were not refused.")
-    return TokenRequestError(text + _lost_note(lost), error=error or f"http_{status}", status=status,
-                             after_lost=lost)
+        text = (
+            f"Box's token endpoint could not answer {what} ({status}: {said}) {tries}{asked}. Fix: retry "
+            "later; if it keeps happening, Box may be degraded. The credentials were not refused."
+        )
+    return TokenRequestError(
+        text + _lost_note(lost), error=error or f"http_{status}", status=status, after_lost=lost
+    )
 
 
 def _lost_note(lost: str | None) -> str:
     if lost is None:
         return ""
-    return (f" An attempt reached Box and lost its answer ({lost}): if Box used this single-use grant then, "
-            "the next try is refused with invalid_grant and a person must sign in again.")
+    return (
+        f" An attempt reached Box and lost its answer ({lost}): if Box used this single-use grant then, "
+        "the next try is refused with invalid_grant and a person must sign in again."
+    )
 
 
 def _token_from(body: dict[str, Any] | None, issued_at: float, what: str) -> Token:

@@ -89,8 +89,10 @@ CREATE TABLE IF NOT EXISTS grants (
 
 
 # The columns of a stored grant, in order; every store keeps them so (row_to_record reads this order).
-COLUMNS = ("key, kind, access_token, access_expires_at, refresh_token, client_id, user_id, user_login,"
-           " status, status_detail, generation, updated_at")
+COLUMNS = (
+    "key, kind, access_token, access_expires_at, refresh_token, client_id, user_id, user_login,"
+    " status, status_detail, generation, updated_at"
+)
 
 
 def _aad(key: str, column: str) -> str:

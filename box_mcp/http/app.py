@@ -95,5 +95,9 @@ def create_http_app(
     app.router.redirect_slashes = False
     security = transport_security(host, port, allowed_hosts)
     guarded: ASGIApp = OneRequestPerId(app, path=MCP_PATH, max_body=MAX_BODY)
-    return HostOriginGuard(ExplainNotAcceptable(guarded), hosts=security.allowed_hosts,
-                           origins=security.allowed_origins, path=MCP_PATH)
+    return HostOriginGuard(
+        ExplainNotAcceptable(guarded),
+        hosts=security.allowed_hosts,
+        origins=security.allowed_origins,
+        path=MCP_PATH,
+    )

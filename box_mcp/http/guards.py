@@ -30,7 +30,7 @@ def parse_authority(text: str) -> tuple[str, int | None] | None:
         end = text.find("]")
         if end < 2:
             return None
-        host, rest = text[1:end], text[end + 1:]
+        host, rest = text[1:end], text[end + 1 :]
         if not all(c in "0123456789abcdefABCDEF:." for c in host):
             return None
         host = f"[{host}]"
@@ -117,13 +117,15 @@ class HostOriginGuard:
             if not host_allowed(self.hosts, _header(scope, b"host")):
                 await PlainTextResponse(
                     "Invalid Host header: this server answers only to the names it serves (loopback, its "
-                    "bind address, and each --allowed-host NAME:PORT), compared exactly.", status_code=421,
+                    "bind address, and each --allowed-host NAME:PORT), compared exactly.",
+                    status_code=421,
                 )(scope, receive, send)
                 return
             if not origin_allowed(self.origins, _header(scope, b"origin")):
                 await PlainTextResponse(
                     "Invalid Origin header: requests from web pages are accepted only from this server's "
-                    "own origins.", status_code=403,
+                    "own origins.",
+                    status_code=403,
                 )(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -155,8 +157,11 @@ class OneRequestPerId:
         self._in_flight: dict[tuple[str, str], _InFlight] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope.get("method") != "POST"
-                or not str(scope.get("path", "")).startswith(self.path)):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or not str(scope.get("path", "")).startswith(self.path)
+        ):
             await self.app(scope, receive, send)
             return
         body, replay, gone = await _buffer(receive, self.max_body)
@@ -173,11 +178,18 @@ class OneRequestPerId:
         key = (session, str(request_id))
         while (earlier := self._in_flight.get(key)) is not None:
             if not earlier.answered:
-                await JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": {
-                    "code": -32600,
-                    "message": f"Invalid request: id {shown_id(request_id)} is already in use by a "
-                               "request still in progress on this session; give each request its own id"}},
-                    status_code=409)(scope, receive, send)
+                await JSONResponse(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": request_id,
+                        "error": {
+                            "code": -32600,
+                            "message": f"Invalid request: id {shown_id(request_id)} is already in use by a "
+                            "request still in progress on this session; give each request its own id",
+                        },
+                    },
+                    status_code=409,
+                )(scope, receive, send)
                 return
             with anyio.move_on_after(DRAIN_S):
                 await earlier.done.wait()
@@ -239,9 +251,11 @@ def _request_id(body: bytes) -> str | int | None:
     return request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
 
 
-NOT_ACCEPTABLE = (b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Not Acceptable: send '
-                  b'the header Accept: application/json, text/event-stream '
-                  b'(this endpoint answers in either)"}}')
+NOT_ACCEPTABLE = (
+    b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Not Acceptable: send '
+    b"the header Accept: application/json, text/event-stream "
+    b'(this endpoint answers in either)"}}'
+)
 
 
 class ExplainNotAcceptable:
@@ -264,10 +278,15 @@ class ExplainNotAcceptable:
             if held and message["type"] == "http.response.body":
                 start = held.pop()
                 if not message.get("body") and not message.get("more_body", False):
-                    headers = [(k, v) for k, v in start.get("headers", ())
-                               if k.lower() not in (b"content-length", b"content-type")]
-                    headers += [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(NOT_ACCEPTABLE)).encode())]
+                    headers = [
+                        (k, v)
+                        for k, v in start.get("headers", ())
+                        if k.lower() not in (b"content-length", b"content-type")
+                    ]
+                    headers += [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(NOT_ACCEPTABLE)).encode()),
+                    ]
                     await send({**start, "headers": headers})
                     await send({"type": "http.response.body", "body": NOT_ACCEPTABLE})
                     return

@@ -288,8 +288,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         os.fchmod(out.fileno(), 0o644)  # readable by the server's user whatever the umask
         out.write(text)
-    print(f"wrote {path}. Edit it, check it with `box-mcp policy check {path}`, then serve with "
-          f"`box-mcp serve --policy {path}` (the start-up summary says GOVERNED).")
+    print(
+        f"wrote {path}. Edit it, check it with `box-mcp policy check {path}`, then serve with "
+        f"`box-mcp serve --policy {path}` (the start-up summary says GOVERNED)."
+    )
     return 0
 
 

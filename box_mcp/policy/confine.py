@@ -57,8 +57,16 @@ class Confiner:
             return exc
         assert isinstance(exc, BoxAPIError)
         info = {**exc.context_info, "conflicts": kept}
-        return BoxAPIError(exc.status, exc.code, exc.message, exc.request_id, info, exc.help_url, exc.fix,
-                           retry_after=exc.retry_after)
+        return BoxAPIError(
+            exc.status,
+            exc.code,
+            exc.message,
+            exc.request_id,
+            info,
+            exc.help_url,
+            exc.fix,
+            retry_after=exc.retry_after,
+        )
 
     def _after_write(self, call: Call, output: ToolOutput) -> None:
         """Forget where the changed items were (moves, renames, deletes) for every lookup identity: a move

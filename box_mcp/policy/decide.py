@@ -76,8 +76,9 @@ class Decider:
         collabs = [u.item for u in uses if u.item.type == "collaboration"]
         if collabs and engine.scoped(agent, tool):
             # A collaboration id stands for the item it is on: rules naming that item must see it.
-            aliases = await self._each(agent, collabs, self.locator.collaboration_item, missing,
-                                       unplaced_missing=True)
+            aliases = await self._each(
+                agent, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
+            )
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(agent, tool):
             ancestry = await self._each(agent, [u.item for u in uses], self.locator.ancestry, missing)
@@ -176,8 +177,9 @@ def refused(exc: LocateError, what: str | None = None) -> Decision:
     """A denial because a lookup failed, carrying Box's answer (status, code, request id) for the audit."""
     said = str(exc) if what is None else f"{what} ({exc})"
     reason = f"{said}; check the id." if exc.missing else said
-    return Decision("deny", reason=reason, box_status=exc.status, box_code=exc.code,
-                    box_request_id=exc.request_id)
+    return Decision(
+        "deny", reason=reason, box_status=exc.status, box_code=exc.code, box_request_id=exc.request_id
+    )
 
 
 def _keeps_name(use: ResourceUse, facts: CallFacts) -> bool:

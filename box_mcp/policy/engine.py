@@ -20,6 +20,7 @@ from box_mcp.policy.model import Agent, Policy, Rule
 
 __all__ = ["Decision", "DecisionRequest", "Effect", "Engine"]
 
+
 @dataclass(frozen=True, slots=True)
 class ToolInfo:
     toolset: str

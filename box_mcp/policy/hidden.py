@@ -71,8 +71,9 @@ class Sight:
         if not self.engine.covers_below(self.agent, self.tool, chain):
             return True  # reached through named items only: what lies below is not covered
         places = await self.places()
-        return places is None or any(anc is None or folder_id in (anc[:-1] if t.type == "folder" else anc)
-                                     for t, anc in places.items())
+        return places is None or any(
+            anc is None or folder_id in (anc[:-1] if t.type == "folder" else anc) for t, anc in places.items()
+        )
 
     async def children_may_hide(self, folder_id: str, chain: tuple[str, ...]) -> bool:
         """Whether one of the folder's direct items may be hidden from the agent."""
@@ -81,12 +82,15 @@ class Sight:
         places = await self.places()
         if places is None:
             return True
-        return any(anc is None or (anc[-2:-1] if t.type == "folder" else anc[-1:]) == (folder_id,)
-                   for t, anc in places.items())
+        return any(
+            anc is None or (anc[-2:-1] if t.type == "folder" else anc[-1:]) == (folder_id,)
+            for t, anc in places.items()
+        )
 
 
-async def conceal_entries(sight: Sight, output: Any, args: Any, base: tuple[str, ...] | None,
-                          rerun: Rerun | None) -> Any:
+async def conceal_entries(
+    sight: Sight, output: Any, args: Any, base: tuple[str, ...] | None, rerun: Rerun | None
+) -> Any:
     """A listing (entries of the folder at `base`) or search page (each hit's own ancestor_ids, base None)
     without hidden entries, refilled, and without the size of a folder that may hold hidden items."""
 

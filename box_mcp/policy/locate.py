@@ -51,8 +51,9 @@ def ancestry_from_json(item: ItemRef, body: Mapping[str, Any]) -> tuple[str, ...
     ids: list[str] = []
     for entry in entries:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str | int):
-            raise AncestryError(f"could not check where {item} sits in Box: its path_collection holds an "
-                                "entry without an id.")
+            raise AncestryError(
+                f"could not check where {item} sits in Box: its path_collection holds an entry without an id."
+            )
         ids.append(str(entry["id"]))
     if item.type == "folder":
         ids.append(item.id)
@@ -152,8 +153,11 @@ class Locator:
             if parent is None or parent.ancestry is None:
                 return
             above, at = parent.ancestry, parent.stored_at
-        body = {"type": item.type, "id": item.id} if name is None else {"type": item.type, "id": item.id,
-                                                                          "name": name}
+        body = (
+            {"type": item.type, "id": item.id}
+            if name is None
+            else {"type": item.type, "id": item.id, "name": name}
+        )
         self._store((agent, item), _Entry(body, (*above, item.id) if item.type == "folder" else above, at))
 
     def invalidate(self, item: ItemRef) -> None:
@@ -220,10 +224,17 @@ class Locator:
             body = await client.get(path.format(item.id), params={"fields": fields})
         except BoxError as exc:
             status = getattr(exc, "status", None)
-            text = (f"Box has no {item} that {agent}'s identity can see" if status == 404
-                    else f"could not look up {item} in Box ({exc}); retry later.")
-            raise LocateError(text, status=status, code=getattr(exc, "code", None),
-                              request_id=getattr(exc, "request_id", None)) from exc
+            text = (
+                f"Box has no {item} that {agent}'s identity can see"
+                if status == 404
+                else f"could not look up {item} in Box ({exc}); retry later."
+            )
+            raise LocateError(
+                text,
+                status=status,
+                code=getattr(exc, "code", None),
+                request_id=getattr(exc, "request_id", None),
+            ) from exc
         body = body if isinstance(body, Mapping) else {}
         # A body without the path is an error, not an entry: it is never cached.
         ancestry = ancestry_from_json(item, body) if item.type in _PLACED else None

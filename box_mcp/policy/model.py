@@ -264,8 +264,13 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         problems.append(f"default_agent {default_agent!r} is not a declared agent")
     if problems:
         raise PolicyError("\n".join(problems))
-    return Policy(default_agent=default_agent, agents=agents, rules=tuple(rules), sources=tuple(names),
-                  secret_fields=frozenset(secret_fields))
+    return Policy(
+        default_agent=default_agent,
+        agents=agents,
+        rules=tuple(rules),
+        sources=tuple(names),
+        secret_fields=frozenset(secret_fields),
+    )
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -96,8 +96,13 @@ class PolicyStore:
     def _keep(self, why: str) -> bool:
         if why != self.last_error:
             log.warning("policy not reloaded, keeping the last good one: %s", why)
-            self._event("policy_reload", ok=False, error=why, kept_last_good=True,
-                        rules=len(self._engine.policy.rules))
+            self._event(
+                "policy_reload",
+                ok=False,
+                error=why,
+                kept_last_good=True,
+                rules=len(self._engine.policy.rules),
+            )
         self.last_error = why
         return False
 

@@ -64,9 +64,16 @@ def open_pool(url: SecretStr, *, name: str) -> ConnectionPool:
         raise DatabaseError(f"cannot migrate the schema of {describe(url, exc)}") from None
     # check: a connection the server dropped (a PostgreSQL restart, a failover) is replaced when it is
     # taken from the pool, so the next call after a restart succeeds instead of failing once more.
-    pool = ConnectionPool(url.get_secret_value(), min_size=1, max_size=POOL_SIZE, name=name, open=False,
-                          kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-                          check=ConnectionPool.check_connection, timeout=POOL_WAIT)
+    pool = ConnectionPool(
+        url.get_secret_value(),
+        min_size=1,
+        max_size=POOL_SIZE,
+        name=name,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+        check=ConnectionPool.check_connection,
+        timeout=POOL_WAIT,
+    )
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     except psycopg.Error as exc:  # PoolTimeout included

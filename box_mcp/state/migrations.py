@@ -31,7 +31,10 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "vault grants", """
+    Migration(
+        1,
+        "vault grants",
+        """
         CREATE TABLE vault_grants (
             key TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
@@ -46,7 +49,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             generation BIGINT NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL
         )
-    """),
+    """,
+    ),
 )
 
 _TABLE = """
@@ -66,8 +70,9 @@ class MigrationError(ConfigError):
     """The database's schema is not one this box-mcp can use as it stands."""
 
 
-def migrate(conn: psycopg.Connection[tuple[object, ...]],
-            migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+def migrate(
+    conn: psycopg.Connection[tuple[object, ...]], migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
     """Apply every migration `conn`'s database lacks, each in its own transaction, holding the advisory
     lock throughout; returns the versions this call applied (empty when another process did them).
     `conn` must be in autocommit mode (as `database.connect` opens it)."""

@@ -61,8 +61,8 @@ class PostgresVault:
             raise ConfigError(
                 "BOX_MCP_DATABASE_URL keeps the token vault in PostgreSQL, shared by every box-mcp process "
                 "on it, so they all need one key: set BOX_MCP_VAULT_KEY (the same in each; make one with "
-                "`python -c \"import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32))"
-                ".decode())\"`)"
+                '`python -c "import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32))'
+                '.decode())"`)'
             )
         # A key given is decoded and checked as for SQLite; no key file (and no data dir) is involved.
         return cls(url, Cipher(load_or_create_key(Path(), vault_key)))
@@ -71,8 +71,10 @@ class PostgresVault:
         return f"PostgresVault({mask_url(self._url.get_secret_value())!r})"
 
     def _failed(self, what: str, exc: psycopg.Error) -> BrokerError:
-        return BrokerError(f"the token vault could not {what}: {describe(self._url, exc)}; check that "
-                           "PostgreSQL is up, then retry")
+        return BrokerError(
+            f"the token vault could not {what}: {describe(self._url, exc)}; check that "
+            "PostgreSQL is up, then retry"
+        )
 
     def get(self, key: str) -> GrantRecord | None:
         try:
@@ -93,13 +95,18 @@ class PostgresVault:
     def put(self, record: GrantRecord, *, expect_generation: int | None) -> GrantRecord:
         updated_at = time.time()
         params: dict[str, object] = {
-            "key": record.key, "kind": record.kind,
+            "key": record.key,
+            "kind": record.kind,
             "access_token": seal(self._cipher, record.key, "access_token", record.access_token),
             "access_expires_at": record.access_expires_at,
             "refresh_token": seal(self._cipher, record.key, "refresh_token", record.refresh_token),
-            "client_id": record.client_id, "user_id": record.user_id, "user_login": record.user_login,
-            "status": record.status, "status_detail": record.status_detail[:500],
-            "updated_at": updated_at, "expect": expect_generation,
+            "client_id": record.client_id,
+            "user_id": record.user_id,
+            "user_login": record.user_login,
+            "status": record.status,
+            "status_detail": record.status_detail[:500],
+            "updated_at": updated_at,
+            "expect": expect_generation,
         }
         try:
             with self._pool.connection() as conn, conn.transaction():
@@ -110,8 +117,9 @@ class PostgresVault:
             raise VaultConflict(f"the stored grant {record.key!r} changed while it was refreshed")
         return replace(record, generation=generation, updated_at=updated_at)
 
-    def _store(self, conn: psycopg.Connection[tuple[object, ...]], params: dict[str, object],
-               expect: int | None) -> int | None:
+    def _store(
+        self, conn: psycopg.Connection[tuple[object, ...]], params: dict[str, object], expect: int | None
+    ) -> int | None:
         """The new generation, or None for a failed compare-and-set. A missing row counts as
         generation 0, as in SQLite: only expect None or 0 may create it."""
         for _ in range(3):  # a row deleted or created between the two statements: look again
@@ -151,4 +159,3 @@ class PostgresVault:
 
     def close(self) -> None:
         self._pool.close()
-

@@ -158,7 +158,6 @@ def _file(access: Access) -> Any:
     return lambda args: (item("file", args.file_id, access),)
 
 
-
 SPECS = (
     ToolSpec(
         name="get_file_details",

@@ -37,16 +37,38 @@ Binding = Literal["item", "scopes"]
 AppScope = Literal["root_readonly", "root_readwrite"]
 
 # Box's downscope scopes (the "Scopes for downscoping" table, plus item_read from the OpenAPI enum) ...
-NARROW_SCOPES = frozenset({
-    "annotation_edit", "annotation_view_all", "annotation_view_self", "base_explorer", "base_picker",
-    "base_preview", "base_sidebar", "base_upload", "item_delete", "item_download", "item_preview",
-    "item_read", "item_rename", "item_share", "item_upload",
-})
+NARROW_SCOPES = frozenset(
+    {
+        "annotation_edit",
+        "annotation_view_all",
+        "annotation_view_self",
+        "base_explorer",
+        "base_picker",
+        "base_preview",
+        "base_sidebar",
+        "base_upload",
+        "item_delete",
+        "item_download",
+        "item_preview",
+        "item_read",
+        "item_rename",
+        "item_share",
+        "item_upload",
+    }
+)
 # ... and the standard OAuth (app) scopes, which Box also accepts in a token exchange.
-APP_SCOPES = frozenset({
-    "root_readonly", "root_readwrite", "manage_managed_users", "manage_app_users", "manage_groups",
-    "manage_webhook", "manage_enterprise_properties", "manage_data_retention",
-})
+APP_SCOPES = frozenset(
+    {
+        "root_readonly",
+        "root_readwrite",
+        "manage_managed_users",
+        "manage_app_users",
+        "manage_groups",
+        "manage_webhook",
+        "manage_enterprise_properties",
+        "manage_data_retention",
+    }
+)
 DOWNSCOPE_SCOPES = NARROW_SCOPES | APP_SCOPES
 
 
@@ -87,22 +109,41 @@ TABLE: dict[str, Need] = {
     "upload_file": _need("base_upload item_upload", W, "item", "upload into the one parent folder"),
     "upload_file_version": _need("base_explorer item_upload", W, "item", "a new version of the one file"),
     "update_file_properties": _need(
-        "base_explorer item_rename item_upload", W, "scopes",
-        "renames; with parent_folder_id it also moves: " + _TWO),
-    "copy_file": _need("base_explorer item_download item_upload", W, "scopes",
-                       "reads the source, uploads to the destination: " + _TWO),
-    "move_file": _need("base_explorer item_rename item_upload", W, "scopes",
-                       "changes the item, uploads to the destination: " + _TWO),
+        "base_explorer item_rename item_upload",
+        W,
+        "scopes",
+        "renames; with parent_folder_id it also moves: " + _TWO,
+    ),
+    "copy_file": _need(
+        "base_explorer item_download item_upload",
+        W,
+        "scopes",
+        "reads the source, uploads to the destination: " + _TWO,
+    ),
+    "move_file": _need(
+        "base_explorer item_rename item_upload",
+        W,
+        "scopes",
+        "changes the item, uploads to the destination: " + _TWO,
+    ),
     "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
     "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
     "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "list_folder_content_by_folder_id": _need("base_explorer", R, "item", "lists the one folder"),
     "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),
     "update_folder_properties": _need("base_explorer item_rename", W, "item", "rename and description"),
-    "copy_folder": _need("base_explorer item_download item_upload", W, "scopes",
-                         "reads the source, uploads to the destination: " + _TWO),
-    "move_folder": _need("base_explorer item_rename item_upload", W, "scopes",
-                         "changes the item, uploads to the destination: " + _TWO),
+    "copy_folder": _need(
+        "base_explorer item_download item_upload",
+        W,
+        "scopes",
+        "reads the source, uploads to the destination: " + _TWO,
+    ),
+    "move_folder": _need(
+        "base_explorer item_rename item_upload",
+        W,
+        "scopes",
+        "changes the item, uploads to the destination: " + _TWO,
+    ),
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
@@ -112,17 +153,28 @@ TABLE: dict[str, Need] = {
     "remove_shared_link": _need("base_explorer item_share", W, "item", "changes the one item's sharing"),
     "create_collaboration": _need("base_explorer item_share", W, "item", "invites to the one item (sharing)"),
     "list_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
-    "update_collaboration": _need("base_explorer item_share", W, "scopes",
-                                  "names a collaboration; Box binds tokens to files and folders only"),
-    "delete_collaboration": _need("base_explorer item_share", W, "scopes",
-                                  "names a collaboration; Box binds tokens to files and folders only"),
+    "update_collaboration": _need(
+        "base_explorer item_share",
+        W,
+        "scopes",
+        "names a collaboration; Box binds tokens to files and folders only",
+    ),
+    "delete_collaboration": _need(
+        "base_explorer item_share",
+        W,
+        "scopes",
+        "names a collaboration; Box binds tokens to files and folders only",
+    ),
     "list_metadata_templates": _need("base_explorer", R, "scopes", "templates belong to the enterprise"),
     "get_file_metadata": _need("base_explorer", R, "item", "reads the one file's metadata"),
     "set_file_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
     "set_folder_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
     "create_file_comment": _need(
-        "root_readwrite", W, "item",
-        "no comment scope in Box's downscoping list: the app scope, bound to the one file"),
+        "root_readwrite",
+        W,
+        "item",
+        "no comment scope in Box's downscoping list: the app scope, bound to the one file",
+    ),
     "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
     "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
 }

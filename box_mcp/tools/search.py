@@ -97,7 +97,10 @@ async def _search(ctx: ToolContext, args: _SearchInput, params: dict[str, Any]) 
     following = args.offset + read
     more = read > 0 and (following < total if isinstance(total, int) else read >= args.limit)
     return SearchResults(
-        query=args.query, total_count=total, offset=args.offset, entries=_hits(raw),
+        query=args.query,
+        total_count=total,
+        offset=args.offset,
+        entries=_hits(raw),
         next_offset=following if more and following <= MAX_OFFSET else None,
     )
 

@@ -25,6 +25,7 @@ TransportKind = Literal["stdio", "http", "memory"]
 
 # --- argument types shared by every tool -------------------------------------------------------------
 
+
 def check_box_id(value: str) -> str:
     """One spelling per id: the policy compares ids as text, so "0123" must not stand in for "123"."""
     if len(value) > 1 and value.startswith("0"):
@@ -61,6 +62,7 @@ ItemName = Annotated[
 Etag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 
 ItemType = Literal["file", "folder"]
+
 
 class ToolInput(BaseModel):
     """Base of every input model: unknown arguments are an error, not silently dropped."""

@@ -38,12 +38,19 @@ async def main(directory: Path, writers: int, count: int, pad: int, wait: bool) 
             left[0] -= 1
             i += 1
             if i % 2:
-                rec = await log.append("call", agent=f"agent-{n}", tool="get_file_details", session_id=pid,
-                                       args={"file_id": str(i), **padding}, outcome="ok")
+                rec = await log.append(
+                    "call",
+                    agent=f"agent-{n}",
+                    tool="get_file_details",
+                    session_id=pid,
+                    args={"file_id": str(i), **padding},
+                    outcome="ok",
+                )
                 ack("call", rec.id, rec.seq)
             else:
-                intent_id = await log.intent(agent=f"agent-{n}", tool="upload_file",
-                                             args={"content": f"payload {n} {i}"})
+                intent_id = await log.intent(
+                    agent=f"agent-{n}", tool="upload_file", args={"content": f"payload {n} {i}"}
+                )
                 ack("intent", intent_id, -1)
                 rec = await log.outcome(intent_id, outcome="ok")
                 ack("outcome", rec.id, rec.seq, intent_id)

@@ -22,13 +22,16 @@ def hook(service: Any, identities: dict[str, IdentitySpec]) -> BrokerCredentials
 
 def test_each_kind_of_identity_is_named_without_its_secret() -> None:
     service = ClientCredentials("cid", "s3cret-value", subject_type="enterprise", subject_id="555")
-    credentials = hook(service, {
-        "dev": IdentitySpec(kind="developer_token"),
-        "svc": IdentitySpec(kind="service_account"),
-        "ada": IdentitySpec(kind="as_user", as_user="777"),
-        "bob": IdentitySpec(kind="user_grant", label="bob"),
-        "anon": IdentitySpec(kind="user_grant"),
-    })
+    credentials = hook(
+        service,
+        {
+            "dev": IdentitySpec(kind="developer_token"),
+            "svc": IdentitySpec(kind="service_account"),
+            "ada": IdentitySpec(kind="as_user", as_user="777"),
+            "bob": IdentitySpec(kind="user_grant", label="bob"),
+            "anon": IdentitySpec(kind="user_grant"),
+        },
+    )
     assert credentials.acting_as("dev") == ActingAs(kind="developer_token")
     assert credentials.acting_as("svc") == ActingAs(kind="service_account", enterprise_id="555")
     assert credentials.acting_as("ada") == ActingAs(kind="as_user", user_id="777")

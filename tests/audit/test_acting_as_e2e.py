@@ -27,24 +27,39 @@ def _user(box: RunningEmulator, role: str) -> dict[str, Any]:
 
 
 def _policy(path: Path, acts_as: Any) -> Path:
-    path.write_text(json.dumps({
-        "version": 1,
-        "default_agent": "auditor",
-        "agents": {"auditor": {"description": "checks the audit", "acts_as": acts_as}},
-        "rules": [
-            {"id": "all", "effect": "permit", "agents": ["auditor"], "access": "admin", "within": ["0"]},
-            {"id": "me", "effect": "permit", "agents": ["auditor"], "tools": ["who_am_i"]},
-        ],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "default_agent": "auditor",
+                "agents": {"auditor": {"description": "checks the audit", "acts_as": acts_as}},
+                "rules": [
+                    {
+                        "id": "all",
+                        "effect": "permit",
+                        "agents": ["auditor"],
+                        "access": "admin",
+                        "within": ["0"],
+                    },
+                    {"id": "me", "effect": "permit", "agents": ["auditor"], "tools": ["who_am_i"]},
+                ],
+            }
+        )
+    )
     return path
 
 
-def _prepare(home: Path, box: RunningEmulator, credentials: dict[str, str],
-             policy_acts_as: Any | None) -> StdioServerParameters:
+def _prepare(
+    home: Path, box: RunningEmulator, credentials: dict[str, str], policy_acts_as: Any | None
+) -> StdioServerParameters:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
-    env |= {"HOME": str(home), "XDG_DATA_HOME": str(home / "xdg"), "BOX_MCP_DATA_DIR": str(home / "data"),
-            **credentials}
+    env |= {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "xdg"),
+        "BOX_MCP_DATA_DIR": str(home / "data"),
+        **credentials,
+    }
     args = ["serve", "--transport", "stdio", "--box-url", box.base_url]
     if policy_acts_as is not None:
         args += ["--policy", str(_policy(home / "policy.yaml", policy_acts_as))]
@@ -53,13 +68,17 @@ def _prepare(home: Path, box: RunningEmulator, credentials: dict[str, str],
 
 def _call_records(directory: Path) -> list[dict[str, Any]]:
     assert verify(directory).status == "ok"
-    lines = [json.loads(line) for p in sorted(directory.glob("audit-*.jsonl"))
-             for line in p.read_bytes().rstrip(b"\0").splitlines()]
+    lines = [
+        json.loads(line)
+        for p in sorted(directory.glob("audit-*.jsonl"))
+        for line in p.read_bytes().rstrip(b"\0").splitlines()
+    ]
     return [r for r in lines if r["kind"] in ("call", "intent", "outcome")]
 
 
-async def _serve_and_call(home: Path, box: RunningEmulator, credentials: dict[str, str],
-                          policy_acts_as: Any | None) -> list[dict[str, Any]]:
+async def _serve_and_call(
+    home: Path, box: RunningEmulator, credentials: dict[str, str], policy_acts_as: Any | None
+) -> list[dict[str, Any]]:
     """One server: a read, a write, an unknown tool and invalid arguments; the call records it left."""
     async with Client(_prepare(home, box, credentials, policy_acts_as)) as client:
         assert not (await client.call_tool("who_am_i", {})).is_error
@@ -80,16 +99,31 @@ async def test_call_records_name_the_box_identity_in_each_credential_mode(tmp_pa
         ccg = box.credentials["ccg"]
         ada, app_user = _user(box, "ada"), _user(box, "app_user")
         modes = {
-            "developer-token": ({"BOX_DEVELOPER_TOKEN": box.token("ada")}, None,
-                                {"kind": "developer_token"}),
-            "as-user": ({"BOX_DEVELOPER_TOKEN": box.token("ada")}, {"as_user": ada["id"]},
-                        {"kind": "as_user", "user_id": ada["id"]}),
-            "ccg-user": ({"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-                          "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": app_user["id"]}, "service_account",
-                         {"kind": "service_account", "user_id": app_user["id"]}),
-            "ccg-enterprise": ({"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-                                "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}, None,
-                               {"kind": "service_account", "enterprise_id": ccg["enterprise_id"]}),
+            "developer-token": ({"BOX_DEVELOPER_TOKEN": box.token("ada")}, None, {"kind": "developer_token"}),
+            "as-user": (
+                {"BOX_DEVELOPER_TOKEN": box.token("ada")},
+                {"as_user": ada["id"]},
+                {"kind": "as_user", "user_id": ada["id"]},
+            ),
+            "ccg-user": (
+                {
+                    "BOX_CLIENT_ID": ccg["client_id"],
+                    "BOX_CLIENT_SECRET": ccg["client_secret"],
+                    "BOX_SUBJECT_TYPE": "user",
+                    "BOX_SUBJECT_ID": app_user["id"],
+                },
+                "service_account",
+                {"kind": "service_account", "user_id": app_user["id"]},
+            ),
+            "ccg-enterprise": (
+                {
+                    "BOX_CLIENT_ID": ccg["client_id"],
+                    "BOX_CLIENT_SECRET": ccg["client_secret"],
+                    "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+                },
+                None,
+                {"kind": "service_account", "enterprise_id": ccg["enterprise_id"]},
+            ),
         }
         found: dict[str, dict[tuple[str, str], Any]] = {}
         limit = anyio.CapacityLimiter(2)  # server start-up is CPU-bound: two at once fill two cores

@@ -24,11 +24,22 @@ def run(*argv: str) -> int:
 
 async def _fill(directory: Path) -> None:
     async with await AuditLog.open(directory) as log:
-        await log.append("call", agent="alice", tool="get_file_details",
-                         items=[{"type": "file", "id": "11", "name": "plan\x1b[31m.docx"}],
-                         decision={"effect": "allow", "rules": ["read"]}, outcome="ok", latency_ms=3.5)
-        await log.append("call", agent="bob", tool="add_file_shared_link",
-                         decision={"effect": "deny", "rules": ["no-open-links"]}, outcome="denied")
+        await log.append(
+            "call",
+            agent="alice",
+            tool="get_file_details",
+            items=[{"type": "file", "id": "11", "name": "plan\x1b[31m.docx"}],
+            decision={"effect": "allow", "rules": ["read"]},
+            outcome="ok",
+            latency_ms=3.5,
+        )
+        await log.append(
+            "call",
+            agent="bob",
+            tool="add_file_shared_link",
+            decision={"effect": "deny", "rules": ["no-open-links"]},
+            outcome="denied",
+        )
         await log.intent(agent="bob", tool="delete_file", items=[{"type": "file", "id": "7"}])
 
 
@@ -78,14 +89,16 @@ def test_query_selects_by_item_and_agent(filled: Path, capsys: pytest.CaptureFix
     assert json.loads(line)["tool"] == "delete_file"
 
 
-def test_query_with_a_bad_time_explains_the_accepted_forms(filled: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_query_with_a_bad_time_explains_the_accepted_forms(
+    filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run("query", "--dir", str(filled), "--since", "last tuesday") == 3
     assert "use an ISO date or time" in capsys.readouterr().err
 
 
-def test_verify_exit_status_says_ok_incomplete_or_tampered(filled: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_exit_status_says_ok_incomplete_or_tampered(
+    filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run("verify", "--dir", str(filled)) == 2
     out = capsys.readouterr().out
     assert "ok: 3 records" in out and "incomplete: 1 write intent" in out and "delete_file" in out
@@ -107,20 +120,23 @@ def test_verify_checks_an_anchor_and_prints_json(filled: Path, capsys: pytest.Ca
     assert run("verify", "--dir", str(filled), "--anchor", "three") == 3
 
 
-def test_verify_of_a_missing_directory_says_where_it_looked(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_of_a_missing_directory_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run("verify", "--dir", str(tmp_path / "nope")) == 3
     assert "no audit log at" in capsys.readouterr().err
 
 
-def test_the_directory_defaults_to_the_data_dir_setting(filled: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_directory_defaults_to_the_data_dir_setting(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("BOX_MCP_DATA_DIR", str(filled.parent))
     assert run("reindex") == 0
     assert "indexed 3 records" in capsys.readouterr().out
 
 
 def test_one_line_shows_event_details() -> None:
-    line = one_line({"time": "2026-11-23T13:00:00.000000Z", "seq": 9, "kind": "policy_reload",
-                     "detail": {"rules": 3}})
+    line = one_line(
+        {"time": "2026-11-23T13:00:00.000000Z", "seq": 9, "kind": "policy_reload", "detail": {"rules": 3}}
+    )
     assert line == '2026-11-23 13:00:00.000  #9  policy_reload  {"rules": 3}'

@@ -29,11 +29,17 @@ ADA = ActingAs(kind="as_user", user_id="9")
 
 
 def call(tool: str, call_id: str, acting_as: ActingAs | None = None) -> gate.Call:
-    return gate.Call(call_id=call_id, agent="claude", tool=SimpleNamespace(name=tool),  # type: ignore[arg-type]
-                     args=UploadArgs(parent_id="0", name="a.txt", content="top secret body"),
-                     resources=(ResourceUse(ItemRef("folder", "0"), Access.WRITE, "parent"),),
-                     facts=CallFacts(name="a.txt", extension="txt"), transport="stdio",
-                     session=SessionInfo("sess-1", "claude-code", "2.1.0"), acting_as=acting_as)
+    return gate.Call(
+        call_id=call_id,
+        agent="claude",
+        tool=SimpleNamespace(name=tool),  # type: ignore[arg-type]
+        args=UploadArgs(parent_id="0", name="a.txt", content="top secret body"),
+        resources=(ResourceUse(ItemRef("folder", "0"), Access.WRITE, "parent"),),
+        facts=CallFacts(name="a.txt", extension="txt"),
+        transport="stdio",
+        session=SessionInfo("sess-1", "claude-code", "2.1.0"),
+        acting_as=acting_as,
+    )
 
 
 def records(directory: Path) -> list[dict]:
@@ -48,8 +54,9 @@ async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, au
     upload = call("upload_file", "c1", ADA)
     await hook.intent(upload)
     allowed = Decision("allow", ("uploads",), "uploads to folder 0")
-    await hook.outcome(upload, gate.Outcome(False, allowed, 41.0, "Box said 409", "box", 409,
-                                            "item_name_in_use", "req-1"))
+    await hook.outcome(
+        upload, gate.Outcome(False, allowed, 41.0, "Box said 409", "box", 409, "item_name_in_use", "req-1")
+    )
     intent, outcome = records(audit_dir)
     assert intent["kind"] == "intent" and outcome["intent_id"] == intent["id"]
     assert intent["acting_as"] == outcome["acting_as"] == {"kind": "as_user", "user_id": "9"}
@@ -57,17 +64,26 @@ async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, au
     assert "decision" not in intent and "outcome" not in intent  # nothing was decided on disk yet
     assert intent["items"] == [{"type": "folder", "id": "0", "access": "write", "role": "parent"}]
     assert intent["args"]["content"]["redacted"] == "content"
-    assert intent["detail"] == {"call_id": "c1", "transport": "stdio",
-                                "facts": {"name": "a.txt", "extension": "txt"}}
+    assert intent["detail"] == {
+        "call_id": "c1",
+        "transport": "stdio",
+        "facts": {"name": "a.txt", "extension": "txt"},
+    }
     assert outcome["decision"] == {"effect": "allow", "rules": ["uploads"], "sentence": "uploads to folder 0"}
-    assert outcome["outcome"] == {"status": "box", "error_code": "item_name_in_use", "http_status": 409,
-                                  "request_id": "req-1", "message": "Box said 409"}
+    assert outcome["outcome"] == {
+        "status": "box",
+        "error_code": "item_name_in_use",
+        "http_status": 409,
+        "request_id": "req-1",
+        "message": "Box said 409",
+    }
     assert verify(audit_dir).status == "ok"
 
 
 @pytest.mark.anyio
-async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: AuditLog,
-                                                                   audit_dir: Path) -> None:
+async def test_a_denied_call_leaves_one_call_record_with_its_rules(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     hook = GateAudit(audit_log)
     denied = Decision("deny", ("read-only",), "no uploads here")
     ended = gate.Outcome(False, denied, 0.2, "Denied: no uploads", "denied")
@@ -79,21 +95,27 @@ async def test_a_denied_call_leaves_one_call_record_with_its_rules(audit_log: Au
 
 
 @pytest.mark.anyio
-async def test_a_call_that_needed_approval_is_recorded_as_approval_required(audit_log: AuditLog,
-                                                                            audit_dir: Path) -> None:
+async def test_a_call_that_needed_approval_is_recorded_as_approval_required(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     hook = GateAudit(audit_log)
     asked = Decision("approval_required", ("ask",), "deletes need a person")
-    await hook.outcome(call("upload_file", "c3"), gate.Outcome(False, asked, 0.2, "Denied: not approved",
-                                                               "denied"))
+    await hook.outcome(
+        call("upload_file", "c3"), gate.Outcome(False, asked, 0.2, "Denied: not approved", "denied")
+    )
     [rec] = records(audit_dir)
-    assert rec["decision"] == {"effect": "approval_required", "rules": ["ask"],
-                               "sentence": "deletes need a person"}
+    assert rec["decision"] == {
+        "effect": "approval_required",
+        "rules": ["ask"],
+        "sentence": "deletes need a person",
+    }
     assert rec["outcome"]["status"] == "denied"
 
 
 @pytest.mark.anyio
-async def test_a_read_names_the_item_it_returned_and_the_identity_it_ran_as(audit_log: AuditLog,
-                                                                            audit_dir: Path) -> None:
+async def test_a_read_names_the_item_it_returned_and_the_identity_it_ran_as(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     hook = GateAudit(audit_log)
     read = call("get_file_details", "c4", ActingAs(kind="service_account", enterprise_id="55"))
     found = {"type": "folder", "id": "0", "name": "All Files", "parent_path": "/"}
@@ -106,21 +128,38 @@ async def test_a_read_names_the_item_it_returned_and_the_identity_it_ran_as(audi
     assert first["acting_as"] == {"kind": "service_account", "enterprise_id": "55"}
     assert first["items"] == [{**found, "access": "write", "role": "parent"}]
     assert first["latency_ms"] == 1.235 and first["outcome"] == {"status": "ok"}
-    assert second["items"] == [{"type": "folder", "id": "0", "access": "write", "role": "parent"},
-                               {**new, "role": "result"}]
+    assert second["items"] == [
+        {"type": "folder", "id": "0", "access": "write", "role": "parent"},
+        {**new, "role": "result"},
+    ]
 
 
 @pytest.mark.anyio
-async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decision(audit_log: AuditLog,
-                                                                                  audit_dir: Path) -> None:
+async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decision(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     hook = GateAudit(audit_log, secret_fields=lambda: frozenset({"pin"}))
     unknown = gate.Outcome(False, ALLOW, 0.1, "Unknown tool 'nope'", "unknown_tool")
-    await hook.rejected("nope", {"pin": "4711", "x": float("nan")}, call_id="r1", agent="claude",
-                        transport="http", session=None, outcome=unknown)
+    await hook.rejected(
+        "nope",
+        {"pin": "4711", "x": float("nan")},
+        call_id="r1",
+        agent="claude",
+        transport="http",
+        session=None,
+        outcome=unknown,
+    )
     too_fast = deny("claude may make 10 calls a minute")
     limited = gate.Outcome(False, too_fast, 0.1, "Denied: too fast", "denied")
-    await hook.rejected("get_file_details", ["not", "a", "dict"], call_id="r2", agent="claude",
-                        transport="stdio", session=SessionInfo("s9"), outcome=limited)
+    await hook.rejected(
+        "get_file_details",
+        ["not", "a", "dict"],
+        call_id="r2",
+        agent="claude",
+        transport="stdio",
+        session=SessionInfo("s9"),
+        outcome=limited,
+    )
     first, second = records(audit_dir)
     assert first["acting_as"] is None and second["acting_as"] is None
     assert first["args"] == {"pin": "[masked]", "x": {"$nonfinite": "NaN"}}
@@ -131,8 +170,9 @@ async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decisio
 
 
 @pytest.mark.anyio
-async def test_policy_secret_fields_are_masked_in_intent_and_outcome(audit_log: AuditLog,
-                                                                     audit_dir: Path) -> None:
+async def test_policy_secret_fields_are_masked_in_intent_and_outcome(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     secret = {"name"}
     hook = GateAudit(audit_log, secret_fields=lambda: frozenset(secret))
     upload = call("upload_file", "c6", ADA)
@@ -153,8 +193,9 @@ async def test_a_typed_event_is_written_as_append_writes_it(audit_log: AuditLog,
     from box_mcp.errors import AuditError
 
     upload = call("upload_file", "c9", ADA)
-    event = call_event("call", upload, Decision("allow", ("uploads",), "uploads to folder 0"),
-                       gate.Outcome(True, ALLOW, 3.5))
+    event = call_event(
+        "call", upload, Decision("allow", ("uploads",), "uploads to folder 0"), gate.Outcome(True, ALLOW, 3.5)
+    )
     fields = {name: getattr(event, name) for name in event.model_fields_set if name != "kind"}
     await audit_log.append(event.kind, secret_fields=["name"], **fields)
     await audit_log.record(event, secret_fields=["name"])

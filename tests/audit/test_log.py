@@ -52,8 +52,9 @@ def watch_durable_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.anyio
-async def test_append_returns_only_after_the_record_is_synced(audit_dir: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_append_returns_only_after_the_record_is_synced(
+    audit_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced = watch_durable_writes(monkeypatch)
     async with await AuditLog.open(audit_dir) as log:
         for n in range(3):
@@ -133,8 +134,10 @@ async def test_log_files_are_private_to_the_user(audit_log: AuditLog, audit_dir:
 
 @pytest.mark.anyio
 async def test_two_writers_on_one_directory_share_one_chain(audit_dir: Path) -> None:
-    async with await AuditLog.open(audit_dir) as first, \
-               await AuditLog.open(audit_dir, inline_sync_ms=0) as second:
+    async with (
+        await AuditLog.open(audit_dir) as first,
+        await AuditLog.open(audit_dir, inline_sync_ms=0) as second,
+    ):
         async with anyio.create_task_group() as tg:
             for n in range(60):
                 tg.start_soon(lambda n=n: (first if n % 2 else second).append("call", agent=f"agent-{n}"))
@@ -145,8 +148,9 @@ async def test_two_writers_on_one_directory_share_one_chain(audit_dir: Path) -> 
 
 
 @pytest.mark.anyio
-async def test_a_failed_write_stops_every_later_append(audit_dir: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_write_stops_every_later_append(
+    audit_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with await AuditLog.open(audit_dir) as log:
         await log.append("call", tool="who_am_i")
 

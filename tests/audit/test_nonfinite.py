@@ -39,14 +39,18 @@ NAN, INF = float("nan"), float("inf")
 HOSTILE_CALLS = [
     ("who_am_i", '{"unknown": NaN}'),
     ("list_folder_content_by_folder_id", '{"folder_id": "0", "limit": 1e400}'),
-    ("set_file_metadata",
-     '{"file_id": "1", "template_key": "properties", "scope": "global", "values": {"amount": -Infinity}}'),
+    (
+        "set_file_metadata",
+        '{"file_id": "1", "template_key": "properties", "scope": "global", "values": {"amount": -Infinity}}',
+    ),
 ]
 
 
 def raw_call(request_id: int, name: str, arguments: str) -> bytes:
-    return (f'{{"jsonrpc": "2.0", "id": {request_id}, "method": "tools/call", '
-            f'"params": {{"name": "{name}", "arguments": {arguments}}}}}').encode()
+    return (
+        f'{{"jsonrpc": "2.0", "id": {request_id}, "method": "tools/call", '
+        f'"params": {{"name": "{name}", "arguments": {arguments}}}}}'
+    ).encode()
 
 
 def _read(directory: Path) -> list[dict[str, Any]]:
@@ -62,19 +66,22 @@ async def test_non_finite_numbers_in_arguments_are_recorded_tagged_and_the_log_k
     audit_dir: Path,
 ) -> None:
     async with await AuditLog.open(audit_dir) as log:
-        await log.append("call", tool="who_am_i", args={"x": NAN, "y": [INF, -INF], "z": 1.5},
-                         latency_ms=NAN)
+        await log.append("call", tool="who_am_i", args={"x": NAN, "y": [INF, -INF], "z": 1.5}, latency_ms=NAN)
         await log.append("call", tool="who_am_i", args={})
     first, second = _read(audit_dir)
-    assert first["args"] == {"x": {"$nonfinite": "NaN"},
-                             "y": [{"$nonfinite": "Infinity"}, {"$nonfinite": "-Infinity"}], "z": 1.5}
+    assert first["args"] == {
+        "x": {"$nonfinite": "NaN"},
+        "y": [{"$nonfinite": "Infinity"}, {"$nonfinite": "-Infinity"}],
+        "z": 1.5,
+    }
     assert first["latency_ms"] == {"$nonfinite": "NaN"}
     assert second["seq"] == 2 and second["prev_hash"] == first["hash"]
     assert verify(audit_dir).status == "ok"
 
 
 async def test_a_record_that_will_not_encode_is_written_in_a_safe_form_and_is_no_writer_failure(
-    audit_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    audit_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def unredacted(kind: str, fields: dict[str, Any], redactor: Any) -> dict[str, Any]:
         body = build_body(kind, fields, redactor)
@@ -94,7 +101,9 @@ async def test_a_record_that_will_not_encode_is_written_in_a_safe_form_and_is_no
 
 
 async def test_a_real_write_failure_names_no_path_and_later_refusals_do_not_grow_a_traceback(
-    audit_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    audit_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with await AuditLog.open(audit_dir) as log:
 
@@ -109,8 +118,10 @@ async def test_a_real_write_failure_names_no_path_and_later_refusals_do_not_grow
             errors.append(caught.value)
         monkeypatch.undo()
     messages = {str(e) for e in errors}
-    assert messages == {"the audit log cannot write its records (No space left on device); tool calls are "
-                        "refused until the server's operator fixes the cause and restarts it"}
+    assert messages == {
+        "the audit log cannot write its records (No space left on device); tool calls are "
+        "refused until the server's operator fixes the cause and restarts it"
+    }
     assert str(audit_dir) not in next(iter(messages))
     lengths = [len(traceback.format_exception(e)) for e in errors[1:]]
     assert len(set(lengths)) == 1, lengths
@@ -142,10 +153,13 @@ async def _hostile_session_over_http(emulator: Any, data_dir: Path) -> list[dict
     return answers
 
 
-@pytest.mark.parametrize("session", [_hostile_session_over_stdio, _hostile_session_over_http],
-                         ids=["stdio", "http"])
+@pytest.mark.parametrize(
+    "session", [_hostile_session_over_stdio, _hostile_session_over_http], ids=["stdio", "http"]
+)
 async def test_one_non_finite_number_cannot_blind_the_audit_of_a_real_server(
-    emulator: Any, tmp_path: Path, session: Any,
+    emulator: Any,
+    tmp_path: Path,
+    session: Any,
 ) -> None:
     answers = await session(emulator, tmp_path)
     refused = [a["result"] for a in answers[:3]]

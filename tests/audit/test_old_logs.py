@@ -60,8 +60,9 @@ def test_the_sealed_old_log_fails_with_another_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["query", "tail"])
-def test_query_and_tail_print_an_old_log_as_they_did(command: str, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_query_and_tail_print_an_old_log_as_they_did(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     directory = copy("plain", tmp_path)
     argv = [command, "--dir", str(directory)] + (["-n", "20"] if command == "tail" else [])
     assert run(*argv) == 0
@@ -77,8 +78,14 @@ def test_the_index_rebuilds_from_an_old_log(tmp_path: Path) -> None:
 
 async def _extend(directory: Path) -> None:
     async with await AuditLog.open(directory, key=KEY) as log:
-        await log.append("call", agent="claude", tool="who_am_i", acting_as=ActingAs(kind="developer_token"),
-                         outcome="ok", latency_ms=1.0)
+        await log.append(
+            "call",
+            agent="claude",
+            tool="who_am_i",
+            acting_as=ActingAs(kind="developer_token"),
+            outcome="ok",
+            latency_ms=1.0,
+        )
 
 
 def test_a_new_writer_continues_an_old_chain_and_verify_accepts_both(tmp_path: Path) -> None:

@@ -21,14 +21,28 @@ CONTENT = b"CONFIDENTIAL-MERGER-TERMS-" * 20
 async def _fill(directory: Path) -> None:
     async with await AuditLog.open(directory) as log:
         await log.append("session_start", agent="alice", session_id="s1")
-        await log.append("call", agent="alice", tool="get_file_details",
-                         items=[{"type": "file", "id": "11", "name": "plan.docx"}],
-                         decision={"effect": "allow", "rules": ["read"]}, outcome="ok")
-        await log.append("call", agent="bob", tool="add_file_shared_link",
-                         items=[{"type": "file", "id": "11", "name": "plan.docx"}],
-                         decision={"effect": "deny", "rules": ["no-open-links"]}, outcome="denied")
-        intent = await log.intent(agent="bob", tool="create_folder", items=[{"type": "folder", "id": "11"}],
-                                  decision={"effect": "allow", "rules": ["write"]})
+        await log.append(
+            "call",
+            agent="alice",
+            tool="get_file_details",
+            items=[{"type": "file", "id": "11", "name": "plan.docx"}],
+            decision={"effect": "allow", "rules": ["read"]},
+            outcome="ok",
+        )
+        await log.append(
+            "call",
+            agent="bob",
+            tool="add_file_shared_link",
+            items=[{"type": "file", "id": "11", "name": "plan.docx"}],
+            decision={"effect": "deny", "rules": ["no-open-links"]},
+            outcome="denied",
+        )
+        intent = await log.intent(
+            agent="bob",
+            tool="create_folder",
+            items=[{"type": "folder", "id": "11"}],
+            decision={"effect": "allow", "rules": ["write"]},
+        )
         await log.outcome(intent, agent="bob", tool="create_folder", outcome="ok")
 
 
@@ -101,18 +115,30 @@ async def _leaky(directory: Path) -> None:
     b64 = base64.b64encode(CONTENT).decode()
     async with await AuditLog.open(directory, secret_fields=["pin"]) as log:
         await log.append("session_start", agent="alice", detail={"authorization": f"Bearer {TOKEN}"})
-        await log.append("broker", agent="alice", detail={"event": "refresh", "access_token": TOKEN,
-                                                          "note": f"got {TOKEN}"})
-        intent = await log.intent(agent="alice", tool="upload_file",
-                                  args={"content_base64": b64, "name": "x.txt", "pin": "pin-4711-zz",
-                                        "header": f"Bearer {TOKEN}"},
-                                  items=[{"type": "folder", "id": "0", "name": TOKEN}])
-        await log.outcome(intent, outcome={"status": "error", "message": f"401 for token {TOKEN}"},
-                          decision={"effect": "allow", "sentence": f"ok {TOKEN}"})
+        await log.append(
+            "broker",
+            agent="alice",
+            detail={"event": "refresh", "access_token": TOKEN, "note": f"got {TOKEN}"},
+        )
+        intent = await log.intent(
+            agent="alice",
+            tool="upload_file",
+            args={"content_base64": b64, "name": "x.txt", "pin": "pin-4711-zz", "header": f"Bearer {TOKEN}"},
+            items=[{"type": "folder", "id": "0", "name": TOKEN}],
+        )
+        await log.outcome(
+            intent,
+            outcome={"status": "error", "message": f"401 for token {TOKEN}"},
+            decision={"effect": "allow", "sentence": f"ok {TOKEN}"},
+        )
         await log.append("call", tool="get_file_details", acting_as=ActingAs(kind="user_grant", label=TOKEN))
-        await log.append("call", tool="upload_file_version", acting_as=f"token {TOKEN}",
-                         args={"content": CONTENT, "text": CONTENT.decode(), "file_id": "5"},
-                         secret_fields=["file_id"])
+        await log.append(
+            "call",
+            tool="upload_file_version",
+            acting_as=f"token {TOKEN}",
+            args={"content": CONTENT, "text": CONTENT.decode(), "file_id": "5"},
+            secret_fields=["file_id"],
+        )
 
 
 def test_no_token_and_no_file_content_reach_any_file_of_the_log(audit_dir: Path) -> None:
@@ -124,8 +150,9 @@ def test_no_token_and_no_file_content_reach_any_file_of_the_log(audit_dir: Path)
         assert secret not in everything, secret
 
 
-def test_a_read_only_log_is_queried_through_an_index_in_memory(filled: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_log_is_queried_through_an_index_in_memory(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_connect = index_module.connect
 
     def read_only(directory: Path, *, in_memory: bool = False) -> sqlite3.Connection:

@@ -45,8 +45,9 @@ def lines(directory: Path) -> list[dict]:
 
 
 @pytest.mark.anyio
-async def test_call_record_holds_every_field_and_chains_from_genesis(audit_log: AuditLog,
-                                                                     audit_dir: Path) -> None:
+async def test_call_record_holds_every_field_and_chains_from_genesis(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     rec = await audit_log.append("call", **CALL)
     [data] = lines(audit_dir)
     assert data == rec.to_dict()
@@ -60,8 +61,9 @@ async def test_call_record_holds_every_field_and_chains_from_genesis(audit_log: 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", sorted(EVENTS))
-async def test_event_records_are_written_with_their_detail(audit_log: AuditLog, audit_dir: Path,
-                                                           kind: str) -> None:
+async def test_event_records_are_written_with_their_detail(
+    audit_log: AuditLog, audit_dir: Path, kind: str
+) -> None:
     await audit_log.append(kind, **EVENTS[kind])
     [data] = lines(audit_dir)
     assert data["kind"] == kind
@@ -72,8 +74,9 @@ async def test_event_records_are_written_with_their_detail(audit_log: AuditLog, 
 @pytest.mark.anyio
 async def test_intent_then_outcome_are_linked_by_the_intent_id(audit_log: AuditLog, audit_dir: Path) -> None:
     intent_id = await audit_log.intent(agent="a", tool="upload_file", items=[ItemRef("folder", "0")])
-    await audit_log.outcome(intent_id, outcome={"status": "error", "error_code": "item_name_in_use",
-                                                "http_status": 409})
+    await audit_log.outcome(
+        intent_id, outcome={"status": "error", "error_code": "item_name_in_use", "http_status": 409}
+    )
     intent, outcome = lines(audit_dir)
     assert intent["kind"] == "intent" and intent["id"] == intent_id
     assert outcome["kind"] == "outcome" and outcome["intent_id"] == intent_id
@@ -82,20 +85,28 @@ async def test_intent_then_outcome_are_linked_by_the_intent_id(audit_log: AuditL
 
 
 @pytest.mark.anyio
-async def test_shared_vocabulary_items_and_decision_objects_are_accepted(audit_log: AuditLog,
-                                                                         audit_dir: Path) -> None:
-    await audit_log.append("call", items=[ResourceUse(ItemRef("file", "5"), Access.WRITE, "item")],
-                           decision=Decision("deny", ("no-sharing",), "open shared links are forbidden"),
-                           outcome="denied")
+async def test_shared_vocabulary_items_and_decision_objects_are_accepted(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
+    await audit_log.append(
+        "call",
+        items=[ResourceUse(ItemRef("file", "5"), Access.WRITE, "item")],
+        decision=Decision("deny", ("no-sharing",), "open shared links are forbidden"),
+        outcome="denied",
+    )
     [data] = lines(audit_dir)
     assert data["items"] == [{"type": "file", "id": "5", "access": "write", "role": "item"}]
-    assert data["decision"] == {"effect": "deny", "rules": ["no-sharing"],
-                                "sentence": "open shared links are forbidden"}
+    assert data["decision"] == {
+        "effect": "deny",
+        "rules": ["no-sharing"],
+        "sentence": "open shared links are forbidden",
+    }
 
 
 @pytest.mark.anyio
-async def test_unknown_kind_or_field_is_refused_and_nothing_is_written(audit_log: AuditLog,
-                                                                       audit_dir: Path) -> None:
+async def test_unknown_kind_or_field_is_refused_and_nothing_is_written(
+    audit_log: AuditLog, audit_dir: Path
+) -> None:
     with pytest.raises(AuditError, match="unknown audit record kind 'read'"):
         await audit_log.append("read", agent="a")
     with pytest.raises(AuditError, match=r"unknown audit fields \['agnet'\]"):
@@ -111,8 +122,10 @@ def test_every_documented_kind_is_known() -> None:
 
 
 def test_canonical_form_is_sorted_compact_utf8() -> None:
-    assert canonical({"b": 1, "a": "é", "c": {"z": [1, 2], "y": None}}) == \
-        '{"a":"é","b":1,"c":{"y":null,"z":[1,2]}}'.encode()
+    assert (
+        canonical({"b": 1, "a": "é", "c": {"z": [1, 2], "y": None}})
+        == '{"a":"é","b":1,"c":{"y":null,"z":[1,2]}}'.encode()
+    )
 
 
 def test_record_ids_are_unique_and_sort_by_time() -> None:
@@ -123,11 +136,19 @@ def test_record_ids_are_unique_and_sort_by_time() -> None:
 def test_a_sealed_line_is_the_canonical_form_with_its_hash_whatever_fields_it_holds() -> None:
     # seal() writes "hash" just before "id", so no record field may sort between the two.
     assert not [name for name in CALLER_FIELDS | {"kind"} if "hash" < name < "id"]
-    full = {"acting_as": {"kind": "as_user", "user_id": "7"}, "agent": "a", "args": {"id": "x,\"id\":"},
-            "items": [{"type": "file", "id": "1"}], "detail": {"n": 1}, "tool": "t", "latency_ms": 1.5}
+    full = {
+        "acting_as": {"kind": "as_user", "user_id": "7"},
+        "agent": "a",
+        "args": {"id": 'x,"id":'},
+        "items": [{"type": "file", "id": "1"}],
+        "detail": {"n": 1},
+        "tool": "t",
+        "latency_ms": 1.5,
+    }
     for fields in ({}, {"tool": "t"}, full):
-        record = AuditRecord.seal(build_body("call", fields, Redactor()), seq=1, prev_hash=GENESIS,
-                                  now_ns=1_700_000_000_000_000_000)
+        record = AuditRecord.seal(
+            build_body("call", fields, Redactor()), seq=1, prev_hash=GENESIS, now_ns=1_700_000_000_000_000_000
+        )
         assert record.line == canonical(record.data) + b"\n"
         assert record_hash(record.data) == record.hash
 
@@ -141,8 +162,21 @@ def test_ids_made_in_one_millisecond_share_its_time_prefix_and_nothing_else() ->
 
 
 def test_the_record_fields_are_the_typed_event_fields() -> None:
-    assert CALLER_FIELDS == {"agent", "session_id", "client_name", "client_version", "acting_as", "tool",
-                             "args", "items", "decision", "outcome", "intent_id", "latency_ms", "detail"}
+    assert CALLER_FIELDS == {
+        "agent",
+        "session_id",
+        "client_name",
+        "client_version",
+        "acting_as",
+        "tool",
+        "args",
+        "items",
+        "decision",
+        "outcome",
+        "intent_id",
+        "latency_ms",
+        "detail",
+    }
 
 
 @pytest.mark.anyio

@@ -12,8 +12,9 @@ BOX_TOKEN = "Tq9vLm3XzR8bN2cW5yH7kJ4pF6gD1sA0"  # 32 alphanumerics, as Box issue
 
 def test_content_field_becomes_its_sha256_and_size() -> None:
     out = redact({"content": "hello world"})
-    assert out == {"content": {"redacted": "content", "sha256": hashlib.sha256(b"hello world").hexdigest(),
-                               "bytes": 11}}
+    assert out == {
+        "content": {"redacted": "content", "sha256": hashlib.sha256(b"hello world").hexdigest(), "bytes": 11}
+    }
 
 
 def test_base64_content_is_hashed_as_the_decoded_bytes() -> None:
@@ -26,8 +27,11 @@ def test_base64_content_is_hashed_as_the_decoded_bytes() -> None:
 def test_text_and_bytes_payloads_anywhere_are_digests() -> None:
     out = redact({"upload": {"text": "secret plan", "parts": [b"abc"]}})
     assert out["upload"]["text"]["redacted"] == "content"
-    assert out["upload"]["parts"][0] == {"redacted": "content", "sha256": hashlib.sha256(b"abc").hexdigest(),
-                                         "bytes": 3}
+    assert out["upload"]["parts"][0] == {
+        "redacted": "content",
+        "sha256": hashlib.sha256(b"abc").hexdigest(),
+        "bytes": 3,
+    }
 
 
 def test_long_string_is_cut_and_hashed() -> None:

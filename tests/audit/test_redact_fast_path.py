@@ -53,8 +53,21 @@ def test_strings_without_a_token_are_kept(text: str) -> None:
 
 def test_the_pre_check_is_false_only_where_the_regex_finds_nothing() -> None:
     rng = random.Random(20261202)  # noqa: S311 (reproducible test strings, not secrets)
-    pieces = ["Bearer ", "bearer\n", "BeArEr ", "eyJ", ".", "-", " ", "é", "İ", BOX_TOKEN[:16], "Zz9",
-              *string.ascii_letters[:8], *string.digits[:4]]
+    pieces = [
+        "Bearer ",
+        "bearer\n",
+        "BeArEr ",
+        "eyJ",
+        ".",
+        "-",
+        " ",
+        "é",
+        "İ",
+        BOX_TOKEN[:16],
+        "Zz9",
+        *string.ascii_letters[:8],
+        *string.digits[:4],
+    ]
     checked = 0
     for _ in range(20000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
@@ -68,6 +81,7 @@ def test_no_character_outside_ascii_matches_bearer_ignoring_case() -> None:
     # Why str.lower() is enough to look for "bearer": re.IGNORECASE maps no other character onto them.
     for letter in "bear":
         pattern = re.compile(f"(?i:{letter})")
-        others = [c for c in map(chr, range(sys.maxunicode + 1))
-                  if pattern.fullmatch(c) and c.lower() != letter]
+        others = [
+            c for c in map(chr, range(sys.maxunicode + 1)) if pattern.fullmatch(c) and c.lower() != letter
+        ]
         assert others == []

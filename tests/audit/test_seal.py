@@ -93,8 +93,9 @@ def test_new_key_files_are_private_and_never_overwritten(tmp_path: Path) -> None
         load_key(path)
 
 
-def test_verify_key_file_option_catches_a_forgery(sealed: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_key_file_option_catches_a_forgery(
+    sealed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     key_file = tmp_path / "k"
     key_file.write_text(KEY.hex())
     key_file.chmod(0o600)
@@ -113,14 +114,17 @@ def test_verify_key_file_option_catches_a_forgery(sealed: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize("key", [None, b"k" * 32])
-@pytest.mark.parametrize("body", [
-    {"kind": "call"},  # "id" is the first key
-    {"kind": "log_recovery", "detail": {"torn_line_removed": {"bytes": 3}}},
-    {"kind": "call", "tool": "t", "outcome": {"status": "ok"}, "latency_ms": 1.5},  # mac before outcome
-    {"kind": "call", "args": {"outcome": {"x": 1}, "id": "nested", "prev_hash": "p"}},  # decoy keys
-    {"kind": "call", "args": {'a"outcome': 1, 'q"prev_hash': 2, "s": '","id":"x"'}},  # escaped quotes
-    {"kind": "call", "args": {"mac": "m", "hash": "h"}, "session_id": "s1"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "call"},  # "id" is the first key
+        {"kind": "log_recovery", "detail": {"torn_line_removed": {"bytes": 3}}},
+        {"kind": "call", "tool": "t", "outcome": {"status": "ok"}, "latency_ms": 1.5},  # mac before outcome
+        {"kind": "call", "args": {"outcome": {"x": 1}, "id": "nested", "prev_hash": "p"}},  # decoy keys
+        {"kind": "call", "args": {'a"outcome': 1, 'q"prev_hash': 2, "s": '","id":"x"'}},  # escaped quotes
+        {"kind": "call", "args": {"mac": "m", "hash": "h"}, "session_id": "s1"},
+    ],
+)
 def test_the_line_is_the_canonical_encoding_of_the_record(body: dict, key: bytes | None) -> None:
     # seal builds the line from the hashed bytes by insertion; it must be exactly canonical(data).
     from box_mcp.audit.record import GENESIS, AuditRecord, record_mac

@@ -53,8 +53,20 @@ async def start_server(emulator: Any, data_dir: Path) -> tuple[Process, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env |= {"BOX_DEVELOPER_TOKEN": token, "BOX_MCP_DATA_DIR": str(data_dir), "PYTHONPATH": path}
     port = free_port()
-    argv = [sys.executable, "-m", "box_mcp.cli", "serve", "--transport", "http", "--port", str(port),
-            "--box-url", emulator.base_url, "--toolsets", "folders"]
+    argv = [
+        sys.executable,
+        "-m",
+        "box_mcp.cli",
+        "serve",
+        "--transport",
+        "http",
+        "--port",
+        str(port),
+        "--box-url",
+        emulator.base_url,
+        "--toolsets",
+        "folders",
+    ]
     proc = await anyio.open_process(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     async with httpx2.AsyncClient() as http:
@@ -73,8 +85,12 @@ async def start_server(emulator: Any, data_dir: Path) -> tuple[Process, str]:
 
 
 async def open_session(http: httpx2.AsyncClient, url: str) -> dict[str, str]:
-    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": CLIENT}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": CLIENT},
+    }
     response = await http.post(url, json=init, headers=HEADERS)
     assert response.status_code == 200, response.text
     headers = HEADERS | {"mcp-session-id": response.headers["mcp-session-id"]}
@@ -83,8 +99,12 @@ async def open_session(http: httpx2.AsyncClient, url: str) -> dict[str, str]:
 
 
 async def create_folder(http: httpx2.AsyncClient, url: str, headers: dict[str, str], name: str) -> bool:
-    call = {"jsonrpc": "2.0", "id": name, "method": "tools/call",
-            "params": {"name": "create_folder", "arguments": {"parent_folder_id": "0", "name": name}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": name,
+        "method": "tools/call",
+        "params": {"name": "create_folder", "arguments": {"parent_folder_id": "0", "name": name}},
+    }
     response = await http.post(url, json=call, headers=headers)
     result = rpc_message(response).get("result")
     return response.status_code == 200 and isinstance(result, dict) and not result.get("isError")

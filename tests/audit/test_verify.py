@@ -17,9 +17,14 @@ N = 10
 async def _fill(directory: Path) -> None:
     async with await AuditLog.open(directory) as log:
         for n in range(N):
-            await log.append("call", agent=f"agent-{n % 3}", tool="get_file_details",
-                             args={"file_id": str(n)}, decision={"effect": "allow", "rules": ["r1"]},
-                             outcome="ok")
+            await log.append(
+                "call",
+                agent=f"agent-{n % 3}",
+                tool="get_file_details",
+                args={"file_id": str(n)},
+                decision={"effect": "allow", "rules": ["r1"]},
+                outcome="ok",
+            )
 
 
 @pytest.fixture

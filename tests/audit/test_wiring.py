@@ -58,8 +58,11 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     token = next(u["developer_token"] for u in creds["users"] if u["login"].startswith("ada"))
     async with AsyncExitStack() as stack:
         stack.callback(app.state.emulator.store.close)
-        box = BoxClient(token_source=StaticToken(token), base_url="http://emulator",
-                        transport=httpx2.ASGITransport(app=app))
+        box = BoxClient(
+            token_source=StaticToken(token),
+            base_url="http://emulator",
+            transport=httpx2.ASGITransport(app=app),
+        )
         stack.push_async_callback(box.aclose)
         log = await AuditLog.open(tmp_path / "audit")
         stack.push_async_callback(log.aclose)
@@ -88,8 +91,11 @@ async def test_a_handshake_session_records_start_list_calls_and_end_with_client_
     assert tools_list["session_id"] == session
     [call] = [r for r in recs if r["kind"] == "call"]
     assert call["tool"] == "list_folder_content_by_folder_id" and call["outcome"]["status"] == "ok"
-    assert (call["session_id"], call["client_name"], call["client_version"]) == (session, "audit-test-client",
-                                                                               "9.8.7")
+    assert (call["session_id"], call["client_name"], call["client_version"]) == (
+        session,
+        "audit-test-client",
+        "9.8.7",
+    )
     assert verify(deployment.audit_dir).ok
 
 
@@ -184,11 +190,13 @@ class FakeSession(TokenSession):
 @pytest.mark.anyio
 async def test_broker_refresh_and_needs_sign_in_are_recorded_without_any_token(tmp_path: Path) -> None:
     secret_1, secret_2 = "tok-" + "a" * 30, "tok-" + "b" * 30
-    session = FakeSession([
-        Token(access_token=secret_1, expires_at=1005.0),  # stale at once: the next call refreshes
-        Token(access_token=secret_2, expires_at=1005.0),
-        NeedsSignIn("the Box sign-in for 'ada' stopped working; run `box-mcp auth login`"),
-    ])
+    session = FakeSession(
+        [
+            Token(access_token=secret_1, expires_at=1005.0),  # stale at once: the next call refreshes
+            Token(access_token=secret_2, expires_at=1005.0),
+            NeedsSignIn("the Box sign-in for 'ada' stopped working; run `box-mcp auth login`"),
+        ]
+    )
     events = Events()
     session.on_event = events.post
     async with await AuditLog.open(tmp_path / "audit") as log:
@@ -209,9 +217,13 @@ async def test_broker_refresh_and_needs_sign_in_are_recorded_without_any_token(t
 
 @pytest.mark.anyio
 async def test_a_stdio_process_on_the_2026_protocol_is_one_session(deployment: Deployment) -> None:
-    server = build_server(Settings.load(env={}), box_client=deployment.server.gate.credentials.client,
-                          audit=deployment.server.gate.audit, events=deployment.server.gate.events,
-                          transport="stdio")
+    server = build_server(
+        Settings.load(env={}),
+        box_client=deployment.server.gate.credentials.client,
+        audit=deployment.server.gate.audit,
+        events=deployment.server.gate.events,
+        transport="stdio",
+    )
     async with Client(server, client_info=CLIENT) as client:
         await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
         await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
@@ -244,8 +256,11 @@ async def test_a_served_deployment_records_policy_load_broker_tokens_and_denials
     policy.write_text(POLICY_FILE)
     with running_emulator(seed="demo", rate_limits=False) as emu:
         ccg = emu.credentials["ccg"]
-        env = {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-               "BOX_ENTERPRISE_ID": str(ccg["enterprise_id"])}
+        env = {
+            "BOX_CLIENT_ID": ccg["client_id"],
+            "BOX_CLIENT_SECRET": ccg["client_secret"],
+            "BOX_ENTERPRISE_ID": str(ccg["enterprise_id"]),
+        }
         settings = Settings.load(env=env, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy))
         async with open_deployment(settings, transport="memory") as opened:
             server = opened.server
@@ -286,13 +301,18 @@ async def test_argument_fields_the_policy_marks_secret_are_masked_in_every_recor
         policy = tmp_path / "policy.yaml"
         policy.write_text(
             "version: 1\ndefault_agent: bot\n"
-            f"agents:\n  bot:\n    acts_as: {{as_user: \"{emu.user_id('ada')}\"}}\n"
+            f'agents:\n  bot:\n    acts_as: {{as_user: "{emu.user_id("ada")}"}}\n'
             "audit:\n  secret_fields: [description]\n"
             "rules:\n  - id: eng\n    effect: permit\n    agents: [bot]\n    access: write\n"
-            f"    within: [\"{engineering}\"]\n"
+            f'    within: ["{engineering}"]\n'
         )
-        settings = Settings.load(env={}, box_url=emu.base_url, data_dir=tmp_path, policy=str(policy),
-                                 developer_token=emu.token("ada"))
+        settings = Settings.load(
+            env={},
+            box_url=emu.base_url,
+            data_dir=tmp_path,
+            policy=str(policy),
+            developer_token=emu.token("ada"),
+        )
         async with open_deployment(settings, transport="memory") as opened:
             server = opened.server
             async with Client(server, mode="legacy", client_info=CLIENT) as client:
@@ -335,8 +355,21 @@ async def test_outcomes_name_the_items_they_touched_with_name_and_parent_path(
     recs = records(deployment.audit_dir)
     [outcome] = [r for r in recs if r["kind"] == "outcome"]
     assert {"type": "folder", "id": "0", "access": "write", "role": "parent"} in outcome["items"]
-    assert {"type": "folder", "id": folder_id, "name": "named-folder", "parent_path": "/",
-            "role": "result"} in outcome["items"]
+    assert {
+        "type": "folder",
+        "id": folder_id,
+        "name": "named-folder",
+        "parent_path": "/",
+        "role": "result",
+    } in outcome["items"]
     [details] = [r for r in recs if r.get("tool") == "get_folder_details"]
-    assert details["items"] == [{"type": "folder", "id": folder_id, "name": "named-folder",
-                                 "parent_path": "/", "access": "read", "role": "item"}]
+    assert details["items"] == [
+        {
+            "type": "folder",
+            "id": folder_id,
+            "name": "named-folder",
+            "parent_path": "/",
+            "access": "read",
+            "role": "item",
+        }
+    ]

@@ -54,7 +54,11 @@ def test_bench_runs_in_quick_mode_and_prints_its_targets(name: str, tmp_path: Pa
     env |= {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg"), "TMPDIR": str(tmp_path)}
     proc = subprocess.run(  # noqa: S603
         [sys.executable, str(BENCH / f"{name}.py"), "--quick", "--json"],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [m for m in map(LINE.match, proc.stderr.splitlines()) if m]

@@ -27,8 +27,12 @@ class Emu:
         async def outage_ends(seconds: float) -> None:
             self.state.faults.clear()  # the client sleeps only between attempts: the fault hit once
 
-        return BoxClient(token_source=StaticToken(self.token), base_url="http://emulator",
-                         transport=httpx2.ASGITransport(app=self.app), sleep=outage_ends)
+        return BoxClient(
+            token_source=StaticToken(self.token),
+            base_url="http://emulator",
+            transport=httpx2.ASGITransport(app=self.app),
+            sleep=outage_ends,
+        )
 
     def count(self, sql: str, *args: object) -> int:
         row = self.state.store.fetch_one(sql, args)
@@ -56,7 +60,10 @@ def test_after_faults_parse_from_the_cli_syntax_and_the_environment() -> None:
 def test_the_emulator_help_documents_after_faults() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "box_mcp.cli", "emulator", "--help"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "after503" in done.stdout and "its change is made" in " ".join(done.stdout.split())
 
@@ -76,8 +83,9 @@ async def test_an_after503_comment_is_made_once_and_reported_as_maybe_made(emu: 
 
 async def test_an_after503_delete_declared_idempotent_succeeds_on_its_retry(emu: Emu) -> None:
     file_id = emu.credentials["files"]["Contracts/MSA-Globex.pdf"]
-    emu.state.faults.append(FaultRule(pattern=rf"^/2\.0/files/{file_id}$", methods=("DELETE",),
-                                      rate_after_503=1.0, retry_after=0))
+    emu.state.faults.append(
+        FaultRule(pattern=rf"^/2\.0/files/{file_id}$", methods=("DELETE",), rate_after_503=1.0, retry_after=0)
+    )
     async with emu.client() as client:
         assert await client.bound(idempotent=True).delete(f"/files/{file_id}") is None
         with pytest.raises(BoxAPIError) as info:

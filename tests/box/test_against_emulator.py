@@ -30,8 +30,13 @@ class Emu:
         self.state.faults.clear()
 
     def client(self, **kw: Any) -> BoxClient:
-        return BoxClient(token_source=StaticToken(self.token), base_url="http://emulator",
-                         transport=httpx2.ASGITransport(app=self.app), sleep=self.sleep, **kw)
+        return BoxClient(
+            token_source=StaticToken(self.token),
+            base_url="http://emulator",
+            transport=httpx2.ASGITransport(app=self.app),
+            sleep=self.sleep,
+            **kw,
+        )
 
 
 @pytest.fixture
@@ -184,13 +189,19 @@ async def test_forced_chunked_upload_lands_whole_and_a_small_file_falls_back_to_
     async with emu.client(chunked_threshold=1024 * 1024) as client:
         folder = await new_folder(client, "chunked")
         with anyio.fail_after(60):
-            file = await client.upload(parent_id=folder, name="big.bin", source=_pattern(size), size=size,
-                                       progress=lambda sent, total: progress.append(sent))
+            file = await client.upload(
+                parent_id=folder,
+                name="big.bin",
+                source=_pattern(size),
+                size=size,
+                progress=lambda sent, total: progress.append(sent),
+            )
         assert file["size"] == size and file["sha1"] == expected.hexdigest()
         assert progress[-1] == size
         assert len(progress) == -(-size // (8 * 1024 * 1024))  # one report per 8 MiB part: it went chunked
         small = await client.upload(parent_id=folder, name="small.bin", source=b"x" * (2 * 1024 * 1024))
         assert small["size"] == 2 * 1024 * 1024
-        versioned = await client.upload_version(file_id=file["id"], source=_pattern(size), size=size,
-                                                if_match=file["etag"])
+        versioned = await client.upload_version(
+            file_id=file["id"], source=_pattern(size), size=size, if_match=file["etag"]
+        )
         assert versioned["etag"] != file["etag"]

@@ -22,8 +22,16 @@ def test_committed_error_table_matches_boxs_error_page(shared_file: Callable[[st
 
 def test_error_table_covers_the_codes_tools_meet():
     codes = {e["code"] for e in load_error_table()}
-    for code in ("bad_digest", "item_name_in_use", "not_found", "precondition_failed",
-                 "rate_limit_exceeded", "unavailable", "folder_not_empty", "trashed"):
+    for code in (
+        "bad_digest",
+        "item_name_in_use",
+        "not_found",
+        "precondition_failed",
+        "rate_limit_exceeded",
+        "unavailable",
+        "folder_not_empty",
+        "trashed",
+    ):
         assert code in codes
     assert all(e["fix"] for e in load_error_table())
 
@@ -42,8 +50,11 @@ def test_an_unknown_5xx_takes_the_retry_advice():
 
 def test_a_409_reads_well_for_a_model_and_names_the_conflict():
     body = {
-        "type": "error", "status": 409, "code": "item_name_in_use",
-        "message": "Item with the same name already exists", "request_id": "abc123",
+        "type": "error",
+        "status": 409,
+        "code": "item_name_in_use",
+        "message": "Item with the same name already exists",
+        "request_id": "abc123",
         "help_url": "https://developer.box.com/guides/api-calls/permissions-and-errors/common-errors/",
         "context_info": {"conflicts": [{"type": "folder", "id": "77", "name": "Reports"}]},
     }
@@ -58,8 +69,13 @@ def test_a_409_reads_well_for_a_model_and_names_the_conflict():
 
 
 def test_a_file_conflict_given_as_an_object_is_accepted():
-    body = {"type": "error", "status": 409, "code": "item_name_in_use", "message": "x",
-            "context_info": {"conflicts": {"type": "file", "id": "5", "sha1": "ab"}}}
+    body = {
+        "type": "error",
+        "status": 409,
+        "code": "item_name_in_use",
+        "message": "x",
+        "context_info": {"conflicts": {"type": "file", "id": "5", "sha1": "ab"}},
+    }
     err = error_from_response(httpx2.Response(409, json=body))
     assert err.conflicts == [{"type": "file", "id": "5", "sha1": "ab"}]
 
@@ -96,9 +112,14 @@ def test_huge_untrusted_messages_are_clipped():
 
 def test_control_characters_from_box_never_reach_the_error_text():
     # Terminal escapes and bidi overrides in Box's text could rewrite what a person sees on a terminal.
-    body = {"type": "error", "status": 409, "code": "item_name_in_use\x1b[2J",
-            "message": "name \x1b]0;pwned\x07taken\u202egnp.exe", "request_id": "r\x00q",
-            "context_info": {"conflicts": [{"type": "file", "id": "5", "name": "a\x1b[31mb\u2066"}]}}
+    body = {
+        "type": "error",
+        "status": 409,
+        "code": "item_name_in_use\x1b[2J",
+        "message": "name \x1b]0;pwned\x07taken\u202egnp.exe",
+        "request_id": "r\x00q",
+        "context_info": {"conflicts": [{"type": "file", "id": "5", "name": "a\x1b[31mb\u2066"}]},
+    }
     text = str(error_from_response(httpx2.Response(409, json=body)))
     assert text.isprintable(), repr(text)
     assert "name ]0;pwnedtakengnp.exe" in text and "'a[31mb'" in text and "request id rq" in text

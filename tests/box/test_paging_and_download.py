@@ -80,8 +80,9 @@ def download_host(content: bytes, *, location: str, not_ready: int = 0):
                 lo, hi = rng.removeprefix("bytes=").split("-")
                 body = content[int(lo) : int(hi) + 1 if hi else None]
                 end = int(lo) + len(body) - 1
-                return httpx2.Response(206, content=body,
-                                       headers={"Content-Range": f"bytes {lo}-{end}/{len(content)}"})
+                return httpx2.Response(
+                    206, content=body, headers={"Content-Range": f"bytes {lo}-{end}/{len(content)}"}
+                )
             return httpx2.Response(200, content=content)
         return httpx2.Response(404, json={"type": "error", "status": 404, "code": "not_found"})
 

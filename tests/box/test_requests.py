@@ -70,8 +70,10 @@ async def test_no_content_answers_none(make_client):
 async def test_boolean_and_list_params_are_spelled_as_box_expects(make_client):
     handler = recorder()
     client = make_client(handler)
-    await client.get("/search", params={"query": "q", "trash_content": None, "recursive": True,
-                                        "file_extensions": ["pdf", "txt"]})
+    await client.get(
+        "/search",
+        params={"query": "q", "trash_content": None, "recursive": True, "file_extensions": ["pdf", "txt"]},
+    )
     assert handler.seen[0].url.params["recursive"] == "true"
     assert handler.seen[0].url.params["file_extensions"] == "pdf,txt"
     assert "trash_content" not in handler.seen[0].url.params
@@ -109,8 +111,13 @@ def test_an_empty_developer_token_is_refused_with_a_hint():
 async def test_errors_never_carry_the_token(make_client):
     def handler(request: httpx2.Request) -> httpx2.Response:
         # A hostile or buggy server echoing our headers back must not get the token into the error text.
-        echoed = {"type": "error", "status": 401, "code": "unauthorized", "message": "nope",
-                  "context_info": {"headers": dict(request.headers)}}
+        echoed = {
+            "type": "error",
+            "status": 401,
+            "code": "unauthorized",
+            "message": "nope",
+            "context_info": {"headers": dict(request.headers)},
+        }
         return httpx2.Response(401, json=echoed)
 
     client = make_client(handler)
@@ -120,12 +127,20 @@ async def test_errors_never_carry_the_token(make_client):
 
 
 def test_only_the_api_and_upload_origins_are_trusted_with_the_token() -> None:
-    client = BoxClient(token_source=StaticToken(TOKEN), base_url="https://api.box.com",
-                       upload_url="https://upload.box.com/api")
+    client = BoxClient(
+        token_source=StaticToken(TOKEN),
+        base_url="https://api.box.com",
+        upload_url="https://upload.box.com/api",
+    )
     assert client.is_trusted(client.url("/files/1"))
     assert client.is_trusted(client.url("/files/content", upload=True))
     assert client.is_trusted("https://api.box.com:443/2.0/files/1")  # same origin, spelt otherwise
-    for url in ("https://api.box.com.evil.example/2.0/files/1", "https://api.box.com@evil.example/2.0",
-                "http://api.box.com/2.0/files/1", "https://api.box.com:8443/2.0/files/1",
-                "https://dl.boxcloud.com/d/1/secret", "https://upload.box.com.evil.example/api/x"):
+    for url in (
+        "https://api.box.com.evil.example/2.0/files/1",
+        "https://api.box.com@evil.example/2.0",
+        "http://api.box.com/2.0/files/1",
+        "https://api.box.com:8443/2.0/files/1",
+        "https://dl.boxcloud.com/d/1/secret",
+        "https://upload.box.com.evil.example/api/x",
+    ):
         assert not client.is_trusted(url), url

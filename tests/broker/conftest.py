@@ -51,8 +51,12 @@ class FakeBox:
         n = next(self._ids)
         access = f"AT-secret-{n:04d}-xyzzy"
         self.live_access[access] = self.clock.now + self.ttl
-        body: dict[str, object] = {"access_token": access, "expires_in": self.ttl, "token_type": "bearer",
-                                   "restricted_to": []}
+        body: dict[str, object] = {
+            "access_token": access,
+            "expires_in": self.ttl,
+            "token_type": "bearer",
+            "restricted_to": [],
+        }
         if refresh:
             rt = f"RT-secret-{n:04d}-plugh"
             self.live_refresh.add(rt)
@@ -105,7 +109,9 @@ class FakeBox:
         return _error("unsupported_grant_type", "nope")
 
     def client(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=httpx2.MockTransport(self.handler), base_url="https://api.box.com")
+        return httpx2.AsyncClient(
+            transport=httpx2.MockTransport(self.handler), base_url="https://api.box.com"
+        )
 
 
 def _error(code: str, description: str) -> httpx2.Response:
@@ -188,8 +194,9 @@ class VaultBackend:
             return (self.tmp_path / VAULT_FILE).read_bytes()
         with psycopg.connect(self.url, autocommit=True) as conn:
             rows = conn.execute("SELECT * FROM vault_grants").fetchall()
-        return b"".join(bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
-                        for row in rows for v in row)
+        return b"".join(
+            bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for row in rows for v in row
+        )
 
 
 @pytest.fixture
@@ -219,8 +226,12 @@ class EmuBox:
     def client(self, source: Any) -> Any:
         from box_mcp.box import BoxClient
 
-        return BoxClient(token_source=source, base_url=self.base_url,
-                         transport=httpx2.ASGITransport(app=self.app), max_attempts=2)
+        return BoxClient(
+            token_source=source,
+            base_url=self.base_url,
+            transport=httpx2.ASGITransport(app=self.app),
+            max_attempts=2,
+        )
 
     def user(self, role: str) -> dict[str, Any]:
         return next(u for u in self.credentials["users"] if u["role"] == role)
@@ -246,8 +257,9 @@ _HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 _USER = re.compile(r'<input type="radio" name="user_id" value="([^"]*)"')
 
 
-async def approve_consent(box_http: httpx2.AsyncClient, authorize_url: str, *, user_id: str | None = None,
-                          decision: str = "approve") -> str:
+async def approve_consent(
+    box_http: httpx2.AsyncClient, authorize_url: str, *, user_id: str | None = None, decision: str = "approve"
+) -> str:
     """Play the person at the emulator's consent page; returns where Box redirects the browser."""
     page = await box_http.get(authorize_url)
     assert page.status_code == 200, page.text[:300]

@@ -24,8 +24,9 @@ def main() -> int:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: exactly a crash
 
     async def run() -> None:
-        broker = Broker.from_settings(Settings.load(env=os.environ, data_dir=Path(data_dir), box_url=box_url),
-                                      step_hook=hook)
+        broker = Broker.from_settings(
+            Settings.load(env=os.environ, data_dir=Path(data_dir), box_url=box_url), step_hook=hook
+        )
         try:
             await (await broker.token_source(IdentitySpec(kind="user_grant"))).access_token()
         finally:

@@ -21,8 +21,10 @@ def _env(emulator: Any, tmp_path: Path) -> dict[str, str]:
     oauth = emulator.credentials["oauth"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
     return env | {
-        "BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
-        "BOX_MCP_VAULT_KEY": new_key_text(), "BOX_MCP_DATA_DIR": str(tmp_path),
+        "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
+        "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+        "BOX_MCP_VAULT_KEY": new_key_text(),
+        "BOX_MCP_DATA_DIR": str(tmp_path),
         "BOX_MCP_BOX_URL": emulator.base_url,
     }
 
@@ -32,8 +34,9 @@ async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return done.returncode or 0, done.stdout.decode(), done.stderr.decode()
 
 
-async def test_login_status_and_logout_from_the_command_line(emulator: Any, tmp_path: Path,
-                                                             approve: Any) -> None:
+async def test_login_status_and_logout_from_the_command_line(
+    emulator: Any, tmp_path: Path, approve: Any
+) -> None:
     env = _env(emulator, tmp_path)
     with anyio.fail_after(60):
         async with await anyio.open_process(
@@ -89,8 +92,17 @@ async def test_status_and_logout_on_the_postgresql_vault_show_the_url_masked(
     url = broker_database.replace("postgres@", "postgres:db-pass-secret@", 1)  # trust auth ignores it
     vault = PostgresVault.open(SecretStr(url), SecretStr(env["BOX_MCP_VAULT_KEY"]))
     vault.delete("user:pg")
-    vault.put(GrantRecord(key="user:pg", kind="user_grant", access_token="AT-pg", access_expires_at=0.0,
-                          refresh_token="RT-pg", user_login="ada@acme.example"), expect_generation=None)
+    vault.put(
+        GrantRecord(
+            key="user:pg",
+            kind="user_grant",
+            access_token="AT-pg",
+            access_expires_at=0.0,
+            refresh_token="RT-pg",
+            user_login="ada@acme.example",
+        ),
+        expect_generation=None,
+    )
     vault.close()
 
     code, status, err = await _cli(env, "status", "--database-url", url)
@@ -99,8 +111,9 @@ async def test_status_and_logout_on_the_postgresql_vault_show_the_url_masked(
     assert "vault: postgresql://postgres:***@127.0.0.1" in status
     assert re.search(r"pg\s+ada@acme.example\s+ok", status), status
 
-    code, out_text, err = await _cli(env | {"BOX_MCP_DATABASE_URL": url}, "logout", "--user-label", "pg",
-                                     "--forget")
+    code, out_text, err = await _cli(
+        env | {"BOX_MCP_DATABASE_URL": url}, "logout", "--user-label", "pg", "--forget"
+    )
     assert code == 0, err
     assert "Signed out 'pg'" in out_text and "db-pass-secret" not in out_text + err
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240  # no SQLite vault, no key file

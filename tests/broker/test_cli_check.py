@@ -21,10 +21,16 @@ pytestmark = pytest.mark.anyio
 
 def _env(emulator: Any, tmp_path: Path, **box: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOX_", "XDG_"))}
-    return env | box | {
-        "BOX_MCP_DATA_DIR": str(tmp_path), "BOX_MCP_BOX_URL": emulator.base_url, "HOME": str(tmp_path),
-        "BOX_MCP_VAULT_KEY": box.get("BOX_MCP_VAULT_KEY", new_key_text()),
-    }
+    return (
+        env
+        | box
+        | {
+            "BOX_MCP_DATA_DIR": str(tmp_path),
+            "BOX_MCP_BOX_URL": emulator.base_url,
+            "HOME": str(tmp_path),
+            "BOX_MCP_VAULT_KEY": box.get("BOX_MCP_VAULT_KEY", new_key_text()),
+        }
+    )
 
 
 async def _check(env: dict[str, str]) -> tuple[int, list[str]]:
@@ -65,17 +71,24 @@ async def test_client_credentials_are_checked_with_a_token_request_and_users_me(
 ) -> None:
     ccg = emulator.credentials["ccg"]
     service = _user(emulator, "service_account")
-    good = {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+    good = {
+        "BOX_CLIENT_ID": ccg["client_id"],
+        "BOX_CLIENT_SECRET": ccg["client_secret"],
+        "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+    }
     code, lines = await _check(_env(emulator, tmp_path, **good))
     assert (code, lines) == (
-        0, [f"check service_account: ok, Box says this is {service['login']} (user id {service['id']})"]
+        0,
+        [f"check service_account: ok, Box says this is {service['login']} (user id {service['id']})"],
     )
     code, lines = await _check(_env(emulator, tmp_path, **good | {"BOX_CLIENT_SECRET": "wrong-secret"}))
-    assert (code, lines) == (1, [
-        "check service_account: FAILED: Box refused the client credentials grant for client credentials "
-        f"(enterprise {ccg['enterprise_id']}): invalid_client (The client credentials are invalid)"
-    ])
+    assert (code, lines) == (
+        1,
+        [
+            "check service_account: FAILED: Box refused the client credentials grant for client credentials "
+            f"(enterprise {ccg['enterprise_id']}): invalid_client (The client credentials are invalid)"
+        ],
+    )
 
 
 async def test_jwt_is_checked_and_one_failing_identity_fails_the_command(
@@ -96,9 +109,18 @@ async def test_jwt_is_checked_and_one_failing_identity_fails_the_command(
 def _store_grant(tmp_path: Path, key: str, access_token: str) -> None:
     vault = SQLiteVault.open(tmp_path, SecretStr(key))
     try:
-        vault.put(GrantRecord(key="user:work", kind="user_grant", access_token=access_token,
-                              access_expires_at=time.time() + 3000, refresh_token="RT-that-box-never-issued",
-                              client_id="no-such-app", user_login="ada@acme.example"), expect_generation=None)
+        vault.put(
+            GrantRecord(
+                key="user:work",
+                kind="user_grant",
+                access_token=access_token,
+                access_expires_at=time.time() + 3000,
+                refresh_token="RT-that-box-never-issued",
+                client_id="no-such-app",
+                user_login="ada@acme.example",
+            ),
+            expect_generation=None,
+        )
     finally:
         vault.close()
 
@@ -120,8 +142,13 @@ async def test_a_user_grant_whose_token_box_refuses_says_to_sign_in_again(
     key = new_key_text()
     _store_grant(tmp_path, key, "AT-revoked-at-box")
     oauth = emulator.credentials["oauth"]
-    env = _env(emulator, tmp_path, BOX_MCP_VAULT_KEY=key, BOX_OAUTH_CLIENT_ID=oauth["client_id"],
-               BOX_OAUTH_CLIENT_SECRET=oauth["client_secret"])
+    env = _env(
+        emulator,
+        tmp_path,
+        BOX_MCP_VAULT_KEY=key,
+        BOX_OAUTH_CLIENT_ID=oauth["client_id"],
+        BOX_OAUTH_CLIENT_SECRET=oauth["client_secret"],
+    )
     code, lines = await _check(env)
     assert code == 1 and len(lines) == 1
     assert lines[0].startswith("check work: FAILED: the Box sign-in for 'work' stopped working"), lines

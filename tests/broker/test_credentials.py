@@ -28,13 +28,20 @@ _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _jwt_config(passphrase: str | None = "open sesame") -> dict[str, object]:  # noqa: S107
-    algo = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
-            else serialization.NoEncryption())
+    algo = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
     pem = _KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algo).decode()
-    return {"boxAppSettings": {"clientID": "jwt-client", "clientSecret": "jwt-secret-value",
-                               "appAuth": {"publicKeyID": "kid-1", "privateKey": pem,
-                                           "passphrase": passphrase or ""}},
-            "enterpriseID": "777"}
+    return {
+        "boxAppSettings": {
+            "clientID": "jwt-client",
+            "clientSecret": "jwt-secret-value",
+            "appAuth": {"publicKeyID": "kid-1", "privateKey": pem, "passphrase": passphrase or ""},
+        },
+        "enterpriseID": "777",
+    }
 
 
 def test_jwt_assertion_follows_box_claim_rules() -> None:
@@ -63,19 +70,32 @@ def test_jwt_config_file_sets_up_the_service_account(tmp_path: Path) -> None:
     settings = BrokerSettings.from_settings(Settings.load(env={"BOX_JWT_CONFIG_FILE": str(path)}))
     assert isinstance(settings.service_account, JWTCredential)
     assert settings.service_account.subject_id == "777"
-    user = BrokerSettings.from_settings(Settings.load(env={
-        "BOX_JWT_CONFIG_FILE": str(path), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": "42"}))
+    user = BrokerSettings.from_settings(
+        Settings.load(
+            env={"BOX_JWT_CONFIG_FILE": str(path), "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": "42"}
+        )
+    )
     assert user.service_account is not None and user.service_account.describe().endswith("(user 42)")
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"BOX_CLIENT_ID": "a"}, "BOX_CLIENT_SECRET"),
-    ({"BOX_CLIENT_ID": "a", "BOX_CLIENT_SECRET": "b"}, "BOX_ENTERPRISE_ID"),
-    ({"BOX_SUBJECT_TYPE": "user"}, "BOX_SUBJECT_ID"),
-    ({"BOX_CLIENT_ID": "a", "BOX_CLIENT_SECRET": "b", "BOX_SUBJECT_TYPE": "group", "BOX_SUBJECT_ID": "1"},
-     "enterprise or user"),
-    ({"BOX_JWT_CONFIG_FILE": "/nonexistent/config.json"}, "cannot read"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BOX_CLIENT_ID": "a"}, "BOX_CLIENT_SECRET"),
+        ({"BOX_CLIENT_ID": "a", "BOX_CLIENT_SECRET": "b"}, "BOX_ENTERPRISE_ID"),
+        ({"BOX_SUBJECT_TYPE": "user"}, "BOX_SUBJECT_ID"),
+        (
+            {
+                "BOX_CLIENT_ID": "a",
+                "BOX_CLIENT_SECRET": "b",
+                "BOX_SUBJECT_TYPE": "group",
+                "BOX_SUBJECT_ID": "1",
+            },
+            "enterprise or user",
+        ),
+        ({"BOX_JWT_CONFIG_FILE": "/nonexistent/config.json"}, "cannot read"),
+    ],
+)
 def test_incomplete_credentials_name_what_is_missing(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         BrokerSettings.from_settings(Settings.load(env=env))
@@ -93,12 +113,12 @@ async def test_unconfigured_identity_says_which_variables_to_set(tmp_path: Path)
 
 
 @pytest.mark.anyio
-async def test_refused_developer_token_fails_fast_with_what_to_do(tmp_path: Path, fake_box: FakeBox,
-                                                                  clock: FakeClock) -> None:
+async def test_refused_developer_token_fails_fast_with_what_to_do(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock
+) -> None:
     async with fake_box.client() as http:
         settings = Settings.load(env={"BOX_DEVELOPER_TOKEN": "dev-tok-1"}, data_dir=tmp_path)
-        broker = Broker.from_settings(settings,
-                                      http=http, clock=clock)
+        broker = Broker.from_settings(settings, http=http, clock=clock)
         source = await broker.token_source(IdentitySpec(kind="developer_token"))
         assert await source.access_token() == "dev-tok-1"
         await source.invalidate("dev-tok-1")  # Box said 401
@@ -111,17 +131,28 @@ async def test_refused_developer_token_fails_fast_with_what_to_do(tmp_path: Path
 
 
 @pytest.mark.anyio
-async def test_no_object_shows_a_secret_in_its_repr(tmp_path: Path, fake_box: FakeBox, clock: FakeClock,
-                                                    vault_env: dict[str, str]) -> None:
+async def test_no_object_shows_a_secret_in_its_repr(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock, vault_env: dict[str, str]
+) -> None:
     config = tmp_path / "jwt.json"
     config.write_text(json.dumps(_jwt_config()))
-    env = {**vault_env, "BOX_DEVELOPER_TOKEN": "dev-secret-123", "BOX_JWT_CONFIG_FILE": str(config),
-           "BOX_OAUTH_CLIENT_ID": "cid", "BOX_OAUTH_CLIENT_SECRET": "oauth-secret-456"}
+    env = {
+        **vault_env,
+        "BOX_DEVELOPER_TOKEN": "dev-secret-123",
+        "BOX_JWT_CONFIG_FILE": str(config),
+        "BOX_OAUTH_CLIENT_ID": "cid",
+        "BOX_OAUTH_CLIENT_SECRET": "oauth-secret-456",
+    }
     fake_box.live_access["dev-secret-123"] = float("inf")
     async with fake_box.client() as http:
         broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path), http=http, clock=clock)
-        objects: list[object] = [broker, broker.settings, broker.settings.service_account,
-                                 broker.settings.oauth_client, broker.endpoint]
+        objects: list[object] = [
+            broker,
+            broker.settings,
+            broker.settings.service_account,
+            broker.settings.oauth_client,
+            broker.endpoint,
+        ]
         tokens: list[str] = []
         for identity in (IdentitySpec(kind="developer_token"), IdentitySpec(kind="service_account")):
             source = await broker.token_source(identity)

@@ -25,8 +25,7 @@ READ = frozenset({"item_preview", "item_download"})
 
 
 def _broker(tmp_path: Path, fake: FakeBox, http: object, clock: FakeClock, **kw: object) -> Broker:
-    return Broker.from_settings(Settings.load(env=CCG_ENV, data_dir=tmp_path), http=http, clock=clock,
-                                **kw)
+    return Broker.from_settings(Settings.load(env=CCG_ENV, data_dir=tmp_path), http=http, clock=clock, **kw)
 
 
 @pytest.mark.anyio
@@ -38,10 +37,12 @@ async def test_exchanged_token_is_cached_per_identity_scopes_and_resource(
         file_1 = broker.item_resource("file", "1")
         a = await (await broker.token_source(SA, scopes=READ, resource=file_1)).access_token()
         b = await (await broker.token_source(SA, scopes=READ, resource=file_1)).access_token()
-        c = await (await broker.token_source(SA, scopes=READ, resource=broker.item_resource("file", "2"))
-                   ).access_token()
-        d = await (await broker.token_source(SA, scopes=frozenset({"item_preview"}), resource=file_1)
-                   ).access_token()
+        c = await (
+            await broker.token_source(SA, scopes=READ, resource=broker.item_resource("file", "2"))
+        ).access_token()
+        d = await (
+            await broker.token_source(SA, scopes=frozenset({"item_preview"}), resource=file_1)
+        ).access_token()
         await broker.aclose()
     assert a == b and len({a, c, d}) == 3
     assert fake_box.grants.count("client_credentials") == 1
@@ -79,9 +80,13 @@ async def test_401_on_a_downscoped_token_exchanges_again_and_renews_a_dead_paren
         fresh = await source.access_token()
         await broker.aclose()
     assert fake_box.api_ok(fresh)
-    assert fake_box.grants == ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange",
-                               "urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials",
-                               "urn:ietf:params:oauth:grant-type:token-exchange"]
+    assert fake_box.grants == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
 
 
 @pytest.mark.anyio
@@ -104,19 +109,22 @@ async def test_concurrent_calls_for_one_scope_set_share_one_exchange(
 
 
 @pytest.mark.anyio
-async def test_downscoping_off_hands_out_the_base_token(tmp_path: Path, fake_box: FakeBox,
-                                                        clock: FakeClock) -> None:
+async def test_downscoping_off_hands_out_the_base_token(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock
+) -> None:
     async with fake_box.client() as http:
         broker = _broker(tmp_path, fake_box, http, clock, downscope=False)
-        await (await broker.token_source(SA, scopes=READ, resource=broker.item_resource("file", "1"))
-               ).access_token()
+        await (
+            await broker.token_source(SA, scopes=READ, resource=broker.item_resource("file", "1"))
+        ).access_token()
         await broker.aclose()
     assert fake_box.grants == ["client_credentials"]
 
 
 @pytest.mark.anyio
-async def test_unknown_scope_and_foreign_resource_are_refused(tmp_path: Path, fake_box: FakeBox,
-                                                              clock: FakeClock) -> None:
+async def test_unknown_scope_and_foreign_resource_are_refused(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock
+) -> None:
     async with fake_box.client() as http:
         broker = _broker(tmp_path, fake_box, http, clock)
         with pytest.raises(BrokerError, match="item_previw"):
@@ -139,8 +147,9 @@ def test_as_user_header_comes_only_from_the_identity() -> None:
 
 
 @pytest.mark.anyio
-async def test_as_user_identity_shares_the_service_account_token(tmp_path: Path, fake_box: FakeBox,
-                                                                 clock: FakeClock) -> None:
+async def test_as_user_identity_shares_the_service_account_token(
+    tmp_path: Path, fake_box: FakeBox, clock: FakeClock
+) -> None:
     async with fake_box.client() as http:
         broker = _broker(tmp_path, fake_box, http, clock)
         a = await (await broker.token_source(SA)).access_token()
@@ -161,25 +170,35 @@ async def test_each_call_gets_the_token_its_row_of_the_downscope_table_names(
 ) -> None:
     files, folders = emulator.credentials["files"], emulator.credentials["folders"]
     report, archive = files["Finance/q3-report.md"], folders["Contracts/Archive"]
-    settings = Settings.load(env={}, box_url=emulator.base_url, data_dir=tmp_path,
-                             developer_token=emulator.token("ada"))
+    settings = Settings.load(
+        env={}, box_url=emulator.base_url, data_dir=tmp_path, developer_token=emulator.token("ada")
+    )
     async with open_deployment(settings, transport="stdio") as deployment:
         credentials = deployment.server.gate.credentials
-        move = await credentials.client_for(_call("move_file", file_id=report,
-                                                        destination_folder_id=archive))
+        move = await credentials.client_for(_call("move_file", file_id=report, destination_folder_id=archive))
         moved = await move.put(f"/files/{report}", json={"parent": {"id": archive}})
-        meta = await credentials.client_for(_call(
-            "set_file_metadata", file_id=report, scope="global", template_key="properties",
-            values={"k": "v"}))
+        meta = await credentials.client_for(
+            _call(
+                "set_file_metadata",
+                file_id=report,
+                scope="global",
+                template_key="properties",
+                values={"k": "v"},
+            )
+        )
         made = await meta.post(f"/files/{report}/metadata/global/properties", json={"k": "v"})
         comments = await credentials.client_for(_call("list_file_comments", file_id=report))
         listed = await comments.get(f"/files/{report}/comments")
     # two items: the scopes only, upload included for the destination; one item: bound to it
     assert (move._token.scopes, move._token.resource) == (  # type: ignore[attr-defined]
-        frozenset({"base_explorer", "item_rename", "item_upload"}), None)
+        frozenset({"base_explorer", "item_rename", "item_upload"}),
+        None,
+    )
     assert moved["parent"]["id"] == archive
     assert (meta._token.scopes, meta._token.resource) == (  # type: ignore[attr-defined]
-        frozenset({"base_sidebar", "item_upload"}), f"{emulator.base_url}/2.0/files/{report}")
+        frozenset({"base_sidebar", "item_upload"}),
+        f"{emulator.base_url}/2.0/files/{report}",
+    )
     assert made["k"] == "v"
     assert comments._token.scopes == frozenset({"base_sidebar"})  # type: ignore[attr-defined]
     assert listed["entries"] == []

@@ -25,8 +25,11 @@ SA = IdentitySpec(kind="service_account")
 
 def _ccg_env(emu: EmuBox) -> dict[str, str]:
     ccg = emu.credentials["ccg"]
-    return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+    return {
+        "BOX_CLIENT_ID": ccg["client_id"],
+        "BOX_CLIENT_SECRET": ccg["client_secret"],
+        "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+    }
 
 
 def _jwt_env(emu: EmuBox, tmp_path: Path) -> dict[str, str]:
@@ -142,9 +145,11 @@ async def test_downscoped_token_is_refused_on_another_item_and_for_a_wider_actio
     env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
     async with emu.http() as http:
         broker = _broker(emu, tmp_path, env, http)
-        source = await broker.token_source(IdentitySpec(kind="developer_token"),
-                                           scopes=frozenset({"item_preview"}),
-                                           resource=broker.item_resource("file", mine))
+        source = await broker.token_source(
+            IdentitySpec(kind="developer_token"),
+            scopes=frozenset({"item_preview"}),
+            resource=broker.item_resource("file", mine),
+        )
         async with emu.client(source) as client:
             assert (await client.get(f"/files/{mine}"))["id"] == mine
             with pytest.raises(BoxAPIError) as elsewhere:
@@ -161,9 +166,11 @@ async def test_downscoping_to_a_missing_item_reads_like_box_404(emu: EmuBox, tmp
     env = {"BOX_DEVELOPER_TOKEN": emu.user("admin")["developer_token"]}
     async with emu.http() as http:
         broker = _broker(emu, tmp_path, env, http)
-        source = await broker.token_source(IdentitySpec(kind="developer_token"),
-                                           scopes=frozenset({"item_preview"}),
-                                           resource=broker.item_resource("file", "999999999"))
+        source = await broker.token_source(
+            IdentitySpec(kind="developer_token"),
+            scopes=frozenset({"item_preview"}),
+            resource=broker.item_resource("file", "999999999"),
+        )
         with pytest.raises(ItemNotReachable, match="404 not_found: there is no file 999999999"):
             await source.access_token()
         await broker.aclose()

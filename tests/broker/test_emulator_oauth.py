@@ -26,17 +26,27 @@ USER = IdentitySpec(kind="user_grant")
 
 def oauth_env(emu: EmuBox) -> dict[str, str]:
     oauth = emu.credentials["oauth"]
-    return {"BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
-            "BOX_MCP_VAULT_KEY": new_key_text()}
+    return {
+        "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
+        "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+        "BOX_MCP_VAULT_KEY": new_key_text(),
+    }
 
 
 async def signed_in(emu: EmuBox, consent: Any, tmp_path: Path, http: Any, *, user: str = "user") -> Broker:
     env = oauth_env(emu)
     broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url), http=http)
     with anyio.fail_after(20):
-        await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
-                    client_id=env["BOX_OAUTH_CLIENT_ID"], client_secret=env["BOX_OAUTH_CLIENT_SECRET"],
-                    open_browser=consent(emu, user_id=emu.user(user)["id"]), wait_seconds=20)
+        await login(
+            endpoint=broker.endpoint,
+            http=http,
+            vault=broker.vault,
+            label="default",
+            client_id=env["BOX_OAUTH_CLIENT_ID"],
+            client_secret=env["BOX_OAUTH_CLIENT_SECRET"],
+            open_browser=consent(emu, user_id=emu.user(user)["id"]),
+            wait_seconds=20,
+        )
     return broker
 
 
@@ -85,9 +95,12 @@ async def test_reused_refresh_token_is_refused_by_box(emu: EmuBox, consent: Any,
         broker = await signed_in(emu, consent, tmp_path, http)
         record = broker.vault.get("user:default")
         assert record is not None and record.refresh_token is not None
-        form = {"grant_type": "refresh_token", "refresh_token": record.refresh_token,
-                "client_id": emu.credentials["oauth"]["client_id"],
-                "client_secret": emu.credentials["oauth"]["client_secret"]}
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": record.refresh_token,
+            "client_id": emu.credentials["oauth"]["client_id"],
+            "client_secret": emu.credentials["oauth"]["client_secret"],
+        }
         await broker.endpoint.request(form, what="first use")
         with pytest.raises(TokenRequestError) as reused:
             await broker.endpoint.request(form, what="second use")
@@ -107,8 +120,9 @@ async def test_revoked_grant_needs_sign_in_and_then_fails_fast(
         broker = await signed_in(emu, consent, tmp_path, http)
         record = broker.vault.get("user:default")
         assert record is not None and record.refresh_token and record.access_token
-        await broker.endpoint.revoke(token=record.refresh_token, client_id=oauth["client_id"],
-                                     client_secret=oauth["client_secret"])
+        await broker.endpoint.revoke(
+            token=record.refresh_token, client_id=oauth["client_id"], client_secret=oauth["client_secret"]
+        )
         source = await broker.token_source(USER)
         async with emu.client(source) as client:
             with pytest.raises(NeedsSignIn, match="box-mcp auth login"):
@@ -151,10 +165,16 @@ async def test_logout_revokes_at_box_and_deletes_the_grant(emu: EmuBox, consent:
         broker = await signed_in(emu, consent, tmp_path, http)
         record = broker.vault.get("user:default")
         assert record is not None and record.access_token
-        assert await logout(endpoint=broker.endpoint, vault=broker.vault, label="default",
-                            client_id=oauth["client_id"], client_secret=oauth["client_secret"])
+        assert await logout(
+            endpoint=broker.endpoint,
+            vault=broker.vault,
+            label="default",
+            client_id=oauth["client_id"],
+            client_secret=oauth["client_secret"],
+        )
         assert broker.vault.get("user:default") is None
-        me = await http.get(f"{emu.base_url}/2.0/users/me",
-                            headers={"Authorization": f"Bearer {record.access_token}"})
+        me = await http.get(
+            f"{emu.base_url}/2.0/users/me", headers={"Authorization": f"Bearer {record.access_token}"}
+        )
         await broker.aclose()
     assert me.status_code == 401

@@ -22,39 +22,63 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-async def test_failure_paths_and_files_never_show_a_token_or_secret(emu: EmuBox, consent: Any,
-                                                                   tmp_path: Path) -> None:
+async def test_failure_paths_and_files_never_show_a_token_or_secret(
+    emu: EmuBox, consent: Any, tmp_path: Path
+) -> None:
     oauth, ccg = emu.credentials["oauth"], emu.credentials["ccg"]
-    env = {"BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
-           "BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-           "BOX_ENTERPRISE_ID": ccg["enterprise_id"], "BOX_MCP_VAULT_KEY": new_key_text()}
+    env = {
+        "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
+        "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+        "BOX_CLIENT_ID": ccg["client_id"],
+        "BOX_CLIENT_SECRET": ccg["client_secret"],
+        "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+        "BOX_MCP_VAULT_KEY": new_key_text(),
+    }
     secrets: set[str] = {oauth["client_secret"], ccg["client_secret"], env["BOX_MCP_VAULT_KEY"]}
     errors: list[BaseException] = []
     async with emu.http() as http:
-        broker = Broker.from_settings(Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url),
-                                      http=http)
+        broker = Broker.from_settings(
+            Settings.load(env=env, data_dir=tmp_path, box_url=emu.base_url), http=http
+        )
         with anyio.fail_after(20):
-            await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
-                        client_id=oauth["client_id"], client_secret=oauth["client_secret"],
-                        open_browser=consent(emu), wait_seconds=20)
+            await login(
+                endpoint=broker.endpoint,
+                http=http,
+                vault=broker.vault,
+                label="default",
+                client_id=oauth["client_id"],
+                client_secret=oauth["client_secret"],
+                open_browser=consent(emu),
+                wait_seconds=20,
+            )
         record = broker.vault.get("user:default")
         assert record is not None and record.access_token and record.refresh_token
         secrets |= {record.access_token, record.refresh_token}
         service = await broker.token_source(IdentitySpec(kind="service_account"))
-        down = await broker.token_source(IdentitySpec(kind="service_account"),
-                                         scopes=frozenset({"item_preview"}))
+        down = await broker.token_source(
+            IdentitySpec(kind="service_account"), scopes=frozenset({"item_preview"})
+        )
         secrets |= {await service.access_token(), await down.access_token()}
 
         # Failure paths: a reused refresh token, an exchange of a dead token, a revoke of garbage.
-        form = {"grant_type": "refresh_token", "refresh_token": record.refresh_token,
-                "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]}
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": record.refresh_token,
+            "client_id": oauth["client_id"],
+            "client_secret": oauth["client_secret"],
+        }
         await broker.endpoint.request(form, what="rotation")
         for attempt in (
             broker.endpoint.request(form, what="reuse"),
-            broker.endpoint.request({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                                     "subject_token": record.refresh_token, "scope": "item_preview",
-                                     "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"},
-                                    what="exchange"),
+            broker.endpoint.request(
+                {
+                    "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "subject_token": record.refresh_token,
+                    "scope": "item_preview",
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                },
+                what="exchange",
+            ),
         ):
             with pytest.raises(TokenRequestError) as caught:
                 await attempt

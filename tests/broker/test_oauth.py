@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
 
 def test_authorize_url_carries_pkce_s256_and_state() -> None:
-    req = authorization_request("https://account.box.com/api/oauth2/authorize", client_id="cid",
-                                redirect_uri="http://127.0.0.1:5000/callback")
+    req = authorization_request(
+        "https://account.box.com/api/oauth2/authorize",
+        client_id="cid",
+        redirect_uri="http://127.0.0.1:5000/callback",
+    )
     query = {k: v[0] for k, v in parse_qs(urlsplit(req.url).query).items()}
     digest = base64.urlsafe_b64encode(hashlib.sha256(req.code_verifier.encode()).digest()).rstrip(b"=")
     assert query["code_challenge"] == digest.decode() and query["code_challenge_method"] == "S256"
@@ -41,9 +44,11 @@ async def test_receiver_ignores_wrong_state_and_stray_paths_then_takes_the_code(
 
     async def browser() -> None:
         async with httpx2.AsyncClient() as http:
-            for url in (f"http://127.0.0.1:{receiver.port}/favicon.ico",
-                        f"{receiver.redirect_uri}?code=evil&state=forged",
-                        f"{receiver.redirect_uri}?code=good-code&state=expected-state"):
+            for url in (
+                f"http://127.0.0.1:{receiver.port}/favicon.ico",
+                f"{receiver.redirect_uri}?code=evil&state=forged",
+                f"{receiver.redirect_uri}?code=good-code&state=expected-state",
+            ):
                 answers.append((await http.get(url)).status_code)
 
     with anyio.fail_after(10):
@@ -97,13 +102,22 @@ async def test_login_exchanges_the_code_and_stores_who_signed_in_then_logout_rev
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as http:
         endpoint = TokenEndpoint(http, BoxEndpoints(), clock=fake_box.clock)
         with anyio.fail_after(10):
-            record = await login(endpoint=endpoint, http=http, vault=vault, label="default", client_id="cid",
-                                 client_secret="csecret", open_browser=browser, wait_seconds=10)
+            record = await login(
+                endpoint=endpoint,
+                http=http,
+                vault=vault,
+                label="default",
+                client_id="cid",
+                client_secret="csecret",
+                open_browser=browser,
+                wait_seconds=10,
+            )
         assert record.user_login == "ada@example.com" and record.user_id == "11"
         stored = vault.get("user:default")
         assert stored is not None and stored.refresh_token in fake_box.live_refresh
-        assert await logout(endpoint=endpoint, vault=vault, label="default", client_id="cid",
-                            client_secret="csecret")
+        assert await logout(
+            endpoint=endpoint, vault=vault, label="default", client_id="cid", client_secret="csecret"
+        )
     assert stored.refresh_token in fake_box.revoked and vault.get("user:default") is None
     vault.close()
 

@@ -32,17 +32,27 @@ def _env(vault_env: dict[str, str]) -> dict[str, str]:
 def _seed(tmp_path: Path, env: dict[str, str], fake: FakeBox, *, expires_in: float = 3600) -> tuple[str, str]:
     at, rt = fake.seed_grant()
     vault = open_vault(Settings.load(env=env, data_dir=tmp_path))  # the backend vault_env names
-    vault.put(GrantRecord(key="user:default", kind="user_grant", access_token=at,
-                          access_expires_at=fake.clock.now + expires_in, refresh_token=rt, client_id="cid"),
-              expect_generation=None)
+    vault.put(
+        GrantRecord(
+            key="user:default",
+            kind="user_grant",
+            access_token=at,
+            access_expires_at=fake.clock.now + expires_in,
+            refresh_token=rt,
+            client_id="cid",
+        ),
+        expect_generation=None,
+    )
     vault.close()
     return at, rt
 
 
-def _broker(tmp_path: Path, env: dict[str, str], http: httpx2.AsyncClient, clock: FakeClock,
-            step_hook: object = None) -> Broker:
-    return Broker.from_settings(Settings.load(env=env, data_dir=tmp_path),
-                                http=http, clock=clock, step_hook=step_hook)  # type: ignore[arg-type]
+def _broker(
+    tmp_path: Path, env: dict[str, str], http: httpx2.AsyncClient, clock: FakeClock, step_hook: object = None
+) -> Broker:
+    return Broker.from_settings(
+        Settings.load(env=env, data_dir=tmp_path), http=http, clock=clock, step_hook=step_hook
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

@@ -27,10 +27,18 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 CCG = {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "CS-secret-123"}
-REFRESH = {"grant_type": "refresh_token", "refresh_token": "RT-secret-456", "client_id": "cid",
-           "client_secret": "CS-secret-123"}
-JWT = {"grant_type": JWT_BEARER_GRANT, "assertion": "eyJ-assertion-secret-789", "client_id": "cid",
-       "client_secret": "CS-secret-123"}
+REFRESH = {
+    "grant_type": "refresh_token",
+    "refresh_token": "RT-secret-456",
+    "client_id": "cid",
+    "client_secret": "CS-secret-123",
+}
+JWT = {
+    "grant_type": JWT_BEARER_GRANT,
+    "assertion": "eyJ-assertion-secret-789",
+    "client_id": "cid",
+    "client_secret": "CS-secret-123",
+}
 OK = {"access_token": "AT-1", "expires_in": 3600}
 Answer = httpx2.Response | Exception
 
@@ -52,17 +60,23 @@ def _script(answers: list[Answer]) -> tuple[Callable[[httpx2.Request], httpx2.Re
 
 def _429(retry_after: str | None = None) -> httpx2.Response:
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return httpx2.Response(429, json={"type": "error", "status": 429, "code": "rate_limit_exceeded"},
-                           headers=headers)
+    return httpx2.Response(
+        429, json={"type": "error", "status": 429, "code": "rate_limit_exceeded"}, headers=headers
+    )
 
 
-async def _send(answers: list[Answer], form: dict[str, str], clock: FakeClock, sleeps: FakeSleeps,
-                **policy: float) -> tuple[TokenEndpoint, list[str], object]:
+async def _send(
+    answers: list[Answer], form: dict[str, str], clock: FakeClock, sleeps: FakeSleeps, **policy: float
+) -> tuple[TokenEndpoint, list[str], object]:
     """Send `form` once through a fresh endpoint; returns it, the grants Box saw, and the Token or error."""
     handler, sent = _script(answers)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as http:
-        endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url("http://127.0.0.1:8088"), clock=clock,
-                                 retry=sleeps.policy(**policy))
+        endpoint = TokenEndpoint(
+            http,
+            BoxEndpoints.for_box_url("http://127.0.0.1:8088"),
+            clock=clock,
+            retry=sleeps.policy(**policy),
+        )
         try:
             result: object = await endpoint.request(form, what="the client credentials grant")
         except (TokenRequestError, TokenEndpointUnavailable) as exc:
@@ -79,8 +93,9 @@ async def test_a_429_waits_as_long_as_box_asks_and_the_third_attempt_gets_the_to
     clock: FakeClock, sleeps: FakeSleeps
 ) -> None:
     started = clock.now
-    endpoint, sent, token = await _send([_429("3"), _429("3"), httpx2.Response(200, json=OK)], CCG, clock,
-                                        sleeps)
+    endpoint, sent, token = await _send(
+        [_429("3"), _429("3"), httpx2.Response(200, json=OK)], CCG, clock, sleeps
+    )
     assert sleeps.sleeps == [3.0, 3.0] and sent == ["client_credentials"] * 3 and endpoint.requests == 3
     # The lifetime counts from the attempt that got it, not from the first one.
     assert getattr(token, "expires_at", None) == started + 6 + 3600
@@ -89,12 +104,16 @@ async def test_a_429_waits_as_long_as_box_asks_and_the_third_attempt_gets_the_to
 async def test_5xx_and_connection_errors_back_off_within_the_cap_then_the_grant_succeeds(
     clock: FakeClock, sleeps: FakeSleeps
 ) -> None:
-    answers: list[Answer] = [httpx2.ConnectError("refused"), httpx2.Response(502),
-                             httpx2.ReadError("reset"), httpx2.Response(200, json=OK)]
+    answers: list[Answer] = [
+        httpx2.ConnectError("refused"),
+        httpx2.Response(502),
+        httpx2.ReadError("reset"),
+        httpx2.Response(200, json=OK),
+    ]
     _, sent, token = await _send(answers, JWT, clock, sleeps)
     assert getattr(token, "access_token", None) == "AT-1" and len(sent) == 4
     assert len(sleeps.sleeps) == 3
-    assert all(0 <= s <= min(8.0, 0.5 * 2 ** n) for n, s in enumerate(sleeps.sleeps))  # full jitter
+    assert all(0 <= s <= min(8.0, 0.5 * 2**n) for n, s in enumerate(sleeps.sleeps))  # full jitter
 
 
 async def test_rate_limited_to_the_end_says_how_often_over_how_long_and_what_to_do(
@@ -121,8 +140,15 @@ async def test_the_deadline_bounds_every_attempt_and_wait_together(
     clock: FakeClock, sleeps: FakeSleeps
 ) -> None:
     started = clock.now
-    _, sent, err = await _send([httpx2.Response(503) for _ in range(50)], CCG, clock, sleeps,
-                               max_attempts=50, deadline=5.0, backoff_base=1.0)
+    _, sent, err = await _send(
+        [httpx2.Response(503) for _ in range(50)],
+        CCG,
+        clock,
+        sleeps,
+        max_attempts=50,
+        deadline=5.0,
+        backoff_base=1.0,
+    )
     assert isinstance(err, TokenRequestError) and err.status == 503
     assert clock.now - started <= 5.0 and 1 < len(sent) < 50
     assert f"after {len(sent)} attempts over" in str(err)

@@ -38,10 +38,14 @@ class Rig:
 
     def __init__(self, emu: EmuBox, clock: FakeClock, tmp_path: Path) -> None:
         oauth, ccg = emu.credentials["oauth"], emu.credentials["ccg"]
-        self.env = {"BOX_OAUTH_CLIENT_ID": oauth["client_id"],
-                    "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
-                    "BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-                    "BOX_ENTERPRISE_ID": ccg["enterprise_id"], "BOX_MCP_VAULT_KEY": new_key_text()}
+        self.env = {
+            "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
+            "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+            "BOX_CLIENT_ID": ccg["client_id"],
+            "BOX_CLIENT_SECRET": ccg["client_secret"],
+            "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+            "BOX_MCP_VAULT_KEY": new_key_text(),
+        }
         self.emu, self.clock, self.tmp_path = emu, clock, tmp_path
         self.sleeps = FakeSleeps(clock)
         self.forms: list[dict[str, str]] = []
@@ -86,9 +90,16 @@ async def _signed_in(rig: Rig, broker: Broker, http: httpx2.AsyncClient, consent
     """A person signs in; the stored access token is then made stale so the next call refreshes."""
     oauth = rig.emu.credentials["oauth"]
     with anyio.fail_after(20):
-        await login(endpoint=broker.endpoint, http=http, vault=broker.vault, label="default",
-                    client_id=oauth["client_id"], client_secret=oauth["client_secret"],
-                    open_browser=consent(rig.emu), wait_seconds=20)
+        await login(
+            endpoint=broker.endpoint,
+            http=http,
+            vault=broker.vault,
+            label="default",
+            client_id=oauth["client_id"],
+            client_secret=oauth["client_secret"],
+            open_browser=consent(rig.emu),
+            wait_seconds=20,
+        )
     record = broker.vault.get("user:default")
     assert record is not None and record.refresh_token
     broker.vault.put(replace(record, access_expires_at=0.0), expect_generation=record.generation)
@@ -195,7 +206,8 @@ async def test_a_call_whose_refresh_answers_were_all_lost_fails_and_the_next_cal
         busy = await rig.fails(source, TokenRequestError)
         assert "(503: HTTP 503) after 4 attempts over" in str(busy)
         assert "An attempt reached Box and lost its answer (HTTP 503): if Box used this single-use grant" in (
-            str(busy))
+            str(busy)
+        )
         err = await rig.fails(source, NeedsSignIn)  # the next call: Box refuses the spent token
         assert LOST in str(err)
         await broker.aclose()

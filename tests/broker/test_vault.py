@@ -24,8 +24,16 @@ SECRET_RT = "RT-vault-test-9876543210"
 
 
 def _record(**kw: object) -> GrantRecord:
-    base = dict(key="user:default", kind="user_grant", access_token=SECRET_AT, access_expires_at=5.0,
-                refresh_token=SECRET_RT, client_id="cid", user_id="11", user_login="ada@example.com")
+    base = dict(
+        key="user:default",
+        kind="user_grant",
+        access_token=SECRET_AT,
+        access_expires_at=5.0,
+        refresh_token=SECRET_RT,
+        client_id="cid",
+        user_id="11",
+        user_login="ada@example.com",
+    )
     base.update(kw)
     return GrantRecord(**base)  # type: ignore[arg-type]
 
@@ -125,8 +133,10 @@ def test_ciphertext_moved_to_another_row_does_not_decrypt(vaults: VaultBackend) 
     vault.put(_record(), expect_generation=None)
     vault.put(_record(key="user:other", refresh_token="x"), expect_generation=None)
     table = vaults.table
-    vaults.execute(f"UPDATE {table} SET refresh_token = (SELECT refresh_token FROM {table}"  # noqa: S608
-                   " WHERE key='user:default') WHERE key='user:other'")
+    vaults.execute(
+        f"UPDATE {table} SET refresh_token = (SELECT refresh_token FROM {table}"  # noqa: S608
+        " WHERE key='user:default') WHERE key='user:other'"
+    )
     with pytest.raises(VaultKeyMismatch):
         vault.get("user:other")
     vault.close()

@@ -65,8 +65,11 @@ def test_comments_and_tasks_are_read_with_base_sidebar_and_refused_with_item_pre
     comment = ada.comments.create_comment(
         "Numbers check out", CreateCommentItem(id=report, type=CreateCommentItemTypeField.FILE)
     )
-    task = ada.tasks.create_task(CreateTaskItem(id=report, type=CreateTaskItemTypeField.FILE),
-                                 action=CreateTaskAction.REVIEW, message="Approve Q3")
+    task = ada.tasks.create_task(
+        CreateTaskItem(id=report, type=CreateTaskItemTypeField.FILE),
+        action=CreateTaskAction.REVIEW,
+        message="Approve Q3",
+    )
     preview = narrow(["item_preview"], report)
     for read in (preview.comments.get_file_comments, preview.tasks.get_file_tasks):
         with pytest.raises(BoxAPIError) as err:
@@ -98,11 +101,13 @@ def test_a_move_needs_upload_on_the_destination_which_a_token_bound_to_the_file_
     to_archive = UpdateFileByIdParent(id=archive)
     with pytest.raises(BoxAPIError) as bound:
         narrow(["base_explorer", "item_rename", "item_upload"], report).files.update_file_by_id(
-            report, parent=to_archive)
+            report, parent=to_archive
+        )
     assert _refusal(bound) == (404, "not_found")
     with pytest.raises(BoxAPIError) as no_upload:
         narrow(["base_explorer", "item_rename"]).files.update_file_by_id(report, parent=to_archive)
     assert _refusal(no_upload) == (403, "insufficient_scope")
     moved = narrow(["base_explorer", "item_rename", "item_upload"]).files.update_file_by_id(
-        report, parent=to_archive)
+        report, parent=to_archive
+    )
     assert moved.parent is not None and moved.parent.id == archive

@@ -23,8 +23,12 @@ FULLEST: dict[str, dict[str, Any]] = {
     "create_collaboration": {"item_type": "folder", "item_id": "5", "role": "viewer", "user_id": "7"},
     "update_collaboration": {"collaboration_id": "5", "role": "viewer"},
     "set_file_metadata": {"file_id": "5", "scope": "enterprise", "template_key": "t", "values": {"a": "b"}},
-    "set_folder_metadata": {"folder_id": "5", "scope": "enterprise", "template_key": "t",
-                            "values": {"a": "b"}},
+    "set_folder_metadata": {
+        "folder_id": "5",
+        "scope": "enterprise",
+        "template_key": "t",
+        "values": {"a": "b"},
+    },
     "search_files_keyword": {"query": "q", "ancestor_folder_ids": ["5"]},
     "search_folders_by_name": {"query": "q", "ancestor_folder_ids": ["5"]},
     "list_metadata_templates": {"scope": "enterprise"},
@@ -38,8 +42,11 @@ def _fullest(spec: ToolSpec) -> dict[str, Any]:
     if args is not None:
         return args
     ids = {name: "5" for name in spec.input_model.model_fields if name.endswith("_id")}
-    return {**ids, **({"item_type": "file"} if "item_type" in spec.input_model.model_fields else {}),
-            **({"local_path": "/data/x"} if "local_path" in spec.input_model.model_fields else {})}
+    return {
+        **ids,
+        **({"item_type": "file"} if "item_type" in spec.input_model.model_fields else {}),
+        **({"local_path": "/data/x"} if "local_path" in spec.input_model.model_fields else {}),
+    }
 
 
 def test_the_table_has_one_row_per_catalog_tool_in_catalog_order() -> None:

@@ -57,16 +57,21 @@ async def test_each_key_is_its_agent_and_a_session_belongs_to_the_key_that_opene
     async with http_server(emulator, data, "--policy", str(_policy(tmp_path, emulator))) as server:
         async with httpx2.AsyncClient() as http:
             bare = await http.post(server.url, content=encode(init_message()), headers=HEADERS)
-            wrong = await http.post(server.url, content=encode(init_message()),
-                                    headers=HEADERS | {"Authorization": "Bearer bmcp_not_a_key"})
+            wrong = await http.post(
+                server.url,
+                content=encode(init_message()),
+                headers=HEADERS | {"Authorization": "Bearer bmcp_not_a_key"},
+            )
             alice_session = await open_http_session(http, server.url, {"Authorization": f"Bearer {ALICE}"})
             as_bob = alice_session | {"Authorization": f"Bearer {BOB}"}
             hijack = await http.post(server.url, content=encode(tool_call(5, "who_am_i", {})), headers=as_bob)
             no_key = {k: v for k, v in alice_session.items() if k != "Authorization"}
-            anonymous = await http.post(server.url, content=encode(tool_call(6, "who_am_i", {})),
-                                        headers=no_key)
-            own = await http.post(server.url, content=encode(tool_call(7, "who_am_i", {})),
-                                  headers=alice_session)
+            anonymous = await http.post(
+                server.url, content=encode(tool_call(6, "who_am_i", {})), headers=no_key
+            )
+            own = await http.post(
+                server.url, content=encode(tool_call(7, "who_am_i", {})), headers=alice_session
+            )
         for key, agent in ((ALICE, "alice"), (BOB, "bob")):
             async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
                 async with Client(streamable_http_client(server.url, http_client=http)) as client:
@@ -86,5 +91,8 @@ async def test_each_key_is_its_agent_and_a_session_belongs_to_the_key_that_opene
     assert not rpc_message(own)["result"]["isError"]
     calls = tool_call_records(data)
     assert [(r["agent"], r["tool"]) for r in calls] == [
-        ("alice", "who_am_i"), ("alice", "get_folder_details"), ("bob", "get_folder_details")]
+        ("alice", "who_am_i"),
+        ("alice", "get_folder_details"),
+        ("bob", "get_folder_details"),
+    ]
     assert ALICE.encode() not in b"".join(p.read_bytes() for p in (data / "audit").glob("*"))

@@ -47,8 +47,13 @@ class Installed:
 
     def run(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
-            [str(self.box_mcp), *args], cwd=cwd, env=self.env(), stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout,
+            [str(self.box_mcp), *args],
+            cwd=cwd,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
 
@@ -59,9 +64,16 @@ def _check(args: list[str], *, timeout: float, cwd: Path | None = None) -> None:
 
 def fresh_clone(dest: Path) -> Path:
     """The files a clone would have: git's tracked files (with their working-tree content)."""
-    listed = subprocess.run(  # noqa: S603
-        ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True, timeout=60  # noqa: S607
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(  # noqa: S603
+            ["git", "-C", str(ROOT), "ls-files", "-z"],  # noqa: S607
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source, target = ROOT / name, dest / name
         if not source.is_symlink() and not source.exists():
@@ -76,16 +88,30 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     started = time.monotonic()
     src = fresh_clone(base / "clone")
-    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(src)],
-           timeout=300)
+    _check(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(src)],
+        timeout=300,
+    )
     wheels = list((base / "dist").glob("box_mcp-*.whl"))
     assert len(wheels) == 1, wheels
     venv = base / "venv"
     # No --system-site-packages: clean. No pip of its own either: this pip installs into it (`--python`),
     # which spares the ~5 s of CPU that bootstrapping a second pip (ensurepip) costs.
     _check([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120)
-    _check([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-            "--disable-pip-version-check", str(wheels[0])], timeout=600)
+    _check(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheels[0]),
+        ],
+        timeout=600,
+    )
     home = base / "home"
     home.mkdir()
     yield Installed(venv=venv, home=home, seconds=time.monotonic() - started)

@@ -38,9 +38,13 @@ def _env(home: Path, box: RunningEmulator, database: str) -> dict[str, str]:
     oauth = box.credentials["oauth"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
     return env | {
-        "HOME": str(home), "XDG_DATA_HOME": str(home / "xdg"), "BOX_MCP_DATA_DIR": str(home / "data"),
-        "BOX_MCP_DATABASE_URL": database, "BOX_MCP_VAULT_KEY": new_key_text(),
-        "BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "xdg"),
+        "BOX_MCP_DATA_DIR": str(home / "data"),
+        "BOX_MCP_DATABASE_URL": database,
+        "BOX_MCP_VAULT_KEY": new_key_text(),
+        "BOX_OAUTH_CLIENT_ID": oauth["client_id"],
+        "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"],
     }
 
 
@@ -48,9 +52,21 @@ def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
     """`box-mcp auth login`, the database named by the flag (the environment's variable removed)."""
     flag_env = {k: v for k, v in env.items() if k != "BOX_MCP_DATABASE_URL"}
     proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603
-        [*CLI, "auth", "login", "--no-browser", "--box-url", box.base_url, "--wait", "30",
-         "--database-url", env["BOX_MCP_DATABASE_URL"]],
-        env=flag_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            *CLI,
+            "auth",
+            "login",
+            "--no-browser",
+            "--box-url",
+            box.base_url,
+            "--wait",
+            "30",
+            "--database-url",
+            env["BOX_MCP_DATABASE_URL"],
+        ],
+        env=flag_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         _consent(_read_login_url(proc), user_id)
@@ -64,13 +80,21 @@ def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
 
 
 def _policy(path: Path) -> Path:
-    path.write_text(json.dumps({
-        "version": 1,
-        "default_agent": "person",
-        "agents": {"person": {"description": "acts as the signed-in person",
-                              "acts_as": {"user_grant": "default"}}},
-        "rules": [{"id": "account", "effect": "permit", "agents": ["person"], "tools": ["who_am_i"]}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "default_agent": "person",
+                "agents": {
+                    "person": {
+                        "description": "acts as the signed-in person",
+                        "acts_as": {"user_grant": "default"},
+                    }
+                },
+                "rules": [{"id": "account", "effect": "permit", "agents": ["person"], "tools": ["who_am_i"]}],
+            }
+        )
+    )
     return path
 
 
@@ -93,8 +117,10 @@ async def _login_of(broker: Broker, box: RunningEmulator) -> str:
 async def test_a_grant_signed_in_to_postgresql_serves_calls_and_one_rotation_serves_every_broker(
     tmp_path: Path,
 ) -> None:
-    with running_emulator(memory=True, seed="demo", rate_limits=False) as box, \
-            fresh_database("e2e_vault") as database:
+    with (
+        running_emulator(memory=True, seed="demo", rate_limits=False) as box,
+        fresh_database("e2e_vault") as database,
+    ):
         env = _env(tmp_path, box, database)
         bob = next(u for u in box.credentials["users"] if u["role"] == "user")
         await anyio.to_thread.run_sync(_sign_in, box, env, bob["id"])

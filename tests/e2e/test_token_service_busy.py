@@ -29,13 +29,15 @@ rules:
 
 async def test_a_tool_call_succeeds_when_the_token_service_answers_429_twice(tmp_path: Path) -> None:
     busy = Scripted("/oauth2/token", script=[(429, False), (429, False)], retry_after=0)
-    with running_emulator(memory=True, seed="demo", rate_limits=False, faults=[busy],
-                          count_requests=True) as emulator:
+    with running_emulator(
+        memory=True, seed="demo", rate_limits=False, faults=[busy], count_requests=True
+    ) as emulator:
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY)
         data = tmp_path / "data"
-        async with stdio_peer(emulator, data, "--policy", str(policy), "--agent", "bot",
-                              env=ccg_env(emulator)) as peer:
+        async with stdio_peer(
+            emulator, data, "--policy", str(policy), "--agent", "bot", env=ccg_env(emulator)
+        ) as peer:
             with anyio.fail_after(30):
                 answer = await peer.request(tool_call(1, "who_am_i", {}))
         log = emulator.app.state.request_log

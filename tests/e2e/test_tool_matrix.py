@@ -77,11 +77,18 @@ def _credential_env(box: RunningEmulator, mode: Mode, data_dir: Path) -> dict[st
     if mode.name == "developer_token":
         return {"BOX_DEVELOPER_TOKEN": box.token("ada")}
     if mode.name == "ccg_service_account":
-        return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-                "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+        return {
+            "BOX_CLIENT_ID": ccg["client_id"],
+            "BOX_CLIENT_SECRET": ccg["client_secret"],
+            "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+        }
     if mode.name == "ccg_user":
-        return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-                "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": _user(box, mode.user)["id"]}
+        return {
+            "BOX_CLIENT_ID": ccg["client_id"],
+            "BOX_CLIENT_SECRET": ccg["client_secret"],
+            "BOX_SUBJECT_TYPE": "user",
+            "BOX_SUBJECT_ID": _user(box, mode.user)["id"],
+        }
     if mode.name == "jwt":
         path = data_dir / "jwt-config.json"
         path.write_text(json.dumps(box.credentials["jwt_config"]))
@@ -92,8 +99,11 @@ def _credential_env(box: RunningEmulator, mode: Mode, data_dir: Path) -> dict[st
 
 def _base_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
-    return env | {"HOME": str(home), "XDG_DATA_HOME": str(home / "xdg"),
-                  "BOX_MCP_DATA_DIR": str(home / "data")}
+    return env | {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "xdg"),
+        "BOX_MCP_DATA_DIR": str(home / "data"),
+    }
 
 
 # --- the OAuth person: `box-mcp auth login` against the emulator, a person consenting in a "browser" ----
@@ -122,8 +132,10 @@ def _consent(url: str, user_id: str) -> None:
     with httpx2.Client(timeout=20.0) as browser:
         page = browser.get(url)
         assert page.status_code == 200, page.text[:300]
-        form = {html.unescape(k): html.unescape(v)
-                for k, v in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', page.text)}
+        form = {
+            html.unescape(k): html.unescape(v)
+            for k, v in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', page.text)
+        }
         form |= {"user_id": user_id, "decision": "approve"}
         answer = browser.post(url.split("?", 1)[0], data=form)
         assert answer.status_code == 302, answer.text[:300]
@@ -135,7 +147,9 @@ def _consent(url: str, user_id: str) -> None:
 def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
     proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603
         [*CLI, "auth", "login", "--no-browser", "--box-url", box.base_url, "--wait", "30"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         _consent(_read_login_url(proc), user_id)
@@ -167,22 +181,38 @@ class Workspace:
 
 
 async def _workspace(box: RunningEmulator, name: str, user: dict[str, Any], allowed_dir: Path) -> Workspace:
-    admin = BoxClient(token_source=StaticToken(box.token("ada")), base_url=box.base_url,
-                      upload_url=f"{box.base_url}/api")
+    admin = BoxClient(
+        token_source=StaticToken(box.token("ada")), base_url=box.base_url, upload_url=f"{box.base_url}/api"
+    )
     async with admin:
         root = await admin.post("/folders", json={"name": name, "parent": {"id": "0"}})
         src = await admin.post("/folders", json={"name": "src", "parent": {"id": root["id"]}})
         dst = await admin.post("/folders", json={"name": "dst", "parent": {"id": root["id"]}})
         report = await admin.upload(parent_id=src["id"], name="report.txt", source=REPORT)
-        task = await admin.post("/tasks", json={"item": {"type": "file", "id": report["id"]},
-                                                "action": "review", "message": TASK_MESSAGE})
+        task = await admin.post(
+            "/tasks",
+            json={"item": {"type": "file", "id": report["id"]}, "action": "review", "message": TASK_MESSAGE},
+        )
         if user["login"] != "ada@acme.example":
-            await admin.post("/collaborations", json={
-                "item": {"type": "folder", "id": root["id"]},
-                "accessible_by": {"type": "user", "id": user["id"]}, "role": "editor"})
-    return Workspace(root=root["id"], src=src["id"], dst=dst["id"], report=report["id"], task=task["id"],
-                     enterprise_scope=f"enterprise_{box.credentials['enterprise_id']}",
-                     allowed_dir=allowed_dir, user=user, ids={})
+            await admin.post(
+                "/collaborations",
+                json={
+                    "item": {"type": "folder", "id": root["id"]},
+                    "accessible_by": {"type": "user", "id": user["id"]},
+                    "role": "editor",
+                },
+            )
+    return Workspace(
+        root=root["id"],
+        src=src["id"],
+        dst=dst["id"],
+        report=report["id"],
+        task=task["id"],
+        enterprise_scope=f"enterprise_{box.credentials['enterprise_id']}",
+        allowed_dir=allowed_dir,
+        user=user,
+        ids={},
+    )
 
 
 def _policy(path: Path, ws: Workspace, acts_as: Any) -> Path:
@@ -191,10 +221,19 @@ def _policy(path: Path, ws: Workspace, acts_as: Any) -> Path:
         "default_agent": "matrix",
         "agents": {"matrix": {"description": "runs every tool", "acts_as": acts_as}},
         "rules": [
-            {"id": "workspace", "effect": "permit", "agents": ["matrix"], "access": "admin",
-             "within": [ws.root]},
-            {"id": "account", "effect": "permit", "agents": ["matrix"],
-             "tools": ["who_am_i", "list_metadata_templates"]},
+            {
+                "id": "workspace",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "access": "admin",
+                "within": [ws.root],
+            },
+            {
+                "id": "account",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "tools": ["who_am_i", "list_metadata_templates"],
+            },
         ],
     }
     path.write_text(json.dumps(policy))
@@ -279,77 +318,170 @@ def _task_listed(ws: Workspace, out: dict[str, Any]) -> None:
 
 ROWS: tuple[Row, ...] = (
     Row("who_am_i", lambda ws: {}, _eq("login", lambda ws: ws.user["login"])),
-    Row("get_file_details", lambda ws: {"file_id": ws.report},
-        _all(_eq("name", lambda ws: "report.txt"), _eq("parent.id", lambda ws: ws.src))),
+    Row(
+        "get_file_details",
+        lambda ws: {"file_id": ws.report},
+        _all(_eq("name", lambda ws: "report.txt"), _eq("parent.id", lambda ws: ws.src)),
+    ),
     Row("get_file_content", lambda ws: {"file_id": ws.report}, _eq("content", lambda ws: REPORT.decode())),
-    Row("download_file", lambda ws: {"file_id": ws.report, "local_path": str(ws.allowed_dir / "report.txt")},
-        _downloaded),
-    Row("upload_file", lambda ws: {"parent_folder_id": ws.root, "name": "notes.txt",
-                                   "local_path": str(ws.allowed_dir / "notes.txt")},
-        _all(_eq("parent.id", lambda ws: ws.root), _eq("size", lambda ws: 2), _keep("notes"))),
-    Row("upload_file_version", lambda ws: {"file_id": ws.ids["notes"], "content_text": "version two"},
-        _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("size", lambda ws: 11))),
-    Row("list_file_versions", lambda ws: {"file_id": ws.ids["notes"]},
+    Row(
+        "download_file",
+        lambda ws: {"file_id": ws.report, "local_path": str(ws.allowed_dir / "report.txt")},
+        _downloaded,
+    ),
+    Row(
+        "upload_file",
+        lambda ws: {
+            "parent_folder_id": ws.root,
+            "name": "notes.txt",
+            "local_path": str(ws.allowed_dir / "notes.txt"),
+        },
+        _all(_eq("parent.id", lambda ws: ws.root), _eq("size", lambda ws: 2), _keep("notes")),
+    ),
+    Row(
+        "upload_file_version",
+        lambda ws: {"file_id": ws.ids["notes"], "content_text": "version two"},
+        _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("size", lambda ws: 11)),
+    ),
+    Row(
+        "list_file_versions",
+        lambda ws: {"file_id": ws.ids["notes"]},
         # previous versions only: the first upload, 2 bytes
-        lambda ws, out: _eq("sizes", lambda ws: [2])(ws, {"sizes": [v["size"] for v in out["versions"]]})),
-    Row("update_file_properties", lambda ws: {"file_id": ws.ids["notes"], "description": "matrix notes"},
-        _eq("description", lambda ws: "matrix notes")),
-    Row("copy_file",
+        lambda ws, out: _eq("sizes", lambda ws: [2])(ws, {"sizes": [v["size"] for v in out["versions"]]}),
+    ),
+    Row(
+        "update_file_properties",
+        lambda ws: {"file_id": ws.ids["notes"], "description": "matrix notes"},
+        _eq("description", lambda ws: "matrix notes"),
+    ),
+    Row(
+        "copy_file",
         lambda ws: {"file_id": ws.report, "destination_folder_id": ws.dst, "new_name": "copy.txt"},
-        _all(_eq("parent.id", lambda ws: ws.dst), _eq("name", lambda ws: "copy.txt"), _keep("copy"))),
-    Row("move_file", lambda ws: {"file_id": ws.ids["notes"], "destination_folder_id": ws.dst},
-        _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("parent.id", lambda ws: ws.dst))),
-    Row("delete_file", lambda ws: {"file_id": ws.ids["copy"]},
-        _all(_eq("id", lambda ws: ws.ids["copy"]), _eq("deleted", lambda ws: True))),
-    Row("create_folder", lambda ws: {"parent_folder_id": ws.root, "name": "made"},
-        _all(_eq("parent.id", lambda ws: ws.root), _eq("name", lambda ws: "made"), _keep("made"))),
-    Row("update_folder_properties",
+        _all(_eq("parent.id", lambda ws: ws.dst), _eq("name", lambda ws: "copy.txt"), _keep("copy")),
+    ),
+    Row(
+        "move_file",
+        lambda ws: {"file_id": ws.ids["notes"], "destination_folder_id": ws.dst},
+        _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("parent.id", lambda ws: ws.dst)),
+    ),
+    Row(
+        "delete_file",
+        lambda ws: {"file_id": ws.ids["copy"]},
+        _all(_eq("id", lambda ws: ws.ids["copy"]), _eq("deleted", lambda ws: True)),
+    ),
+    Row(
+        "create_folder",
+        lambda ws: {"parent_folder_id": ws.root, "name": "made"},
+        _all(_eq("parent.id", lambda ws: ws.root), _eq("name", lambda ws: "made"), _keep("made")),
+    ),
+    Row(
+        "update_folder_properties",
         lambda ws: {"folder_id": ws.ids["made"], "name": "made-renamed", "description": "from the matrix"},
-        _all(_eq("name", lambda ws: "made-renamed"), _eq("description", lambda ws: "from the matrix"))),
-    Row("copy_folder",
+        _all(_eq("name", lambda ws: "made-renamed"), _eq("description", lambda ws: "from the matrix")),
+    ),
+    Row(
+        "copy_folder",
         lambda ws: {"folder_id": ws.ids["made"], "destination_folder_id": ws.src, "new_name": "made-copy"},
-        _all(_eq("parent.id", lambda ws: ws.src), _eq("name", lambda ws: "made-copy"), _keep("folder_copy"))),
-    Row("move_folder", lambda ws: {"folder_id": ws.ids["made"], "destination_folder_id": ws.dst},
-        _all(_eq("id", lambda ws: ws.ids["made"]), _eq("parent.id", lambda ws: ws.dst))),
-    Row("delete_folder", lambda ws: {"folder_id": ws.ids["folder_copy"], "recursive": True},
-        _all(_eq("id", lambda ws: ws.ids["folder_copy"]), _eq("deleted", lambda ws: True))),
-    Row("get_folder_details", lambda ws: {"folder_id": ws.dst},
-        _all(_eq("name", lambda ws: "dst"), _eq("parent.id", lambda ws: ws.root))),
+        _all(_eq("parent.id", lambda ws: ws.src), _eq("name", lambda ws: "made-copy"), _keep("folder_copy")),
+    ),
+    Row(
+        "move_folder",
+        lambda ws: {"folder_id": ws.ids["made"], "destination_folder_id": ws.dst},
+        _all(_eq("id", lambda ws: ws.ids["made"]), _eq("parent.id", lambda ws: ws.dst)),
+    ),
+    Row(
+        "delete_folder",
+        lambda ws: {"folder_id": ws.ids["folder_copy"], "recursive": True},
+        _all(_eq("id", lambda ws: ws.ids["folder_copy"]), _eq("deleted", lambda ws: True)),
+    ),
+    Row(
+        "get_folder_details",
+        lambda ws: {"folder_id": ws.dst},
+        _all(_eq("name", lambda ws: "dst"), _eq("parent.id", lambda ws: ws.root)),
+    ),
     Row("list_folder_content_by_folder_id", lambda ws: {"folder_id": ws.dst}, _listing_of_dst),
-    Row("search_files_keyword", lambda ws: {"query": "report", "ancestor_folder_ids": [ws.root]},
-        lambda ws, out: _eq("ids", lambda ws: {ws.report})(ws, {"ids": _ids()(out)})),
-    Row("search_folders_by_name", lambda ws: {"query": "dst", "ancestor_folder_ids": [ws.root]},
-        lambda ws, out: _eq("ids", lambda ws: {ws.dst})(ws, {"ids": _ids()(out)})),
-    Row("add_file_shared_link", lambda ws: {"file_id": ws.report, "access": "company"},
-        _all(_eq("item_id", lambda ws: ws.report), _eq("shared_link.access", lambda ws: "company"),
-             lambda ws, out: ws.ids.update(link=out["shared_link"]["url"]))),
-    Row("get_shared_link", lambda ws: {"item_type": "file", "item_id": ws.report},
-        _eq("shared_link.url", lambda ws: ws.ids["link"])),
-    Row("add_folder_shared_link", lambda ws: {"folder_id": ws.dst, "access": "collaborators"},
-        _all(_eq("item_id", lambda ws: ws.dst), _eq("shared_link.access", lambda ws: "collaborators"))),
-    Row("remove_shared_link", lambda ws: {"item_type": "folder", "item_id": ws.dst},
-        lambda ws, out: _eq("link", lambda ws: None)(ws, {"link": out.get("shared_link")})),
-    Row("create_collaboration",
-        lambda ws: {"item_type": "folder", "item_id": ws.dst, "role": "viewer",
-                    "invitee_email": "carol@acme.example", "notify": False},
-        _all(_eq("role", lambda ws: "viewer"), _eq("item_id", lambda ws: ws.dst), _keep("collab"))),
+    Row(
+        "search_files_keyword",
+        lambda ws: {"query": "report", "ancestor_folder_ids": [ws.root]},
+        lambda ws, out: _eq("ids", lambda ws: {ws.report})(ws, {"ids": _ids()(out)}),
+    ),
+    Row(
+        "search_folders_by_name",
+        lambda ws: {"query": "dst", "ancestor_folder_ids": [ws.root]},
+        lambda ws, out: _eq("ids", lambda ws: {ws.dst})(ws, {"ids": _ids()(out)}),
+    ),
+    Row(
+        "add_file_shared_link",
+        lambda ws: {"file_id": ws.report, "access": "company"},
+        _all(
+            _eq("item_id", lambda ws: ws.report),
+            _eq("shared_link.access", lambda ws: "company"),
+            lambda ws, out: ws.ids.update(link=out["shared_link"]["url"]),
+        ),
+    ),
+    Row(
+        "get_shared_link",
+        lambda ws: {"item_type": "file", "item_id": ws.report},
+        _eq("shared_link.url", lambda ws: ws.ids["link"]),
+    ),
+    Row(
+        "add_folder_shared_link",
+        lambda ws: {"folder_id": ws.dst, "access": "collaborators"},
+        _all(_eq("item_id", lambda ws: ws.dst), _eq("shared_link.access", lambda ws: "collaborators")),
+    ),
+    Row(
+        "remove_shared_link",
+        lambda ws: {"item_type": "folder", "item_id": ws.dst},
+        lambda ws, out: _eq("link", lambda ws: None)(ws, {"link": out.get("shared_link")}),
+    ),
+    Row(
+        "create_collaboration",
+        lambda ws: {
+            "item_type": "folder",
+            "item_id": ws.dst,
+            "role": "viewer",
+            "invitee_email": "carol@acme.example",
+            "notify": False,
+        },
+        _all(_eq("role", lambda ws: "viewer"), _eq("item_id", lambda ws: ws.dst), _keep("collab")),
+    ),
     Row("list_collaborations", lambda ws: {"item_type": "folder", "item_id": ws.dst}, _collab_listed),
-    Row("update_collaboration", lambda ws: {"collaboration_id": ws.ids["collab"], "role": "editor"},
-        _all(_eq("id", lambda ws: ws.ids["collab"]), _eq("role", lambda ws: "editor"))),
-    Row("delete_collaboration", lambda ws: {"collaboration_id": ws.ids["collab"]},
-        _all(_eq("collaboration_id", lambda ws: ws.ids["collab"]), _eq("removed", lambda ws: True))),
+    Row(
+        "update_collaboration",
+        lambda ws: {"collaboration_id": ws.ids["collab"], "role": "editor"},
+        _all(_eq("id", lambda ws: ws.ids["collab"]), _eq("role", lambda ws: "editor")),
+    ),
+    Row(
+        "delete_collaboration",
+        lambda ws: {"collaboration_id": ws.ids["collab"]},
+        _all(_eq("collaboration_id", lambda ws: ws.ids["collab"]), _eq("removed", lambda ws: True)),
+    ),
     Row("list_metadata_templates", lambda ws: {"scope": "enterprise"}, _template_listed),
-    Row("set_file_metadata",
+    Row(
+        "set_file_metadata",
         lambda ws: {"file_id": ws.report, "scope": "enterprise", "template_key": TEMPLATE, "values": VALUES},
-        _all(_eq("template_key", lambda ws: TEMPLATE), _eq("values", lambda ws: VALUES))),
-    Row("get_file_metadata",
-        lambda ws: {"file_id": ws.report, "scope": "enterprise", "template_key": TEMPLATE}, _metadata_read),
-    Row("set_folder_metadata",
-        lambda ws: {"folder_id": ws.root, "scope": "enterprise", "template_key": TEMPLATE,
-                    "values": FOLDER_VALUES},
-        _all(_eq("template_key", lambda ws: TEMPLATE), _eq("values", lambda ws: FOLDER_VALUES))),
-    Row("create_file_comment", lambda ws: {"file_id": ws.report, "message": "Looks right to me"},
-        _all(_eq("message", lambda ws: "Looks right to me"), _keep("comment"))),
+        _all(_eq("template_key", lambda ws: TEMPLATE), _eq("values", lambda ws: VALUES)),
+    ),
+    Row(
+        "get_file_metadata",
+        lambda ws: {"file_id": ws.report, "scope": "enterprise", "template_key": TEMPLATE},
+        _metadata_read,
+    ),
+    Row(
+        "set_folder_metadata",
+        lambda ws: {
+            "folder_id": ws.root,
+            "scope": "enterprise",
+            "template_key": TEMPLATE,
+            "values": FOLDER_VALUES,
+        },
+        _all(_eq("template_key", lambda ws: TEMPLATE), _eq("values", lambda ws: FOLDER_VALUES)),
+    ),
+    Row(
+        "create_file_comment",
+        lambda ws: {"file_id": ws.report, "message": "Looks right to me"},
+        _all(_eq("message", lambda ws: "Looks right to me"), _keep("comment")),
+    ),
     Row("list_file_comments", lambda ws: {"file_id": ws.report}, _comment_listed),
     Row("list_tasks", lambda ws: {"file_id": ws.report}, _task_listed),
 )
@@ -431,4 +563,5 @@ async def test_every_tool_works_in_every_credential_mode_with_default_settings(t
             for pair in PAIRS:
                 tg.start_soon(run, pair)
     assert sorted(failures) == [], "\n".join(
-        f"{pair}: {line}" for pair, lines in sorted(failures.items()) for line in lines)
+        f"{pair}: {line}" for pair, lines in sorted(failures.items()) for line in lines
+    )

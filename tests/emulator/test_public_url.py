@@ -72,10 +72,17 @@ def test_a_request_through_another_host_name_gets_download_and_upload_urls_on_th
         readme = credentials["files"][README]
         with httpx2.Client(base_url=url, timeout=10) as http:
             download = http.get(f"/2.0/files/{readme}/content", headers=proxied)
-            upload = http.request("OPTIONS", "/2.0/files/content", headers=proxied,
-                                  json={"name": "new.txt", "parent": {"id": "0"}, "size": 3})
-            session = http.post("/api/2.0/files/upload_sessions", headers=proxied,
-                                json={"folder_id": "0", "file_size": 30_000_000, "file_name": "big.bin"})
+            upload = http.request(
+                "OPTIONS",
+                "/2.0/files/content",
+                headers=proxied,
+                json={"name": "new.txt", "parent": {"id": "0"}, "size": 3},
+            )
+            session = http.post(
+                "/api/2.0/files/upload_sessions",
+                headers=proxied,
+                json={"folder_id": "0", "file_size": 30_000_000, "file_name": "big.bin"},
+            )
             direct = http.get(f"/2.0/files/{readme}/content", headers=auth)
             # The bind address still serves the link a proxied client was given (the path is what counts).
             fetched = http.get(httpx2.URL(download.headers["location"]).path)
@@ -96,8 +103,9 @@ def test_a_host_header_unfit_for_a_url_falls_back_to_the_listen_address(tmp_path
     with emulator_command(tmp_path) as (url, credentials, _):
         readme = credentials["files"][README]
         with httpx2.Client(base_url=url, timeout=10) as http:
-            download = http.get(f"/2.0/files/{readme}/content",
-                                headers=_admin(credentials) | {"Host": "evil.example/x?y"})
+            download = http.get(
+                f"/2.0/files/{readme}/content", headers=_admin(credentials) | {"Host": "evil.example/x?y"}
+            )
     assert download.headers["location"].startswith(f"{url}/dl/")
 
 
@@ -105,8 +113,9 @@ def test_public_url_wins_over_the_request_origin(tmp_path: Path) -> None:
     with emulator_command(tmp_path, "--public-url", "http://emulator:8088/") as (url, credentials, lines):
         readme = credentials["files"][README]
         with httpx2.Client(base_url=url, timeout=10) as http:
-            download = http.get(f"/2.0/files/{readme}/content",
-                                headers=_admin(credentials) | {"Host": "box.internal:9443"})
+            download = http.get(
+                f"/2.0/files/{readme}/content", headers=_admin(credentials) | {"Host": "box.internal:9443"}
+            )
     assert lines[2] == "public URL: http://emulator:8088 (download and upload URLs use it)"
     assert download.headers["location"].startswith("http://emulator:8088/dl/")
     assert credentials["base_url"] == "http://emulator:8088"
@@ -125,8 +134,9 @@ def test_the_official_sdk_downloads_through_another_name_for_the_emulator(tmp_pa
             io.BytesIO(b"via the SDK"),
         )
         with httpx2.Client(timeout=10) as http:
-            location = http.get(f"{public}/2.0/files/{readme}/content",
-                                headers=_admin(credentials)).headers["location"]
+            location = http.get(f"{public}/2.0/files/{readme}/content", headers=_admin(credentials)).headers[
+                "location"
+            ]
     assert location.startswith(f"{public}/dl/")
     assert body.startswith(b"# ")
     assert uploaded.entries is not None and uploaded.entries[0].size == len(b"via the SDK")
@@ -154,9 +164,22 @@ def test_a_public_url_that_is_not_an_origin_is_refused(
 
 def test_the_command_refuses_a_public_url_with_a_path_before_serving(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "box_mcp.cli", "emulator", "--memory", "--port", "0", "--public-url",
-         "http://emulator:8088/box"],
-        capture_output=True, text=True, env=_env(tmp_path), timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "box_mcp.cli",
+            "emulator",
+            "--memory",
+            "--port",
+            "0",
+            "--public-url",
+            "http://emulator:8088/box",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "'http://emulator:8088/box' has a path, query or fragment" in done.stderr
@@ -169,7 +192,11 @@ def test_a_busy_port_is_one_line_and_exit_2_before_anything_says_serving(tmp_pat
         port = taken.getsockname()[1]
         done = subprocess.run(  # noqa: S603
             [sys.executable, "-m", "box_mcp.cli", "emulator", "--memory", "--port", str(port)],
-            capture_output=True, text=True, env=_env(tmp_path), timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=60,
+            check=False,
         )
     assert done.returncode == 2
     assert done.stdout == ""

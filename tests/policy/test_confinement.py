@@ -179,8 +179,9 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
     assert "space_used" not in me and "space_amount" not in me  # the account's totals count outside items
 
 
-async def _counts_only_what_it_sees(agent: Any, tool: str, args: dict[str, Any], sc: dict[str, Any],
-                                    where: str) -> None:
+async def _counts_only_what_it_sees(
+    agent: Any, tool: str, args: dict[str, Any], sc: dict[str, Any], where: str
+) -> None:
     """A count the agent reads never exceeds what it can list: hidden items are not counted."""
     if tool == "list_folder_content_by_folder_id" and "next_cursor" not in sc:
         details = await agent.ok("get_folder_details", folder_id=args["folder_id"])

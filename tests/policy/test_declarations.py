@@ -45,6 +45,12 @@ def test_declared_argument_fields_exist_on_the_input_model(spec: ToolSpec) -> No
 
 def test_only_writes_that_move_nothing_keep_cached_places() -> None:
     kept = {s.name for s in CATALOG if s.keeps_items_in_place}
-    assert kept == {"add_file_shared_link", "add_folder_shared_link", "remove_shared_link",
-                    "set_file_metadata", "set_folder_metadata", "create_file_comment"}
+    assert kept == {
+        "add_file_shared_link",
+        "add_folder_shared_link",
+        "remove_shared_link",
+        "set_file_metadata",
+        "set_folder_metadata",
+        "create_file_comment",
+    }
     assert not any(s.read_only for s in CATALOG if s.keeps_items_in_place)

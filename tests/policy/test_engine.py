@@ -69,8 +69,7 @@ def test_confined_agent_cannot_move_file_out_of_its_folder(make_engine, ask, use
     )
     assert d.effect == "deny"
     assert d.reason == (
-        "move_file puts file 1 into folder 999, "
-        "outside bot's write grant 'inbox' (folder 456 and below)."
+        "move_file puts file 1 into folder 999, outside bot's write grant 'inbox' (folder 456 and below)."
     )
 
 

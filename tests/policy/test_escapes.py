@@ -46,8 +46,15 @@ async def test_a_forbid_below_a_folder_stops_copying_deleting_moving_or_sharing_
         ("delete_folder", {"folder_id": CONTRACTS, "recursive": True}),
         ("move_folder", {"folder_id": CONTRACTS, "destination_folder_id": ENGINEERING}),
         ("add_folder_shared_link", {"folder_id": CONTRACTS, "access": "collaborators"}),
-        ("create_collaboration", {"item_type": "folder", "item_id": CONTRACTS, "role": "viewer",
-                                  "invitee_email": "eve@acme.example"}),
+        (
+            "create_collaboration",
+            {
+                "item_type": "folder",
+                "item_id": CONTRACTS,
+                "role": "viewer",
+                "invitee_email": "eve@acme.example",
+            },
+        ),
         ("update_collaboration", {"collaboration_id": CAROL_ON_CONTRACTS, "role": "co-owner"}),
     ]:
         text = await agent.err(tool, **args)
@@ -165,8 +172,13 @@ async def test_an_invitee_domain_spelled_with_a_trailing_dot_still_meets_a_domai
     w = make_world(policy)
     agent = await connect(w, "boxed")
     for email in ("eve@evil.example.", "eve@EVIL.example"):
-        text = await agent.err("create_collaboration", item_type="folder", item_id=ENGINEERING,
-                               role="viewer", invitee_email=email)
+        text = await agent.err(
+            "create_collaboration",
+            item_type="folder",
+            item_id=ENGINEERING,
+            role="viewer",
+            invitee_email=email,
+        )
         assert "rule 'no-evil' forbids" in text, text
 
 
@@ -208,8 +220,21 @@ def test_explain_live_locates_what_forbids_name_for_a_call_on_a_whole_folder(tmp
         monkeypatch.setenv("BOX_DEVELOPER_TOKEN", emu.token("ada"))
         for folder in (CONTRACTS, INBOX):
             args = {"folder_id": folder, "destination_folder_id": ENGINEERING}
-            code = main(["policy", "explain", "--policy", str(policy), "--agent", "boxed", "--tool",
-                         "copy_folder", "--args", json.dumps(args), "--live"])
+            code = main(
+                [
+                    "policy",
+                    "explain",
+                    "--policy",
+                    str(policy),
+                    "--agent",
+                    "boxed",
+                    "--tool",
+                    "copy_folder",
+                    "--args",
+                    json.dumps(args),
+                    "--live",
+                ]
+            )
             out = capsys.readouterr().out
             assert code == 0, out
             effects[folder] = out.splitlines()[0]
@@ -270,8 +295,10 @@ async def test_local_paths_never_reach_box_mcps_own_policy_or_data_even_inside_a
     readme = w.file("Engineering/README.md")
     async with Client(server) as client:
         for tool, args in [
-            ("upload_file", {"parent_folder_id": ENGINEERING, "name": "v.json",
-                             "local_path": str(data / "vault.json")}),
+            (
+                "upload_file",
+                {"parent_folder_id": ENGINEERING, "name": "v.json", "local_path": str(data / "vault.json")},
+            ),
             ("download_file", {"file_id": readme, "local_path": str(policy), "overwrite": True}),
             ("download_file", {"file_id": readme, "local_path": str(data)}),
         ]:

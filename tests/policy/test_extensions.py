@@ -15,8 +15,15 @@ from box_mcp.policy.conditions import extension_fact
 
 DEFAULT = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 NAMES = {
-    "report.PDF": "pdf", "a.tar.gz": "gz", "x.p-df": "p-df", "run": "", "run.exe.": "", ".pdf": "",
-    "..pdf": "", "a..pdf": "pdf", ".env.local": "local",
+    "report.PDF": "pdf",
+    "a.tar.gz": "gz",
+    "x.p-df": "p-df",
+    "run": "",
+    "run.exe.": "",
+    ".pdf": "",
+    "..pdf": "",
+    "a..pdf": "pdf",
+    ".env.local": "local",
 }
 
 

@@ -54,8 +54,13 @@ async def _denials(
     from box_mcp.server import build_server
 
     audit = Recorded()
-    server = build_server(Settings.load(env={}, agent="boxed"), box_client=world.box, policy=world.gate,
-                          results=world.gate, audit=audit)
+    server = build_server(
+        Settings.load(env={}, agent="boxed"),
+        box_client=world.box,
+        policy=world.gate,
+        results=world.gate,
+        audit=audit,
+    )
     texts, requests = [], []
     async with Client(server) as client:
         for tool, args in calls:
@@ -78,10 +83,14 @@ async def test_a_confined_agent_gets_one_denial_for_an_outside_a_hidden_and_a_mi
     texts, outcomes, requests = await _denials(
         w, [("get_file_details", {"file_id": f}) for f in (outside, hidden, MISSING)]
     )
-    assert texts == [
-        "Denied: file ID is not available to boxed (it does not exist, or boxed may not use it); "
-        f"boxed's grants for get_file_details: admin in folder {CONTRACTS} and below."
-    ] * 3
+    assert (
+        texts
+        == [
+            "Denied: file ID is not available to boxed (it does not exist, or boxed may not use it); "
+            f"boxed's grants for get_file_details: admin in folder {CONTRACTS} and below."
+        ]
+        * 3
+    )
     assert requests == [1, 1, 1]  # one location lookup each: no timing tells them apart either
     # The operator's audit keeps which it was: outside the grant, the rule that hides it, not found.
     sentences = [o.decision.reason for o in outcomes]
@@ -109,8 +118,11 @@ async def test_a_move_into_an_outside_or_a_missing_folder_reads_the_same(make_wo
 async def test_a_collaboration_on_an_outside_item_reads_as_a_missing_one(make_world, tmp_path: Path) -> None:
     w = make_world(_policy(tmp_path, *CONFINED))
     texts, outcomes, _ = await _denials(
-        w, [("update_collaboration", {"collaboration_id": c, "role": "viewer"}) for c in (BOB_ON_ENGINEERING,
-                                                                                          MISSING)]
+        w,
+        [
+            ("update_collaboration", {"collaboration_id": c, "role": "viewer"})
+            for c in (BOB_ON_ENGINEERING, MISSING)
+        ],
     )
     assert texts[0] == texts[1], texts
     assert texts[0].startswith("Denied: collaboration ID is not available to boxed"), texts[0]
@@ -138,9 +150,22 @@ def test_explain_shows_the_operator_the_detail_and_what_the_agent_reads(capsys) 
 
     policy = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
     salaries = "1300000000007"
-    code = main(["policy", "explain", "--policy", str(policy), "--agent", "contracts-bot", "--tool",
-                 "get_file_content", "--uses", f'["file:{salaries}"]', "--ancestry",
-                 f'{{"file:{salaries}": ["0", "200000000005"]}}'])
+    code = main(
+        [
+            "policy",
+            "explain",
+            "--policy",
+            str(policy),
+            "--agent",
+            "contracts-bot",
+            "--tool",
+            "get_file_content",
+            "--uses",
+            f'["file:{salaries}"]',
+            "--ancestry",
+            f'{{"file:{salaries}": ["0", "200000000005"]}}',
+        ]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert lines[2].startswith(f"why:    get_file_content reads file {salaries}, outside contracts")

@@ -143,6 +143,8 @@ async def test_a_folder_shows_its_size_when_nothing_hidden_lies_below_it(
     assert contracts["item_count"] == 3 and "size" not in contracts  # Inbox is hidden inside
     listed = await boxed.ok("list_folder_content_by_folder_id", folder_id=CONTRACTS)
     assert [(e["name"], e.get("size")) for e in listed["entries"]] == [
-        ("Archive", 0), ("MSA-Globex.pdf", 418), ("NDA-Initech.pdf", 400)
+        ("Archive", 0),
+        ("MSA-Globex.pdf", 418),
+        ("NDA-Initech.pdf", 400),
     ]
     assert (await boxed.ok("get_folder_details", folder_id=archive))["size"] == 0

@@ -33,10 +33,25 @@ async def test_a_served_confined_agent_sees_no_trace_of_hidden_items_and_the_aud
     )
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOX_MCP_", "BOX_DEVELOPER", "BOX_JWT"))}
-    env |= {"BOX_DEVELOPER_TOKEN": emulator.token("ada"), "BOX_MCP_DATA_DIR": str(data),
-            "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    argv = ["-m", "box_mcp.cli", "serve", "--transport", "stdio", "--box-url", emulator.base_url,
-            "--policy", str(policy), "--agent", "boxed"]
+    env |= {
+        "BOX_DEVELOPER_TOKEN": emulator.token("ada"),
+        "BOX_MCP_DATA_DIR": str(data),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+    }
+    argv = [
+        "-m",
+        "box_mcp.cli",
+        "serve",
+        "--transport",
+        "stdio",
+        "--box-url",
+        emulator.base_url,
+        "--policy",
+        str(policy),
+        "--agent",
+        "boxed",
+    ]
     outside = emulator.credentials["files"]["HR/salaries.csv"]
     async with Client(StdioServerParameters(command=sys.executable, args=argv, env=env)) as client:
 
@@ -53,8 +68,14 @@ async def test_a_served_confined_agent_sees_no_trace_of_hidden_items_and_the_aud
         me = await ok("who_am_i")
         folder = await ok("get_folder_details", folder_id=CONTRACTS)
         pages = [await ok("list_folder_content_by_folder_id", folder_id=CONTRACTS, limit=2)]
-        pages.append(await ok("list_folder_content_by_folder_id", folder_id=CONTRACTS, limit=2,
-                              cursor=pages[0]["next_cursor"]))
+        pages.append(
+            await ok(
+                "list_folder_content_by_folder_id",
+                folder_id=CONTRACTS,
+                limit=2,
+                cursor=pages[0]["next_cursor"],
+            )
+        )
         denials = [await err("get_file_details", file_id=f) for f in (outside, MISSING)]
         conflict = await err("create_folder", parent_folder_id=CONTRACTS, name="Inbox")
 
@@ -67,8 +88,11 @@ async def test_a_served_confined_agent_sees_no_trace_of_hidden_items_and_the_aud
     assert conflict.startswith("Box said 409 item_name_in_use: Item with the same name already exists (req")
     assert INBOX not in conflict and "conflicts with" not in conflict
 
-    records = [json.loads(line) for f in sorted((data / "audit").glob("audit-*.jsonl")) for line in
-               f.read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for f in sorted((data / "audit").glob("audit-*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
     denied = {r["args"]["file_id"]: r for r in records if r.get("tool") == "get_file_details"}
     detail = denied[outside]["decision"]["sentence"]
     assert detail.startswith(f"get_file_details reads file {outside}, outside"), detail

@@ -48,13 +48,21 @@ class FakeBox:
                 raise BoxAPIError(404, "not_found", "Not Found", "rid-404")
             return {"type": "user", "id": item_id, "login": "carol@acme.example"}
         if kind == "folders":
-            return {"type": "folder", "id": item_id, "name": f"f{item_id}",
-                    "path_collection": {"entries": path_of(item_id)}}
+            return {
+                "type": "folder",
+                "id": item_id,
+                "name": f"f{item_id}",
+                "path_collection": {"entries": path_of(item_id)},
+            }
         if item_id not in self.file_parent:
             raise BoxAPIError(404, "not_found", "Not Found", "rid-404")
         parent = self.file_parent[item_id]
-        return {"type": "file", "id": item_id, "name": "plan.pdf",
-                "path_collection": {"entries": [*path_of(parent), {"id": parent}]}}
+        return {
+            "type": "file",
+            "id": item_id,
+            "name": "plan.pdf",
+            "path_collection": {"entries": [*path_of(parent), {"id": parent}]},
+        }
 
     def asked(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -87,8 +95,11 @@ async def test_one_get_gives_ancestry_and_name_and_collaborations_resolve_to_the
     assert await r.name("a", FILE) == "plan.pdf"
     assert await r.ancestry("a", COLLAB) == ("0", "10", "20")
     assert await r.collaboration_item("a", COLLAB) == ItemRef("folder", "20")
-    assert box.calls == [("/files/5", "name,path_collection"), ("/collaborations/77", "item"),
-                         ("/folders/20", "name,path_collection")]
+    assert box.calls == [
+        ("/files/5", "name,path_collection"),
+        ("/collaborations/77", "item"),
+        ("/folders/20", "name,path_collection"),
+    ]
     assert r.fetches == 3
 
 

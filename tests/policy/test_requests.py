@@ -92,8 +92,10 @@ async def test_what_box_mcp_just_uploaded_or_created_is_placed_without_asking_bo
 async def test_sharing_keeps_cached_places_and_a_rename_is_seen_at_once(
     make_world, connect, tmp_path: Path
 ) -> None:
-    no_signed = ("  - {id: no-signed, effect: forbid, agents: bot, tools: [copy_file],\n"
-                 "     when: {name_patterns: ['*signed*']}}\n")
+    no_signed = (
+        "  - {id: no-signed, effect: forbid, agents: bot, tools: [copy_file],\n"
+        "     when: {name_patterns: ['*signed*']}}\n"
+    )
     w = make_world(_policy(tmp_path, f", within: ['{CONTRACTS}']", no_signed))
     bot = await connect(w, "bot")
     msa = w.file("Contracts/MSA-Globex.pdf")

@@ -40,16 +40,24 @@ def server_env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     home = data_dir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env |= {"BOX_DEVELOPER_TOKEN": emulator.token("ada"), "BOX_MCP_DATA_DIR": str(data_dir),
-            "PYTHONPATH": path, "HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    env |= {
+        "BOX_DEVELOPER_TOKEN": emulator.token("ada"),
+        "BOX_MCP_DATA_DIR": str(data_dir),
+        "PYTHONPATH": path,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
     return env | extra
 
 
 def ccg_env(emulator: Any) -> dict[str, str]:
     """The emulator's Client Credentials Grant app: what a policy's agents act through."""
     ccg = emulator.credentials["ccg"]
-    return {"BOX_CLIENT_ID": ccg["client_id"], "BOX_CLIENT_SECRET": ccg["client_secret"],
-            "BOX_ENTERPRISE_ID": ccg["enterprise_id"]}
+    return {
+        "BOX_CLIENT_ID": ccg["client_id"],
+        "BOX_CLIENT_SECRET": ccg["client_secret"],
+        "BOX_ENTERPRISE_ID": ccg["enterprise_id"],
+    }
 
 
 def serve_argv(emulator: Any, *args: str) -> list[str]:
@@ -57,13 +65,21 @@ def serve_argv(emulator: Any, *args: str) -> list[str]:
 
 
 def init_message(request_id: int | str = 0) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize",
-            "params": {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": CLIENT}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": CLIENT},
+    }
 
 
 def tool_call(request_id: int | str, name: str, arguments: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -130,9 +146,14 @@ class StdioPeer:
 
 
 @asynccontextmanager
-async def stdio_peer(emulator: Any, data_dir: Path, *args: str, env: dict[str, str] | None = None,
-                     init_params: dict[str, Any] | None = None,
-                     stderr: Any = subprocess.DEVNULL) -> AsyncIterator[StdioPeer]:
+async def stdio_peer(
+    emulator: Any,
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    init_params: dict[str, Any] | None = None,
+    stderr: Any = subprocess.DEVNULL,
+) -> AsyncIterator[StdioPeer]:
     """An initialized stdio session; on exit stdin closes and the server must exit by itself."""
     argv = serve_argv(emulator, "--transport", "stdio", *args)
     proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})), stderr=stderr)
@@ -162,22 +183,30 @@ class HttpServer:
 
 
 # Lowers the open-file limit, then becomes the server (exec), so descriptor exhaustion is reachable.
-_WITH_NOFILE = ("import os, resource, sys; n = int(sys.argv[1]); "
-                "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])")
+_WITH_NOFILE = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 @asynccontextmanager
-async def http_server(emulator: Any, data_dir: Path, *args: str, stderr: Any = subprocess.DEVNULL,
-                      nofile: int | None = None, env: dict[str, str] | None = None,
-                      ) -> AsyncIterator[HttpServer]:
+async def http_server(
+    emulator: Any,
+    data_dir: Path,
+    *args: str,
+    stderr: Any = subprocess.DEVNULL,
+    nofile: int | None = None,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[HttpServer]:
     """`box-mcp serve --transport http` on a free loopback port, serving when the block starts.
     `nofile`: the server's RLIMIT_NOFILE; `env`: more environment variables."""
     port = free_port()
     argv = serve_argv(emulator, "--transport", "http", "--port", str(port), *args)
     if nofile is not None:
         argv = [sys.executable, "-c", _WITH_NOFILE, str(nofile), *argv]
-    proc = await anyio.open_process(argv, env=server_env(emulator, data_dir, **(env or {})),
-                                    stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = await anyio.open_process(
+        argv, env=server_env(emulator, data_dir, **(env or {})), stdout=subprocess.DEVNULL, stderr=stderr
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx2.AsyncClient() as http:
@@ -212,19 +241,20 @@ def rpc_message(response: httpx2.Response) -> dict[str, Any]:
     return next((m for m in found if "result" in m or "error" in m), {})
 
 
-async def open_http_session(http: httpx2.AsyncClient, url: str,
-                            headers: dict[str, str] | None = None) -> dict[str, str]:
+async def open_http_session(
+    http: httpx2.AsyncClient, url: str, headers: dict[str, str] | None = None
+) -> dict[str, str]:
     base = HEADERS | (headers or {})
     response = await http.post(url, content=encode(init_message()), headers=base)
     assert response.status_code == 200, response.text
-    session = base | {"mcp-session-id": response.headers["mcp-session-id"],
-                      "mcp-protocol-version": PROTOCOL}
+    session = base | {"mcp-session-id": response.headers["mcp-session-id"], "mcp-protocol-version": PROTOCOL}
     await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
     return session
 
 
-async def http_rpc(http: httpx2.AsyncClient, url: str, headers: dict[str, str],
-                   message: dict[str, Any]) -> dict[str, Any]:
+async def http_rpc(
+    http: httpx2.AsyncClient, url: str, headers: dict[str, str], message: dict[str, Any]
+) -> dict[str, Any]:
     response = await http.post(url, content=encode(message), headers=headers)
     assert response.status_code == 200, (response.status_code, response.text)
     return rpc_message(response)

@@ -109,7 +109,11 @@ def test_the_demo_emulator_keeps_its_port_across_runs(tmp_path: Path) -> None:
     sock.close()
     done = subprocess.run(  # noqa: S603
         [str(BOX_MCP), "demo", "--script-only", "--port", "0", "--data-dir", str(data)],
-        cwd=tmp_path, env=clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -140,7 +144,11 @@ def test_demo_stdio_without_a_running_demo_says_to_start_one(tmp_path: Path) -> 
     data = tmp_path / "demo"
     done = subprocess.run(  # noqa: S603
         [str(BOX_MCP), "demo", "--stdio", "--data-dir", str(data)],
-        cwd=tmp_path, env=clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert (done.returncode, done.stderr) == (
@@ -161,7 +169,11 @@ def test_demo_stdio_when_the_demo_stopped_names_the_emulator_url(tmp_path: Path)
     (data / "emulator" / "credentials.json").write_text(json.dumps(creds))
     done = subprocess.run(  # noqa: S603
         [str(BOX_MCP), "demo", "--stdio", "--data-dir", str(data)],
-        cwd=tmp_path, env=clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert (done.returncode, done.stderr) == (

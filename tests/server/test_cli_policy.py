@@ -64,8 +64,15 @@ def test_the_started_policy_governs_a_server(emulator_session: Any, tmp_path: Pa
     assert box_mcp(tmp_path, "policy", "init").returncode == 0
     ccg = emulator_session.credentials["ccg"]
     serve = box_mcp(
-        tmp_path, "serve", "--transport", "stdio", "--box-url", emulator_session.base_url,
-        BOX_MCP_POLICY="policy.yaml", BOX_CLIENT_ID=ccg["client_id"], BOX_CLIENT_SECRET=ccg["client_secret"],
+        tmp_path,
+        "serve",
+        "--transport",
+        "stdio",
+        "--box-url",
+        emulator_session.base_url,
+        BOX_MCP_POLICY="policy.yaml",
+        BOX_CLIENT_ID=ccg["client_id"],
+        BOX_CLIENT_SECRET=ccg["client_secret"],
         BOX_ENTERPRISE_ID=ccg["enterprise_id"],
     )
     assert serve.returncode == 0, serve.stderr
@@ -101,9 +108,19 @@ def test_policy_check_and_explain_take_the_policy_from_box_mcp_policy(tmp_path: 
     policy = str(SHIPPED / "default.yaml")
     check = box_mcp(tmp_path, "policy", "check", BOX_MCP_POLICY=policy)
     explain = box_mcp(
-        tmp_path, "policy", "explain", "--json", "--agent", "demo", "--tool", "delete_folder",
-        "--uses", '[{"type":"folder","id":"200000000005","access":"write"}]',
-        "--ancestry", '{"folder:200000000005": ["0"]}', BOX_MCP_POLICY=policy,
+        tmp_path,
+        "policy",
+        "explain",
+        "--json",
+        "--agent",
+        "demo",
+        "--tool",
+        "delete_folder",
+        "--uses",
+        '[{"type":"folder","id":"200000000005","access":"write"}]',
+        "--ancestry",
+        '{"folder:200000000005": ["0"]}',
+        BOX_MCP_POLICY=policy,
     )
     assert (check.returncode, check.stdout) == (0, f"{policy}: 2 agents, 6 rules, 0 errors, 0 warnings\n")
     assert explain.returncode == 0, explain.stderr

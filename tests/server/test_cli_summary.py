@@ -125,8 +125,10 @@ async def test_the_summary_names_the_box_identity_of_each_credential_mode(
     async with open_deployment(settings, transport="stdio") as deployment:
         lines = startup_summary(deployment, prefix="box-mcp serve")
     assert lines[2] == f"box-mcp serve:   Box identity: {identity.format(user=user)}"
-    secrets = (emu.credentials["ccg"]["client_secret"],
-               emu.credentials["jwt_config"]["boxAppSettings"]["clientSecret"])
+    secrets = (
+        emu.credentials["ccg"]["client_secret"],
+        emu.credentials["jwt_config"]["boxAppSettings"]["clientSecret"],
+    )
     assert not any(secret in line for secret in secrets for line in lines)
 
 
@@ -147,8 +149,20 @@ async def test_an_http_server_with_keys_says_its_agents_are_named_by_key(
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
     env |= {"HOME": str(tmp_path), "BOX_MCP_DATA_DIR": str(tmp_path), "BOX_DEVELOPER_TOKEN": "t"}
-    args = [sys.executable, "-m", "box_mcp", "serve", "--transport", "http", "--port", "0",
-            "--box-url", emulator_session.base_url, "--policy", "p.yaml"]
+    args = [
+        sys.executable,
+        "-m",
+        "box_mcp",
+        "serve",
+        "--transport",
+        "http",
+        "--port",
+        "0",
+        "--box-url",
+        emulator_session.base_url,
+        "--policy",
+        "p.yaml",
+    ]
     text = ""
     with anyio.fail_after(60):
         async with await anyio.open_process(args, env=env, cwd=tmp_path) as proc:

@@ -122,8 +122,19 @@ def test_serve_on_a_busy_port_exits_2_and_says_so_without_claiming_to_serve(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = main(["serve", "--transport", "http", "--port", str(port), "--data-dir", str(tmp_path),
-                     "--box-url", "http://127.0.0.1:1"])
+        code = main(
+            [
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path),
+                "--box-url",
+                "http://127.0.0.1:1",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"port {port}" in err and "busy" in err and "serving MCP" not in err

@@ -52,8 +52,9 @@ async def test_a_failed_download_shows_no_link_in_the_result_the_audit_or_the_lo
     transport = BreaksOnDownloadLinks(emu, break_links=failure == "connection breaks")
     if failure == "link answers 503":
         emu.app.state.emulator.faults.append(FaultRule(pattern=r"^/dl/", rate_503=1.0, retry_after=0))
-    box = BoxClient(token_source=StaticToken(emu.token()), base_url="http://emulator", transport=transport,
-                    sleep=no_wait)
+    box = BoxClient(
+        token_source=StaticToken(emu.token()), base_url="http://emulator", transport=transport, sleep=no_wait
+    )
     log = await AuditLog.open(tmp_path / "audit")
     try:
         server = build_server(Settings.load(env={}), box_client=box, audit=GateAudit(log), transport="memory")

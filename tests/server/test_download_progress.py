@@ -22,8 +22,11 @@ SIZE = 1_500_000  # several 256 KiB progress steps, and still under the 4 MiB in
 
 def serve_stdio(emulator: Any, tmp_path: Path, *flags: str) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOX_", "XDG_"))}
-    env |= {"BOX_DEVELOPER_TOKEN": emulator.token("ada"), "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
-            "HOME": str(tmp_path)}
+    env |= {
+        "BOX_DEVELOPER_TOKEN": emulator.token("ada"),
+        "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+    }
     argv = ["-m", "box_mcp.cli", "serve", "--transport", "stdio", "--box-url", emulator.base_url, *flags]
     return StdioServerParameters(command=sys.executable, args=argv, env=env)
 

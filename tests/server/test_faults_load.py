@@ -61,8 +61,9 @@ def fault_rules(*, with_500: bool, lost_rate: float) -> tuple[list[FaultRule], C
     """Latency on every API call (its own rule: it awaits), faults before the route on every call, and
     lost answers on writes. Retry-After 0: Box's waits cost no wall time; 500s use real back-off."""
     slow = FaultRule(pattern=API, latency_ms=1)
-    before = CountedRule(pattern=API, rate_429=0.04, rate_503=0.03, rate_500=0.02 if with_500 else 0.0,
-                         retry_after=0)
+    before = CountedRule(
+        pattern=API, rate_429=0.04, rate_503=0.03, rate_500=0.02 if with_500 else 0.0, retry_after=0
+    )
     lost = CountedRule(pattern=API, methods=WRITES, rate_after_503=lost_rate, retry_after=0)
     return [slow, before, lost], before, lost
 
@@ -78,18 +79,28 @@ def plan(n: int, folder: str, dest: str, files: list[str], reader: str, rng: ran
     """n calls: reads, creates (comments, uploads, folders) and idempotent writes, each write on its own
     target, so the emulator's state tells whether any was done twice."""
     targets = iter(files)
-    kinds = (["read"] * 30 + ["comment"] * 15 + ["upload"] * 10 + ["folder"] * 10 + ["delete"] * 9
-             + ["metadata"] * 9 + ["rename"] * 9 + ["move"] * 8)
+    kinds = (
+        ["read"] * 30
+        + ["comment"] * 15
+        + ["upload"] * 10
+        + ["folder"] * 10
+        + ["delete"] * 9
+        + ["metadata"] * 9
+        + ["rename"] * 9
+        + ["move"] * 8
+    )
     out: list[Planned] = []
     for i in range(n):
         k = kinds[i % len(kinds)]
         if k == "read":
-            tool, args = rng.choice([
-                ("get_file_details", {"file_id": reader}),
-                ("list_folder_content_by_folder_id", {"folder_id": folder, "limit": 20}),
-                ("get_folder_details", {"folder_id": folder}),
-                ("list_file_comments", {"file_id": reader, "limit": 5}),
-            ])
+            tool, args = rng.choice(
+                [
+                    ("get_file_details", {"file_id": reader}),
+                    ("list_folder_content_by_folder_id", {"folder_id": folder, "limit": 20}),
+                    ("get_folder_details", {"folder_id": folder}),
+                    ("list_file_comments", {"file_id": reader, "limit": 5}),
+                ]
+            )
             out.append(Planned(tool, args, "read"))
         elif k == "comment":
             out.append(Planned("create_file_comment", {"file_id": reader, "message": f"load {i}"}, "once"))
@@ -101,15 +112,19 @@ def plan(n: int, folder: str, dest: str, files: list[str], reader: str, rng: ran
         elif k == "delete":
             out.append(Planned("delete_file", {"file_id": next(targets)}, "idempotent"))
         elif k == "metadata":
-            args = {"file_id": next(targets), "template_key": "contract",
-                    "values": {"counterparty": f"Globex {i}", "value": float(i)}}
+            args = {
+                "file_id": next(targets),
+                "template_key": "contract",
+                "values": {"counterparty": f"Globex {i}", "value": float(i)},
+            }
             out.append(Planned("set_file_metadata", args, "idempotent"))
         elif k == "rename":
             args = {"file_id": next(targets), "name": f"renamed-{i}.txt"}
             out.append(Planned("update_file_properties", args, "idempotent"))
         else:
-            out.append(Planned("move_file", {"file_id": next(targets), "destination_folder_id": dest},
-                               "idempotent"))
+            out.append(
+                Planned("move_file", {"file_id": next(targets), "destination_folder_id": dest}, "idempotent")
+            )
     rng.shuffle(out)
     return out
 
@@ -127,8 +142,10 @@ async def prepare(box: BoxClient, targets: int) -> Ground:
     folder = str((await box.post("/folders", json={"name": f"load-{SEED}", "parent": {"id": "0"}}))["id"])
     dest = str((await box.post("/folders", json={"name": "dest", "parent": {"id": folder}}))["id"])
     reader = str((await box.upload(parent_id=folder, name="reader.txt", source=b"read me\n"))["id"])
-    files = [str((await box.upload(parent_id=folder, name=f"t-{j}.txt", source=f"t{j}".encode()))["id"])
-             for j in range(targets)]
+    files = [
+        str((await box.upload(parent_id=folder, name=f"t-{j}.txt", source=f"t{j}".encode()))["id"])
+        for j in range(targets)
+    ]
     return Ground(folder, dest, reader, files)
 
 
@@ -169,15 +186,27 @@ class Figures:
     writes_without_intent: int  # a write's intent record is durable before it goes to Box
 
 
-def measure(results: list[tuple[Planned, bool, str]], store: Store, folder: str, audit: list[dict[str, Any]],
-            lost: CountedRule) -> Figures:
-    comments = store.fetch_all("SELECT message, COUNT(*) AS n FROM comments WHERE message LIKE 'load %' "
-                       "GROUP BY message HAVING n > 1")
-    items = store.fetch_all("SELECT name, COUNT(*) AS n FROM items WHERE parent_id = ? AND status = 'active' "
-                    "GROUP BY name HAVING n > 1", (folder,))
-    versions = store.fetch_all("SELECT i.name FROM items i JOIN file_versions v ON v.file_id = i.id "
-                       "WHERE i.parent_id = ? AND i.name LIKE 'up-%' GROUP BY i.id HAVING COUNT(*) > 1",
-                       (folder,))
+def measure(
+    results: list[tuple[Planned, bool, str]],
+    store: Store,
+    folder: str,
+    audit: list[dict[str, Any]],
+    lost: CountedRule,
+) -> Figures:
+    comments = store.fetch_all(
+        "SELECT message, COUNT(*) AS n FROM comments WHERE message LIKE 'load %' "
+        "GROUP BY message HAVING n > 1"
+    )
+    items = store.fetch_all(
+        "SELECT name, COUNT(*) AS n FROM items WHERE parent_id = ? AND status = 'active' "
+        "GROUP BY name HAVING n > 1",
+        (folder,),
+    )
+    versions = store.fetch_all(
+        "SELECT i.name FROM items i JOIN file_versions v ON v.file_id = i.id "
+        "WHERE i.parent_id = ? AND i.name LIKE 'up-%' GROUP BY i.id HAVING COUNT(*) > 1",
+        (folder,),
+    )
     # A create sent again after it had landed meets its own name: 409 item_name_in_use.
     resent = [t for p, err, t in results if err and p.kind == "once" and "item_name_in_use" in t]
     calls = [r for r in audit if r["kind"] in ("call", "outcome")]
@@ -191,8 +220,9 @@ def measure(results: list[tuple[Planned, bool, str]], store: Store, folder: str,
         writes_without_intent=sum(1 for p, _, _ in results if p.kind != "read") - len(intents),
         failed_idempotent=sum(1 for p, err, _ in results if err and p.kind != "once"),
         failed_once=sum(1 for p, err, _ in results if err and p.kind == "once"),
-        dishonest=[t for p, err, t in results
-                   if err and p.kind == "once" and not any(u in t for u in UNSURE)],
+        dishonest=[
+            t for p, err, t in results if err and p.kind == "once" and not any(u in t for u in UNSURE)
+        ],
         # The idempotent tools' writes: PUT/DELETE on items, and metadata (POST, then PUT).
         lost_idempotent_writes=sum(
             1 for method, path, _, after in lost.hits if after and (method != "POST" or "/metadata/" in path)
@@ -209,8 +239,14 @@ async def test_400_calls_under_faults_double_no_write_and_record_every_call(tmp_
     transport = httpx2.ASGITransport(app=app)
     # Back-off from 10 ms (the 0.5 s default would make this a minute); 8 attempts put a streak of faults
     # on one call out of reach, so a failed idempotent call means a retry that was not made.
-    box = BoxClient(token_source=StaticToken(token), base_url="http://emulator", transport=transport,
-                    backoff_base=0.01, backoff_cap=0.05, max_attempts=8)
+    box = BoxClient(
+        token_source=StaticToken(token),
+        base_url="http://emulator",
+        transport=transport,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        max_attempts=8,
+    )
     log = await AuditLog.open(tmp_path / "audit")
     try:
         ground = await prepare(box, targets=140)
@@ -226,10 +262,12 @@ async def test_400_calls_under_faults_double_no_write_and_record_every_call(tmp_
         await log.aclose()
         await box.aclose()
         emulator.store.close()
-    print(f"\nfaults under load: {len(results)} calls, {len(before.hits)} faults before the route, "
-          f"{len(lost.hits)} lost answers ({figures.lost_idempotent_writes} on idempotent writes); "
-          f"doubled writes {figures.doubled}, unrecorded calls {figures.unrecorded}, failed idempotent "
-          f"calls {figures.failed_idempotent}, creates reported as maybe-done {figures.failed_once}")
+    print(
+        f"\nfaults under load: {len(results)} calls, {len(before.hits)} faults before the route, "
+        f"{len(lost.hits)} lost answers ({figures.lost_idempotent_writes} on idempotent writes); "
+        f"doubled writes {figures.doubled}, unrecorded calls {figures.unrecorded}, failed idempotent "
+        f"calls {figures.failed_idempotent}, creates reported as maybe-done {figures.failed_once}"
+    )
     assert len(results) == 400
     assert len(before.hits) > 20 and figures.lost_idempotent_writes > 5  # the faults really happened
     assert figures.doubled == 0
@@ -250,8 +288,12 @@ async def test_a_real_serve_under_faults_doubles_no_write_and_records_every_call
             await setup.aclose()
         calls = plan(40, ground.folder, ground.dest, ground.files, ground.reader, random.Random(SEED))  # noqa: S311
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOX_")}
-        env |= {"BOX_DEVELOPER_TOKEN": emu.token("ada"), "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
-                "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+        env |= {
+            "BOX_DEVELOPER_TOKEN": emu.token("ada"),
+            "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
+            "HOME": str(tmp_path),
+            "XDG_DATA_HOME": str(tmp_path),
+        }
         params = StdioServerParameters(
             command=sys.executable,
             args=["-m", "box_mcp.cli", "serve", "--transport", "stdio", "--box-url", emu.base_url],
@@ -263,9 +305,11 @@ async def test_a_real_serve_under_faults_doubles_no_write_and_records_every_call
         emu.emulator.faults.clear()
         audit = records(tmp_path / "data" / "audit")
         figures = measure(results, emu.emulator.store, ground.folder, audit, lost)
-    print(f"\nfaults through box-mcp serve: {len(results)} calls, {len(before.hits)} faults before the "
-          f"route, {len(lost.hits)} lost answers; doubled writes {figures.doubled}, unrecorded calls "
-          f"{figures.unrecorded}, failed idempotent calls {figures.failed_idempotent} (5 attempts)")
+    print(
+        f"\nfaults through box-mcp serve: {len(results)} calls, {len(before.hits)} faults before the "
+        f"route, {len(lost.hits)} lost answers; doubled writes {figures.doubled}, unrecorded calls "
+        f"{figures.unrecorded}, failed idempotent calls {figures.failed_idempotent} (5 attempts)"
+    )
     # A read or idempotent call may fail only after its retries ran out on a streak of faults.
     unretried = [t for p, err, t in results if err and p.kind != "once" and "Gave up after" not in t]
     assert len(results) == 40

@@ -44,8 +44,12 @@ from tests.server.hostile_servers import (
 
 SCHEMAS = {spec.name: mcp_tool(spec).input_schema for spec in CATALOG}
 TOOLS = sorted(SCHEMAS)
-FUZZ = settings(max_examples=150, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 SMALL = settings(FUZZ, max_examples=25)
 INTERNAL = (-32603, 0)  # JSON-RPC internal error, and the SDK's code for an unhandled exception
 
@@ -79,12 +83,16 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any]) -> st.SearchStrate
         low, high = schema.get("minLength", 0), min(schema.get("maxLength", 40), 40)
         if "pattern" in schema:
             return st.from_regex(schema["pattern"], fullmatch=True).filter(
-                lambda s: schema.get("minLength", 0) <= len(s) <= schema.get("maxLength", 10**9))
+                lambda s: schema.get("minLength", 0) <= len(s) <= schema.get("maxLength", 10**9)
+            )
         return st.text(min_size=low, max_size=max(low, high))
     if kind == "array":
         low = schema.get("minItems", 0)
-        return st.lists(from_schema(schema.get("items", {}), root), min_size=low,
-                        max_size=max(low, min(schema.get("maxItems", 3), 3)))
+        return st.lists(
+            from_schema(schema.get("items", {}), root),
+            min_size=low,
+            max_size=max(low, min(schema.get("maxItems", 3), 3)),
+        )
     if kind == "object" or "properties" in schema:
         return objects(schema, root)
     return st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10))
@@ -96,9 +104,14 @@ def objects(schema: dict[str, Any], root: dict[str, Any]) -> st.SearchStrategy[d
     if not props and schema.get("additionalProperties") not in (False, None):  # a free-form mapping
         keys = from_schema(schema.get("propertyNames", {"type": "string", "minLength": 1}), root)
         low = schema.get("minProperties", 0)
-        return st.dictionaries(keys, from_schema(schema["additionalProperties"], root)
-                               if isinstance(schema["additionalProperties"], dict) else st.integers(),
-                               min_size=low, max_size=max(low, min(schema.get("maxProperties", 3), 3)))
+        return st.dictionaries(
+            keys,
+            from_schema(schema["additionalProperties"], root)
+            if isinstance(schema["additionalProperties"], dict)
+            else st.integers(),
+            min_size=low,
+            max_size=max(low, min(schema.get("maxProperties", 3), 3)),
+        )
     return st.fixed_dictionaries(
         {k: from_schema(v, root) for k, v in props.items() if k in required},
         optional={k: from_schema(v, root) for k, v in props.items() if k not in required},
@@ -107,8 +120,21 @@ def objects(schema: dict[str, Any], root: dict[str, Any]) -> st.SearchStrategy[d
 
 HOSTILE_VALUES = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, 1e308 * 10]),
-    st.sampled_from(["\x00", "a\x00b", "\u202eevil\u202c", "\u2066x\u2069", "\ufeff", "../../etc/passwd",
-                     "x" * 100_000, "\U0001f4a9" * 1000, "' OR 1=1 --", "${jndi:ldap://x}", ""]),
+    st.sampled_from(
+        [
+            "\x00",
+            "a\x00b",
+            "\u202eevil\u202c",
+            "\u2066x\u2069",
+            "\ufeff",
+            "../../etc/passwd",
+            "x" * 100_000,
+            "\U0001f4a9" * 1000,
+            "' OR 1=1 --",
+            "${jndi:ldap://x}",
+            "",
+        ]
+    ),
     st.sampled_from([None, True, [], {}, [1, 2], {"a": {"b": [math.nan]}}, -1, 2**70]),
     st.text(max_size=30),
 )
@@ -177,15 +203,18 @@ async def in_process_server(audit_dir: Path) -> AsyncIterator[InProcess]:
     from box_mcp.box.client import BoxClient, StaticToken
 
     app = create_app(memory=True, seed="demo", rate_limits=False, base_url="http://emulator")
-    token = next(u["developer_token"] for u in app.state.emulator.credentials["users"]
-                 if u["login"].startswith("ada"))
+    token = next(
+        u["developer_token"] for u in app.state.emulator.credentials["users"] if u["login"].startswith("ada")
+    )
     state = InProcess(audit_dir)
-    box = BoxClient(token_source=StaticToken(token), base_url="http://emulator",
-                    transport=httpx2.ASGITransport(app=app))
+    box = BoxClient(
+        token_source=StaticToken(token), base_url="http://emulator", transport=httpx2.ASGITransport(app=app)
+    )
     try:
         async with await AuditLog.open(audit_dir) as log:
-            server = build_server(Settings.load(env={}), box_client=box, audit=GateAudit(log),
-                                  transport="memory")
+            server = build_server(
+                Settings.load(env={}), box_client=box, audit=GateAudit(log), transport="memory"
+            )
             async with Client(server) as client:
                 state.client = client
                 yield state
@@ -197,8 +226,10 @@ async def in_process_server(audit_dir: Path) -> AsyncIterator[InProcess]:
 @pytest.fixture
 def in_process(tmp_path: Path) -> Iterator[tuple[BlockingPortal, InProcess]]:
     """The server above, run by a portal so that hypothesis (synchronous) can drive it."""
-    with start_blocking_portal() as portal, \
-            portal.wrap_async_context_manager(in_process_server(tmp_path / "audit")) as state:
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(in_process_server(tmp_path / "audit")) as state,
+    ):
         yield portal, state
 
 
@@ -224,13 +255,16 @@ def test_fuzzed_calls_in_process_get_clear_answers_and_all_are_in_the_verified_a
 
 @pytest.fixture
 def emulator_portal() -> Iterator[tuple[BlockingPortal, Any]]:
-    with running_emulator(memory=True, seed="demo", rate_limits=False) as emu, \
-            start_blocking_portal() as portal:
+    with (
+        running_emulator(memory=True, seed="demo", rate_limits=False) as emu,
+        start_blocking_portal() as portal,
+    ):
         yield portal, emu
 
 
 def test_fuzzed_calls_to_a_real_stdio_server_get_clear_answers_and_are_all_audited(
-    emulator_portal: tuple[BlockingPortal, Any], tmp_path: Path,
+    emulator_portal: tuple[BlockingPortal, Any],
+    tmp_path: Path,
 ) -> None:
     portal, emu = emulator_portal
     sent = 0
@@ -251,12 +285,15 @@ def test_fuzzed_calls_to_a_real_stdio_server_get_clear_answers_and_are_all_audit
 
 
 def test_fuzzed_calls_to_a_real_http_server_get_clear_answers_and_are_all_audited(
-    emulator_portal: tuple[BlockingPortal, Any], tmp_path: Path,
+    emulator_portal: tuple[BlockingPortal, Any],
+    tmp_path: Path,
 ) -> None:
     portal, emu = emulator_portal
     sent = 0
-    with portal.wrap_async_context_manager(http_server(emu, tmp_path)) as server, \
-            portal.wrap_async_context_manager(httpx2.AsyncClient(timeout=30)) as http:
+    with (
+        portal.wrap_async_context_manager(http_server(emu, tmp_path)) as server,
+        portal.wrap_async_context_manager(httpx2.AsyncClient(timeout=30)) as http,
+    ):
         headers = portal.call(open_http_session, http, server.url)
 
         async def post(message: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,9 @@ def _disk_full(fd: int, data: bytes, offset: int) -> None:
 
 
 async def test_a_read_the_audit_cannot_record_is_withheld_and_later_calls_are_refused_unserved(
-    emu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    emu,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.server.conftest import box_for
 
@@ -38,11 +40,15 @@ async def test_a_read_the_audit_cannot_record_is_withheld_and_later_calls_are_re
             rejected = await client.call_tool("no_such_tool", {})
     await box.aclose()
     assert withheld.is_error and withheld.structured_content is None
-    assert withheld.content[0].text == ("Refused: the audit log could not record this who_am_i call, so its "
-                                        "result is withheld. Nothing was changed in Box.")
-    expected = ("Refused: the audit log cannot write its records (No space left on device); tool calls "
-                "are refused until the server's operator fixes the cause and restarts it. "
-                "Nothing was sent to Box.")
+    assert withheld.content[0].text == (
+        "Refused: the audit log could not record this who_am_i call, so its "
+        "result is withheld. Nothing was changed in Box."
+    )
+    expected = (
+        "Refused: the audit log cannot write its records (No space left on device); tool calls "
+        "are refused until the server's operator fixes the cause and restarts it. "
+        "Nothing was sent to Box."
+    )
     assert refused.is_error and refused.content[0].text == expected
     assert rejected.is_error and rejected.content[0].text == expected
     assert len(emu.requests) == requests_before  # the refused call reached no Box

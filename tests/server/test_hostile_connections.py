@@ -36,8 +36,10 @@ KEY = "bmcp_hostile_connections_key"
 def keyed_policy(tmp_path: Path) -> Path:
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     policy = tmp_path / "policy.yaml"
-    policy.write_text(f"agents:\n  bot: {{keys: ['sha256:{digest}']}}\n"
-                      "rules:\n  - {id: read, effect: permit, agents: [bot], access: read}\n")
+    policy.write_text(
+        f"agents:\n  bot: {{keys: ['sha256:{digest}']}}\n"
+        "rules:\n  - {id: read, effect: permit, agents: [bot], access: read}\n"
+    )
     return policy
 
 
@@ -77,21 +79,31 @@ async def closed_indices(socks: list[socket.socket], expected: int) -> list[int]
 
 @pytest.mark.slow
 async def test_silent_connections_cannot_lock_a_keyed_caller_out_of_a_server_short_of_descriptors(
-    emulator: Any, tmp_path: Path,
+    emulator: Any,
+    tmp_path: Path,
 ) -> None:
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("wb") as stderr:
-        async with http_server(emulator, tmp_path, "--policy", str(keyed_policy(tmp_path)),
-                               stderr=stderr, nofile=NOFILE, env=ccg_env(emulator)) as server:
+        async with http_server(
+            emulator,
+            tmp_path,
+            "--policy",
+            str(keyed_policy(tmp_path)),
+            stderr=stderr,
+            nofile=NOFILE,
+            env=ccg_env(emulator),
+        ) as server:
             with silent_connections(server.port, SILENT) as socks:
                 # Each connection over the cap evicts the oldest one still waiting for its request head.
                 assert await closed_indices(socks, SILENT - CAP) == list(range(SILENT - CAP))
                 with anyio.fail_after(10):
                     async with httpx2.AsyncClient(timeout=10) as http:
-                        headers = await open_http_session(http, server.url,
-                                                          {"Authorization": f"Bearer {KEY}"})
-                        listed = await http_rpc(http, server.url, headers,
-                                                {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+                        headers = await open_http_session(
+                            http, server.url, {"Authorization": f"Bearer {KEY}"}
+                        )
+                        listed = await http_rpc(
+                            http, server.url, headers, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+                        )
                 assert "who_am_i" in {t["name"] for t in listed["result"]["tools"]}
                 # The keyed caller's one connection evicted one more silent one.
                 assert await closed_indices(socks, SILENT - CAP + 1) == list(range(SILENT - CAP + 1))
@@ -109,8 +121,10 @@ async def test_a_connection_that_never_completes_its_request_head_or_body_is_clo
     sock = bind(0)
     port = sock.getsockname()[1]
     app = create_http_app(server, host="127.0.0.1", port=port)
-    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            "Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n").encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
     async with serving(app, sock, header_timeout=0.5) as served:
         with silent_connections(served.port, 3) as (silent, trickling, slow_body):
             trickling.send(b"GET /healthz HTTP/1.1\r\n")

@@ -48,7 +48,8 @@ class Wire:
         raw = text if isinstance(text, str) else json.dumps(text)
         try:
             item: SessionMessage | Exception = SessionMessage(
-                jsonrpc_message_adapter.validate_json(raw, by_name=False))
+                jsonrpc_message_adapter.validate_json(raw, by_name=False)
+            )
         except Exception as exc:
             item = exc
         await self.lines.send(item)
@@ -77,9 +78,17 @@ def cancel(request_id: Any) -> dict[str, Any]:
 
 
 def refused(request_id: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32600, "message": (
-        f"Invalid request: id {shown_id(request_id)} is already in use by a request still in progress; "
-        "give each request its own id")}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "error": {
+            "code": -32600,
+            "message": (
+                f"Invalid request: id {shown_id(request_id)} is already in use by a request still in "
+                "progress; give each request its own id"
+            ),
+        },
+    }
 
 
 async def answer(wire: Wire, request_id: Any) -> None:
@@ -93,7 +102,11 @@ async def test_garbage_is_answered_with_id_null_and_the_good_lines_reach_the_ser
         assert (await wire.served())["id"] == 1
         assert (await wire.served())["id"] == 2
         assert [(m["id"], m["error"]["code"]) for m in wire.written()] == [
-            (None, -32700), (None, -32600), (None, -32700), (None, -32600)]
+            (None, -32700),
+            (None, -32600),
+            (None, -32700),
+            (None, -32600),
+        ]
 
 
 async def test_an_id_in_flight_is_refused_by_number_or_string_until_it_is_answered() -> None:
@@ -116,15 +129,22 @@ async def test_an_error_answer_or_a_cancellation_frees_the_id_and_the_cancellati
         assert [(await wire.served()).get("id") for _ in range(4)] == [1, 2, None, None]
         assert (await wire.served())["id"] == 2  # 2 was cancelled: free again; true is no id, 1 stays taken
         assert wire.written() == [refused(1)]
-        await wire.write.send(SessionMessage(JSONRPCError.model_validate(
-            {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "x"}})))
+        await wire.write.send(
+            SessionMessage(
+                JSONRPCError.model_validate(
+                    {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "x"}}
+                )
+            )
+        )
         await wire.line(call(1))
         assert (await wire.served())["id"] == 1
         await wire.line(call(2))  # the second 2 is still in flight
         await wire.line(call(3))
         assert (await wire.served())["id"] == 3
-        assert wire.written() == [{"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "x"}},
-                                  refused(2)]
+        assert wire.written() == [
+            {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "x"}},
+            refused(2),
+        ]
 
 
 async def test_the_end_of_input_ends_iteration_and_closing_closes_the_transport_streams() -> None:

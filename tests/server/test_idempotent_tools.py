@@ -90,7 +90,7 @@ async def _uncollaborated(tools: Tools, out: Any) -> None:
 
 
 async def _file_values(tools: Tools, out: Any) -> None:
-    found = (await tools.ok("get_file_metadata", file_id=NDA, scope="enterprise", template_key="contract"))
+    found = await tools.ok("get_file_metadata", file_id=NDA, scope="enterprise", template_key="contract")
     assert found["instances"][0]["values"]["counterparty"] == "Initech"
     assert out["values"]["counterparty"] == "Initech"
 
@@ -113,8 +113,11 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_collaboration", {"collaboration_id": CAROL_ON_CONTRACTS, "role": "viewer"}, _viewer),
     ("delete_collaboration", {"collaboration_id": BOB_ON_ENGINEERING}, _uncollaborated),
     ("set_file_metadata", {"file_id": NDA, "template_key": "contract", "values": VALUES}, _file_values),
-    ("set_folder_metadata", {"folder_id": INBOX, "template_key": "contract", "values": VALUES},
-     _folder_values),
+    (
+        "set_folder_metadata",
+        {"folder_id": INBOX, "template_key": "contract", "values": VALUES},
+        _folder_values,
+    ),
 ]
 
 

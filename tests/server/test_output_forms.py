@@ -17,9 +17,15 @@ class Measured(ToolOutput):
 
 
 CASES: list[ToolOutput] = [
-    FileDetails.model_validate({"id": "1", "name": "Q3 plán\u2028\x00.docx", "size": 5,
-                                "parent": {"type": "folder", "id": "0", "name": "Ünï </script>"},
-                                "created_by": {"id": "7", "login": "a@example.com"}}),
+    FileDetails.model_validate(
+        {
+            "id": "1",
+            "name": "Q3 plán\u2028\x00.docx",
+            "size": 5,
+            "parent": {"type": "folder", "id": "0", "name": "Ünï </script>"},
+            "created_by": {"id": "7", "login": "a@example.com"},
+        }
+    ),
     Measured(value=1e20, values=[0.1, -0.0, 5e-324, 1e300], label="é"),
     Measured(value=float("inf"), values=[float("nan"), float("-inf")]),
     Measured(),

@@ -43,7 +43,11 @@ def test_the_one_private_attribute_read_is_the_connection_of_a_session() -> None
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value == "_connection":
                 reads.append(path.name)
-            if isinstance(node, ast.Attribute) and node.attr in ("_lowlevel_server", "_session_owners",
-                                                                  "_connection", "_prompt_manager"):
+            if isinstance(node, ast.Attribute) and node.attr in (
+                "_lowlevel_server",
+                "_session_owners",
+                "_connection",
+                "_prompt_manager",
+            ):
                 reads.append(f"{path.name}:{node.attr}")
     assert reads == ["sessions.py"]

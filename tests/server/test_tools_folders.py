@@ -68,8 +68,7 @@ async def test_move_folder_into_its_own_subfolder_is_refused(tools, emu) -> None
         destination_folder_id=emu.folder("Contracts/Archive"),
     )
     assert text.startswith(
-        "Box said 400 cyclical_folder_structure: "
-        "Folder move creates cyclical folder structure (request id "
+        "Box said 400 cyclical_folder_structure: Folder move creates cyclical folder structure (request id "
     ), text
 
 

@@ -121,8 +121,9 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         instances = (await call("get_file_metadata", file_id=contract))["instances"]
         assert instances[0]["values"]["value"] == 120000
         await call("set_file_metadata", file_id=made["id"], template_key="contract", values={"value": 1.5})
-        await call("set_folder_metadata", folder_id=folder["id"], template_key="contract",
-                   values={"value": 2})
+        await call(
+            "set_folder_metadata", folder_id=folder["id"], template_key="contract", values={"value": 2}
+        )
 
         comment = await call("create_file_comment", file_id=made["id"], message="Looks right")
         comments = (await call("list_file_comments", file_id=made["id"]))["entries"]

@@ -53,8 +53,7 @@ async def test_collaboration_lifecycle_create_list_update_delete(tools, emu) -> 
         invitee_email="bob@acme.example",
     )
     assert again.startswith(
-        "Box said 400 user_already_collaborator: "
-        "User is already a collaborator (request id "
+        "Box said 400 user_already_collaborator: User is already a collaborator (request id "
     ), again
     listed = await tools.ok("list_collaborations", item_type="folder", item_id=folder_id)
     assert collab["id"] in [c["id"] for c in listed["entries"]]

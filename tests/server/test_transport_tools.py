@@ -32,15 +32,28 @@ OVER_HTTP = (
 
 def _env(emulator: Any, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOX_", "XDG_"))}
-    return env | {"BOX_DEVELOPER_TOKEN": emulator.token("ada"), "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
-                  "HOME": str(tmp_path)}
+    return env | {
+        "BOX_DEVELOPER_TOKEN": emulator.token("ada"),
+        "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+    }
 
 
 @asynccontextmanager
 async def serve_http(emulator: Any, tmp_path: Path) -> AsyncIterator[str]:
     """`box-mcp serve --transport http --port 0`; yields the MCP URL it announces."""
-    argv = [sys.executable, "-m", "box_mcp.cli", "serve", "--transport", "http", "--port", "0",
-            "--box-url", emulator.base_url]
+    argv = [
+        sys.executable,
+        "-m",
+        "box_mcp.cli",
+        "serve",
+        "--transport",
+        "http",
+        "--port",
+        "0",
+        "--box-url",
+        emulator.base_url,
+    ]
     async with await anyio.open_process(argv, env=_env(emulator, tmp_path)) as proc:
         try:
             assert proc.stderr is not None

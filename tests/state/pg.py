@@ -23,8 +23,10 @@ def _admin() -> psycopg.Connection[tuple[object, ...]]:
     try:
         return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        reason = (f"no PostgreSQL answers at {ADMIN_URL} ({' '.join(str(exc).split())[:200]}); start one "
-                  "on 127.0.0.1:5432 (trust auth, user postgres) or set BOX_MCP_TEST_POSTGRES_URL")
+        reason = (
+            f"no PostgreSQL answers at {ADMIN_URL} ({' '.join(str(exc).split())[:200]}); start one "
+            "on 127.0.0.1:5432 (trust auth, user postgres) or set BOX_MCP_TEST_POSTGRES_URL"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)

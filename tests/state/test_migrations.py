@@ -32,9 +32,10 @@ def _applied(url: str) -> list[tuple[object, ...]]:
 
 
 def _waiting_for_the_lock(conn: psycopg.Connection[tuple[object, ...]]) -> int:
-    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                       " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                       ).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).fetchone()
     return int(str(row[0])) if row else 0
 
 
@@ -84,10 +85,18 @@ def test_two_processes_opening_the_vault_at_once_both_start(database: str) -> No
     import subprocess
     import sys
 
-    code = ("import sys; from pydantic import SecretStr; from box_mcp.state.database import open_pool; "
-            "open_pool(SecretStr(sys.argv[1]), name='t').close(); print('started')")
-    procs = [subprocess.Popen([sys.executable, "-c", code, database], stdout=subprocess.PIPE,  # noqa: S603
-                              stderr=subprocess.PIPE) for _ in range(2)]
+    code = (
+        "import sys; from pydantic import SecretStr; from box_mcp.state.database import open_pool; "
+        "open_pool(SecretStr(sys.argv[1]), name='t').close(); print('started')"
+    )
+    procs = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", code, database],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert _applied(database) == [(m.version, m.name) for m in MIGRATIONS]

@@ -29,8 +29,9 @@ def _with_password(url: str) -> str:
 
 def test_the_database_url_never_shows_its_password(database: str, tmp_path: Path) -> None:
     url = _with_password(database)
-    settings = Settings.load(env={"BOX_MCP_DATABASE_URL": url, "BOX_MCP_VAULT_KEY": new_key_text()},
-                             data_dir=tmp_path)
+    settings = Settings.load(
+        env={"BOX_MCP_DATABASE_URL": url, "BOX_MCP_VAULT_KEY": new_key_text()}, data_dir=tmp_path
+    )
     assert PASSWORD not in repr(settings) and PASSWORD not in str(settings)
     assert settings.database_url_display == url.replace(PASSWORD, "***")
     assert vault_location(settings) == settings.database_url_display
@@ -65,9 +66,14 @@ def test_the_shared_vault_needs_the_shared_key(database: str) -> None:
 
 @pytest.mark.anyio
 async def test_a_deployment_on_an_unreachable_database_stops_at_start(tmp_path: Path) -> None:
-    settings = Settings.load(env={"BOX_MCP_DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:1/x",
-                                  "BOX_MCP_VAULT_KEY": new_key_text(), "BOX_DEVELOPER_TOKEN": "dt"},
-                             data_dir=tmp_path)
+    settings = Settings.load(
+        env={
+            "BOX_MCP_DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:1/x",
+            "BOX_MCP_VAULT_KEY": new_key_text(),
+            "BOX_DEVELOPER_TOKEN": "dt",
+        },
+        data_dir=tmp_path,
+    )
     with pytest.raises(DatabaseError, match="cannot connect") as caught:
         async with open_deployment(settings, transport="stdio"):
             pass
@@ -76,8 +82,11 @@ async def test_a_deployment_on_an_unreachable_database_stops_at_start(tmp_path: 
 
 def _lock_waiters(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                           " AND classid = %s::bigint::oid", (ROTATION_LOCK_CLASS,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND classid = %s::bigint::oid",
+            (ROTATION_LOCK_CLASS,),
+        ).fetchone()
     return int(str(row[0])) if row else 0
 
 
@@ -136,8 +145,11 @@ def test_a_vault_whose_database_went_away_fails_calls_with_the_masked_url(
     with fresh_database("gone") as url:
         vault = PostgresVault.open(SecretStr(_with_password(url)), SecretStr(new_key_text()))
     try:  # the database was dropped (WITH FORCE) under the open vault
-        with pytest.raises(BrokerError, match=r"token vault could not read a stored grant: PostgreSQL at "
-                                              r"postgresql://postgres:\*\*\*@") as caught:
+        with pytest.raises(
+            BrokerError,
+            match=r"token vault could not read a stored grant: PostgreSQL at "
+            r"postgresql://postgres:\*\*\*@",
+        ) as caught:
             vault.get("user:x")
         assert PASSWORD not in str(caught.value)
     finally:
