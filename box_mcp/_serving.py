@@ -55,14 +55,16 @@ class ListenError(ConfigError):
 def connection_budget(limit: int = MAX_CONNECTIONS) -> tuple[int, int]:
     """(open inbound connections allowed, connections accepted in one burst). The cap is at most `limit`
     and half the descriptors beyond a reserve (each inbound call may need an outbound one to Box). The
-    burst matters because asyncio accepts up to `backlog` connections before any protocol sees one: a
-    quarter of the descriptors keeps cap + burst below the limit, so accept() never fails for want of one.
+    burst matters because asyncio accepts up to `backlog` connections per wake-up, and under a rush it
+    can wake several times before the first accepted protocol counts itself (and evicts): an eighth of
+    the spare descriptors per burst leaves room for four such bursts beyond the cap, so accept() does not
+    run out of descriptors (seen with a quarter: two bursts' room was not always enough under load).
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return limit, 2048
     spare = max(16, soft - FD_RESERVE)
-    return max(4, min(limit, spare // 2)), max(4, min(2048, spare // 4))
+    return max(4, min(limit, spare // 2)), max(4, min(2048, spare // 8))
 
 
 def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
