@@ -28,7 +28,7 @@ test: $(STAMP)
 
 # The test run with branch coverage that fails under the floor (today's level, rounded down; only raise it).
 # Apart from `test` because measuring costs ~50% more CPU; .ci/run uses it.
-COVERAGE_FLOOR := 88
+COVERAGE_FLOOR := 89
 coverage:
 	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)"
 
