@@ -23,7 +23,7 @@ from mcp_types import (
 )
 
 from box_mcp.decision import Decision
-from box_mcp.gate import Call, InputRequired
+from box_mcp.seams import Call, InputRequired
 
 APPROVAL_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -1,4 +1,4 @@
-"""The gate: the one wrapper around every tool call, and the seams the policy, broker and audit plug into.
+"""The gate: the one wrapper around every tool call (the seams it calls are in box_mcp/seams.py).
 
     identify agent -> validate args -> resources/facts -> policy.decide -> credentials.client_for
     -> audit.intent (writes) -> handler -> results.confine -> audit.outcome
@@ -13,19 +13,31 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
-from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.decision import ALLOW, Decision, deny
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
-from box_mcp.identity import ActingAs
+from box_mcp.seams import (
+    AllowAll,
+    Approver,
+    AuditHook,
+    Call,
+    CredentialsHook,
+    InputRequired,
+    NoAudit,
+    NoFilter,
+    Outcome,
+    PolicyHook,
+    ResultFilterHook,
+    no_approver,
+)
 from box_mcp.tools.local import LocalRules, confine_path
 from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
@@ -42,183 +54,6 @@ if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
 
 log = logging.getLogger("box_mcp.gate")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One validated tool call: what every hook sees."""
-
-    call_id: str
-    agent: str
-    tool: ToolSpec
-    args: ToolInput
-    resources: tuple[ResourceUse, ...]
-    facts: CallFacts
-    transport: TransportKind
-    session: SessionInfo | None = None  # the MCP session and client the call came from
-    acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a call that reached the policy ended, for the audit log."""
-
-    ok: bool
-    decision: Decision
-    duration_ms: float
-    error: str | None = None  # the message the agent read
-    error_kind: str | None = None  # denied | input | unknown_tool | box | broker | audit | internal
-    box_status: int | None = None
-    box_code: str | None = None
-    box_request_id: str | None = None
-    # The Box item the call returned (created, changed or read), as the agent saw it: type, id, name,
-    # parent_path. Lets the audit name the items it records by id.
-    result_item: dict[str, str] | None = None
-
-
-class Approver(Protocol):
-    async def __call__(self, call: Call, decision: Decision) -> bool:
-        """Ask a person whether this call may run; False when declined or when nobody can be asked."""
-        ...
-
-
-async def no_approver(call: Call, decision: Decision) -> bool:
-    return False
-
-
-class InputRequired(Exception):  # a control-flow signal, not an error
-    """Raised by an Approver that must ask the client in a further round (MCP input_required flow).
-
-    The gate lets it through untouched: nothing reached Box, and the retried call is the one recorded.
-    """
-
-    def __init__(self, result: InputRequiredResult) -> None:
-        super().__init__("input required")
-        self.result = result
-
-
-class PolicyHook(Protocol):
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
-        """False hides the tool from this agent's tools/list (it holds no grant for it)."""
-        ...
-
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
-        """Count one tools/call against the agent's rate limits, before its arguments are checked (a call
-        with bad arguments or an unknown tool costs an audit record too): the refusal sentence, or None."""
-        ...
-
-    async def decide(self, call: Call) -> Decision: ...
-
-
-class CredentialsHook(Protocol):
-    async def client_for(self, call: Call) -> BoxClient:
-        """A Box client bound to the agent's identity, downscoped to `call.tool.box_scopes` where possible."""
-        ...
-
-    def acting_as(self, agent: str) -> ActingAs | None:
-        """The Box identity the agent's calls run as, named for the audit (never a secret)."""
-        ...
-
-
-class ResultFilterHook(Protocol):
-    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
-        """Drop list/search entries outside what the agent may see. Must return the same output model."""
-        ...
-
-    async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
-        """A Box error names items too (a name conflict's id): drop those the agent may not see."""
-        ...
-
-
-class AuditHook(Protocol):
-    async def intent(self, call: Call) -> None:
-        """Called before a write runs; raising AuditError stops the call (never unrecorded writes)."""
-        ...
-
-    async def outcome(self, call: Call, outcome: Outcome) -> None: ...
-
-    async def rejected(
-        self,
-        tool: str,
-        arguments: Any,
-        *,
-        call_id: str,
-        agent: str,
-        transport: TransportKind,
-        session: SessionInfo | None,
-        outcome: Outcome,
-    ) -> None:
-        """Record a call refused before it became a Call (unknown tool, bad arguments, rate limit)."""
-        ...
-
-    def failure(self) -> str | None:
-        """Why the audit can record nothing (its disk failed), else None: the gate then refuses every
-        call, since a call must be recorded or not served."""
-        ...
-
-    async def sink(self, kind: str, fields: dict[str, Any]) -> None:
-        """Record one deployment event (session, tools/list, policy reload, token refresh)."""
-        ...
-
-
-class AllowAll:
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
-        return True
-
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
-        return None
-
-    async def decide(self, call: Call) -> Decision:
-        return ALLOW
-
-
-@dataclass(frozen=True)
-class StaticCredentials:
-    """One Box client for every call (one token): tests and embedders; deployments use the broker's."""
-
-    client: BoxClient = field(repr=False)
-    identity: ActingAs | None = field(default_factory=lambda: ActingAs(kind="developer_token"))
-
-    async def client_for(self, call: Call) -> BoxClient:
-        return self.client
-
-    def acting_as(self, agent: str) -> ActingAs | None:
-        return self.identity
-
-
-class NoFilter:
-    async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
-        return output
-
-    async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
-        return exc
-
-
-class NoAudit:
-    async def intent(self, call: Call) -> None:
-        return None
-
-    async def outcome(self, call: Call, outcome: Outcome) -> None:
-        return None
-
-    async def rejected(
-        self,
-        tool: str,
-        arguments: Any,
-        *,
-        call_id: str,
-        agent: str,
-        transport: TransportKind,
-        session: SessionInfo | None,
-        outcome: Outcome,
-    ) -> None:
-        return None
-
-    def failure(self) -> str | None:
-        return None
-
-    async def sink(self, kind: str, fields: dict[str, Any]) -> None:
-        return None
 
 
 def _error(message: str) -> CallToolResult:

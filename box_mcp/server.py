@@ -34,11 +34,11 @@ from box_mcp.box.client import BoxClient
 from box_mcp.config import Settings
 from box_mcp.decision import Decision
 from box_mcp.events import Events
-from box_mcp.gate import (
+from box_mcp.gate import Gate
+from box_mcp.seams import (
     AuditHook,
     Call,
     CredentialsHook,
-    Gate,
     InputRequired,
     PolicyHook,
     ResultFilterHook,

@@ -23,7 +23,7 @@ from box_mcp.config import Settings
 from box_mcp.deployment import open_deployment
 from box_mcp.emulator.testing import running_emulator
 from box_mcp.errors import AuditError, BrokerError, ConfigError
-from box_mcp.gate import Call
+from box_mcp.seams import Call
 from box_mcp.tools.catalog import CATALOG
 
 pytestmark = pytest.mark.anyio

@@ -28,14 +28,29 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.http", ("box_mcp.deployment", *CLI)),
     ("box_mcp.server", ("box_mcp.deployment", "box_mcp.http", *CLI)),
     ("box_mcp.gate", ABOVE_GATE),
-    ("box_mcp.policy", ("box_mcp.gate", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
-    ("box_mcp.broker", ("box_mcp.gate", "box_mcp.policy", "box_mcp.audit", *ABOVE_GATE)),
-    ("box_mcp.audit", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", *ABOVE_GATE)),
-    ("box_mcp.state", ("box_mcp.gate", "box_mcp.policy", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE)),
-    ("box_mcp.tools", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
+    ("box_mcp.seams", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
+    ("box_mcp.policy", ("box_mcp.gate", "box_mcp.seams", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
+    ("box_mcp.broker", ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.audit", *ABOVE_GATE)),
+    ("box_mcp.audit", ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.broker", *ABOVE_GATE)),
+    (
+        "box_mcp.state",
+        ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE),
+    ),
+    (
+        "box_mcp.tools",
+        ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE),
+    ),
     (
         "box_mcp.box",
-        ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE),
+        (
+            "box_mcp.gate",
+            "box_mcp.seams",
+            "box_mcp.policy",
+            "box_mcp.broker",
+            "box_mcp.audit",
+            "box_mcp.tools",
+            *ABOVE_GATE,
+        ),
     ),
 ]
 

@@ -19,7 +19,7 @@ from .redact import Redactor, finite_or_tagged, redact_string
 
 if TYPE_CHECKING:
     from box_mcp.events import SessionInfo
-    from box_mcp.gate import Call, Outcome
+    from box_mcp.seams import Call, Outcome
     from box_mcp.tools.spec import TransportKind
 
 Kind = Literal[

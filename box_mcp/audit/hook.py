@@ -14,7 +14,7 @@ from .record import AuditRecord
 
 if TYPE_CHECKING:
     from box_mcp.events import SessionInfo
-    from box_mcp.gate import Call, Outcome
+    from box_mcp.seams import Call, Outcome
     from box_mcp.tools.spec import TransportKind
 
 

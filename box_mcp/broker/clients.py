@@ -17,7 +17,7 @@ from box_mcp.tools import scopes as scope_table
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
-    from box_mcp.gate import Call
+    from box_mcp.seams import Call
 
 Identities = Callable[[str], IdentitySpec]  # agent -> the identity its calls act as (raises BrokerError)
 

@@ -18,7 +18,7 @@ from box_mcp.policy.scrub import scrub
 from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
-    from box_mcp.gate import Call
+    from box_mcp.seams import Call
     from box_mcp.tools.spec import ToolOutput
 
 FOLDER_LISTING = "list_folder_content_by_folder_id"

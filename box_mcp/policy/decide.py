@@ -18,7 +18,7 @@ from box_mcp.policy.locate import Locator
 from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
-    from box_mcp.gate import Call
+    from box_mcp.seams import Call
     from box_mcp.tools.spec import ToolSpec
 
 MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders

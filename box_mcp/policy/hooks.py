@@ -18,7 +18,7 @@ from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
     from box_mcp.errors import BoxError
-    from box_mcp.gate import Call
+    from box_mcp.seams import Call
     from box_mcp.tools.spec import ToolOutput, ToolSpec
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from pydantic import BaseModel
 
-from box_mcp import gate
+from box_mcp import seams
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.hook import GateAudit
@@ -28,8 +28,8 @@ class UploadArgs(BaseModel):
 ADA = ActingAs(kind="as_user", user_id="9")
 
 
-def call(tool: str, call_id: str, acting_as: ActingAs | None = None) -> gate.Call:
-    return gate.Call(
+def call(tool: str, call_id: str, acting_as: ActingAs | None = None) -> seams.Call:
+    return seams.Call(
         call_id=call_id,
         agent="claude",
         tool=SimpleNamespace(name=tool),  # type: ignore[arg-type]
@@ -55,7 +55,7 @@ async def test_a_write_leaves_an_intent_then_its_outcome(audit_log: AuditLog, au
     await hook.intent(upload)
     allowed = Decision("allow", ("uploads",), "uploads to folder 0")
     await hook.outcome(
-        upload, gate.Outcome(False, allowed, 41.0, "Box said 409", "box", 409, "item_name_in_use", "req-1")
+        upload, seams.Outcome(False, allowed, 41.0, "Box said 409", "box", 409, "item_name_in_use", "req-1")
     )
     intent, outcome = records(audit_dir)
     assert intent["kind"] == "intent" and outcome["intent_id"] == intent["id"]
@@ -86,7 +86,7 @@ async def test_a_denied_call_leaves_one_call_record_with_its_rules(
 ) -> None:
     hook = GateAudit(audit_log)
     denied = Decision("deny", ("read-only",), "no uploads here")
-    ended = gate.Outcome(False, denied, 0.2, "Denied: no uploads", "denied")
+    ended = seams.Outcome(False, denied, 0.2, "Denied: no uploads", "denied")
     await hook.outcome(call("upload_file", "c2"), ended)
     [rec] = records(audit_dir)
     assert rec["kind"] == "call" and rec["decision"]["effect"] == "deny"
@@ -101,7 +101,7 @@ async def test_a_call_that_needed_approval_is_recorded_as_approval_required(
     hook = GateAudit(audit_log)
     asked = Decision("approval_required", ("ask",), "deletes need a person")
     await hook.outcome(
-        call("upload_file", "c3"), gate.Outcome(False, asked, 0.2, "Denied: not approved", "denied")
+        call("upload_file", "c3"), seams.Outcome(False, asked, 0.2, "Denied: not approved", "denied")
     )
     [rec] = records(audit_dir)
     assert rec["decision"] == {
@@ -120,10 +120,10 @@ async def test_a_read_names_the_item_it_returned_and_the_identity_it_ran_as(
     read = call("get_file_details", "c4", ActingAs(kind="service_account", enterprise_id="55"))
     found = {"type": "folder", "id": "0", "name": "All Files", "parent_path": "/"}
     reads = Decision("allow", ("r",), "reads")
-    await hook.outcome(read, gate.Outcome(True, reads, 1.23456, result_item=found))
+    await hook.outcome(read, seams.Outcome(True, reads, 1.23456, result_item=found))
     made = call("create_folder", "c5", ADA)
     new = {"type": "folder", "id": "88", "name": "New"}
-    await hook.outcome(made, gate.Outcome(True, ALLOW, 2.0, result_item=new))
+    await hook.outcome(made, seams.Outcome(True, ALLOW, 2.0, result_item=new))
     first, second = records(audit_dir)
     assert first["acting_as"] == {"kind": "service_account", "enterprise_id": "55"}
     assert first["items"] == [{**found, "access": "write", "role": "parent"}]
@@ -139,7 +139,7 @@ async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decisio
     audit_log: AuditLog, audit_dir: Path
 ) -> None:
     hook = GateAudit(audit_log, secret_fields=lambda: frozenset({"pin"}))
-    unknown = gate.Outcome(False, ALLOW, 0.1, "Unknown tool 'nope'", "unknown_tool")
+    unknown = seams.Outcome(False, ALLOW, 0.1, "Unknown tool 'nope'", "unknown_tool")
     await hook.rejected(
         "nope",
         {"pin": "4711", "x": float("nan")},
@@ -150,7 +150,7 @@ async def test_rejected_calls_ran_as_nobody_and_only_a_refusal_carries_a_decisio
         outcome=unknown,
     )
     too_fast = deny("claude may make 10 calls a minute")
-    limited = gate.Outcome(False, too_fast, 0.1, "Denied: too fast", "denied")
+    limited = seams.Outcome(False, too_fast, 0.1, "Denied: too fast", "denied")
     await hook.rejected(
         "get_file_details",
         ["not", "a", "dict"],
@@ -178,7 +178,7 @@ async def test_policy_secret_fields_are_masked_in_intent_and_outcome(
     upload = call("upload_file", "c6", ADA)
     await hook.intent(upload)
     secret.add("parent_id")  # a policy reload between intent and outcome applies at once
-    await hook.outcome(upload, gate.Outcome(True, ALLOW, 1.0))
+    await hook.outcome(upload, seams.Outcome(True, ALLOW, 1.0))
     intent, outcome = records(audit_dir)
     assert intent["args"]["name"] == "[masked]" and intent["args"]["parent_id"] == "0"
     assert outcome["args"]["name"] == outcome["args"]["parent_id"] == "[masked]"
@@ -194,7 +194,10 @@ async def test_a_typed_event_is_written_as_append_writes_it(audit_log: AuditLog,
 
     upload = call("upload_file", "c9", ADA)
     event = call_event(
-        "call", upload, Decision("allow", ("uploads",), "uploads to folder 0"), gate.Outcome(True, ALLOW, 3.5)
+        "call",
+        upload,
+        Decision("allow", ("uploads",), "uploads to folder 0"),
+        seams.Outcome(True, ALLOW, 3.5),
     )
     fields = {name: getattr(event, name) for name in event.model_fields_set if name != "kind"}
     await audit_log.append(event.kind, secret_fields=["name"], **fields)

@@ -13,7 +13,7 @@ from box_mcp.broker import Broker, IdentitySpec
 from box_mcp.config import Settings
 from box_mcp.deployment import open_deployment
 from box_mcp.errors import BrokerError, ConfigError
-from box_mcp.gate import Call
+from box_mcp.seams import Call
 from box_mcp.tools.catalog import BY_NAME
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
-from box_mcp.gate import NoAudit
+from box_mcp.seams import NoAudit
 
 pytestmark = pytest.mark.anyio
 

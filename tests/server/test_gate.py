@@ -10,7 +10,7 @@ from mcp.client import Client
 from box_mcp.config import Settings
 from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import AuditError
-from box_mcp.gate import AllowAll, Call, NoAudit, NoFilter, Outcome, StaticCredentials
+from box_mcp.seams import AllowAll, Call, NoAudit, NoFilter, Outcome, StaticCredentials
 from box_mcp.server import build_server
 from box_mcp.tools.spec import ToolOutput, ToolSpec
 

@@ -16,9 +16,9 @@ from box_mcp._serving import bind, serving
 from box_mcp.config import Settings
 from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import ConfigError
-from box_mcp.gate import AllowAll, Call
 from box_mcp.http.app import create_http_app
 from box_mcp.http.auth import APIKeyVerifier
+from box_mcp.seams import AllowAll, Call
 from box_mcp.server import build_server
 from box_mcp.tools.spec import ToolSpec
 
