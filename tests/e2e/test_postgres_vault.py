@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from box_mcp.broker.crypto import new_key_text
 from box_mcp.config import Settings
 from box_mcp.emulator.testing import RunningEmulator, running_emulator
 from box_mcp.state.vault import PostgresVault
-from tests.e2e.test_tool_matrix import _consent, _read_login_url
+from tests.e2e.test_tool_matrix import sign_in
 from tests.state.pg import fresh_database
 
 pytestmark = pytest.mark.anyio
@@ -51,32 +50,7 @@ def _env(home: Path, box: RunningEmulator, database: str) -> dict[str, str]:
 def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
     """`box-mcp auth login`, the database named by the flag (the environment's variable removed)."""
     flag_env = {k: v for k, v in env.items() if k != "BOX_MCP_DATABASE_URL"}
-    proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603
-        [
-            *CLI,
-            "auth",
-            "login",
-            "--no-browser",
-            "--box-url",
-            box.base_url,
-            "--wait",
-            "30",
-            "--database-url",
-            env["BOX_MCP_DATABASE_URL"],
-        ],
-        env=flag_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _consent(_read_login_url(proc), user_id)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode == 0, err.decode()
-    assert "Signed in as bob@acme.example" in out.decode()
+    sign_in(box, flag_env, user_id, "--database-url", env["BOX_MCP_DATABASE_URL"])
 
 
 def _policy(path: Path) -> Path:

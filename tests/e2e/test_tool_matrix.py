@@ -144,9 +144,10 @@ def _consent(url: str, user_id: str) -> None:
         assert browser.get(location).status_code == 200, location
 
 
-def _sign_in(box: RunningEmulator, env: dict[str, str], user_id: str) -> None:
+def sign_in(box: RunningEmulator, env: dict[str, str], user_id: str, *flags: str) -> None:
+    """`box-mcp auth login --no-browser` (plus `flags`), with the consent given as user `user_id`."""
     proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603
-        [*CLI, "auth", "login", "--no-browser", "--box-url", box.base_url, "--wait", "30"],
+        [*CLI, "auth", "login", "--no-browser", "--box-url", box.base_url, "--wait", "30", *flags],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -520,7 +521,7 @@ async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool
             acts_as = {"as_user": _user(box, "ada")["id"]}
         args += ["--policy", str(_policy(home / "policy.yaml", ws, acts_as))]
     if mode.name == "oauth_person":
-        await anyio.to_thread.run_sync(_sign_in, box, env, user["id"])
+        await anyio.to_thread.run_sync(sign_in, box, env, user["id"])
     failures: list[str] = []
     params = StdioServerParameters(command=CLI[0], args=[*CLI[1:], *args], env=env)
     async with Client(params) as client:
