@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from box_mcp.decision import ALLOW, Decision, deny
 from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
 from box_mcp.events import Events, SessionInfo
+from box_mcp.identity import Person
 from box_mcp.seams import (
     AllowAll,
     Approver,
@@ -117,6 +118,7 @@ class Gate:
         *,
         agent: str,
         transport: TransportKind,
+        person: Person | None = None,
         progress: ProgressReporter = no_progress,
         approve: Approver = no_approver,
         session: SessionInfo | None = None,
@@ -163,7 +165,7 @@ class Gate:
                 session,
                 Outcome(False, ALLOW, _ms(started), message, "input"),
             )
-        call = Call(call_id, agent, tool, args, resources, facts, transport, session)
+        call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person)
         return await self._run(call, progress, approve)
 
     def _check_local_paths(self, tool: ToolSpec, args: ToolInput, transport: TransportKind) -> None:

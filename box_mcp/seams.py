@@ -16,7 +16,7 @@ from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.decision import ALLOW, Decision
 from box_mcp.errors import BoxError
 from box_mcp.events import SessionInfo
-from box_mcp.identity import ActingAs
+from box_mcp.identity import ActingAs, Person
 from box_mcp.tools.spec import ToolInput, ToolOutput, ToolSpec, TransportKind
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class Call:
     transport: TransportKind
     session: SessionInfo | None = None  # the MCP session and client the call came from
     acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
+    person: Person | None = None  # the signed-in person (remote sign-in), from the verified token only
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from box_mcp.config import Settings
 from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import Gate
+from box_mcp.identity import CallerToken, Person
 from box_mcp.seams import (
     AuditHook,
     Call,
@@ -62,16 +63,30 @@ INSTRUCTIONS = (
 )
 
 
-def agent_of(ctx: ServerRequestContext[Any, Any], default: str) -> str:
-    """The agent the verified access token names (HTTP with API keys), else `default`.
+def caller_of(ctx: ServerRequestContext[Any, Any]) -> CallerToken | None:
+    """The verified bearer token of this request (HTTP with API keys or OAuth), else None.
 
-    Only the SDK's AuthenticationMiddleware puts an AuthenticatedUser on the ASGI scope, after the
+    Only the SDK's AuthenticationMiddleware puts an AuthenticatedUser on the ASGI scope, after a
     TokenVerifier accepted the bearer token: nothing a client sends can set it."""
     scope = getattr(ctx.request, "scope", None)
     user = scope.get("user") if isinstance(scope, dict) else None
-    if isinstance(user, AuthenticatedUser):
-        return user.access_token.client_id
+    if isinstance(user, AuthenticatedUser) and isinstance(user.access_token, CallerToken):
+        return user.access_token
+    return None
+
+
+def agent_of(ctx: ServerRequestContext[Any, Any], default: str) -> str:
+    """The agent the verified access token names, else `default` (stdio, keyless loopback HTTP)."""
+    caller = caller_of(ctx)
+    if caller is not None and caller.agent is not None:
+        return caller.agent
     return default
+
+
+def person_of(ctx: ServerRequestContext[Any, Any]) -> Person | None:
+    """The signed-in person of an OAuth token (remote sign-in), else None."""
+    caller = caller_of(ctx)
+    return caller.person if caller is not None else None
 
 
 class BoxMCPServer(Server[Any]):
@@ -145,6 +160,7 @@ class BoxMCPServer(Server[Any]):
                 params.name,
                 params.arguments,
                 agent=self.agent_of(ctx),
+                person=person_of(ctx),
                 transport=self.transport_of(ctx),
                 progress=report,
                 approve=approve,

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from mcp.server.auth.provider import AccessToken
 
+from box_mcp.identity import CallerToken
+
 KeyLookup = Callable[[str], "str | None"]  # API key -> agent name (the policy engine's agent_for_key)
 
 
@@ -34,4 +36,4 @@ class APIKeyVerifier:
             return None
         # The token field holds a digest, not the key: the access token object may be logged or shown.
         digest = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-        return AccessToken(token=digest, client_id=agent, scopes=[])
+        return CallerToken(token=digest, client_id=agent, scopes=[], agent=agent)
