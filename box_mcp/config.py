@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     exclude_tools: Words = ()
     read_only: Flag = False
     allowed_hosts: Words = Field((), description="Extra Host values accepted over HTTP (host:port)")
+    public_url: str | None = Field(
+        None, description="The base URL clients reach this server at (behind a proxy or tunnel)"
+    )
+    oauth_access_ttl: int = Field(3600, ge=60, le=86400, description="Lifetime of an OAuth access token (s)")
     downscope: Flag = Field(True, description="False: every call runs on its identity's base token")
     audit_key_file: Path | None = Field(None, description="HMAC key sealing audit records (audit new-key)")
     vault_key: SecretStr | None = Field(None, description="urlsafe base64, 32 bytes; else DATA_DIR/vault.key")
@@ -149,6 +153,29 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as https://box-mcp.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must have no query, fragment or user info (only scheme, host, port and path)")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("must be https (OAuth clients refuse a plain-http server off loopback)")
+        return value.rstrip("/")
+
+    def base_url(self, port: int) -> str:
+        """The URL this server's pages and metadata are named under: --public-url, else the bind address
+        and `port` (the one actually bound)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
 
     @field_validator("database_url", mode="before")
     @classmethod

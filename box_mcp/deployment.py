@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING
 
 from box_mcp.audit.hook import GateAudit
@@ -26,6 +27,7 @@ from box_mcp.config import Settings
 from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
+from box_mcp.http.remote import RemoteSignIn
 from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
@@ -36,6 +38,8 @@ from box_mcp.tools.spec import TransportKind
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
+
+    from box_mcp.http.oauth import RemoteURLs
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Deployment:
     audit: GateAudit
     store: PolicyStore | None = None
     verifier: APIKeyVerifier | None = field(default=None, repr=False)
+    remote: RemoteSignIn | None = field(default=None, repr=False)  # remote sign-in (OAuth) when on
 
     @property
     def policy(self) -> Policy | None:
@@ -58,13 +63,32 @@ class Deployment:
         from box_mcp.http.app import create_http_app
 
         s = self.settings
+        bound = s.port if port is None else port
+        if self.remote is None or self.store is None:
+            return create_http_app(
+                self.server, host=s.host, port=bound, verifier=self.verifier, allowed_hosts=s.allowed_hosts
+            )
+        from box_mcp.http.oauth import RemoteURLs
+
+        urls = RemoteURLs(s.base_url(bound))
+        verifier, routes = self.remote.serve(urls, self.store, keys=self.verifier, loopback=s.loopback)
+        self.server.gate.connect = self.remote.pages.connect_url if self.remote.pages else None
+        public = urlsplit(urls.base)
+        extra_hosts = (public.netloc,) if s.public_url is not None else ()
         return create_http_app(
             self.server,
             host=s.host,
-            port=s.port if port is None else port,
-            verifier=self.verifier,
-            allowed_hosts=s.allowed_hosts,
+            port=bound,
+            verifier=verifier,
+            allowed_hosts=(*s.allowed_hosts, *extra_hosts),
+            remote=urls,
+            extra_routes=routes,
         )
+
+    @property
+    def remote_urls(self) -> RemoteURLs | None:
+        """Where clients connect by URL, once `http_app` has built remote sign-in (None: it is off)."""
+        return self.remote.urls if self.remote is not None else None
 
 
 def identities_from(store: PolicyStore) -> Identities:
@@ -178,7 +202,11 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
             # API keys switch on inbound authentication; a policy without keys serves its default agent.
             verifier = APIKeyVerifier(store.agent_for_key)
-        yield Deployment(settings, server, broker, audit, store, verifier)
+        remote = None
+        if store is not None and store.person_agents() and transport == "http":
+            # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
+            remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
+        yield Deployment(settings, server, broker, audit, store, verifier, remote)
 
 
 __all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]

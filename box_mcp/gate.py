@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,15 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from box_mcp.decision import ALLOW, Decision, deny
-from box_mcp.errors import AuditError, BoxError, BoxMCPError, BrokerError, Denied, ToolInputError
+from box_mcp.errors import (
+    AuditError,
+    BoxError,
+    BoxMCPError,
+    BrokerError,
+    Denied,
+    NeedsSignIn,
+    ToolInputError,
+)
 from box_mcp.events import Events, SessionInfo
 from box_mcp.identity import Person
 from box_mcp.seams import (
@@ -30,6 +38,7 @@ from box_mcp.seams import (
     Approver,
     AuditHook,
     Call,
+    ConnectRequired,
     CredentialsHook,
     InputRequired,
     NoAudit,
@@ -107,6 +116,8 @@ class Gate:
         self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
         self.protected_paths = tuple(Path(p) for p in protected_paths)  # box-mcp's own files
         self.max_read_bytes = max_read_bytes
+        # Remote sign-in: a fresh reconnect link for a person whose Box grant is gone (the HTTP app sets it).
+        self.connect: Callable[[str], str] | None = None
 
     def visible_tools(self, agent: str) -> list[ToolSpec]:
         return [t for t in self.tools.values() if self.policy.tool_visible(agent, t)]
@@ -248,7 +259,7 @@ class Gate:
             )
             output = await call.tool.handler(ctx, call.args)
             output = await self.results.confine(call, output)
-        except InputRequired:
+        except (InputRequired, ConnectRequired):
             raise
         except anyio.get_cancelled_exc_class():
             # The client gave up (or the server is stopping): a started write may still have happened.
@@ -257,6 +268,15 @@ class Gate:
             raise
         except BoxMCPError as exc:
             exc = await self._confine_error(call, exc)
+            person_id = getattr(exc, "person_id", None) if isinstance(exc, NeedsSignIn) else None
+            if person_id and self.connect is not None:  # a signed-in person's Box grant is gone
+                url = self.connect(str(person_id))
+                message = (
+                    "Your Box account is no longer connected to box-mcp (the sign-in was revoked or has "
+                    f"expired). Open {url} to sign in to Box again, then retry. Nothing was sent to Box."
+                )
+                await self._record(call, Outcome(False, decision, _ms(started), message, "broker"))
+                raise ConnectRequired(url, message, _error(message)) from None
             outcome = _failed(exc, decision, started)
             await self._record(call, outcome)
             return _error(outcome.error or "the call failed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mcp_types import InputRequiredResult
+from mcp_types import CallToolResult, InputRequiredResult
 
 from box_mcp.access import CallFacts, ResourceUse
 from box_mcp.decision import ALLOW, Decision
@@ -74,6 +74,19 @@ class InputRequired(Exception):  # a control-flow signal, not an error
 
     def __init__(self, result: InputRequiredResult) -> None:
         super().__init__("input required")
+        self.result = result
+
+
+class ConnectRequired(Exception):  # a control-flow signal: the server picks how to tell the client
+    """A signed-in person's Box grant is gone (revoked at Box, expired): they must reconnect at `url`.
+
+    Raised by the gate after the call was recorded. The server answers with a URL-mode elicitation
+    where the client supports one, else with `result` (a tool error naming the URL)."""
+
+    def __init__(self, url: str, message: str, result: CallToolResult) -> None:
+        super().__init__(message)
+        self.url = url
+        self.message = message
         self.result = result
 
 

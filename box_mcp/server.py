@@ -9,6 +9,7 @@ else it is the deployment's default agent (stdio, loopback HTTP without keys, in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,16 +17,19 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import (
     INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
+    ElicitRequest,
+    ElicitRequestURLParams,
     InputRequiredResult,
     ListToolsResult,
     PaginatedRequestParams,
 )
 from mcp_types import Tool as MCPTool
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from box_mcp import __version__
@@ -39,6 +43,7 @@ from box_mcp.identity import CallerToken, Person
 from box_mcp.seams import (
     AuditHook,
     Call,
+    ConnectRequired,
     CredentialsHook,
     InputRequired,
     PolicyHook,
@@ -168,6 +173,8 @@ class BoxMCPServer(Server[Any]):
             )
         except InputRequired as pending:
             return pending.result
+        except ConnectRequired as needed:
+            return connect_answer(ctx, needed)
 
     async def run_stdio(self) -> None:
         """Serve one client on this process's stdin/stdout until it closes them."""
@@ -183,6 +190,21 @@ class BoxMCPServer(Server[Any]):
                 await self.run(read, write, self.create_initialization_options())
         finally:
             await self.sessions.end_process_session()
+
+
+def connect_answer(
+    ctx: ServerRequestContext[Any, Any], needed: ConnectRequired
+) -> CallToolResult | InputRequiredResult:
+    """Tell a person to reconnect Box: a URL-mode elicitation where the client declared one (2026-07-28:
+    an input_required round; 2025-11-25: the -32042 error), else the tool error naming the URL."""
+    caps = ctx.session.client_capabilities
+    if caps is None or caps.elicitation is None or caps.elicitation.url is None:
+        return needed.result
+    if ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        ask = ElicitRequestURLParams(message=needed.message, url=needed.url)
+        return InputRequiredResult(input_requests={"connect_box": ElicitRequest(params=ask)})
+    ask = ElicitRequestURLParams(message=needed.message, url=needed.url, elicitation_id=uuid.uuid4().hex)
+    raise UrlElicitationRequiredError([ask], needed.message)
 
 
 # JSON types by the tag pydantic puts on each member of a union it tried.

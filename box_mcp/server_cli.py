@@ -52,6 +52,11 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="extra Host value (host:port) accepted over HTTP, e.g. behind a proxy [BOX_MCP_ALLOWED_HOSTS]",
     )
     add(
+        "--public-url",
+        help="base URL clients reach this server at, e.g. https://box-mcp.example.com behind a proxy or "
+        "tunnel: OAuth metadata and sign-in pages use it [BOX_MCP_PUBLIC_URL; http://HOST:PORT]",
+    )
+    add(
         "--allowed-dir",
         dest="allowed_dirs",
         action="append",
@@ -75,6 +80,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "exclude_tools",
         "read_only",
         "allowed_dirs",
+        "public_url",
     )
     flags: dict[str, Any] = {name: getattr(args, name, None) for name in names}
     for name in ("allowed_dirs", "allowed_hosts"):  # repeatable flags arrive as lists

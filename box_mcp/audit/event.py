@@ -32,6 +32,7 @@ Kind = Literal[
     "policy_load",
     "policy_reload",
     "broker",
+    "sign_in",  # remote sign-in: consent, Box connected, code issued, refused, reconnect, sign-out
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
 ]
 CallKind = Literal["call", "intent", "outcome"]

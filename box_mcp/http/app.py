@@ -1,9 +1,10 @@
 """The HTTP face of box-mcp: `/mcp` (streamable HTTP), `/healthz`, Host/Origin checks, inbound auth.
 
 Built from the SDK's public parts: its StreamableHTTPSessionManager serves /mcp; with a TokenVerifier
-(the policy's API keys, `box_mcp.http.auth`) its BearerAuthBackend, AuthContextMiddleware and
-RequireAuthMiddleware authenticate every /mcp request (401 without a valid token) and the session
-manager binds each session to the token's principal. Without a verifier every caller is the
+(the policy's API keys, `box_mcp.http.auth`, and box-mcp's own OAuth access tokens, `box_mcp.http.oauth`)
+its BearerAuthBackend and AuthContextMiddleware authenticate every /mcp request, `ChallengeMiddleware`
+answers 401/403 without a valid one, and the session manager binds each session to the token's
+principal. Without a verifier every caller is the
 deployment's default agent, which is only sensible on loopback, so a non-loopback bind without one is
 refused at start-up.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -22,12 +23,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from box_mcp._serving import MAX_BODY_BYTES
 from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
+from box_mcp.http.oauth import ChallengeMiddleware, RemoteURLs
 from box_mcp.server import BoxMCPServer
 
 MCP_PATH = "/mcp"
@@ -60,8 +62,13 @@ def create_http_app(
     verifier: TokenVerifier | None = None,
     allowed_hosts: Sequence[str] = (),
     stateless: bool = False,
+    remote: RemoteURLs | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
-    """The ASGI app serving `server`. Run it with uvicorn on `host:port` (loopback unless told otherwise)."""
+    """The ASGI app serving `server`. Run it with uvicorn on `host:port` (loopback unless told otherwise).
+
+    With `remote` (remote sign-in on), `extra_routes` are the OAuth and sign-in routes, and the 401
+    challenge names the protected resource metadata, so an OAuth client given only the URL finds its way."""
     if verifier is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(
             f"refusing to serve on {host} without inbound authentication: anyone reaching the port would "
@@ -77,7 +84,7 @@ def create_http_app(
     mcp: ASGIApp = StreamableHTTPASGIApp(sessions)
     middleware: list[Middleware] = []
     if verifier is not None:
-        mcp = RequireAuthMiddleware(mcp, required_scopes=[])
+        mcp = ChallengeMiddleware(mcp, urls=remote)
         middleware = [
             Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(verifier)),
             Middleware(AuthContextMiddleware),
@@ -87,7 +94,11 @@ def create_http_app(
         return JSONResponse({"status": "ok", "tools": len(server.gate.tools)})
 
     app = Starlette(
-        routes=[Route(MCP_PATH, endpoint=mcp), Route("/healthz", endpoint=healthz, methods=["GET"])],
+        routes=[
+            Route(MCP_PATH, endpoint=mcp),
+            Route("/healthz", endpoint=healthz, methods=["GET"]),
+            *extra_routes,
+        ],
         middleware=middleware,
         lifespan=lambda app: sessions.run(),
     )
