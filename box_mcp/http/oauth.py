@@ -29,21 +29,25 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
+from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import cors_middleware, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from box_mcp.identity import CallerToken, Person
+from box_mcp.remote.cimd import CIMDError, is_cimd_client_id
 from box_mcp.remote.metadata import authorization_server_metadata
-from box_mcp.remote.provider import BoxMCPAuthProvider
+from box_mcp.remote.provider import SCOPE as MCP_SCOPE
+from box_mcp.remote.provider import BoxMCPAuthProvider, same_resource
 from box_mcp.remote.store import OAuthStateStore
 
-MCP_SCOPE = "box"  # the one scope: use box-mcp's tools as the policy allows
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
 ACCESS_TOKEN_PREFIX = "bmcp_at_"
@@ -134,16 +138,6 @@ class OAuthVerifier:
         )
 
 
-def same_resource(a: str | None, b: str) -> bool:
-    """RFC 8707 resources compared as URLs (scheme and host case, default port), a trailing slash aside."""
-    if not a:
-        return False
-    try:
-        return str(AnyHttpUrl(a)).removesuffix("/") == str(AnyHttpUrl(b)).removesuffix("/")
-    except ValueError:
-        return False
-
-
 class CallerVerifier:
     """Both schemes on one /mcp: box-mcp's OAuth access tokens and the policy's API keys."""
 
@@ -221,8 +215,8 @@ def _bearer(scope: Scope) -> str | None:
 
 
 async def _json(
-    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] = ()
-) -> None:  # type: ignore[assignment]
+    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     data = json.dumps(body).encode()
     await send(
         {
@@ -232,7 +226,7 @@ async def _json(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
                 (b"cache-control", b"no-store"),
-                *headers,
+                *(headers or []),
             ],
         }
     )
@@ -262,6 +256,56 @@ class IssOnRedirects:
             await send(message)
 
         await self.app(scope, receive, patched)
+
+
+class ExplainClient:
+    """Before the SDK's /authorize: a client id metadata document box-mcp refuses gets a 400 that says
+    why (the SDK would say only that the client does not exist)."""
+
+    def __init__(self, app: ASGIApp, provider: BoxMCPAuthProvider) -> None:
+        self.app = app
+        self.provider = provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client_id = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("client_id", "")
+        if scope["type"] == "http" and is_cimd_client_id(client_id):
+            try:
+                await self.provider.cimd.resolve(client_id)
+            except CIMDError as exc:
+                body = {"error": "invalid_request", "error_description": f"client_id refused: {exc}"}
+                await _json(send, 400, body)
+                return
+        await self.app(scope, receive, send)
+
+
+class Revocation:
+    """RFC 7009 revocation. Hand-written because the SDK's handler requires a `client_secret` field even
+    from public clients (MCP clients are public: they send none, and got 400). Client authentication is
+    the SDK's ClientAuthenticator; an unknown token is 200, as the RFC says; a known one revokes its
+    whole sign-in (the token family)."""
+
+    def __init__(self, provider: BoxMCPAuthProvider) -> None:
+        self.provider = provider
+        self.authenticator = ClientAuthenticator(provider)  # type: ignore[arg-type]
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            client = await self.authenticator.authenticate_request(request)
+        except AuthenticationError as exc:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": exc.message}, status_code=401
+            )
+        token = (await request.form()).get("token")
+        if not isinstance(token, str) or not token:
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": "token is required"}, status_code=400
+            )
+        found = await self.provider.load_access_token(token) or await self.provider.load_refresh_token(
+            client, token
+        )
+        if found is not None and found.client_id == client.client_id:
+            await self.provider.revoke_token(found)
+        return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 def with_iss(url: str, issuer: str) -> str:
@@ -301,14 +345,21 @@ def auth_routes(
             )
         elif route.path == "/authorize":
             app = IssOnRedirects(route.app, issuer=urls.issuer, own_pages=urls.page(consent_path))
-            routes.append(Route(route.path, app, methods=sorted(route.methods or ())))
+            routes.append(
+                Route(route.path, ExplainClient(app, provider), methods=sorted(route.methods or ()))
+            )
+        elif route.path == "/revoke":
+            revoke = cors_middleware(Revocation(provider).handle, ["POST", "OPTIONS"])
+            routes.append(Route("/revoke", revoke, methods=["POST", "OPTIONS"]))
         else:
             routes.append(route)
-    prm = ProtectedResourceMetadata(
-        resource=AnyHttpUrl(urls.resource),
-        authorization_servers=[AnyHttpUrl(urls.issuer)],
-        scopes_supported=[MCP_SCOPE],
-        resource_name="box-mcp",
+    prm = ProtectedResourceMetadata.model_validate(
+        {
+            "resource": urls.resource,
+            "authorization_servers": [urls.issuer],
+            "scopes_supported": [MCP_SCOPE],
+            "resource_name": "box-mcp",
+        }
     )
     prm_handler = cors_middleware(ProtectedResourceMetadataHandler(prm).handle, ["GET", "OPTIONS"])
     inserted = urlsplit(urls.resource_metadata).path

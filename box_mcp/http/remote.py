@@ -42,7 +42,9 @@ class RemoteSignIn:
         http = httpx2.AsyncClient(follow_redirects=False)
         store = OAuthStore.open(settings.data_dir, access_ttl=settings.oauth_access_ttl)
         try:
-            yield cls(store=store, box=box, cimd=CIMDResolver(http, allow_loopback=settings.loopback), events=events)
+            yield cls(
+                store=store, box=box, cimd=CIMDResolver(http, allow_loopback=settings.loopback), events=events
+            )
         finally:
             await box.aclose()
             await http.aclose()
@@ -81,5 +83,8 @@ class RemoteSignIn:
         )
         self.urls = urls
         oauth = OAuthVerifier(self.store, provider, urls=urls, agent_for_person=policy.agent_for_person)
-        routes = [*auth_routes(provider, urls, registration=True, consent_path=CONSENT_PATH), *self.pages.routes()]
+        routes = [
+            *auth_routes(provider, urls, registration=True, consent_path=CONSENT_PATH),
+            *self.pages.routes(),
+        ]
         return CallerVerifier(oauth=oauth, keys=keys), routes
