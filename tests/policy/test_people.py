@@ -16,8 +16,7 @@ from box_mcp.policy.people import client_allowed, registration_allowed
 
 CIMD = "https://claude.ai/oauth/mcp-oauth-client-metadata"
 
-TEAM = (
-    """
+TEAM = """
 agents:
   staff:
     acts_as: person
@@ -39,16 +38,14 @@ rules:
     access: write
     within: 123
     people: {domains: [example.com]}
-    clients: {ids: ["%s"]}
+    clients: {ids: ["CIMD"]}
   - id: bob-no-deletes
     effect: forbid
     agents: staff
     tools: [delete_file]
     people: {logins: [bob@example.com]}
   - {id: bot-read, effect: permit, agents: bot, access: read}
-"""
-    % CIMD
-)
+""".replace("CIMD", CIMD)
 
 
 def person(login: str | None = "ada@example.com", **kw: object) -> Person:
@@ -257,3 +254,79 @@ def test_client_allowed_names_the_setting_to_change() -> None:
     assert client_allowed(SignIn(redirect_hosts=("claude.ai",)), "x", ["https://CLAUDE.ai./cb"]) is None
     assert "sign_in.registration" in (registration_allowed(s) or "")
     assert registration_allowed(SignIn()) is None
+
+
+# -- per person: lookups, rate limits, cases ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_item_lookups_are_cached_per_person() -> None:
+    from box_mcp.policy.locate import Locator
+
+    asked: list[tuple[str, str | None]] = []
+
+    class Box:
+        def __init__(self, who: str | None) -> None:
+            self.who = who
+
+        async def get(self, path: str, params: object = None) -> dict[str, object]:
+            asked.append((path, self.who))
+            parent = "9" if self.who == "30000000002" else "8"
+            return {"name": "a.txt", "path_collection": {"entries": [{"id": "0"}, {"id": parent}]}}
+
+    async def lookup(agent: str, p: Person | None) -> Box:
+        return Box(p.box_user_id if p is not None else None)
+
+    loc = Locator(lookup)  # type: ignore[arg-type]
+    ada, bob = person(), person("bob@example.com", box_user_id="30000000003")
+    f = ItemRef("file", "1")
+    assert await loc.ancestry("p", f, ada) == ("0", "9")
+    assert await loc.ancestry("p", f, bob) == ("0", "8")  # each person's own view of Box
+    assert await loc.ancestry("p", f, ada) == ("0", "9")
+    assert [who for _, who in asked] == ["30000000002", "30000000003"]
+
+
+def test_a_person_agents_rate_limits_hold_for_each_person(make_engine) -> None:  # type: ignore[no-untyped-def]
+    from box_mcp.policy.decide import Decider
+    from box_mcp.policy.locate import Locator
+
+    class Store:
+        def __init__(self, e: Engine) -> None:
+            self.e = e
+
+        def engine(self) -> Engine:
+            return self.e
+
+    e = make_engine("agents: {p: {acts_as: person, limits: {calls_per_minute: 1}}}\n")
+    d = Decider(Store(e), Locator(None))  # type: ignore[arg-type]
+    ada, bob = person(), person("bob@example.com", box_user_id="30000000003")
+    assert d.admit("p", None, ada) is None and d.admit("p", None, bob) is None
+    refusal = d.admit("p", None, ada)
+    assert refusal is not None and "Box user 30000000002" in refusal
+
+
+def test_a_case_may_name_only_the_person(make_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from box_mcp.policy.cases import run_file
+
+    (tmp_path / "p.yaml").write_text(TEAM)
+    (tmp_path / "p.cases.yaml").write_text(
+        "policy: p.yaml\ncases:\n"
+        "  - name: ada writes in 123 through claude.ai\n"
+        f"    person: {{box_user_id: 1, login: ada@example.com, client_id: '{CIMD}',\n"
+        "              redirect_host: claude.ai}\n"
+        "    tool: delete_file\n    uses: ['file:1']\n    ancestry: {'file:1': ['0', '123']}\n"
+        "    expect: allow\n    rules: [writers]\n"
+        "  - name: a stranger through another client connects as anyone, which reads only in 9\n"
+        "    person: {login: eve@evil.example}\n    tool: get_file_content\n    uses: ['file:2']\n"
+        "    ancestry: {'file:2': ['0', '5']}\n    expect: deny\n"
+    )
+    outcomes = run_file(tmp_path / "p.cases.yaml", lambda path: make_engine(path.read_text()))
+    assert [o.problem for o in outcomes] == [None, None]
+    one = make_engine("agents: {staff: {acts_as: person, people: {domains: [example.com]}}}")
+    from box_mcp.policy.cases import Case, decide_case, request_for
+
+    case = Case.model_validate(
+        {"name": "x", "person": {"login": "eve@evil.example"}, "tool": "who_am_i", "expect": "deny"}
+    )
+    d = decide_case(one, request_for(one, case, None))
+    assert d.effect == "deny" and "no acts_as: person agent admits eve@evil.example" in d.reason
