@@ -124,6 +124,8 @@ async def test_a_person_agent_runs_as_the_signed_in_persons_own_box_user(
             transport="http", person=bob,
         )  # fmt: skip
         assert refused.is_error and "Denied" in refused.content[0].text  # type: ignore[union-attr]
+        unknown = await gate.call("no_such_tool", {}, agent="everyone", transport="http", person=bob)
+        assert unknown.is_error  # rejected before it became a Call: still recorded with the person
         # No person: the person agent does nothing (a misconfiguration, not a Box request).
         nobody = await gate.call("who_am_i", {}, agent="everyone", transport="http")
         assert nobody.is_error and "no signed-in person" in nobody.content[0].text  # type: ignore[union-attr]
@@ -154,6 +156,8 @@ async def test_a_person_agent_runs_as_the_signed_in_persons_own_box_user(
         if r.get("tool") == "create_folder" and r.get("decision", {}).get("effect") == "deny"
     )
     assert denied["person"]["login"] == "bob@acme.example"
+    rejected = next(r for r in records if r.get("tool") == "no_such_tool")
+    assert rejected["person"]["box_user_id"] == emulator.user_id("bob") and rejected["acting_as"] is None
 
 
 async def test_a_person_without_a_stored_grant_is_asked_to_reconnect(

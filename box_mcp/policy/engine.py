@@ -172,7 +172,7 @@ class Engine:
             if spec.for_people
         )
         self._people = frozenset(name for name, _ in self._person_agents)
-        self._visible: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+        self._visible: dict[tuple[str, bool, frozenset[str]], frozenset[str]] = {}
         self._keys: list[tuple[str, str]] = []
         owners: dict[str, str] = {}
         for name, spec in policy.agents.items():
@@ -358,7 +358,7 @@ class Engine:
     def visible_tools(self, agent: str, person: Person | None = None) -> frozenset[str]:
         """Tools the agent (for this person) holds a strong-enough permit for, minus tools forbidden
         outright."""
-        key = (agent, self._matched_rules(person))
+        key = (agent, person is not None, self._matched_rules(person))
         cached = self._visible.get(key)
         if cached is None:
             if len(self._visible) >= MAX_VIEWS:

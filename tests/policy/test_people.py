@@ -189,6 +189,13 @@ def test_a_person_agent_without_a_person_may_do_nothing(make_engine) -> None:  #
     d = decide(e, "anyone", "get_file_content", None, r("file", "1"), anc={"file:1": ("0", "9")})
     assert d.effect == "deny" and "no signed-in person" in d.reason
     assert e.visible_tools("anyone") == frozenset()
+    assert "get_file_content" in e.visible_tools("anyone", person())  # not the cached no-person answer
+    plain = make_engine(
+        "agents: {p: {acts_as: person}}\nrules: [{id: r, effect: permit, agents: p, access: read}]"
+    )
+    assert plain.visible_tools("p") == frozenset() and "get_file_content" in plain.visible_tools(
+        "p", person()
+    )
     assert decide(
         e, "anyone", "get_file_content", person(), r("file", "1"), anc={"file:1": ("0", "9")}
     ).allowed
