@@ -176,9 +176,17 @@ async def test_a_person_without_a_stored_grant_is_asked_to_reconnect(
             "who_am_i", {}, agent="everyone", transport="http", person=carol
         )
         assert result.is_error and "sign in to Box again through your MCP client" in result.content[0].text  # type: ignore[union-attr]
+        # The person reconnects (the sign-in pages store their grant): the next call works at once.
+        deployment.broker.vault.put(_grant(emulator, "carol"), expect_generation=None)
+        deployment.broker.signed_in(carol.box_user_id)
+        back = await deployment.server.gate.call(
+            "who_am_i", {}, agent="everyone", transport="http", person=carol
+        )
+        assert not back.is_error and back.structured_content is not None
+        assert back.structured_content["id"] == emulator.user_id("carol")
     failed = [r for r in _records(tmp_path) if r["kind"] == "call" and r.get("tool") == "who_am_i"]
-    assert failed and failed[-1]["person"]["box_user_id"] == emulator.user_id("carol")
-    assert failed[-1]["outcome"]["status"] == "broker"
+    assert failed and failed[0]["person"]["box_user_id"] == emulator.user_id("carol")
+    assert failed[0]["outcome"]["status"] == "broker" and failed[-1]["outcome"]["status"] == "ok"
 
 
 async def test_a_person_agent_needs_the_oauth_app_and_nothing_else(

@@ -215,6 +215,15 @@ class Broker:
             self._sources[cache_key] = source
         return source
 
+    def signed_in(self, person_id: str) -> None:
+        """A person just stored a new Box grant (remote sign-in, `person:<person_id>`): forget their
+        session, dead or alive, and its narrowed sources, so the next call reads the vault at once
+        (without this, a dead session looks at the vault again only every few seconds)."""
+        key = f"person:{person_id}"
+        self._sessions.pop(key, None)
+        for cached in [k for k in self._sources if k[0] == key]:
+            del self._sources[cached]
+
     def item_resource(self, item_type: str, item_id: str) -> str:
         """The `resource` URL for downscoping to one item (a file, folder or web link)."""
         return self.endpoint.endpoints.item_url(item_type, item_id)
