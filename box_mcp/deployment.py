@@ -28,6 +28,7 @@ from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.remote import RemoteSignIn
+from box_mcp.identity import Person
 from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
@@ -92,23 +93,35 @@ class Deployment:
 
 
 def identities_from(store: PolicyStore) -> Identities:
-    """agent -> IdentitySpec from the policy's `acts_as`, read from the store's current engine (so a
-    policy reload changes identities and decisions together)."""
+    """(agent, person) -> IdentitySpec from the policy's `acts_as`, read from the store's current engine
+    (so a policy reload changes identities and decisions together). A person agent acts as the signed-in
+    person's own Box grant (vault key `person:<box_user_id>`)."""
 
-    def identity(agent: str) -> IdentitySpec:
+    def identity(agent: str, person: Person | None) -> IdentitySpec:
         entry = store.engine().policy.agents.get(agent)
         if entry is None:
             raise BrokerError(f"agent {agent!r} has no Box identity: add it with acts_as to the policy")
+        if entry.acts_as == "person":
+            if person is None:
+                raise BrokerError(
+                    f"agent {agent!r} acts as the signed-in person, but this call comes from no signed-in "
+                    "person (only a connection signed in through box-mcp's OAuth can be this agent)"
+                )
+            return IdentitySpec(kind="person", person_id=person.box_user_id, label=person.login)
         return identity_of(entry.acts_as)
 
     return identity
 
 
 def identity_of(acts_as: object) -> IdentitySpec:
+    """The identity of an `acts_as` that names one (a person agent's depends on the call: see
+    identities_from)."""
     if isinstance(acts_as, AsUser):
         return IdentitySpec(kind="as_user", as_user=acts_as.as_user)
     if isinstance(acts_as, UserGrant):
         return IdentitySpec(kind="user_grant", label=acts_as.user_grant)
+    if acts_as == "person":
+        raise BrokerError("an acts_as: person agent's identity is the signed-in person of each call")
     return IdentitySpec(kind="service_account")
 
 
@@ -116,6 +129,14 @@ def check_credentials(broker: Broker, policy: Policy) -> None:
     """Refuse to start when the policy names an identity that no configured credential can serve."""
     has_service = broker.settings.service_account is not None
     for name, agent in sorted(policy.agents.items()):
+        if agent.acts_as == "person":
+            if broker.settings.oauth_client is None:
+                raise ConfigError(
+                    f"policy agent {name!r} acts as each signed-in person, with their own Box sign-in "
+                    "through box-mcp's Box OAuth app: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET "
+                    "(the OAuth 2.0 app's client id and secret from the Box developer console)"
+                )
+            continue
         identity = identity_of(agent.acts_as)
         if identity.kind == "service_account" and not has_service:
             raise ConfigError(
@@ -140,7 +161,7 @@ def ungoverned_identity(broker: Broker) -> Identities:
             "no Box credential: set BOX_DEVELOPER_TOKEN (a developer token from your Box app's configuration "
             "page, valid 60 minutes), or run `box-mcp demo` to try box-mcp against the built-in emulator"
         )
-    return lambda agent: chosen
+    return lambda agent, person: chosen
 
 
 def _broker(settings: Settings, events: Events) -> Broker:

@@ -79,7 +79,20 @@ class BrokerError(BoxMCPError):
 
 
 class NeedsSignIn(BrokerError):
-    pass
+    """A stored Box sign-in is missing or stopped working: a person must sign in again. `person_id` is
+    the Box user id of a person signed in through box-mcp's OAuth (remote sign-in), whom the server can
+    send a "connect your Box account" link; None for a grant stored by `box-mcp auth login`."""
+
+    def __init__(self, message: str = "", *, person_id: str | None = None) -> None:
+        super().__init__(message)
+        self.person_id = person_id
+
+
+def raised_again(exc: BrokerError) -> BrokerError:
+    """A fresh copy of a kept broker error (same type, message and person), to raise for another call."""
+    if isinstance(exc, NeedsSignIn):
+        return type(exc)(str(exc), person_id=exc.person_id)
+    return type(exc)(str(exc))
 
 
 class AuditError(BoxMCPError):

@@ -119,8 +119,9 @@ class Gate:
         # Remote sign-in: a fresh reconnect link for a person whose Box grant is gone (the HTTP app sets it).
         self.connect: Callable[[str], str] | None = None
 
-    def visible_tools(self, agent: str) -> list[ToolSpec]:
-        return [t for t in self.tools.values() if self.policy.tool_visible(agent, t)]
+    def visible_tools(self, agent: str, person: Person | None = None) -> list[ToolSpec]:
+        """The tools this agent (for this signed-in person) holds a grant for: its tools/list."""
+        return [t for t in self.tools.values() if self.policy.tool_visible(agent, t, person)]
 
     async def call(
         self,
@@ -140,10 +141,10 @@ class Gate:
             return _error(f"Refused: {broken}. Nothing was sent to Box.")
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
-        refusal = self.policy.admit(agent, tool)  # rate limits count every call, valid or not
+        refusal = self.policy.admit(agent, tool, person)  # rate limits count every call, valid or not
         if refusal:
             limited = Outcome(False, deny(refusal), _ms(started), f"Denied: {refusal}", "denied")
-            return await self._reject(name, arguments, call_id, agent, transport, session, limited)
+            return await self._reject(name, arguments, call_id, agent, transport, session, limited, person)
         if tool is None:
             message = self.unavailable.get(name) or (
                 f"Unknown tool {name!r}. Call tools/list to see the tools this server offers."
@@ -156,6 +157,7 @@ class Gate:
                 transport,
                 session,
                 Outcome(False, ALLOW, _ms(started), message, "unknown_tool"),
+                person,
             )
         try:
             args = tool.input_model.model_validate(arguments or {})
@@ -175,6 +177,7 @@ class Gate:
                 transport,
                 session,
                 Outcome(False, ALLOW, _ms(started), message, "input"),
+                person,
             )
         call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person)
         return await self._run(call, progress, approve)
@@ -197,6 +200,7 @@ class Gate:
         transport: TransportKind,
         session: SessionInfo | None,
         outcome: Outcome,
+        person: Person | None = None,
     ) -> CallToolResult:
         """A call refused before it became a Call: nothing reached Box, but the attempt is recorded."""
         try:
@@ -209,6 +213,7 @@ class Gate:
                 transport=transport,
                 session=session,
                 outcome=outcome,
+                person=person,
             )
         except AuditError as exc:
             log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
@@ -234,18 +239,12 @@ class Gate:
                 raise Denied(f"Denied: {told or 'no policy rule allows this call'}")
             if decision.args is not None:  # the policy narrowed the call: hooks downstream see the new args
                 args = decision.args
-                call = Call(
-                    call.call_id,
-                    call.agent,
-                    call.tool,
-                    args,
-                    call.tool.resources(args),
-                    call.tool.facts(args),
-                    call.transport,
-                    call.session,
+                call = replace(
+                    call, args=args, resources=call.tool.resources(args), facts=call.tool.facts(args)
                 )
             box = _declared(await self.credentials.client_for(call), call.tool)
-            call = replace(call, acting_as=self.credentials.acting_as(call.agent))  # for the audit
+            # for the audit
+            call = replace(call, acting_as=self.credentials.acting_as(call.agent, call.person))
             if not call.tool.read_only:
                 await self.events.flush()
                 await self.audit.intent(call)

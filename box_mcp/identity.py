@@ -11,13 +11,14 @@ from typing import Literal
 from mcp.server.auth.provider import AccessToken
 from pydantic import BaseModel, ConfigDict
 
-IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant"]
+IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant", "person"]
 
 
 class ActingAs(BaseModel):
     """`kind` is how box-mcp holds the credentials (the policy's `acts_as`); the rest says who that is
     where box-mcp knows it without asking Box: the As-User target, the user a CCG/JWT app is configured
-    to act as (BOX_SUBJECT_TYPE=user), the enterprise of a service account, a stored grant's label."""
+    to act as (BOX_SUBJECT_TYPE=user), the enterprise of a service account, a stored grant's label; for
+    kind `person` (a signed-in person's own grant), their Box user id and their login as the label."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -91,13 +91,15 @@ class ConnectRequired(Exception):  # a control-flow signal: the server picks how
 
 
 class PolicyHook(Protocol):
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
-        """False hides the tool from this agent's tools/list (it holds no grant for it)."""
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
+        """False hides the tool from this agent's tools/list (it holds no grant for it; for a signed-in
+        person, no grant that applies to them)."""
         ...
 
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         """Count one tools/call against the agent's rate limits, before its arguments are checked (a call
-        with bad arguments or an unknown tool costs an audit record too): the refusal sentence, or None."""
+        with bad arguments or an unknown tool costs an audit record too): the refusal sentence, or None.
+        A person agent's limits hold for each signed-in person on their own."""
         ...
 
     async def decide(self, call: Call) -> Decision: ...
@@ -108,8 +110,9 @@ class CredentialsHook(Protocol):
         """A Box client bound to the agent's identity, downscoped to `call.tool.box_scopes` where possible."""
         ...
 
-    def acting_as(self, agent: str) -> ActingAs | None:
-        """The Box identity the agent's calls run as, named for the audit (never a secret)."""
+    def acting_as(self, agent: str, person: Person | None = None) -> ActingAs | None:
+        """The Box identity the agent's calls run as (a person agent's: the signed-in person's own Box
+        user), named for the audit (never a secret)."""
         ...
 
 
@@ -140,6 +143,7 @@ class AuditHook(Protocol):
         transport: TransportKind,
         session: SessionInfo | None,
         outcome: Outcome,
+        person: Person | None = None,
     ) -> None:
         """Record a call refused before it became a Call (unknown tool, bad arguments, rate limit)."""
         ...
@@ -155,10 +159,10 @@ class AuditHook(Protocol):
 
 
 class AllowAll:
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
         return True
 
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         return None
 
     async def decide(self, call: Call) -> Decision:
@@ -175,7 +179,7 @@ class StaticCredentials:
     async def client_for(self, call: Call) -> BoxClient:
         return self.client
 
-    def acting_as(self, agent: str) -> ActingAs | None:
+    def acting_as(self, agent: str, person: Person | None = None) -> ActingAs | None:
         return self.identity
 
 
@@ -204,6 +208,7 @@ class NoAudit:
         transport: TransportKind,
         session: SessionInfo | None,
         outcome: Outcome,
+        person: Person | None = None,
     ) -> None:
         return None
 

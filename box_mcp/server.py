@@ -141,7 +141,7 @@ class BoxMCPServer(Server[Any]):
         self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
         agent = self.agent_of(ctx)
-        tools = [self._listed[t.name] for t in self.gate.visible_tools(agent)]
+        tools = [self._listed[t.name] for t in self.gate.visible_tools(agent, person_of(ctx))]
         session = self.sessions.info(ctx)
         await self.gate.events.emit(
             "tools_list",

@@ -121,6 +121,8 @@ def identity_label(deployment: Deployment, agent: str) -> str:
         return f"user {acts.as_user} via As-User on the {base}"
     if isinstance(acts, UserGrant):
         return f"OAuth grant {acts.user_grant!r} (stored by `box-mcp auth login`)"
+    if acts == "person":
+        return "each signed-in person's own Box sign-in (remote sign-in)"
     return app()
 
 

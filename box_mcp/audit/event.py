@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from box_mcp.access import ItemRef, ResourceUse
 from box_mcp.decision import Decision
-from box_mcp.identity import ActingAs
+from box_mcp.identity import ActingAs, Person
 
 from .redact import Redactor, finite_or_tagged, redact_string
 
@@ -109,6 +109,28 @@ class Result(BaseModel):
     message: Text | None = None  # what the agent was told
 
 
+def _person(value: object) -> object:
+    if isinstance(value, Person):
+        return {
+            "box_user_id": value.box_user_id,
+            "login": value.login,
+            "client_id": value.client_id,
+            "client_name": value.client_name,
+        }
+    return value
+
+
+class PersonField(BaseModel):
+    """The signed-in person a call came from (remote sign-in) and the MCP client they connected with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    box_user_id: Text
+    login: Text | None = None
+    client_id: Text | None = None
+    client_name: Text | None = None  # as the client describes itself (self-asserted)
+
+
 class AuditEvent(BaseModel):
     """One record before the log seals it (the log adds v, seq, id, time, prev_hash, hash, mac).
 
@@ -122,6 +144,7 @@ class AuditEvent(BaseModel):
 
     kind: Kind
     agent: Text | None = None
+    person: Annotated[PersonField, BeforeValidator(_person)] | None = None
     session_id: Text | None = None
     client_name: Text | None = None
     client_version: Text | None = None
@@ -142,6 +165,8 @@ class AuditEvent(BaseModel):
             value = getattr(self, name)
             if value is not None:
                 out[name] = redact_string(value)
+        if self.person is not None:
+            out["person"] = redactor(self.person.model_dump(exclude_none=True))
         if isinstance(self.acting_as, ActingAs):
             out["acting_as"] = redactor(self.acting_as.model_dump(exclude_none=True))
         elif self.acting_as is not None:
@@ -193,6 +218,7 @@ class Rejected:
     agent: str
     transport: TransportKind
     session: SessionInfo | None = None
+    person: Person | None = None
 
 
 def call_event(
@@ -207,6 +233,8 @@ def call_event(
     `outcome`; `call` for everything else."""
     detail: dict[str, Any] = {"call_id": call.call_id, "transport": str(call.transport)}
     fields: dict[str, Any] = {"kind": kind, "agent": call.agent, "detail": detail}
+    if call.person is not None:
+        fields["person"] = call.person
     if isinstance(call, Rejected):
         args = call.arguments if isinstance(call.arguments, dict) else {"arguments": call.arguments}
         fields.update(tool=call.tool, args=args, acting_as=None)

@@ -14,6 +14,7 @@ from .record import AuditRecord
 
 if TYPE_CHECKING:
     from box_mcp.events import SessionInfo
+    from box_mcp.identity import Person
     from box_mcp.seams import Call, Outcome
     from box_mcp.tools.spec import TransportKind
 
@@ -63,10 +64,11 @@ class GateAudit:
         transport: TransportKind,
         session: SessionInfo | None,
         outcome: Outcome,
+        person: Person | None = None,
     ) -> None:
         """A call refused before it ran (unknown tool, invalid arguments, a rate limit): its arguments as
         received, and no Box identity."""
-        refused = Rejected(tool, arguments, call_id, agent, transport, session)
+        refused = Rejected(tool, arguments, call_id, agent, transport, session, person)
         await self._write(call_event("call", refused, outcome.decision, outcome))
 
     async def sink(self, kind: str, fields: dict[str, Any]) -> None:

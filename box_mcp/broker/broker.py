@@ -19,14 +19,14 @@ from box_mcp.broker.downscope import DownscopedSource, check_scopes
 from box_mcp.broker.session import DEFAULT_MARGIN, MintingSession, TokenSession, UserGrantSession
 from box_mcp.broker.tokens import BoxEndpoints, Clock, TokenEndpoint
 from box_mcp.broker.vault import VAULT_FILE, SQLiteVault, VaultStore
-from box_mcp.errors import BrokerError, ConfigError
+from box_mcp.errors import BrokerError, ConfigError, raised_again
 
 if TYPE_CHECKING:
     from box_mcp.box.tokens import TokenSource
     from box_mcp.config import Settings
 
-IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant"]
-_KINDS = ("developer_token", "service_account", "as_user", "user_grant")
+IdentityKind = Literal["developer_token", "service_account", "as_user", "user_grant", "person"]
+_KINDS = ("developer_token", "service_account", "as_user", "user_grant", "person")
 MAX_SOURCES = 4096  # cached (identity, scopes, resource) sources; per-item resources make this grow
 
 
@@ -36,11 +36,19 @@ class IdentitySpec:
 
     kind: IdentityKind
     as_user: str | None = None  # the managed or app user's id, for kind as_user
-    label: str | None = None  # the stored user grant's label, for kind user_grant (default "default")
+    # the stored user grant's label, for kind user_grant (default "default"); kind person: the login
+    label: str | None = None
+    # kind person: the Box user id of the person signed in through box-mcp's OAuth (remote sign-in);
+    # their grant is in the vault under `person:<person_id>`
+    person_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ConfigError(f"identity kind {self.kind!r} is not one of {', '.join(_KINDS)}")
+        if self.kind == "person" and not (self.person_id and self.person_id.isdigit()):
+            raise ConfigError("a person identity needs person_id set to the person's Box user id (digits)")
+        if self.kind != "person" and self.person_id is not None:
+            raise ConfigError(f"person_id is only meaningful for kind person, not {self.kind}")
         if self.kind == "as_user" and not (self.as_user and self.as_user.isdigit()):
             raise ConfigError("an as_user identity needs as_user set to the Box user id (digits)")
         if self.kind != "as_user" and self.as_user is not None:
@@ -141,6 +149,8 @@ class Broker:
     def _session_key(self, identity: IdentitySpec) -> str:
         if identity.kind == "user_grant":
             return f"user:{identity.label or 'default'}"
+        if identity.kind == "person":
+            return f"person:{identity.person_id}"
         if identity.kind == "as_user":
             # As-User rides on the service account; with none configured, on an admin's developer token.
             if self.settings.service_account is None and self.settings.developer_token is not None:
@@ -149,10 +159,14 @@ class Broker:
         return identity.kind
 
     def _new_session(self, identity: IdentitySpec, key: str) -> TokenSession:
-        if identity.kind == "user_grant":
+        if identity.kind in ("user_grant", "person"):
             oauth = self.settings.oauth_client
+            person = identity.kind == "person"
             return UserGrantSession(
-                label=identity.label or "default",
+                label=(identity.label or f"Box user {identity.person_id}")
+                if person
+                else identity.label or "default",
+                person_id=identity.person_id if person else None,
                 vault=self.vault,
                 endpoint=self.endpoint,
                 client_id=oauth.client_id if oauth else None,
@@ -183,7 +197,7 @@ class Broker:
         session = self._sessions.get(self._session_key(identity)) or self.session(identity)
         dead = session.dead
         if dead is not None:  # fail fast: the person has to act, Box need not be asked
-            raise type(dead)(str(dead))
+            raise raised_again(dead)
         if not self.downscope or not scopes:
             return session
         cache_key = (session.key, scopes, resource)
@@ -200,6 +214,15 @@ class Broker:
             )
             self._sources[cache_key] = source
         return source
+
+    def signed_in(self, person_id: str) -> None:
+        """A person just stored a new Box grant (remote sign-in, `person:<person_id>`): forget their
+        session, dead or alive, and its narrowed sources, so the next call reads the vault at once
+        (without this, a dead session looks at the vault again only every few seconds)."""
+        key = f"person:{person_id}"
+        self._sessions.pop(key, None)
+        for cached in [k for k in self._sources if k[0] == key]:
+            del self._sources[cached]
 
     def item_resource(self, item_type: str, item_id: str) -> str:
         """The `resource` URL for downscoping to one item (a file, folder or web link)."""

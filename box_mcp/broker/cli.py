@@ -175,7 +175,12 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         identities.append(IdentitySpec(kind="developer_token"))
     if service:
         identities.append(IdentitySpec(kind="service_account"))
-    identities += [IdentitySpec(kind="user_grant", label=r.key.removeprefix("user:")) for r in records]
+    identities += [
+        IdentitySpec(kind="person", person_id=r.key.removeprefix("person:"), label=r.user_login)
+        if r.key.startswith("person:")  # a person signed in through box-mcp's OAuth (remote sign-in)
+        else IdentitySpec(kind="user_grant", label=r.key.removeprefix("user:"))
+        for r in records
+    ]
     if not identities:
         print("check: no identity to check (set a credential, or run `box-mcp auth login`)")
         return 1

@@ -1,7 +1,9 @@
 """The gate's credentials hook on the broker: agent -> Box identity -> a Box client on a token narrowed to
 the call (its scopes from `box_mcp.tools.scopes`, bound to the call's one item where Box allows it).
 
-Which identity an agent acts as comes only from the policy (`acts_as`), never from tool arguments.
+Which identity an agent acts as comes only from the policy (`acts_as`), never from tool arguments; a
+person agent's (`acts_as: person`) is the signed-in person's own Box grant, the person taken from the
+verified OAuth token only.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import TYPE_CHECKING
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.downscope import narrowing_scopes
 from box_mcp.errors import BrokerError
-from box_mcp.identity import ActingAs
+from box_mcp.identity import ActingAs, Person
 from box_mcp.tools import scopes as scope_table
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
     from box_mcp.seams import Call
 
-Identities = Callable[[str], IdentitySpec]  # agent -> the identity its calls act as (raises BrokerError)
+# (agent, the signed-in person or None) -> the identity its calls act as (raises BrokerError)
+Identities = Callable[[str, Person | None], IdentitySpec]
 
 
 class BrokerCredentials:
@@ -37,7 +40,7 @@ class BrokerCredentials:
         return f"BrokerCredentials({self.broker!r})"
 
     async def client_for(self, call: Call) -> BoxClient:
-        identity = self._identities(call.agent)
+        identity = self._identities(call.agent, call.person)
         scopes = resource = None
         if self._downscope:
             need = scope_table.need(call.tool.name)
@@ -57,9 +60,11 @@ class BrokerCredentials:
         source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
         return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
 
-    def acting_as(self, agent: str) -> ActingAs:
+    def acting_as(self, agent: str, person: Person | None = None) -> ActingAs:
         """The Box identity the agent's calls run as, for the audit record (no secret in it)."""
-        identity = self._identities(agent)
+        identity = self._identities(agent, person)
+        if identity.kind == "person":
+            return ActingAs(kind="person", user_id=identity.person_id, label=identity.label)
         if identity.kind == "as_user":
             return ActingAs(kind="as_user", user_id=identity.as_user)
         if identity.kind == "user_grant":
@@ -73,10 +78,11 @@ class BrokerCredentials:
             return ActingAs(kind="service_account", enterprise_id=subject_id)
         return ActingAs(kind=identity.kind)
 
-    async def lookup_client(self, agent: str) -> BoxClient:
-        """The agent's own identity on its base token (never narrowed to one call's item): what the
-        policy uses to learn where items sit. The agent never receives this client."""
-        identity = self._identities(agent)
+    async def lookup_client(self, agent: str, person: Person | None = None) -> BoxClient:
+        """The agent's own identity (a person agent's: the person's) on its base token (never narrowed
+        to one call's item): what the policy uses to learn where items sit. The agent never receives
+        this client."""
+        identity = self._identities(agent, person)
         source = await self.broker.token_source(identity)
         return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
 

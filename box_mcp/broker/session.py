@@ -28,7 +28,7 @@ from box_mcp.broker.tokens import (
     TokenRequestError,
 )
 from box_mcp.broker.vault import GrantRecord, VaultConflict, VaultStore
-from box_mcp.errors import BrokerError, NeedsSignIn
+from box_mcp.errors import BrokerError, NeedsSignIn, raised_again
 
 DEFAULT_MARGIN = 120.0  # seconds before expiry at which a token counts as stale
 REVIVE_INTERVAL = 5.0  # seconds between vault checks of a dead user grant
@@ -93,11 +93,11 @@ class TokenSession:
 
     async def _renew(self) -> Token:
         if self.dead is not None:
-            raise type(self.dead)(str(self.dead))
+            raise raised_again(self.dead)
         async with self._lock:
             dead = self.dead
             if dead is not None:
-                raise type(dead)(str(dead))
+                raise raised_again(dead)
             token = self._token
             if token is not None and token.fresh_for(self._clock(), self._margin):
                 return token  # another caller renewed while we waited
@@ -168,21 +168,28 @@ class MintingSession(TokenSession):
 
 
 class UserGrantSession(TokenSession):
-    """A person's OAuth grant from the vault, refreshed with single-use refresh-token rotation."""
+    """A person's OAuth grant from the vault, refreshed with single-use refresh-token rotation.
+
+    Stored by `box-mcp auth login` under `user:<label>`, or, for a person signed in through box-mcp's
+    OAuth (remote sign-in), under `person:<Box user id>` (`person_id` given: then a missing or dead
+    grant asks that person to reconnect through their MCP client, and NeedsSignIn names them)."""
 
     def __init__(
         self,
         *,
-        label: str,
+        label: str = "default",
         vault: VaultStore,
         endpoint: TokenEndpoint,
         client_id: str | None,
         client_secret: str | None,
         margin: float = DEFAULT_MARGIN,
         step_hook: Callable[[str], None] | None = None,
+        person_id: str | None = None,
     ) -> None:
-        super().__init__(key=f"user:{label}", clock=endpoint.clock, margin=margin)
+        key = f"person:{person_id}" if person_id is not None else f"user:{label}"
+        super().__init__(key=key, clock=endpoint.clock, margin=margin)
         self.label = label
+        self.person_id = person_id
         self._vault = vault
         self._endpoint = endpoint
         self._client_id = client_id
@@ -207,6 +214,10 @@ class UserGrantSession(TokenSession):
         return f"UserGrantSession({self.label!r}, renewals={self.renewals})"
 
     def _sign_in(self, why: str) -> NeedsSignIn:
+        if self.person_id is not None:
+            return NeedsSignIn(
+                f"{why}; sign in to Box again through your MCP client (reconnect)", person_id=self.person_id
+            )
         return NeedsSignIn(f"{why}; a person must sign in again: run `{login_hint(self.label)}`")
 
     async def _obtain(self) -> Token:
@@ -224,7 +235,8 @@ class UserGrantSession(TokenSession):
         self._dead_generation = None if record is None else record.generation
         self._revive_checked = self._clock()
         if record is None:
-            raise self._sign_in(f"no Box sign-in is stored for user label {self.label!r}")
+            whose = f"user label {self.label!r}" if self.person_id is None else self.label
+            raise self._sign_in(f"no Box sign-in is stored for {whose}")
         if record.status == "needs_sign_in":
             why = f"the Box sign-in for {self.label!r} stopped working ({record.status_detail})"
             raise self._sign_in(why)

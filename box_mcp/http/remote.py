@@ -19,7 +19,9 @@ from box_mcp.config import Settings
 from box_mcp.events import Events
 from box_mcp.http.oauth import CallerVerifier, OAuthVerifier, RemoteURLs, auth_routes
 from box_mcp.http.signin import BOX_CALLBACK_PATH, CONSENT_PATH, BoxSignIn, SignInPages
+from box_mcp.policy.people import client_allowed, registration_allowed
 from box_mcp.policy.store import PolicyStore
+from box_mcp.remote.cimd import is_cimd_client_id
 from box_mcp.remote.cimd import CIMDResolver
 from box_mcp.remote.provider import BoxMCPAuthProvider
 from box_mcp.remote.store import OAuthStore
@@ -57,7 +59,12 @@ class RemoteSignIn:
 
         def allowed(client: OAuthClientInformationFull) -> str | None:
             uris = [str(u) for u in client.redirect_uris or []]
-            return policy.client_allowed(client.client_id, uris)
+            rules = policy.sign_in_rules()
+            if not is_cimd_client_id(client.client_id):
+                refused = registration_allowed(rules)
+                if refused:
+                    return refused
+            return client_allowed(rules, client.client_id, uris)
 
         provider = BoxMCPAuthProvider(
             self.store,

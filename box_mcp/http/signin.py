@@ -158,6 +158,7 @@ class BoxSignIn:
         )
         vault = self._broker.vault
         await anyio.to_thread.run_sync(lambda: vault.put(record, expect_generation=None))
+        self._broker.signed_in(account.user_id)  # a session that had given up reads the vault again now
 
     async def discard(self, account: BoxAccount) -> None:
         """Revoke a grant box-mcp will not keep (the policy admits nobody, the wrong account)."""

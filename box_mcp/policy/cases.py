@@ -14,6 +14,11 @@ A cases file names its policy and lists calls with the decision each must get:
         expect: deny                     # allow | deny | approval_required
         rules: []                        # optional: the exact rule ids of the decision
         reason_contains: outside         # optional
+
+A case may come from a signed-in person (remote sign-in): `person: {box_user_id, login, groups,
+client_id, redirect_host}` (all optional; box_user_id defaults to "0", no real user). Rules with
+`people:`/`clients:` then apply when they match; without `agent:` the case runs as the agent that
+person would connect as (the first `acts_as: person` agent that admits them), and is denied when none does.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.errors import PolicyError
+from box_mcp.identity import Person
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine
 from box_mcp.policy.yamlsrc import Located, load_file
 
@@ -65,9 +71,33 @@ def _use(value: Any) -> Any:
     return value
 
 
+def _id(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class PersonSpec(_Strict):
+    """The signed-in person (and MCP client) a case's call comes from."""
+
+    box_user_id: Annotated[str, BeforeValidator(_id)] = "0"
+    login: str | None = None
+    groups: Annotated[tuple[str, ...], BeforeValidator(_ids)] = ()
+    client_id: str = ""
+    redirect_host: str | None = None
+
+    def person(self) -> Person:
+        return Person(
+            box_user_id=self.box_user_id,
+            login=self.login,
+            groups=self.groups,
+            client_id=self.client_id,
+            redirect_host=self.redirect_host,
+        )
+
+
 class Case(_Strict):
     name: str
-    agent: str
+    agent: str | None = None  # None: the agent `person` connects as
+    person: PersonSpec | None = None
     tool: str
     uses: list[Annotated[UseSpec, BeforeValidator(_use)]] | None = None
     args: dict[str, Any] | None = None
@@ -76,6 +106,12 @@ class Case(_Strict):
     expect: Literal["allow", "deny", "approval_required"]
     rules: tuple[str, ...] | None = None
     reason_contains: str | None = None
+
+    @model_validator(mode="after")
+    def _who(self) -> Case:
+        if self.agent is None and self.person is None:
+            raise ValueError("a case names its agent, or the person it comes from (person:), or both")
+        return self
 
 
 class CasesFile(_Strict):
@@ -127,7 +163,27 @@ def request_for(engine: Engine, case: Case, args_resolver: ArgsResolver | None) 
         except TypeError as exc:
             raise PolicyError(f"facts: {exc}") from None
     ancestry = {_ref(k): v for k, v in case.ancestry.items()}
-    return DecisionRequest(case.agent, case.tool, uses, facts, ancestry)
+    person = case.person.person() if case.person is not None else None
+    agent = case.agent
+    if agent is None:
+        assert person is not None  # Case._who
+        agent = engine.agent_for_person(person) or ""
+    return DecisionRequest(agent, case.tool, uses, facts, ancestry, person=person)
+
+
+def no_agent_for(person: Person | None) -> Decision:
+    """The decision for a person no `acts_as: person` agent admits: they cannot connect at all."""
+    who = (person.login or f"Box user {person.box_user_id}") if person is not None else "nobody"
+    return Decision(
+        "deny", (), f"no acts_as: person agent admits {who} (their people: and clients: do not match)"
+    )
+
+
+def decide_case(engine: Engine, req: DecisionRequest) -> Decision:
+    """The engine's decision, or `no_agent_for` a case whose person no agent admits."""
+    if not req.agent:
+        return no_agent_for(req.person)
+    return engine.decide(req)
 
 
 def run_case(engine: Engine, case: Case, where: str, args_resolver: ArgsResolver | None) -> Outcome:
@@ -135,7 +191,7 @@ def run_case(engine: Engine, case: Case, where: str, args_resolver: ArgsResolver
         req = request_for(engine, case, args_resolver)
     except (PolicyError, ValueError) as exc:
         return Outcome(case, where, None, f"cannot build the call: {exc}")
-    decision = engine.decide(req)
+    decision = decide_case(engine, req)
     problems = []
     if decision.effect != case.expect:
         problems.append(f"expected {case.expect}, got {decision.effect}")

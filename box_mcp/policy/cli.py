@@ -19,7 +19,16 @@ from typing import Any
 from box_mcp.access import ItemRef, ResourceUse
 from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError, LocateError, PolicyError
-from box_mcp.policy.cases import Case, catalog_args_resolver, facts_dict, load_cases, request_for, run_file
+from box_mcp.identity import Person
+from box_mcp.policy.cases import (
+    Case,
+    catalog_args_resolver,
+    decide_case,
+    facts_dict,
+    load_cases,
+    request_for,
+    run_file,
+)
 from box_mcp.policy.engine import DecisionRequest, Engine
 from box_mcp.policy.lint import lint
 from box_mcp.policy.model import load_policy
@@ -62,8 +71,19 @@ def register(subparsers: Any) -> None:
     explain.add_argument(
         "--policy", default=None, help=f"policy file or directory [{POLICY_ENV}; ./policies]"
     )
-    explain.add_argument("--agent", required=True)
+    explain.add_argument(
+        "--agent", default=None, help="the agent; with --person-*, default: the agent that person connects as"
+    )
     explain.add_argument("--tool", required=True)
+    explain.add_argument("--person-login", default=None, help="the signed-in person's Box login (email)")
+    explain.add_argument("--person-id", default=None, help="the signed-in person's Box user id")
+    explain.add_argument(
+        "--person-groups", default=None, help="the person's Box group ids, comma-separated (e.g. 777,778)"
+    )
+    explain.add_argument("--client-id", default=None, help="the MCP client's OAuth client id")
+    explain.add_argument(
+        "--redirect-host", default=None, help="the host of the MCP client's redirect URI (e.g. claude.ai)"
+    )
     explain.add_argument("--args", default=None, help="tool arguments as JSON (needs the tool catalog)")
     explain.add_argument(
         "--uses", default=None, help='items as JSON: [{"type":"file","id":"1","access":"read"}]'
@@ -143,6 +163,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         settings = Settings.load(policy=args.policy)
         engine = _engine(policy_path(settings))
         raw: dict[str, Any] = {"name": "explain", "agent": args.agent, "tool": args.tool, "expect": "allow"}
+        person = _person_flags(args)
+        if person:
+            raw["person"] = person
+        elif args.agent is None:
+            raise PolicyError(
+                "say which agent makes the call (--agent), or which person (--person-login ...)"
+            )
         for key in ("args", "uses", "facts", "ancestry"):
             value = _json_arg(getattr(args, key), key)
             if value is not None:
@@ -157,11 +184,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except BoxMCPError as exc:
         print(exc, file=sys.stderr)
         return 2
-    decision = engine.decide(req)
+    decision = decide_case(engine, req)
     if args.json:
         out = {"effect": decision.effect, "rules": list(decision.rule_ids), "reason": decision.reason}
         print(json.dumps(out | ({"shown": decision.shown} if decision.shown else {})))
         return 0
+    if req.person is not None:
+        p = req.person
+        print(
+            f"person: {p.login or '(no login)'} (Box user {p.box_user_id}) as agent {req.agent or '(none)'}"
+        )
     print(f"effect: {decision.effect}")
     print(f"rules:  {', '.join(decision.rule_ids) or '(none: default deny)'}")
     print(f"why:    {decision.reason}")
@@ -172,6 +204,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if facts:
         print(f"facts:  {json.dumps(facts)}")
     return 0
+
+
+def _person_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The --person-* and client flags as a case's `person:` (empty when none is given)."""
+    out: dict[str, Any] = {}
+    if args.person_id is not None:
+        out["box_user_id"] = args.person_id
+    if args.person_login is not None:
+        out["login"] = args.person_login
+    if args.person_groups is not None:
+        out["groups"] = [g.strip() for g in args.person_groups.split(",") if g.strip()]
+    if args.client_id is not None:
+        out["client_id"] = args.client_id
+    if args.redirect_host is not None:
+        out["redirect_host"] = args.redirect_host
+    return out
 
 
 def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings) -> DecisionRequest:
@@ -187,13 +235,17 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings
     missing = [u.item for u in req.uses if u.item not in req.ancestry]
     guards: list[ItemRef] = []
     if any(u.subtree for u in req.uses):
-        guards = [g for g in engine.guards(req.agent, req.tool) if g not in req.ancestry and g not in missing]
+        guards = [
+            g
+            for g in engine.guards(req.agent, req.tool, req.person)
+            if g not in req.ancestry and g not in missing
+        ]
 
     async def look() -> dict[ItemRef, tuple[str, ...]]:
         token = settings.developer_token.get_secret_value()  # type: ignore[union-attr]
         client = BoxClient(token_source=StaticToken(token), base_url=settings.api_url)
 
-        async def same(agent: str) -> BoxClient:
+        async def same(agent: str, person: Person | None) -> BoxClient:
             return client
 
         try:

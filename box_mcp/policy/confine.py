@@ -35,12 +35,12 @@ class Confiner:
         if not call.tool.read_only:
             self._after_write(call, output)
         output = await self._hide(call, output)
-        roots = self.store.engine().roots(call.agent, call.tool.name)
+        roots = self.store.engine().roots(call.agent, call.tool.name, call.person)
         if roots is not None:
 
             async def locate(folder: ItemRef) -> tuple[str, ...] | None:
                 try:
-                    return await self.locator.ancestry(call.agent, folder)
+                    return await self.locator.ancestry(call.agent, folder, call.person)
                 except LocateError:
                     return None  # scrub then hides the whole path
 
@@ -83,7 +83,7 @@ class Confiner:
             parent_id = getattr(getattr(output, "parent", None), "id", None)
             if isinstance(kind, str) and isinstance(item_id, str) and isinstance(parent_id, str):
                 named = name if isinstance(name, str) else None
-                self.locator.learn(call.agent, ItemRef(kind, item_id), named, parent_id)
+                self.locator.learn(call.agent, ItemRef(kind, item_id), named, parent_id, call.person)
 
     async def _may_see(self, call: Call, raw: Mapping[str, Any]) -> bool:
         ref = ItemRef(str(raw.get("type") or ""), str(raw.get("id") or ""))
@@ -91,12 +91,12 @@ class Confiner:
             return False
         engine = self.store.engine()
         anc: tuple[str, ...] = ()
-        if engine.needs_ancestry(call.agent, call.tool.name):
+        if engine.needs_ancestry(call.agent, call.tool.name, call.person):
             try:
-                anc = await self.locator.ancestry(call.agent, ref)
+                anc = await self.locator.ancestry(call.agent, ref, call.person)
             except BoxMCPError:  # any lookup failure (Box, broker, no lookup identity): not shown
                 return False
-        return engine.can_see(call.agent, call.tool.name, anc, ref)
+        return engine.can_see(call.agent, call.tool.name, anc, ref, call.person)
 
     async def _hide(self, call: Call, output: ToolOutput) -> ToolOutput:
         """Take out what the output shows of items the agent may not see: listing and search entries
@@ -104,7 +104,7 @@ class Confiner:
         engine = self.store.engine()
         kind = call.tool.output_kind
         if kind == "account":
-            hides = engine.hides_anything(call.agent)
+            hides = engine.hides_anything(call.agent, call.person)
             return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
         if kind in ("listing", "search"):
             return await self._hide_entries(call, output)
@@ -114,7 +114,7 @@ class Confiner:
 
     async def _hide_entries(self, call: Call, output: ToolOutput) -> ToolOutput:
         engine = self.store.engine()
-        if not engine.may_hide(call.agent, call.tool.name):
+        if not engine.may_hide(call.agent, call.tool.name, call.person):
             return output
         base = None  # search hits carry their own ancestry
         if call.tool.output_kind == "listing":
@@ -122,7 +122,7 @@ class Confiner:
             if folder is None:
                 raise ValueError(f"{call.tool.name} lists no one folder: its output_kind cannot be 'listing'")
             base = await self._folder_ancestry(call, folder)
-        sight = await self._sight(call.agent, call.tool.name)
+        sight = await self._sight(call, call.tool.name)
         rerun = await self._rerun(call)
         concealed: ToolOutput = await hidden.conceal_entries(sight, output, call.args, base, rerun)
         return concealed
@@ -130,32 +130,36 @@ class Confiner:
     async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
         # Counted as the listing would show the folder's items, when the agent may list.
         engine = self.store.engine()
-        tool = FOLDER_LISTING if FOLDER_LISTING in engine.visible_tools(call.agent) else call.tool.name
-        if not engine.may_hide(call.agent, tool):
+        visible = engine.visible_tools(call.agent, call.person)
+        tool = FOLDER_LISTING if FOLDER_LISTING in visible else call.tool.name
+        if not engine.may_hide(call.agent, tool, call.person):
             return output
-        counted: ToolOutput = await hidden.conceal_folder(await self._sight(call.agent, tool), output)
+        counted: ToolOutput = await hidden.conceal_folder(await self._sight(call, tool), output)
         return counted
 
-    async def _sight(self, agent: str, tool: str) -> hidden.Sight:
+    async def _sight(self, call: Call, tool: str) -> hidden.Sight:
+        agent, person = call.agent, call.person
+
         async def locate(item: ItemRef) -> tuple[str, ...] | None:
             try:
-                return await self.locator.ancestry(agent, item)
+                return await self.locator.ancestry(agent, item, person)
             except LocateError as exc:
                 return () if exc.missing else None
             except BoxMCPError:
                 return None
 
-        return hidden.Sight(self.store.engine(), agent, tool, locate, await self._lookup_client(agent))
+        client = await self._lookup_client(call)
+        return hidden.Sight(self.store.engine(), agent, tool, locate, client, person=person)
 
-    async def _lookup_client(self, agent: str) -> Any | None:
+    async def _lookup_client(self, call: Call) -> Any | None:
         try:
-            return await self.locator.client(agent)
+            return await self.locator.client(call.agent, call.person)
         except LocateError:
             return None  # no lookup identity: nothing is recounted or refilled
 
     async def _rerun(self, call: Call) -> hidden.Rerun | None:
         """The call's own handler on the agent's lookup identity, for the pages a refill reads."""
-        client = await self._lookup_client(call.agent)
+        client = await self._lookup_client(call)
         if client is None:
             return None
         from box_mcp.tools.spec import ToolContext
@@ -168,6 +172,6 @@ class Confiner:
         return rerun
 
     async def _folder_ancestry(self, call: Call, folder: ItemRef) -> tuple[str, ...]:
-        if not self.store.engine().needs_ancestry(call.agent, call.tool.name):
+        if not self.store.engine().needs_ancestry(call.agent, call.tool.name, call.person):
             return ("0",) if folder.id == "0" else ()
-        return await self.locator.ancestry(call.agent, folder)
+        return await self.locator.ancestry(call.agent, folder, call.person)

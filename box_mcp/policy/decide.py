@@ -15,9 +15,11 @@ from box_mcp.errors import AncestryError, LocateError
 from box_mcp.policy.engine import DecisionRequest
 from box_mcp.policy.limits import RateLimiter
 from box_mcp.policy.locate import Locator
+from box_mcp.policy.reasons import no_person
 from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
+    from box_mcp.identity import Person
     from box_mcp.seams import Call
     from box_mcp.tools.spec import ToolSpec
 
@@ -36,17 +38,19 @@ class Decider:
         self.locator = locator
         self.limiter = limiter or RateLimiter()
 
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
-        return tool.name in self.store.engine().visible_tools(agent)
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
+        return tool.name in self.store.engine().visible_tools(agent, person)
 
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
+    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         """Count one tools/call against the agent's rate limits (any call, even one with bad arguments or
-        an unknown tool: each costs an audit record); the sentence to refuse it with, or None."""
+        an unknown tool: each costs an audit record); the sentence to refuse it with, or None. A person
+        agent's limits hold for each signed-in person on their own."""
         spec = self.store.engine().agent(agent)
         if spec is None:
             return None  # decide() refuses an agent the policy does not know
         is_write = tool is not None and not tool.read_only
-        return self.limiter.check(agent, spec.limits, is_write=is_write)
+        who = agent if person is None else f"{agent} (Box user {person.box_user_id})"
+        return self.limiter.check(who, spec.limits, is_write=is_write)
 
     async def decide(self, call: Call) -> Decision:
         try:
@@ -56,14 +60,17 @@ class Decider:
 
     async def _decide(self, call: Call) -> Decision:
         engine = self.store.engine()
-        agent, tool = call.agent, call.tool.name
-        if engine.agent(agent) is None:
+        agent, tool, person = call.agent, call.tool.name, call.person
+        spec = engine.agent(agent)
+        if spec is None:
             return deny(f"{agent!r} is not an agent this policy knows.")
+        if spec.for_people and person is None:
+            return deny(no_person(agent))
         args = None
         roots_field = call.tool.search_roots_field
         if not call.resources and roots_field is not None:
             # An unscoped search by a confined agent is scoped to its grant roots, and results filtered.
-            roots = engine.roots(agent, tool)
+            roots = engine.roots(agent, tool, person)
             if roots is not None:
                 if not roots:
                     return deny(f"{agent} holds no folder grant to search in.")
@@ -71,56 +78,61 @@ class Decider:
         uses = call.resources
         # An agent the policy hides items from gets one answer for an id it may not see and one that
         # does not exist; lookups that find nothing are collected here instead of answered at once.
-        missing: dict[ItemRef, str] | None = {} if engine.may_hide(agent, tool) else None
+        missing: dict[ItemRef, str] | None = {} if engine.may_hide(agent, tool, person) else None
         aliases: dict[ItemRef, ItemRef] = {}
         collabs = [u.item for u in uses if u.item.type == "collaboration"]
-        if collabs and engine.scoped(agent, tool):
+        if collabs and engine.scoped(agent, tool, person):
             # A collaboration id stands for the item it is on: rules naming that item must see it.
             aliases = await self._each(
-                agent, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
+                agent, person, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
             )
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
-        if uses and engine.needs_ancestry(agent, tool):
-            ancestry = await self._each(agent, [u.item for u in uses], self.locator.ancestry, missing)
+        if uses and engine.needs_ancestry(agent, tool, person):
+            ancestry = await self._each(agent, person, [u.item for u in uses], self.locator.ancestry, missing)
             for alias, target in aliases.items():
                 if alias in ancestry:
                     ancestry.setdefault(target, ancestry[alias])
         if missing is not None and uses:
             # Before any further lookup, so a hidden item costs the same Box requests as a missing one.
-            req = DecisionRequest(agent, tool, uses, call.facts, ancestry, aliases)
+            req = DecisionRequest(agent, tool, uses, call.facts, ancestry, aliases, person)
             unavailable = self._unavailable(req, missing)
             if unavailable is not None:
                 return unavailable
         if any(u.subtree and aliases.get(u.item, u.item).type == "folder" for u in uses):
             # A call on a whole folder meets forbids on anything inside it: learn where those sit. One this
             # identity cannot see lies inside none of its folders.
-            guards = [g for g in engine.guards(agent, tool) if g not in ancestry]
+            guards = [g for g in engine.guards(agent, tool, person) if g not in ancestry]
             outside: tuple[str, ...] = ()
-            ancestry.update(await self._each(agent, guards, self.locator.ancestry, None, absent=outside))
+            ancestry.update(
+                await self._each(agent, person, guards, self.locator.ancestry, None, absent=outside)
+            )
         facts = await self._facts(call, uses)
         if isinstance(facts, Decision):
             return facts
-        decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases))
+        decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases, person))
         return decision if args is None else dataclasses.replace(decision, args=args)
 
     async def _facts(self, call: Call, uses: tuple[ResourceUse, ...]) -> CallFacts | Decision:
         """The call's facts with what only Box knows, looked up when a rule for the pair tests it."""
         engine = self.store.engine()
-        agent, tool, facts = call.agent, call.tool.name, call.facts
+        agent, tool, facts, person = call.agent, call.tool.name, call.facts, call.person
         field = call.tool.invitee_user_field
         user_id = getattr(call.args, field, None) if field is not None else None
-        if isinstance(user_id, str) and facts.invitee_email is None and engine.tests(agent, tool, *INVITEE):
+        tests_invitee = engine.tests(agent, tool, *INVITEE, person=person)
+        if isinstance(user_id, str) and facts.invitee_email is None and tests_invitee:
             # An invitee named by user id still meets invitee_domains conditions: by the user's login.
             try:
-                facts = dataclasses.replace(facts, invitee_email=await self.locator.login(agent, user_id))
+                login = await self.locator.login(agent, user_id, person)
+                facts = dataclasses.replace(facts, invitee_email=login)
             except LocateError as exc:
                 return refused(exc, f"could not look up Box user {user_id}")
-        if facts.name is None and facts.extension is None and engine.tests(agent, tool, *NAME_CONDITIONS):
+        tests_name = engine.tests(agent, tool, *NAME_CONDITIONS, person=person)
+        if facts.name is None and facts.extension is None and tests_name:
             source = next((u.item for u in uses if _keeps_name(u, facts)), None)
             if source is not None:
                 # A copy, a move or a new version keeps the file's name: extension and name limits apply.
                 try:
-                    name = await self.locator.name(agent, source)
+                    name = await self.locator.name(agent, source, person)
                 except LocateError as exc:
                     return refused(exc, f"could not look up the name of {source}")
                 facts = dataclasses.replace(facts, name=name, extension=extension_of(name))
@@ -129,8 +141,9 @@ class Decider:
     async def _each(
         self,
         agent: str,
+        person: Person | None,
         items: Iterable[ItemRef],
-        look: Callable[[str, ItemRef], Awaitable[T]],
+        look: Callable[[str, ItemRef, Person | None], Awaitable[T]],
         missing: dict[ItemRef, str] | None,
         *,
         unplaced_missing: bool = False,
@@ -144,7 +157,7 @@ class Decider:
             if missing is not None and item in missing:
                 continue
             try:
-                out[item] = await look(agent, item)
+                out[item] = await look(agent, item, person)
             except LocateError as exc:
                 not_found = exc.missing or (unplaced_missing and isinstance(exc, AncestryError))
                 if not_found and missing is not None:
@@ -162,13 +175,14 @@ class Decider:
         for given, use in zip(req.uses, req.matched(), strict=True):
             if given.item in missing:
                 detail = f"not found: {missing[given.item]}"
-                return deny(detail, shown=engine.unavailable(req.agent, req.tool, given.item))
-            if not engine.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+                return deny(detail, shown=engine.unavailable(req.agent, req.tool, given.item, req.person))
+            anc = req.ancestry.get(use.item) or ()
+            if not engine.can_see(req.agent, req.tool, anc, use.item, req.person):
                 # Decided on this item alone (not its subtree, whose forbids are not located yet): the
                 # reason then names it, and the rule that hides it if one does.
                 only = dataclasses.replace(given, subtree=False)
                 alone = engine.decide(dataclasses.replace(req, uses=(only,)))
-                shown = engine.unavailable(req.agent, req.tool, given.item)
+                shown = engine.unavailable(req.agent, req.tool, given.item, req.person)
                 return deny(alone.reason, alone.rule_ids, shown=shown)
         return None
 

@@ -10,13 +10,18 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.decision import Decision, Effect
 from box_mcp.errors import PolicyError
 from box_mcp.policy import reasons
 from box_mcp.policy.conditions import Cond, compile_conditions, rule_applies
-from box_mcp.policy.model import Agent, Policy, Rule
+from box_mcp.policy.model import Agent, Policy, Rule, SignIn
+from box_mcp.policy.people import Who, matches_agent
+
+if TYPE_CHECKING:
+    from box_mcp.identity import Person
 
 __all__ = ["Decision", "DecisionRequest", "Effect", "Engine"]
 
@@ -38,6 +43,8 @@ class DecisionRequest:
     # what an id stands for: a collaboration -> the file or folder it is on. Rules match that item;
     # sentences still name the id the caller gave.
     aliases: Mapping[ItemRef, ItemRef] = field(default_factory=dict)
+    # the signed-in person the call comes from (remote sign-in): rules with people/clients need one
+    person: Person | None = None
 
     def matched(self) -> tuple[ResourceUse, ...]:
         """The uses as rules see them (aliases resolved)."""
@@ -67,6 +74,7 @@ class CRule:
     unless: tuple[Cond, ...]
     description: str
     source: Rule
+    who: Who | None = None  # people/clients: only calls of these people match (None: every call)
 
     @property
     def conditional(self) -> bool:
@@ -114,6 +122,18 @@ class Bucket:
     permits: tuple[CRule, ...]
     forbids: tuple[CRule, ...]
     approvals: tuple[CRule, ...]
+    personal: bool = False  # some rule here names people or clients: the person picks a view of it
+
+    def seen_by(self, matched: frozenset[str]) -> Bucket:
+        """The rules that apply to a person whose people/clients rules are `matched` (ids)."""
+
+        def keep(rules: tuple[CRule, ...]) -> tuple[CRule, ...]:
+            return tuple(r for r in rules if r.who is None or r.id in matched)
+
+        return Bucket(self.tool_rank, keep(self.permits), keep(self.forbids), keep(self.approvals))
+
+
+MAX_VIEWS = 20_000  # cached (person -> matched rules) and (agent, tool, matched) views; cleared when full
 
 
 class Engine:
@@ -134,10 +154,25 @@ class Engine:
                 for tool in selected:
                     index[(agent, tool)][slot].append(crule)
         self._index = {
-            key: Bucket(self.tools[key[1]].access.rank, tuple(p), tuple(f), tuple(a))
+            key: Bucket(
+                self.tools[key[1]].access.rank,
+                tuple(p),
+                tuple(f),
+                tuple(a),
+                personal=any(r.who is not None for r in (*p, *f, *a)),
+            )
             for key, (p, f, a) in index.items()
         }
-        self._visible: dict[str, frozenset[str]] = {}
+        self._personal = tuple(c for c in self.rules.values() if c.who is not None)
+        self._matched: dict[Person, frozenset[str]] = {}
+        self._views: dict[tuple[str, str, frozenset[str]], Bucket] = {}
+        self._person_agents = tuple(
+            (name, Who.of(spec.people, spec.clients))
+            for name, spec in policy.agents.items()
+            if spec.for_people
+        )
+        self._people = frozenset(name for name, _ in self._person_agents)
+        self._visible: dict[tuple[str, bool, frozenset[str]], frozenset[str]] = {}
         self._keys: list[tuple[str, str]] = []
         owners: dict[str, str] = {}
         for name, spec in policy.agents.items():
@@ -177,6 +212,7 @@ class Engine:
             unless=compile_conditions(rule.unless),
             description=rule.description,
             source=rule,
+            who=Who.of(rule.people, rule.clients),
         )
         return crule, selected
 
@@ -202,15 +238,60 @@ class Engine:
 
     # -- decisions -------------------------------------------------------------------------------
 
+    # -- people: which rules apply to the person a call comes from ----------------------------------
+
+    def _matched_rules(self, person: Person | None) -> frozenset[str]:
+        """Ids of the people/clients rules that apply to `person` (none for a call without one)."""
+        if person is None or not self._personal:
+            return frozenset()
+        found = self._matched.get(person)
+        if found is None:
+            found = frozenset(r.id for r in self._personal if r.who is not None and r.who.matches(person))
+            if len(self._matched) >= MAX_VIEWS:
+                self._matched.clear()
+            self._matched[person] = found
+        return found
+
+    def _bucket(self, agent: str, tool: str, person: Person | None) -> Bucket | None:
+        """The rules bearing on one (agent, tool) pair for one call's person (see Bucket.seen_by)."""
+        b = self._index.get((agent, tool))
+        if b is None or not b.personal:
+            return b
+        matched = self._matched_rules(person)
+        key = (agent, tool, matched)
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) >= MAX_VIEWS:
+                self._views.clear()
+            view = self._views[key] = b.seen_by(matched)
+        return view
+
+    def agent_for_person(self, person: Person) -> str | None:
+        """The first declared `acts_as: person` agent whose people and clients both match, else None."""
+        for name, who in self._person_agents:
+            if matches_agent(who, person):
+                return name
+        return None
+
+    def person_agents(self) -> list[str]:
+        """The `acts_as: person` agents, in declaration order (non-empty: remote sign-in is needed)."""
+        return [name for name, _ in self._person_agents]
+
+    def sign_in_rules(self) -> SignIn:
+        """The policy's `sign_in:` section (default: any client, dynamic registration on)."""
+        return self.policy.sign_in
+
     def decide(self, req: DecisionRequest) -> Decision:
-        bucket = self._index.get((req.agent, req.tool))
+        bucket = self._bucket(req.agent, req.tool, req.person)
         if bucket is None:
             return reasons.unknown(req, self.policy.agents, self.tools)
+        if req.person is None and req.agent in self._people:
+            return Decision("deny", (), reasons.no_person(req.agent))
         decision = self._decide(req, bucket)
-        if decision.effect == "deny" and bucket.permits and self.may_hide(req.agent, req.tool):
+        if decision.effect == "deny" and bucket.permits and self.may_hide(req.agent, req.tool, req.person):
             hidden = self.hidden_use(req)
             if hidden is not None:
-                shown = self.unavailable(req.agent, req.tool, hidden.item)
+                shown = self.unavailable(req.agent, req.tool, hidden.item, req.person)
                 return Decision("deny", decision.rule_ids, decision.reason, shown)
         return decision
 
@@ -274,41 +355,47 @@ class Engine:
 
     # -- questions the server asks before and after calls ----------------------------------------
 
-    def visible_tools(self, agent: str) -> frozenset[str]:
-        """Tools the agent holds a strong-enough permit for, minus tools forbidden outright."""
-        cached = self._visible.get(agent)
+    def visible_tools(self, agent: str, person: Person | None = None) -> frozenset[str]:
+        """Tools the agent (for this person) holds a strong-enough permit for, minus tools forbidden
+        outright."""
+        key = (agent, person is not None, self._matched_rules(person))
+        cached = self._visible.get(key)
         if cached is None:
-            cached = self._visible[agent] = self._compute_visible(agent)
+            if len(self._visible) >= MAX_VIEWS:
+                self._visible.clear()
+            cached = self._visible[key] = self._compute_visible(agent, person)
         return cached
 
-    def scoped(self, agent: str, tool: str) -> bool:
+    def scoped(self, agent: str, tool: str, person: Person | None = None) -> bool:
         """Whether any rule for this pair names folders or items (else where an item sits never matters)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         return b is not None and any(r.scoped for r in (*b.permits, *b.forbids, *b.approvals))
 
-    def guards(self, agent: str, tool: str) -> tuple[ItemRef, ...]:
+    def guards(self, agent: str, tool: str, person: Person | None = None) -> tuple[ItemRef, ...]:
         """What the forbids and approval rules for this pair name: a call on a subtree holding one of
         these needs its location (see CRule.below)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         if b is None:
             return ()
         return tuple(dict.fromkeys(t for r in (*b.forbids, *b.approvals) if r.scoped for t in r.targets))
 
-    def tests(self, agent: str, tool: str, *conditions: str) -> bool:
+    def tests(self, agent: str, tool: str, *conditions: str, person: Person | None = None) -> bool:
         """Whether a rule for this pair has a when/unless on one of these (else that value never matters)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         rules = () if b is None else (*b.permits, *b.forbids, *b.approvals)
         return any(c.field in conditions for r in rules for c in (*r.when, *r.unless))
 
-    def needs_ancestry(self, agent: str, tool: str) -> bool:
+    def needs_ancestry(self, agent: str, tool: str, person: Person | None = None) -> bool:
         """Whether any rule for this pair is confined to folders (else no Box lookup is needed to decide)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         return b is not None and any(r.folders for r in (*b.permits, *b.forbids, *b.approvals))
 
-    def _compute_visible(self, agent: str) -> frozenset[str]:
-        out = set()
+    def _compute_visible(self, agent: str, person: Person | None) -> frozenset[str]:
+        out: set[str] = set()
+        if person is None and agent in self._people:
+            return frozenset()  # a person agent without a signed-in person may do nothing
         for tool, info in self.tools.items():
-            b = self._index.get((agent, tool))
+            b = self._bucket(agent, tool, person)
             if b is None:
                 continue
             if not any(p.rank >= b.tool_rank for p in b.permits):
@@ -318,9 +405,9 @@ class Engine:
             out.add(tool)
         return frozenset(out)
 
-    def roots(self, agent: str, tool: str) -> tuple[str, ...] | None:
+    def roots(self, agent: str, tool: str, person: Person | None = None) -> tuple[str, ...] | None:
         """Folder ids the agent's permits for `tool` are confined to; None when some permit is unconfined."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         if b is None:
             return ()
         roots: dict[str, None] = {}
@@ -330,9 +417,16 @@ class Engine:
             roots.update(dict.fromkeys(sorted(p.folders)))
         return tuple(roots)
 
-    def can_see(self, agent: str, tool: str, ancestry: tuple[str, ...], item: ItemRef | None = None) -> bool:
+    def can_see(
+        self,
+        agent: str,
+        tool: str,
+        ancestry: tuple[str, ...],
+        item: ItemRef | None = None,
+        person: Person | None = None,
+    ) -> bool:
         """Whether a listing or search result at `ancestry` may be shown to the agent."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         if b is None:
             return False
         # Forbids and approvals on reading hide results too (a conditional one never matches a plain read).
@@ -341,42 +435,44 @@ class Engine:
                 return False
         return any(p.in_scope(item, ancestry) for p in b.permits)
 
-    def may_hide(self, agent: str, tool: str) -> bool:
+    def may_hide(self, agent: str, tool: str, person: Person | None = None) -> bool:
         """Whether `can_see` can say no for this pair: every permit is confined to folders or items, or a
         forbid or approval rule hides reading. Only then do results need recounting and denials on
         items need one wording (an agent with a whole-account grant and no such rule hides nothing)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         if b is None or all(p.scoped for p in b.permits):
             return True
         return any(f.rank == 0 and not f.conditional for f in (*b.forbids, *b.approvals))
 
-    def hiding_targets(self, agent: str, tool: str) -> tuple[ItemRef, ...]:
+    def hiding_targets(self, agent: str, tool: str, person: Person | None = None) -> tuple[ItemRef, ...]:
         """The folders and items whose reading a forbid or approval rule hides (see can_see)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         if b is None:
             return ()
         rules = (r for r in (*b.forbids, *b.approvals) if r.rank == 0 and not r.conditional and r.scoped)
         return tuple(dict.fromkeys(t for r in rules for t in r.targets))
 
-    def covers_below(self, agent: str, tool: str, ancestry: tuple[str, ...]) -> bool:
+    def covers_below(
+        self, agent: str, tool: str, ancestry: tuple[str, ...], person: Person | None = None
+    ) -> bool:
         """Whether a permit reaches everything at or below the folder at `ancestry` (not just named items)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         return b is not None and any(not p.scoped or not p.folders.isdisjoint(ancestry) for p in b.permits)
 
-    def hides_anything(self, agent: str) -> bool:
+    def hides_anything(self, agent: str, person: Person | None = None) -> bool:
         """Whether any tool the agent holds may hide items from it (then account-wide totals are hidden)."""
-        return any(self.may_hide(agent, tool) for tool in self.visible_tools(agent))
+        return any(self.may_hide(agent, tool, person) for tool in self.visible_tools(agent, person))
 
     def hidden_use(self, req: DecisionRequest) -> ResourceUse | None:
         """The first use (as the caller named it) on an item the agent may not see."""
         for given, use in zip(req.uses, req.matched(), strict=True):
-            if not self.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item):
+            if not self.can_see(req.agent, req.tool, req.ancestry.get(use.item) or (), use.item, req.person):
                 return given
         return None
 
-    def unavailable(self, agent: str, tool: str, item: ItemRef) -> str:
+    def unavailable(self, agent: str, tool: str, item: ItemRef, person: Person | None = None) -> str:
         """The one denial for an item the agent may not see or that does not exist (see Decision.shown)."""
-        b = self._index.get((agent, tool))
+        b = self._bucket(agent, tool, person)
         return reasons.unavailable(agent, tool, item, b.permits if b is not None else ())
 
     def agent_for_key(self, api_key: str) -> str | None:
@@ -392,7 +488,7 @@ class Engine:
         return self.policy.agents.get(name)
 
     def bucket(self, agent: str, tool: str) -> Bucket | None:
-        """The rules that bear on one (agent, tool) pair (for `policy check` and explanations)."""
+        """Every rule that bears on one (agent, tool) pair, for any person (for `policy check`)."""
         return self._index.get((agent, tool))
 
 

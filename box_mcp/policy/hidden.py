@@ -15,6 +15,7 @@ from box_mcp.access import ItemRef
 from box_mcp.errors import BoxMCPError
 
 if TYPE_CHECKING:
+    from box_mcp.identity import Person
     from box_mcp.policy.engine import Engine
 
 # Box requests one call may add to fill a page past hidden entries, or to count a folder's visible items.
@@ -50,25 +51,26 @@ class Sight:
     tool: str
     locate: Locate
     client: Any | None = None  # the lookup identity's Box client: without one, no folder is recounted
+    person: Person | None = None  # the signed-in person the call comes from (their rules apply)
     _places: Places = field(default=None, init=False, repr=False)
     _placed: bool = field(default=False, init=False, repr=False)
 
     def sees(self, ref: ItemRef, chain: tuple[str, ...]) -> bool:
         """`chain`: folder ids from "0" down to the item's parent (and to a folder itself)."""
-        return self.engine.can_see(self.agent, self.tool, chain, ref)
+        return self.engine.can_see(self.agent, self.tool, chain, ref, self.person)
 
     async def places(self) -> Places:
         """Where the folders and items that rules hide from reading sit (None: too many to ask).
         Asked once per call, and only when a folder's own grant leaves the question open."""
         if not self._placed:
-            targets = self.engine.hiding_targets(self.agent, self.tool)
+            targets = self.engine.hiding_targets(self.agent, self.tool, self.person)
             self._places = None if len(targets) > MAX_PLACES else {t: await self.locate(t) for t in targets}
             self._placed = True
         return self._places
 
     async def subtree_may_hide(self, folder_id: str, chain: tuple[str, ...]) -> bool:
         """Whether anything at any depth below the folder may be hidden from the agent."""
-        if not self.engine.covers_below(self.agent, self.tool, chain):
+        if not self.engine.covers_below(self.agent, self.tool, chain, self.person):
             return True  # reached through named items only: what lies below is not covered
         places = await self.places()
         return places is None or any(
@@ -77,7 +79,7 @@ class Sight:
 
     async def children_may_hide(self, folder_id: str, chain: tuple[str, ...]) -> bool:
         """Whether one of the folder's direct items may be hidden from the agent."""
-        if not self.engine.covers_below(self.agent, self.tool, chain):
+        if not self.engine.covers_below(self.agent, self.tool, chain, self.person):
             return True
         places = await self.places()
         if places is None:

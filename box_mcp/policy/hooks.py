@@ -2,7 +2,7 @@
 policy store and one item locator. Decisions live in policy/decide.py, confinement in policy/confine.py,
 item lookups in policy/locate.py; this class only puts them behind the methods the gate calls.
 
-    PolicyHooks(store, locator=Locator(lookup))   # lookup: agent -> a Box client on its own identity
+    PolicyHooks(store, locator=Locator(lookup))   # lookup: (agent, person) -> a Box client on its identity
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from box_mcp.policy.store import PolicyStore
 
 if TYPE_CHECKING:
     from box_mcp.errors import BoxError
+    from box_mcp.identity import Person
     from box_mcp.seams import Call
     from box_mcp.tools.spec import ToolOutput, ToolSpec
 
@@ -31,11 +32,11 @@ class PolicyHooks:
         self.decider = Decider(store, locator, limiter)
         self.confiner = Confiner(store, locator)
 
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
-        return self.decider.tool_visible(agent, tool)
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
+        return self.decider.tool_visible(agent, tool, person)
 
-    def admit(self, agent: str, tool: ToolSpec | None) -> str | None:
-        return self.decider.admit(agent, tool)
+    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
+        return self.decider.admit(agent, tool, person)
 
     async def decide(self, call: Call) -> Decision:
         return await self.decider.decide(call)

@@ -39,6 +39,8 @@ def _shadows(f: CRule, p: CRule) -> bool:
     """True when forbid `f` matches every use permit `p` could cover, whatever the arguments."""
     if f.conditional or f.rank > 0:
         return False
+    if f.who is not None and f.who != p.who:
+        return False  # the forbid is about some people only: others keep the grant
     if not f.scoped:
         return True
     if not p.scoped:
@@ -51,10 +53,30 @@ def _shadows(f: CRule, p: CRule) -> bool:
 def lint(engine: Engine) -> list[Finding]:
     out: list[Finding] = []
     permits = [r for r in engine.rules.values() if r.effect == "permit"]
+    people = set(engine.person_agents())
     for agent in engine.policy.agents:
-        if not any(agent in _agents(engine, p) for p in permits):
+        if agent in people and not any(agent in _agents(engine, r) for r in engine.rules.values()):
+            out.append(
+                Finding(
+                    "warning",
+                    f"agent {agent}",
+                    f"{agent} acts as each signed-in person, but no rule names it: every person who "
+                    "connects as it is denied every call",
+                )
+            )
+        elif not any(agent in _agents(engine, p) for p in permits):
             out.append(
                 Finding("warning", f"agent {agent}", f"{agent} has no permit: every call it makes is denied")
+            )
+    for r in engine.rules.values():
+        if r.who is not None and not people.intersection(_agents(engine, r)):
+            out.append(
+                Finding(
+                    "warning",
+                    r.source.origin,
+                    f"rule {r.id!r} names people or clients, but none of its agents acts as a person "
+                    "(acts_as: person): calls without a signed-in person never match it, so it never applies",
+                )
             )
     for p in permits:
         where = p.source.origin
@@ -117,6 +139,7 @@ def lint(engine: Engine) -> list[Finding]:
             )
         if (
             r.effect == "forbid"
+            and r.who is None
             and not r.scoped
             and not r.conditional
             and r.rank == 0

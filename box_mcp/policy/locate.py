@@ -22,9 +22,18 @@ from box_mcp.errors import AncestryError, BoxError, LocateError
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
+    from box_mcp.identity import Person
 
-# agent -> a Box client on that agent's own identity and base token (never narrowed to one call's item)
-Lookup = Callable[[str], Awaitable["BoxClient"]]
+# (agent, the signed-in person or None) -> a Box client on that identity's base token (never narrowed to
+# one call's item). A person agent acts as each person's own Box user: each person is an identity.
+Lookup = Callable[[str, "Person | None"], Awaitable["BoxClient"]]
+# whose view a cache entry is: (agent, the person's Box user id or None)
+Who = tuple[str, str | None]
+
+
+def _who(agent: str, person: Person | None) -> Who:
+    return (agent, person.box_user_id if person is not None else None)
+
 
 NO_LOOKUP = "where the items sit in Box cannot be checked (no lookup identity); ask the operator."
 
@@ -93,53 +102,55 @@ class Locator:
         self._max = max_entries
         self._max_age = max_age
         self._clock = clock
-        # Keyed by (agent, item): two identities may see different paths to the same item.
-        self._cache: OrderedDict[tuple[str, ItemRef], _Entry] = OrderedDict()
-        self._agents: set[str] = set()
-        self._flights: dict[tuple[str, ItemRef], _Flight] = {}
+        # Keyed by (who, item): two identities may see different paths to the same item.
+        self._cache: OrderedDict[tuple[Who, ItemRef], _Entry] = OrderedDict()
+        self._agents: set[Who] = set()
+        self._flights: dict[tuple[Who, ItemRef], _Flight] = {}
         self._generation = 0
         self.fetches = 0  # how many times Box was asked (for tests and metrics)
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    async def client(self, agent: str) -> BoxClient:
+    async def client(self, agent: str, person: Person | None = None) -> BoxClient:
         """The agent's lookup client (refilling pages, counting a folder's items); the agent never has it."""
         if self._lookup is None:
             raise LocateError(NO_LOOKUP)
-        return await self._lookup(agent)
+        return await self._lookup(agent, person)
 
-    async def ancestry(self, agent: str, item: ItemRef) -> tuple[str, ...]:
+    async def ancestry(self, agent: str, item: ItemRef, person: Person | None = None) -> tuple[str, ...]:
         """Folder ids from "0" down (see ancestry_from_json); a collaboration's are its item's."""
         if item.type == "folder" and item.id == "0":
             return ("0",)
         if item.type == "collaboration":
-            return await self.ancestry(agent, await self.collaboration_item(agent, item))
-        entry = await self._entry(agent, item)
+            return await self.ancestry(agent, await self.collaboration_item(agent, item, person), person)
+        entry = await self._entry(agent, item, person)
         if entry.ancestry is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
         return entry.ancestry
 
-    async def name(self, agent: str, item: ItemRef) -> str:
-        name = (await self._entry(agent, item)).body.get("name")
+    async def name(self, agent: str, item: ItemRef, person: Person | None = None) -> str:
+        name = (await self._entry(agent, item, person)).body.get("name")
         if not isinstance(name, str):
             raise LocateError(f"Box's answer for {item} has no name")
         return name
 
-    async def collaboration_item(self, agent: str, collab: ItemRef) -> ItemRef:
+    async def collaboration_item(self, agent: str, collab: ItemRef, person: Person | None = None) -> ItemRef:
         """The file or folder a collaboration is on (a policy decides on that item, not on the id)."""
-        target = (await self._entry(agent, collab)).body.get("item")
+        target = (await self._entry(agent, collab, person)).body.get("item")
         if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
             raise AncestryError(f"{collab} has no item (it may be pending or on a deleted item)")
         return ItemRef(str(target["type"]), str(target["id"]))
 
-    async def login(self, agent: str, user_id: str) -> str:
-        login = (await self._entry(agent, ItemRef("user", user_id))).body.get("login")
+    async def login(self, agent: str, user_id: str, person: Person | None = None) -> str:
+        login = (await self._entry(agent, ItemRef("user", user_id), person)).body.get("login")
         if not isinstance(login, str) or "@" not in login:
             raise LocateError(f"Box user {user_id} has no login")
         return login
 
-    def learn(self, agent: str, item: ItemRef, name: str | None, parent_id: str) -> None:
+    def learn(
+        self, agent: str, item: ItemRef, name: str | None, parent_id: str, person: Person | None = None
+    ) -> None:
         """Record an item a call of this agent just created or moved into `parent_id` (Box's answer names
         the parent): where it sits follows from the parent's cached place, which it never outlives. An
         uncached parent teaches nothing."""
@@ -149,7 +160,7 @@ class Locator:
         if parent_id == "0":
             above, at = ("0",), self._clock()
         else:
-            parent = self._fresh((agent, ItemRef("folder", parent_id)))
+            parent = self._fresh((_who(agent, person), ItemRef("folder", parent_id)))
             if parent is None or parent.ancestry is None:
                 return
             above, at = parent.ancestry, parent.stored_at
@@ -158,7 +169,10 @@ class Locator:
             if name is None
             else {"type": item.type, "id": item.id, "name": name}
         )
-        self._store((agent, item), _Entry(body, (*above, item.id) if item.type == "folder" else above, at))
+        self._store(
+            (_who(agent, person), item),
+            _Entry(body, (*above, item.id) if item.type == "folder" else above, at),
+        )
 
     def invalidate(self, item: ItemRef) -> None:
         """Forget one item for every identity; a folder's subtree is kept: see invalidate_subtree."""
@@ -175,7 +189,7 @@ class Locator:
 
     # -- the cache ------------------------------------------------------------------------------------
 
-    def _fresh(self, key: tuple[str, ItemRef]) -> _Entry | None:
+    def _fresh(self, key: tuple[Who, ItemRef]) -> _Entry | None:
         entry = self._cache.get(key)
         if entry is None:
             return None
@@ -185,8 +199,8 @@ class Locator:
         self._cache.move_to_end(key)
         return entry
 
-    async def _entry(self, agent: str, item: ItemRef) -> _Entry:
-        key = (agent, item)
+    async def _entry(self, agent: str, item: ItemRef, person: Person | None) -> _Entry:
+        key = (_who(agent, person), item)
         entry = self._fresh(key)
         if entry is not None:
             return entry
@@ -200,7 +214,7 @@ class Locator:
         flight = self._flights[key] = _Flight()
         generation = self._generation
         try:
-            entry = await self._fetch(agent, item)
+            entry = await self._fetch(agent, item, person)
         except BaseException as exc:
             flight.error = exc
             raise
@@ -213,11 +227,11 @@ class Locator:
             del self._flights[key]
             flight.done.set()
 
-    async def _fetch(self, agent: str, item: ItemRef) -> _Entry:
+    async def _fetch(self, agent: str, item: ItemRef, person: Person | None) -> _Entry:
         path = _PATHS.get(item.type)
         if path is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
-        client = await self.client(agent)
+        client = await self.client(agent, person)
         self.fetches += 1
         try:
             fields = _FIELDS.get(item.type, ITEM_FIELDS)
@@ -240,7 +254,7 @@ class Locator:
         ancestry = ancestry_from_json(item, body) if item.type in _PLACED else None
         return _Entry(body, ancestry, self._clock())
 
-    def _store(self, key: tuple[str, ItemRef], entry: _Entry) -> None:
+    def _store(self, key: tuple[Who, ItemRef], entry: _Entry) -> None:
         self._agents.add(key[0])
         self._cache[key] = entry
         self._cache.move_to_end(key)

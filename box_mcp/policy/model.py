@@ -10,7 +10,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from box_mcp.access import Access, ItemRef
 from box_mcp.errors import PolicyError
@@ -43,6 +51,10 @@ ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=0)]
 KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-fA-F]{64}$")]
 
 
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -59,6 +71,85 @@ class UserGrant(_Strict):
     user_grant: str = Field(min_length=1, max_length=128)
 
 
+def _lower_list(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(v.lower().rstrip(".") for v in values)
+
+
+Text = Annotated[str, Field(min_length=1, max_length=2048)]
+Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")]
+
+
+class PeopleSelector(_Strict):
+    """Who: any listed Box user id, login, login domain or Box group (the lists are OR-ed)."""
+
+    users: Annotated[tuple[BoxId, ...], BeforeValidator(_listify)] | None = None
+    logins: Annotated[tuple[Text, ...], BeforeValidator(_listify)] | None = None
+    domains: Annotated[tuple[Text, ...], BeforeValidator(_listify)] | None = None
+    groups: Annotated[tuple[BoxId, ...], BeforeValidator(_listify)] | None = None
+
+    @field_validator("logins")
+    @classmethod
+    def _logins(cls, logins: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for login in logins or ():
+            if "@" not in login:
+                raise ValueError(f"{login!r} is not a Box login (an email address)")
+        return _lower_list(logins)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, domains: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        out = _lower_list(None if domains is None else tuple(d.lstrip("@") for d in domains))
+        for d in out or ():
+            if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", d):
+                raise ValueError(
+                    f"{d!r} is not a domain: write 'example.com', or '*.example.com' for its subdomains"
+                )
+        return out
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> PeopleSelector:
+        if not any((self.users, self.logins, self.domains, self.groups)):
+            raise ValueError(
+                "an empty people selector matches nobody: list users, logins, domains or groups, "
+                "or leave people out (anyone)"
+            )
+        return self
+
+
+class ClientSelector(_Strict):
+    """Through which MCP clients: exact OAuth client ids, or hosts of the client's redirect URI (OR-ed)."""
+
+    ids: Annotated[tuple[Text, ...], BeforeValidator(_listify)] | None = None
+    redirect_hosts: Annotated[tuple[Host, ...], BeforeValidator(_listify)] | None = None
+
+    @field_validator("redirect_hosts")
+    @classmethod
+    def _hosts(cls, hosts: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _lower_list(hosts)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ClientSelector:
+        if not any((self.ids, self.redirect_hosts)):
+            raise ValueError(
+                "an empty clients selector matches no client: list ids or redirect_hosts, "
+                "or leave clients out (any client)"
+            )
+        return self
+
+
+class SignIn(_Strict):
+    """Which MCP clients may sign in at all (remote sign-in). Default: any client, registration open."""
+
+    clients: Annotated[tuple[Text, ...], BeforeValidator(_listify)] | None = None
+    redirect_hosts: Annotated[tuple[Host, ...], BeforeValidator(_listify)] | None = None
+    registration: bool = True
+
+    @field_validator("redirect_hosts")
+    @classmethod
+    def _hosts(cls, hosts: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _lower_list(hosts)
+
+
 class RateLimits(_Strict):
     calls_per_minute: int | None = Field(default=None, ge=1)
     writes_per_minute: int | None = Field(default=None, ge=0)
@@ -66,9 +157,30 @@ class RateLimits(_Strict):
 
 class Agent(_Strict):
     description: str = ""
-    acts_as: Literal["service_account"] | AsUser | UserGrant = "service_account"
+    # "person": each person signed in through box-mcp's OAuth acts with their own Box grant
+    acts_as: Literal["service_account", "person"] | AsUser | UserGrant = "service_account"
     keys: tuple[KeyHash, ...] = ()
     limits: RateLimits = RateLimits()
+    people: PeopleSelector | None = None  # acts_as person: who may connect as this agent (None: anyone)
+    clients: ClientSelector | None = None  # acts_as person: only through these MCP clients (None: any)
+
+    @property
+    def for_people(self) -> bool:
+        return self.acts_as == "person"
+
+    @model_validator(mode="after")
+    def _person(self) -> Agent:
+        if self.acts_as == "person":
+            if self.keys:
+                raise ValueError(
+                    "an acts_as: person agent cannot have keys: an API key carries no person (people "
+                    "connect by signing in to Box); give the keys to another agent"
+                )
+        elif self.people is not None or self.clients is not None:
+            raise ValueError(
+                "people: and clients: on an agent choose who signs in as it, so they need acts_as: person"
+            )
+        return self
 
     @field_validator("acts_as", mode="before")
     @classmethod
@@ -78,10 +190,10 @@ class Agent(_Strict):
                 return AsUser.model_validate(value)
             if set(value) == {"user_grant"}:
                 return UserGrant.model_validate(value)
-        if isinstance(value, AsUser | UserGrant) or value == "service_account":
+        if isinstance(value, AsUser | UserGrant) or value in ("service_account", "person"):
             return value
         raise ValueError(
-            "acts_as is one of: service_account, {as_user: <Box user id>}, {user_grant: <label>}"
+            "acts_as is one of: service_account, person, {as_user: <Box user id>}, {user_grant: <label>}"
         )
 
     @field_validator("keys")
@@ -133,10 +245,6 @@ def _item(value: Any) -> Any:
 ItemSpec = Annotated[ItemRef, BeforeValidator(_item)]
 
 
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
-
-
 class Rule(_Strict):
     """permit | forbid | require_approval: which agents, which tools, where, and under which conditions."""
 
@@ -155,6 +263,8 @@ class Rule(_Strict):
     items: Annotated[tuple[ItemSpec, ...], BeforeValidator(_listify)] | None = None
     when: Conditions | None = None
     unless: Conditions | None = None
+    people: PeopleSelector | None = None  # the rule applies only to calls of these signed-in people
+    clients: ClientSelector | None = None  # ... and only through these MCP clients
     origin: str = Field(default="", exclude=True)  # file:line, filled by the loader
 
 
@@ -171,6 +281,7 @@ class PolicyFile(_Strict):
     agents: dict[Annotated[str, Field(pattern=_ID)], Agent] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    sign_in: SignIn | None = None
 
 
 class Policy(_Strict):
@@ -181,6 +292,11 @@ class Policy(_Strict):
     rules: tuple[Rule, ...]
     sources: tuple[str, ...] = ()
     secret_fields: frozenset[str] = frozenset()  # audit: argument names masked in every record
+    sign_in: SignIn = Field(default_factory=SignIn)  # which MCP clients may sign in (remote sign-in)
+
+    def person_agents(self) -> list[str]:
+        """The `acts_as: person` agents, in declaration order (the order people are matched in)."""
+        return [name for name, agent in self.agents.items() if agent.for_people]
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -237,9 +353,14 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
     seen: dict[str, str] = {}
     default_agent: str | None = None
     secret_fields: set[str] = set()
+    sign_in: SignIn | None = None
     problems: list[str] = []
     for pf, name in zip(files, names, strict=True):
         secret_fields.update(pf.audit.secret_fields)  # a union: a file can only add secrecy
+        if pf.sign_in is not None:
+            if sign_in is not None and sign_in != pf.sign_in:
+                problems.append(f"{name}: sign_in is set differently in two files; set it in one")
+            sign_in = pf.sign_in
         for agent_name, agent in pf.agents.items():
             if agent_name in agents:
                 problems.append(
@@ -262,6 +383,11 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
                 problems.append(f"{rule.origin}: rule {rule.id!r} names unknown agent {agent_name!r}")
     if default_agent is not None and default_agent not in agents:
         problems.append(f"default_agent {default_agent!r} is not a declared agent")
+    elif default_agent is not None and agents[default_agent].for_people:
+        problems.append(
+            f"default_agent {default_agent!r} acts as the signed-in person, and a call without a "
+            "signed-in person has none: choose another default_agent"
+        )
     if problems:
         raise PolicyError("\n".join(problems))
     return Policy(
@@ -270,6 +396,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         rules=tuple(rules),
         sources=tuple(names),
         secret_fields=frozenset(secret_fields),
+        sign_in=sign_in or SignIn(),
     )
 
 

@@ -70,6 +70,10 @@ def unknown(req: DecisionRequest, agents: Mapping[str, Agent], tools: Mapping[st
     return _decision("deny", (), f"{req.tool!r} is not a tool this server offers.")
 
 
+def no_person(agent: str) -> str:
+    return f"{agent} acts as the signed-in person, and this call comes from no signed-in person."
+
+
 def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     f = hits[0]
     target = next((u for u in req.uses if u.access.rank >= f.rank), None)

@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from box_mcp.errors import PolicyError
 from box_mcp.policy.engine import Engine, ToolInfo
-from box_mcp.policy.model import load_policy, policy_files
+from box_mcp.policy.model import SignIn, load_policy, policy_files
+
+if TYPE_CHECKING:
+    from box_mcp.identity import Person
 
 log = logging.getLogger("box_mcp.policy")
 
@@ -53,6 +56,19 @@ class PolicyStore:
     def agent_for_key(self, api_key: str) -> str | None:
         """The agent an inbound API key names under the current policy (HTTP's TokenVerifier asks this)."""
         return self.engine().agent_for_key(api_key)
+
+    def agent_for_person(self, person: Person) -> str | None:
+        """The agent a signed-in person connects as under the current policy: the first declared
+        `acts_as: person` agent whose people and clients match, else None (refused)."""
+        return self.engine().agent_for_person(person)
+
+    def person_agents(self) -> list[str]:
+        """The `acts_as: person` agents of the current policy (non-empty: remote sign-in is needed)."""
+        return self.engine().person_agents()
+
+    def sign_in_rules(self) -> SignIn:
+        """The current policy's `sign_in:` section: which MCP clients may sign in (people.client_allowed)."""
+        return self.engine().sign_in_rules()
 
     def engine(self) -> Engine:
         """The engine to decide this call with (reloaded first if the files changed)."""

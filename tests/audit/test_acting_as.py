@@ -17,7 +17,7 @@ from box_mcp.identity import ActingAs
 
 def hook(service: Any, identities: dict[str, IdentitySpec]) -> BrokerCredentials:
     broker = SimpleNamespace(settings=BrokerSettings(service_account=service))
-    return BrokerCredentials(broker, box=None, identities=identities.__getitem__)  # type: ignore[arg-type]
+    return BrokerCredentials(broker, box=None, identities=lambda agent, person: identities[agent])  # type: ignore[arg-type]
 
 
 def test_each_kind_of_identity_is_named_without_its_secret() -> None:

@@ -164,6 +164,7 @@ def test_ids_made_in_one_millisecond_share_its_time_prefix_and_nothing_else() ->
 def test_the_record_fields_are_the_typed_event_fields() -> None:
     assert CALLER_FIELDS == {
         "agent",
+        "person",
         "session_id",
         "client_name",
         "client_version",

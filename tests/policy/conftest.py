@@ -70,7 +70,7 @@ def ask() -> Callable[..., Decision]:
 def one_identity(box: Any) -> Lookup:
     """A lookup that gives every agent the same Box client (a developer token's identity)."""
 
-    async def lookup(agent: str) -> Any:
+    async def lookup(agent: str, person: Any = None) -> Any:
         return box
 
     return lookup

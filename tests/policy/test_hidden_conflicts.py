@@ -73,7 +73,7 @@ async def test_a_conflict_that_cannot_be_checked_is_withheld_without_saying_why(
                 raise BrokerError("the lookup identity's token could not be refreshed")
             return await w.box.get(path, **kw)
 
-    async def lookup(agent: str) -> Any:
+    async def lookup(agent: str, person: Any = None) -> Any:
         return Failing()
 
     w.gate = PolicyHooks(PolicyStore(_policy(tmp_path), tools_for_policy()), locator=Locator(lookup))

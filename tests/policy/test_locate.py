@@ -69,7 +69,7 @@ class FakeBox:
 
 
 def locator(box: FakeBox, **kw: Any) -> Locator:
-    async def lookup(agent: str) -> Any:
+    async def lookup(agent: str, person: Any = None) -> Any:
         return box
 
     return Locator(lookup, **kw)

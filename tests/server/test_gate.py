@@ -26,7 +26,7 @@ class Recorder(AllowAll, NoFilter, NoAudit):
         self.events: list[str] = []
         self.outcomes: list[Outcome] = []
 
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Any = None) -> bool:
         return tool.name not in self.deny
 
     async def decide(self, call: Call) -> Decision:

@@ -73,7 +73,7 @@ class _PerAgent(AllowAll):
     def __init__(self) -> None:
         self.agents: list[str] = []
 
-    def tool_visible(self, agent: str, tool: ToolSpec) -> bool:
+    def tool_visible(self, agent: str, tool: ToolSpec, person: Any = None) -> bool:
         return agent != "alice" or tool.name == "who_am_i"
 
     async def decide(self, call: Call) -> Decision:
