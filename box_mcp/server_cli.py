@@ -147,9 +147,9 @@ def check_agent(settings: Settings, policy: Any) -> None:
     agent = settings.agent or policy.default_agent or DEFAULT_AGENT
     if agent in policy.agents:
         return
-    keyed = any(entry.keys for entry in policy.agents.values())
+    keyed = any(entry.keys or entry.acts_as == "person" for entry in policy.agents.values())
     if settings.agent is None and settings.transport == "http" and keyed:
-        return  # every HTTP caller is named by its API key; nobody is the default agent
+        return  # every HTTP caller is named by its API key or sign-in; nobody is the default agent
     known = ", ".join(sorted(policy.agents)) or "none"
     if settings.agent is not None:
         why = f"--agent / BOX_MCP_AGENT {agent!r} is not an agent of the policy {settings.policy}"

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
-from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import cors_middleware, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
@@ -286,7 +286,7 @@ class Revocation:
 
     def __init__(self, provider: BoxMCPAuthProvider) -> None:
         self.provider = provider
-        self.authenticator = ClientAuthenticator(provider)  # type: ignore[arg-type]
+        self.authenticator = ClientAuthenticator(provider)
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -21,8 +21,7 @@ from box_mcp.http.oauth import CallerVerifier, OAuthVerifier, RemoteURLs, auth_r
 from box_mcp.http.signin import BOX_CALLBACK_PATH, CONSENT_PATH, BoxSignIn, SignInPages
 from box_mcp.policy.people import client_allowed, registration_allowed
 from box_mcp.policy.store import PolicyStore
-from box_mcp.remote.cimd import is_cimd_client_id
-from box_mcp.remote.cimd import CIMDResolver
+from box_mcp.remote.cimd import CIMDResolver, is_cimd_client_id
 from box_mcp.remote.provider import BoxMCPAuthProvider
 from box_mcp.remote.store import OAuthStore
 

@@ -643,7 +643,7 @@ class OAuthStore:
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT id FROM families WHERE {column} = ? AND revoked_at IS NULL",
-                (value,),  # noqa: S608 - column is ours
+                (value,),
             ).fetchall()
             for (family,) in rows:
                 self._revoke_family(db, family, why, now)

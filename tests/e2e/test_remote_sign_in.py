@@ -28,11 +28,25 @@ import pytest
 from mcp.client import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 from pydantic import AnyUrl
 
 from tests.e2e.browser import Browser, approve_all
-from tests.server.hostile_servers import HEADERS, encode, http_server, init_message, rpc_message, tool_call
+from tests.server.hostile_servers import (
+    HEADERS,
+    assert_audit_verifies,
+    audit_records,
+    encode,
+    http_server,
+    init_message,
+    rpc_message,
+    tool_call,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +112,9 @@ class Memory:
 class Person:
     """One person's MCP client: the SDK's OAuth provider, answering the browser part as `login`."""
 
-    def __init__(self, server_url: str, box_url: str, login: str, *, client_metadata_url: str | None = None) -> None:
+    def __init__(
+        self, server_url: str, box_url: str, login: str, *, client_metadata_url: str | None = None
+    ) -> None:
         self.storage = Memory()
         self.login = login
         self.box_url = box_url
@@ -149,10 +165,8 @@ async def _who(client: Client) -> dict[str, Any]:
 
 
 def _audit_records(data: Path) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted((data / "audit").glob("*.jsonl")):
-        records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return records
+    assert_audit_verifies(data)
+    return list(audit_records(data))
 
 
 def _vault_secrets(data: Path) -> list[str]:
@@ -161,7 +175,13 @@ def _vault_secrets(data: Path) -> list[str]:
 
     vault = SQLiteVault.open(data)
     try:
-        return [t for r in vault.list() if r.key.startswith("person:") for t in (r.access_token, r.refresh_token) if t]
+        return [
+            t
+            for r in vault.list()
+            if r.key.startswith("person:")
+            for t in (r.access_token, r.refresh_token)
+            if t
+        ]
     finally:
         vault.close()
 
@@ -227,7 +247,8 @@ async def test_a_url_only_client_signs_in_by_registration_and_runs_as_its_person
             assert bob.storage.client is not None
             async with httpx2.AsyncClient() as http:
                 revoked = await http.post(
-                    f"{base}/revoke", data={"token": second.access_token, "client_id": bob.storage.client.client_id}
+                    f"{base}/revoke",
+                    data={"token": second.access_token, "client_id": bob.storage.client.client_id},
                 )
                 assert revoked.status_code == 200
                 after = await http.post(
@@ -266,7 +287,9 @@ async def test_a_url_only_client_signs_in_by_registration_and_runs_as_its_person
     ]
     assert len(box_secrets) >= 4  # bob's and carol's Box access and refresh tokens
     readable = log.read_text() + "\n".join(json.dumps(r) for r in _audit_records(data))
-    readable += "\n".join(f"{url} {status} {text}" for p in (bob, carol) for v in p.visits for url, status, text in v.pages)
+    readable += "\n".join(
+        f"{url} {status} {text}" for p in (bob, carol) for v in p.visits for url, status, text in v.pages
+    )
     readable += "\n".join(v.final or "" for p in (bob, carol) for v in p.visits)
     for secret in filter(None, secrets):
         assert secret not in readable
@@ -312,13 +335,17 @@ async def test_a_client_id_metadata_document_client_signs_in_without_registering
     app = Starlette(routes=[Route("/clients/e2e.json", document)])
     data = tmp_path / "data"
     async with serving(app, sock):
-        async with http_server(emulator, data, "--policy", str(people_policy(tmp_path)), env=oauth_env(emulator)) as server:
+        async with http_server(
+            emulator, data, "--policy", str(people_policy(tmp_path)), env=oauth_env(emulator)
+        ) as server:
             ada = Person(server.url, emulator.base_url, "ada@acme.example", client_metadata_url=doc_url)
             async with ada.session() as client:
                 assert (await _who(client))["login"] == "ada@acme.example"
             assert ada.storage.client is not None and ada.storage.client.client_id == doc_url
             consent = next(text for v in ada.visits for url, _, text in v.pages if "/oauth/consent" in url)
-            assert "CIMD e2e client" in consent and "127.0.0.1" in consent  # names the client and its redirect host
+            assert (
+                "CIMD e2e client" in consent and "127.0.0.1" in consent
+            )  # names the client and its redirect host
     assert fetched  # box-mcp fetched the document itself
     calls = [r for r in _audit_records(data) if r.get("kind") == "call" and r.get("tool") == "who_am_i"]
     assert calls[-1]["person"]["client_id"] == doc_url
@@ -329,7 +356,9 @@ async def test_a_person_whose_box_grant_is_gone_is_sent_to_reconnect(emulator: A
     -32042 with box-mcp's connect page; one that did not gets a tool error naming it; the connect page
     refuses another Box account and stores the right one, after which the same token works again."""
     data = tmp_path / "data"
-    async with http_server(emulator, data, "--policy", str(people_policy(tmp_path)), env=oauth_env(emulator)) as server:
+    async with http_server(
+        emulator, data, "--policy", str(people_policy(tmp_path)), env=oauth_env(emulator)
+    ) as server:
         bob = Person(server.url, emulator.base_url, "bob@acme.example")
         async with bob.session() as client:
             await _who(client)
@@ -347,7 +376,11 @@ async def test_a_person_whose_box_grant_is_gone_is_sent_to_reconnect(emulator: A
             for t in (grant.refresh_token, grant.access_token):
                 await http.post(
                     f"{emulator.base_url}/oauth2/revoke",
-                    data={"token": t or "", "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]},
+                    data={
+                        "token": t or "",
+                        "client_id": oauth["client_id"],
+                        "client_secret": oauth["client_secret"],
+                    },
                 )
             auth = {"Authorization": f"Bearer {token.access_token}"}
             answers = {}
@@ -358,7 +391,11 @@ async def test_a_person_whose_box_grant_is_gone_is_sent_to_reconnect(emulator: A
                 assert opened.status_code == 200, opened.text
                 session = HEADERS | auth | {"mcp-session-id": opened.headers["mcp-session-id"]}
                 session["mcp-protocol-version"] = init["params"]["protocolVersion"]
-                await http.post(server.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+                await http.post(
+                    server.url,
+                    json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                    headers=session,
+                )
                 answers[name] = rpc_message(
                     await http.post(server.url, content=encode(tool_call(2, "who_am_i", {})), headers=session)
                 )
@@ -389,7 +426,9 @@ async def test_a_person_whose_box_grant_is_gone_is_sent_to_reconnect(emulator: A
             assert (await _who(client))["login"] == "bob@acme.example"
 
 
-async def test_the_demo_policy_for_people_starts_with_only_the_oauth_app(emulator: Any, tmp_path: Path) -> None:
+async def test_the_demo_policy_for_people_starts_with_only_the_oauth_app(
+    emulator: Any, tmp_path: Path
+) -> None:
     """policies/examples/team.yaml with only BOX_OAUTH_CLIENT_ID/SECRET set: it starts and serves."""
     team = Path(__file__).resolve().parents[2] / "policies" / "examples" / "team.yaml"
     data = tmp_path / "data"

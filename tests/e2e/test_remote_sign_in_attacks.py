@@ -92,13 +92,19 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-async def signed_in_code(http: httpx2.AsyncClient, server: Server, client_id: str, challenge: str) -> dict[str, str]:
-    visit = await server.browser(http).walk(authorize_url(server, client_id, challenge), approve_all("bob@acme.example"))
+async def signed_in_code(
+    http: httpx2.AsyncClient, server: Server, client_id: str, challenge: str
+) -> dict[str, str]:
+    visit = await server.browser(http).walk(
+        authorize_url(server, client_id, challenge), approve_all("bob@acme.example")
+    )
     assert visit.final is not None, visit.pages[-1:]
     return query_of(visit.final)
 
 
-async def redeem(http: httpx2.AsyncClient, server: Server, client_id: str, code: str, verifier: str) -> httpx2.Response:
+async def redeem(
+    http: httpx2.AsyncClient, server: Server, client_id: str, code: str, verifier: str
+) -> httpx2.Response:
     return await http.post(
         f"{server.base}/token",
         data={
@@ -131,7 +137,9 @@ async def test_a_token_for_another_resource_is_never_issued(server: Server) -> N
             assert answer["iss"] == server.base  # RFC 9207 on the error redirect too
 
 
-async def test_redirect_uri_mismatch_and_open_redirects_are_refused_without_redirecting(server: Server) -> None:
+async def test_redirect_uri_mismatch_and_open_redirects_are_refused_without_redirecting(
+    server: Server,
+) -> None:
     async with httpx2.AsyncClient(follow_redirects=False) as http:
         client = await register(http, server)
         other = await register(http, server, OTHER_REDIRECT)
@@ -148,7 +156,9 @@ async def test_redirect_uri_mismatch_and_open_redirects_are_refused_without_redi
             assert got.status_code == 400, (redirect, got.status_code, got.headers.get("location"))
             assert "redirect" in got.text.lower()
         # Loopback redirects match on any port (RFC 8252 §7.3): the same client on another port is fine.
-        moved = await http.get(authorize_url(server, client, challenge, redirect_uri="http://127.0.0.1:40001/callback"))
+        moved = await http.get(
+            authorize_url(server, client, challenge, redirect_uri="http://127.0.0.1:40001/callback")
+        )
         assert moved.status_code == 302 and "/oauth/consent?" in moved.headers["location"]
         assert other
 
@@ -217,7 +227,12 @@ async def test_the_consent_page_resists_csrf_and_answers_once(server: Server) ->
         assert page.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         cookie = page.headers["set-cookie"]
-        assert cookie.startswith("__Host-") and "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+        assert (
+            cookie.startswith("__Host-")
+            and "Secure" in cookie
+            and "HttpOnly" in cookie
+            and "Path=/" in cookie
+        )
         form = forms_of(page.text)[0][0]
         approve = form.fields | {"decision": "approve"}
         # An attacker's page posts the form: the browser sends no matching cookie / token.
@@ -272,7 +287,9 @@ async def test_client_id_metadata_documents_on_private_addresses_are_refused(ser
             assert "client" in got.text.lower()
 
 
-async def test_foreign_bearer_tokens_are_not_accepted(server: Server, emulator_session: Any, tmp_path: Path) -> None:
+async def test_foreign_bearer_tokens_are_not_accepted(
+    server: Server, emulator_session: Any, tmp_path: Path
+) -> None:
     """A Box token (no passthrough, ever) and a token another box-mcp issued are both 401."""
     async with httpx2.AsyncClient(timeout=20) as http:
         assert await mcp_status(http, server, emulator_session.token("bob")) == 401

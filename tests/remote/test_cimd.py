@@ -40,7 +40,9 @@ async def documents() -> AsyncIterator[tuple[str, list[str], dict[str, Any]]]:
             return Response(what, media_type="application/json")
         if what is None:
             return Response(status_code=404)
-        return Response(json.dumps(what), media_type="application/json", headers={"Cache-Control": "max-age=600"})
+        return Response(
+            json.dumps(what), media_type="application/json", headers={"Cache-Control": "max-age=600"}
+        )
 
     sock = bind(0, "127.0.0.1")
     sock.listen(16)
@@ -51,7 +53,11 @@ async def documents() -> AsyncIterator[tuple[str, list[str], dict[str, Any]]]:
 
 
 def doc(client_id: str, **extra: Any) -> dict[str, Any]:
-    return {"client_id": client_id, "client_name": "Test client", "redirect_uris": ["http://127.0.0.1:5000/cb"]} | extra
+    return {
+        "client_id": client_id,
+        "client_name": "Test client",
+        "redirect_uris": ["http://127.0.0.1:5000/cb"],
+    } | extra
 
 
 async def test_a_valid_document_is_fetched_once_and_cached() -> None:
@@ -144,8 +150,22 @@ async def test_malformed_client_id_urls_are_refused_without_a_fetch(client_id: s
 
 @pytest.mark.parametrize(
     "address",
-    ["10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "127.0.0.1", "::1", "fc00::1", "fe80::1",
-     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "100.64.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1"],
+    [
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.4",
+        "169.254.169.254",
+        "127.0.0.1",
+        "::1",
+        "fc00::1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+    ],
 )
 def test_private_and_special_addresses_are_refused(address: str) -> None:
     assert address_refused(address, allow_loopback=False) is not None

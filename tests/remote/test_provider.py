@@ -109,7 +109,9 @@ async def server(tmp_path: Path) -> AsyncIterator[AS]:
             store, issuer=BASE, resource=urls.resource, cimd=CIMDResolver(fetcher, allow_loopback=True)
         )
         app = Starlette(routes=auth_routes(provider, urls, registration=True, consent_path="/oauth/consent"))
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), follow_redirects=False) as http:
+        async with httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), follow_redirects=False
+        ) as http:
             yield AS(http, store, clock, tmp_path / "oauth.sqlite3")
     store.close()
 
@@ -125,15 +127,21 @@ async def test_the_whole_grant_expires_rotates_and_revokes(server: AS) -> None:
 
     server.clock.now += 3601  # the access token expires; the refresh token does not
     assert server.store.load_access(tokens["access_token"]) is None
-    rotated = await server.token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client})
+    rotated = await server.token(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client}
+    )
     assert rotated.status_code == 200, rotated.text
     fresh = rotated.json()
     assert server.store.load_access(fresh["access_token"]) is not None
 
-    revoke = await server.http.post(f"{BASE}/revoke", data={"token": fresh["refresh_token"], "client_id": client})
+    revoke = await server.http.post(
+        f"{BASE}/revoke", data={"token": fresh["refresh_token"], "client_id": client}
+    )
     assert revoke.status_code == 200
     assert server.store.load_access(fresh["access_token"]) is None  # the whole family
-    again = await server.token({"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"], "client_id": client})
+    again = await server.token(
+        {"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"], "client_id": client}
+    )
     assert again.json()["error"] == "invalid_grant"
 
 
@@ -161,9 +169,13 @@ async def test_a_reused_refresh_token_revokes_its_family_and_nothing_else(server
     mine = (await server.redeem(client, *await server.code(client))).json()
     theirs = (await server.redeem(client, *await server.code(client, person="43"))).json()
     rotated = (
-        await server.token({"grant_type": "refresh_token", "refresh_token": mine["refresh_token"], "client_id": client})
+        await server.token(
+            {"grant_type": "refresh_token", "refresh_token": mine["refresh_token"], "client_id": client}
+        )
     ).json()
-    reuse = await server.token({"grant_type": "refresh_token", "refresh_token": mine["refresh_token"], "client_id": client})
+    reuse = await server.token(
+        {"grant_type": "refresh_token", "refresh_token": mine["refresh_token"], "client_id": client}
+    )
     assert reuse.json()["error"] == "invalid_grant" and "revoked" in reuse.json()["error_description"]
     assert server.store.load_access(rotated["access_token"]) is None
     assert server.store.load_access(theirs["access_token"]) is not None  # another sign-in is untouched
@@ -173,7 +185,9 @@ async def test_refresh_tokens_expire_when_idle(server: AS) -> None:
     client = (await server.register())["client_id"]
     tokens = (await server.redeem(client, *await server.code(client))).json()
     server.clock.now += store_module.REFRESH_IDLE_SECONDS + 1
-    late = await server.token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client})
+    late = await server.token(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client}
+    )
     assert late.json()["error"] == "invalid_grant"
 
 
@@ -195,7 +209,11 @@ async def test_tokens_codes_and_links_are_stored_only_as_hashes(server: AS) -> N
     code, verifier = await server.code(client)
     tokens = (await server.redeem(client, code, verifier)).json()
     link = server.store.begin_connect("42")
-    raw = server.path.read_bytes() + (server.path.with_name("oauth.sqlite3-wal").read_bytes() if server.path.with_name("oauth.sqlite3-wal").exists() else b"")
+    raw = server.path.read_bytes() + (
+        server.path.with_name("oauth.sqlite3-wal").read_bytes()
+        if server.path.with_name("oauth.sqlite3-wal").exists()
+        else b""
+    )
     for secret in (code, tokens["access_token"], tokens["refresh_token"], link):
         assert secret.encode() not in raw
     assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
@@ -206,7 +224,12 @@ async def test_redirect_uris_match_exactly_but_loopback_on_any_port(server: AS) 
     client = (await server.register())["client_id"]
     other = (await server.register("https://other.example/cb"))["client_id"]
     assert other
-    query = {"response_type": "code", "client_id": client, "code_challenge": "x" * 43, "resource": f"{BASE}/mcp"}
+    query = {
+        "response_type": "code",
+        "client_id": client,
+        "code_challenge": "x" * 43,
+        "resource": f"{BASE}/mcp",
+    }
     for redirect, status in (
         ("http://127.0.0.1:6000/callback", 302),
         ("http://127.0.0.1:6000/callback/", 400),
@@ -218,17 +241,25 @@ async def test_redirect_uris_match_exactly_but_loopback_on_any_port(server: AS) 
         assert answer.status_code == status, (redirect, answer.text)
 
 
-async def test_registration_refuses_bad_redirects_and_floods(server: AS, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_registration_refuses_bad_redirects_and_floods(
+    server: AS, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for bad in ("http://evil.example/cb", "javascript:alert(1)"):
         answer = await server.http.post(
             f"{BASE}/register",
-            json={"redirect_uris": [bad], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"]},
+            json={
+                "redirect_uris": [bad],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code"],
+            },
         )
         assert answer.status_code == 400 and answer.json()["error"] == "invalid_redirect_uri", answer.text
     monkeypatch.setattr(store_module, "MAX_REGISTRATIONS_PER_MINUTE", 3)
     for _ in range(3):
         await server.register()
-    flood = await server.http.post(f"{BASE}/register", json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})
+    flood = await server.http.post(
+        f"{BASE}/register", json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}
+    )
     assert flood.status_code == 400 and "too many registrations" in flood.text
     server.clock.now += 61
     await server.register()  # a minute later it is fine again
@@ -247,7 +278,13 @@ async def test_unused_registrations_expire(server: AS) -> None:
 
 async def test_the_resource_is_required_and_must_be_this_server(server: AS) -> None:
     client = (await server.register())["client_id"]
-    base = {"response_type": "code", "client_id": client, "redirect_uri": REDIRECT, "code_challenge": "x" * 43, "state": "s"}
+    base = {
+        "response_type": "code",
+        "client_id": client,
+        "redirect_uri": REDIRECT,
+        "code_challenge": "x" * 43,
+        "state": "s",
+    }
     for resource in (None, "https://elsewhere.example/mcp", f"{BASE}/other"):
         query = base | ({"resource": resource} if resource else {})
         answer = await server.http.get(f"{BASE}/authorize?{urlencode(query)}")
