@@ -190,12 +190,12 @@ class ChallengeMiddleware:
         await self.app(scope, receive, send)
 
     async def _deny(self, send: Send, status: int, error: str | None, description: str) -> None:
-        parts = []
+        parts = ['realm="box-mcp"']
         if error is not None:
             parts += [f'error="{error}"', f'error_description="{description}"']
         if self.urls is not None:
             parts += [f'resource_metadata="{self.urls.resource_metadata}"', f'scope="{MCP_SCOPE}"']
-        challenge = "Bearer " + ", ".join(parts) if parts else "Bearer"
+        challenge = "Bearer " + ", ".join(parts)
         body = {"error": error or "unauthorized", "error_description": description}
         await _json(send, status, body, [(b"www-authenticate", challenge.encode())])
 

@@ -40,7 +40,7 @@ class RemoteSignIn:
     async def open(cls, settings: Settings, broker: Broker, events: Events) -> AsyncIterator[RemoteSignIn]:
         """Needs box-mcp's Box OAuth app (BOX_OAUTH_CLIENT_ID/SECRET): a ConfigError without it."""
         box = BoxSignIn(broker, redirect_uri="")  # the callback URL is set once the HTTP app knows its URL
-        http = httpx2.AsyncClient(follow_redirects=False)
+        http = httpx2.AsyncClient(follow_redirects=False, trust_env=False)  # no proxy from the env
         store = OAuthStore.open(settings.data_dir, access_ttl=settings.oauth_access_ttl)
         try:
             yield cls(

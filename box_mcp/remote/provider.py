@@ -181,6 +181,7 @@ class BoxMCPAuthProvider:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
+        self._still_allowed(client)
         try:
             return _token(self.store.redeem_code(authorization_code.code))
         except StoreError as exc:
@@ -204,10 +205,17 @@ class BoxMCPAuthProvider:
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
     ) -> OAuthToken:
+        self._still_allowed(client)
         try:
             return _token(self.store.rotate_refresh(refresh_token.token, tuple(scopes)))
         except StoreError as exc:
             raise TokenError("invalid_grant", str(exc)) from None
+
+    def _still_allowed(self, client: OAuthClientInformationFull) -> None:
+        """The policy may have changed since /authorize (hot reload): a refused client gets no token."""
+        refused = self.client_allowed(client)
+        if refused:
+            raise TokenError("unauthorized_client", refused)
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         record = self.store.load_access(token)

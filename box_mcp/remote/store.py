@@ -50,6 +50,7 @@ REFRESH_PREFIX = "bmcp_rt_"
 CODE_PREFIX = "bmcp_code_"
 TOUCH_SECONDS = 60.0
 CACHE_SIZE = 1024
+CACHE_SECONDS = 2.0  # a revocation by another process (`box-mcp auth logout --person`) applies within this
 
 Clock = Callable[[], float]
 Purpose = Literal["authorize", "connect"]
@@ -239,7 +240,8 @@ class OAuthStore:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
         self._secret = bytes(row[0])
-        self._cache: OrderedDict[str, AccessRecord] = OrderedDict()  # token hash -> record (hot path)
+        # token hash -> (record, cached until): the hot path, briefly (other processes revoke too)
+        self._cache: OrderedDict[str, tuple[AccessRecord, float]] = OrderedDict()
         self._touched: dict[str, float] = {}
 
     @classmethod
@@ -596,10 +598,12 @@ class OAuthStore:
         now = self._clock()
         cached = self._cache.get(key)
         if cached is not None:
-            if cached.expires_at < now:
+            record, until = cached
+            if record.expires_at < now:
                 self._cache.pop(key, None)
                 return None
-            return cached
+            if until >= now:
+                return record
         row = self._token_row(token, "access")
         if row is None or row[7] is not None or float(row[1]) < now:
             return None
@@ -613,7 +617,7 @@ class OAuthStore:
             str(family),
         )
         with self._lock:
-            self._cache[key] = record
+            self._cache[key] = (record, now + CACHE_SECONDS)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return record
@@ -624,7 +628,7 @@ class OAuthStore:
             (now, why, family),
         )
         with self._lock:
-            for key, record in list(self._cache.items()):
+            for key, (record, _) in list(self._cache.items()):
                 if record.family_id == family:
                     del self._cache[key]
 
