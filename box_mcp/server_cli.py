@@ -171,11 +171,26 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
     else:
         counts = f"{len(policy.agents)} agents, {len(policy.rules)} rules"
         head = f"{prefix}: GOVERNED by {settings.policy} ({counts})"
-    if keyed and policy is not None:  # callers are whoever their key names: describe each such agent
-        named = sorted(name for name, entry in policy.agents.items() if entry.keys)
-        who = f"named by API key ({', '.join(named)})"
+    people = sorted(
+        name for name, entry in (policy.agents if policy else {}).items() if entry.acts_as == "person"
+    )
+    urls = deployment.remote_urls
+    if keyed and policy is not None:  # callers are whoever their key or sign-in names: describe each agent
+        named = sorted(
+            name for name, entry in policy.agents.items() if entry.keys or entry.acts_as == "person"
+        )
+        keys = [name for name in named if name not in people]
+        who = "; ".join(
+            ([f"named by API key ({', '.join(keys)})"] if keys else [])
+            + ([f"each signed-in person ({', '.join(people)})"] if people else [])
+        )
         identity = "; ".join(f"{name}: {identity_label(deployment, name)}" for name in named)
-        tools = "; ".join(f"{len(server.gate.visible_tools(name))} listed for {name}" for name in named)
+        tools = "; ".join(
+            f"{name}: per person and policy"
+            if name in people
+            else f"{len(server.gate.visible_tools(name))} listed for {name}"
+            for name in named
+        )
     else:
         who = agent
         identity = identity_label(deployment, agent)
@@ -187,6 +202,14 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
         f"{prefix}:   Box URL:      {settings.api_url}",
         f"{prefix}:   audit log:    {settings.data_dir / 'audit'}",
         f"{prefix}:   tools:        {tools} (of {len(server.gate.tools)} served)",
+        *(
+            [
+                f"{prefix}:   sign-in:      OAuth for MCP clients; people connect by URL {urls.resource} "
+                f"(issuer {urls.issuer}; Box sign-in returns to {urls.page('/oauth/box/callback')})",
+            ]
+            if urls is not None
+            else []
+        ),
     ]
 
 

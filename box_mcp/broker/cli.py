@@ -72,9 +72,15 @@ def register(subparsers: Any) -> None:
     )
     p_status.set_defaults(func=_run(_status))
 
-    p_logout = sub.add_parser("logout", help="revoke a stored sign-in at Box and delete it")
+    p_logout = sub.add_parser(
+        "logout",
+        help="revoke a stored sign-in at Box and delete it (--person: a remotely signed-in person, and every "
+        "MCP client token box-mcp gave them)",
+    )
     common(p_logout)
-    p_logout.add_argument("--user-label", type=_label, default="default")
+    who = p_logout.add_mutually_exclusive_group()
+    who.add_argument("--user-label", type=_label, default="default")
+    who.add_argument("--person", help="a person signed in through remote sign-in: Box user id or login")
     p_logout.add_argument(
         "--forget",
         action="store_true",
@@ -168,6 +174,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         left = record.access_expires_at - now
         token_state = f"access token valid {int(left // 60)} min" if left > 0 else "access token expired"
         print(f"  {label:<16} {record.user_login or '?':<30} {health}; {token_state}")
+    _print_remote(settings)
     if not args.check:
         return 0
     identities: list[IdentitySpec] = []
@@ -217,7 +224,86 @@ def _printable(value: object) -> str:
     return "".join(ch for ch in str(value or "") if ch.isprintable())[:100]
 
 
+def _print_remote(settings: Settings) -> None:
+    """Remote sign-in's people and MCP clients (from the OAuth store in the data dir), if any."""
+    from box_mcp.remote.store import STORE_FILE, OAuthStore
+
+    if not (settings.data_dir / STORE_FILE).exists():
+        return
+    store = OAuthStore.open(settings.data_dir)
+    try:
+        people, clients = store.people(), store.clients()
+    finally:
+        store.close()
+    print("Signed-in people (remote sign-in):" if people else "Signed-in people (remote sign-in): none")
+    for person in people:
+        seen = time.strftime("%Y-%m-%d %H:%M", time.gmtime(person.last_seen))
+        connected = ", ".join(_printable(c) for c in person.clients) or "no live connection"
+        login = _printable(person.login or "?")
+        print(f"  {person.box_user_id:<14} {login:<30} last seen {seen} UTC; clients: {connected}")
+    print("MCP clients:" if clients else "MCP clients: none")
+    for client in clients:
+        how = "metadata document" if client.kind == "cimd" else "registered"
+        hosts = ", ".join(_printable(h) for h in client.redirect_hosts) or "-"
+        name = _printable(client.name or "")
+        print(f"  {_printable(client.client_id)}  {name or '(no name)'}  [{how}; redirects to {hosts}]")
+
+
+async def _logout_person(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign a remotely signed-in person out: revoke their Box grant at Box, delete it, and revoke every
+    token box-mcp issued to their MCP clients (a running server refuses them within seconds)."""
+    from box_mcp.remote.store import STORE_FILE, OAuthStore
+
+    client = BrokerSettings.from_settings(settings).oauth_client
+    if client is None and not args.forget:
+        print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)
+        return 2
+    person_id = args.person
+    store = OAuthStore.open(settings.data_dir) if (settings.data_dir / STORE_FILE).exists() else None
+    try:
+        if store is not None and not str(person_id).isdigit():
+            match = [p for p in store.people() if (p.login or "").lower() == str(person_id).lower()]
+            if not match:
+                print(f"No signed-in person {person_id!r} (see `box-mcp auth status`).")
+                return 1
+            person_id = match[0].box_user_id
+        revoked = store.revoke_person(person_id) if store is not None else 0
+        if store is not None:
+            store.forget_person(person_id)
+    finally:
+        if store is not None:
+            store.close()
+    removed = False
+    if _has_vault(settings):
+        vault = open_vault(settings)
+        try:
+            async with httpx2.AsyncClient(timeout=30.0) as http:
+                endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
+                removed = await logout(
+                    endpoint=endpoint,
+                    vault=vault,
+                    label="",
+                    key=f"person:{person_id}",
+                    client_id=client.client_id if client else "",
+                    client_secret=client.client_secret.get_secret_value() if client else "",
+                    forget_only=args.forget,
+                )
+        finally:
+            vault.close()
+    if not removed and not revoked:
+        print(f"No signed-in person {person_id!r}.")
+        return 1
+    how = "deleted locally" if args.forget else "revoked at Box and deleted"
+    print(
+        f"Signed out person {person_id}: Box grant {how if removed else 'not stored'}; {revoked} "
+        "MCP sign-in(s) revoked."
+    )
+    return 0
+
+
 async def _logout(args: argparse.Namespace, settings: Settings) -> int:
+    if args.person:
+        return await _logout_person(args, settings)
     client = BrokerSettings.from_settings(settings).oauth_client
     if client is None and not args.forget:
         print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)

@@ -222,9 +222,12 @@ async def logout(
     client_id: str,
     client_secret: str,
     forget_only: bool = False,
+    key: str | None = None,
 ) -> bool:
-    """Revoke the stored grant at Box, then delete it. False when nothing was stored."""
-    record = await anyio.to_thread.run_sync(vault.get, f"user:{label}")
+    """Revoke the stored grant at Box, then delete it. False when nothing was stored. `key` names the
+    vault record (a remotely signed-in person's `person:<id>`); else the label's `user:<label>`."""
+    key = key or f"user:{label}"
+    record = await anyio.to_thread.run_sync(vault.get, key)
     if record is None:
         return False
     if not forget_only:
@@ -237,4 +240,4 @@ async def logout(
                 except TokenRequestError as exc:
                     if exc.error not in ("invalid_grant", "invalid_token"):  # already dead is fine
                         raise
-    return await anyio.to_thread.run_sync(vault.delete, f"user:{label}")
+    return await anyio.to_thread.run_sync(vault.delete, key)

@@ -80,7 +80,8 @@ class BoxSignIn:
         oauth = broker.settings.oauth_client
         if oauth is None:
             raise ConfigError(
-                "remote sign-in needs box-mcp's Box OAuth app: set BOX_OAUTH_CLIENT_ID and BOX_OAUTH_CLIENT_SECRET"
+                "remote sign-in needs box-mcp's Box OAuth app: set BOX_OAUTH_CLIENT_ID and "
+                "BOX_OAUTH_CLIENT_SECRET"
             )
         self._broker = broker
         self._client_id = oauth.client_id
@@ -235,9 +236,11 @@ class SignInPages:
 <tr><th>Application</th><td>{_e(client["name"])} <span class="muted">({_e(client["how"])})</span></td></tr>
 <tr><th>Client id</th><td><code>{_e(pending.client_id)}</code></td></tr>
 <tr><th>Answer goes to</th><td><code>{_e(client["redirect_host"])}</code></td></tr>
-<tr><th>Box identity</th><td>the Box account you sign in with next: box-mcp acts as that user, never as anyone else</td></tr>
+<tr><th>Box identity</th><td>the Box account you sign in with next:
+box-mcp acts as that user, never as anyone else</td></tr>
 <tr><th>Policy agent</th><td>{agent_line}; the policy decides what it may do, folder by folder</td></tr>
-<tr><th>Access</th><td>{_e(" ".join(pending.scopes) or "box")}: until you sign out or the administrator revokes it</td></tr>
+<tr><th>Access</th><td>{_e(" ".join(pending.scopes) or "box")}:
+until you sign out or the administrator revokes it</td></tr>
 </table>
 <p>Only continue if you started this from {_e(client["name"])} yourself.</p>
 <form method="post" action="{CONSENT_PATH}">
@@ -400,7 +403,8 @@ stores nothing.</p>
         )
         return _page(
             "Connected — box-mcp",
-            "<h1>Box is connected again</h1><p>Go back to your MCP client and retry; you can close this window.</p>",
+            "<h1>Box is connected again</h1><p>Go back to your MCP client and retry; you can "
+            "close this window.</p>",
         )
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -498,11 +502,13 @@ _CSRF_TEXT = (
 
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1d232a}"
-    "h1{font-size:1.35rem;margin-bottom:.3rem}.lead{color:#444}table{border-collapse:collapse;margin:1rem 0;width:100%}"
-    "th{text-align:left;vertical-align:top;padding:.35rem 1rem .35rem 0;color:#555;font-weight:600;white-space:nowrap}"
+    "h1{font-size:1.35rem;margin-bottom:.3rem}.lead{color:#444}"
+    "table{border-collapse:collapse;margin:1rem 0;width:100%}"
+    "th{text-align:left;vertical-align:top;padding:.35rem 1rem .35rem 0;color:#555;font-weight:600}"
     "td{padding:.35rem 0}code{background:#f2f4f7;padding:.05rem .3rem;border-radius:3px;word-break:break-all}"
     ".muted{color:#777}button{font:inherit;padding:.55rem 1.2rem;margin:.5rem .5rem 0 0;border-radius:6px;"
-    "border:1px solid #bbb;background:#fff;cursor:pointer}button.primary{background:#0061d5;border-color:#0061d5;color:#fff}"
+    "border:1px solid #bbb;background:#fff;cursor:pointer}"
+    "button.primary{background:#0061d5;border-color:#0061d5;color:#fff}"
     "footer{margin-top:2.5rem;color:#888;font-size:.85rem}"
 )
 

@@ -340,7 +340,8 @@ class OAuthStore:
                 "SELECT client_id, info, created_at, last_used_at FROM clients"
             ).fetchall()
             cimd = self._db.execute(
-                "SELECT client_id, max(created_at) FROM families WHERE client_id LIKE 'http%' GROUP BY client_id"
+                "SELECT client_id, max(created_at) FROM families WHERE client_id LIKE 'http%' "
+                "GROUP BY client_id"
             ).fetchall()
         out = []
         for client_id, info, created, used in rows:
@@ -359,7 +360,8 @@ class OAuthStore:
         with self._tx() as db:
             db.execute("DELETE FROM pending WHERE expires_at < ?", (now,))
             db.execute(
-                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, redirect_explicit,"
+                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, "
+                "redirect_explicit,"
                 " state, scopes, code_challenge, resource, person_id, created_at, expires_at)"
                 " VALUES (?, 'authorize', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
@@ -384,7 +386,8 @@ class OAuthStore:
         with self._tx() as db:
             db.execute("DELETE FROM pending WHERE expires_at < ?", (now,))
             db.execute(
-                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, redirect_explicit,"
+                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, "
+                "redirect_explicit,"
                 " state, scopes, code_challenge, resource, person_id, created_at, expires_at)"
                 " VALUES (?, 'connect', '', NULL, '', 0, NULL, '[]', '', NULL, ?, ?, ?)",
                 (digest(request_id), person_id, now, now + PENDING_SECONDS),
@@ -486,7 +489,8 @@ class OAuthStore:
     def load_code(self, code: str) -> CodeRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT client_id, person_id, redirect_uri, redirect_explicit, code_challenge, resource, scopes,"
+                "SELECT client_id, person_id, redirect_uri, redirect_explicit, code_challenge, "
+                "resource, scopes,"
                 " expires_at FROM codes WHERE code_hash = ?",
                 (digest(code),),
             ).fetchone()
@@ -544,7 +548,8 @@ class OAuthStore:
         with self._lock:
             return self._db.execute(
                 "SELECT t.family_id, t.expires_at, t.used_at, f.client_id, f.person_id, f.scopes, f.resource,"
-                " f.revoked_at FROM tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ? AND t.kind = ?",
+                " f.revoked_at FROM tokens t JOIN families f ON f.id = t.family_id WHERE t.hash "
+                "= ? AND t.kind = ?",
                 (digest(token), kind),
             ).fetchone()
 
@@ -646,7 +651,7 @@ class OAuthStore:
         now = self._clock()
         with self._tx() as db:
             rows = db.execute(
-                f"SELECT id FROM families WHERE {column} = ? AND revoked_at IS NULL",
+                f"SELECT id FROM families WHERE {column} = ? AND revoked_at IS NULL",  # noqa: S608 - ours
                 (value,),
             ).fetchall()
             for (family,) in rows:
@@ -668,7 +673,8 @@ class OAuthStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO people VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (box_user_id) DO UPDATE SET "
-                "login = excluded.login, name = excluded.name, groups = excluded.groups, last_seen = excluded.last_seen",
+                "login = excluded.login, name = excluded.name, groups = excluded.groups, "
+                "last_seen = excluded.last_seen",
                 (box_user_id, login, name, json.dumps(list(groups)), now, now),
             )
 
@@ -693,8 +699,10 @@ class OAuthStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM people ORDER BY last_seen DESC").fetchall()
             live = self._db.execute(
-                "SELECT DISTINCT f.person_id, f.client_id FROM families f JOIN tokens t ON t.family_id = f.id "
-                "WHERE f.revoked_at IS NULL AND t.kind = 'refresh' AND t.used_at IS NULL AND t.expires_at >= ?",
+                "SELECT DISTINCT f.person_id, f.client_id FROM families f JOIN tokens t ON "
+                "t.family_id = f.id "
+                "WHERE f.revoked_at IS NULL AND t.kind = 'refresh' AND t.used_at IS NULL AND "
+                "t.expires_at >= ?",
                 (now,),
             ).fetchall()
         by_person: dict[str, list[str]] = {}

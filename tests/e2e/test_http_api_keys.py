@@ -87,7 +87,10 @@ async def test_each_key_is_its_agent_and_a_session_belongs_to_the_key_that_opene
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer ")
     # RFC 6750 §3.1: an error code only when a token was presented.
-    assert 'error="invalid_token"' in wrong.headers["www-authenticate"] and wrong.json()["error"] == "invalid_token"
+    assert (
+        'error="invalid_token"' in wrong.headers["www-authenticate"]
+        and wrong.json()["error"] == "invalid_token"
+    )
     for response in (bare, anonymous):
         assert "error=" not in response.headers["www-authenticate"]
         assert "bearer token" in response.json()["error_description"]

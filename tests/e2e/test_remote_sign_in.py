@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,7 +49,10 @@ from tests.server.hostile_servers import (
 
 pytestmark = pytest.mark.anyio
 
-REDIRECT = "http://127.0.0.1:33418/callback"  # nothing listens: the walk stops at the redirect to it
+REDIRECT = "http://127.0.0.1:33418/callback"
+TEAM_POLICY = (
+    Path(__file__).resolve().parents[2] / "policies" / "examples" / "team.yaml"
+)  # nothing listens: the walk stops at the redirect to it
 
 
 def people_policy(tmp_path: Path, *, writable: str = "0") -> Path:
@@ -430,11 +432,107 @@ async def test_the_demo_policy_for_people_starts_with_only_the_oauth_app(
     emulator: Any, tmp_path: Path
 ) -> None:
     """policies/examples/team.yaml with only BOX_OAUTH_CLIENT_ID/SECRET set: it starts and serves."""
-    team = Path(__file__).resolve().parents[2] / "policies" / "examples" / "team.yaml"
+    team = TEAM_POLICY
     data = tmp_path / "data"
     async with http_server(emulator, data, "--policy", str(team), env=oauth_env(emulator)) as server:
         async with httpx2.AsyncClient() as http:
             assert (await http.get(server.url.removesuffix("/mcp") + "/healthz")).status_code == 200
             bare = await http.post(server.url, content=encode(init_message()), headers=HEADERS)
         assert bare.status_code == 401 and "resource_metadata=" in bare.headers["www-authenticate"]
-    _ = subprocess, anyio  # (kept for helpers above)
+
+
+async def test_the_operator_lists_people_and_signs_one_out_everywhere(emulator: Any, tmp_path: Path) -> None:
+    """`box-mcp auth status` names people and clients; `auth logout --person` revokes the Box grant at
+    Box and every box-mcp token of that person, and the running server refuses them at once."""
+    import sys
+
+    from tests.server.hostile_servers import server_env
+
+    data = tmp_path / "data"
+    async with http_server(
+        emulator, data, "--policy", str(people_policy(tmp_path)), env=oauth_env(emulator)
+    ) as server:
+        bob = Person(server.url, emulator.base_url, "bob@acme.example")
+        async with bob.session() as client:
+            await _who(client)
+        from box_mcp.broker.vault import SQLiteVault
+
+        vault = SQLiteVault.open(data)
+        grant = vault.get(f"person:{emulator.user_id('bob')}")
+        vault.close()
+        assert grant is not None and grant.refresh_token
+        grant_refresh = grant.refresh_token
+        env = server_env(emulator, data, **oauth_env(emulator))
+        cli = [sys.executable, "-m", "box_mcp.cli", "auth"]
+        with anyio.fail_after(60):
+            status = await anyio.run_process(
+                [*cli, "status", "--box-url", emulator.base_url], env=env, check=False
+            )
+            out = await anyio.run_process(
+                [*cli, "logout", "--person", "bob@acme.example", "--box-url", emulator.base_url],
+                env=env,
+                check=False,
+            )
+        listed = status.stdout.decode()
+        assert status.returncode == 0, status.stderr.decode()
+        assert "bob@acme.example" in listed and "box-mcp e2e client" in listed
+        assert out.returncode == 0, out.stderr.decode()
+        assert "revoked at Box" in out.stdout.decode() and "1 MCP sign-in(s) revoked" in out.stdout.decode()
+        token = bob.storage.tokens
+        assert token is not None
+        async with httpx2.AsyncClient() as http:
+            for _ in range(40):  # the server's token cache lives 2 s: bounded wait
+                answer = await http.post(
+                    server.url,
+                    content=encode(init_message()),
+                    headers=HEADERS | {"Authorization": f"Bearer {token.access_token}"},
+                )
+                if answer.status_code == 401:
+                    break
+                await anyio.sleep(0.1)
+            assert answer.status_code == 401
+            oauth = emulator.credentials["oauth"]
+            box = await http.post(
+                f"{emulator.base_url}/oauth2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": grant_refresh,
+                    "client_id": oauth["client_id"],
+                    "client_secret": oauth["client_secret"],
+                },
+            )
+        assert box.status_code == 400  # Box no longer honours the grant
+    assert _vault_secrets(data) == []
+
+
+async def test_behind_a_proxy_the_public_url_names_everything(emulator: Any, tmp_path: Path) -> None:
+    """--public-url (a tunnel or reverse proxy in front): metadata, the challenge and the Box return use
+    it, and its host is accepted on /mcp (other hosts still get 421)."""
+    public = "https://box-mcp.example.com"
+    args = ("--policy", str(people_policy(tmp_path)), "--public-url", public)
+    log = tmp_path / "server.log"
+    with log.open("wb") as err:
+        async with http_server(
+            emulator, tmp_path / "data", *args, env=oauth_env(emulator), stderr=err
+        ) as server:
+            base = server.url.removesuffix("/mcp")
+            proxied = {"Host": "box-mcp.example.com"}
+            async with httpx2.AsyncClient() as http:
+                prm = (
+                    await http.get(f"{base}/.well-known/oauth-protected-resource/mcp", headers=proxied)
+                ).json()
+                meta = (await http.get(f"{base}/.well-known/oauth-authorization-server")).json()
+                bare = await http.post(server.url, content=encode(init_message()), headers=HEADERS | proxied)
+                stranger = await http.post(
+                    server.url, content=encode(init_message()), headers=HEADERS | {"Host": "evil.example"}
+                )
+    assert prm["resource"] == f"{public}/mcp" and prm["authorization_servers"] == [public]
+    assert meta["issuer"] == public and meta["authorization_endpoint"] == f"{public}/authorize"
+    assert bare.status_code == 401
+    assert (
+        f'resource_metadata="{public}/.well-known/oauth-protected-resource/mcp"'
+        in bare.headers["www-authenticate"]
+    )
+    assert stranger.status_code == 421
+    said = log.read_text()
+    assert f"people connect by URL {public}/mcp" in said and f"{public}/oauth/box/callback" in said

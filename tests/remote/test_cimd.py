@@ -162,7 +162,7 @@ async def test_malformed_client_id_urls_are_refused_without_a_fetch(client_id: s
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "100.64.0.1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 - an address refused, not bound
         "224.0.0.1",
         "240.0.0.1",
     ],
