@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 
 from box_mcp._serving import bind, serving
 from box_mcp.config import Settings
@@ -37,6 +38,36 @@ def demo_policy() -> Path:
             "(the demo never runs without its policy)"
         )
     return path
+
+
+def sign_in_policy() -> Path:
+    """The policy of `box-mcp demo --sign-in`: each signed-in person as their own Box user."""
+    path = POLICY_DIR / "examples" / "demo-people.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"the demo's sign-in policy is missing from this installation ({path}); reinstall box-mcp"
+        )
+    return path
+
+
+def sign_in_config(mcp_url: str) -> str:
+    """How a person connects a client by URL to the demo's remote sign-in, and what they will see."""
+    return "\n".join(
+        [
+            f"Connect by URL (OAuth): {mcp_url}",
+            "  Claude Code:  claude mcp add --transport http box-demo " + mcp_url,
+            "  VS Code (.vscode/mcp.json): "
+            + json.dumps({"servers": {"box-demo": {"type": "http", "url": mcp_url}}}),
+            "  Cursor (~/.cursor/mcp.json): " + json.dumps({"mcpServers": {"box-demo": {"url": mcp_url}}}),
+            "  Claude.ai / Claude Desktop custom connectors connect from Anthropic's cloud, so they need a",
+            "    public https URL: run `box-mcp serve` behind a tunnel or proxy with --public-url (README,",
+            '    "Connect Claude.ai / Claude Desktop / VS Code / Cursor by URL").',
+            "What the person sees: box-mcp's consent page (the client, where the answer goes, the",
+            "policy agent), then the emulator's Box sign-in (pick a seeded user, e.g. Bob Builder; no",
+            "password), then the client is connected and every call runs as that Box user under the",
+            "demo's people policy.",
+        ]
+    )
 
 
 def command_prefix() -> list[str]:
@@ -154,9 +185,15 @@ async def scripted_session(mcp_url: str, files: dict[str, str], folders: dict[st
 
 
 async def _demo(
-    port: int, emulator_port: int | None, data_dir: Path, script: bool, script_only: bool, out: Out
+    port: int,
+    emulator_port: int | None,
+    data_dir: Path,
+    script: bool,
+    script_only: bool,
+    out: Out,
+    sign_in: bool = False,
 ) -> int:
-    policy = demo_policy()
+    policy = sign_in_policy() if sign_in else demo_policy()
     from box_mcp.audit import verify
     from box_mcp.deployment import open_deployment
     from box_mcp.emulator.app import create_app
@@ -175,28 +212,70 @@ async def _demo(
         mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
         emu_app = create_app(data_dir=emu_dir, seed="demo", base_url=box_url)
         creds = emu_app.state.emulator.credentials
-        settings = Settings.load(
-            env={},
-            transport="http",
-            box_url=box_url,
-            data_dir=data_dir,
-            agent=DEMO_AGENT,
-            developer_token=_admin(creds)["developer_token"],
-            policy=policy,
-        )
+        if sign_in:  # only box-mcp's Box OAuth app: each person brings their own Box sign-in
+            settings = Settings.load(
+                env={},
+                transport="http",
+                box_url=box_url,
+                data_dir=data_dir / "sign-in",
+                oauth_client_id=creds["oauth"]["client_id"],
+                oauth_client_secret=creds["oauth"]["client_secret"],
+                policy=policy,
+            )
+        else:
+            settings = Settings.load(
+                env={},
+                transport="http",
+                box_url=box_url,
+                data_dir=data_dir,
+                agent=DEMO_AGENT,
+                developer_token=_admin(creds)["developer_token"],
+                policy=policy,
+            )
         await stack.enter_async_context(serving(emu_app, emu_sock))
         deployment = await stack.enter_async_context(open_deployment(settings, transport="http"))
+        app = deployment.http_app(port=mcp_port)
         for line in startup_summary(deployment, prefix="box-mcp demo"):
             print(line, file=sys.stderr, flush=True)
-        await stack.enter_async_context(serving(deployment.http_app(port=mcp_port), mcp_sock))
+        await stack.enter_async_context(serving(app, mcp_sock))
         if port_note:
             out(f"note: {port_note}")
+        if sign_in:
+            urls = deployment.remote_urls
+            assert urls is not None  # the people policy turns remote sign-in on
+            out(f"Box emulator: {box_url}  (state in {emu_dir})")
+            out(f"box-mcp:      {urls.resource}  (remote sign-in: each person as their own Box user)")
+            out(f"policy:       {policy}  (GOVERNED)")
+            out(f"audit log:    {settings.data_dir / 'audit'}")
+            out("")
+            out(sign_in_config(urls.resource))
+            out("")
+            async with httpx2.AsyncClient() as http:  # the discovery a URL-only client starts with
+                challenge = (await http.post(urls.resource, json={})).headers.get("www-authenticate", "")
+                meta = (
+                    await http.get(f"http://127.0.0.1:{mcp_port}/.well-known/oauth-authorization-server")
+                ).json()
+            out(f"Discovery: /mcp answers 401 with {challenge}")
+            out(
+                f"           authorization server {meta['issuer']}, "
+                f"registration {meta['registration_endpoint']}"
+            )
+            if not script_only:
+                out("Serving. Press Ctrl-C to stop.")
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        break
+                out("Stopping.")
+            return 0
         out(f"Box emulator: {box_url}  (state in {emu_dir})")
         out(f"box-mcp:      {mcp_url}  (agent '{DEMO_AGENT}'; the agent never sees a Box token)")
         out(f"policy:       {policy}  (GOVERNED)")
         out(f"audit log:    {data_dir / 'audit'}  (box-mcp audit tail --dir {data_dir / 'audit'})")
         out("")
         out(client_config(command_prefix(), mcp_url, data_dir))
+        out("")
+        out("Remote sign-in (connect a client by URL with OAuth; each person as their own Box user):")
+        out("  box-mcp demo --sign-in")
         out("")
         if script or script_only:
             out("Scripted session through a real MCP client over HTTP:")
@@ -276,13 +355,14 @@ def run(
     script: bool = True,
     script_only: bool = False,
     out: Out | None = None,
+    sign_in: bool = False,
 ) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
     directory = _directory(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    return anyio.run(_demo, port, emulator_port, directory, script, script_only, out or say)
+    return anyio.run(_demo, port, emulator_port, directory, script, script_only, out or say, sign_in)
 
 
 def run_stdio(*, data_dir: Path | None = None) -> int:

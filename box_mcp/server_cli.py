@@ -162,7 +162,9 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
     """What this server is about to do, for the person who started it (stderr; no secret in it)."""
     settings, server, policy = deployment.settings, deployment.server, deployment.policy
     agent = server.default_agent
-    keyed = deployment.verifier is not None and settings.transport == "http"
+    keyed = (
+        deployment.verifier is not None or deployment.remote is not None
+    ) and settings.transport == "http"
     if policy is None:
         head = (
             f"{prefix}: UNGOVERNED: no policy, every call is allowed "
@@ -272,6 +274,7 @@ def run_demo(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             script=not args.no_script,
             script_only=args.script_only,
+            sign_in=args.sign_in,
         )
     except KeyboardInterrupt:
         return 0
@@ -307,6 +310,12 @@ def register(subparsers: Any) -> None:
         help="the demo's emulator state and audit log [$BOX_MCP_DATA_DIR/demo; per-user data dir/demo]",
     )
     demo.add_argument("--no-script", action="store_true", help="skip the scripted session")
+    demo.add_argument(
+        "--sign-in",
+        action="store_true",
+        help="remote sign-in: serve the demo as an OAuth server; people connect a client by URL and sign in "
+        "to the emulator's Box as themselves (with --script-only: print how, check discovery, exit)",
+    )
     demo.add_argument("--script-only", action="store_true", help="run the scripted session, then exit")
     demo.add_argument(
         "--stdio",

@@ -181,3 +181,36 @@ def test_demo_stdio_when_the_demo_stopped_names_the_emulator_url(tmp_path: Path)
         f"box-mcp demo: the demo's Box emulator is not running at http://127.0.0.1:{port}: start "
         f"`box-mcp demo --data-dir {data}` in a terminal first (it serves until Ctrl-C)\n",
     )
+
+
+def test_the_sign_in_demo_prints_the_url_to_add_and_answers_discovery(tmp_path: Path) -> None:
+    """`box-mcp demo --sign-in`: the real command, no credentials in the environment; it serves the
+    people policy as an OAuth server, prints the URL to add and how, and checks discovery live."""
+    done = subprocess.run(  # noqa: S603
+        [
+            str(BOX_MCP),
+            "demo",
+            "--sign-in",
+            "--script-only",
+            "--port",
+            "0",
+            "--emulator-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = next(
+        line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("Connect by URL")
+    )
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
+    assert f"claude mcp add --transport http box-demo {url}" in done.stdout
+    assert 'resource_metadata="' in done.stdout and "registration http://127.0.0.1:" in done.stdout
+    assert "each signed-in person (people)" in done.stderr and f"people connect by URL {url}" in done.stderr
