@@ -174,7 +174,7 @@ class BoxMCPServer(Server[Any]):
         except InputRequired as pending:
             return pending.result
         except ConnectRequired as needed:
-            return connect_answer(ctx, needed)
+            return connect_answer(ctx, params, needed)
 
     async def run_stdio(self) -> None:
         """Serve one client on this process's stdin/stdout until it closes them."""
@@ -193,7 +193,7 @@ class BoxMCPServer(Server[Any]):
 
 
 def connect_answer(
-    ctx: ServerRequestContext[Any, Any], needed: ConnectRequired
+    ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams, needed: ConnectRequired
 ) -> CallToolResult | InputRequiredResult:
     """Tell a person to reconnect Box: a URL-mode elicitation where the client declared one (2026-07-28:
     an input_required round; 2025-11-25: the -32042 error), else the tool error naming the URL."""
@@ -201,6 +201,8 @@ def connect_answer(
     if caps is None or caps.elicitation is None or caps.elicitation.url is None:
         return needed.result
     if ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        if "connect_box" in (params.input_responses or {}):
+            return needed.result  # asked once already and still not connected: say so, do not loop
         ask = ElicitRequestURLParams(message=needed.message, url=needed.url)
         return InputRequiredResult(input_requests={"connect_box": ElicitRequest(params=ask)})
     ask = ElicitRequestURLParams(message=needed.message, url=needed.url, elicitation_id=uuid.uuid4().hex)

@@ -234,3 +234,62 @@ def test_an_approval_is_bound_to_the_exact_agent_tool_and_arguments() -> None:
 
     assert fp("a", "1") == fp("a", "1")
     assert len({fp("a", "1"), fp("a", "2"), fp("b", "1")}) == 3
+
+
+class _GrantGone(StaticCredentials):
+    """A signed-in person whose Box grant is gone: what the broker raises for a person agent."""
+
+    async def client_for(self, call: Call) -> Any:
+        from box_mcp.errors import NeedsSignIn
+
+        raise NeedsSignIn("the Box grant of person 42 was revoked", person_id="42")
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 input_required, or 2025-11-25 -32042
+async def test_a_person_whose_grant_is_gone_is_sent_to_reconnect_by_url(
+    emu: Any, box: Any, mode: str
+) -> None:
+    import mcp_types as types
+    from mcp.shared.exceptions import MCPError
+
+    rec = Recorder()
+    server = build_server(
+        Settings.load(env={}),
+        credentials=_GrantGone(box),
+        policy=rec,
+        results=rec,
+        audit=rec,
+        transport="memory",
+    )
+    minted: list[str] = []
+
+    def connect(person_id: str) -> str:
+        minted.append(person_id)
+        return f"https://box-mcp.example.com/connect/box?request=r{len(minted)}"
+
+    server.gate.connect = connect
+    opened: list[str] = []
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        assert params.mode == "url"
+        opened.append(params.url)
+        return types.ElicitResult(action="accept")
+
+    async with Client(server, elicitation_callback=on_elicit, mode=mode) as client:
+        if mode == "legacy":
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("who_am_i", {})
+            assert raised.value.error.code == -32042
+            urls = [e["url"] for e in (raised.value.error.data or {})["elicitations"]]
+        else:
+            # The SDK fulfils the input_required round (opens the URL) and retries; the grant is still
+            # gone, so the retry is refused the same way and the client gets the tool error with the link.
+            result = await client.call_tool("who_am_i", {})
+            assert result.is_error and "/connect/box?request=" in result.content[0].text
+            urls = opened
+    assert urls and urls[0].startswith("https://box-mcp.example.com/connect/box?request=")
+    assert minted and set(minted) == {"42"}
+    async with Client(server) as plain:  # no URL mode declared: the link is in the tool error
+        result = await plain.call_tool("who_am_i", {})
+    assert result.is_error and "https://box-mcp.example.com/connect/box?request=" in result.content[0].text
+    assert all(o.error_kind == "broker" for o in rec.outcomes)
