@@ -261,11 +261,7 @@ async def _demo(
                 f"registration {meta['registration_endpoint']}"
             )
             if not script_only:
-                out("Serving. Press Ctrl-C to stop.")
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        break
-                out("Stopping.")
+                await _serve_until_stopped(out)
             return 0
         out(f"Box emulator: {box_url}  (state in {emu_dir})")
         out(f"box-mcp:      {mcp_url}  (agent '{DEMO_AGENT}'; the agent never sees a Box token)")
@@ -289,12 +285,16 @@ async def _demo(
             )
             out("")
         if not script_only:
-            out("Serving. Press Ctrl-C to stop.")
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    break
-            out("Stopping.")
+            await _serve_until_stopped(out)
     return 1 if failures else 0
+
+
+async def _serve_until_stopped(out: Out) -> None:
+    out("Serving. Press Ctrl-C to stop.")
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            break
+    out("Stopping.")
 
 
 def _admin(credentials: dict[str, Any]) -> dict[str, Any]:

@@ -273,23 +273,8 @@ async def _logout_person(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if store is not None:
             store.close()
-    removed = False
-    if _has_vault(settings):
-        vault = open_vault(settings)
-        try:
-            async with httpx2.AsyncClient(timeout=30.0) as http:
-                endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
-                removed = await logout(
-                    endpoint=endpoint,
-                    vault=vault,
-                    label="",
-                    key=f"person:{person_id}",
-                    client_id=client.client_id if client else "",
-                    client_secret=client.client_secret.get_secret_value() if client else "",
-                    forget_only=args.forget,
-                )
-        finally:
-            vault.close()
+    key = f"person:{person_id}"
+    removed = _has_vault(settings) and await _revoke_grant(settings, key, forget=args.forget)
     if not removed and not revoked:
         print(f"No signed-in person {person_id!r}.")
         return 1
@@ -299,6 +284,26 @@ async def _logout_person(args: argparse.Namespace, settings: Settings) -> int:
         "MCP sign-in(s) revoked."
     )
     return 0
+
+
+async def _revoke_grant(settings: Settings, key: str, *, forget: bool) -> bool:
+    """Revoke the vault's grant `key` at Box (unless `forget`) and delete it; False if none was stored."""
+    client = BrokerSettings.from_settings(settings).oauth_client
+    vault = open_vault(settings)
+    try:
+        async with httpx2.AsyncClient(timeout=30.0) as http:
+            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
+            return await logout(
+                endpoint=endpoint,
+                vault=vault,
+                label="",
+                key=key,
+                client_id=client.client_id if client else "",
+                client_secret=client.client_secret.get_secret_value() if client else "",
+                forget_only=forget,
+            )
+    finally:
+        vault.close()
 
 
 async def _logout(args: argparse.Namespace, settings: Settings) -> int:
@@ -311,20 +316,7 @@ async def _logout(args: argparse.Namespace, settings: Settings) -> int:
     if not _has_vault(settings):
         print(f"No stored sign-in {args.user_label!r}.")
         return 1
-    vault = open_vault(settings)
-    try:
-        async with httpx2.AsyncClient(timeout=30.0) as http:
-            endpoint = TokenEndpoint(http, BoxEndpoints.for_box_url(settings.box_url))
-            removed = await logout(
-                endpoint=endpoint,
-                vault=vault,
-                label=args.user_label,
-                client_id=client.client_id if client else "",
-                client_secret=client.client_secret.get_secret_value() if client else "",
-                forget_only=args.forget,
-            )
-    finally:
-        vault.close()
+    removed = await _revoke_grant(settings, f"user:{args.user_label}", forget=args.forget)
     if not removed:
         print(f"No stored sign-in {args.user_label!r}.")
         return 1

@@ -28,7 +28,7 @@ from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthCli
 from pydantic import AnyUrl
 
 from box_mcp.remote.cimd import CIMDError, CIMDResolver, is_cimd_client_id, redirect_uri_problem
-from box_mcp.remote.store import AccessRecord, IssuedTokens, OAuthStateStore, StoreError
+from box_mcp.remote.store import IssuedTokens, OAuthStateStore, StoreError, TokenRecord
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _token(issued: IssuedTokens) -> OAuthToken:
     )
 
 
-def _access(token: str, record: AccessRecord, issuer: str) -> AccessToken:
+def _access(token: str, record: TokenRecord, issuer: str) -> AccessToken:
     return AccessToken(
         token=token,
         client_id=record.client_id,

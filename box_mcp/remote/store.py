@@ -98,17 +98,9 @@ class CodeRecord:
 
 
 @dataclass(frozen=True)
-class AccessRecord:
-    client_id: str
-    person_id: str
-    scopes: tuple[str, ...]
-    resource: str | None
-    expires_at: float
-    family_id: str
+class TokenRecord:
+    """What an access or refresh token grants: whose sign-in (family), through which client, for what."""
 
-
-@dataclass(frozen=True)
-class RefreshRecord:
     client_id: str
     person_id: str
     scopes: tuple[str, ...]
@@ -161,9 +153,9 @@ class OAuthStateStore(Protocol):
     def issue_code(self, pending: PendingAuthorization, *, person_id: str) -> str: ...
     def load_code(self, code: str) -> CodeRecord | None: ...
     def redeem_code(self, code: str) -> IssuedTokens: ...
-    def load_refresh(self, token: str) -> RefreshRecord | None: ...
+    def load_refresh(self, token: str) -> TokenRecord | None: ...
     def rotate_refresh(self, token: str, scopes: tuple[str, ...]) -> IssuedTokens: ...
-    def load_access(self, token: str) -> AccessRecord | None: ...
+    def load_access(self, token: str) -> TokenRecord | None: ...
     def revoke_token(self, token: str) -> bool: ...
     def revoke_person(self, person_id: str) -> int: ...
     def revoke_client(self, client_id: str) -> int: ...
@@ -241,7 +233,7 @@ class OAuthStore:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
         self._secret = bytes(row[0])
         # token hash -> (record, cached until): the hot path, briefly (other processes revoke too)
-        self._cache: OrderedDict[str, tuple[AccessRecord, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[TokenRecord, float]] = OrderedDict()
         self._touched: dict[str, float] = {}
 
     @classmethod
@@ -553,7 +545,7 @@ class OAuthStore:
                 (digest(token), kind),
             ).fetchone()
 
-    def load_refresh(self, token: str) -> RefreshRecord | None:
+    def load_refresh(self, token: str) -> TokenRecord | None:
         """The refresh token's grant, or None when unknown or revoked (a used one still loads: its reuse is
         detected, and punished, by `rotate_refresh`)."""
         if not token.startswith(REFRESH_PREFIX):
@@ -562,7 +554,7 @@ class OAuthStore:
         if row is None or row[7] is not None:
             return None
         family, expires, _, client_id, person_id, scopes, resource, _ = row
-        return RefreshRecord(
+        return TokenRecord(
             str(client_id),
             str(person_id),
             tuple(json.loads(str(scopes))),
@@ -595,7 +587,7 @@ class OAuthStore:
             self._used_client(db, client_id, now)
             return self._mint(db, family, scopes, now)
 
-    def load_access(self, token: str) -> AccessRecord | None:
+    def load_access(self, token: str) -> TokenRecord | None:
         """The access token's grant; None when unknown, expired or revoked. One indexed lookup, cached."""
         if not token.startswith(ACCESS_PREFIX):
             return None
@@ -613,7 +605,7 @@ class OAuthStore:
         if row is None or row[7] is not None or float(row[1]) < now:
             return None
         family, expires, _, client_id, person_id, scopes, resource, _ = row
-        record = AccessRecord(
+        record = TokenRecord(
             str(client_id),
             str(person_id),
             tuple(json.loads(str(scopes))),
