@@ -536,3 +536,32 @@ async def test_behind_a_proxy_the_public_url_names_everything(emulator: Any, tmp
     assert stranger.status_code == 421
     said = log.read_text()
     assert f"people connect by URL {public}/mcp" in said and f"{public}/oauth/box/callback" in said
+
+
+async def test_the_policy_decides_which_clients_may_sign_in(emulator: Any, tmp_path: Path) -> None:
+    """`sign_in:` in the policy: only clients redirecting to listed hosts register; with registration off
+    a registration is refused, naming the setting to change."""
+    policy = people_policy(tmp_path)
+    text = policy.read_text() + "sign_in:\n  redirect_hosts: [claude.ai, claude.com]\n"
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(text)
+    closed = tmp_path / "closed.yaml"
+    closed.write_text(policy.read_text() + "sign_in:\n  registration: false\n")
+    body = {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "x"}
+    claude = body | {"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]}
+    answers = {}
+    for name, path in (("hosts", hosts), ("closed", closed)):
+        async with http_server(
+            emulator, tmp_path / name, "--policy", str(path), env=oauth_env(emulator)
+        ) as server:
+            base = server.url.removesuffix("/mcp")
+            async with httpx2.AsyncClient() as http:
+                answers[name] = (
+                    await http.post(f"{base}/register", json=body),
+                    await http.post(f"{base}/register", json=claude),
+                )
+    local, listed = answers["hosts"]
+    assert local.status_code == 400 and "sign_in.redirect_hosts" in local.json()["error_description"]
+    assert listed.status_code == 201
+    for refused in answers["closed"]:
+        assert refused.status_code == 400 and "sign_in.registration" in refused.json()["error_description"]
