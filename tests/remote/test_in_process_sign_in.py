@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import anyio
 import httpx2
 import pytest
 
@@ -55,7 +56,9 @@ def deny_at(where: str) -> Chooser:
     return choose
 
 
-async def test_remote_sign_in_in_process(emulator: Any, tmp_path: Path) -> None:
+async def test_remote_sign_in_in_process(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with open_deployment(settings(emulator, tmp_path), transport="http") as deployment:
         sock = bind(0, "127.0.0.1")
         port = sock.getsockname()[1]
@@ -113,3 +116,33 @@ async def test_remote_sign_in_in_process(emulator: Any, tmp_path: Path) -> None:
             assert who.structured_content and who.structured_content["login"] == "ada@acme.example"
             expired = await http.get(f"{base}/oauth/consent?request=nope")
             assert expired.status_code == 400 and "expired or was already used" in expired.text
+
+            # The operator's side, as `box-mcp auth ...` runs it (cli.main is the command's entry point).
+            from box_mcp.cli import main
+
+            oauth = emulator.credentials["oauth"]
+            monkeypatch.setenv("BOX_OAUTH_CLIENT_ID", oauth["client_id"])
+            monkeypatch.setenv("BOX_OAUTH_CLIENT_SECRET", oauth["client_secret"])
+            where = ["--data-dir", str(tmp_path / "data"), "--box-url", emulator.base_url]
+            capsys.readouterr()
+            assert await anyio.to_thread.run_sync(main, ["auth", "status", *where]) == 0
+            listed = capsys.readouterr().out
+            assert "ada@acme.example" in listed and "Signed-in people" in listed and "registered" in listed
+            nobody = await anyio.to_thread.run_sync(
+                main, ["auth", "logout", "--person", "zed@acme.example", *where]
+            )
+            assert nobody == 1 and "No signed-in person" in capsys.readouterr().out
+            out = await anyio.to_thread.run_sync(
+                main, ["auth", "logout", "--person", "ada@acme.example", *where]
+            )
+            said = capsys.readouterr().out
+            assert out == 0 and "revoked at Box and deleted" in said, said
+            token = person.storage.tokens
+            assert token is not None
+            await anyio.sleep(2.1)  # the verifier's cache of a token lives 2 s
+            refused = await http.post(
+                f"{base}/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
+            )
+            assert refused.status_code == 401

@@ -293,3 +293,37 @@ async def test_the_resource_is_required_and_must_be_this_server(server: AS) -> N
         assert said["error"] == ["invalid_target"] and said["state"] == ["s"] and said["iss"] == [BASE]
     ok = await server.http.get(f"{BASE}/authorize?{urlencode(base | {'resource': f'{BASE}/mcp/'})}")
     assert ok.status_code == 302 and urlsplit(ok.headers["location"]).path == "/oauth/consent"
+
+
+async def test_people_and_clients_are_listed_and_revoked_as_a_whole(server: AS) -> None:
+    client = (await server.register())["client_id"]
+    tokens = (await server.redeem(client, *await server.code(client, person="42"))).json()
+    server.store.upsert_person("42", "ada@acme.example", "Ada", ("777",))
+    server.store.upsert_person("42", "ada@acme.example", "Ada A.", ("777", "778"))  # signs in again
+    server.clock.now += 120
+    server.store.touch_person("42")
+    (ada,) = server.store.people()
+    assert (ada.name, ada.groups, ada.clients) == ("Ada A.", ("777", "778"), (client,))
+    assert ada.last_seen == server.clock.now and ada.first_seen == server.clock.now - 120
+    (listed,) = server.store.clients()
+    assert listed.client_id == client and listed.kind == "dcr" and listed.redirect_hosts == ("127.0.0.1",)
+    assert server.store.revoke_client(client) == 1
+    assert server.store.load_access(tokens["access_token"]) is None
+    assert server.store.people()[0].clients == ()
+    assert server.store.revoke_person("42") == 0  # nothing live is left
+    assert server.store.forget_person("42") and server.store.person("42") is None
+    assert not server.store.revoke_token("bmcp_at_unknown")
+
+
+async def test_a_connect_link_is_single_use_and_has_no_code(server: AS) -> None:
+    link = server.store.begin_connect("42")
+    pending = server.store.pending(link)
+    assert pending is not None and pending.purpose == "connect" and pending.person_id == "42"
+    assert server.store.consent(link, box_state="st", box_verifier="v")
+    assert server.store.pending(link) is None  # answered: the page is not shown again
+    taken = server.store.take_by_box_state("st")
+    assert taken is not None and taken.person_id == "42" and taken.box_verifier == "v"
+    server.clock.now += store_module.PENDING_SECONDS + 1
+    late = server.store.begin_connect("42")
+    server.clock.now += store_module.PENDING_SECONDS + 1
+    assert server.store.pending(late) is None
