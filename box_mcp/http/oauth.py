@@ -112,16 +112,21 @@ class OAuthVerifier:
             return None
         stored = self._store.person(record.person_id)
         client = await self._provider.get_client(record.client_id)
-        if stored is None or client is None:  # the person was signed out, the client expired
+        if stored is None:  # the person was signed out
             return None
-        redirect = str(client.redirect_uris[0]) if client.redirect_uris else ""
+        if client is None and not is_cimd_client_id(record.client_id):  # the registration expired
+            return None
+        # A metadata document that cannot be fetched right now does not sign anyone out: the token was
+        # issued to that client id; only its display name and redirect host are unknown until it answers.
+        uris = client.redirect_uris if client is not None else None
+        redirect = str(uris[0]) if uris else ""
         person = Person(
             box_user_id=stored.box_user_id,
             login=stored.login,
             name=stored.name,
             groups=tuple(stored.groups),
             client_id=record.client_id,
-            client_name=client.client_name,
+            client_name=client.client_name if client is not None else None,
             redirect_host=urlsplit(redirect).hostname,
         )
         self._store.touch_person(stored.box_user_id)
