@@ -33,9 +33,17 @@ APPROVAL_SCHEMA: dict[str, Any] = {
 
 
 def call_fingerprint(call: Call) -> str:
-    """What an approval is bound to: agent, tool and exact arguments (sealed by the SDK in request_state)."""
+    """What an approval is bound to: agent, the signed-in person and their client (remote sign-in), tool
+    and exact arguments (sealed by the SDK in request_state): one person's approval is not another's."""
+    person = call.person
+    who = [person.box_user_id, person.client_id] if person is not None else None
     canonical = json.dumps(
-        {"agent": call.agent, "tool": call.tool.name, "args": call.args.model_dump(mode="json")},
+        {
+            "agent": call.agent,
+            "person": who,
+            "tool": call.tool.name,
+            "args": call.args.model_dump(mode="json"),
+        },
         sort_keys=True,
         separators=(",", ":"),
     )

@@ -234,6 +234,15 @@ def test_an_approval_is_bound_to_the_exact_agent_tool_and_arguments() -> None:
 
     assert fp("a", "1") == fp("a", "1")
     assert len({fp("a", "1"), fp("a", "2"), fp("b", "1")}) == 3
+    from dataclasses import replace
+
+    from box_mcp.identity import Person
+
+    args = spec.input_model.model_validate({"file_id": "1"})
+    base = Call("id", "a", spec, args, spec.resources(args), CallFacts(), "memory")
+    ada = replace(base, person=Person(box_user_id="7", client_id="c"))
+    bob = replace(base, person=Person(box_user_id="8", client_id="c"))
+    assert len({call_fingerprint(base), call_fingerprint(ada), call_fingerprint(bob)}) == 3
 
 
 class _GrantGone(StaticCredentials):
