@@ -222,7 +222,8 @@ class SignInPages:
         client = await self._client_facts(pending)
         agents = self.person_agents()
         if len(agents) == 1:
-            agent_line = f"<b>{_e(agents[0][0])}</b>" + (f": {_e(agents[0][1])}" if agents[0][1] else "")
+            description = agents[0][1].strip().rstrip(".")
+            agent_line = f"<b>{_e(agents[0][0])}</b>" + (f" ({_e(description)})" if description else "")
         else:
             agent_line = (
                 "the one of "
@@ -239,8 +240,9 @@ class SignInPages:
 <tr><th>Box identity</th><td>the Box account you sign in with next:
 box-mcp acts as that user, never as anyone else</td></tr>
 <tr><th>Policy agent</th><td>{agent_line}; the policy decides what it may do, folder by folder</td></tr>
-<tr><th>Access</th><td>{_e(" ".join(pending.scopes) or "box")}:
-until you sign out or the administrator revokes it</td></tr>
+<tr><th>Access</th><td>box-mcp's Box tools, as the policy allows (scope
+<code>{_e(" ".join(pending.scopes) or "box")}</code>), until you sign out or an administrator
+revokes it</td></tr>
 </table>
 <p>Only continue if you started this from {_e(client["name"])} yourself.</p>
 <form method="post" action="{CONSENT_PATH}">
@@ -504,7 +506,8 @@ _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1d232a}"
     "h1{font-size:1.35rem;margin-bottom:.3rem}.lead{color:#444}"
     "table{border-collapse:collapse;margin:1rem 0;width:100%}"
-    "th{text-align:left;vertical-align:top;padding:.35rem 1rem .35rem 0;color:#555;font-weight:600}"
+    "th{text-align:left;vertical-align:top;padding:.35rem 1rem .35rem 0;color:#555;font-weight:600;"
+    "white-space:nowrap}"
     "td{padding:.35rem 0}code{background:#f2f4f7;padding:.05rem .3rem;border-radius:3px;word-break:break-all}"
     ".muted{color:#777}button{font:inherit;padding:.55rem 1.2rem;margin:.5rem .5rem 0 0;border-radius:6px;"
     "border:1px solid #bbb;background:#fff;cursor:pointer}"
