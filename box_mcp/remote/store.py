@@ -347,42 +347,60 @@ class OAuthStore:
     # -- pending sign-ins ---------------------------------------------------------------------------
 
     def begin_authorization(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
-        request_id = _id()
-        now = self._clock()
-        with self._tx() as db:
-            db.execute("DELETE FROM pending WHERE expires_at < ?", (now,))
-            db.execute(
-                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, "
-                "redirect_explicit,"
-                " state, scopes, code_challenge, resource, person_id, created_at, expires_at)"
-                " VALUES (?, 'authorize', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                (
-                    digest(request_id),
-                    client.client_id,
-                    client.client_name,
-                    str(params.redirect_uri),
-                    int(params.redirect_uri_provided_explicitly),
-                    params.state,
-                    json.dumps(list(params.scopes or [])),
-                    params.code_challenge,
-                    params.resource,
-                    now,
-                    now + PENDING_SECONDS,
-                ),
-            )
-        return request_id
+        return self._begin(
+            "authorize",
+            client_id=client.client_id or "",
+            client_name=client.client_name,
+            redirect_uri=str(params.redirect_uri),
+            redirect_explicit=params.redirect_uri_provided_explicitly,
+            state=params.state,
+            scopes=tuple(params.scopes or ()),
+            code_challenge=params.code_challenge,
+            resource=params.resource,
+        )
 
     def begin_connect(self, person_id: str) -> str:
+        return self._begin("connect", person_id=person_id)
+
+    def _begin(
+        self,
+        purpose: Purpose,
+        *,
+        client_id: str = "",
+        client_name: str | None = None,
+        redirect_uri: str = "",
+        redirect_explicit: bool = False,
+        state: str | None = None,
+        scopes: tuple[str, ...] = (),
+        code_challenge: str = "",
+        resource: str | None = None,
+        person_id: str | None = None,
+    ) -> str:
+        """A pending sign-in, 10 minutes; its id (in the page's URL) is stored only as a hash."""
         request_id = _id()
         now = self._clock()
+        row = (
+            digest(request_id),
+            purpose,
+            client_id,
+            client_name,
+            redirect_uri,
+            int(redirect_explicit),
+            state,
+            json.dumps(list(scopes)),
+            code_challenge,
+            resource,
+            person_id,
+            now,
+            now + PENDING_SECONDS,
+        )
         with self._tx() as db:
             db.execute("DELETE FROM pending WHERE expires_at < ?", (now,))
             db.execute(
-                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri, "
-                "redirect_explicit,"
-                " state, scopes, code_challenge, resource, person_id, created_at, expires_at)"
-                " VALUES (?, 'connect', '', NULL, '', 0, NULL, '[]', '', NULL, ?, ?, ?)",
-                (digest(request_id), person_id, now, now + PENDING_SECONDS),
+                "INSERT INTO pending (id_hash, purpose, client_id, client_name, redirect_uri,"
+                " redirect_explicit, state, scopes, code_challenge, resource, person_id, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
             )
         return request_id
 
