@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from box_mcp.http.oauth import RemoteURLs
+    from box_mcp.state.audit import PostgresAuditLog
 
 
 @dataclass
@@ -174,6 +175,16 @@ def _broker(settings: Settings, events: Events) -> Broker:
     return broker
 
 
+async def _audit_log(settings: Settings, key: bytes | None) -> AuditLog | PostgresAuditLog:
+    """The deployment's audit log: one chain in PostgreSQL shared by every replica when a database is
+    configured, else the JSONL files in the data dir."""
+    if settings.database_url is not None:
+        from box_mcp.state.audit import PostgresAuditLog  # loads psycopg only for a deployment that uses it
+
+        return await PostgresAuditLog.open(settings.database_url, key=key)
+    return await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
+
+
 @asynccontextmanager
 async def open_deployment(settings: Settings, *, transport: TransportKind) -> AsyncIterator[Deployment]:
     """Build the deployment `settings` describe, serving over `transport`; closed on exit."""
@@ -201,7 +212,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             policy = PolicyHooks(store, locator=Locator(credentials.lookup_client))
 
         key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
-        log = await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
+        log = await _audit_log(settings, key)
         stack.push_async_callback(log.aclose)
         audit = GateAudit(log, secret_fields=policy.secret_fields if policy is not None else None)
         events.connect(audit.sink)

@@ -1,4 +1,5 @@
-"""`box-mcp audit tail | query | verify | reindex | new-key`: read, search and prove the audit log.
+"""`box-mcp audit tail | query | verify | export | reindex | new-key`: read, search and prove the audit log,
+in the data dir's files or, for a deployment on PostgreSQL (BOX_MCP_DATABASE_URL), in its database.
 
 verify exit status: 0 the chain is intact and every write intent has its outcome; 1 tampered (the first
 bad record is named); 2 intact but incomplete (intents without outcome, or a torn last line from a
@@ -8,13 +9,16 @@ crash); 3 the log cannot be read at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+from pydantic import SecretStr
 
 from box_mcp.config import Settings
 from box_mcp.errors import AuditError, ConfigError
@@ -66,6 +70,32 @@ def _directory(args: argparse.Namespace, settings: Settings) -> Path:
     return Path(args.dir).expanduser() if args.dir else settings.data_dir / "audit"
 
 
+def _database(args: argparse.Namespace, settings: Settings) -> SecretStr | None:
+    """The PostgreSQL the log is in (--database-url, else BOX_MCP_DATABASE_URL), unless --dir names a
+    file log: a deployment on PostgreSQL keeps its one chain there."""
+    if getattr(args, "dir", None):
+        return None
+    if getattr(args, "database_url", None):
+        return Settings.load(database_url=args.database_url).database_url
+    return settings.database_url
+
+
+@contextlib.contextmanager
+def _source(
+    args: argparse.Namespace, settings: Settings
+) -> Iterator[Callable[..., Iterator[dict[str, Any]]]]:
+    """The `query` function of the log the arguments name: the PostgreSQL chain or a directory's."""
+    url = _database(args, settings)
+    if url is None:
+        directory = _directory(args, settings)
+        yield lambda **filters: query(directory, **filters)
+        return
+    from box_mcp.state.audit import PostgresAuditReader
+
+    with PostgresAuditReader.open(url) as reader:
+        yield reader.query
+
+
 def _emit(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> int:
     count = 0
     for rec in records:
@@ -76,7 +106,7 @@ def _emit(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> int:
 
 
 def follow(
-    directory: Path,
+    search: Callable[..., Iterator[dict[str, Any]]],
     filters: dict[str, Any],
     *,
     after_seq: int,
@@ -87,26 +117,30 @@ def follow(
 ) -> None:
     """Print new matching records as they are written, until `stop` is set."""
     while not stop.is_set():
-        for rec in query(directory, after_seq=after_seq, **filters):
+        for rec in search(after_seq=after_seq, **filters):
             _emit([rec], as_json, out)
             after_seq = max(after_seq, int(rec["seq"]))
         stop.wait(interval)
 
 
 def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
-    directory = _directory(args, settings)
+    with _source(args, settings) as search:
+        return _tail(args, search)
+
+
+def _tail(args: argparse.Namespace, search: Callable[..., Iterator[dict[str, Any]]]) -> int:
     filters: dict[str, Any] = {
         "agent": args.agent,
         "tool": args.tool,
         "denied": True if args.denied else None,
     }
-    newest = list(query(directory, limit=args.lines, newest_first=True, **filters))
+    newest = list(search(limit=args.lines, newest_first=True, **filters))
     _emit(reversed(newest), args.json, sys.stdout)
     if args.follow:
         after = int(newest[0]["seq"]) if newest else 0
         try:
             follow(
-                directory, filters, after_seq=after, as_json=args.json, out=sys.stdout, stop=threading.Event()
+                search, filters, after_seq=after, as_json=args.json, out=sys.stdout, stop=threading.Event()
             )
         except KeyboardInterrupt:
             return 0
@@ -114,20 +148,19 @@ def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    directory = _directory(args, settings)
     denied = {"yes": True, "no": False, None: None}[args.denied]
-    records = query(
-        directory,
-        since=args.since,
-        until=args.until,
-        agent=args.agent,
-        tool=args.tool,
-        item=args.item,
-        kind=args.kind,
-        denied=denied,
-        limit=args.limit,
-    )
-    _emit(records, args.json, sys.stdout)
+    with _source(args, settings) as search:
+        records = search(
+            since=args.since,
+            until=args.until,
+            agent=args.agent,
+            tool=args.tool,
+            item=args.item,
+            kind=args.kind,
+            denied=denied,
+            limit=args.limit,
+        )
+        _emit(records, args.json, sys.stdout)
     return 0
 
 
@@ -141,13 +174,23 @@ def _parse_anchor(text: str) -> Head:
 
 
 def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    directory = _directory(args, settings)
-    if not directory.is_dir():
-        print(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR", file=sys.stderr)
-        return EXIT_UNREADABLE
     key_file = Path(args.key_file).expanduser() if args.key_file else settings.audit_key_file
     key = load_key(key_file) if key_file else None
-    report = verify(directory, anchor=_parse_anchor(args.anchor) if args.anchor else None, key=key)
+    anchor = _parse_anchor(args.anchor) if args.anchor else None
+    url = _database(args, settings)
+    if url is not None:
+        from box_mcp.state.audit import PostgresAuditReader
+
+        with PostgresAuditReader.open(url) as reader:
+            report = reader.verify(anchor=anchor, key=key)
+        where = "PostgreSQL"
+    else:
+        directory = _directory(args, settings)
+        if not directory.is_dir():
+            print(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR", file=sys.stderr)
+            return EXIT_UNREADABLE
+        report = verify(directory, anchor=anchor, key=key)
+        where = f"{report.files} file(s)"
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False))
         return report.exit_code
@@ -155,7 +198,7 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"TAMPERED: the chain breaks at {_safe(report.first_bad)}")
         print(f"  {report.count} records before it verify")
     else:
-        print(f"ok: {report.count} records in {report.files} file(s) verify from genesis")
+        print(f"ok: {report.count} records in {where} verify from genesis")
         if key is not None:
             print(f"  {report.sealed} sealed with the key; {report.unsealed} written before it was set")
         print(
@@ -175,6 +218,25 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
                 f"{_safe(intent.get('agent'))}  {_safe(intent.get('tool'))}  {_safe(items)}"
             )
     return report.exit_code
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    out = Path(args.out).expanduser()
+    url = _database(args, settings)
+    if url is None:
+        raise AuditError(
+            "the file log is already JSONL: copy its directory; export reads a log kept in PostgreSQL "
+            "(--database-url, or BOX_MCP_DATABASE_URL)"
+        )
+    from box_mcp.state.audit import PostgresAuditReader
+
+    with PostgresAuditReader.open(url) as reader:
+        count, files = reader.export(out)
+    print(
+        f"exported {count} records into {files} file(s) in {out}; "
+        f"check them with `box-mcp audit verify --dir {out}`"
+    )
+    return 0
 
 
 def _cmd_new_key(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,6 +260,9 @@ def _guard(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[[arg
             return 2
         try:
             return func(args, settings)
+        except ConfigError as exc:  # a bad --database-url
+            print(f"box-mcp audit: {exc}", file=sys.stderr)
+            return 2
         except AuditError as exc:
             print(f"box-mcp audit: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
@@ -216,8 +281,16 @@ def register(subparsers: Any) -> None:
     )
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def source(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dir", help="audit directory (default: $BOX_MCP_DATA_DIR/audit or user data dir)")
+        p.add_argument(
+            "--database-url",
+            help="the PostgreSQL of a deployment on several replicas (default: $BOX_MCP_DATABASE_URL, "
+            "read unless --dir is given)",
+        )
+
+    def common(p: argparse.ArgumentParser) -> None:
+        source(p)
         p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     tail = sub.add_parser("tail", help="the latest records, one line each")
@@ -250,6 +323,11 @@ def register(subparsers: Any) -> None:
         "also prove every sealed record was written by its holder",
     )
     v.set_defaults(func=_guard(_cmd_verify))
+
+    e = sub.add_parser("export", help="write a PostgreSQL-kept chain as the file log's JSONL files")
+    source(e)
+    e.add_argument("--out", required=True, help="an empty directory for the daily audit-*.jsonl files")
+    e.set_defaults(func=_guard(_cmd_export))
 
     k = sub.add_parser("new-key", help="create an HMAC key file for sealing records")
     k.add_argument("path")

@@ -37,6 +37,30 @@ CREATE INDEX IF NOT EXISTS items_name ON items(name);
 PAGE = 500
 
 
+def columns(data: dict[str, Any]) -> tuple[Any, ...]:
+    """A record's searchable columns (seq, id, time, kind, agent, tool, session_id, effect, status), as
+    the SQLite index and the PostgreSQL log both store them."""
+    decision = data.get("decision") or {}
+    outcome = data.get("outcome") or {}
+    return (
+        int(data["seq"]),
+        data.get("id"),
+        data.get("time"),
+        data.get("kind"),
+        data.get("agent"),
+        data.get("tool"),
+        data.get("session_id"),
+        decision.get("effect"),
+        outcome.get("status"),
+    )
+
+
+def item_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """(seq, type, id, name) of each item a record names."""
+    seq = int(data["seq"])
+    return [(seq, i.get("type"), i.get("id"), i.get("name")) for i in data.get("items") or ()]
+
+
 def connect(directory: Path, *, in_memory: bool = False) -> sqlite3.Connection:
     """The index of `directory`, created if missing; `in_memory` builds a throw-away one instead."""
     path = directory / INDEX_NAME
@@ -90,29 +114,11 @@ def catch_up(conn: sqlite3.Connection, directory: Path) -> int:
             lines += 1
             try:
                 data = json.loads(raw)
-                seq = int(data["seq"])
-            except (ValueError, KeyError, TypeError):
+                row, named = columns(data), item_rows(data)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # not a record: verify names it; the index skips it
-            decision = data.get("decision") or {}
-            outcome = data.get("outcome") or {}
-            rows.append(
-                (
-                    seq,
-                    data.get("id"),
-                    data.get("time"),
-                    data.get("kind"),
-                    data.get("agent"),
-                    data.get("tool"),
-                    data.get("session_id"),
-                    decision.get("effect"),
-                    outcome.get("status"),
-                    path.name,
-                    lines,
-                    raw.decode("utf-8", "replace"),
-                )
-            )
-            for item in data.get("items") or ():
-                items.append((seq, item.get("type"), item.get("id"), item.get("name")))
+            rows.append((*row, path.name, lines, raw.decode("utf-8", "replace")))
+            items.extend(named)
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
@@ -172,15 +178,15 @@ def parse_time(value: str | datetime, *, now: datetime | None = None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _item_clause(item: str) -> tuple[str, list[Any]]:
+def _item_clause(item: str, mark: str, items: str) -> tuple[str, list[Any]]:
     kind, sep, ident = item.partition(":")
+    # `items` and `mark` are this module's callers' constants, never input; the values are bound.
     if sep and kind and ident:
-        return "seq IN (SELECT seq FROM items WHERE type = ? AND id = ?)", [kind, ident]
-    return "seq IN (SELECT seq FROM items WHERE id = ? OR name = ?)", [item, item]
+        return f"seq IN (SELECT seq FROM {items} WHERE type = {mark} AND id = {mark})", [kind, ident]  # noqa: S608
+    return f"seq IN (SELECT seq FROM {items} WHERE id = {mark} OR name = {mark})", [item, item]  # noqa: S608
 
 
-def query(
-    directory: Path,
+def filter_clauses(
     *,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -188,33 +194,27 @@ def query(
     tool: str | None = None,
     item: str | None = None,
     denied: bool | None = None,
-    limit: int | None = None,
     kind: str | None = None,
     after_seq: int | None = None,
-    newest_first: bool = False,
-) -> Iterator[dict[str, Any]]:
-    """Records matching every given filter, oldest first (or newest first), as dicts.
-
-    `item` is a Box id, `type:id` (file:123) or an item name; `denied=True` keeps records whose decision
-    was deny, `denied=False` the others. The index catches up with the JSONL before answering.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise AuditError(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR")
+    mark: str = "?",
+    items_table: str = "items",
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses (fixed strings; `mark` is the driver's placeholder) and their bound values for
+    `query`'s filters, over the records and items tables that the SQLite index and PostgreSQL share."""
     where: list[str] = []
     params: list[Any] = []
     if since is not None:
-        where.append("time >= ?")
+        where.append(f"time >= {mark}")
         params.append(parse_time(since))
     if until is not None:
-        where.append("time < ?")
+        where.append(f"time < {mark}")
         params.append(parse_time(until))
     for column, value in (("agent", agent), ("tool", tool), ("kind", kind)):
         if value is not None:
-            where.append(f"{column} = ?")
+            where.append(f"{column} = {mark}")
             params.append(value)
     if item is not None:
-        clause, extra = _item_clause(item)
+        clause, extra = _item_clause(item, mark, items_table)
         where.append(clause)
         params.extend(extra)
     if denied is True:
@@ -222,8 +222,28 @@ def query(
     elif denied is False:
         where.append("(effect IS NULL OR effect != 'deny')")
     if after_seq is not None:
-        where.append("seq > ?")
+        where.append(f"seq > {mark}")
         params.append(after_seq)
+    return where, params
+
+
+def query(
+    directory: Path,
+    *,
+    limit: int | None = None,
+    newest_first: bool = False,
+    **filters: Any,
+) -> Iterator[dict[str, Any]]:
+    """Records matching every given filter (`filter_clauses`' keywords), oldest first (or newest
+    first), as dicts.
+
+    `item` is a Box id, `type:id` (file:123) or an item name; `denied=True` keeps records whose decision
+    was deny, `denied=False` the others. The index catches up with the JSONL before answering.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AuditError(f"no audit log at {directory}: pass --dir or set BOX_MCP_DATA_DIR")
+    where, params = filter_clauses(**filters)
     try:
         conn = connect(directory)
         try:

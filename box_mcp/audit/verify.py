@@ -79,7 +79,7 @@ class VerifyReport:
         }
 
 
-def _check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple[dict[str, Any] | None, str]:
+def check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple[dict[str, Any] | None, str]:
     """The parsed record and '' when the line is good, else what is wrong with it."""
     try:
         data = json.loads(raw)
@@ -107,7 +107,7 @@ def _check_line(raw: bytes, expect_seq: int, prev_hash: str, date: str) -> tuple
     return data, ""
 
 
-def _check_mac(data: dict[str, Any], key: bytes, report: VerifyReport) -> str:
+def check_mac(data: dict[str, Any], key: bytes, report: VerifyReport) -> str:
     mac = data.get("mac")
     if mac is None:
         if report.sealed:
@@ -155,9 +155,9 @@ def verify(directory: Path, *, anchor: Head | None = None, key: bytes | None = N
                     )
                     break
                 return fail(path.name, number, None, "a line without its newline inside the log (edited)")
-            data, why = _check_line(raw, expect_seq, prev_hash, date)
+            data, why = check_line(raw, expect_seq, prev_hash, date)
             if not why and data is not None and key is not None:
-                why = _check_mac(data, key, report)
+                why = check_mac(data, key, report)
             if why:
                 return fail(path.name, number, data, why)
             assert data is not None

@@ -51,6 +51,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
     """,
     ),
+    Migration(
+        2,
+        "audit chain (one for every replica; the head row is the writers' lock)",
+        """
+        CREATE TABLE audit_records (
+            seq BIGINT PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            time TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            agent TEXT,
+            tool TEXT,
+            session_id TEXT,
+            effect TEXT,
+            status TEXT,
+            line BYTEA NOT NULL
+        );
+        CREATE INDEX audit_records_time ON audit_records (time);
+        CREATE INDEX audit_records_agent ON audit_records (agent, seq);
+        CREATE INDEX audit_records_tool ON audit_records (tool, seq);
+        CREATE TABLE audit_items (seq BIGINT NOT NULL, type TEXT, id TEXT, name TEXT);
+        CREATE INDEX audit_items_id ON audit_items (id);
+        CREATE INDEX audit_items_name ON audit_items (name);
+        CREATE TABLE audit_head (
+            one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            time_ns BIGINT NOT NULL
+        );
+        INSERT INTO audit_head (one, seq, hash, time_ns) VALUES (TRUE, 0, repeat('0', 64), 0);
+    """,
+    ),
 )
 
 _TABLE = """

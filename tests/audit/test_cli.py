@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from box_mcp.audit import AuditLog
+from box_mcp.audit import AuditLog, query
 from box_mcp.audit.cli import follow, one_line, register
 
 
@@ -79,7 +80,8 @@ def test_follow_prints_records_written_after_it_started(filled: Path) -> None:
             await log.append("call", agent="carol", tool="who_am_i")
 
     anyio.run(later)
-    follow(filled, {"agent": "carol"}, after_seq=3, as_json=False, out=Stopper(), stop=stop, interval=0.01)
+    search = functools.partial(query, filled)
+    follow(search, {"agent": "carol"}, after_seq=3, as_json=False, out=Stopper(), stop=stop, interval=0.01)
     assert "#4  call  carol  who_am_i" in out.getvalue()
 
 

@@ -1,0 +1,441 @@
+"""The audit log on PostgreSQL: ONE hash chain for every replica sharing BOX_MCP_DATABASE_URL.
+
+Why one chain, not one per replica cross-anchored: a single sequence is what an auditor can check
+without knowing the deployment's shape (how many replicas, which ran when), `audit verify` proves it
+the same way it proves a file log, and the JSONL export is one ordinary log. The price is that writers
+take turns on the chain's head row; each takes it once per *batch* (group commit: every record queued
+while the previous batch was in flight goes into the next one), so a replica holds it for a few round
+trips however many calls it is recording, and measured throughput stays far above what the calls
+themselves can produce (bench/replicas.py).
+
+A batch is one transaction: lock the head row (`SELECT ... FOR UPDATE`), seal the records after it
+exactly as the file log seals them (same fields, hash, HMAC, canonical bytes), COPY them in, move the
+head, commit. `append` returns only after the commit, so an acknowledged record is durable (with
+PostgreSQL's default synchronous_commit). Each row keeps the record's exact JSONL line, so the export
+(`box-mcp audit export`) is byte-for-byte what the file log would hold and verifies with the same
+`box-mcp audit verify --dir`.
+
+PostgreSQL unreachable (a restart, a failover): a batch retries for up to RETRY_FOR seconds, then its
+calls fail with a clear error; nothing is acknowledged without its record. A batch whose COMMIT's answer
+was lost is looked up by its first record's id before it is retried, so it is never written twice.
+Unlike the file log, one failed batch does not refuse every later call: the next batch tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
+
+from box_mcp.audit.event import AuditEvent
+from box_mcp.audit.index import PAGE, columns, filter_clauses, item_rows
+from box_mcp.audit.record import GENESIS, AuditRecord, build_body, event_body, json_safe
+from box_mcp.audit.redact import Redactor
+from box_mcp.audit.store import Head, file_name, make_private_dir
+from box_mcp.audit.verify import BadRecord, VerifyReport, check_line, check_mac
+from box_mcp.config import mask_url
+from box_mcp.errors import AuditError
+from box_mcp.state.database import connect, describe, open_pool
+
+logger = logging.getLogger("box_mcp.audit")
+
+RETRY_FOR = 15.0  # seconds a batch keeps trying while PostgreSQL is unreachable (a restart takes a few)
+PLACE = "audit_records"  # where verify says a bad record is: the table, and the row's seq as its line
+
+_LOCK_HEAD = "SELECT seq, hash, time_ns FROM audit_head WHERE one FOR UPDATE"
+_MOVE_HEAD = "UPDATE audit_head SET seq = %s, hash = %s, time_ns = %s WHERE one"
+_COPY_RECORDS = (
+    "COPY audit_records (seq, id, time, kind, agent, tool, session_id, effect, status, line) FROM STDIN"
+)
+_COPY_ITEMS = "COPY audit_items (seq, type, id, name) FROM STDIN"
+_Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
+
+
+class PostgresAuditLog:
+    """The AuditSink of a deployment on PostgreSQL. `await PostgresAuditLog.open(url)`; `aclose()`."""
+
+    def __init__(
+        self,
+        url: SecretStr,
+        pool: ConnectionPool,
+        *,
+        key: bytes | None,
+        secret_fields: Iterable[str],
+        clock: Callable[[], int],
+    ) -> None:
+        self._url = url
+        self._pool = pool
+        self._key = key
+        self._clock = clock
+        self._secret_fields = frozenset(secret_fields)
+        self._redactor = Redactor(self._secret_fields)
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # One writer thread: this process has at most one batch in flight, and the next one gathers.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="box-mcp-audit-pg")
+        self._closed = False
+        self._tail = Head(0, GENESIS)
+
+    @classmethod
+    async def open(
+        cls,
+        url: SecretStr,
+        *,
+        key: bytes | None = None,
+        secret_fields: Iterable[str] = (),
+        clock: Callable[[], int] = time.time_ns,
+    ) -> PostgresAuditLog:
+        """Connect (migrating the schema under the advisory lock) and read the chain's head.
+        Raises DatabaseError when PostgreSQL cannot be reached or migrated."""
+        loop = asyncio.get_running_loop()
+        pool = await loop.run_in_executor(None, lambda: open_pool(url, name="box-mcp-audit"))
+        log = cls(url, pool, key=key, secret_fields=secret_fields, clock=clock)
+        try:
+            await loop.run_in_executor(log._writer, log._read_head)
+        except BaseException:
+            await log.aclose()
+            raise
+        return log
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditLog({mask_url(self._url.get_secret_value())!r})"
+
+    @property
+    def failure(self) -> str | None:
+        """Always None: a batch PostgreSQL refused fails its own calls; the next batch tries again."""
+        return None
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record this process wrote or saw at the head (others may have added)."""
+        return self._tail.seq
+
+    @property
+    def last_hash(self) -> str:
+        return self._tail.hash
+
+    async def append(self, kind: str, **fields: Any) -> AuditRecord:
+        """As AuditLog.append: returns once the record is committed."""
+        self._check_open()
+        extra = fields.pop("secret_fields", None)
+        return await self._enqueue(build_body(kind, fields, self._redactor_with(extra)))
+
+    async def record(self, event: AuditEvent, *, secret_fields: Iterable[str] = ()) -> AuditRecord:
+        """As AuditLog.record: returns once the record is committed."""
+        self._check_open()
+        return await self._enqueue(event_body(event, self._redactor_with(secret_fields)))
+
+    async def intent(self, **fields: Any) -> str:
+        return (await self.append("intent", **fields)).id
+
+    async def outcome(self, intent_id: str, **fields: Any) -> AuditRecord:
+        return await self.append("outcome", intent_id=intent_id, **fields)
+
+    async def aclose(self) -> None:
+        """Wait for every pending record to be committed, then close the pool."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            with contextlib.suppress(AuditError):
+                await asyncio.shield(self._flusher)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._writer.shutdown)
+        await loop.run_in_executor(None, self._pool.close)
+
+    async def __aenter__(self) -> PostgresAuditLog:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuditError("the audit log is closed; no call can be recorded")
+
+    def _redactor_with(self, extra: Iterable[str] | None) -> Redactor:
+        names = set(extra) if extra else None
+        return Redactor(self._secret_fields | names) if names else self._redactor
+
+    async def _enqueue(self, body: dict[str, Any]) -> AuditRecord:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[AuditRecord] = loop.create_future()
+        self._pending.append((body, self._clock(), done))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    records = await loop.run_in_executor(self._writer, self._write_batch, batch)
+                except Exception as exc:  # AuditError from _write_batch; anything else is a bug
+                    message = str(exc) if isinstance(exc, AuditError) else _refusal(type(exc).__name__)
+                    if not isinstance(exc, AuditError):
+                        logger.error("the PostgreSQL audit writer failed", exc_info=exc)
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(AuditError(message))
+                    continue
+                for (_, _, done), record in zip(batch, records, strict=True):
+                    if not done.done():
+                        done.set_result(record)
+        finally:
+            self._flusher = None
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _read_head(self) -> None:
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
+        except psycopg.Error as exc:
+            raise AuditError(f"cannot read the audit chain's head: {describe(self._url, exc)}") from None
+        if row is None:
+            raise AuditError("the audit chain's head row is missing from the database (deleted by hand?)")
+        self._tail = Head(int(str(row[0])), str(row[1]))
+
+    def _write_batch(self, batch: list[_Pending]) -> list[AuditRecord]:
+        """Seal and commit `batch` after the chain's head; retried while PostgreSQL is unreachable."""
+        deadline = time.monotonic() + RETRY_FOR
+        delay = 0.05
+        sealed: list[AuditRecord] | None = None  # the last attempt's records, if its COMMIT's fate is unknown
+        while True:
+            try:
+                if sealed is not None and self._committed(sealed[0]):
+                    return sealed  # the COMMIT went through; only its answer was lost
+                sealed = None
+                with self._pool.connection() as conn, conn.transaction():
+                    row = conn.execute(_LOCK_HEAD).fetchone()
+                    if row is None:
+                        raise AuditError("the audit chain's head row is missing from the database")
+                    records, time_ns = self._seal(batch, int(str(row[0])), str(row[1]), int(str(row[2])))
+                    sealed = records
+                    self._insert(conn, records)
+                    conn.execute(_MOVE_HEAD, (records[-1].seq, records[-1].hash, time_ns))
+                self._tail = Head(records[-1].seq, records[-1].hash)
+                return records
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error("the audit log cannot reach %s", describe(self._url, exc))
+                    raise AuditError(_refusal("PostgreSQL does not answer")) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except psycopg.Error as exc:
+                logger.error("the audit log could not write to %s", describe(self._url, exc))
+                raise AuditError(_refusal(type(exc).__name__)) from None
+
+    def _committed(self, first: AuditRecord) -> bool:
+        with self._pool.connection() as conn:
+            return (
+                conn.execute("SELECT 1 FROM audit_records WHERE id = %s", (first.id,)).fetchone() is not None
+            )
+
+    def _seal(
+        self, batch: list[_Pending], seq: int, prev_hash: str, time_ns: int
+    ) -> tuple[list[AuditRecord], int]:
+        records: list[AuditRecord] = []
+        for body, stamp in ((b, t) for b, t, _ in batch):
+            time_ns = max(time_ns, stamp)  # times never go backwards along the chain, whoever's clock
+            at, prev = seq + 1 + len(records), records[-1].hash if records else prev_hash
+            try:
+                record = AuditRecord.seal(body, seq=at, prev_hash=prev, now_ns=time_ns, key=self._key)
+            except (ValueError, TypeError):  # JSON cannot hold a value: record it in a safe form
+                record = AuditRecord.seal(
+                    json_safe(body), seq=at, prev_hash=prev, now_ns=time_ns, key=self._key
+                )
+            records.append(record)
+        return records, time_ns
+
+    @staticmethod
+    def _insert(conn: psycopg.Connection[tuple[object, ...]], records: list[AuditRecord]) -> None:
+        with conn.cursor() as cur:
+            with cur.copy(_COPY_RECORDS) as copy:
+                for record in records:
+                    copy.write_row((*columns(dict(record.data)), record.line))
+            items = [row for record in records for row in item_rows(dict(record.data))]
+            if items:
+                with cur.copy(_COPY_ITEMS) as copy:
+                    for item in items:
+                        copy.write_row(item)
+
+
+def _refusal(why: str) -> str:
+    # The agent's message names neither the database nor its address; the operator's log has both.
+    return (
+        f"the audit log could not record this call ({why}); it was not acknowledged. Retry once the "
+        "server's operator has PostgreSQL answering again"
+    )
+
+
+# -- reading: audit verify | query | tail | export ------------------------------------------------
+
+
+@dataclass
+class PostgresAuditReader:
+    """The chain in PostgreSQL as `box-mcp audit` reads it: `with PostgresAuditReader.open(url) as r`."""
+
+    url: SecretStr
+    conn: psycopg.Connection[tuple[object, ...]]
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, url: SecretStr) -> Iterator[PostgresAuditReader]:
+        try:
+            conn = connect(url)
+        except Exception as exc:
+            raise AuditError(str(exc)) from None
+        try:
+            found = conn.execute("SELECT to_regclass('audit_head') IS NOT NULL").fetchone()
+            if not found or not found[0]:
+                raise AuditError(
+                    f"no audit log in the database at {mask_url(url.get_secret_value())}: a box-mcp server "
+                    "with this BOX_MCP_DATABASE_URL creates it when it starts"
+                )
+            yield cls(url, conn)
+        except psycopg.Error as exc:
+            raise AuditError(f"cannot read the audit log: {describe(url, exc)}") from None
+        finally:
+            conn.close()
+
+    def head(self) -> Head:
+        row = self.conn.execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
+        return Head(0, GENESIS) if row is None else Head(int(str(row[0])), str(row[1]))
+
+    def lines(self, *, batch: int = 2000) -> Iterator[tuple[int, str, bytes]]:
+        """(seq column, time column, line) of every row in seq order, read in batches (bounded memory)."""
+        after = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, time, line FROM audit_records WHERE seq > %s ORDER BY seq LIMIT %s",
+                (after, batch),
+            ).fetchall()
+            for seq, stamp, line in rows:
+                after = int(str(seq))
+                yield after, str(stamp), bytes(line)  # type: ignore[call-overload]
+            if len(rows) < batch:
+                return
+
+    def query(
+        self, *, limit: int | None = None, newest_first: bool = False, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """As audit.index.query, from the table itself (no index to catch up: it is the log)."""
+        import json
+
+        where, params = filter_clauses(mark="%s", items_table="audit_items", **filters)
+        left, cursor = limit, None
+        order = "DESC" if newest_first else "ASC"
+        while left is None or left > 0:
+            clauses, values = list(where), list(params)
+            if cursor is not None:
+                clauses.append("seq < %s" if newest_first else "seq > %s")
+                values.append(cursor)
+            size = PAGE if left is None else min(PAGE, left)
+            sql = "SELECT seq, line FROM audit_records"  # clauses are fixed strings; values are bound
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            sql += f" ORDER BY seq {order} LIMIT {int(size)}"
+            rows = self.conn.execute(sql.encode(), values).fetchall()
+            for seq, line in rows:
+                cursor = int(str(seq))
+                yield json.loads(bytes(line))  # type: ignore[call-overload]
+            if left is not None:
+                left -= len(rows)
+            if len(rows) < size:
+                return
+
+    def verify(self, *, anchor: Head | None = None, key: bytes | None = None) -> VerifyReport:
+        """The checks `audit.verify.verify` makes of a file log, row by row: canonical bytes, hash, seq
+        contiguous from 1, prev_hash, mac; the head row and `anchor` must be records the chain holds."""
+        report = VerifyReport()
+        intents: dict[str, dict[str, Any]] = {}
+        expect, prev = 1, GENESIS
+        marks = [self.head(), *([anchor] if anchor is not None else [])]
+        seen: dict[int, str] = {}
+
+        def fail(line: int, data: dict[str, Any] | None, why: str) -> VerifyReport:
+            seq = data.get("seq") if isinstance(data, dict) and isinstance(data.get("seq"), int) else None
+            report.ok = False
+            report.first_bad = BadRecord(PLACE, line, seq, why)
+            return report
+
+        for column_seq, stamp, raw in self.lines():
+            report.files = 1
+            data, why = check_line(raw, expect, prev, stamp[:10])
+            if not why and data is not None and data.get("seq") != column_seq:
+                why = f"stored as row {column_seq} but the record says {data.get('seq')} (moved)"
+            if not why and data is not None and data.get("time") != stamp:
+                why = "the row's time differs from the record's (edited)"
+            if not why and data is not None and key is not None:
+                why = check_mac(data, key, report)
+            if why:
+                return fail(column_seq, data, why)
+            assert data is not None
+            report.count += 1
+            expect, prev = data["seq"] + 1, data["hash"]
+            seen[data["seq"]] = data["hash"]
+            if data["kind"] == "intent":
+                summary = {k: data.get(k) for k in ("seq", "id", "time", "agent", "tool", "items")}
+                intents[data["id"]] = {**summary, "file": PLACE, "line": data["seq"]}
+            elif data["kind"] == "outcome":
+                intents.pop(str(data.get("intent_id")), None)
+        report.last_seq, report.last_hash = expect - 1, prev
+        head = marks[0]
+        if head.seq < report.last_seq:
+            return fail(
+                head.seq + 1, None, f"records after the chain's head (record {head.seq}): inserted by hand"
+            )
+        for mark in marks:
+            if mark.seq > report.last_seq:
+                return fail(
+                    report.last_seq + 1,
+                    None,
+                    f"the log ends at record {report.last_seq} but record {mark.seq} was written "
+                    "(rows deleted)",
+                )
+            if mark.seq > 0 and seen.get(mark.seq) != mark.hash:
+                return fail(
+                    mark.seq, None, f"record {mark.seq} is not the one that was written (its hash differs)"
+                )
+        report.incomplete_intents = sorted(intents.values(), key=lambda i: i["seq"])
+        return report
+
+    def export(self, directory: Path) -> tuple[int, int]:
+        """Write the chain as the file log's daily JSONL files (the same bytes) into `directory`, which
+        must hold no audit files yet; returns (records, files). `audit verify --dir` then proves it."""
+        make_private_dir(directory)
+        if any(directory.glob("audit-*.jsonl")):
+            raise AuditError(f"{directory} already holds audit files: export into an empty directory")
+        count, files, current, fh = 0, 0, None, None
+        try:
+            for _, stamp, line in self.lines():
+                name = file_name(stamp[:10])
+                if name != current:
+                    if fh is not None:
+                        fh.close()
+                    fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    fh, current, files = os.fdopen(fd, "wb"), name, files + 1
+                assert fh is not None
+                fh.write(line)
+                count += 1
+        finally:
+            if fh is not None:
+                fh.close()
+        return count, files
