@@ -8,10 +8,16 @@ With no server answering, a test skips saying so, except under CI=true, where it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -50,3 +56,68 @@ def fresh_database(purpose: str) -> Iterator[str]:
     finally:
         with _admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PrivateServer:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, its own port), so a test
+    may stop and restart it without touching the machine's server other tests share."""
+
+    def __init__(self) -> None:
+        # Its own directory under the system temp dir: a test's tmp_path sits in directories only its
+        # (root) user may enter, and the server runs as the postgres user.
+        self.root = Path(tempfile.mkdtemp(prefix="box-mcp-pg-"))
+        self.data = self.root / "pgdata"
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *argv: str, timeout: float = 60) -> None:
+        binary = _pg_bin(argv[0])
+        command = [binary, *argv[1:]]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the postgres user
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, timeout=timeout, capture_output=True, text=True, check=False)  # noqa: S603
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(argv[:1])} failed ({done.returncode}): {done.stderr[-2000:]}")
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._as_postgres("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=on"
+        log = str(self.root / "log")
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        reason = f"no PostgreSQL server binaries ({name}) on this machine: install the postgresql package"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return str(found)
+
+
+@contextmanager
+def private_server() -> Iterator[PrivateServer]:
+    """A running PrivateServer, stopped (immediately) and deleted afterwards."""
+    server = PrivateServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop("immediate")
+        shutil.rmtree(server.root, ignore_errors=True)

@@ -151,8 +151,8 @@ async def _five(url: str, key: bytes | None = None) -> None:
     ("edit", "why"),
     [
         (
-            "UPDATE audit_records SET line = convert_to(replace(convert_from(line, 'UTF8'), '\"i\":2', '\"i\":9'), "
-            "'UTF8') WHERE seq = 3",
+            "UPDATE audit_records SET line = convert_to(replace(convert_from(line, 'UTF8'), "
+            "'\"i\":2', '\"i\":9'), 'UTF8') WHERE seq = 3",
             "hash",
         ),
         ("DELETE FROM audit_records WHERE seq = 3", "expected record 3"),
