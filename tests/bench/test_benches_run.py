@@ -38,6 +38,11 @@ EXPECTED: dict[str, set[str]] = {
     "emulator_stream": {"emulator peak RSS"},
     "policy_decisions": {"p50 per decision, 1000 rules"}
     | ({"cedarpy / box-mcp p50, 10 rules", "cedarpy / box-mcp p50, 1000 rules"} if HAS_CEDAR else set()),
+    "replicas": {
+        "2 replicas / 1, 4 clients",
+        "PostgreSQL minus files, p50 per call",
+        "durable audit records/s, 2 replicas",
+    },
     "server_latency": {"box-mcp / floor p50", "box-mcp / floor p99"},
     "stdio_latency": {"box-mcp / bare SDK server p50"},
 }
