@@ -18,6 +18,7 @@ from box_mcp.config import Settings
 from box_mcp.deployment import open_deployment
 from tests.e2e.browser import Browser, Chooser, Form, approve_all
 from tests.e2e.test_remote_sign_in import Person, people_policy
+from tests.state_mode import state_env
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.anyio
 def settings(emulator: Any, tmp_path: Path) -> Settings:
     oauth = emulator.credentials["oauth"]
     return Settings.load(
-        env={"BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"]},
+        env={"BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"]}
+        | state_env(),  # the state the operator's commands below find too (tests/state_mode.py)
         transport="http",
         box_url=emulator.base_url,
         data_dir=tmp_path / "data",
