@@ -46,7 +46,7 @@ from box_mcp.remote.cimd import CIMDError, is_cimd_client_id
 from box_mcp.remote.metadata import authorization_server_metadata
 from box_mcp.remote.provider import SCOPE as MCP_SCOPE
 from box_mcp.remote.provider import BoxMCPAuthProvider, same_resource
-from box_mcp.remote.store import OAuthStateStore
+from box_mcp.remote.records import OAuthStateStore
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"

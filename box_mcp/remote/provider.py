@@ -28,7 +28,7 @@ from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthCli
 from pydantic import AnyUrl
 
 from box_mcp.remote.cimd import CIMDError, CIMDResolver, is_cimd_client_id, redirect_uri_problem
-from box_mcp.remote.store import IssuedTokens, OAuthStateStore, StoreError, TokenRecord
+from box_mcp.remote.records import IssuedTokens, OAuthStateStore, StoreError, TokenRecord
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import pytest
 from starlette.applications import Starlette
 
 from box_mcp.http.oauth import RemoteURLs, auth_routes
-from box_mcp.remote import store as store_module
+from box_mcp.remote import records
 from box_mcp.remote.cimd import CIMDResolver
 from box_mcp.remote.provider import BoxMCPAuthProvider
 from box_mcp.remote.store import OAuthStore
@@ -184,7 +184,7 @@ async def test_a_reused_refresh_token_revokes_its_family_and_nothing_else(server
 async def test_refresh_tokens_expire_when_idle(server: AS) -> None:
     client = (await server.register())["client_id"]
     tokens = (await server.redeem(client, *await server.code(client))).json()
-    server.clock.now += store_module.REFRESH_IDLE_SECONDS + 1
+    server.clock.now += records.REFRESH_IDLE_SECONDS + 1
     late = await server.token(
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client}
     )
@@ -254,7 +254,7 @@ async def test_registration_refuses_bad_redirects_and_floods(
             },
         )
         assert answer.status_code == 400 and answer.json()["error"] == "invalid_redirect_uri", answer.text
-    monkeypatch.setattr(store_module, "MAX_REGISTRATIONS_PER_MINUTE", 3)
+    monkeypatch.setattr(records, "MAX_REGISTRATIONS_PER_MINUTE", 3)
     for _ in range(3):
         await server.register()
     flood = await server.http.post(
@@ -269,10 +269,10 @@ async def test_unused_registrations_expire(server: AS) -> None:
     idle = (await server.register())["client_id"]
     used = (await server.register())["client_id"]
     await server.redeem(used, *await server.code(used))
-    server.clock.now += store_module.UNUSED_CLIENT_SECONDS + 1
+    server.clock.now += records.UNUSED_CLIENT_SECONDS + 1
     assert server.store.get_client(idle) is None
     assert server.store.get_client(used) is not None
-    server.clock.now += store_module.IDLE_CLIENT_SECONDS
+    server.clock.now += records.IDLE_CLIENT_SECONDS
     assert server.store.get_client(used) is None
 
 
@@ -323,7 +323,7 @@ async def test_a_connect_link_is_single_use_and_has_no_code(server: AS) -> None:
     assert server.store.pending(link) is None  # answered: the page is not shown again
     taken = server.store.take_by_box_state("st")
     assert taken is not None and taken.person_id == "42" and taken.box_verifier == "v"
-    server.clock.now += store_module.PENDING_SECONDS + 1
+    server.clock.now += records.PENDING_SECONDS + 1
     late = server.store.begin_connect("42")
-    server.clock.now += store_module.PENDING_SECONDS + 1
+    server.clock.now += records.PENDING_SECONDS + 1
     assert server.store.pending(late) is None
