@@ -22,9 +22,11 @@ demo: $(STAMP)
 # In parallel (pytest-xdist), one worker per CPU; `make test PYTEST_WORKERS=0` runs in one process.
 # loadfile: each test file runs on one worker, so a module fixture (a built wheel, a served server) is
 # made once. (loadgroup would be finer, but xdist 3.8's groups do nothing under pytest 9.)
+# STATE=postgresql runs the same suite with every deployment on PostgreSQL (tests/state_mode.py).
 PYTEST_WORKERS ?= auto
+STATE ?= sqlite
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	BOX_MCP_TEST_STATE=$(STATE) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The test run with branch coverage that fails under the floor (today's level, rounded down; only raise it).
 # Apart from `test` because measuring costs ~50% more CPU; .ci/run uses it.

@@ -111,6 +111,21 @@ class Session:
             raise RuntimeError(f"{tool} failed: {str(answer)[:300]}")
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else float("nan")
+
+
 async def throughput(urls: list[str], clients: int, per_client: int, file_id: str) -> tuple[int, float]:
     done = 0
     stop_at = time.monotonic() + TIME_BUDGET
@@ -271,10 +286,17 @@ def main() -> int:
             servers = [serve(box_url, token, tmp / f"r{i}", port, on_pg) for i, port in enumerate(ports)]
             urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
             with processes(*servers):
+                ticks = cpu_ticks()
                 one_done, one_s = asyncio.run(throughput(urls[:1], args.clients, args.per_client, file_id))
+                one_busy, ticks = busy_share(ticks, cpu_ticks()), cpu_ticks()
                 two_done, two_s = asyncio.run(throughput(urls, args.clients, args.per_client, file_id))
+                two_busy = busy_share(ticks, cpu_ticks())
         one, two = one_done / one_s, two_done / two_s
         out.say(f"Box latency {args.latency:g} ms, {args.clients} concurrent sessions, get_file_details")
+        out.say(
+            f"machine CPU busy (all {os.cpu_count()} cores: replicas, emulator, PostgreSQL, this driver): "
+            f"{one_busy:.0%} with 1 replica, {two_busy:.0%} with 2"
+        )
         out.figure("1 replica, calls/s", one, "calls/s")
         out.figure("2 replicas, calls/s", two, "calls/s")
         out.ratio(f"2 replicas / 1, {args.clients} clients", two / one, 1.7, at_least=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from box_mcp.emulator.testing import EmulatorHost, RunningEmulator, emulator_host, running_emulator
+from tests.state_mode import ON_POSTGRES, set_current
 
 # Every per-user directory a test does not set itself lands here, never in the real one (HOME stays:
 # pip's cache lives there). platformdirs reads XDG_DATA_HOME on each call, so this covers box-mcp's
@@ -35,9 +36,35 @@ def _no_default_data_dir() -> Iterator[None]:
     assert not written, f"the test wrote the per-user data dir (pass a data dir instead): {written}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, so that in a parallel run (`make test`) no slow test (or its file) starts last."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first, so that in a parallel run (`make test`) no slow test (or its file) starts last.
+    On PostgreSQL (tests/state_mode.py), tests of the file layout are deselected, not skipped."""
+    if ON_POSTGRES:
+        kept = [item for item in items if item.get_closest_marker("file_state") is None]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """On PostgreSQL: an empty schema for this test, and the variables that point deployments at it."""
+    if not ON_POSTGRES:
+        yield
+        return
+    from box_mcp.broker.crypto import new_key_text
+    from tests.state.pg import worker_database
+
+    url = worker_database()
+    env = {"BOX_MCP_DATABASE_URL": url, "BOX_MCP_VAULT_KEY": new_key_text()}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    set_current(env)
+    try:
+        yield
+    finally:
+        set_current({})
 
 
 def shared_path(relative: str) -> Path:

@@ -31,11 +31,13 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.seams", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
     ("box_mcp.policy", ("box_mcp.gate", "box_mcp.seams", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),
     ("box_mcp.broker", ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.audit", *ABOVE_GATE)),
-    ("box_mcp.audit", ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.broker", *ABOVE_GATE)),
     (
-        "box_mcp.state",
-        ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.audit", "box_mcp.tools", *ABOVE_GATE),
+        "box_mcp.audit",
+        ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.broker", "box_mcp.state", *ABOVE_GATE),
     ),
+    # state: the PostgreSQL implementations of the stores audit, policy, broker and remote define (their
+    # records and protocols are what it stores), picked by the composition root.
+    ("box_mcp.state", ("box_mcp.gate", "box_mcp.seams", "box_mcp.tools", *ABOVE_GATE)),
     (
         "box_mcp.tools",
         ("box_mcp.gate", "box_mcp.seams", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE),

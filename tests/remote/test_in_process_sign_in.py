@@ -1,13 +1,10 @@
 """The whole remote sign-in with the deployment built in this process (`open_deployment`, the HTTP app
 served by uvicorn on a loopback socket), so its branches are measured: consent denied, Box denied, a
 person the policy admits to no agent (their Box grant revoked at once), and a good sign-in. The same
-flow through the real `box-mcp serve` process is tests/e2e/test_remote_sign_in.py. It runs on SQLite (the
-data dir) and on PostgreSQL (BOX_MCP_DATABASE_URL: the OAuth store and the vault in a fresh database),
-the operator's `box-mcp auth status` / `logout --person` included."""
+flow through the real `box-mcp serve` process is tests/e2e/test_remote_sign_in.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -17,31 +14,20 @@ import httpx2
 import pytest
 
 from box_mcp._serving import bind, serving
-from box_mcp.broker.crypto import new_key_text
 from box_mcp.config import Settings
 from box_mcp.deployment import open_deployment
 from tests.e2e.browser import Browser, Chooser, Form, approve_all
 from tests.e2e.test_remote_sign_in import Person, people_policy
-from tests.state.pg import fresh_database
+from tests.state_mode import state_env
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The environment that moves the state to PostgreSQL (empty for SQLite)."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    with fresh_database("signin") as database:
-        yield {"BOX_MCP_DATABASE_URL": database, "BOX_MCP_VAULT_KEY": new_key_text()}
-
-
-def settings(emulator: Any, tmp_path: Path, shared: dict[str, str]) -> Settings:
+def settings(emulator: Any, tmp_path: Path) -> Settings:
     oauth = emulator.credentials["oauth"]
     return Settings.load(
         env={"BOX_OAUTH_CLIENT_ID": oauth["client_id"], "BOX_OAUTH_CLIENT_SECRET": oauth["client_secret"]}
-        | shared,
+        | state_env(),  # the state the operator's commands below find too (tests/state_mode.py)
         transport="http",
         box_url=emulator.base_url,
         data_dir=tmp_path / "data",
@@ -73,13 +59,9 @@ def deny_at(where: str) -> Chooser:
 
 
 async def test_remote_sign_in_in_process(
-    emulator: Any,
-    tmp_path: Path,
-    shared: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with open_deployment(settings(emulator, tmp_path, shared), transport="http") as deployment:
+    async with open_deployment(settings(emulator, tmp_path), transport="http") as deployment:
         sock = bind(0, "127.0.0.1")
         port = sock.getsockname()[1]
         app = deployment.http_app(port=port)
@@ -143,8 +125,6 @@ async def test_remote_sign_in_in_process(
             oauth = emulator.credentials["oauth"]
             monkeypatch.setenv("BOX_OAUTH_CLIENT_ID", oauth["client_id"])
             monkeypatch.setenv("BOX_OAUTH_CLIENT_SECRET", oauth["client_secret"])
-            for name, value in shared.items():
-                monkeypatch.setenv(name, value)
             where = ["--data-dir", str(tmp_path / "data"), "--box-url", emulator.base_url]
             capsys.readouterr()
             assert await anyio.to_thread.run_sync(main, ["auth", "status", *where]) == 0
@@ -168,6 +148,5 @@ async def test_remote_sign_in_in_process(
                 headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
             )
             assert refused.status_code == 401
-    if shared:  # everything was in the database: no OAuth store nor vault file in the data dir
+    if "BOX_MCP_DATABASE_URL" in state_env():  # the OAuth store was the database's, not a file's
         assert not (tmp_path / "data" / "oauth.sqlite3").exists()
-        assert not (tmp_path / "data" / "vault.sqlite3").exists()

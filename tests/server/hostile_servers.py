@@ -22,6 +22,7 @@ import httpx2
 from anyio.abc import Process
 
 from box_mcp.audit import verify
+from tests.state_mode import database_records, state_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -47,7 +48,7 @@ def server_env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / "data"),
     }
-    return env | extra
+    return env | state_env() | extra
 
 
 def ccg_env(emulator: Any) -> dict[str, str]:
@@ -88,10 +89,27 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def audit_records(data_dir: Path) -> list[dict[str, Any]]:
+    """The deployment's audit records: the data dir's files, or the test's database (state_mode)."""
+    in_database = database_records()
+    if in_database is not None:
+        return in_database
     out: list[dict[str, Any]] = []
     for path in sorted((data_dir / "audit").glob("audit-*.jsonl")):
         out += [json.loads(line) for line in path.read_bytes().split(b"\0", 1)[0].splitlines() if line]
     return out
+
+
+def verify_state(data_dir: Path) -> Any:
+    """`audit verify` of the deployment's log: the data dir's files, or the test's database."""
+    env = state_env()
+    if "BOX_MCP_DATABASE_URL" in env:
+        from pydantic import SecretStr
+
+        from box_mcp.state.audit import PostgresAuditReader
+
+        with PostgresAuditReader.open(SecretStr(env["BOX_MCP_DATABASE_URL"])) as reader:
+            return reader.verify()
+    return verify(data_dir / "audit")
 
 
 def tool_call_records(data_dir: Path) -> list[dict[str, Any]]:
@@ -100,7 +118,7 @@ def tool_call_records(data_dir: Path) -> list[dict[str, Any]]:
 
 
 def assert_audit_verifies(data_dir: Path) -> None:
-    report = verify(data_dir / "audit")
+    report = verify_state(data_dir)
     assert report.status == "ok", report
 
 

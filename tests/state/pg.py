@@ -8,6 +8,7 @@ With no server answering, a test skips saying so, except under CI=true, where it
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -42,6 +43,31 @@ def database_url(name: str) -> str:
     """The URL of database `name` on the admin connection's server."""
     base, _, _ = ADMIN_URL.partition("?")
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+_WORKER_DB: dict[str, str] = {}
+
+
+def worker_database() -> str:
+    """This xdist worker's own database for the suite's PostgreSQL run, with an empty public schema
+    (dropped and made again: cheaper than a database per test; made once per worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if worker not in _WORKER_DB:
+        name = f"box_mcp_test_state_{worker}_{secrets.token_hex(4)}"
+        with _admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        _WORKER_DB[worker] = database_url(name)
+        atexit.register(_drop, name)
+    url = _WORKER_DB[worker]
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return url
+
+
+def _drop(name: str) -> None:
+    with contextlib.suppress(psycopg.Error), _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
