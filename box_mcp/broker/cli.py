@@ -225,12 +225,13 @@ def _printable(value: object) -> str:
 
 
 def _print_remote(settings: Settings) -> None:
-    """Remote sign-in's people and MCP clients (from the OAuth store in the data dir), if any."""
-    from box_mcp.remote.store import STORE_FILE, OAuthStore
+    """Remote sign-in's people and MCP clients (from the OAuth store: the database's, else the data dir's),
+    if any."""
+    from box_mcp.remote.store import open_store, store_exists
 
-    if not (settings.data_dir / STORE_FILE).exists():
+    if not store_exists(settings):
         return
-    store = OAuthStore.open(settings.data_dir)
+    store = open_store(settings)
     try:
         people, clients = store.people(), store.clients()
     finally:
@@ -252,14 +253,14 @@ def _print_remote(settings: Settings) -> None:
 async def _logout_person(args: argparse.Namespace, settings: Settings) -> int:
     """Sign a remotely signed-in person out: revoke their Box grant at Box, delete it, and revoke every
     token box-mcp issued to their MCP clients (a running server refuses them within seconds)."""
-    from box_mcp.remote.store import STORE_FILE, OAuthStore
+    from box_mcp.remote.store import open_store, store_exists
 
     client = BrokerSettings.from_settings(settings).oauth_client
     if client is None and not args.forget:
         print(f"box-mcp auth logout: {_NO_CLIENT}; or use --forget", file=sys.stderr)
         return 2
     person_id = args.person
-    store = OAuthStore.open(settings.data_dir) if (settings.data_dir / STORE_FILE).exists() else None
+    store = open_store(settings) if store_exists(settings) else None
     try:
         if store is not None and not str(person_id).isdigit():
             match = [p for p in store.people() if (p.login or "").lower() == str(person_id).lower()]

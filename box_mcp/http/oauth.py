@@ -45,8 +45,8 @@ from box_mcp.identity import CallerToken, Person
 from box_mcp.remote.cimd import CIMDError, is_cimd_client_id
 from box_mcp.remote.metadata import authorization_server_metadata
 from box_mcp.remote.provider import SCOPE as MCP_SCOPE
-from box_mcp.remote.provider import BoxMCPAuthProvider, same_resource
-from box_mcp.remote.store import OAuthStateStore
+from box_mcp.remote.provider import BoxMCPAuthProvider, off_loop, same_resource
+from box_mcp.remote.records import OAuthStateStore
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -107,10 +107,10 @@ class OAuthVerifier:
     async def verify_token(self, token: str) -> AccessToken | None:
         if not token.startswith(ACCESS_TOKEN_PREFIX):
             return None
-        record = self._store.load_access(token)  # None: unknown, expired or revoked
+        record = await off_loop(self._store.load_access, token)  # None: unknown, expired or revoked
         if record is None or not same_resource(record.resource, self._urls.resource):
             return None
-        stored = self._store.person(record.person_id)
+        stored = await off_loop(self._store.person, record.person_id)
         client = await self._provider.get_client(record.client_id)
         if stored is None:  # the person was signed out
             return None
@@ -129,7 +129,7 @@ class OAuthVerifier:
             client_name=client.client_name if client is not None else None,
             redirect_host=urlsplit(redirect).hostname,
         )
-        self._store.touch_person(stored.box_user_id)
+        await off_loop(self._store.touch_person, stored.box_user_id)
         return CallerToken(
             token=token_digest(token),
             client_id=record.client_id,

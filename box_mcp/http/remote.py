@@ -23,12 +23,13 @@ from box_mcp.policy.people import client_allowed, registration_allowed
 from box_mcp.policy.store import PolicyStore
 from box_mcp.remote.cimd import CIMDResolver, is_cimd_client_id
 from box_mcp.remote.provider import BoxMCPAuthProvider
-from box_mcp.remote.store import OAuthStore
+from box_mcp.remote.records import OAuthStateStore
+from box_mcp.remote.store import open_store
 
 
 @dataclass
 class RemoteSignIn:
-    store: OAuthStore
+    store: OAuthStateStore
     box: BoxSignIn
     cimd: CIMDResolver
     events: Events
@@ -38,10 +39,13 @@ class RemoteSignIn:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, broker: Broker, events: Events) -> AsyncIterator[RemoteSignIn]:
-        """Needs box-mcp's Box OAuth app (BOX_OAUTH_CLIENT_ID/SECRET): a ConfigError without it."""
+        """Needs box-mcp's Box OAuth app (BOX_OAUTH_CLIENT_ID/SECRET): a ConfigError without it. The store
+        is PostgreSQL when BOX_MCP_DATABASE_URL is set: every replica then shares the clients, sign-ins in
+        flight, tokens and the secret the pages' CSRF and flow cookies are keyed with, so a sign-in may
+        start on one replica and finish on another."""
         box = BoxSignIn(broker, redirect_uri="")  # the callback URL is set once the HTTP app knows its URL
         http = httpx2.AsyncClient(follow_redirects=False, trust_env=False)  # no proxy from the env
-        store = OAuthStore.open(settings.data_dir, access_ttl=settings.oauth_access_ttl)
+        store = open_store(settings)
         try:
             yield cls(
                 store=store, box=box, cimd=CIMDResolver(http, allow_loopback=settings.loopback), events=events

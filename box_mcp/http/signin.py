@@ -41,7 +41,7 @@ from box_mcp.errors import BoxMCPError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.oauth import RemoteURLs, with_iss
 from box_mcp.identity import Person
-from box_mcp.remote.store import OAuthStateStore, PendingAuthorization
+from box_mcp.remote.records import OAuthStateStore, PendingAuthorization
 
 log = logging.getLogger(__name__)
 

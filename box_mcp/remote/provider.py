@@ -10,10 +10,13 @@ token is bound to, and the consent page /authorize sends the browser to before a
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -28,11 +31,20 @@ from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthCli
 from pydantic import AnyUrl
 
 from box_mcp.remote.cimd import CIMDError, CIMDResolver, is_cimd_client_id, redirect_uri_problem
-from box_mcp.remote.store import IssuedTokens, OAuthStateStore, StoreError, TokenRecord
+from box_mcp.remote.records import IssuedTokens, OAuthStateStore, StoreError, TokenRecord
 
 log = logging.getLogger(__name__)
 
 ClientAllowed = Callable[[OAuthClientInformationFull], "str | None"]  # None: allowed; else the reason
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def off_loop(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a store call in a worker thread: the PostgreSQL store waits on the network (up to the pool's
+    wait while the database restarts), and the event loop serves everyone else meanwhile."""
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
 
 
 def same_resource(a: str | None, b: str) -> bool:
@@ -129,7 +141,7 @@ class BoxMCPAuthProvider:
             except CIMDError as exc:
                 log.warning("client id metadata document refused: %s", exc)
                 return None
-        info = self.store.get_client(client_id)
+        info = await off_loop(self.store.get_client, client_id)
         return None if info is None else _box_client(info)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
@@ -141,7 +153,7 @@ class BoxMCPAuthProvider:
         if refused:
             raise RegistrationError("invalid_client_metadata", refused)
         try:
-            self.store.register_client(client_info)
+            await off_loop(self.store.register_client, client_info)
         except StoreError as exc:
             raise RegistrationError("invalid_client_metadata", str(exc)) from None
 
@@ -155,15 +167,15 @@ class BoxMCPAuthProvider:
             )
         if not same_resource(params.resource, self.resource):
             raise AuthorizeError("invalid_target", f"this server issues tokens only for {self.resource}")
-        request_id = self.store.begin_authorization(
-            client, params.model_copy(update={"resource": self.resource})
+        request_id = await off_loop(
+            self.store.begin_authorization, client, params.model_copy(update={"resource": self.resource})
         )
         return f"{self.issuer}{self.consent_path}?request={request_id}"
 
     async def load_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: str
     ) -> AuthorizationCode | None:
-        code = self.store.load_code(authorization_code)
+        code = await off_loop(self.store.load_code, authorization_code)
         if code is None or code.client_id != client.client_id:
             return None
         return AuthorizationCode(
@@ -183,14 +195,14 @@ class BoxMCPAuthProvider:
     ) -> OAuthToken:
         self._still_allowed(client)
         try:
-            return _token(self.store.redeem_code(authorization_code.code))
+            return _token(await off_loop(self.store.redeem_code, authorization_code.code))
         except StoreError as exc:
             raise TokenError("invalid_grant", str(exc)) from None
 
     async def load_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: str
     ) -> RefreshToken | None:
-        record = self.store.load_refresh(refresh_token)
+        record = await off_loop(self.store.load_refresh, refresh_token)
         if record is None or record.client_id != client.client_id:
             return None
         return RefreshToken(
@@ -207,7 +219,7 @@ class BoxMCPAuthProvider:
     ) -> OAuthToken:
         self._still_allowed(client)
         try:
-            return _token(self.store.rotate_refresh(refresh_token.token, tuple(scopes)))
+            return _token(await off_loop(self.store.rotate_refresh, refresh_token.token, tuple(scopes)))
         except StoreError as exc:
             raise TokenError("invalid_grant", str(exc)) from None
 
@@ -218,11 +230,11 @@ class BoxMCPAuthProvider:
             raise TokenError("unauthorized_client", refused)
 
     async def load_access_token(self, token: str) -> AccessToken | None:
-        record = self.store.load_access(token)
+        record = await off_loop(self.store.load_access, token)
         return None if record is None else _access(token, record, self.issuer)
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
-        self.store.revoke_token(token.token)
+        await off_loop(self.store.revoke_token, token.token)
 
     async def exchange_identity_assertion(
         self, client: OAuthClientInformationFull, params: IdentityAssertionParams

@@ -7,167 +7,76 @@ deleted when Box's answer arrives): it is worthless without Box's code, which on
 receives. Client secrets of confidential registered clients are not stored at all: each is derived
 from the server secret and the client id (HMAC), so the database cannot give one away.
 
-`OAuthStateStore` is the interface the provider, pages and verifier use; a PostgreSQL implementation
-for several replicas (issue 12) sits beside this one later. Methods are synchronous and short (a few
-indexed statements); callers may run them on the event loop.
+`OAuthStateStore` (in `records`, with the rules both implementations keep) is the interface the provider,
+pages and verifier use; `box_mcp.state.oauth.PostgresOAuthStore` is the one for several replicas, and
+`open_store` picks between them. Methods are synchronous and short (a few indexed statements); callers
+may run them on the event loop.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.provider import AuthorizationParams
 from mcp.shared.auth import OAuthClientInformationFull
 
 from box_mcp.broker.vault import _create_private
+from box_mcp.remote import records
+from box_mcp.remote.records import (
+    ACCESS_PREFIX,
+    ACCESS_SECONDS,
+    CODE_PREFIX,
+    CODE_SECONDS,
+    FAMILY_PREFIX,
+    PENDING_SECONDS,
+    REFRESH_PREFIX,
+    TOUCH_SECONDS,
+    AccessCache,
+    ClientRecord,
+    Clock,
+    CodeRecord,
+    IssuedTokens,
+    NewPending,
+    NewTokens,
+    OAuthStateStore,
+    PendingAuthorization,
+    PersonRecord,
+    StoreError,
+    TokenRecord,
+    digest,
+    new_id,
+)
+
+if TYPE_CHECKING:
+    from box_mcp.config import Settings
 
 STORE_FILE = "oauth.sqlite3"
 SCHEMA_VERSION = 1
-PENDING_SECONDS = 600  # a consent page, and the trip to Box and back
-CODE_SECONDS = 120
-ACCESS_SECONDS = 3600
-REFRESH_IDLE_SECONDS = 30 * 86400
-REFRESH_MAX_SECONDS = 90 * 86400
-UNUSED_CLIENT_SECONDS = 86400  # a registration never used for a token is forgotten after a day
-IDLE_CLIENT_SECONDS = 45 * 86400  # outlives an idle refresh token, so that expiry is named first
-MAX_CLIENTS = 5000
-MAX_REGISTRATIONS_PER_MINUTE = 30
-ACCESS_PREFIX = "bmcp_at_"
-REFRESH_PREFIX = "bmcp_rt_"
-CODE_PREFIX = "bmcp_code_"
-TOUCH_SECONDS = 60.0
-CACHE_SIZE = 1024
-CACHE_SECONDS = 2.0  # a revocation by another process (`box-mcp auth logout --person`) applies within this
-
-Clock = Callable[[], float]
-Purpose = Literal["authorize", "connect"]
 
 
-class StoreError(Exception):
-    """A refused store operation, in words an OAuth error description can carry."""
+def open_store(settings: Settings, *, clock: Clock = time.time) -> OAuthStateStore:
+    """The OAuth store `settings` name: PostgreSQL when BOX_MCP_DATABASE_URL is set (shared by every
+    replica on that database), else the SQLite file in the data dir."""
+    if settings.database_url is not None:
+        from box_mcp.state.oauth import PostgresOAuthStore  # psycopg only for a deployment that uses it
+
+        return PostgresOAuthStore.open(
+            settings.database_url, access_ttl=settings.oauth_access_ttl, clock=clock
+        )
+    return OAuthStore.open(settings.data_dir, access_ttl=settings.oauth_access_ttl, clock=clock)
 
 
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class PendingAuthorization:
-    """A sign-in in flight: what the client asked (authorize) or whose Box grant to renew (connect)."""
-
-    request_id: str = field(repr=False)
-    purpose: Purpose
-    client_id: str
-    client_name: str | None
-    redirect_uri: str
-    redirect_uri_provided_explicitly: bool
-    state: str | None = field(repr=False)
-    scopes: tuple[str, ...]
-    code_challenge: str = field(repr=False)
-    resource: str | None
-    created_at: float
-    expires_at: float
-    person_id: str | None = None  # connect: the Box user the new grant must belong to
-    box_state: str | None = field(default=None, repr=False)  # set by consent
-    box_verifier: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class CodeRecord:
-    client_id: str
-    person_id: str
-    redirect_uri: str
-    redirect_uri_provided_explicitly: bool
-    code_challenge: str = field(repr=False)
-    resource: str | None
-    scopes: tuple[str, ...]
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """What an access or refresh token grants: whose sign-in (family), through which client, for what."""
-
-    client_id: str
-    person_id: str
-    scopes: tuple[str, ...]
-    resource: str | None
-    expires_at: float
-    family_id: str
-
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_in: int
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PersonRecord:
-    box_user_id: str
-    login: str | None
-    name: str | None
-    groups: tuple[str, ...]
-    first_seen: float
-    last_seen: float
-    clients: tuple[str, ...] = ()  # clients with a live token family
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    client_id: str
-    name: str | None
-    kind: Literal["dcr", "cimd"]
-    redirect_hosts: tuple[str, ...]
-    created_at: float
-    last_used_at: float | None
-
-
-class OAuthStateStore(Protocol):
-    @property
-    def secret(self) -> bytes: ...
-
-    def register_client(self, info: OAuthClientInformationFull) -> None: ...
-    def get_client(self, client_id: str) -> OAuthClientInformationFull | None: ...
-    def client_secret_for(self, client_id: str) -> str: ...
-    def begin_authorization(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str: ...
-    def begin_connect(self, person_id: str) -> str: ...
-    def pending(self, request_id: str) -> PendingAuthorization | None: ...
-    def consent(self, request_id: str, *, box_state: str, box_verifier: str) -> bool: ...
-    def take_by_box_state(self, box_state: str) -> PendingAuthorization | None: ...
-    def issue_code(self, pending: PendingAuthorization, *, person_id: str) -> str: ...
-    def load_code(self, code: str) -> CodeRecord | None: ...
-    def redeem_code(self, code: str) -> IssuedTokens: ...
-    def load_refresh(self, token: str) -> TokenRecord | None: ...
-    def rotate_refresh(self, token: str, scopes: tuple[str, ...]) -> IssuedTokens: ...
-    def load_access(self, token: str) -> TokenRecord | None: ...
-    def revoke_token(self, token: str) -> bool: ...
-    def revoke_person(self, person_id: str) -> int: ...
-    def revoke_client(self, client_id: str) -> int: ...
-    def upsert_person(
-        self, box_user_id: str, login: str | None, name: str | None, groups: tuple[str, ...]
-    ) -> None: ...
-    def person(self, box_user_id: str) -> PersonRecord | None: ...
-    def people(self) -> list[PersonRecord]: ...
-    def clients(self) -> list[ClientRecord]: ...
-    def touch_person(self, box_user_id: str) -> None: ...
-    def forget_person(self, box_user_id: str) -> bool: ...
-    def close(self) -> None: ...
+def store_exists(settings: Settings) -> bool:
+    """Whether remote sign-in may have state to show or revoke (status and logout create no empty file)."""
+    return settings.database_url is not None or (settings.data_dir / STORE_FILE).exists()
 
 
 _SCHEMA = """
@@ -205,15 +114,6 @@ CREATE TABLE IF NOT EXISTS registrations (at REAL NOT NULL);
 """
 
 
-def _id(prefix: str = "") -> str:
-    return prefix + secrets.token_urlsafe(32)  # 256 bits
-
-
-def _host(uri: str) -> str:
-    parts = urlsplit(uri)
-    return parts.hostname or parts.scheme
-
-
 class OAuthStore:
     """The SQLite `OAuthStateStore` of one box-mcp (one process; several need the PostgreSQL one)."""
 
@@ -232,8 +132,7 @@ class OAuthStore:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
         self._secret = bytes(row[0])
-        # token hash -> (record, cached until): the hot path, briefly (other processes revoke too)
-        self._cache: OrderedDict[str, tuple[TokenRecord, float]] = OrderedDict()
+        self._cache = AccessCache(clock)  # the hot path, briefly (other processes revoke too)
         self._touched: dict[str, float] = {}
 
     @classmethod
@@ -274,14 +173,14 @@ class OAuthStore:
     # -- clients ------------------------------------------------------------------------------------
 
     def client_secret_for(self, client_id: str) -> str:
-        return hmac.new(self._secret, b"client-secret\0" + client_id.encode(), hashlib.sha256).hexdigest()
+        return records.derive_client_secret(self._secret, client_id)
 
     def _purge_clients(self, db: sqlite3.Connection, now: float) -> None:
         db.execute(
             "DELETE FROM clients WHERE (last_used_at IS NULL AND created_at < ?) OR last_used_at < ?",
-            (now - UNUSED_CLIENT_SECONDS, now - IDLE_CLIENT_SECONDS),
+            (now - records.UNUSED_CLIENT_SECONDS, now - records.IDLE_CLIENT_SECONDS),
         )
-        db.execute("DELETE FROM registrations WHERE at < ?", (now - 60,))
+        db.execute("DELETE FROM registrations WHERE at < ?", (now - records.REGISTRATION_WINDOW_SECONDS,))
 
     def register_client(self, info: OAuthClientInformationFull) -> None:
         """Store a dynamically registered client. A confidential one's secret is replaced by the derived
@@ -290,14 +189,9 @@ class OAuthStore:
         with self._tx() as db:
             self._purge_clients(db, now)
             (recent,) = db.execute("SELECT count(*) FROM registrations").fetchone()
-            if recent >= MAX_REGISTRATIONS_PER_MINUTE:
-                raise StoreError("too many registrations, try again in a minute")
             (live,) = db.execute("SELECT count(*) FROM clients").fetchone()
-            if live >= MAX_CLIENTS:
-                raise StoreError("too many registered clients; unused registrations expire after a day")
-            if info.client_secret is not None:
-                info.client_secret = self.client_secret_for(info.client_id or "")
-            stored = info.model_dump(mode="json", exclude={"client_secret"})
+            records.check_registration_caps(recent, live)
+            stored = records.client_to_store(info, self._secret)
             db.execute(
                 "INSERT INTO clients VALUES (?, ?, ?, NULL)", (info.client_id, json.dumps(stored), now)
             )
@@ -312,16 +206,11 @@ class OAuthStore:
         if row is None:
             return None
         info, created, used = row
-        if (used is None and created < now - UNUSED_CLIENT_SECONDS) or (
-            used is not None and used < now - IDLE_CLIENT_SECONDS
-        ):
+        if records.client_expired(created, used, now):
             with self._tx() as db:
                 self._purge_clients(db, now)
             return None
-        client = OAuthClientInformationFull.model_validate(json.loads(info))
-        if client.token_endpoint_auth_method not in (None, "none"):
-            client.client_secret = self.client_secret_for(client_id)
-        return client
+        return records.client_from_store(json.loads(info), client_id, self._secret)
 
     def _used_client(self, db: sqlite3.Connection, client_id: str, now: float) -> None:
         db.execute("UPDATE clients SET last_used_at = ? WHERE client_id = ?", (now, client_id))
@@ -335,62 +224,36 @@ class OAuthStore:
                 "SELECT client_id, max(created_at) FROM families WHERE client_id LIKE 'http%' "
                 "GROUP BY client_id"
             ).fetchall()
-        out = []
-        for client_id, info, created, used in rows:
-            data = json.loads(info)
-            hosts = tuple(dict.fromkeys(_host(u) for u in data.get("redirect_uris") or []))
-            out.append(ClientRecord(client_id, data.get("client_name"), "dcr", hosts, created, used))
-        for client_id, last in cimd:
-            out.append(ClientRecord(client_id, None, "cimd", (), last, last))
+        out = [
+            records.dcr_client_record(c, json.loads(info), created, used) for c, info, created, used in rows
+        ]
+        out += [records.cimd_client_record(client_id, last) for client_id, last in cimd]
         return sorted(out, key=lambda c: c.created_at)
 
     # -- pending sign-ins ---------------------------------------------------------------------------
 
     def begin_authorization(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
-        return self._begin(
-            "authorize",
-            client_id=client.client_id or "",
-            client_name=client.client_name,
-            redirect_uri=str(params.redirect_uri),
-            redirect_explicit=params.redirect_uri_provided_explicitly,
-            state=params.state,
-            scopes=tuple(params.scopes or ()),
-            code_challenge=params.code_challenge,
-            resource=params.resource,
-        )
+        return self._begin(NewPending.authorize(client, params))
 
     def begin_connect(self, person_id: str) -> str:
-        return self._begin("connect", person_id=person_id)
+        return self._begin(NewPending("connect", person_id=person_id))
 
-    def _begin(
-        self,
-        purpose: Purpose,
-        *,
-        client_id: str = "",
-        client_name: str | None = None,
-        redirect_uri: str = "",
-        redirect_explicit: bool = False,
-        state: str | None = None,
-        scopes: tuple[str, ...] = (),
-        code_challenge: str = "",
-        resource: str | None = None,
-        person_id: str | None = None,
-    ) -> str:
+    def _begin(self, new: NewPending) -> str:
         """A pending sign-in, 10 minutes; its id (in the page's URL) is stored only as a hash."""
-        request_id = _id()
+        request_id = new_id()
         now = self._clock()
         row = (
             digest(request_id),
-            purpose,
-            client_id,
-            client_name,
-            redirect_uri,
-            int(redirect_explicit),
-            state,
-            json.dumps(list(scopes)),
-            code_challenge,
-            resource,
-            person_id,
+            new.purpose,
+            new.client_id,
+            new.client_name,
+            new.redirect_uri,
+            int(new.redirect_explicit),
+            new.state,
+            json.dumps(list(new.scopes)),
+            new.code_challenge,
+            new.resource,
+            new.person_id,
             now,
             now + PENDING_SECONDS,
         )
@@ -478,7 +341,7 @@ class OAuthStore:
     # -- codes and tokens ---------------------------------------------------------------------------
 
     def issue_code(self, pending: PendingAuthorization, *, person_id: str) -> str:
-        code = _id(CODE_PREFIX)
+        code = new_id(CODE_PREFIX)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -521,15 +384,15 @@ class OAuthStore:
                 (digest(code),),
             ).fetchone()
             if row is None:
-                raise StoreError("authorization code does not exist")
+                raise StoreError(records.CODE_UNKNOWN)
             client_id, person_id, resource, scopes, expires_at, used_at, family_id = row
             if used_at is not None:
                 if family_id:
-                    self._revoke_family(db, family_id, "authorization code replayed", now)
-                raise StoreError("authorization code was already used; the tokens it gave are revoked")
+                    self._revoke_family(db, family_id, records.WHY_CODE_REPLAYED, now)
+                raise StoreError(records.CODE_REPLAYED)
             if expires_at < now:
-                raise StoreError("authorization code has expired")
-            family = _id("fam_")
+                raise StoreError(records.CODE_EXPIRED)
+            family = new_id(FAMILY_PREFIX)
             db.execute(
                 "UPDATE codes SET used_at = ?, family_id = ? WHERE code_hash = ?", (now, family, digest(code))
             )
@@ -541,18 +404,17 @@ class OAuthStore:
             return self._mint(db, family, tuple(json.loads(scopes)), now)
 
     def _mint(self, db: sqlite3.Connection, family: str, scopes: tuple[str, ...], now: float) -> IssuedTokens:
-        access, refresh = _id(ACCESS_PREFIX), _id(REFRESH_PREFIX)
         (born,) = db.execute("SELECT created_at FROM families WHERE id = ?", (family,)).fetchone()
-        refresh_until = min(now + REFRESH_IDLE_SECONDS, born + REFRESH_MAX_SECONDS)
+        new = NewTokens.mint(now, born, self.access_ttl)
         db.execute(
             "INSERT INTO tokens VALUES (?, ?, 'access', ?, ?, NULL)",
-            (digest(access), family, now, now + self.access_ttl),
+            (digest(new.access), family, now, new.access_expires_at),
         )
         db.execute(
             "INSERT INTO tokens VALUES (?, ?, 'refresh', ?, ?, NULL)",
-            (digest(refresh), family, now, refresh_until),
+            (digest(new.refresh), family, now, new.refresh_expires_at),
         )
-        return IssuedTokens(access, refresh, self.access_ttl, scopes)
+        return new.issued(self.access_ttl, scopes)
 
     def _token_row(self, token: str, kind: str) -> Any:
         with self._lock:
@@ -592,33 +454,27 @@ class OAuthStore:
                 (digest(token),),
             ).fetchone()
             if row is None or row[3] is not None:
-                raise StoreError("refresh token does not exist or was revoked")
+                raise StoreError(records.REFRESH_UNKNOWN)
             family, expires, used, _, client_id = row
             if used is not None:
-                self._revoke_family(db, family, "refresh token reused", now)
-                raise StoreError(
-                    "refresh token was already used: every token of this sign-in is revoked; sign in again"
-                )
+                self._revoke_family(db, family, records.WHY_REFRESH_REUSED, now)
+                raise StoreError(records.REFRESH_REUSED)
             if expires < now:
-                raise StoreError("refresh token has expired; sign in again")
+                raise StoreError(records.REFRESH_EXPIRED)
             db.execute("UPDATE tokens SET used_at = ? WHERE hash = ?", (now, digest(token)))
             self._used_client(db, client_id, now)
             return self._mint(db, family, scopes, now)
 
     def load_access(self, token: str) -> TokenRecord | None:
-        """The access token's grant; None when unknown, expired or revoked. One indexed lookup, cached."""
+        """The access token's grant; None when unknown, expired or revoked. One indexed lookup, cached
+        for CACHE_SECONDS (`records.AccessCache`)."""
         if not token.startswith(ACCESS_PREFIX):
             return None
         key = digest(token)
         now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None:
-            record, until = cached
-            if record.expires_at < now:
-                self._cache.pop(key, None)
-                return None
-            if until >= now:
-                return record
+        known, cached = self._cache.get(key, now)
+        if known:
+            return cached
         row = self._token_row(token, "access")
         if row is None or row[7] is not None or float(row[1]) < now:
             return None
@@ -631,10 +487,7 @@ class OAuthStore:
             float(expires),
             str(family),
         )
-        with self._lock:
-            self._cache[key] = (record, now + CACHE_SECONDS)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(key, record, now)
         return record
 
     def _revoke_family(self, db: sqlite3.Connection, family: str, why: str, now: float) -> None:
@@ -642,10 +495,7 @@ class OAuthStore:
             "UPDATE families SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL",
             (now, why, family),
         )
-        with self._lock:
-            for key, (record, _) in list(self._cache.items()):
-                if record.family_id == family:
-                    del self._cache[key]
+        self._cache.drop_family(family)
 
     def revoke_token(self, token: str) -> bool:
         """Revoke the family of an access or refresh token (the sign-in it came from). False if unknown."""
@@ -654,7 +504,7 @@ class OAuthStore:
             row = db.execute("SELECT family_id FROM tokens WHERE hash = ?", (digest(token),)).fetchone()
             if row is None:
                 return False
-            self._revoke_family(db, row[0], "revoked by the client", now)
+            self._revoke_family(db, row[0], records.WHY_CLIENT_REVOKED_TOKEN, now)
         return True
 
     def _revoke_where(self, column: str, value: str, why: str) -> int:
@@ -669,10 +519,10 @@ class OAuthStore:
         return len(rows)
 
     def revoke_person(self, person_id: str) -> int:
-        return self._revoke_where("person_id", person_id, "the person was signed out")
+        return self._revoke_where("person_id", person_id, records.WHY_PERSON_SIGNED_OUT)
 
     def revoke_client(self, client_id: str) -> int:
-        return self._revoke_where("client_id", client_id, "the client was revoked")
+        return self._revoke_where("client_id", client_id, records.WHY_CLIENT_REVOKED)
 
     # -- people -------------------------------------------------------------------------------------
 
@@ -731,3 +581,19 @@ class OAuthStore:
     def forget_person(self, box_user_id: str) -> bool:
         with self._tx() as db:
             return db.execute("DELETE FROM people WHERE box_user_id = ?", (box_user_id,)).rowcount == 1
+
+
+__all__ = [
+    "STORE_FILE",
+    "ClientRecord",
+    "CodeRecord",
+    "IssuedTokens",
+    "OAuthStateStore",
+    "OAuthStore",
+    "PendingAuthorization",
+    "PersonRecord",
+    "StoreError",
+    "TokenRecord",
+    "open_store",
+    "store_exists",
+]

@@ -82,6 +82,81 @@ MIGRATIONS: tuple[Migration, ...] = (
         INSERT INTO audit_head (one, seq, hash, time_ns) VALUES (TRUE, 0, repeat('0', 64), 0);
     """,
     ),
+    Migration(
+        3,
+        "remote sign-in OAuth state (clients, pending sign-ins, codes, token families, people)",
+        """
+        CREATE TABLE oauth_meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+        CREATE TABLE oauth_clients (
+            client_id TEXT PRIMARY KEY,
+            info JSONB NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_used_at DOUBLE PRECISION
+        );
+        CREATE TABLE oauth_registrations (at DOUBLE PRECISION NOT NULL);
+        CREATE INDEX oauth_registrations_at ON oauth_registrations (at);
+        CREATE TABLE oauth_pending (
+            id_hash TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL CHECK (purpose IN ('authorize', 'connect')),
+            client_id TEXT NOT NULL,
+            client_name TEXT,
+            redirect_uri TEXT NOT NULL,
+            redirect_explicit BOOLEAN NOT NULL,
+            state TEXT,
+            scopes TEXT[] NOT NULL,
+            code_challenge TEXT NOT NULL,
+            resource TEXT,
+            person_id TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            box_state_hash TEXT UNIQUE,
+            box_verifier TEXT
+        );
+        CREATE INDEX oauth_pending_expires ON oauth_pending (expires_at);
+        CREATE TABLE oauth_codes (
+            code_hash TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            redirect_explicit BOOLEAN NOT NULL,
+            code_challenge TEXT NOT NULL,
+            resource TEXT,
+            scopes TEXT[] NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            used_at DOUBLE PRECISION,
+            family_id TEXT
+        );
+        CREATE TABLE oauth_families (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            resource TEXT,
+            scopes TEXT[] NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            revoked_at DOUBLE PRECISION,
+            revoked_why TEXT
+        );
+        CREATE INDEX oauth_families_person ON oauth_families (person_id);
+        CREATE INDEX oauth_families_client ON oauth_families (client_id);
+        CREATE TABLE oauth_tokens (
+            hash TEXT PRIMARY KEY,
+            family_id TEXT NOT NULL REFERENCES oauth_families (id),
+            kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            used_at DOUBLE PRECISION
+        );
+        CREATE INDEX oauth_tokens_family ON oauth_tokens (family_id);
+        CREATE TABLE oauth_people (
+            box_user_id TEXT PRIMARY KEY,
+            login TEXT,
+            name TEXT,
+            group_ids TEXT[] NOT NULL,
+            first_seen DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL
+        );
+    """,
+    ),
 )
 
 _TABLE = """

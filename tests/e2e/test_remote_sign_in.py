@@ -46,6 +46,7 @@ from tests.server.hostile_servers import (
     rpc_message,
     tool_call,
 )
+from tests.state_mode import state_env
 
 pytestmark = pytest.mark.anyio
 
@@ -171,11 +172,17 @@ def _audit_records(data: Path) -> list[dict[str, Any]]:
     return list(audit_records(data))
 
 
-def _vault_secrets(data: Path) -> list[str]:
-    """The Box tokens box-mcp holds for signed-in people (decrypted with the data dir's vault key)."""
-    from box_mcp.broker.vault import SQLiteVault
+def _vault(data: Path) -> Any:
+    """The vault the server used: the data dir's SQLite one, or the test's database (tests/state_mode.py)."""
+    from box_mcp.broker.broker import open_vault
+    from box_mcp.config import Settings
 
-    vault = SQLiteVault.open(data)
+    return open_vault(Settings.load(env=state_env(), data_dir=data))
+
+
+def _vault_secrets(data: Path) -> list[str]:
+    """The Box tokens box-mcp holds for signed-in people (decrypted with the vault key)."""
+    vault = _vault(data)
     try:
         return [
             t
@@ -186,6 +193,27 @@ def _vault_secrets(data: Path) -> list[str]:
         ]
     finally:
         vault.close()
+
+
+def _oauth_dump(data: Path) -> str:
+    """Everything the OAuth store keeps at rest, as text: the SQLite file, or the database's oauth_ tables."""
+    url = state_env().get("BOX_MCP_DATABASE_URL")
+    if url is None:
+        oauth_db = sqlite3.connect(data / "oauth.sqlite3")
+        try:
+            return "\n".join(oauth_db.iterdump())
+        finally:
+            oauth_db.close()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        tables = [r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'oauth_%'")]
+        assert tables, "no OAuth tables in the test's database"
+        return "\n".join(
+            str(row[0])
+            for table in tables
+            for row in db.execute(f"SELECT row_to_json(t)::text FROM {table} t")  # noqa: S608 - catalog names
+        )
 
 
 async def test_a_url_only_client_signs_in_by_registration_and_runs_as_its_person(
@@ -295,9 +323,7 @@ async def test_a_url_only_client_signs_in_by_registration_and_runs_as_its_person
     readable += "\n".join(v.final or "" for p in (bob, carol) for v in p.visits)
     for secret in filter(None, secrets):
         assert secret not in readable
-    oauth_db = sqlite3.connect(data / "oauth.sqlite3")
-    dump = "\n".join(oauth_db.iterdump())
-    oauth_db.close()
+    dump = _oauth_dump(data)
     for secret in filter(None, secrets):
         assert secret not in dump  # tokens are stored only as hashes; Box's are in the vault, encrypted
 
@@ -367,9 +393,7 @@ async def test_a_person_whose_box_grant_is_gone_is_sent_to_reconnect(emulator: A
         token = bob.storage.tokens
         assert token is not None
         # Box forgets the grant (the person revoked box-mcp in Box's settings): revoke it at the emulator.
-        from box_mcp.broker.vault import SQLiteVault
-
-        vault = SQLiteVault.open(data)
+        vault = _vault(data)
         grant = vault.get(f"person:{emulator.user_id('bob')}")
         vault.close()
         assert grant is not None and grant.refresh_token
@@ -455,9 +479,7 @@ async def test_the_operator_lists_people_and_signs_one_out_everywhere(emulator: 
         bob = Person(server.url, emulator.base_url, "bob@acme.example")
         async with bob.session() as client:
             await _who(client)
-        from box_mcp.broker.vault import SQLiteVault
-
-        vault = SQLiteVault.open(data)
+        vault = _vault(data)
         grant = vault.get(f"person:{emulator.user_id('bob')}")
         vault.close()
         assert grant is not None and grant.refresh_token

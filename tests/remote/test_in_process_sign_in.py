@@ -148,3 +148,5 @@ async def test_remote_sign_in_in_process(
                 headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
             )
             assert refused.status_code == 401
+    if "BOX_MCP_DATABASE_URL" in state_env():  # the OAuth store was the database's, not a file's
+        assert not (tmp_path / "data" / "oauth.sqlite3").exists()

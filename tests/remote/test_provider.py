@@ -2,6 +2,7 @@
 /revoke) over the real store, with a clock the tests move: expiry, single use, rotation, reuse
 detection, registration limits, hashing at rest. The browser part (consent, Box) is played by calling
 the store as the sign-in pages do; tests/e2e/test_remote_sign_in*.py run it through the real server.
+Every test runs against both stores: SQLite (one process) and PostgreSQL (replicas; a fresh database).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ import pytest
 from starlette.applications import Starlette
 
 from box_mcp.http.oauth import RemoteURLs, auth_routes
-from box_mcp.remote import store as store_module
+from box_mcp.remote import records
 from box_mcp.remote.cimd import CIMDResolver
 from box_mcp.remote.provider import BoxMCPAuthProvider
+from box_mcp.remote.records import OAuthStateStore, digest
 from box_mcp.remote.store import OAuthStore
+from tests.state.pg import fresh_database
 
 pytestmark = pytest.mark.anyio
 BASE = "http://127.0.0.1:8000"
@@ -43,9 +46,32 @@ class Clock:
 @dataclass
 class AS:
     http: httpx2.AsyncClient
-    store: OAuthStore
+    store: OAuthStateStore
     clock: Clock
-    path: Path
+    path: Path  # the SQLite file (sqlite), or nothing there (postgresql)
+    backend: str
+    database: str | None = None
+
+    def dump(self) -> str:
+        """Everything the store keeps at rest, as text: what a stolen database would show."""
+        if self.database is None:
+            assert isinstance(self.store, OAuthStore)
+            return "\n".join(self.store._db.iterdump())
+        import psycopg
+
+        with psycopg.connect(self.database, autocommit=True) as db:
+            tables = [
+                str(r[0])
+                for r in db.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'oauth_%'"
+                ).fetchall()
+            ]
+            assert len(tables) == 8, tables
+            return "\n".join(
+                str(r[0])
+                for table in tables
+                for r in db.execute(f"SELECT row_to_json(t)::text FROM {table} t").fetchall()  # noqa: S608
+            )
 
     async def register(self, *redirects: str, **extra: Any) -> dict[str, Any]:
         body = {
@@ -99,10 +125,46 @@ class AS:
         return await self.token(form)
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[AS]:
+@pytest.fixture(scope="module")
+def oauth_database() -> Iterator[str]:
+    """One fresh database for this module's PostgreSQL runs (emptied before each: see `server`); a new
+    database per test would spend seconds creating and dropping them."""
+    with fresh_database("oauth") as database:
+        yield database
+
+
+def _emptied(database: str) -> str:
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as db:
+        tables = db.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'oauth_%'").fetchall()
+        if tables:  # the first test finds none: the store migrates the schema when it opens
+            db.execute(f"TRUNCATE {', '.join(str(t[0]) for t in tables)}")
+    return database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AS]:
+    if request.param == "sqlite":
+        async for running in _server(tmp_path, None):
+            yield running
+    else:
+        database = _emptied(request.getfixturevalue("oauth_database"))
+        async for running in _server(tmp_path, database):
+            yield running
+
+
+async def _server(tmp_path: Path, database: str | None) -> AsyncIterator[AS]:
     clock = Clock()
-    store = OAuthStore.open(tmp_path, clock=clock)
+    store: OAuthStateStore
+    if database is None:
+        store = OAuthStore.open(tmp_path, clock=clock)
+    else:
+        from pydantic import SecretStr
+
+        from box_mcp.state.oauth import PostgresOAuthStore
+
+        store = PostgresOAuthStore.open(SecretStr(database), clock=clock)
     urls = RemoteURLs(BASE)
     async with httpx2.AsyncClient() as fetcher:
         provider = BoxMCPAuthProvider(
@@ -112,7 +174,8 @@ async def server(tmp_path: Path) -> AsyncIterator[AS]:
         async with httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=app), follow_redirects=False
         ) as http:
-            yield AS(http, store, clock, tmp_path / "oauth.sqlite3")
+            backend = "sqlite" if database is None else "postgresql"
+            yield AS(http, store, clock, tmp_path / "oauth.sqlite3", backend, database)
     store.close()
 
 
@@ -184,7 +247,7 @@ async def test_a_reused_refresh_token_revokes_its_family_and_nothing_else(server
 async def test_refresh_tokens_expire_when_idle(server: AS) -> None:
     client = (await server.register())["client_id"]
     tokens = (await server.redeem(client, *await server.code(client))).json()
-    server.clock.now += store_module.REFRESH_IDLE_SECONDS + 1
+    server.clock.now += records.REFRESH_IDLE_SECONDS + 1
     late = await server.token(
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client}
     )
@@ -200,8 +263,7 @@ async def test_confidential_clients_get_a_derived_secret_that_is_never_stored(se
     assert wrong.status_code == 401
     right = await server.redeem(registered["client_id"], code, verifier, client_secret=secret)
     assert right.status_code == 200, right.text
-    dump = "\n".join(server.store._db.iterdump())
-    assert secret not in dump
+    assert secret not in server.dump()
 
 
 async def test_tokens_codes_and_links_are_stored_only_as_hashes(server: AS) -> None:
@@ -209,14 +271,18 @@ async def test_tokens_codes_and_links_are_stored_only_as_hashes(server: AS) -> N
     code, verifier = await server.code(client)
     tokens = (await server.redeem(client, code, verifier)).json()
     link = server.store.begin_connect("42")
-    raw = server.path.read_bytes() + (
-        server.path.with_name("oauth.sqlite3-wal").read_bytes()
-        if server.path.with_name("oauth.sqlite3-wal").exists()
-        else b""
-    )
+    if server.backend == "sqlite":
+        raw = server.path.read_bytes() + (
+            server.path.with_name("oauth.sqlite3-wal").read_bytes()
+            if server.path.with_name("oauth.sqlite3-wal").exists()
+            else b""
+        )
+        assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
+    else:
+        raw = server.dump().encode()
+        assert digest(tokens["access_token"]).encode() in raw  # the dump does show what is kept
     for secret in (code, tokens["access_token"], tokens["refresh_token"], link):
         assert secret.encode() not in raw
-    assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
     assert "bmcp_" not in repr(server.store.load_access(tokens["access_token"]))
 
 
@@ -254,7 +320,7 @@ async def test_registration_refuses_bad_redirects_and_floods(
             },
         )
         assert answer.status_code == 400 and answer.json()["error"] == "invalid_redirect_uri", answer.text
-    monkeypatch.setattr(store_module, "MAX_REGISTRATIONS_PER_MINUTE", 3)
+    monkeypatch.setattr(records, "MAX_REGISTRATIONS_PER_MINUTE", 3)
     for _ in range(3):
         await server.register()
     flood = await server.http.post(
@@ -269,10 +335,10 @@ async def test_unused_registrations_expire(server: AS) -> None:
     idle = (await server.register())["client_id"]
     used = (await server.register())["client_id"]
     await server.redeem(used, *await server.code(used))
-    server.clock.now += store_module.UNUSED_CLIENT_SECONDS + 1
+    server.clock.now += records.UNUSED_CLIENT_SECONDS + 1
     assert server.store.get_client(idle) is None
     assert server.store.get_client(used) is not None
-    server.clock.now += store_module.IDLE_CLIENT_SECONDS
+    server.clock.now += records.IDLE_CLIENT_SECONDS
     assert server.store.get_client(used) is None
 
 
@@ -323,7 +389,7 @@ async def test_a_connect_link_is_single_use_and_has_no_code(server: AS) -> None:
     assert server.store.pending(link) is None  # answered: the page is not shown again
     taken = server.store.take_by_box_state("st")
     assert taken is not None and taken.person_id == "42" and taken.box_verifier == "v"
-    server.clock.now += store_module.PENDING_SECONDS + 1
+    server.clock.now += records.PENDING_SECONDS + 1
     late = server.store.begin_connect("42")
-    server.clock.now += store_module.PENDING_SECONDS + 1
+    server.clock.now += records.PENDING_SECONDS + 1
     assert server.store.pending(late) is None
