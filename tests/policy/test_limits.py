@@ -72,7 +72,9 @@ async def test_writes_have_their_own_budget_and_reads_do_not_use_it(make_limiter
     limits = RateLimits(calls_per_minute=100, writes_per_minute=1)
     assert await limiter.check("a", limits, True) is None
     assert await limiter.check("a", limits, False) is None
-    assert await limiter.check("a", limits, True) == "a reached its limit of 1 writes per minute; retry in 60 s."
+    assert (
+        await limiter.check("a", limits, True) == "a reached its limit of 1 writes per minute; retry in 60 s."
+    )
     assert await limiter.check("b", limits, True) is None  # per agent
 
 
@@ -164,7 +166,10 @@ async def test_rows_that_left_the_window_are_pruned() -> None:
         limiter = await PostgresRateLimiter.open(SecretStr(url), clock=clock)
         try:
             for _ in range(50):
-                assert await limiter.check("a", RateLimits(calls_per_minute=5, writes_per_minute=5), True) is None
+                assert (
+                    await limiter.check("a", RateLimits(calls_per_minute=5, writes_per_minute=5), True)
+                    is None
+                )
                 clock.now += 15  # at most four calls are ever in the window
         finally:
             await limiter.aclose()
