@@ -10,6 +10,9 @@ gets exactly N across both. With the embedded default, a round outlives a restar
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +26,13 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from box_mcp.broker.crypto import new_key_text
-from tests.server.hostile_servers import assert_audit_verifies, ccg_env, http_server, tool_call_records
+from tests.server.hostile_servers import (
+    assert_audit_verifies,
+    ccg_env,
+    http_server,
+    server_env,
+    tool_call_records,
+)
 from tests.state.pg import fresh_database
 
 pytestmark = pytest.mark.anyio
@@ -32,6 +41,7 @@ MODERN = "2026-07-28"
 ASKS, COUNTED = "bmcp_asks_key_for_the_shared_state_test", "bmcp_counted_key_for_the_shared_state_test"
 LIMIT = 5
 APPROVED = types.ElicitResult(action="accept", content={"approve": True})
+CLI = [sys.executable, "-m", "box_mcp.cli"]
 
 
 def _digest(key: str) -> str:
@@ -87,6 +97,14 @@ def _spent(result: types.CallToolResult) -> bool:
     return bool(result.is_error) and "already used" in text and "approve this call again" in text
 
 
+def _audit_cli(env: dict[str, str], data: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`box-mcp audit ...` as an auditor runs it on the deployment's database, from a data dir of its own."""
+    env = {k: v for k, v in env.items() if k != "BOX_MCP_DATA_DIR"} | {"BOX_MCP_DATA_DIR": str(data)}
+    return subprocess.run(  # noqa: S603
+        [*CLI, "audit", *argv, "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def _who_am_i_outcomes(data: Path) -> list[tuple[str, str]]:
     return [
         (r["outcome"]["status"], r["outcome"].get("message") or "")
@@ -124,10 +142,12 @@ async def test_two_replicas_on_one_database_share_approvals_and_rate_limits(
     policy = _policy(tmp_path)
     with fresh_database("e2e_shared") as database:
         env = ccg_env(emulator) | {"BOX_MCP_DATABASE_URL": database, "BOX_MCP_VAULT_KEY": new_key_text()}
+        served_env: dict[str, str] = {}
         async with (
             http_server(emulator, tmp_path / "a", "--policy", str(policy), env=env) as a,
             http_server(emulator, tmp_path / "b", "--policy", str(policy), env=env) as b,
         ):
+            served_env = server_env(emulator, tmp_path / "auditor", **env)
             async with _client(a.url, ASKS) as on_a, _client(b.url, ASKS) as on_b:
                 with anyio.fail_after(30):
                     asked = await _asked(on_a)
@@ -147,6 +167,9 @@ async def test_two_replicas_on_one_database_share_approvals_and_rate_limits(
                     async with anyio.create_task_group() as tg:
                         for i in range(3 * LIMIT):  # concurrently, half on each replica
                             tg.start_soon(call, counted_a if i % 2 else counted_b)
+        auditor = tmp_path / "auditor"
+        verify = await anyio.to_thread.run_sync(_audit_cli, served_env, auditor, "verify")
+        query = await anyio.to_thread.run_sync(_audit_cli, served_env, auditor, "query", "--tool", "who_am_i")
     admitted = [r for r in results if not r.is_error]
     refused = [
         r.content[0].text for r in results if r.is_error and isinstance(r.content[0], types.TextContent)
@@ -156,8 +179,12 @@ async def test_two_replicas_on_one_database_share_approvals_and_rate_limits(
         t.startswith(f"Denied: counted reached its limit of {LIMIT} calls per minute; retry in ")
         for t in refused
     )
-    assert [s for s, _ in _who_am_i_outcomes(tmp_path / "b")] == ["ok"]
-    assert [s for s, _ in _who_am_i_outcomes(tmp_path / "a")] == ["denied"]
+    assert verify.returncode == 0 and json.loads(verify.stdout)["status"] == "ok", (
+        verify.stdout + verify.stderr
+    )
+    calls = [json.loads(line)["outcome"] for line in query.stdout.splitlines()]  # one chain for both
+    assert [c["status"] for c in calls] == ["ok", "denied"]  # approved on B, then the replay on A
+    assert "already used" in calls[1]["message"]
     assert not (tmp_path / "a" / "request_state.key").exists()  # the key is the database's, not a file
 
 
