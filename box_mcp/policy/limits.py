@@ -10,14 +10,18 @@ deployment's database, so every replica on it shares one budget. Both answer in 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from box_mcp.policy.model import RateLimits
-from box_mcp.state.rate import WINDOW, refusal
+
+WINDOW = 60.0
+
+Budget = Literal["calls", "writes"]
 
 
 class Limiter(Protocol):
@@ -56,3 +60,17 @@ def _window(store: dict[str, deque[float]], agent: str, now: float) -> deque[flo
     while q and q[0] <= now - WINDOW:
         q.popleft()
     return q
+
+
+def limited(limits: RateLimits, is_write: bool) -> bool:
+    """Whether this call meets any limit at all (else there is nothing to count)."""
+    return limits.calls_per_minute is not None or (is_write and limits.writes_per_minute is not None)
+
+
+def refusal(agent: str, what: Budget, limit: int, oldest: float | None, now: float) -> str:
+    """The sentence a refused call gets (from either limiter): when the oldest call in the window leaves
+    it, to the second."""
+    if limit == 0 or oldest is None:
+        return f"{agent} may make no {what} (its limit is 0 per minute)."
+    wait = max(1, math.ceil(oldest + WINDOW - now))
+    return f"{agent} reached its limit of {limit} {what} per minute; retry in {wait} s."

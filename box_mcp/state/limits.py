@@ -23,8 +23,9 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
 from box_mcp.config import mask_url
+from box_mcp.policy.limits import WINDOW, Budget, limited, refusal
+from box_mcp.policy.model import RateLimits
 from box_mcp.state.database import CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, DatabaseError, connect, describe
-from box_mcp.state.rate import WINDOW, Budget, Limits, limited, refusal
 
 log = logging.getLogger("box_mcp.state.limits")
 
@@ -79,7 +80,7 @@ class PostgresRateLimiter:
     def __repr__(self) -> str:
         return f"PostgresRateLimiter({mask_url(self._url.get_secret_value())!r})"
 
-    async def check(self, agent: str, limits: Limits, is_write: bool) -> str | None:
+    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
         if not limited(limits, is_write):
             return None  # nothing to count: no round trip
         now = self._clock() if self._clock is not None else None
