@@ -70,9 +70,19 @@ class Deployment:
 
         s = self.settings
         bound = s.port if port is None else port
+        replicas = None
+        if s.database_url is not None:  # one of several replicas: sessions registered, forwarded
+            from box_mcp.state.sessions import SessionRegistry
+
+            replicas = SessionRegistry.open(s.database_url, url=s.replica_address(bound))
         if self.remote is None or self.store is None:
             return create_http_app(
-                self.server, host=s.host, port=bound, verifier=self.verifier, allowed_hosts=s.allowed_hosts
+                self.server,
+                host=s.host,
+                port=bound,
+                verifier=self.verifier,
+                allowed_hosts=s.allowed_hosts,
+                replicas=replicas,
             )
         from box_mcp.http.oauth import RemoteURLs
 
@@ -89,6 +99,7 @@ class Deployment:
             allowed_hosts=(*s.allowed_hosts, *extra_hosts),
             remote=urls,
             extra_routes=routes,
+            replicas=replicas,
         )
 
     @property

@@ -224,6 +224,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
     """,
     ),
+    # Which replica holds each handshake-era MCP session, so a
+    # request reaching another replica is forwarded to it (box_mcp.state.sessions, box_mcp.http.forward).
+    Migration(
+        5,
+        "mcp session registry",
+        """
+        CREATE TABLE replicas (
+            replica_id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            started TIMESTAMPTZ NOT NULL DEFAULT now(),
+            heartbeat TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE TABLE mcp_sessions (
+            session_id TEXT PRIMARY KEY,
+            replica_id TEXT NOT NULL REFERENCES replicas (replica_id) ON DELETE CASCADE,
+            agent TEXT,
+            principal TEXT,
+            created TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE INDEX mcp_sessions_replica ON mcp_sessions (replica_id);
+    """,
+    ),
 )
 
 _TABLE = """
