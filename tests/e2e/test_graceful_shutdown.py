@@ -38,7 +38,7 @@ from tests.state.pg import fresh_database
 pytestmark = pytest.mark.anyio
 
 KEY = "bmcp_assistant_key_for_the_shutdown_test"
-ENGINEERING = "200000000007"  # the demo seed's Engineering folder: the compose policy's assistant writes there
+ENGINEERING = "200000000007"  # the demo seed's Engineering: the compose policy's assistant writes there
 SLOW_S = 1.5
 
 
@@ -116,7 +116,8 @@ async def test_sigterm_lets_the_call_in_flight_finish_writes_its_audit_and_exits
                 answer: dict[str, Any] = {}
 
                 async def call() -> None:
-                    message = tool_call(7, "create_folder", {"name": "Drained", "parent_folder_id": ENGINEERING})
+                    arguments = {"name": "Drained", "parent_folder_id": ENGINEERING}
+                    message = tool_call(7, "create_folder", arguments)
                     answer.update(await http_rpc(http, base + "/mcp", session, message))
 
                 with anyio.fail_after(30):
