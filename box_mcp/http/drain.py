@@ -57,11 +57,13 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # no new connections while the calls in flight finish
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive ones close now (a balancer would reuse them)
         # uvicorn's connection set has no event to wait on (its own shutdown polls it too): poll, bounded.
         grace = self.config.timeout_graceful_shutdown or GRACEFUL_SHUTDOWN_S
         for _ in range(int(grace / POLL_S)):
+            await asyncio.sleep(POLL_S)  # also lets the closed connections leave the set
             if self.force_exit or not any(_answering(c) for c in self.server_state.connections):
                 break
-            await asyncio.sleep(POLL_S)
         AppStatus.should_exit = True  # now the event streams end, and uvicorn's own shutdown follows
         await super().shutdown(sockets)
