@@ -236,6 +236,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from box_mcp._serving import bind, uvicorn_limits
+    from box_mcp.http.drain import GRACEFUL_SHUTDOWN_S, DrainingServer
 
     async with open_deployment(settings, transport="http") as deployment:
         sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve
@@ -251,9 +252,15 @@ async def _serve(settings: Settings) -> None:
                     "--allowed-host NAME:PORT for the name remote clients use"
                 )
             config = uvicorn.Config(
-                app, host=settings.host, port=port, log_level="warning", lifespan="on", **uvicorn_limits()
+                app,
+                host=settings.host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                **uvicorn_limits(),
             )
-            await uvicorn.Server(config).serve(sockets=[sock])
+            await DrainingServer(config).serve(sockets=[sock])
         finally:
             sock.close()
 

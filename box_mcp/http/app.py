@@ -92,7 +92,9 @@ def create_http_app(
     if verifier is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(
             f"refusing to serve on {host} without inbound authentication: anyone reaching the port would "
-            "act as the default agent. Bind 127.0.0.1, or configure API keys in the policy."
+            "act as the default agent. In a container or on a shared network, mint an API key with "
+            "`box-mcp policy new-key AGENT` and put the sha256 line it prints under agents.AGENT.keys "
+            "in the policy; on one machine, bind 127.0.0.1 instead."
         )
     sessions = StreamableHTTPSessionManager(
         app=server,
