@@ -210,7 +210,7 @@ class PostgresAuditLog:
 
     # -- the writer thread ------------------------------------------------------------------------
 
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _writer_conn(self) -> psycopg.Connection[tuple[object, ...]]:
         """The writer's connection, opened again after PostgreSQL dropped it (a restart, a failover)."""
         if self._conn is None or self._conn.closed or self._conn.broken:
             if self._conn is not None:
@@ -221,7 +221,7 @@ class PostgresAuditLog:
 
     def _read_head(self) -> None:
         try:
-            row = self._connection().execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
+            row = self._writer_conn().execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
         except psycopg.Error as exc:
             raise AuditError(f"cannot read the audit chain's head: {describe(self._url, exc)}") from None
         if row is None:
@@ -235,7 +235,7 @@ class PostgresAuditLog:
         sealed: list[AuditRecord] = []  # the last attempt's records, while its COMMIT's fate is unknown
         while True:
             try:
-                conn = self._connection()
+                conn = self._writer_conn()
                 if sealed and self._committed(conn, sealed[0]):
                     records = sealed  # the COMMIT went through; only its answer was lost
                 else:
