@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -134,6 +142,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None, description="postgresql://user:password@host/db: vault in PostgreSQL; None: SQLite in data_dir"
     )
+    replica_url: str | None = Field(
+        None,
+        description="This replica's own address for the others (http://HOST:PORT), used with database_url; "
+        "None: http://127.0.0.1:PORT on loopback",
+    )
     # Box's app credentials, under Box's own names; broker.config.BrokerSettings.from_settings reads them.
     developer_token: BoxSecret = _box("BOX_DEVELOPER_TOKEN")
     jwt_config_file: BoxText = _box("BOX_JWT_CONFIG_FILE")
@@ -175,6 +188,37 @@ class Settings(BaseSettings):
             return self.public_url
         host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
         host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    @field_validator("replica_url")
+    @classmethod
+    def _replica_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as http://10.0.0.5:8000")
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must be only scheme, host and port (the replica's /mcp is found under it)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _replica_url_needed(self) -> Settings:
+        if self.transport == "http" and self.database_url is not None and self.replica_url is None:
+            self.replica_address(self.port)  # raises when it cannot be derived
+        return self
+
+    def replica_address(self, port: int) -> str:
+        """Where the other replicas reach this one (bound on `port`): --replica-url, else loopback."""
+        if self.replica_url is not None:
+            return self.replica_url
+        if not self.loopback:
+            raise ConfigError(
+                f"BOX_MCP_REPLICA_URL (--replica-url) is required with BOX_MCP_DATABASE_URL when serving on "
+                f"{self.host}: the other replicas forward the requests of this replica's MCP sessions to it, "
+                "so give the address they reach it at, e.g. http://10.0.0.5:8000 (the pod or host IP, port)"
+            )
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{port}"
 
     @field_validator("database_url", mode="before")
@@ -301,6 +345,7 @@ _FLAGS = frozenset(
         "allowed_hosts",
         "developer_token",
         "database_url",
+        "replica_url",
     }
 )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
 from box_mcp.audit.store import load_key
@@ -29,7 +30,9 @@ from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.remote import RemoteSignIn
 from box_mcp.identity import Person
+from box_mcp.ledger import ApprovalLedger, open_approval_state
 from box_mcp.policy.hooks import PolicyHooks
+from box_mcp.policy.limits import Limiter
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -38,6 +41,7 @@ from box_mcp.server import DEFAULT_AGENT, BoxMCPServer, build_server, selected_t
 from box_mcp.tools.spec import TransportKind
 
 if TYPE_CHECKING:
+    from mcp.server.request_state import RequestStateSecurity
     from starlette.types import ASGIApp
 
     from box_mcp.http.oauth import RemoteURLs
@@ -66,9 +70,19 @@ class Deployment:
 
         s = self.settings
         bound = s.port if port is None else port
+        replicas = None
+        if s.database_url is not None:  # one of several replicas: sessions registered, forwarded
+            from box_mcp.state.sessions import SessionRegistry
+
+            replicas = SessionRegistry.open(s.database_url, url=s.replica_address(bound))
         if self.remote is None or self.store is None:
             return create_http_app(
-                self.server, host=s.host, port=bound, verifier=self.verifier, allowed_hosts=s.allowed_hosts
+                self.server,
+                host=s.host,
+                port=bound,
+                verifier=self.verifier,
+                allowed_hosts=s.allowed_hosts,
+                replicas=replicas,
             )
         from box_mcp.http.oauth import RemoteURLs
 
@@ -85,6 +99,7 @@ class Deployment:
             allowed_hosts=(*s.allowed_hosts, *extra_hosts),
             remote=urls,
             extra_routes=routes,
+            replicas=replicas,
         )
 
     @property
@@ -185,6 +200,30 @@ async def _audit_log(settings: Settings, key: bytes | None) -> AuditLog | Postgr
     return await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
 
 
+@dataclass
+class _Shared:
+    """Rate limits and approvals as the deployment's state holds them (box_mcp.ledger, state.limits)."""
+
+    limiter: Limiter | None
+    request_state: RequestStateSecurity
+    approvals: ApprovalLedger
+
+
+async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
+    """Approvals (key and ledger) from the data dir or PostgreSQL; with PostgreSQL, rate-limit counters
+    shared by every replica too (else the in-process default)."""
+    approvals = open_approval_state(settings)
+    stack.callback(approvals.ledger.close)
+    limiter: Limiter | None = None
+    if settings.database_url is not None:
+        from box_mcp.state.limits import PostgresRateLimiter
+
+        pg_limiter = await PostgresRateLimiter.open(settings.database_url)
+        stack.push_async_callback(pg_limiter.aclose)
+        limiter = pg_limiter
+    return _Shared(limiter, request_state_security(approvals.key), approvals.ledger)
+
+
 @asynccontextmanager
 async def open_deployment(settings: Settings, *, transport: TransportKind) -> AsyncIterator[Deployment]:
     """Build the deployment `settings` describe, serving over `transport`; closed on exit."""
@@ -208,8 +247,10 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 
         policy: PolicyHooks | None = None
+        shared = await _shared_state(settings, stack) if store is not None else None
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
-            policy = PolicyHooks(store, locator=Locator(credentials.lookup_client))
+            limiter = shared.limiter if shared is not None else None
+            policy = PolicyHooks(store, locator=Locator(credentials.lookup_client), limiter=limiter)
 
         key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
         log = await _audit_log(settings, key)
@@ -229,6 +270,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             audit=audit,
             transport=transport,
             events=events,
+            request_state=shared.request_state if shared is not None else None,
+            approvals=shared.approvals if shared is not None else None,
         )
         verifier = None
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):

@@ -141,7 +141,7 @@ class Gate:
             return _error(f"Refused: {broken}. Nothing was sent to Box.")
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
-        refusal = self.policy.admit(agent, tool, person)  # rate limits count every call, valid or not
+        refusal = await self.policy.admit(agent, tool, person)  # rate limits count every call, valid or not
         if refusal:
             limited = Outcome(False, deny(refusal), _ms(started), f"Denied: {refusal}", "denied")
             return await self._reject(name, arguments, call_id, agent, transport, session, limited, person)

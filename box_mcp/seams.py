@@ -96,10 +96,11 @@ class PolicyHook(Protocol):
         person, no grant that applies to them)."""
         ...
 
-    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
+    async def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         """Count one tools/call against the agent's rate limits, before its arguments are checked (a call
         with bad arguments or an unknown tool costs an audit record too): the refusal sentence, or None.
-        A person agent's limits hold for each signed-in person on their own."""
+        A person agent's limits hold for each signed-in person on their own. Async: the counters may be
+        shared by every replica, in the deployment's database."""
         ...
 
     async def decide(self, call: Call) -> Decision: ...
@@ -162,7 +163,7 @@ class AllowAll:
     def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
         return True
 
-    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
+    async def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         return None
 
     async def decide(self, call: Call) -> Decision:

@@ -33,13 +33,14 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from box_mcp import __version__
-from box_mcp.approvals import ask_approval
+from box_mcp.approvals import APPROVAL_TTL, ask_approval
 from box_mcp.box.client import BoxClient
 from box_mcp.config import Settings
 from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import Gate
 from box_mcp.identity import CallerToken, Person
+from box_mcp.ledger import ApprovalLedger, MemoryApprovalLedger
 from box_mcp.seams import (
     AuditHook,
     Call,
@@ -104,6 +105,7 @@ class BoxMCPServer(Server[Any]):
         default_agent: str = DEFAULT_AGENT,
         transport: TransportKind = "memory",
         request_state: RequestStateSecurity | None = None,
+        approvals: ApprovalLedger | None = None,
     ) -> None:
         super().__init__(
             NAME,
@@ -117,8 +119,10 @@ class BoxMCPServer(Server[Any]):
         self.default_agent = default_agent
         self.transport: TransportKind = transport
         self.sessions = SessionTracker(gate.events, agent_of=self.agent_of, transport_of=self.transport_of)
-        # Seals the approval fingerprint into request_state (input_required rounds), as MCPServer would.
-        security = request_state or RequestStateSecurity.ephemeral()
+        # Seals the approval fingerprint into request_state (input_required rounds), as MCPServer would;
+        # a deployment passes its own key and ledger (box_mcp.ledger), so approvals outlive this process.
+        security = request_state or RequestStateSecurity.ephemeral(ttl=APPROVAL_TTL)
+        self.approvals: ApprovalLedger = approvals or MemoryApprovalLedger()
         self.middleware.append(RequestStateBoundary(security, default_audience=NAME))
         self.middleware.extend([explain_bad_requests, self.sessions])
         self._listed = {name: mcp_tool(spec) for name, spec in gate.tools.items()}
@@ -158,7 +162,7 @@ class BoxMCPServer(Server[Any]):
             await ctx.session.report_progress(progress, total, message)
 
         async def approve(call: Call, decision: Decision) -> bool:
-            return await ask_approval(ctx, params, call, decision)
+            return await ask_approval(ctx, params, call, decision, self.approvals)
 
         try:
             return await self.gate.call(
@@ -276,12 +280,16 @@ def build_server(
     audit: AuditHook | None = None,
     transport: TransportKind | None = None,
     events: Events | None = None,
+    request_state: RequestStateSecurity | None = None,
+    approvals: ApprovalLedger | None = None,
 ) -> BoxMCPServer:
     """A gate over the selected tools and the server on it, from hooks the caller built: what
     `box_mcp.deployment` does for `box-mcp serve`, and what tests and embedders use directly.
 
     `box_client` is shorthand for `credentials=StaticCredentials(box_client)` (one token for every
-    call). Hooks left out are the plain defaults: allow every call, filter nothing, record nothing."""
+    call). Hooks left out are the plain defaults: allow every call, filter nothing, record nothing.
+    `request_state` and `approvals`: the deployment's request-state key and ledger of used approvals
+    (left out: a key and a ledger of this process alone)."""
     if credentials is None:
         if box_client is None:
             raise TypeError("build_server needs credentials= (a CredentialsHook) or box_client=")
@@ -298,4 +306,10 @@ def build_server(
         protected_paths=(settings.data_dir, *([settings.policy] if settings.policy else [])),
         events=events,
     )
-    return BoxMCPServer(gate, default_agent=settings.agent or DEFAULT_AGENT, transport=kind)
+    return BoxMCPServer(
+        gate,
+        default_agent=settings.agent or DEFAULT_AGENT,
+        transport=kind,
+        request_state=request_state,
+        approvals=approvals,
+    )

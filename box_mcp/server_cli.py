@@ -36,6 +36,11 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     add("--agent", help="agent of stdio / loopback HTTP callers [BOX_MCP_AGENT; the policy's default_agent]")
     add("--data-dir", type=Path, help="vault, audit and state [BOX_MCP_DATA_DIR; per-user data dir]")
     add("--database-url", help="postgresql://… : the token vault in PostgreSQL [BOX_MCP_DATABASE_URL]")
+    add(
+        "--replica-url",
+        help="with --database-url: this replica's address for the other replicas, http://HOST:PORT "
+        "[BOX_MCP_REPLICA_URL; http://127.0.0.1:PORT on loopback, required otherwise]",
+    )
     add("--toolsets", type=_csv, help="comma list of toolsets, or 'all' [BOX_MCP_TOOLSETS]")
     add("--tools", type=_csv, help="comma list of extra tools to expose [BOX_MCP_TOOLS]")
     add("--exclude-tools", type=_csv, help="comma list of tools to hide [BOX_MCP_EXCLUDE_TOOLS]")
@@ -75,6 +80,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "agent",
         "data_dir",
         "database_url",
+        "replica_url",
         "toolsets",
         "tools",
         "exclude_tools",
@@ -230,6 +236,7 @@ async def _serve(settings: Settings) -> None:
     import uvicorn
 
     from box_mcp._serving import bind, uvicorn_limits
+    from box_mcp.http.drain import GRACEFUL_SHUTDOWN_S, DrainingServer
 
     async with open_deployment(settings, transport="http") as deployment:
         sock = bind(settings.port, settings.host)  # a busy port is a ConfigError before we claim to serve
@@ -245,9 +252,15 @@ async def _serve(settings: Settings) -> None:
                     "--allowed-host NAME:PORT for the name remote clients use"
                 )
             config = uvicorn.Config(
-                app, host=settings.host, port=port, log_level="warning", lifespan="on", **uvicorn_limits()
+                app,
+                host=settings.host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                **uvicorn_limits(),
             )
-            await uvicorn.Server(config).serve(sockets=[sock])
+            await DrainingServer(config).serve(sockets=[sock])
         finally:
             sock.close()
 

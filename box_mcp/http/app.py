@@ -11,7 +11,9 @@ refused at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
@@ -31,6 +33,10 @@ from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
 from box_mcp.http.oauth import ChallengeMiddleware, RemoteURLs
 from box_mcp.server import BoxMCPServer
+
+if TYPE_CHECKING:  # psycopg is imported only by a deployment that has a database
+    from box_mcp.http.forward import SessionForwarder
+    from box_mcp.state.sessions import SessionRegistry
 
 MCP_PATH = "/mcp"
 MAX_BODY = MAX_BODY_BYTES
@@ -54,6 +60,17 @@ def transport_security(host: str, port: int, extra_hosts: Sequence[str] = ()) ->
     )
 
 
+@asynccontextmanager
+async def _lifespan(
+    sessions: StreamableHTTPSessionManager, forwarder: SessionForwarder | None
+) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        if forwarder is not None:  # entered first, left last: sessions end before the replica's row goes
+            await stack.enter_async_context(forwarder.run())
+        await stack.enter_async_context(sessions.run())
+        yield
+
+
 def create_http_app(
     server: BoxMCPServer,
     *,
@@ -64,15 +81,20 @@ def create_http_app(
     stateless: bool = False,
     remote: RemoteURLs | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    replicas: SessionRegistry | None = None,
 ) -> ASGIApp:
     """The ASGI app serving `server`. Run it with uvicorn on `host:port` (loopback unless told otherwise).
 
     With `remote` (remote sign-in on), `extra_routes` are the OAuth and sign-in routes, and the 401
-    challenge names the protected resource metadata, so an OAuth client given only the URL finds its way."""
+    challenge names the protected resource metadata, so an OAuth client given only the URL finds its way.
+    With `replicas` (a database is configured), this process is one of several replicas: its sessions are
+    registered there and a request for another replica's session is forwarded to it (http.forward)."""
     if verifier is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(
             f"refusing to serve on {host} without inbound authentication: anyone reaching the port would "
-            "act as the default agent. Bind 127.0.0.1, or configure API keys in the policy."
+            "act as the default agent. In a container or on a shared network, mint an API key with "
+            "`box-mcp policy new-key AGENT` and put the sha256 line it prints under agents.AGENT.keys "
+            "in the policy; on one machine, bind 127.0.0.1 instead."
         )
     sessions = StreamableHTTPSessionManager(
         app=server,
@@ -82,6 +104,14 @@ def create_http_app(
         max_request_body_size=MAX_BODY,
     )
     mcp: ASGIApp = StreamableHTTPASGIApp(sessions)
+    forwarder = None
+    if replicas is not None:  # behind ChallengeMiddleware: a caller without a valid token learns nothing
+        from box_mcp.http.forward import SessionForwarder
+
+        forwarder = SessionForwarder(
+            mcp, replicas, idle_timeout=sessions.session_idle_timeout, max_body=MAX_BODY
+        )
+        mcp = forwarder
     middleware: list[Middleware] = []
     if verifier is not None:
         mcp = ChallengeMiddleware(mcp, urls=remote)
@@ -100,7 +130,7 @@ def create_http_app(
             *extra_routes,
         ],
         middleware=middleware,
-        lifespan=lambda app: sessions.run(),
+        lifespan=lambda app: _lifespan(sessions, forwarder),
     )
     # A slash redirect (/healthz/ -> /healthz) would take its absolute target from the Host header.
     app.router.redirect_slashes = False

@@ -13,7 +13,7 @@ from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
 from box_mcp.decision import Decision, deny
 from box_mcp.errors import AncestryError, LocateError
 from box_mcp.policy.engine import DecisionRequest
-from box_mcp.policy.limits import RateLimiter
+from box_mcp.policy.limits import Limiter, RateLimiter
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.reasons import no_person
 from box_mcp.policy.store import PolicyStore
@@ -33,15 +33,15 @@ T = TypeVar("T")
 class Decider:
     """Visibility, rate limits and per-call decisions over a hot-reloading policy store."""
 
-    def __init__(self, store: PolicyStore, locator: Locator, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, store: PolicyStore, locator: Locator, limiter: Limiter | None = None) -> None:
         self.store = store
         self.locator = locator
-        self.limiter = limiter or RateLimiter()
+        self.limiter: Limiter = limiter or RateLimiter()
 
     def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
         return tool.name in self.store.engine().visible_tools(agent, person)
 
-    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
+    async def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
         """Count one tools/call against the agent's rate limits (any call, even one with bad arguments or
         an unknown tool: each costs an audit record); the sentence to refuse it with, or None. A person
         agent's limits hold for each signed-in person on their own."""
@@ -50,7 +50,7 @@ class Decider:
             return None  # decide() refuses an agent the policy does not know
         is_write = tool is not None and not tool.read_only
         who = agent if person is None else f"{agent} (Box user {person.box_user_id})"
-        return self.limiter.check(who, spec.limits, is_write=is_write)
+        return await self.limiter.check(who, spec.limits, is_write=is_write)
 
     async def decide(self, call: Call) -> Decision:
         try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from box_mcp.decision import Decision
 from box_mcp.policy.confine import Confiner
 from box_mcp.policy.decide import Decider
-from box_mcp.policy.limits import RateLimiter
+from box_mcp.policy.limits import Limiter
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.store import PolicyStore
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class PolicyHooks:
     """PolicyHook + ResultFilterHook: visibility, rate limits, decisions, confinement, secret fields."""
 
-    def __init__(self, store: PolicyStore, *, locator: Locator, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, store: PolicyStore, *, locator: Locator, limiter: Limiter | None = None) -> None:
         self.store = store
         self.locator = locator
         self.decider = Decider(store, locator, limiter)
@@ -35,8 +35,8 @@ class PolicyHooks:
     def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
         return self.decider.tool_visible(agent, tool, person)
 
-    def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
-        return self.decider.admit(agent, tool, person)
+    async def admit(self, agent: str, tool: ToolSpec | None, person: Person | None = None) -> str | None:
+        return await self.decider.admit(agent, tool, person)
 
     async def decide(self, call: Call) -> Decision:
         return await self.decider.decide(call)

@@ -1,7 +1,11 @@
 """Per-agent rate limits (calls per minute, writes per minute) from the policy, as sliding windows.
 
-The gate asks `RateLimiter.check(agent, limits, is_write)` before deciding a call; a refused call is not
-counted, so an agent that backs off gets its budget back as the window slides.
+The gate asks `Limiter.check(agent, limits, is_write)` before deciding a call; a refused call is not
+counted, so an agent that backs off gets its budget back as the window slides. `RateLimiter` counts in
+this process's memory (the embedded default); `box_mcp.state.limits.PostgresRateLimiter` counts in the
+deployment's database, so every replica on it shares one budget. Both answer in the same sentences.
+
+`check` is async: a shared counter is a database round trip, and the gate calls it on the event loop.
 """
 
 from __future__ import annotations
@@ -11,14 +15,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Literal, Protocol
 
 from box_mcp.policy.model import RateLimits
 
 WINDOW = 60.0
 
+Budget = Literal["calls", "writes"]
+
+
+class Limiter(Protocol):
+    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
+        """None if the call may go ahead (and it is counted); else a sentence saying when to retry."""
+        ...
+
 
 class RateLimiter:
-    """Sliding one-minute windows per agent; memory is bounded by each agent's own limits."""
+    """Sliding one-minute windows per agent in this process; memory is bounded by each agent's limits."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -26,16 +39,15 @@ class RateLimiter:
         self._writes: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
-        """None if the call may go ahead (and it is counted); else a sentence saying when to retry."""
+    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
         now = self._clock()
         with self._lock:
             calls = _window(self._calls, agent, now)
             writes = _window(self._writes, agent, now)
             if limits.calls_per_minute is not None and len(calls) >= limits.calls_per_minute:
-                return _refusal(agent, "calls", limits.calls_per_minute, calls, now)
+                return refusal(agent, "calls", limits.calls_per_minute, calls[0] if calls else None, now)
             if is_write and limits.writes_per_minute is not None and len(writes) >= limits.writes_per_minute:
-                return _refusal(agent, "writes", limits.writes_per_minute, writes, now)
+                return refusal(agent, "writes", limits.writes_per_minute, writes[0] if writes else None, now)
             if limits.calls_per_minute is not None:
                 calls.append(now)
             if is_write and limits.writes_per_minute is not None:
@@ -50,8 +62,15 @@ def _window(store: dict[str, deque[float]], agent: str, now: float) -> deque[flo
     return q
 
 
-def _refusal(agent: str, what: str, limit: int, q: deque[float], now: float) -> str:
-    if limit == 0:
+def limited(limits: RateLimits, is_write: bool) -> bool:
+    """Whether this call meets any limit at all (else there is nothing to count)."""
+    return limits.calls_per_minute is not None or (is_write and limits.writes_per_minute is not None)
+
+
+def refusal(agent: str, what: Budget, limit: int, oldest: float | None, now: float) -> str:
+    """The sentence a refused call gets (from either limiter): when the oldest call in the window leaves
+    it, to the second."""
+    if limit == 0 or oldest is None:
         return f"{agent} may make no {what} (its limit is 0 per minute)."
-    wait = max(1, math.ceil(q[0] + WINDOW - now))
+    wait = max(1, math.ceil(oldest + WINDOW - now))
     return f"{agent} reached its limit of {limit} {what} per minute; retry in {wait} s."

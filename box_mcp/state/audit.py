@@ -8,9 +8,10 @@ while the previous batch was in flight goes into the next one), so a replica hol
 trips however many calls it is recording, and measured throughput stays far above what the calls
 themselves can produce (bench/replicas.py).
 
-A batch is one transaction: lock the head row (`SELECT ... FOR UPDATE`), seal the records after it
-exactly as the file log seals them (same fields, hash, HMAC, canonical bytes), COPY them in, move the
-head, commit. `append` returns only after the commit, so an acknowledged record is durable (with
+A batch is one transaction in two round trips: lock the head row (`SELECT ... FOR UPDATE`); seal the
+records after it exactly as the file log seals them (same fields, hash, HMAC, canonical bytes), then
+insert them (one statement of column arrays), move the head and commit, pipelined. `append` returns
+only after the commit, so an acknowledged record is durable (with
 PostgreSQL's default synchronous_commit). Each row keeps the record's exact JSONL line, so the export
 (`box-mcp audit export`) is byte-for-byte what the file log would hold and verifies with the same
 `box-mcp audit verify --dir`.
@@ -36,7 +37,6 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
 from box_mcp.audit.event import AuditEvent
@@ -47,7 +47,7 @@ from box_mcp.audit.store import Head, file_name, make_private_dir
 from box_mcp.audit.verify import BadRecord, VerifyReport, check_line, check_mac
 from box_mcp.config import mask_url
 from box_mcp.errors import AuditError
-from box_mcp.state.database import connect, describe, open_pool
+from box_mcp.state.database import DatabaseError, connect, describe, migrated
 
 logger = logging.getLogger("box_mcp.audit")
 
@@ -56,10 +56,16 @@ PLACE = "audit_records"  # where verify says a bad record is: the table, and the
 
 _LOCK_HEAD = "SELECT seq, hash, time_ns FROM audit_head WHERE one FOR UPDATE"
 _MOVE_HEAD = "UPDATE audit_head SET seq = %s, hash = %s, time_ns = %s WHERE one"
-_COPY_RECORDS = (
-    "COPY audit_records (seq, id, time, kind, agent, tool, session_id, effect, status, line) FROM STDIN"
+# A batch's rows as one array per column: one statement however many records (no per-row round trip).
+_INSERT_RECORDS = (
+    "INSERT INTO audit_records (seq, id, time, kind, agent, tool, session_id, effect, status, line)"
+    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[], %s::text[], %s::bytea[])"
 )
-_COPY_ITEMS = "COPY audit_items (seq, type, id, name) FROM STDIN"
+_INSERT_ITEMS = (
+    "INSERT INTO audit_items (seq, type, id, name) SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[],"
+    " %s::text[])"
+)
 _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
 
 
@@ -69,14 +75,14 @@ class PostgresAuditLog:
     def __init__(
         self,
         url: SecretStr,
-        pool: ConnectionPool,
+        conn: psycopg.Connection[tuple[object, ...]],
         *,
         key: bytes | None,
         secret_fields: Iterable[str],
         clock: Callable[[], int],
     ) -> None:
         self._url = url
-        self._pool = pool
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = conn  # the writer thread's own
         self._key = key
         self._clock = clock
         self._secret_fields = frozenset(secret_fields)
@@ -100,8 +106,8 @@ class PostgresAuditLog:
         """Connect (migrating the schema under the advisory lock) and read the chain's head.
         Raises DatabaseError when PostgreSQL cannot be reached or migrated."""
         loop = asyncio.get_running_loop()
-        pool = await loop.run_in_executor(None, lambda: open_pool(url, name="box-mcp-audit"))
-        log = cls(url, pool, key=key, secret_fields=secret_fields, clock=clock)
+        conn = await loop.run_in_executor(None, migrated, url)
+        log = cls(url, conn, key=key, secret_fields=secret_fields, clock=clock)
         try:
             await loop.run_in_executor(log._writer, log._read_head)
         except BaseException:
@@ -144,7 +150,7 @@ class PostgresAuditLog:
         return await self.append("outcome", intent_id=intent_id, **fields)
 
     async def aclose(self) -> None:
-        """Wait for every pending record to be committed, then close the pool."""
+        """Wait for every pending record to be committed, then close the connection."""
         if self._closed:
             return
         self._closed = True
@@ -153,7 +159,9 @@ class PostgresAuditLog:
                 await asyncio.shield(self._flusher)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._writer.shutdown)
-        await loop.run_in_executor(None, self._pool.close)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     async def __aenter__(self) -> PostgresAuditLog:
         return self
@@ -202,10 +210,18 @@ class PostgresAuditLog:
 
     # -- the writer thread ------------------------------------------------------------------------
 
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        """The writer's connection, opened again after PostgreSQL dropped it (a restart, a failover)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._conn = connect(self._url)  # DatabaseError while PostgreSQL does not answer
+        return self._conn
+
     def _read_head(self) -> None:
         try:
-            with self._pool.connection() as conn:
-                row = conn.execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
+            row = self._connection().execute("SELECT seq, hash FROM audit_head WHERE one").fetchone()
         except psycopg.Error as exc:
             raise AuditError(f"cannot read the audit chain's head: {describe(self._url, exc)}") from None
         if row is None:
@@ -216,37 +232,72 @@ class PostgresAuditLog:
         """Seal and commit `batch` after the chain's head; retried while PostgreSQL is unreachable."""
         deadline = time.monotonic() + RETRY_FOR
         delay = 0.05
-        sealed: list[AuditRecord] | None = None  # the last attempt's records, if its COMMIT's fate is unknown
+        sealed: list[AuditRecord] = []  # the last attempt's records, while its COMMIT's fate is unknown
         while True:
             try:
-                if sealed is not None and self._committed(sealed[0]):
-                    return sealed  # the COMMIT went through; only its answer was lost
-                sealed = None
-                with self._pool.connection() as conn, conn.transaction():
-                    row = conn.execute(_LOCK_HEAD).fetchone()
-                    if row is None:
-                        raise AuditError("the audit chain's head row is missing from the database")
-                    records, time_ns = self._seal(batch, int(str(row[0])), str(row[1]), int(str(row[2])))
-                    sealed = records
-                    self._insert(conn, records)
-                    conn.execute(_MOVE_HEAD, (records[-1].seq, records[-1].hash, time_ns))
+                conn = self._connection()
+                if sealed and self._committed(conn, sealed[0]):
+                    records = sealed  # the COMMIT went through; only its answer was lost
+                else:
+                    sealed.clear()
+                    records = self._commit(conn, batch, sealed)
                 self._tail = Head(records[-1].seq, records[-1].hash)
                 return records
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseError) as exc:
+                self._abandon()
                 if time.monotonic() + delay > deadline:
-                    logger.error("the audit log cannot reach %s", describe(self._url, exc))
+                    why = str(exc) if isinstance(exc, DatabaseError) else describe(self._url, exc)
+                    logger.error("the audit log cannot reach PostgreSQL: %s", why)
                     raise AuditError(_refusal("PostgreSQL does not answer")) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
             except psycopg.Error as exc:
+                self._abandon()
                 logger.error("the audit log could not write to %s", describe(self._url, exc))
                 raise AuditError(_refusal(type(exc).__name__)) from None
+            except AuditError:
+                self._abandon()
+                raise
 
-    def _committed(self, first: AuditRecord) -> bool:
-        with self._pool.connection() as conn:
-            return (
-                conn.execute("SELECT 1 FROM audit_records WHERE id = %s", (first.id,)).fetchone() is not None
-            )
+    def _commit(
+        self, conn: psycopg.Connection[tuple[object, ...]], batch: list[_Pending], sealed: list[AuditRecord]
+    ) -> list[AuditRecord]:
+        """One transaction in two round trips: lock and read the head; then the rows, the new head and
+        the COMMIT pipelined. `sealed` gets the records before the COMMIT is sent."""
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            row = conn.execute(_LOCK_HEAD).fetchone()  # waits for the lock, ends the first round trip
+            if row is None:
+                raise AuditError("the audit chain's head row is missing from the database")
+            records, time_ns = self._seal(batch, int(str(row[0])), str(row[1]), int(str(row[2])))
+            sealed.extend(records)
+            rows = [(*columns(dict(r.data)), r.line) for r in records]
+            conn.execute(_INSERT_RECORDS, [list(column) for column in zip(*rows, strict=True)])
+            items = [item for r in records for item in item_rows(dict(r.data))]
+            if items:
+                conn.execute(_INSERT_ITEMS, [list(column) for column in zip(*items, strict=True)])
+            conn.execute(_MOVE_HEAD, (records[-1].seq, records[-1].hash, time_ns))
+            conn.execute("COMMIT")
+        return records
+
+    def _abandon(self) -> None:
+        """After a failed attempt: end the transaction it left open, or drop a broken connection."""
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.broken or conn.closed:
+            conn.close()
+            self._conn = None
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
+            self._conn = None
+
+    @staticmethod
+    def _committed(conn: psycopg.Connection[tuple[object, ...]], first: AuditRecord) -> bool:
+        return conn.execute("SELECT 1 FROM audit_records WHERE id = %s", (first.id,)).fetchone() is not None
 
     def _seal(
         self, batch: list[_Pending], seq: int, prev_hash: str, time_ns: int
@@ -263,18 +314,6 @@ class PostgresAuditLog:
                 )
             records.append(record)
         return records, time_ns
-
-    @staticmethod
-    def _insert(conn: psycopg.Connection[tuple[object, ...]], records: list[AuditRecord]) -> None:
-        with conn.cursor() as cur:
-            with cur.copy(_COPY_RECORDS) as copy:
-                for record in records:
-                    copy.write_row((*columns(dict(record.data)), record.line))
-            items = [row for record in records for row in item_rows(dict(record.data))]
-            if items:
-                with cur.copy(_COPY_ITEMS) as copy:
-                    for item in items:
-                        copy.write_row(item)
 
 
 def _refusal(why: str) -> str:

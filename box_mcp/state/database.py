@@ -52,16 +52,27 @@ def connect(url: SecretStr) -> psycopg.Connection[tuple[object, ...]]:
         ) from None
 
 
+def migrated(url: SecretStr) -> psycopg.Connection[tuple[object, ...]]:
+    """An autocommit connection to a database whose schema this code's migrations have been applied to
+    (under the advisory lock); DatabaseError when it cannot be reached or migrated."""
+    from box_mcp.state.migrations import migrate
+
+    conn = connect(url)
+    try:
+        migrate(conn)
+    except psycopg.Error as exc:  # the connection broke while migrating
+        conn.close()
+        raise DatabaseError(f"cannot migrate the schema of {describe(url, exc)}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def open_pool(url: SecretStr, *, name: str) -> ConnectionPool:
     """Migrate the schema (once per process start, under the advisory lock), then open a pool of
     autocommit connections; a store runs its own transactions on them."""
-    from box_mcp.state.migrations import migrate
-
-    try:
-        with connect(url) as conn:
-            migrate(conn)
-    except psycopg.Error as exc:  # the connection broke while migrating
-        raise DatabaseError(f"cannot migrate the schema of {describe(url, exc)}") from None
+    migrated(url).close()
     # check: a connection the server dropped (a PostgreSQL restart, a failover) is replaced when it is
     # taken from the pool, so the next call after a restart succeeds instead of failing once more.
     pool = ConnectionPool(

@@ -157,6 +157,96 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
     """,
     ),
+    Migration(
+        4,
+        "rate limits and approvals",
+        # rate_limit_events: UNLOGGED, counters need no WAL (a crash forgets at most a minute of counts).
+        # rate_limit_check: see box_mcp/state/limits.py. A VOLATILE PL/pgSQL function takes a fresh
+        # snapshot for each statement, so the count after the advisory lock sees what the previous holder
+        # committed. Lock class 1918989413 is "rate" (pg_advisory_xact_lock(int, int)).
+        # approvals_used: single use of approvals (box_mcp/state/approvals.py); request_state_keys: the
+        # deployment's request-state sealing key, itself sealed with the vault key.
+        """
+        CREATE UNLOGGED TABLE rate_limit_events (
+            agent TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            counts_call BOOLEAN NOT NULL,
+            counts_write BOOLEAN NOT NULL
+        );
+        CREATE INDEX rate_limit_events_agent_at ON rate_limit_events (agent, at);
+        CREATE FUNCTION rate_limit_check(
+            p_agent TEXT, p_calls INTEGER, p_writes INTEGER, p_is_write BOOLEAN,
+            p_now DOUBLE PRECISION, p_window DOUBLE PRECISION
+        ) RETURNS TABLE (refused TEXT, oldest DOUBLE PRECISION, checked_at DOUBLE PRECISION)
+        LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            v_now DOUBLE PRECISION;
+            v_calls BIGINT;
+            v_writes BIGINT;
+            v_oldest_call DOUBLE PRECISION;
+            v_oldest_write DOUBLE PRECISION;
+            v_counts_write BOOLEAN := p_is_write AND p_writes IS NOT NULL;
+        BEGIN
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_advisory_xact_lock(1918989413, hashtext(p_agent));
+            v_now := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
+            DELETE FROM rate_limit_events WHERE agent = p_agent AND at <= v_now - p_window;
+            IF random() < 0.015625 THEN  -- now and then, also what agents that went quiet left behind
+                DELETE FROM rate_limit_events WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM rate_limit_events WHERE at <= v_now - p_window
+                    LIMIT 256 FOR UPDATE SKIP LOCKED));
+            END IF;
+            SELECT count(*) FILTER (WHERE counts_call), min(at) FILTER (WHERE counts_call),
+                   count(*) FILTER (WHERE counts_write), min(at) FILTER (WHERE counts_write)
+              INTO v_calls, v_oldest_call, v_writes, v_oldest_write
+              FROM rate_limit_events WHERE agent = p_agent AND at > v_now - p_window;
+            IF p_calls IS NOT NULL AND v_calls >= p_calls THEN
+                RETURN QUERY SELECT 'calls'::TEXT, v_oldest_call, v_now;
+                RETURN;
+            END IF;
+            IF v_counts_write AND v_writes >= p_writes THEN
+                RETURN QUERY SELECT 'writes'::TEXT, v_oldest_write, v_now;
+                RETURN;
+            END IF;
+            INSERT INTO rate_limit_events VALUES (p_agent, v_now, p_calls IS NOT NULL, v_counts_write);
+            RETURN QUERY SELECT NULL::TEXT, NULL::DOUBLE PRECISION, v_now;
+        END
+        $$;
+        CREATE TABLE approvals_used (
+            digest TEXT PRIMARY KEY,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX approvals_used_expires_at ON approvals_used (expires_at);
+        CREATE TABLE request_state_keys (
+            name TEXT PRIMARY KEY,
+            sealed BYTEA NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+    """,
+    ),
+    # Which replica holds each handshake-era MCP session, so a
+    # request reaching another replica is forwarded to it (box_mcp.state.sessions, box_mcp.http.forward).
+    Migration(
+        5,
+        "mcp session registry",
+        """
+        CREATE TABLE replicas (
+            replica_id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            started TIMESTAMPTZ NOT NULL DEFAULT now(),
+            heartbeat TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE TABLE mcp_sessions (
+            session_id TEXT PRIMARY KEY,
+            replica_id TEXT NOT NULL REFERENCES replicas (replica_id) ON DELETE CASCADE,
+            agent TEXT,
+            principal TEXT,
+            created TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_seen TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE INDEX mcp_sessions_replica ON mcp_sessions (replica_id);
+    """,
+    ),
 )
 
 _TABLE = """

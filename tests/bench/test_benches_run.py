@@ -44,6 +44,7 @@ EXPECTED: dict[str, set[str]] = {
         "durable audit records/s, 2 replicas",
     },
     "server_latency": {"box-mcp / floor p50", "box-mcp / floor p99"},
+    "shared_limits": {"PostgreSQL check p50"},
     "stdio_latency": {"box-mcp / bare SDK server p50"},
 }
 

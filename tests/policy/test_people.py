@@ -293,7 +293,8 @@ async def test_item_lookups_are_cached_per_person() -> None:
     assert [who for _, who in asked] == ["30000000002", "30000000003"]
 
 
-def test_a_person_agents_rate_limits_hold_for_each_person(make_engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.anyio
+async def test_a_person_agents_rate_limits_hold_for_each_person(make_engine) -> None:  # type: ignore[no-untyped-def]
     from box_mcp.policy.decide import Decider
     from box_mcp.policy.locate import Locator
 
@@ -307,8 +308,8 @@ def test_a_person_agents_rate_limits_hold_for_each_person(make_engine) -> None: 
     e = make_engine("agents: {p: {acts_as: person, limits: {calls_per_minute: 1}}}\n")
     d = Decider(Store(e), Locator(None))  # type: ignore[arg-type]
     ada, bob = person(), person("bob@example.com", box_user_id="30000000003")
-    assert d.admit("p", None, ada) is None and d.admit("p", None, bob) is None
-    refusal = d.admit("p", None, ada)
+    assert await d.admit("p", None, ada) is None and await d.admit("p", None, bob) is None
+    refusal = await d.admit("p", None, ada)
     assert refusal is not None and "Box user 30000000002" in refusal
 
 
