@@ -29,7 +29,9 @@ def _run(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, **env},
+        # The caller's own BOX_ settings (a database URL under STATE=postgresql) stay out: each test
+        # says what it runs with.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("BOX_")}, **env},
     )
 
 

@@ -135,7 +135,7 @@ def broker_database() -> Iterator[str]:
         yield url
 
 
-def _emptied(url: str) -> str:
+def emptied_vault(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         conn.execute("TRUNCATE vault_grants")
@@ -153,7 +153,7 @@ def vault_env(tmp_path: Path, vault_backend: str, request: pytest.FixtureRequest
     """The environment that puts a deployment's vault on `vault_backend` (an empty vault, a new key)."""
     env = {"BOX_MCP_VAULT_KEY": new_key_text()}
     if vault_backend == "postgres":
-        env["BOX_MCP_DATABASE_URL"] = _emptied(request.getfixturevalue("broker_database"))
+        env["BOX_MCP_DATABASE_URL"] = emptied_vault(request.getfixturevalue("broker_database"))
     return env
 
 
@@ -203,7 +203,7 @@ class VaultBackend:
 def vaults(tmp_path: Path, vault_backend: str, request: pytest.FixtureRequest) -> VaultBackend:
     if vault_backend == "sqlite":
         return VaultBackend("sqlite", tmp_path)
-    return VaultBackend("postgres", tmp_path, _emptied(request.getfixturevalue("broker_database")))
+    return VaultBackend("postgres", tmp_path, emptied_vault(request.getfixturevalue("broker_database")))
 
 
 class EmuBox:

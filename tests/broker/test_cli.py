@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from box_mcp.broker.crypto import new_key_text
+from tests.broker.conftest import emptied_vault
 
 pytestmark = pytest.mark.anyio
 
@@ -90,8 +91,8 @@ async def test_status_and_logout_on_the_postgresql_vault_show_the_url_masked(
 
     env = _env(emulator, tmp_path)
     url = broker_database.replace("postgres@", "postgres:db-pass-secret@", 1)  # trust auth ignores it
+    emptied_vault(broker_database)  # the worker's database holds other tests' grants, under other keys
     vault = PostgresVault.open(SecretStr(url), SecretStr(env["BOX_MCP_VAULT_KEY"]))
-    vault.delete("user:pg")
     vault.put(
         GrantRecord(
             key="user:pg",

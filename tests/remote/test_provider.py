@@ -133,7 +133,7 @@ def oauth_database() -> Iterator[str]:
         yield database
 
 
-def _emptied(database: str) -> str:
+def emptied_vault(database: str) -> str:
     import psycopg
 
     with psycopg.connect(database, autocommit=True) as db:
@@ -149,7 +149,7 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         async for running in _server(tmp_path, None):
             yield running
     else:
-        database = _emptied(request.getfixturevalue("oauth_database"))
+        database = emptied_vault(request.getfixturevalue("oauth_database"))
         async for running in _server(tmp_path, database):
             yield running
 
