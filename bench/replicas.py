@@ -6,7 +6,9 @@
 1. Throughput: `--clients` concurrent MCP sessions calling get_file_details through 1 replica, then
    through 2 (sessions spread evenly, as a round-robin balancer spreads new connections), with Box's
    latency emulated (`--fault latency=100` on the emulator: real Box is ~100 ms away). Target: 2
-   replicas >= 1.7x the calls/s of 1.
+   replicas >= 1.7x the calls/s of 1. Each client waits for its answer, so the run also prints the
+   closed-loop ceiling (clients / one call's latency alone) and how near one replica comes to it: when
+   one replica already serves most of the ceiling, a second cannot add much, however fast it is.
 2. Added latency: the same call, one at a time, interleaved, through a replica on PostgreSQL (vault and
    audit there) and a replica on the data dir's files (no Box latency here). Target: <= 1 ms p50 more.
 3. Durable audit records/s with 2 replicas: two processes, each with 50 concurrent writers appending
@@ -286,6 +288,7 @@ def main() -> int:
             servers = [serve(box_url, token, tmp / f"r{i}", port, on_pg) for i, port in enumerate(ports)]
             urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
             with processes(*servers):
+                [alone] = asyncio.run(interleaved(urls[:1], max(10, args.calls // 10), file_id))
                 ticks = cpu_ticks()
                 one_done, one_s = asyncio.run(throughput(urls[:1], args.clients, args.per_client, file_id))
                 one_busy, ticks = busy_share(ticks, cpu_ticks()), cpu_ticks()
@@ -297,6 +300,11 @@ def main() -> int:
             f"machine CPU busy (all {os.cpu_count()} cores: replicas, emulator, PostgreSQL, this driver): "
             f"{one_busy:.0%} with 1 replica, {two_busy:.0%} with 2"
         )
+        # Closed loop: each client waits for its answer, so no number of replicas can serve more than
+        # clients / (one call's latency alone); with Box ~100 ms away that ceiling, not box-mcp, binds.
+        ceiling = args.clients / (pct(alone, 50) / 1000)
+        out.say(f"one call alone: p50 {pct(alone, 50):.1f} ms; closed-loop ceiling {ceiling:.0f} calls/s")
+        out.figure("1 replica, share of the closed-loop ceiling", one / ceiling, "x")
         out.figure("1 replica, calls/s", one, "calls/s")
         out.figure("2 replicas, calls/s", two, "calls/s")
         out.ratio(f"2 replicas / 1, {args.clients} clients", two / one, 1.7, at_least=True)
