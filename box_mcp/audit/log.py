@@ -18,16 +18,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from box_mcp.errors import AuditError
 
 from . import index as _index
 from . import padfile
-from .event import AuditEvent
-from .record import GENESIS, AuditRecord, build_body, event_body, json_safe, utc_timestamp
-from .redact import Redactor
+from .front import RecordWriter
+from .record import GENESIS, AuditRecord, build_body, json_safe, utc_timestamp
 from .store import (
     DSYNC,
     LOCK_NAME,
@@ -54,7 +52,7 @@ BACKGROUND_DELAY_S = 0.5  # head mark and index lag the log by about this much
 _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
 
 
-class AuditLog:
+class AuditLog(RecordWriter):
     """Open with `await AuditLog.open(directory)`; close with `await log.aclose()` (or `async with`)."""
 
     def __init__(
@@ -82,8 +80,7 @@ class AuditLog:
         self._durable: TailState | None = None
         self._tail = TailState(0, GENESIS, 0, None, 0)
         self._lock_fd = lock_fd
-        self._redactor = Redactor(secret_fields)
-        self._secret_fields = frozenset(secret_fields)
+        super().__init__(secret_fields)
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._inline_due = False  # a _flush_inline callback is scheduled
@@ -163,29 +160,12 @@ class AuditLog:
     def last_hash(self) -> str:
         return self._tail.hash
 
-    async def append(self, kind: str, **fields: Any) -> AuditRecord:
-        """Write one record; returns when it is durable. `secret_fields=[...]` masks more argument names
-        for this record only. Fields: see record.CALLER_FIELDS."""
-        self._check_open()
-        extra = fields.pop("secret_fields", None)
-        return await self._enqueue(build_body(kind, fields, self._redactor_with(extra)))
-
-    async def record(self, event: AuditEvent, *, secret_fields: Iterable[str] = ()) -> AuditRecord:
-        """Write the record of `event` (checked by type when it was made, so not again, unlike
-        `append`); returns when it is durable. `secret_fields` as in `append`."""
-        self._check_open()
-        return await self._enqueue(event_body(event, self._redactor_with(secret_fields)))
-
     def _check_open(self) -> None:
         if self._failure is not None:
             # A new exception each time: re-raising one stored instance would grow its traceback.
             raise AuditError(self._failure)
         if self._closed:
             raise AuditError("the audit log is closed; no call can be recorded")
-
-    def _redactor_with(self, extra: Iterable[str] | None) -> Redactor:
-        names = set(extra) if extra else None
-        return Redactor(self._secret_fields | names) if names else self._redactor
 
     async def _enqueue(self, body: dict[str, Any]) -> AuditRecord:
         loop = asyncio.get_running_loop()
@@ -200,15 +180,6 @@ class AuditLog:
             else:
                 self._flusher = loop.create_task(self._flush())
         return await done
-
-    async def intent(self, **fields: Any) -> str:
-        """Write-ahead record for a write, durable before the write goes to Box; returns its id."""
-        record = await self.append("intent", **fields)
-        return record.id
-
-    async def outcome(self, intent_id: str, **fields: Any) -> AuditRecord:
-        """What became of the write announced by `intent_id`."""
-        return await self.append("outcome", intent_id=intent_id, **fields)
 
     async def aclose(self) -> None:
         """Wait for every pending record to be durable, then close the files and threads."""
@@ -228,14 +199,6 @@ class AuditLog:
         await loop.run_in_executor(self._indexer, self._close_index)
         self._indexer.shutdown(wait=True)
         os.close(self._lock_fd)
-
-    async def __aenter__(self) -> AuditLog:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # -- writing a batch (in the loop or the writer thread) --------------------------------------
 

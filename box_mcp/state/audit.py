@@ -33,16 +33,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
 from pydantic import SecretStr
 
-from box_mcp.audit.event import AuditEvent
+from box_mcp.audit.front import RecordWriter
 from box_mcp.audit.index import PAGE, columns, filter_clauses, item_rows
-from box_mcp.audit.record import GENESIS, AuditRecord, build_body, event_body, json_safe
-from box_mcp.audit.redact import Redactor
+from box_mcp.audit.record import GENESIS, AuditRecord, json_safe
 from box_mcp.audit.store import Head, file_name, make_private_dir
 from box_mcp.audit.verify import BadRecord, VerifyReport, check_line, check_mac
 from box_mcp.config import mask_url
@@ -69,7 +67,7 @@ _INSERT_ITEMS = (
 _Pending = tuple[dict[str, Any], int, "asyncio.Future[AuditRecord]"]  # body, time, result
 
 
-class PostgresAuditLog:
+class PostgresAuditLog(RecordWriter):
     """The AuditSink of a deployment on PostgreSQL. `await PostgresAuditLog.open(url)`; `aclose()`."""
 
     def __init__(
@@ -85,8 +83,7 @@ class PostgresAuditLog:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = conn  # the writer thread's own
         self._key = key
         self._clock = clock
-        self._secret_fields = frozenset(secret_fields)
-        self._redactor = Redactor(self._secret_fields)
+        super().__init__(secret_fields)
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         # One writer thread: this process has at most one batch in flight, and the next one gathers.
@@ -132,23 +129,6 @@ class PostgresAuditLog:
     def last_hash(self) -> str:
         return self._tail.hash
 
-    async def append(self, kind: str, **fields: Any) -> AuditRecord:
-        """As AuditLog.append: returns once the record is committed."""
-        self._check_open()
-        extra = fields.pop("secret_fields", None)
-        return await self._enqueue(build_body(kind, fields, self._redactor_with(extra)))
-
-    async def record(self, event: AuditEvent, *, secret_fields: Iterable[str] = ()) -> AuditRecord:
-        """As AuditLog.record: returns once the record is committed."""
-        self._check_open()
-        return await self._enqueue(event_body(event, self._redactor_with(secret_fields)))
-
-    async def intent(self, **fields: Any) -> str:
-        return (await self.append("intent", **fields)).id
-
-    async def outcome(self, intent_id: str, **fields: Any) -> AuditRecord:
-        return await self.append("outcome", intent_id=intent_id, **fields)
-
     async def aclose(self) -> None:
         """Wait for every pending record to be committed, then close the connection."""
         if self._closed:
@@ -163,21 +143,9 @@ class PostgresAuditLog:
             self._conn.close()
             self._conn = None
 
-    async def __aenter__(self) -> PostgresAuditLog:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     def _check_open(self) -> None:
         if self._closed:
             raise AuditError("the audit log is closed; no call can be recorded")
-
-    def _redactor_with(self, extra: Iterable[str] | None) -> Redactor:
-        names = set(extra) if extra else None
-        return Redactor(self._secret_fields | names) if names else self._redactor
 
     async def _enqueue(self, body: dict[str, Any]) -> AuditRecord:
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ import anyio
 import httpx2
 import pytest
 
+import box_mcp.audit.front as audit_front_module
 import box_mcp.audit.log as audit_log_module
 from box_mcp.audit import AuditLog, verify
 from box_mcp.audit.record import build_body
@@ -89,7 +90,7 @@ async def test_a_record_that_will_not_encode_is_written_in_a_safe_form_and_is_no
         return body
 
     async with await AuditLog.open(audit_dir) as log:
-        monkeypatch.setattr(audit_log_module, "build_body", unredacted)
+        monkeypatch.setattr(audit_front_module, "build_body", unredacted)
         await log.append("call", tool="who_am_i")
         monkeypatch.undo()
         await log.append("call", tool="who_am_i")
