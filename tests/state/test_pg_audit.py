@@ -256,3 +256,54 @@ async def test_a_database_without_the_audit_tables_says_who_creates_them(databas
         PostgresAuditReader.open(SecretStr(database)),
     ):
         pass
+
+
+async def test_while_postgresql_is_down_a_call_waits_or_fails_clearly_and_the_next_one_writes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, on a server of the test's own: an append made while PostgreSQL restarts waits and is
+    written; one that outlasts RETRY_FOR fails with a sentence naming no database, and the log is not
+    broken by it (unlike the file log, whose failed write refuses every later call)."""
+    import anyio
+
+    from box_mcp.state import audit as pg_audit
+    from tests.state.pg import private_server
+
+    with private_server() as pg:
+        url = SecretStr(pg.url)
+        async with await PostgresAuditLog.open(url) as log:
+            await log.append("call", agent="a", tool="t", outcome="ok")
+            await anyio.to_thread.run_sync(pg.stop, "fast")
+
+            async def start_soon() -> None:
+                await anyio.sleep(0.6)
+                await anyio.to_thread.run_sync(pg.start)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(start_soon)
+                waited = await log.append("call", agent="a", tool="waited", outcome="ok")
+            assert waited.seq == 2
+
+            await anyio.to_thread.run_sync(pg.stop, "fast")
+            monkeypatch.setattr(pg_audit, "RETRY_FOR", 0.3)
+            with pytest.raises(AuditError) as caught:
+                await log.append("call", agent="a", tool="lost", outcome="ok")
+            assert "could not record this call" in str(caught.value) and str(pg.port) not in str(caught.value)
+            assert log.failure is None
+            assert "cannot reach PostgreSQL" in caplog.text
+            await anyio.to_thread.run_sync(pg.start)
+            after = await log.append("call", agent="a", tool="after", outcome="ok")
+            assert after.seq == 3  # the failed call took no place in the chain
+        with PostgresAuditReader.open(url) as reader:
+            assert [r["tool"] for r in reader.query()] == ["t", "waited", "after"]
+            assert reader.verify().status == "ok"
+
+
+async def test_a_record_postgresql_refuses_fails_its_call_only(database: str) -> None:
+    async with await PostgresAuditLog.open(SecretStr(database)) as log:
+        _edit(database, "ALTER TABLE audit_records ADD CONSTRAINT no_bad CHECK (tool IS DISTINCT FROM 'bad')")
+        with pytest.raises(AuditError, match="could not record this call"):
+            await log.append("call", agent="a", tool="bad", outcome="ok")
+        assert (await log.append("call", agent="a", tool="good", outcome="ok")).seq == 1
+    with PostgresAuditReader.open(SecretStr(database)) as reader:
+        assert reader.verify().count == 1
