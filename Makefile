@@ -29,10 +29,11 @@ test: $(STAMP)
 	BOX_MCP_TEST_STATE=$(STATE) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The test run with branch coverage that fails under the floor (today's level, rounded down; only raise it).
-# Apart from `test` because measuring costs ~50% more CPU; .ci/run uses it.
+# Apart from `test` because measuring costs ~50% more CPU; .ci/run uses it. --cov-precision=2: pytest-cov
+# compares the total rounded to its precision (0 digits would let 88.6% pass a floor of 89).
 COVERAGE_FLOOR := 89
 coverage:
-	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)"
+	$(MAKE) test PYTEST_ARGS="--cov --cov-report=term --cov-precision=2 --cov-fail-under=$(COVERAGE_FLOOR)"
 
 # ruff's lint rules and its one formatting, and mypy --strict (pyproject: strict = true); .ci/run runs it.
 lint: $(STAMP)
