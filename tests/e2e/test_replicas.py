@@ -29,7 +29,7 @@ pytestmark = pytest.mark.anyio
 
 CLI = [sys.executable, "-m", "box_mcp.cli"]
 GRANT = "user:default"
-TTL = 124  # seconds an emulator access token lives
+TTL = 128  # seconds an emulator access token lives (B must call within TTL - 120 s of A's refresh)
 STALE_AFTER = TTL - 120  # the broker's renewal margin is 120 s
 
 
