@@ -55,8 +55,28 @@ class ResourceUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Exposure:
+    """Whether the item a call touches is externally shared, as the policy found it in Box (never from
+    the call's arguments): `shared` is None when the facts could not be read (a rule then fails closed).
+
+    `why` is a phrase for sentences: what makes it shared ("open shared link on 'Contracts'"), or why the
+    facts were unavailable. It names only what the agent may see."""
+
+    item: ItemRef | None
+    shared: bool | None
+    why: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.shared is not None
+
+
+@dataclass(frozen=True, slots=True)
 class CallFacts:
-    """Argument values a policy can constrain. None means the call does not set that value."""
+    """Argument values a policy can constrain. None means the call does not set that value.
+
+    The last two are facts the policy looks up itself, only when a rule for the call tests them:
+    `externally_shared` (policy/exposure.py) and `first_destructive_in_session` (policy/firsts.py)."""
 
     name: str | None = None  # the item name being created, uploaded or renamed to
     extension: str | None = None  # lower-case, without the dot
@@ -65,6 +85,8 @@ class CallFacts:
     collaboration_role: str | None = None  # editor, viewer, co-owner, ...
     invitee_email: str | None = None  # login of a collaborator being invited
     metadata_template: str | None = None  # scope/templateKey, e.g. enterprise_123/contract
+    externally_shared: Exposure | None = None  # the touched item or a parent folder is shared outside
+    first_destructive_in_session: bool | None = None  # a destructive tool, none succeeded yet this session
 
 
 def extension_of(name: str | None) -> str | None:

@@ -257,6 +257,7 @@ class Gate:
                 max_read_bytes=self.max_read_bytes,
             )
             output = await call.tool.handler(ctx, call.args)
+            self.policy.succeeded(call)  # e.g. a session's first destructive call has now happened
             output = await self.results.confine(call, output)
         except (InputRequired, ConnectRequired):
             raise

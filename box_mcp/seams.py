@@ -105,6 +105,10 @@ class PolicyHook(Protocol):
 
     async def decide(self, call: Call) -> Decision: ...
 
+    def succeeded(self, call: Call) -> None:
+        """The call was let through and its handler finished without an error (Box did it)."""
+        ...
+
 
 class CredentialsHook(Protocol):
     async def client_for(self, call: Call) -> BoxClient:
@@ -168,6 +172,9 @@ class AllowAll:
 
     async def decide(self, call: Call) -> Decision:
         return ALLOW
+
+    def succeeded(self, call: Call) -> None:
+        return None
 
 
 @dataclass(frozen=True)

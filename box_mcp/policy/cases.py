@@ -11,6 +11,9 @@ A cases file names its policy and lists calls with the decision each must get:
           - {type: file, id: "123", access: write, role: source}
           - {type: folder, id: "999", access: write, role: destination}
         ancestry: {"file:123": ["0", "100", "456"], "folder:999": ["0", "999"]}
+        facts: {externally_shared: true}  # optional: argument facts, and the looked-up ones
+                                         # (externally_shared: true|false|unavailable,
+                                         # first_destructive_in_session: true|false)
         expect: deny                     # allow | deny | approval_required
         rules: []                        # optional: the exact rule ids of the decision
         reason_contains: outside         # optional
@@ -31,10 +34,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
+from box_mcp.access import Access, CallFacts, Exposure, ItemRef, ResourceUse
 from box_mcp.errors import PolicyError
 from box_mcp.identity import Person
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine
+from box_mcp.policy.exposure import targets
 from box_mcp.policy.yamlsrc import Located, load_file
 
 ArgsResolver = Callable[[str, dict[str, Any]], tuple[tuple[ResourceUse, ...], CallFacts]]
@@ -158,8 +162,11 @@ def request_for(engine: Engine, case: Case, args_resolver: ArgsResolver | None) 
             ResourceUse(ItemRef(u.type, u.id), u.access or default_access, u.role) for u in case.uses
         )
     if case.facts:
+        given = dict(case.facts)
+        if "externally_shared" in given:
+            given["externally_shared"] = case_exposure(given["externally_shared"], uses)
         try:
-            facts = dataclasses.replace(facts, **case.facts)
+            facts = dataclasses.replace(facts, **given)
         except TypeError as exc:
             raise PolicyError(f"facts: {exc}") from None
     ancestry = {_ref(k): v for k, v in case.ancestry.items()}
@@ -169,6 +176,20 @@ def request_for(engine: Engine, case: Case, args_resolver: ArgsResolver | None) 
         assert person is not None  # Case._who
         agent = engine.agent_for_person(person) or ""
     return DecisionRequest(agent, case.tool, uses, facts, ancestry, person=person)
+
+
+def case_exposure(value: Any, uses: tuple[ResourceUse, ...]) -> Exposure:
+    """`externally_shared: true | false | unavailable` in a case (or `explain --facts`), as the fact the
+    policy would have looked up for the call's destination or item."""
+    found = targets(uses, {})
+    item = found[0] if found else None
+    if value is True:
+        return Exposure(item, True, "as given")
+    if value is False:
+        return Exposure(item, False)
+    if value == "unavailable":
+        return Exposure(item, None, "as given")
+    raise PolicyError(f"facts: externally_shared is true, false or unavailable, not {value!r}")
 
 
 def no_agent_for(person: Person | None) -> Decision:
@@ -246,4 +267,8 @@ def catalog_args_resolver() -> ArgsResolver | None:
 
 
 def facts_dict(facts: CallFacts) -> Mapping[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(facts).items() if v is not None}
+    out = {k: v for k, v in dataclasses.asdict(facts).items() if v is not None}
+    e = facts.externally_shared
+    if e is not None:  # in words, as the decision's sentence reads it
+        out["externally_shared"] = "unavailable" if e.shared is None else e.shared
+    return out

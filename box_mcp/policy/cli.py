@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from box_mcp.access import ItemRef, ResourceUse
+from box_mcp.access import Exposure, ItemRef, ResourceUse
 from box_mcp.config import Settings
 from box_mcp.errors import BoxMCPError, LocateError, PolicyError
 from box_mcp.identity import Person
@@ -89,13 +89,17 @@ def register(subparsers: Any) -> None:
         "--uses", default=None, help='items as JSON: [{"type":"file","id":"1","access":"read"}]'
     )
     explain.add_argument(
-        "--facts", default=None, help='argument facts as JSON: {"name": "a.pdf", "size_bytes": 10}'
+        "--facts",
+        default=None,
+        help='argument facts as JSON: {"name": "a.pdf", "size_bytes": 10}; also externally_shared '
+        '(true, false or "unavailable") and first_destructive_in_session (true or false)',
     )
     explain.add_argument("--ancestry", default=None, help='JSON: {"file:1": ["0", "100"], ...}')
     explain.add_argument(
         "--live",
         action="store_true",
-        help="look up item locations in Box (BOX_MCP_BOX_URL, BOX_DEVELOPER_TOKEN) that --ancestry omits",
+        help="look up in Box (BOX_MCP_BOX_URL, BOX_DEVELOPER_TOKEN) the item locations --ancestry omits, "
+        "and whether the items are externally shared when a rule asks and --facts does not say",
     )
     explain.add_argument("--json", action="store_true", help="print the decision as JSON")
     explain.set_defaults(func=cmd_explain)
@@ -228,6 +232,7 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings
     import anyio
 
     from box_mcp.box.client import BoxClient, StaticToken
+    from box_mcp.policy.exposure import ExposureFinder, targets
     from box_mcp.policy.locate import Locator
 
     if settings.developer_token is None:
@@ -241,7 +246,11 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings
             if g not in req.ancestry and g not in missing
         ]
 
-    async def look() -> dict[ItemRef, tuple[str, ...]]:
+    shared = req.facts.externally_shared is None and engine.tests(
+        req.agent, req.tool, "externally_shared", person=req.person
+    )
+
+    async def look() -> tuple[dict[ItemRef, tuple[str, ...]], Exposure | None]:
         token = settings.developer_token.get_secret_value()  # type: ignore[union-attr]
         client = BoxClient(token_source=StaticToken(token), base_url=settings.api_url)
 
@@ -258,15 +267,25 @@ def _with_live_ancestry(req: DecisionRequest, engine: Engine, settings: Settings
                     if not exc.missing:
                         raise
                     found[guard] = ()
-            return found
+            exposure = None
+            if shared:
+                exposure = await ExposureFinder(locator).find(
+                    req.agent,
+                    req.person,
+                    targets(req.uses, {}),
+                    engine.policy.internal_domains,
+                    lambda ref, anc: engine.can_see(req.agent, req.tool, anc, ref, req.person),
+                )
+            return found, exposure
         finally:
             await client.aclose()
 
     try:
-        found = anyio.run(look)
+        found, exposure = anyio.run(look)
     except LocateError as exc:
         raise PolicyError(str(exc)) from None
-    return dataclasses.replace(req, ancestry={**req.ancestry, **found})
+    facts = req.facts if exposure is None else dataclasses.replace(req.facts, externally_shared=exposure)
+    return dataclasses.replace(req, ancestry={**req.ancestry, **found}, facts=facts)
 
 
 def _use_text(use: ResourceUse, ancestry: dict[ItemRef, tuple[str, ...]] | Any) -> str:

@@ -2,6 +2,9 @@
 
 A condition on a value the call does not set is "not applicable": it never makes a rule stricter, so
 a permit still applies and a forbid or require_approval does not.
+
+A fact the policy looked up in Box and could not read (`Cond.known` is False) fails closed, the other
+way round: a forbid or require_approval that depends on it applies, a permit that depends on it does not.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from box_mcp.access import CallFacts, extension_of
+from box_mcp.access import CallFacts, Exposure, extension_of
 from box_mcp.policy.model import Conditions
 
 
@@ -24,6 +27,7 @@ class Cond:
     test: Callable[[Any], bool]
     allows: str  # e.g. "extensions pdf"
     shows: Callable[[Any], str]  # how the call's value reads, e.g. "'x.docx' (extension docx)"
+    known: Callable[[Any], bool] = lambda value: True  # False: a looked-up fact that could not be read
 
 
 def extension_fact(facts: CallFacts) -> str | None:
@@ -136,7 +140,47 @@ def compile_conditions(c: Conditions | None) -> tuple[Cond, ...]:
                 lambda v: f"template '{v}'",
             )
         )
+    if c.externally_shared is not None:
+        want = c.externally_shared
+        out.append(
+            Cond(
+                "externally_shared",
+                lambda f: f.externally_shared,
+                lambda v: v.shared is want,
+                "items that are externally shared" if want else "items that are not externally shared",
+                exposure_text,
+                known=lambda v: v.known,
+            )
+        )
+    if c.first_destructive_in_session is not None:
+        first = c.first_destructive_in_session
+        out.append(
+            Cond(
+                "first_destructive_in_session",
+                lambda f: f.first_destructive_in_session,
+                lambda v: v is first,
+                "the first destructive call of a session"
+                if first
+                else "calls after a session's first destructive one (or calls that destroy nothing)",
+                lambda v: (
+                    "no destructive call yet in this session"
+                    if v
+                    else "a destructive call already made in this session (or nothing destroyed)"
+                ),
+            )
+        )
     return tuple(out)
+
+
+def exposure_text(e: Exposure) -> str:
+    """How an externally_shared fact reads, e.g. "folder 123 externally shared (open shared link on
+    'Contracts')"."""
+    what = str(e.item) if e.item is not None else "the item"
+    if e.shared is None:
+        return f"sharing of {what} unknown (the facts were unavailable: {e.why})"
+    if e.shared:
+        return f"{what} externally shared ({e.why})" if e.why else f"{what} externally shared"
+    return f"{what} not externally shared"
 
 
 def first_failing(conds: tuple[Cond, ...], facts: CallFacts, absent_holds: bool) -> Cond | None:
@@ -147,6 +191,10 @@ def first_failing(conds: tuple[Cond, ...], facts: CallFacts, absent_holds: bool)
             if absent_holds:
                 continue
             return cond
+        if not cond.known(value):  # fails closed: the opposite of an absent value
+            if absent_holds:
+                return cond
+            continue
         if not cond.test(value):
             return cond
     return None

@@ -13,6 +13,8 @@ from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
 from box_mcp.decision import Decision, deny
 from box_mcp.errors import AncestryError, LocateError
 from box_mcp.policy.engine import DecisionRequest
+from box_mcp.policy.exposure import ExposureFinder, targets
+from box_mcp.policy.firsts import DestructiveMemory
 from box_mcp.policy.limits import Limiter, RateLimiter
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.reasons import no_person
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 MAX_INJECTED_ROOTS = 50  # search's ancestor_folder_ids accepts at most 50 folders
 NAME_CONDITIONS = ("name_patterns", "file_extensions")  # what a kept file name is looked up for
 INVITEE = ("invitee_domains",)
+EXPOSURE = ("externally_shared",)
+FIRST_DESTRUCTIVE = ("first_destructive_in_session",)
 
 T = TypeVar("T")
 
@@ -37,6 +41,8 @@ class Decider:
         self.store = store
         self.locator = locator
         self.limiter: Limiter = limiter or RateLimiter()
+        self.exposure = ExposureFinder(locator)
+        self.firsts = DestructiveMemory()
 
     def tool_visible(self, agent: str, tool: ToolSpec, person: Person | None = None) -> bool:
         return tool.name in self.store.engine().visible_tools(agent, person)
@@ -106,16 +112,30 @@ class Decider:
             ancestry.update(
                 await self._each(agent, person, guards, self.locator.ancestry, None, absent=outside)
             )
-        facts = await self._facts(call, uses)
+        facts = await self._facts(call, uses, aliases)
         if isinstance(facts, Decision):
             return facts
         decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases, person))
         return decision if args is None else dataclasses.replace(decision, args=args)
 
-    async def _facts(self, call: Call, uses: tuple[ResourceUse, ...]) -> CallFacts | Decision:
+    async def _facts(
+        self, call: Call, uses: tuple[ResourceUse, ...], aliases: Mapping[ItemRef, ItemRef]
+    ) -> CallFacts | Decision:
         """The call's facts with what only Box knows, looked up when a rule for the pair tests it."""
         engine = self.store.engine()
         agent, tool, facts, person = call.agent, call.tool.name, call.facts, call.person
+        if engine.tests(agent, tool, *FIRST_DESTRUCTIVE, person=person):
+            facts = dataclasses.replace(facts, first_destructive_in_session=self.firsts.first(call))
+        if engine.tests(agent, tool, *EXPOSURE, person=person):
+            # Unreadable facts do not refuse the call: they stand as unavailable and the rules fail closed.
+            exposure = await self.exposure.find(
+                agent,
+                person,
+                targets(uses, aliases),
+                engine.policy.internal_domains,
+                lambda ref, anc: engine.can_see(agent, tool, anc, ref, person),
+            )
+            facts = dataclasses.replace(facts, externally_shared=exposure)
         field = call.tool.invitee_user_field
         user_id = getattr(call.args, field, None) if field is not None else None
         tests_invitee = engine.tests(agent, tool, *INVITEE, person=person)

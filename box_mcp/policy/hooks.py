@@ -41,6 +41,10 @@ class PolicyHooks:
     async def decide(self, call: Call) -> Decision:
         return await self.decider.decide(call)
 
+    def succeeded(self, call: Call) -> None:
+        """The gate ran the call's handler to completion: a destructive call marks its session."""
+        self.decider.firsts.succeeded(call)
+
     async def confine(self, call: Call, output: ToolOutput) -> ToolOutput:
         return await self.confiner.confine(call, output)
 

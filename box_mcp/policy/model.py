@@ -75,6 +75,17 @@ def _lower_list(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(v.lower().rstrip(".") for v in values)
 
 
+def domain_list(domains: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Login domains, lower-case: 'example.com' exactly, '*.example.com' for its subdomains."""
+    out = _lower_list(None if domains is None else tuple(d.lstrip("@") for d in domains))
+    for d in out or ():
+        if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", d):
+            raise ValueError(
+                f"{d!r} is not a domain: write 'example.com', or '*.example.com' for its subdomains"
+            )
+    return out
+
+
 Text = Annotated[str, Field(min_length=1, max_length=2048)]
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")]
 
@@ -98,13 +109,7 @@ class PeopleSelector(_Strict):
     @field_validator("domains")
     @classmethod
     def _domains(cls, domains: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        out = _lower_list(None if domains is None else tuple(d.lstrip("@") for d in domains))
-        for d in out or ():
-            if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", d):
-                raise ValueError(
-                    f"{d!r} is not a domain: write 'example.com', or '*.example.com' for its subdomains"
-                )
-        return out
+        return domain_list(domains)
 
     @model_validator(mode="after")
     def _not_empty(self) -> PeopleSelector:
@@ -218,6 +223,12 @@ class Conditions(_Strict):
     collaboration_roles: tuple[CollaborationRole, ...] | None = None
     invitee_domains: tuple[str, ...] | None = None
     metadata_templates: tuple[str, ...] | None = None
+    # Facts the policy looks up (see policies/README.md): the item the call touches (for a create, upload,
+    # copy or move: the destination folder) or a folder above it has an open shared link or a collaborator
+    # outside the enterprise (see PolicyFile.internal_domains) ...
+    externally_shared: bool | None = None
+    # ... and the call is to a destructive tool while no destructive call has succeeded in this session.
+    first_destructive_in_session: bool | None = None
 
     @field_validator("file_extensions")
     @classmethod
@@ -282,6 +293,15 @@ class PolicyFile(_Strict):
     rules: tuple[Rule, ...] = ()
     audit: AuditSettings = Field(default_factory=AuditSettings)
     sign_in: SignIn | None = None
+    # Login domains whose people are inside the organisation, for `externally_shared`: a collaborator
+    # whose login is in none of them is external. Empty: a collaborator is external unless Box shows
+    # the lookup identity that the user is in its own enterprise.
+    internal_domains: Annotated[tuple[Text, ...], BeforeValidator(_listify)] = ()
+
+    @field_validator("internal_domains")
+    @classmethod
+    def _internal(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        return domain_list(domains) or ()
 
 
 class Policy(_Strict):
@@ -293,6 +313,7 @@ class Policy(_Strict):
     sources: tuple[str, ...] = ()
     secret_fields: frozenset[str] = frozenset()  # audit: argument names masked in every record
     sign_in: SignIn = Field(default_factory=SignIn)  # which MCP clients may sign in (remote sign-in)
+    internal_domains: tuple[str, ...] = ()  # for externally_shared (see PolicyFile)
 
     def person_agents(self) -> list[str]:
         """The `acts_as: person` agents, in declaration order (the order people are matched in)."""
@@ -354,9 +375,14 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
     default_agent: str | None = None
     secret_fields: set[str] = set()
     sign_in: SignIn | None = None
+    internal: tuple[str, ...] | None = None
     problems: list[str] = []
     for pf, name in zip(files, names, strict=True):
         secret_fields.update(pf.audit.secret_fields)  # a union: a file can only add secrecy
+        if pf.internal_domains:  # not a union: a second file must not quietly widen "internal"
+            if internal is not None and set(internal) != set(pf.internal_domains):
+                problems.append(f"{name}: internal_domains is set differently in two files; set it in one")
+            internal = pf.internal_domains
         if pf.sign_in is not None:
             if sign_in is not None and sign_in != pf.sign_in:
                 problems.append(f"{name}: sign_in is set differently in two files; set it in one")
@@ -397,6 +423,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         sources=tuple(names),
         secret_fields=frozenset(secret_fields),
         sign_in=sign_in or SignIn(),
+        internal_domains=internal or (),
     )
 
 

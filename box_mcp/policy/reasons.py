@@ -78,14 +78,7 @@ def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     f = hits[0]
     target = next((u for u in req.uses if u.access.rank >= f.rank), None)
     what = phrase(req, target) if target else req.tool
-    detail = ""
-    if f.when:
-        shown = [c.shows(c.get(req.facts)) for c in f.when if c.get(req.facts) is not None]
-        detail = f" with {' and '.join(shown)}" if shown else ""
-    elif f.unless:
-        failing = first_failing(f.unless, req.facts, absent_holds=True)
-        if failing is not None:
-            detail = f" with {failing.shows(failing.get(req.facts))} (only {failing.allows} are exempt)"
+    detail = _matched(f, req)
     return _decision(
         "deny",
         [h.id for h in hits],
@@ -93,10 +86,22 @@ def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     )
 
 
+def _matched(rule: CRule, req: DecisionRequest) -> str:
+    """What about the call made a conditional forbid or approval rule apply, e.g. " with extension 'exe'"."""
+    if rule.when:
+        shown = [c.shows(c.get(req.facts)) for c in rule.when if c.get(req.facts) is not None]
+        return f" with {' and '.join(shown)}" if shown else ""
+    if rule.unless:
+        failing = first_failing(rule.unless, req.facts, absent_holds=True)
+        if failing is not None:
+            return f" with {failing.shows(failing.get(req.facts))} (only {failing.allows} are exempt)"
+    return ""
+
+
 def needs_approval(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     a = hits[0]
     target = next((u for u in req.uses if u.access.rank >= a.rank), None)
-    what = phrase(req, target) if target else req.tool
+    what = (phrase(req, target) if target else req.tool) + _matched(a, req)
     return _decision(
         "approval_required",
         [h.id for h in hits],

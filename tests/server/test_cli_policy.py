@@ -88,7 +88,7 @@ def test_policy_test_of_a_directory_runs_every_cases_file_below_it(tmp_path: Pat
     shutil.copytree(SHIPPED, tree)
     files = sorted(tree.rglob("*.cases.yaml"))
     total = sum(len(load_cases(f)[0].cases) for f in files)
-    assert len(files) == 8 and {"examples", "compose"} <= {f.parent.name for f in files}
+    assert len(files) == 9 and {"examples", "compose"} <= {f.parent.name for f in files}
     done = box_mcp(tmp_path, "policy", "test", "-v", "policies")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"{total}/{total} cases passed"
