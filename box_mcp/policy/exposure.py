@@ -135,6 +135,9 @@ class ExposureFinder:
     ) -> str | None:
         if item == ItemRef("folder", "0"):
             return None  # All Files has no link and no collaborators
+        if item.type == "folder" and item.id in seen:  # read already, with everything above it
+            kind = seen[item.id]
+            return None if kind is None else f"{kind} on it"
         try:
             box = await self.locator.client(agent, person)
         except LocateError as exc:

@@ -98,6 +98,12 @@ def _matched(rule: CRule, req: DecisionRequest) -> str:
     return ""
 
 
+def _unless_held(permit: CRule, req: DecisionRequest) -> str:
+    """Why a permit whose `when` holds did not apply: its `unless` did (e.g. "does not apply with ...")."""
+    shown = [c.shows(v) for c in permit.unless if (v := c.get(req.facts)) is not None]
+    return f"does not apply with {' and '.join(shown)}" if shown else "does not apply to these arguments"
+
+
 def needs_approval(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     a = hits[0]
     target = next((u for u in req.uses if u.access.rank >= a.rank), None)
@@ -129,11 +135,7 @@ def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[C
     if strong_here:
         p = strong_here[0]
         c = first_failing(p.when, req.facts, absent_holds=True)
-        detail = (
-            f"allows only {c.allows}, not {c.shows(c.get(req.facts))}"
-            if c
-            else "does not apply to these arguments"
-        )
+        detail = f"allows only {c.allows}, not {c.shows(c.get(req.facts))}" if c else _unless_held(p, req)
         return _decision("deny", (), f"{what}, but {agent}'s grant '{p.id}' {detail}.")
     if here:
         p = max(here, key=lambda r: r.rank)
