@@ -263,6 +263,8 @@ class ExposureFinder:
         return found
 
     async def _get(self, box: BoxClient, ref: ItemRef, fields: str, where: str) -> Mapping[str, Any]:
+        if ref.type == "web_link":  # a web link has no collaborations (Box refuses the field)
+            fields = fields.replace(",has_collaborations", "")
         return await self._read(box, _PATHS[ref.type].format(ref.id), {"fields": fields}, where)
 
     async def _read(self, box: BoxClient, path: str, params: dict[str, Any], what: str) -> Mapping[str, Any]:

@@ -222,11 +222,13 @@ class ScriptedBox:
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.asked: list[str] = []
+        self.fields: list[str] = []
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         marker = (params or {}).get("marker")
         key = f"{path}?marker={marker}" if marker else path
         self.asked.append(key)
+        self.fields.append(str((params or {}).get("fields")))
         answer = self.answers.get(key, 404)
         if isinstance(answer, int):
             exc = BoxError(f"Box said {answer}")
@@ -347,6 +349,7 @@ async def test_links_on_the_item_and_above_and_what_each_says() -> None:
     assert found == Exposure(f6, True, "open shared link on 'F5' (folder 5)")
     found = await _find(box, [ItemRef("web_link", "8")])
     assert found is not None and found.why == "open shared link on it"
+    assert box.fields[-1] == "name,shared_link,path_collection"  # Box refuses has_collaborations there
     # Two items under the same folders: each folder is read once per call.
     box.answers["/folders/5"] = _folder("5", ["0"])
     box.asked.clear()

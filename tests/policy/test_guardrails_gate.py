@@ -295,3 +295,52 @@ async def test_sessions_are_separate(make_world, approving, tmp_path: Path) -> N
     assert len(asked_one) == 1 and asked_two == []
     await two.ok("delete_file", file_id=w.file("Contracts/MSA-Globex.pdf"))
     assert len(asked_two) == 1
+
+
+def test_explain_live_looks_up_whether_the_destination_is_externally_shared(capsys, monkeypatch) -> None:
+    import json
+
+    import httpx2 as http
+
+    from box_mcp.cli import main
+    from box_mcp.emulator.testing import running_emulator
+
+    example = Path(__file__).resolve().parents[2] / "policies" / "examples" / "box-guardrails.yaml"
+    with running_emulator(seed="demo") as emu:
+        monkeypatch.setenv("BOX_MCP_BOX_URL", emu.base_url)
+        monkeypatch.setenv("BOX_DEVELOPER_TOKEN", emu.token("ada"))
+        contracts, inbox = (
+            emu.credentials["folders"]["Contracts"],
+            emu.credentials["folders"]["Contracts/Inbox"],
+        )
+        argv = [
+            "policy",
+            "explain",
+            "--policy",
+            str(example),
+            "--agent",
+            "assistant",
+            "--tool",
+            "upload_file",
+            "--args",
+            json.dumps({"parent_folder_id": inbox, "name": "memo.txt", "content_text": "hi"}),
+            "--live",
+        ]
+        assert main(argv) == 0
+        private = capsys.readouterr().out
+        answer = http.put(
+            f"{emu.base_url}/2.0/folders/{contracts}",
+            json={"shared_link": {"access": "open"}},
+            headers={"Authorization": f"Bearer {emu.token('ada')}"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert main(argv) == 0
+        shared = capsys.readouterr().out
+        assert main([*argv, "--facts", '{"externally_shared": false}']) == 0  # stated: not looked up
+        stated = capsys.readouterr().out
+    assert "effect: allow" in private and '"externally_shared": false' in private
+    assert "effect: approval_required" in shared and "rules:  confirm-writes-into-shared-folders" in shared
+    assert (
+        f"folder {inbox} externally shared (open shared link on 'Contracts' (folder {contracts}))" in shared
+    )
+    assert "effect: allow" in stated
