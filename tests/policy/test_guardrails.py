@@ -386,3 +386,52 @@ async def test_names_from_box_are_cleaned_and_cut() -> None:
     )
     found = await _find(box, [ItemRef("folder", "6")])
     assert found is not None and "\x1b" not in found.why and len(found.why) < 120 and "…" in found.why
+
+
+async def test_two_files_in_one_folder_read_the_folders_above_once() -> None:
+    def file(fid: str) -> dict[str, Any]:
+        path = {"entries": [{"id": "0"}, {"id": "5"}, {"id": "6"}]}
+        return {"name": fid, "has_collaborations": False, "path_collection": path}
+
+    box = ScriptedBox(
+        {
+            "/files/9": file("9"),
+            "/files/10": file("10"),
+            "/folders/6": _folder("6", ["0", "5"]),
+            "/folders/5": _folder("5", ["0"]),
+        }
+    )
+    found = await _find(box, [ItemRef("file", "9"), ItemRef("file", "10")])
+    assert found == Exposure(ItemRef("file", "9"), False)
+    assert box.asked == ["/files/9", "/folders/6", "/folders/5", "/files/10"]
+
+
+async def test_an_invite_without_an_account_is_outside_and_a_list_without_entries_is_unavailable() -> None:
+    pending = {"accessible_by": {"type": "user", "id": "", "login": ""}, "status": "pending"}
+    box = ScriptedBox(
+        {"/folders/5": _folder("5", ["0"], collabs=True), "/folders/5/collaborations": _collabs(pending)}
+    )
+    found = await _find(box, [F5])
+    assert found is not None and found.shared is True  # no Box account: not in the enterprise
+    assert not [a for a in box.asked if a.startswith("/users/")]
+    box.answers["/folders/5/collaborations"] = {"total_count": 0}
+    found = await _find(box, [F5])
+    assert found is not None and found.shared is None and "had no entries" in found.why
+
+
+async def test_the_enterprise_cache_is_bounded_and_ages_out() -> None:
+    now = [0.0]
+    users = {f"/users/{i}": {"enterprise": {"id": "77"}} for i in range(3)}
+    box = ScriptedBox({"/users/me": {"enterprise": {"id": "77"}}, **users})
+
+    async def lookup(agent: str, person: Any = None) -> Any:
+        return box
+
+    finder = ExposureFinder(Locator(lookup), max_users=2, max_age=10, clock=lambda: now[0])
+    for i in range(3):
+        assert await finder._enterprise("a", None, box, str(i), "it") == "77"
+    assert len(finder._enterprises) == 2
+    now[0] = 11.0
+    box.asked.clear()
+    await finder._enterprise("a", None, box, "2", "it")
+    assert box.asked == ["/users/2"]
