@@ -30,6 +30,7 @@ __all__ = ["Decision", "DecisionRequest", "Effect", "Engine"]
 class ToolInfo:
     toolset: str
     access: Access
+    destructive: bool = False  # its destructiveHint (what first_destructive_in_session is about)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,4 +155,26 @@ def lint(engine: Engine) -> list[Finding]:
                     "(to switch an agent off, remove its permits instead)",
                 )
             )
+    out += _never_first(engine)
+    return out
+
+
+def _never_first(engine: Engine) -> list[Finding]:
+    """Rules on `first_destructive_in_session: true` that name only tools that destroy nothing."""
+    if not any(info.destructive for info in engine.tools.values()):
+        return []  # a tool table without the hints (tests): nothing to tell
+    out = []
+    for r in engine.rules.values():
+        if r.source.when is None or r.source.when.first_destructive_in_session is not True:
+            continue
+        named = {t for a in _agents(engine, r) for t in _tools_of(engine, r, a)}
+        if named and not any(engine.tools[t].destructive for t in named):
+            out.append(
+                Finding(
+                    "error",
+                    r.source.origin,
+                    f"{r.effect} {r.id!r} tests first_destructive_in_session: true, but none of the "
+                    "tools it names is destructive, so it never applies",
+                )
+            )
     return out

@@ -14,4 +14,7 @@ def tools_for_policy() -> dict[str, ToolInfo]:
     """Every tool of the catalog, as the policy engine sees it."""
     from box_mcp.tools.catalog import CATALOG
 
-    return {spec.name: ToolInfo(str(spec.toolset), Access(spec.access)) for spec in CATALOG}
+    return {
+        spec.name: ToolInfo(str(spec.toolset), Access(spec.access), spec.hints.destructive)
+        for spec in CATALOG
+    }

@@ -435,3 +435,23 @@ async def test_the_enterprise_cache_is_bounded_and_ages_out() -> None:
     box.asked.clear()
     await finder._enterprise("a", None, box, "2", "it")
     assert box.asked == ["/users/2"]
+
+
+def test_policy_check_says_a_first_destructive_rule_on_tools_that_destroy_nothing_never_applies() -> None:
+    from box_mcp.policy.lint import lint
+    from box_mcp.policy.reference_tools import tools_for_policy
+
+    text = (
+        "agents: {a: {}}\nrules:\n"
+        "  - {id: all, effect: permit, agents: a, access: write}\n"
+        "  - {id: never, effect: require_approval, agents: a, tools: [create_folder, upload_file],\n"
+        "     when: {first_destructive_in_session: true}}\n"
+        "  - {id: fine, effect: require_approval, agents: a, toolsets: [files],\n"
+        "     when: {first_destructive_in_session: true}}\n"
+    )
+    engine = Engine(policy_from_text(text), tools_for_policy())
+    findings = [str(f) for f in lint(engine) if "first_destructive_in_session" in f.message]
+    assert findings == [
+        "<policy>:4: error: require_approval 'never' tests first_destructive_in_session: true, but none of "
+        "the tools it names is destructive, so it never applies"
+    ]
