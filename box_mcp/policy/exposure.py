@@ -60,7 +60,8 @@ def targets(uses: Sequence[ResourceUse], aliases: Mapping[ItemRef, ItemRef]) -> 
     """The items whose exposure counts for a call: its destination folders, else the items it acts on."""
     chosen = [u for u in uses if u.role in DESTINATIONS] or [u for u in uses if u.role not in SKIPPED]
     out = [aliases.get(u.item, u.item) for u in chosen]
-    return list(dict.fromkeys(i for i in out if i.type in _PATHS))
+    # A collaboration not yet resolved to its item is looked up by `find` (its item is what is shared).
+    return list(dict.fromkeys(i for i in out if i.type in _PATHS or i.type == "collaboration"))
 
 
 def domain_matches(domain: str, allowed: Sequence[str]) -> bool:
@@ -114,8 +115,11 @@ class ExposureFinder:
             return None
         seen: dict[str, str | None] = {}  # folder id -> what exposes it, for this call (shared parents)
         unknown: Exposure | None = None
-        for item in items:
+        for given in items:
+            item = given
             try:
+                if item.type == "collaboration":
+                    item = await self._collaboration_item(agent, person, item)
                 why = await self._item(agent, person, item, internal_domains, visible, seen)
             except Unavailable as exc:
                 unknown = unknown or Exposure(item, None, exc.why)
@@ -123,6 +127,17 @@ class ExposureFinder:
             if why is not None:
                 return Exposure(item, True, why)
         return unknown or Exposure(items[0], False)
+
+    async def _collaboration_item(self, agent: str, person: Person | None, collab: ItemRef) -> ItemRef:
+        try:
+            item = await self.locator.collaboration_item(agent, collab, person)
+        except LocateError as exc:
+            raise Unavailable(f"the item of {collab} could not be looked up ({exc})".rstrip(".")) from None
+        if item.type not in _PATHS:
+            raise Unavailable(
+                f"{collab} is on an item of type {item.type}, whose sharing box-mcp cannot read"
+            )
+        return item
 
     async def _item(
         self,

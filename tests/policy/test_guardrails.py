@@ -161,7 +161,7 @@ def test_targets_are_the_destination_else_the_items_acted_on() -> None:
     assert targets((src, dst), {}) == [F5]
     assert targets((item,), {}) == [ItemRef("file", "2")]
     assert targets((collab,), {ItemRef("collaboration", "7"): F5}) == [F5]
-    assert targets((collab,), {}) == []  # not located: nothing to look up (the fact does not apply)
+    assert targets((collab,), {}) == [ItemRef("collaboration", "7")]  # find() looks its item up
     assert targets((ResourceUse(F5, Access.READ, "scope"),), {}) == []
 
 
@@ -455,3 +455,19 @@ def test_policy_check_says_a_first_destructive_rule_on_tools_that_destroy_nothin
         "<policy>:4: error: require_approval 'never' tests first_destructive_in_session: true, but none of "
         "the tools it names is destructive, so it never applies"
     ]
+
+
+async def test_a_collaboration_stands_for_the_item_it_is_on() -> None:
+    box = ScriptedBox(
+        {
+            "/collaborations/7": {"item": {"type": "folder", "id": "5"}},
+            "/collaborations/8": {"item": {"type": "app_item", "id": "1"}},
+            "/folders/5": _folder("5", ["0"], link="open"),
+        }
+    )
+    found = await _find(box, [ItemRef("collaboration", "7")])
+    assert found == Exposure(F5, True, "open shared link on it")
+    found = await _find(box, [ItemRef("collaboration", "9")])  # Box has no such collaboration
+    assert found is not None and found.shared is None and "could not be looked up" in found.why
+    found = await _find(box, [ItemRef("collaboration", "8")])
+    assert found is not None and found.shared is None and "of type app_item" in found.why
