@@ -59,8 +59,8 @@ class Exposure:
     """Whether the item a call touches is externally shared, as the policy found it in Box (never from
     the call's arguments): `shared` is None when the facts could not be read (a rule then fails closed).
 
-    `why` is a phrase for sentences: what makes it shared ("open shared link on 'Contracts'"), or why the
-    facts were unavailable. It names only what the agent may see."""
+    `why` is a phrase for sentences: what makes it shared ("open shared link on folder 123
+    'Contracts'"), or why the facts were unavailable. It names only what the agent may see."""
 
     item: ItemRef | None
     shared: bool | None

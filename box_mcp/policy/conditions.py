@@ -174,7 +174,7 @@ def compile_conditions(c: Conditions | None) -> tuple[Cond, ...]:
 
 def exposure_text(e: Exposure) -> str:
     """How an externally_shared fact reads, e.g. "folder 123 externally shared (open shared link on
-    'Contracts')"."""
+    folder 100 'Contracts')"."""
     what = str(e.item) if e.item is not None else "the item"
     if e.shared is None:
         return f"sharing of {what} unknown (the facts were unavailable: {e.why})"

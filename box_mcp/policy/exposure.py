@@ -313,4 +313,4 @@ def _place(ref: ItemRef, anc: tuple[str, ...], names: Mapping[str, str], visible
     if not visible(ref, anc):
         return "a folder above it"
     name = names.get(ref.id)
-    return f"'{name}' ({ref})" if name else str(ref)
+    return f"{ref} '{name}'" if name else str(ref)

@@ -108,12 +108,14 @@ async def test_a_person_approves_the_first_destructive_call_and_uploads_into_sha
                 up["parent_folder_id"] = folders["Marketing"]
                 await _ok(client, "upload_file", up)  # not shared: nobody is asked
     assert len(shared) == 1
-    assert f"externally shared (open shared link on 'Contracts' (folder {folders['Contracts']}))" in shared[0]
+    assert f"externally shared (open shared link on folder {folders['Contracts']} 'Contracts')" in shared[0]
     uploads = [r for r in audit_records(data) if r["kind"] == "outcome" and r["tool"] == "upload_file"]
     # The audit keeps why the first upload waited for a person, and that the second did not.
     assert [(r["decision"]["effect"], r["decision"]["rules"]) for r in uploads] == [
         ("approval_required", ["shared-uploads"]),  # and approved: the outcome is ok
         ("allow", ["all"]),
     ]
-    assert "open shared link on 'Contracts'" in uploads[0]["decision"]["sentence"]
+    assert (
+        f"open shared link on folder {folders['Contracts']} 'Contracts'" in uploads[0]["decision"]["sentence"]
+    )
     assert [r["outcome"]["status"] for r in uploads] == ["ok", "ok"]

@@ -346,7 +346,7 @@ async def test_links_on_the_item_and_above_and_what_each_says() -> None:
         }
     )
     found = await _find(box, [f6])
-    assert found == Exposure(f6, True, "open shared link on 'F5' (folder 5)")
+    assert found == Exposure(f6, True, "open shared link on folder 5 'F5'")
     found = await _find(box, [ItemRef("web_link", "8")])
     assert found is not None and found.why == "open shared link on it"
     assert box.fields[-1] == "name,shared_link,path_collection"  # Box refuses has_collaborations there

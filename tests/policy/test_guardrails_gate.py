@@ -110,7 +110,7 @@ async def test_an_upload_below_a_folder_with_an_open_link_needs_approval_and_say
     await _link(w, contracts, "open")
     text = await _upload(bot, inbox)
     assert "approval required" in text and "shared-uploads" in text
-    assert f"folder {inbox} externally shared (open shared link on 'Contracts' (folder {contracts}))" in text
+    assert f"folder {inbox} externally shared (open shared link on folder {contracts} 'Contracts')" in text
     # One GET for the folder (with its path), one for the parent; no collaborations asked on the way.
     assert _gets(w) == [f"GET /2.0/folders/{inbox}", f"GET /2.0/folders/{contracts}"]
     text = await _upload(bot, contracts)
@@ -211,7 +211,7 @@ async def test_unreadable_facts_fail_closed(make_world, connect, tmp_path: Path)
         text = await _upload(bot, inbox)
         assert "approval required" in text and "shared-uploads" in text
         assert f"sharing of folder {inbox} unknown (the facts were unavailable: Box did not answer" in text
-        assert f"Box did not answer for 'Contracts' (folder {contracts}) (status 403)" in text
+        assert f"Box did not answer for folder {contracts} 'Contracts' (status 403)" in text
         # A permit that depends on the facts does not apply.
         denied = await careful.err("create_folder", parent_folder_id=inbox, name="Unchecked")
         assert "grant 'private-only' allows only items that are not externally shared" in denied
@@ -340,7 +340,5 @@ def test_explain_live_looks_up_whether_the_destination_is_externally_shared(caps
         stated = capsys.readouterr().out
     assert "effect: allow" in private and '"externally_shared": false' in private
     assert "effect: approval_required" in shared and "rules:  confirm-writes-into-shared-folders" in shared
-    assert (
-        f"folder {inbox} externally shared (open shared link on 'Contracts' (folder {contracts}))" in shared
-    )
+    assert f"folder {inbox} externally shared (open shared link on folder {contracts} 'Contracts')" in shared
     assert "effect: allow" in stated
