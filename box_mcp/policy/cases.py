@@ -165,6 +165,8 @@ def request_for(engine: Engine, case: Case, args_resolver: ArgsResolver | None) 
         given = dict(case.facts)
         if "externally_shared" in given:
             given["externally_shared"] = case_exposure(given["externally_shared"], uses)
+        if not isinstance(given.get("first_destructive_in_session", False), bool):
+            raise PolicyError("facts: first_destructive_in_session is true or false")
         try:
             facts = dataclasses.replace(facts, **given)
         except TypeError as exc:

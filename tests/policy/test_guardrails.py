@@ -471,3 +471,29 @@ async def test_a_collaboration_stands_for_the_item_it_is_on() -> None:
     assert found is not None and found.shared is None and "could not be looked up" in found.why
     found = await _find(box, [ItemRef("collaboration", "8")])
     assert found is not None and found.shared is None and "of type app_item" in found.why
+
+
+def test_explain_states_the_facts_and_refuses_bad_ones(capsys) -> None:
+    from pathlib import Path
+
+    from box_mcp.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "policies" / "examples" / "box-guardrails.yaml"
+    base = ["policy", "explain", "--policy", str(example), "--agent", "assistant", "--tool", "delete_file"]
+    base += ["--args", '{"file_id": "5"}']
+    assert main([*base, "--facts", '{"first_destructive_in_session": true}']) == 0
+    out = capsys.readouterr().out
+    assert "effect: approval_required" in out and "rules:  confirm-first-destructive" in out
+    assert main([*base, "--facts", '{"first_destructive_in_session": "yes"}']) == 2
+    assert "first_destructive_in_session is true or false" in capsys.readouterr().err
+    upload = [
+        "--tool",
+        "upload_file",
+        "--args",
+        '{"parent_folder_id": "7", "name": "a", "content_text": "x"}',
+    ]
+    argv = [*base[:6], *upload, "--facts", '{"externally_shared": "unavailable"}']
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sharing of folder 7 unknown (the facts were unavailable: as given)" in out
+    assert '"externally_shared": "unavailable"' in out
