@@ -257,7 +257,7 @@ class Gate:
                 max_read_bytes=self.max_read_bytes,
             )
             output = await call.tool.handler(ctx, call.args)
-            self.policy.succeeded(call)  # e.g. a session's first destructive call has now happened
+            self._succeeded(call)  # e.g. a session's first destructive call has now happened
             output = await self.results.confine(call, output)
         except (InputRequired, ConnectRequired):
             raise
@@ -303,6 +303,17 @@ class Gate:
             structured_content=structured,
             is_error=False,
         )
+
+    def _succeeded(self, call: Call) -> None:
+        """Tell the policy a call went through; a hook that fails here must not turn a done write into an
+        error (the write happened: its outcome is still recorded and returned)."""
+        hook = getattr(self.policy, "succeeded", None)
+        if hook is None:  # a PolicyHook written before the hook existed
+            return
+        try:
+            hook(call)
+        except Exception:
+            log.exception("the policy's succeeded hook failed for call %s", call.call_id)
 
     async def _confine_error(self, call: Call, exc: BoxMCPError) -> BoxMCPError:
         """A Box error names items too (a name conflict's id): the result filter may trim those."""

@@ -302,3 +302,18 @@ async def test_a_person_whose_grant_is_gone_is_sent_to_reconnect_by_url(
         result = await plain.call_tool("who_am_i", {})
     assert result.is_error and "https://box-mcp.example.com/connect/box?request=" in result.content[0].text
     assert all(o.error_kind == "broker" for o in rec.outcomes)
+
+
+async def test_a_policy_hook_failing_after_a_write_does_not_turn_the_done_write_into_an_error(
+    emu: Any, box: Any
+) -> None:
+    class Failing(Recorder):
+        def succeeded(self, call: Call) -> None:
+            self.events.append(f"succeeded {call.tool.name}")
+            raise RuntimeError("a bug in a third-party policy hook")
+
+    rec = Failing()
+    async with Client(_server(emu, box, rec)) as client:
+        made = await client.call_tool("create_folder", {"parent_folder_id": "0", "name": "Done anyway"})
+    assert not made.is_error, made
+    assert rec.events[-3:] == ["succeeded create_folder", "confine create_folder", "outcome create_folder ok"]
