@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import anyio.to_thread
+
 from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
@@ -38,6 +40,8 @@ from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 from box_mcp.server import DEFAULT_AGENT, BoxMCPServer, build_server, selected_tools
+from box_mcp.telemetry import NULL, Telemetry
+from box_mcp.telemetry import from_settings as telemetry_from
 from box_mcp.tools.spec import TransportKind
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ class Deployment:
     store: PolicyStore | None = None
     verifier: APIKeyVerifier | None = field(default=None, repr=False)
     remote: RemoteSignIn | None = field(default=None, repr=False)  # remote sign-in (OAuth) when on
+    telemetry: Telemetry = field(default=NULL, repr=False)
 
     @property
     def policy(self) -> Policy | None:
@@ -180,9 +185,18 @@ def ungoverned_identity(broker: Broker) -> Identities:
     return lambda agent, person: chosen
 
 
-def _broker(settings: Settings, events: Events) -> Broker:
+def _broker(settings: Settings, events: Events, telemetry: Telemetry) -> Broker:
     broker = Broker.from_settings(settings)
     broker.on_event = events.post  # refreshes and needs-sign-in become audit records
+    if telemetry.enabled:  # ... and counted
+        post = events.post
+
+        def on_event(kind: str, **fields: object) -> None:
+            post(kind, **fields)
+            telemetry.broker_event(kind, **fields)
+
+        broker.on_event = on_event
+    broker.endpoint.telemetry = telemetry
     if settings.database_url is not None:
         # A shared vault opens now (connect, migrate): an unreachable database or a missing
         # BOX_MCP_VAULT_KEY stops start-up. The SQLite one stays lazy (no key file without a need).
@@ -229,11 +243,14 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
     """Build the deployment `settings` describe, serving over `transport`; closed on exit."""
     selected_tools(settings, transport)  # a bad --toolsets/--tools fails before credential or policy work
     async with AsyncExitStack() as stack:
+        telemetry = telemetry_from(settings)  # configured but not installed: stops here, with what to do
+        if telemetry.enabled:
+            stack.push_async_callback(anyio.to_thread.run_sync, telemetry.shutdown)  # runs last: flushes
         events = Events()
         store = None
         if settings.policy is not None:
             store = PolicyStore(settings.policy, tools_for_policy(), on_event=events.post)
-        broker = _broker(settings, events)
+        broker = _broker(settings, events, telemetry)
         stack.push_async_callback(broker.aclose)
         identities: Identities
         if store is not None:
@@ -243,6 +260,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             identities = ungoverned_identity(broker)
         # Every call runs on a view bound to its own token source; the root client only holds the pool.
         box = BoxClient(token_source=Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
+        box.telemetry = telemetry
         stack.push_async_callback(box.aclose)
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 
@@ -251,6 +269,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
             limiter = shared.limiter if shared is not None else None
             policy = PolicyHooks(store, locator=Locator(credentials.lookup_client), limiter=limiter)
+            policy.locator.telemetry = telemetry
 
         key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
         log = await _audit_log(settings, key)
@@ -273,6 +292,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
         )
+        server.gate.telemetry = telemetry
         verifier = None
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
             # API keys switch on inbound authentication; a policy without keys serves its default agent.
@@ -281,7 +301,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and store.person_agents() and transport == "http":
             # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
             remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
-        yield Deployment(settings, server, broker, audit, store, verifier, remote)
+        yield Deployment(settings, server, broker, audit, store, verifier, remote, telemetry)
 
 
 __all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]
