@@ -9,7 +9,6 @@ OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_METRIC_EXPORT_INTERVAL), which the SD
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -262,7 +261,6 @@ class OTelTelemetry(Telemetry):
         return _Stage(self.tracer, name)
 
     def staged(self, name: str, func: F) -> F:
-        @functools.wraps(func)
         async def run(*args: Any, **kwargs: Any) -> Any:
             with _Stage(self.tracer, name):
                 return await func(*args, **kwargs)

@@ -294,3 +294,117 @@ def test_off_imports_no_opentelemetry_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+class _Receiver:
+    """A loopback OTLP/HTTP receiver: what `serve` exports, decoded with opentelemetry-proto."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans: list[Any] = []
+        self.resources: list[dict[str, str]] = []
+        self.metric_names: set[str] = set()
+        self.raw = b""
+        self.arrived = threading.Event()  # the call's spans and its metrics are in
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.raw += body
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest.FromString(body)
+                    for rs in request.resource_spans:
+                        receiver.resources.append(
+                            {a.key: a.value.string_value for a in rs.resource.attributes}
+                        )
+                        for ss in rs.scope_spans:
+                            receiver.spans.extend(ss.spans)
+                elif self.path == "/v1/metrics":
+                    metrics = ExportMetricsServiceRequest.FromString(body)
+                    for rm in metrics.resource_metrics:
+                        for sm in rm.scope_metrics:
+                            receiver.metric_names.update(m.name for m in sm.metrics)
+                names = {s.name for s in receiver.spans}
+                if {"tools/call get_file_details", "GET /2.0/files/{id}"} <= names and (
+                    "box_mcp.calls" in receiver.metric_names
+                ):
+                    receiver.arrived.set()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_serve_over_http_exports_the_spans_of_an_mcp_call_by_otlp(
+    emulator: Any, tmp_path: Path
+) -> None:
+    import re
+
+    import anyio
+    import anyio.to_thread
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    receiver = _Receiver()
+    token = emulator.token("ada")
+    readme = emulator.credentials["files"]["Engineering/README.md"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOX_", "XDG_", "OTEL_"))}
+    env |= {
+        "BOX_DEVELOPER_TOKEN": token,
+        "BOX_MCP_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        "BOX_MCP_TELEMETRY": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_SERVICE_NAME": "box-mcp-under-test",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_METRIC_EXPORT_INTERVAL": "200",
+    }
+    argv = [sys.executable, "-m", "box_mcp.cli", "serve", "--transport", "http", "--port", "0"]
+    argv += ["--box-url", emulator.base_url]
+    try:
+        async with await anyio.open_process(argv, env=env) as proc:
+            try:
+                assert proc.stderr is not None
+                seen = b""
+                with anyio.fail_after(30):
+                    while (found := re.search(rb"http://127\.0\.0\.1:(\d+)/mcp", seen)) is None:
+                        seen += await proc.stderr.receive()
+                async with httpx2.AsyncClient() as http:
+                    transport = streamable_http_client(found.group(0).decode(), http_client=http)
+                    async with Client(transport) as client:
+                        result = await client.call_tool("get_file_details", {"file_id": readme})
+                        assert not result.is_error, result.content
+                arrived = await anyio.to_thread.run_sync(receiver.arrived.wait, 20.0)
+                assert arrived, f"spans seen: {sorted({s.name for s in receiver.spans})}"
+            finally:
+                proc.terminate()
+    finally:
+        receiver.close()
+    (root,) = [s for s in receiver.spans if s.name == "tools/call get_file_details"]
+    attrs = {a.key: a.value for a in root.attributes}
+    assert attrs["box_mcp.outcome"].string_value == "ok"
+    assert attrs["box_mcp.transport"].string_value == "http"
+    children = {s.name for s in receiver.spans if s.parent_span_id == root.span_id}
+    assert {"validate", "decide", "broker", "handler", "confine", "audit"} <= children, children
+    assert {"service.name": "box-mcp-under-test"}.items() <= receiver.resources[0].items()
+    assert {"box_mcp.call.duration", "box_mcp.box.requests"} <= receiver.metric_names
+    assert token.encode() not in receiver.raw and readme.encode() not in receiver.raw
+    assert b"README" not in receiver.raw
