@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 
 from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
+from box_mcp.audit.sink import Cursor, FileCursor, FileSource, SinkFollower, Source, parse_sink, transport_for
 from box_mcp.audit.store import load_key
 from box_mcp.box.client import BoxClient
 from box_mcp.broker.broker import Broker, IdentitySpec
@@ -43,6 +45,8 @@ from box_mcp.server import DEFAULT_AGENT, BoxMCPServer, build_server, selected_t
 from box_mcp.telemetry import NULL, Telemetry
 from box_mcp.telemetry import from_settings as telemetry_from
 from box_mcp.tools.spec import TransportKind
+
+SINK_DRAIN = 3.0  # seconds a closing deployment spends sending the records its sink has not sent yet
 
 if TYPE_CHECKING:
     from mcp.server.request_state import RequestStateSecurity
@@ -214,6 +218,39 @@ async def _audit_log(settings: Settings, key: bytes | None) -> AuditLog | Postgr
     return await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
 
 
+async def _start_sink(settings: Settings, log: AuditLog | PostgresAuditLog, stack: AsyncExitStack) -> None:
+    """Follow the log in a background task of this process (a bad sink URL stops start-up); on close,
+    stop it, then send what is left for up to SINK_DRAIN seconds."""
+    assert settings.audit_sink is not None
+    target = parse_sink(settings.audit_sink)
+    source: Source
+    cursor: Cursor
+    if settings.database_url is not None:
+        from box_mcp.state.audit_sink import PostgresCursor, PostgresSource
+
+        pg_source = await anyio.to_thread.run_sync(PostgresSource, settings.database_url)
+        stack.callback(pg_source.close)
+        pg_cursor = PostgresCursor(settings.database_url, target.key)
+        stack.callback(pg_cursor.close)
+        source, cursor = pg_source, pg_cursor
+    else:
+        source = FileSource(Path(settings.data_dir) / "audit", lambda: log.last_seq)
+        cursor = FileCursor(Path(settings.data_dir), target.key)
+    transport = transport_for(target)
+    stack.push_async_callback(transport.aclose)
+    follower = SinkFollower(source, cursor, transport, display=target.display)
+    group = anyio.create_task_group()
+    await group.__aenter__()
+    group.start_soon(follower.run)
+
+    async def stop() -> None:
+        group.cancel_scope.cancel()
+        await group.__aexit__(None, None, None)
+        await follower.drain(SINK_DRAIN)
+
+    stack.push_async_callback(stop)
+
+
 @dataclass
 class _Shared:
     """Rate limits and approvals as the deployment's state holds them (box_mcp.ledger, state.limits)."""
@@ -278,6 +315,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         events.connect(audit.sink)
         await events.flush()  # the policy_load posted above comes first in the log
         stack.push_async_callback(events.flush)  # runs before log.aclose: nothing posted is lost
+        if settings.audit_sink is not None:  # records streamed to a SIEM, at least once
+            await _start_sink(settings, log, stack)
 
         if settings.agent is None and store is not None and store.engine().policy.default_agent:
             settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
