@@ -155,3 +155,47 @@ async def test_every_record_arrives_at_least_once_through_refusals_an_outage_and
             r["seq"] for r in logged
         )
         assert "sink-secret-pw" not in cursors[0].read_text()
+
+
+async def test_a_deployment_with_a_sink_sends_its_records_and_the_rest_when_it_closes(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: the deployment starts the follower with the serving task and drains it on close."""
+    from box_mcp.config import Settings
+    from box_mcp.deployment import open_deployment
+
+    for name in [k for k in os.environ if k.startswith("BOX_")]:
+        monkeypatch.delenv(name)
+    for name, value in state_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BOX_DEVELOPER_TOKEN", emulator.token("ada"))
+    port = _free_port()
+    arrived: list[dict[str, Any]] = []
+    receiver = Receiver(port, refuse=0, into=arrived)
+    file_id = emulator.credentials["files"]["Engineering/README.md"]
+    settings = Settings.load(
+        box_url=emulator.base_url, data_dir=tmp_path / "data", audit_sink=f"http://127.0.0.1:{port}/in"
+    )
+    try:
+        async with open_deployment(settings, transport="stdio") as deployment:
+            async with Client(deployment.server) as client:
+                result = await client.call_tool("get_file_details", {"file_id": file_id})
+                assert not result.is_error
+            await _until(lambda: any(r.get("tool") == "get_file_details" for r in arrived))
+    finally:
+        receiver.close()
+    assert [r["seq"] for r in arrived] == list(range(1, len(arrived) + 1))
+
+
+async def test_a_bad_sink_url_stops_the_deployment_before_it_serves(tmp_path: Path) -> None:
+    from box_mcp.config import Settings
+    from box_mcp.deployment import open_deployment
+    from box_mcp.errors import ConfigError
+
+    settings = Settings.load(
+        env={"BOX_DEVELOPER_TOKEN": "t"}, data_dir=tmp_path, audit_sink="ftp://user:pw-xyz@example.com/"
+    )
+    with pytest.raises(ConfigError, match="BOX_MCP_AUDIT_SINK") as caught:
+        async with open_deployment(settings, transport="stdio"):
+            pass
+    assert "pw-xyz" not in str(caught.value)
