@@ -387,6 +387,7 @@ async def test_serve_over_http_exports_the_spans_of_an_mcp_call_by_otlp(
                 with anyio.fail_after(30):
                     while (found := re.search(rb"http://127\.0\.0\.1:(\d+)/mcp", seen)) is None:
                         seen += await proc.stderr.receive()
+                assert b"telemetry:    OpenTelemetry by OTLP/HTTP" in seen, seen
                 async with httpx2.AsyncClient() as http:
                     transport = streamable_http_client(found.group(0).decode(), http_client=http)
                     async with Client(transport) as client:

@@ -338,7 +338,11 @@ class SinkFollower:
             return False
         lines = _bounded(lines)
         try:
-            await self.transport.deliver(lines)
+            # Shielded (the transport bounds it by its timeout): a shutdown waits for a delivery under way
+            # and its cursor, rather than sending the same batch again at the next start.
+            with anyio.CancelScope(shield=True):
+                await self.transport.deliver(lines)
+                await anyio.to_thread.run_sync(self.cursor.save, lines[-1].seq, lines[-1].hash)
         except SinkError as exc:
             self.failures += 1
             delay = self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (self.failures - 1)))
@@ -356,9 +360,7 @@ class SinkFollower:
         if self.failures:
             log.warning("audit sink: %s takes records again (after %d failures)", self.display, self.failures)
         self.failures = 0
-        last = lines[-1]
-        await anyio.to_thread.run_sync(self.cursor.save, last.seq, last.hash)
-        self.position = last.seq
+        self.position = lines[-1].seq
         self.delivered += len(lines)
         return True
 

@@ -76,6 +76,7 @@ async def serve(emulator: Any, env: dict[str, str]) -> AsyncIterator[str]:
             with anyio.fail_after(30):
                 while (found := re.search(rb"http://127\.0\.0\.1:(\d+)/mcp", seen)) is None:
                     seen += await proc.stderr.receive()
+            assert b"audit sink:   http://127.0.0.1:" in seen and b"sink-secret-pw" not in seen, seen
             yield found.group(0).decode()
         finally:
             proc.terminate()
