@@ -14,7 +14,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 LINE = re.compile(
-    r"^(ratio|figure) (?P<label>[^:]+): (?P<value>-?[0-9.e+]+)(x| \S+)"
+    r"^(ratio|figure) (?P<label>[^:]+): (?P<value>-?[0-9.]+(?:e[+-]?[0-9]+)?)(x| \S+)"
     r"( \(target (<=|>=) [0-9.e+]+(x| \S+)\) (met|MISSED))?$"
 )
 HAS_CEDAR = importlib.util.find_spec("cedarpy") is not None
