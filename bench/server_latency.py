@@ -7,17 +7,26 @@ Prints p50/p99 of get_file_details through box-mcp, of the same GET made directl
 emulator, and of a bare MCPServer tool over HTTP answering the same output shape with no Box call;
 the ratio box-mcp / (direct + echo) (target <= 1.10x, p50 and p99); and calls/second with 20
 concurrent MCP clients. Every loop is bounded in count and time.
+
+Telemetry, in the same run: a second box-mcp with BOX_MCP_TELEMETRY=otlp exporting spans and metrics to
+a loopback OTLP/HTTP receiver (this process; it answers 200 and keeps nothing), its calls interleaved
+with the first's: on / off p50 (target <= 1.05x). Off costs what the null object's calls cost on the
+call path, timed in process against the same sequence without them: off added / box-mcp p50 (target
+<= 0.01x).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
 import json
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,7 @@ from _common import Results, Server, answers, clean_env, free_port, parser, pct,
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 
+from box_mcp.telemetry import NULL, Telemetry
 from box_mcp.tools.models import FILE_FIELDS, FileDetails
 
 TIME_BUDGET = 60.0  # seconds per measured loop, whatever the counts say
@@ -57,6 +67,77 @@ def bench_policy(directory: Path, creds: dict[str, Any]) -> str:
     return str(path)
 
 
+@contextmanager
+def otlp_receiver() -> Iterator[str]:
+    """A loopback OTLP/HTTP endpoint that reads each export and answers 200 (a collector that drops)."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def _null_path(tel: Telemetry) -> None:
+    """What a get_file_details call does with telemetry: the gate's root span and stages, one Box request
+    (the same calls, in the same order, as box_mcp/gate.py and box_mcp/box/client.py make)."""
+
+    async def stage() -> None:
+        return None
+
+    with tel.call("get_file_details", "default", "http"):
+        await tel.staged("approve", stage)()
+        with tel.stage("validate"):
+            pass
+        await tel.staged("decide", stage)()
+        await tel.staged("broker", stage)()
+        with tel.box_request("GET", "http://127.0.0.1/2.0/files/1", trusted=True):
+            tel.box_status(200)
+        await tel.staged("handler", stage)()
+        await tel.staged("confine", stage)()
+        tel.outcome(None)  # type: ignore[arg-type]  # the null object never reads it
+        await tel.staged("audit", stage)()
+
+
+async def _bare_path() -> None:
+    """The same awaits with no telemetry call."""
+
+    async def stage() -> None:
+        return None
+
+    for _ in range(6):
+        await stage()
+
+
+async def null_cost_ms(rounds: int) -> float:
+    """Milliseconds a call spends in the null telemetry: (with - without) per call, best of 5."""
+
+    async def loop(op: Callable[[], Awaitable[None]]) -> float:
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await op()
+        return (time.perf_counter() - started) / rounds
+
+    best_with = best_without = float("inf")
+    for _ in range(5):
+        best_with = min(best_with, await loop(lambda: _null_path(NULL)))
+        best_without = min(best_without, await loop(_bare_path))
+    return max(0.0, best_with - best_without) * 1000.0
+
+
 def run_echo_server(port: int, canned_path: str) -> None:
     canned = json.loads(Path(canned_path).read_text())
     uvicorn.run(echo_app(canned), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -75,13 +156,20 @@ async def timed(n: int, op: Callable[[], Awaitable[Any]]) -> list[float]:
 
 
 async def measure(
-    box_url: str, token: str, file_id: str, mcp_url: str, echo_url: str, args: Any, out: Results
+    box_url: str,
+    token: str,
+    file_id: str,
+    urls: tuple[str, str, str],
+    args: Any,
+    out: Results,
 ) -> None:
+    mcp_url, echo_url, traced_url = urls
     warm = max(10, args.calls // 10)
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
         Client(echo_url) as echo,
         Client(mcp_url) as client,
+        Client(traced_url) as traced,
     ):
         direct_url = f"{box_url}/2.0/files/{file_id}"
 
@@ -95,18 +183,22 @@ async def measure(
             result = await client.call_tool("get_file_details", {"file_id": file_id})
             assert not result.is_error, result.content
 
-        ops = (direct, call_echo, call_box_mcp)
+        async def call_traced() -> None:
+            result = await traced.call_tool("get_file_details", {"file_id": file_id})
+            assert not result.is_error, result.content
+
+        ops = (direct, call_echo, call_box_mcp, call_traced)
         for op in ops:
             await timed(warm, op)
-        # Interleaved, one call of each per round: load from other processes hits all three alike.
-        samples: tuple[list[float], ...] = ([], [], [])
+        # Interleaved, one call of each per round: load from other processes hits all four alike.
+        samples: tuple[list[float], ...] = ([], [], [], [])
         stop_at = time.monotonic() + TIME_BUDGET
         for _ in range(args.calls):
             for op, into in zip(ops, samples, strict=True):
                 into.extend(await timed(1, op))
             if time.monotonic() > stop_at:
                 break
-        direct_ms, echo_ms, ours_ms = samples
+        direct_ms, echo_ms, ours_ms, traced_ms = samples
 
     floor50 = pct(direct_ms, 50) + pct(echo_ms, 50)
     floor99 = pct(direct_ms, 99) + pct(echo_ms, 99)
@@ -117,6 +209,7 @@ async def measure(
         ("direct httpx2 -> emulator", direct_ms),
         ("bare MCP echo, same output", echo_ms),
         ("box-mcp get_file_details", ours_ms),
+        ("box-mcp, telemetry on", traced_ms),
     ):
         out.say(f"{label:28}{pct(samples, 50):10.2f}{pct(samples, 99):10.2f}{len(samples):6d}")
     out.say(f"{'floor (direct + echo)':28}{floor50:10.2f}{floor99:10.2f}")
@@ -124,6 +217,10 @@ async def measure(
     out.figure("floor p50", floor50, "ms")
     out.ratio("box-mcp / floor p50", pct(ours_ms, 50) / floor50, 1.10)
     out.ratio("box-mcp / floor p99", pct(ours_ms, 99) / floor99, 1.10)
+    out.ratio("telemetry on / off p50", pct(traced_ms, 50) / pct(ours_ms, 50), 1.05)
+    off_ms = await null_cost_ms(2_000 if args.quick else 50_000)
+    out.say(f"telemetry off: {off_ms * 1000:.2f} us a call in the null object (in process, best of 5)")
+    out.ratio("telemetry off added / box-mcp p50", off_ms / pct(ours_ms, 50), 0.01)
 
     done = 0
     started = time.perf_counter()
@@ -167,7 +264,7 @@ def main() -> int:
     out = Results("server_latency" + ("_governed" if args.governed else ""), args)
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="box-mcp-bench-") as tmp:
-        emu_port, mcp_port, echo_port = free_port(), free_port(), free_port()
+        emu_port, mcp_port, echo_port, traced_port = free_port(), free_port(), free_port(), free_port()
         box_url = f"http://127.0.0.1:{emu_port}"
         emulator = [
             py,
@@ -205,6 +302,9 @@ def main() -> int:
                 *(["--policy", bench_policy(Path(tmp), creds)] if args.governed else []),
             ]
             mcp_base, echo_base = f"http://127.0.0.1:{mcp_port}", f"http://127.0.0.1:{echo_port}"
+            traced_base = f"http://127.0.0.1:{traced_port}"
+            traced_serve = [*serve]
+            traced_serve[traced_serve.index(str(mcp_port))] = str(traced_port)
             canned = Path(tmp) / "canned.json"
             headers = {"Authorization": f"Bearer {token}"}
             details = httpx2.get(
@@ -212,12 +312,25 @@ def main() -> int:
             )
             canned.write_text(details.text)
             echo = [py, __file__, "--echo-server", str(echo_port), str(canned)]
-            with processes(
-                Server(serve, answers(mcp_base + "/healthz"), env), Server(echo, answers(echo_base + "/mcp"))
+            with (
+                otlp_receiver() as collector,
+                processes(
+                    Server(serve, answers(mcp_base + "/healthz"), env),
+                    Server(echo, answers(echo_base + "/mcp")),
+                    Server(
+                        traced_serve,
+                        answers(traced_base + "/healthz"),
+                        env
+                        | {
+                            "BOX_MCP_TELEMETRY": "otlp",
+                            "BOX_MCP_DATA_DIR": str(Path(tmp) / "mcp-traced"),
+                            "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+                        },
+                    ),
+                ),
             ):
-                asyncio.run(
-                    measure(box_url, token, file_id, mcp_base + "/mcp", echo_base + "/mcp", args, out)
-                )
+                urls = (mcp_base + "/mcp", echo_base + "/mcp", traced_base + "/mcp")
+                asyncio.run(measure(box_url, token, file_id, urls, args, out))
     return out.finish()
 
 

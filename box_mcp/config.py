@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         description="This replica's own address for the others (http://HOST:PORT), used with database_url; "
         "None: http://127.0.0.1:PORT on loopback",
     )
+    telemetry: Literal["off", "otlp"] = Field(
+        "off",
+        description="otlp: traces and metrics by OTLP/HTTP (OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME "
+        "honoured; needs the `telemetry` extra); off: no OpenTelemetry at all",
+    )
+    audit_sink: SecretStr | None = Field(
+        None,
+        description="https://... (JSON lines POSTed in batches) or syslog://host:port / "
+        "syslog+tcp://host:port (RFC 5424): every audit record streamed there, at least once",
+    )
     # Box's app credentials, under Box's own names; broker.config.BrokerSettings.from_settings reads them.
     developer_token: BoxSecret = _box("BOX_DEVELOPER_TOKEN")
     jwt_config_file: BoxText = _box("BOX_JWT_CONFIG_FILE")

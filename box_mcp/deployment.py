@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
+
 from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
+from box_mcp.audit.sink import Cursor, FileCursor, FileSource, SinkFollower, Source, parse_sink, transport_for
 from box_mcp.audit.store import load_key
 from box_mcp.box.client import BoxClient
 from box_mcp.broker.broker import Broker, IdentitySpec
@@ -38,7 +42,11 @@ from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.store import PolicyStore
 from box_mcp.server import DEFAULT_AGENT, BoxMCPServer, build_server, selected_tools
+from box_mcp.telemetry import NULL, Telemetry
+from box_mcp.telemetry import from_settings as telemetry_from
 from box_mcp.tools.spec import TransportKind
+
+SINK_DRAIN = 3.0  # seconds a closing deployment spends sending the records its sink has not sent yet
 
 if TYPE_CHECKING:
     from mcp.server.request_state import RequestStateSecurity
@@ -59,6 +67,7 @@ class Deployment:
     store: PolicyStore | None = None
     verifier: APIKeyVerifier | None = field(default=None, repr=False)
     remote: RemoteSignIn | None = field(default=None, repr=False)  # remote sign-in (OAuth) when on
+    telemetry: Telemetry = field(default=NULL, repr=False)
 
     @property
     def policy(self) -> Policy | None:
@@ -180,9 +189,18 @@ def ungoverned_identity(broker: Broker) -> Identities:
     return lambda agent, person: chosen
 
 
-def _broker(settings: Settings, events: Events) -> Broker:
+def _broker(settings: Settings, events: Events, telemetry: Telemetry) -> Broker:
     broker = Broker.from_settings(settings)
     broker.on_event = events.post  # refreshes and needs-sign-in become audit records
+    if telemetry.enabled:  # ... and counted
+        post = events.post
+
+        def on_event(kind: str, **fields: object) -> None:
+            post(kind, **fields)
+            telemetry.broker_event(kind, **fields)
+
+        broker.on_event = on_event
+    broker.endpoint.telemetry = telemetry
     if settings.database_url is not None:
         # A shared vault opens now (connect, migrate): an unreachable database or a missing
         # BOX_MCP_VAULT_KEY stops start-up. The SQLite one stays lazy (no key file without a need).
@@ -198,6 +216,39 @@ async def _audit_log(settings: Settings, key: bytes | None) -> AuditLog | Postgr
 
         return await PostgresAuditLog.open(settings.database_url, key=key)
     return await AuditLog.open(Path(settings.data_dir) / "audit", key=key)
+
+
+async def _start_sink(settings: Settings, log: AuditLog | PostgresAuditLog, stack: AsyncExitStack) -> None:
+    """Follow the log in a background task of this process (a bad sink URL stops start-up); on close,
+    stop it, then send what is left for up to SINK_DRAIN seconds."""
+    assert settings.audit_sink is not None
+    target = parse_sink(settings.audit_sink)
+    source: Source
+    cursor: Cursor
+    if settings.database_url is not None:
+        from box_mcp.state.audit_sink import PostgresCursor, PostgresSource
+
+        pg_source = await anyio.to_thread.run_sync(PostgresSource, settings.database_url)
+        stack.callback(pg_source.close)
+        pg_cursor = PostgresCursor(settings.database_url, target.key)
+        stack.callback(pg_cursor.close)
+        source, cursor = pg_source, pg_cursor
+    else:
+        source = FileSource(Path(settings.data_dir) / "audit", lambda: log.last_seq)
+        cursor = FileCursor(Path(settings.data_dir), target.key)
+    transport = transport_for(target)
+    stack.push_async_callback(transport.aclose)
+    follower = SinkFollower(source, cursor, transport, display=target.display)
+    group = anyio.create_task_group()
+    await group.__aenter__()
+    group.start_soon(follower.run)
+
+    async def stop() -> None:
+        group.cancel_scope.cancel()
+        await group.__aexit__(None, None, None)
+        await follower.drain(SINK_DRAIN)
+
+    stack.push_async_callback(stop)
 
 
 @dataclass
@@ -229,11 +280,14 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
     """Build the deployment `settings` describe, serving over `transport`; closed on exit."""
     selected_tools(settings, transport)  # a bad --toolsets/--tools fails before credential or policy work
     async with AsyncExitStack() as stack:
+        telemetry = telemetry_from(settings)  # configured but not installed: stops here, with what to do
+        if telemetry.enabled:
+            stack.push_async_callback(anyio.to_thread.run_sync, telemetry.shutdown)  # runs last: flushes
         events = Events()
         store = None
         if settings.policy is not None:
             store = PolicyStore(settings.policy, tools_for_policy(), on_event=events.post)
-        broker = _broker(settings, events)
+        broker = _broker(settings, events, telemetry)
         stack.push_async_callback(broker.aclose)
         identities: Identities
         if store is not None:
@@ -243,6 +297,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             identities = ungoverned_identity(broker)
         # Every call runs on a view bound to its own token source; the root client only holds the pool.
         box = BoxClient(token_source=Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
+        box.telemetry = telemetry
         stack.push_async_callback(box.aclose)
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 
@@ -251,6 +306,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
             limiter = shared.limiter if shared is not None else None
             policy = PolicyHooks(store, locator=Locator(credentials.lookup_client), limiter=limiter)
+            policy.locator.telemetry = telemetry
 
         key = load_key(settings.audit_key_file) if settings.audit_key_file is not None else None
         log = await _audit_log(settings, key)
@@ -259,6 +315,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         events.connect(audit.sink)
         await events.flush()  # the policy_load posted above comes first in the log
         stack.push_async_callback(events.flush)  # runs before log.aclose: nothing posted is lost
+        if settings.audit_sink is not None:  # records streamed to a SIEM, at least once
+            await _start_sink(settings, log, stack)
 
         if settings.agent is None and store is not None and store.engine().policy.default_agent:
             settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
@@ -273,6 +331,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
         )
+        server.gate.telemetry = telemetry
         verifier = None
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
             # API keys switch on inbound authentication; a policy without keys serves its default agent.
@@ -281,7 +340,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and store.person_agents() and transport == "http":
             # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
             remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
-        yield Deployment(settings, server, broker, audit, store, verifier, remote)
+        yield Deployment(settings, server, broker, audit, store, verifier, remote, telemetry)
 
 
 __all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]

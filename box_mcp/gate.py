@@ -48,6 +48,7 @@ from box_mcp.seams import (
     ResultFilterHook,
     no_approver,
 )
+from box_mcp.telemetry import NULL, Telemetry
 from box_mcp.tools.local import LocalRules, confine_path
 from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
@@ -118,6 +119,7 @@ class Gate:
         self.max_read_bytes = max_read_bytes
         # Remote sign-in: a fresh reconnect link for a person whose Box grant is gone (the HTTP app sets it).
         self.connect: Callable[[str], str] | None = None
+        self.telemetry: Telemetry = NULL  # spans around the stages below (the deployment sets it)
 
     def visible_tools(self, agent: str, person: Person | None = None) -> list[ToolSpec]:
         """The tools this agent (for this signed-in person) holds a grant for: its tools/list."""
@@ -134,6 +136,21 @@ class Gate:
         progress: ProgressReporter = no_progress,
         approve: Approver = no_approver,
         session: SessionInfo | None = None,
+    ) -> CallToolResult:
+        # A name from the catalog only: an unknown one is the caller's text, not fit for a span.
+        with self.telemetry.call(name if name in self.tools else "(unknown)", agent, transport):
+            return await self._call(name, arguments, agent, transport, person, progress, approve, session)
+
+    async def _call(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        agent: str,
+        transport: TransportKind,
+        person: Person | None,
+        progress: ProgressReporter,
+        approve: Approver,
+        session: SessionInfo | None,
     ) -> CallToolResult:
         started = time.perf_counter()
         broken = self.audit.failure()
@@ -160,9 +177,10 @@ class Gate:
                 person,
             )
         try:
-            args = tool.input_model.model_validate(arguments or {})
-            self._check_local_paths(tool, args, transport)
-            resources, facts = tool.resources(args), tool.facts(args)
+            with self.telemetry.stage("validate"):
+                args = tool.input_model.model_validate(arguments or {})
+                self._check_local_paths(tool, args, transport)
+                resources, facts = tool.resources(args), tool.facts(args)
         except (ValidationError, ToolInputError) as exc:
             message = (
                 describe_validation_error(name, exc)
@@ -180,7 +198,7 @@ class Gate:
                 person,
             )
         call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person)
-        return await self._run(call, progress, approve)
+        return await self._run(call, progress, self.telemetry.staged("approve", approve))
 
     def _check_local_paths(self, tool: ToolSpec, args: ToolInput, transport: TransportKind) -> None:
         """Refuse a local path the handler would refuse, before facts stat it: a size in a decision would
@@ -203,9 +221,10 @@ class Gate:
         person: Person | None = None,
     ) -> CallToolResult:
         """A call refused before it became a Call: nothing reached Box, but the attempt is recorded."""
+        self.telemetry.outcome(outcome)
         try:
             await self.events.flush()
-            await self.audit.rejected(
+            await self.telemetry.staged("audit", self.audit.rejected)(
                 name,
                 arguments,
                 call_id=call_id,
@@ -225,7 +244,7 @@ class Gate:
         started = time.perf_counter()
         decision = ALLOW
         try:
-            decision = await self.policy.decide(call)
+            decision = await self.telemetry.staged("decide", self.policy.decide)(call)
             if decision.approval_required:
                 if not await approve(call, decision):
                     why = decision.reason or "policy"
@@ -242,12 +261,13 @@ class Gate:
                 call = replace(
                     call, args=args, resources=call.tool.resources(args), facts=call.tool.facts(args)
                 )
-            box = _declared(await self.credentials.client_for(call), call.tool)
+            client = await self.telemetry.staged("broker", self.credentials.client_for)(call)
+            box = _declared(client, call.tool)
             # for the audit
             call = replace(call, acting_as=self.credentials.acting_as(call.agent, call.person))
             if not call.tool.read_only:
                 await self.events.flush()
-                await self.audit.intent(call)
+                await self.telemetry.staged("audit", self.audit.intent)(call)
             ctx = ToolContext(
                 box=box,
                 transport=call.transport,
@@ -256,9 +276,9 @@ class Gate:
                 progress=progress,
                 max_read_bytes=self.max_read_bytes,
             )
-            output = await call.tool.handler(ctx, call.args)
+            output = await self.telemetry.staged("handler", call.tool.handler)(ctx, call.args)
             self._succeeded(call)  # e.g. a session's first destructive call has now happened
-            output = await self.results.confine(call, output)
+            output = await self.telemetry.staged("confine", self.results.confine)(call, output)
         except (InputRequired, ConnectRequired):
             raise
         except anyio.get_cancelled_exc_class():
@@ -331,9 +351,10 @@ class Gate:
 
     async def _record(self, call: Call, outcome: Outcome) -> bool:
         """Record the call's outcome; False (logged for the operator) when the audit could not."""
+        self.telemetry.outcome(outcome)
         try:
             await self.events.flush()  # a policy reload or token refresh during this call comes first
-            await self.audit.outcome(call, outcome)
+            await self.telemetry.staged("audit", self.audit.outcome)(call, outcome)
         except AuditError as exc:
             # The log has told the operator why (once, with the cause); one line per call is enough.
             log.error("audit outcome for call %s could not be recorded: %s", call.call_id, exc)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from box_mcp.audit.sink import parse_sink
 from box_mcp.config import Settings
 from box_mcp.errors import ConfigError
 
@@ -218,6 +219,12 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
             if urls is not None
             else []
         ),
+        *(
+            [f"{prefix}:   audit sink:   {parse_sink(settings.audit_sink).display} (at least once)"]
+            if settings.audit_sink is not None
+            else []
+        ),
+        *([f"{prefix}:   telemetry:    OpenTelemetry by OTLP/HTTP"] if settings.telemetry != "off" else []),
     ]
 
 

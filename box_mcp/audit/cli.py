@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 import threading
@@ -23,7 +24,9 @@ from pydantic import SecretStr
 from box_mcp.config import Settings
 from box_mcp.errors import AuditError, ConfigError
 
-from .index import query, rebuild
+from .index import parse_time, query, rebuild
+from .ocsf import to_ocsf
+from .record import canonical
 from .store import Head, load_key, new_key_file
 from .verify import verify
 
@@ -221,6 +224,13 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.format is not None or args.since is not None or args.until is not None:
+        return _export_stream(args, settings)
+    if args.out is None:
+        raise AuditError(
+            "export needs --format jsonl|ocsf (records to a file or stdout, optionally --since/--until), "
+            "or --out DIR to copy a PostgreSQL-kept chain as the file log's daily files"
+        )
     out = Path(args.out).expanduser()
     url = _database(args, settings)
     if url is None:
@@ -236,6 +246,42 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"exported {count} records into {files} file(s) in {out}; "
         f"check them with `box-mcp audit verify --dir {out}`"
     )
+    return 0
+
+
+def _export_stream(args: argparse.Namespace, settings: Settings) -> int:
+    """Records in [--since, --until), oldest first, as JSON lines (each the record exactly as the log
+    holds it: its `hash` still verifies) or OCSF events, to --out FILE (created 0600, never overwritten)
+    or stdout."""
+    fmt = args.format or "jsonl"
+    since = parse_time(args.since) if args.since else None
+    until = parse_time(args.until) if args.until else None
+    if since is not None and until is not None and until <= since:
+        raise AuditError(f"--until ({args.until}) must come after --since ({args.since})")
+    with contextlib.ExitStack() as stack:
+        if args.out in (None, "-"):
+            out: Any = sys.stdout.buffer
+        else:
+            path = Path(args.out).expanduser()
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                raise AuditError(f"{path} exists: export into a new file (it is never overwritten)") from None
+            except OSError as exc:
+                raise AuditError(f"cannot create {path}: {exc.strerror}") from None
+            out = stack.enter_context(os.fdopen(fd, "wb"))
+        search = stack.enter_context(_source(args, settings))
+        count = 0
+        for rec in search(since=since, until=until):
+            if fmt == "ocsf":
+                line = json.dumps(to_ocsf(rec), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                out.write(line.encode() + b"\n")
+            else:
+                out.write(canonical(rec) + b"\n")
+            count += 1
+        out.flush()
+    if args.out not in (None, "-"):
+        print(f"exported {count} records ({fmt}) to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -324,9 +370,22 @@ def register(subparsers: Any) -> None:
     )
     v.set_defaults(func=_guard(_cmd_verify))
 
-    e = sub.add_parser("export", help="write a PostgreSQL-kept chain as the file log's JSONL files")
+    e = sub.add_parser(
+        "export",
+        help="records for a SIEM (--format jsonl|ocsf, --since/--until) or a PostgreSQL chain as files",
+        description="With --format (or --since/--until): the records in that window, oldest first, as "
+        "JSON lines (exactly as logged) or OCSF 1.3 events, to --out FILE or stdout. Without: copy a "
+        "PostgreSQL-kept chain into --out DIR as the file log's daily JSONL files, byte for byte.",
+    )
     source(e)
-    e.add_argument("--out", required=True, help="an empty directory for the daily audit-*.jsonl files")
+    e.add_argument("--format", choices=("jsonl", "ocsf"), help="one record (jsonl) or OCSF event per line")
+    e.add_argument("--since", help="ISO date/time (UTC) or a span back from now: 30m, 24h, 7d")
+    e.add_argument("--until", help="same forms as --since; exclusive")
+    e.add_argument(
+        "--out",
+        help="with --format: a new file (0600) or - for stdout (the default); without: an empty directory "
+        "for the daily audit-*.jsonl files",
+    )
     e.set_defaults(func=_guard(_cmd_export))
 
     k = sub.add_parser("new-key", help="create an HMAC key file for sealing records")

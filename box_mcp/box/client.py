@@ -22,6 +22,7 @@ import httpx2
 
 from box_mcp.config import REAL_BOX_API, REAL_BOX_UPLOAD
 from box_mcp.errors import BoxError, BoxTransportError
+from box_mcp.telemetry import NULL, Telemetry
 
 from .content import ContentMethods
 from .download import Download
@@ -111,6 +112,7 @@ class BoxClient(ContentMethods):
         self._idempotent: bool | None = None  # the calling tool's declaration (see bound)
         self._check_hint: str | None = None
         self._owner = True
+        self.telemetry: Telemetry = NULL  # a span per request (the deployment sets it; views share it)
         self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
         # What url() builds starts with one of these; a URL that does is on a trusted origin without
         # parsing it (the "/" ends the origin: nothing after it can change the host).
@@ -223,6 +225,24 @@ class BoxClient(ContentMethods):
         url = self.url(url, upload=upload)
         idempotent = self._is_idempotent(method, headers, idempotent)
         trusted = self.is_trusted(url)
+        with self.telemetry.box_request(method, url, trusted=trusted):
+            return await self._send(
+                method, url, params, json, content, headers, idempotent, verify, stream, trusted
+            )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: ContentFactory | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool,
+        verify: Verify | None,
+        stream: bool,
+        trusted: bool,
+    ) -> httpx2.Response | Verified:
         retry = self.retry
         started_at = retry.clock()
         deadline_at = started_at + retry.deadline
@@ -252,6 +272,7 @@ class BoxClient(ContentMethods):
                 else:
                     response = await self._http.send(request, stream=True)
             except TimeoutError:
+                self.telemetry.box_failed("timeout")
                 fix = (
                     "try again later; if it keeps happening, Box may be degraded."
                     if idempotent
@@ -262,6 +283,7 @@ class BoxClient(ContentMethods):
                     f"({self._tries(attempt, started_at)}). Fix: {fix}"
                 ) from None
             except httpx2.TransportError as exc:
+                self.telemetry.box_failed(type(exc).__name__)
                 reached = not isinstance(exc, _NOT_SENT)
                 where = _host(url) if trusted else safe_url(url)
                 problem = f"{what}: {type(exc).__name__} talking to {where}"
@@ -281,11 +303,15 @@ class BoxClient(ContentMethods):
                 if reached and method not in _READS:
                     maybe_done = type(exc).__name__
                 _log.info("%s: %s, attempt %d of %d", what, type(exc).__name__, attempt, retry.max_attempts)
-                if attempt >= retry.max_attempts or not await retry.wait(retry.backoff(attempt), deadline_at):
+                delay = retry.backoff(attempt)
+                if attempt < retry.max_attempts:
+                    self.telemetry.box_retry(attempt, type(exc).__name__, delay)
+                if attempt >= retry.max_attempts or not await retry.wait(delay, deadline_at):
                     raise self._unreachable(exc, url, what, problem, trusted, attempt, started_at) from None
                 continue
 
             status = response.status_code
+            self.telemetry.box_status(status)
             if status < 400:
                 if not stream:
                     try:
@@ -342,6 +368,7 @@ class BoxClient(ContentMethods):
                 retry.max_attempts,
                 delay,
             )
+            self.telemetry.box_retry(attempt, str(status), delay)
             if not await retry.wait(delay, deadline_at):
                 raise self._after_attempts(error, attempt, started_at)
 

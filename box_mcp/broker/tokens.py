@@ -25,6 +25,7 @@ from box_mcp.box.retry import RetryPolicy
 from box_mcp.box.wire import connect_reason, fix_for_origin, safe_url, scrub_urls
 from box_mcp.config import REAL_BOX_API, REAL_BOX_AUTHORIZE
 from box_mcp.errors import BrokerError
+from box_mcp.telemetry import NULL, Telemetry
 
 BOX_TOKEN_AUDIENCE = f"{REAL_BOX_API}/oauth2/token"  # what Box (and its SDK) put in a JWT's aud
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -154,6 +155,7 @@ class TokenEndpoint:
         self.clock = clock  # wall time, for expiries; the retry policy keeps its own monotonic clock
         self.retry = retry or token_retry_policy()
         self.requests = 0  # every POST to /oauth2/token (each attempt): the bench counts these
+        self.telemetry: Telemetry = NULL  # a span per grant (the deployment sets it)
 
     async def request(self, form: Mapping[str, str], *, what: str) -> Token:
         """POST one grant; `what` names it in errors ("client credentials for the service account").
@@ -161,6 +163,12 @@ class TokenEndpoint:
         Retried on 429, 500/502/503/504 and transport errors within `self.retry` (see
         `SINGLE_USE_GRANTS` for why every grant may be re-sent). Never a secret in an error or a log:
         they name the grant (`what`), the status and the attempts, never a field of `form`."""
+        telemetry = self.telemetry
+        with telemetry.stage("broker.token"):
+            with telemetry.box_request("POST", self.endpoints.token_url, trusted=True):
+                return await self._request(form, what)
+
+    async def _request(self, form: Mapping[str, str], what: str) -> Token:
         retry = self.retry
         single_use = form.get("grant_type") in SINGLE_USE_GRANTS
         started = retry.clock()
@@ -181,11 +189,13 @@ class TokenEndpoint:
                 if isinstance(exc, httpx2.UnsupportedProtocol):
                     raise failure from None  # a wrong URL stays wrong
                 _log.info("%s: %s, attempt %d of %d", what, type(exc).__name__, attempt, retry.max_attempts)
+                self.telemetry.box_failed(type(exc).__name__)
                 if attempt >= retry.max_attempts or not await retry.wait(retry.backoff(attempt), deadline_at):
                     raise failure from None
                 continue
             body = _json_or_none(response)
             status = response.status_code
+            self.telemetry.box_status(status)
             if status == 200:
                 return _token_from(body, issued_at, what)
             if status not in _RETRY_STATUSES:
@@ -203,6 +213,7 @@ class TokenEndpoint:
                     retry.max_attempts,
                     delay,
                 )
+                self.telemetry.box_retry(attempt, str(status), delay)
                 if await retry.wait(delay, deadline_at):
                     continue
             too_long = retry_after is not None and attempt < retry.max_attempts

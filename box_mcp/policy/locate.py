@@ -19,6 +19,7 @@ import anyio
 
 from box_mcp.access import ItemRef
 from box_mcp.errors import AncestryError, BoxError, LocateError
+from box_mcp.telemetry import NULL, Telemetry
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
@@ -108,6 +109,7 @@ class Locator:
         self._flights: dict[tuple[Who, ItemRef], _Flight] = {}
         self._generation = 0
         self.fetches = 0  # how many times Box was asked (for tests and metrics)
+        self.telemetry: Telemetry = NULL  # a "locate" span per Box lookup (the deployment sets it)
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -214,7 +216,7 @@ class Locator:
         flight = self._flights[key] = _Flight()
         generation = self._generation
         try:
-            entry = await self._fetch(agent, item, person)
+            entry = await self.telemetry.staged("locate", self._fetch)(agent, item, person)
         except BaseException as exc:
             flight.error = exc
             raise

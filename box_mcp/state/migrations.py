@@ -247,6 +247,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX mcp_sessions_replica ON mcp_sessions (replica_id);
     """,
     ),
+    Migration(
+        7,
+        "audit sink cursors (the last record each sink acknowledged)",
+        """
+        CREATE TABLE audit_sink_cursors (
+            sink TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            updated TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+    """,
+    ),
 )
 
 _TABLE = """

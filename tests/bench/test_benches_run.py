@@ -14,7 +14,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 LINE = re.compile(
-    r"^(ratio|figure) (?P<label>[^:]+): (?P<value>-?[0-9.e+]+)(x| \S+)"
+    r"^(ratio|figure) (?P<label>[^:]+): (?P<value>-?[0-9.]+(?:e[+-]?[0-9]+)?)(x| \S+)"
     r"( \(target (<=|>=) [0-9.e+]+(x| \S+)\) (met|MISSED))?$"
 )
 HAS_CEDAR = importlib.util.find_spec("cedarpy") is not None
@@ -43,7 +43,12 @@ EXPECTED: dict[str, set[str]] = {
         "PostgreSQL minus files, p50 per call",
         "durable audit records/s, 2 replicas",
     },
-    "server_latency": {"box-mcp / floor p50", "box-mcp / floor p99"},
+    "server_latency": {
+        "box-mcp / floor p50",
+        "box-mcp / floor p99",
+        "telemetry on / off p50",
+        "telemetry off added / box-mcp p50",
+    },
     "shared_limits": {"PostgreSQL check p50"},
     "stdio_latency": {"box-mcp / bare SDK server p50"},
 }
