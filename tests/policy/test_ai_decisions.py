@@ -76,7 +76,9 @@ async def test_a_multi_file_question_inside_the_grant_is_answered(
     w = make_world(_policy(tmp_path, READS_CONTRACTS))
     agent = await connect(w, "boxed")
     files = [w.file("Contracts/MSA-Globex.pdf"), w.file("Contracts/NDA-Initech.pdf")]
-    out = await agent.ok("ai_qa_multi_file", file_ids=files, question="How many years is the confidentiality term?")
+    out = await agent.ok(
+        "ai_qa_multi_file", file_ids=files, question="How many years is the confidentiality term?"
+    )
     assert out["answer"] == "Confidential information, term 3 years."
     assert [c["file_id"] for c in out["citations"]] == [files[1]]
 
