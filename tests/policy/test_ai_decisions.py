@@ -129,3 +129,19 @@ async def test_a_forbid_on_one_file_refuses_a_question_that_names_it(
         "ai_qa_single_file", file_id=w.file("Contracts/MSA-Globex.pdf"), question="term?"
     )
     assert "Term 24 months" in answered["answer"]
+
+
+async def test_an_agents_ai_call_limit_refuses_the_next_ai_call_only(
+    make_world, connect, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "agents:\n  boxed: {limits: {ai_calls_per_minute: 1}}\nrules:\n  - " + READS_CONTRACTS + "\n"
+    )
+    w = make_world(path)
+    agent = await connect(w, "boxed")
+    msa = w.file("Contracts/MSA-Globex.pdf")
+    await agent.ok("ai_qa_single_file", file_id=msa, question="term?")
+    text = await agent.err("ai_extract_freeform", file_ids=[msa], prompt="term")
+    assert "boxed reached its limit of 1 AI calls per minute; retry in " in text, text
+    assert (await agent.ok("get_file_details", file_id=msa))["name"] == "MSA-Globex.pdf"
