@@ -295,3 +295,136 @@ def test_box_ai_has_its_own_per_user_rate_limit_with_retry_after(emulators: Emul
         f"{box.base_url}/2.0/ai/ask", json=body, headers={"Authorization": f"Bearer {box.token('ada')}"}
     )
     assert other.status_code == 200  # per user: Ada has her own budget
+
+
+FILE_ITEM = {"type": "file", "id": "1300000000005"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("ask", {"mode": "single_item_qa", "prompt": 5, "items": [FILE_ITEM]}, "'prompt' is required"),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": "x"}, "'items' is required"),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": ["x"]}, "'items[0]' must be an object"),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": [{"type": "folder", "id": "1"}]}, "type"),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": [{"type": "file", "id": "x1"}]}, ".id'"),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": [{**FILE_ITEM, "content": 1}]}, "content"),
+        (
+            "ask",
+            {"mode": "single_item_qa", "prompt": "q", "items": [FILE_ITEM], "dialogue_history": {}},
+            "dialogue_history",
+        ),
+        (
+            "ask",
+            {
+                "mode": "single_item_qa",
+                "prompt": "q",
+                "items": [FILE_ITEM],
+                "dialogue_history": [{"prompt": 1}],
+            },
+            "dialogue_history[0]",
+        ),
+        ("ask", {"mode": "single_item_qa", "prompt": "q", "items": [FILE_ITEM], "ai_agent": "x"}, "ai_agent"),
+        (
+            "ask",
+            {
+                "mode": "single_item_qa",
+                "prompt": "q",
+                "items": [FILE_ITEM],
+                "ai_agent": {"type": "ai_agent_id"},
+            },
+            "'ai_agent.id' is required",
+        ),
+        (
+            "ask",
+            {
+                "mode": "single_item_qa",
+                "prompt": "q",
+                "items": [FILE_ITEM],
+                "ai_agent": {"type": "ai_agent_extract"},
+            },
+            "ai_agent_ask",
+        ),
+        (
+            "ask",
+            {"mode": "single_item_qa", "prompt": "q", "items": [FILE_ITEM], "include_citations": "yes"},
+            "include_citations",
+        ),
+        ("extract_structured", {"items": [FILE_ITEM], "fields": []}, "non-empty list"),
+        ("extract_structured", {"items": [FILE_ITEM], "fields": [{"key": ""}]}, "fields[0].key"),
+        ("extract_structured", {"items": [FILE_ITEM], "fields": [{"key": "a", "type": 3}]}, "fields[0].type"),
+        ("extract_structured", {"items": [FILE_ITEM], "fields": [{"key": "a", "options": ["x"]}]}, "options"),
+        ("extract_structured", {"items": [FILE_ITEM], "fields": [{"key": "a"}] * 501}, "at most 500"),
+        ("extract_structured", {"items": [FILE_ITEM], "metadata_template": "contract"}, "template_key"),
+        (
+            "extract_structured",
+            {"items": [FILE_ITEM], "metadata_template": {"template_key": "contract", "type": "template"}},
+            "metadata_template.type",
+        ),
+        (
+            "extract_structured",
+            {"items": [FILE_ITEM], "metadata_template": {"template_key": "contract", "scope": "x" * 41}},
+            "metadata_template.scope",
+        ),
+        (
+            "extract_structured",
+            {"items": [FILE_ITEM], "fields": [{"key": "a"}], "include_reference": "yes"},
+            "include_reference",
+        ),
+    ],
+)
+def test_malformed_ai_requests_are_400_naming_the_problem(
+    box: RunningEmulator, path: str, body: dict, says: str
+) -> None:
+    answer = httpx.post(
+        f"{box.base_url}/2.0/ai/{path}", json=body, headers={"Authorization": f"Bearer {box.token('ada')}"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["message"]
+
+
+def test_reading_values_by_type_numbers_dates_and_content_given_inline(
+    sdk: Sdk, box: RunningEmulator
+) -> None:
+    text = (
+        "Signed: 31 January 2028\nReview: 2027-02-31 then 2027-03-01\nHeadcount: 1,204 people\n"
+        "Budget is not stated\n"
+    )
+    file_id = box.credentials["files"]["HR/handbook.md"]  # its own text is replaced by the content given
+    fields = [
+        CreateAiExtractStructuredFields(key="signed", type="date"),
+        CreateAiExtractStructuredFields(key="review", type="date"),
+        CreateAiExtractStructuredFields(key="headcount", type="integer"),
+        CreateAiExtractStructuredFields(key="budget", type="float"),
+        CreateAiExtractStructuredFields(key="vacation", type="string"),
+    ]
+    out = sdk("ada").ai.create_ai_extract_structured([AiItemBase(id=file_id, content=text)], fields=fields)
+    assert out.answer == {
+        "signed": "2028-01-31T00:00:00.000Z",
+        "review": "2027-03-01T00:00:00.000Z",  # 2027-02-31 is no date
+        "headcount": 1204,
+        "budget": None,
+        "vacation": None,  # the handbook says 25 days, but the content given stands in for it
+    }
+
+
+def test_an_agent_override_is_accepted_and_a_long_sentence_is_quoted_cut_at_a_word(
+    box: RunningEmulator,
+) -> None:
+    long_sentence = "The warranty covers " + " ".join(f"part{i}" for i in range(200)) + "."
+    body = {
+        "mode": "single_item_qa",
+        "prompt": "What does the warranty cover?",
+        "items": [
+            {"type": "file", "id": box.credentials["files"]["HR/handbook.md"], "content": long_sentence}
+        ],
+        "ai_agent": {"type": "ai_agent_ask", "basic_text": {"model": "azure__openai__gpt_4o_mini"}},
+    }
+    answer = httpx.post(
+        f"{box.base_url}/2.0/ai/ask", json=body, headers={"Authorization": f"Bearer {box.token('ada')}"}
+    )
+    assert answer.status_code == 200, answer.text
+    quoted = answer.json()["answer"]
+    assert quoted.startswith("The warranty covers part0") and quoted.endswith(" …")
+    assert len(quoted) <= ai.MAX_PASSAGE + 2
+    assert answer.json()["ai_agent_info"]["models"][0]["name"] == ai.MODEL  # the override changed nothing

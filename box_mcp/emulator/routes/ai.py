@@ -90,10 +90,8 @@ def _ai_caller(request: Request) -> None:
         )
 
 
-def _prompt(body: dict[str, Any], *, required: bool = True) -> str:
+def _prompt(body: dict[str, Any]) -> str:
     value = body.get("prompt")
-    if value is None and not required:
-        return ""
     if not isinstance(value, str) or not value.strip():
         raise BoxError(400, "bad_request", "'prompt' is required: a non-empty string")
     if len(value) > MAX_PROMPT:
@@ -522,23 +520,18 @@ def _options_in(text: str, options: list[str]) -> list[str]:
 
 
 def _date(text: str) -> str | None:
-    """The first date in the text as Box writes metadata dates (midnight UTC)."""
-    candidates = []
-    m = ISO_DATE.search(text)
-    if m:
-        candidates.append((m.start(), int(m.group(1)), int(m.group(2)), int(m.group(3))))
-    n = NAMED_DATE.search(text)
-    if n:
-        if n.group(1):
-            day, month, year = int(n.group(1)), MONTHS[n.group(2).lower()], int(n.group(3))
+    """The first real date in the text (ISO or named month) as Box writes metadata dates (midnight UTC)."""
+    candidates = [(m.start(), int(m[1]), int(m[2]), int(m[3])) for m in ISO_DATE.finditer(text)]
+    for n in NAMED_DATE.finditer(text):
+        if n[1]:
+            candidates.append((n.start(), int(n[3]), MONTHS[n[2].lower()], int(n[1])))
         else:
-            day, month, year = int(n.group(5)), MONTHS[n.group(4).lower()], int(n.group(6))
-        candidates.append((n.start(), year, month, day))
+            candidates.append((n.start(), int(n[6]), MONTHS[n[4].lower()], int(n[5])))
     for _, year, month, day in sorted(candidates):
         try:
             return datetime(year, month, day, tzinfo=UTC).strftime("%Y-%m-%dT00:00:00.000Z")
         except ValueError:
-            continue
+            continue  # 2027-02-31 names no day
     return None
 
 
