@@ -19,6 +19,9 @@ BOX_LIMITS: dict[str, list[tuple[int, float]]] = {
     "default": [(1000, 60.0)],
     "upload": [(240, 60.0)],
     "search": [(6, 1.0), (60, 60.0)],
+    # Box meters Box AI apart from the API and publishes no figure; its own agent skill asks callers to
+    # "pace AI calls at least 1-2 seconds apart" (box/box-for-ai ai-and-retrieval.md). The emulator's figure.
+    "ai": [(2, 1.0), (40, 60.0)],
 }
 
 
@@ -103,6 +106,8 @@ class RateLimiter:
     def classify(path: str) -> str:
         if path.startswith("/2.0/search"):
             return "search"
+        if path.startswith("/2.0/ai/"):
+            return "ai"
         if ("/content" in path and path.startswith("/api/")) or "upload_sessions" in path:
             return "upload"
         return "default"

@@ -23,7 +23,9 @@ SERVER_CLIENT_ID = "acmeagentgateway0000000000000001"
 OAUTH_CLIENT_ID = "acmeoauthclient00000000000000001"
 JWT_KID = "acmekey1"
 SERVER_SCOPES = FULL_APP_SCOPES
-OAUTH_SCOPES = frozenset({"root_readwrite", "manage_groups", "manage_webhook", "manage_managed_users"})
+OAUTH_SCOPES = frozenset(
+    {"root_readwrite", "manage_groups", "manage_webhook", "manage_managed_users", "ai.readwrite"}
+)
 REDIRECT_URIS = ["http://127.0.0.1/callback", "http://localhost/callback"]
 
 USERS = [  # (key, name, login, role, kind)

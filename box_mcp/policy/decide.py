@@ -55,8 +55,9 @@ class Decider:
         if spec is None:
             return None  # decide() refuses an agent the policy does not know
         is_write = tool is not None and not tool.read_only
+        is_ai = tool is not None and tool.toolset == "ai"  # Box meters Box AI apart: its own budget
         who = agent if person is None else f"{agent} (Box user {person.box_user_id})"
-        return await self.limiter.check(who, spec.limits, is_write=is_write)
+        return await self.limiter.check(who, spec.limits, is_write=is_write, is_ai=is_ai)
 
     async def decide(self, call: Call) -> Decision:
         try:

@@ -1,6 +1,7 @@
-"""Per-agent rate limits (calls per minute, writes per minute) from the policy, as sliding windows.
+"""Per-agent rate limits (calls, writes and Box AI calls per minute) from the policy, as sliding windows.
 
-The gate asks `Limiter.check(agent, limits, is_write)` before deciding a call; a refused call is not
+The gate asks `Limiter.check(agent, limits, is_write, is_ai)` before deciding a call (`is_ai`: a tool of the
+`ai` toolset, counted against `ai_calls_per_minute` too); a refused call is not
 counted, so an agent that backs off gets its budget back as the window slides. `RateLimiter` counts in
 this process's memory (the embedded default); `box_mcp.state.limits.PostgresRateLimiter` counts in the
 deployment's database, so every replica on it shares one budget. Both answer in the same sentences.
@@ -21,11 +22,11 @@ from box_mcp.policy.model import RateLimits
 
 WINDOW = 60.0
 
-Budget = Literal["calls", "writes"]
+Budget = Literal["calls", "writes", "AI calls"]
 
 
 class Limiter(Protocol):
-    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
+    async def check(self, agent: str, limits: RateLimits, is_write: bool, is_ai: bool = False) -> str | None:
         """None if the call may go ahead (and it is counted); else a sentence saying when to retry."""
         ...
 
@@ -37,21 +38,29 @@ class RateLimiter:
         self._clock = clock
         self._calls: dict[str, deque[float]] = {}
         self._writes: dict[str, deque[float]] = {}
+        self._ai: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
+    async def check(self, agent: str, limits: RateLimits, is_write: bool, is_ai: bool = False) -> str | None:
         now = self._clock()
+        counts_write = is_write and limits.writes_per_minute is not None
+        counts_ai = is_ai and limits.ai_calls_per_minute is not None
         with self._lock:
             calls = _window(self._calls, agent, now)
             writes = _window(self._writes, agent, now)
+            ai = _window(self._ai, agent, now)
             if limits.calls_per_minute is not None and len(calls) >= limits.calls_per_minute:
                 return refusal(agent, "calls", limits.calls_per_minute, calls[0] if calls else None, now)
-            if is_write and limits.writes_per_minute is not None and len(writes) >= limits.writes_per_minute:
-                return refusal(agent, "writes", limits.writes_per_minute, writes[0] if writes else None, now)
+            if counts_write and len(writes) >= (limit := limits.writes_per_minute or 0):
+                return refusal(agent, "writes", limit, writes[0] if writes else None, now)
+            if counts_ai and len(ai) >= (limit := limits.ai_calls_per_minute or 0):
+                return refusal(agent, "AI calls", limit, ai[0] if ai else None, now)
             if limits.calls_per_minute is not None:
                 calls.append(now)
-            if is_write and limits.writes_per_minute is not None:
+            if counts_write:
                 writes.append(now)
+            if counts_ai:
+                ai.append(now)
             return None
 
 
@@ -62,9 +71,13 @@ def _window(store: dict[str, deque[float]], agent: str, now: float) -> deque[flo
     return q
 
 
-def limited(limits: RateLimits, is_write: bool) -> bool:
+def limited(limits: RateLimits, is_write: bool, is_ai: bool = False) -> bool:
     """Whether this call meets any limit at all (else there is nothing to count)."""
-    return limits.calls_per_minute is not None or (is_write and limits.writes_per_minute is not None)
+    return (
+        limits.calls_per_minute is not None
+        or (is_write and limits.writes_per_minute is not None)
+        or (is_ai and limits.ai_calls_per_minute is not None)
+    )
 
 
 def refusal(agent: str, what: Budget, limit: int, oldest: float | None, now: float) -> str:

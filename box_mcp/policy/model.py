@@ -158,6 +158,8 @@ class SignIn(_Strict):
 class RateLimits(_Strict):
     calls_per_minute: int | None = Field(default=None, ge=1)
     writes_per_minute: int | None = Field(default=None, ge=0)
+    # Calls of the `ai` toolset only (Box meters Box AI apart and asks callers to pace it); 0: no AI calls.
+    ai_calls_per_minute: int | None = Field(default=None, ge=0)
 
 
 class Agent(_Strict):

@@ -29,7 +29,8 @@ from box_mcp.state.database import CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, Databa
 
 log = logging.getLogger("box_mcp.state.limits")
 
-_CHECK = "SELECT refused, oldest, checked_at FROM rate_limit_check(%s, %s, %s, %s, %s, %s)"
+# The eight-argument rate_limit_check (migration 10) also counts Box AI calls.
+_CHECK = "SELECT refused, oldest, checked_at FROM rate_limit_check(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 UNREACHABLE = (
     "the deployment's rate-limit counters (in its database) cannot be reached right now, so the call was "
@@ -80,11 +81,12 @@ class PostgresRateLimiter:
     def __repr__(self) -> str:
         return f"PostgresRateLimiter({mask_url(self._url.get_secret_value())!r})"
 
-    async def check(self, agent: str, limits: RateLimits, is_write: bool) -> str | None:
-        if not limited(limits, is_write):
+    async def check(self, agent: str, limits: RateLimits, is_write: bool, is_ai: bool = False) -> str | None:
+        if not limited(limits, is_write, is_ai):
             return None  # nothing to count: no round trip
         now = self._clock() if self._clock is not None else None
-        params = (agent, limits.calls_per_minute, limits.writes_per_minute, is_write, now, WINDOW)
+        ai = limits.ai_calls_per_minute
+        params = (agent, limits.calls_per_minute, limits.writes_per_minute, is_write, ai, is_ai, now, WINDOW)
         row: tuple[object, ...] | None = None
         for attempt in range(2):  # a connection PostgreSQL dropped (a restart) fails once; then a fresh one
             try:
@@ -102,7 +104,7 @@ class PostgresRateLimiter:
         if refused is None:
             return None
         what = cast(Budget, str(refused))
-        limit = limits.calls_per_minute if what == "calls" else limits.writes_per_minute
+        limit = {"calls": limits.calls_per_minute, "writes": limits.writes_per_minute}.get(what, ai)
         assert limit is not None  # the function refuses only on a limit it was given
         return refusal(agent, what, limit, _seconds(oldest), float(cast(float, checked_at)))
 

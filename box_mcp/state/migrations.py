@@ -259,6 +259,63 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
     """,
     ),
+    # Box AI calls counted apart (policy limits: ai_calls_per_minute): a column and an eight-argument
+    # rate_limit_check beside migration 4's six-argument one, which stays (its positional INSERT leaves
+    # counts_ai false) so a replica not yet upgraded keeps counting as it did.
+    Migration(
+        10,
+        "rate limits for Box AI calls",
+        """
+        ALTER TABLE rate_limit_events ADD COLUMN counts_ai BOOLEAN NOT NULL DEFAULT false;
+        CREATE FUNCTION rate_limit_check(
+            p_agent TEXT, p_calls INTEGER, p_writes INTEGER, p_is_write BOOLEAN,
+            p_ai INTEGER, p_is_ai BOOLEAN, p_now DOUBLE PRECISION, p_window DOUBLE PRECISION
+        ) RETURNS TABLE (refused TEXT, oldest DOUBLE PRECISION, checked_at DOUBLE PRECISION)
+        LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            v_now DOUBLE PRECISION;
+            v_calls BIGINT;
+            v_writes BIGINT;
+            v_ai BIGINT;
+            v_oldest_call DOUBLE PRECISION;
+            v_oldest_write DOUBLE PRECISION;
+            v_oldest_ai DOUBLE PRECISION;
+            v_counts_write BOOLEAN := p_is_write AND p_writes IS NOT NULL;
+            v_counts_ai BOOLEAN := p_is_ai AND p_ai IS NOT NULL;
+        BEGIN
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_advisory_xact_lock(1918989413, hashtext(p_agent));
+            v_now := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
+            DELETE FROM rate_limit_events WHERE agent = p_agent AND at <= v_now - p_window;
+            IF random() < 0.015625 THEN  -- now and then, also what agents that went quiet left behind
+                DELETE FROM rate_limit_events WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM rate_limit_events WHERE at <= v_now - p_window
+                    LIMIT 256 FOR UPDATE SKIP LOCKED));
+            END IF;
+            SELECT count(*) FILTER (WHERE counts_call), min(at) FILTER (WHERE counts_call),
+                   count(*) FILTER (WHERE counts_write), min(at) FILTER (WHERE counts_write),
+                   count(*) FILTER (WHERE counts_ai), min(at) FILTER (WHERE counts_ai)
+              INTO v_calls, v_oldest_call, v_writes, v_oldest_write, v_ai, v_oldest_ai
+              FROM rate_limit_events WHERE agent = p_agent AND at > v_now - p_window;
+            IF p_calls IS NOT NULL AND v_calls >= p_calls THEN
+                RETURN QUERY SELECT 'calls'::TEXT, v_oldest_call, v_now;
+                RETURN;
+            END IF;
+            IF v_counts_write AND v_writes >= p_writes THEN
+                RETURN QUERY SELECT 'writes'::TEXT, v_oldest_write, v_now;
+                RETURN;
+            END IF;
+            IF v_counts_ai AND v_ai >= p_ai THEN
+                RETURN QUERY SELECT 'AI calls'::TEXT, v_oldest_ai, v_now;
+                RETURN;
+            END IF;
+            INSERT INTO rate_limit_events (agent, at, counts_call, counts_write, counts_ai)
+                VALUES (p_agent, v_now, p_calls IS NOT NULL, v_counts_write, v_counts_ai);
+            RETURN QUERY SELECT NULL::TEXT, NULL::DOUBLE PRECISION, v_now;
+        END
+        $$;
+    """,
+    ),
 )
 
 _TABLE = """

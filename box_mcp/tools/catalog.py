@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from box_mcp.errors import ConfigError
-from box_mcp.tools import comments, content, files, folders, metadata, search, sharing, tasks, users
+from box_mcp.tools import ai, comments, content, files, folders, metadata, search, sharing, tasks, users
 from box_mcp.tools.spec import ToolSpec
 
 _ORDER = (
@@ -50,6 +50,14 @@ _ORDER = (
     "create_file_comment",
     "list_file_comments",
     "list_tasks",
+    # ai
+    "ai_qa_single_file",
+    "ai_qa_multi_file",
+    "ai_extract_freeform",
+    "ai_extract_structured_from_fields",
+    "ai_extract_structured_from_fields_enhanced",
+    "ai_extract_structured_from_metadata_template",
+    "ai_extract_structured_from_metadata_template_enhanced",
 )
 
 
@@ -72,6 +80,7 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *metadata.SPECS,
         *comments.SPECS,
         *tasks.SPECS,
+        *ai.SPECS,
     )
 )
 BY_NAME: dict[str, ToolSpec] = {spec.name: spec for spec in CATALOG}

@@ -67,6 +67,7 @@ APP_SCOPES = frozenset(
         "manage_webhook",
         "manage_enterprise_properties",
         "manage_data_retention",
+        "ai.readwrite",
     }
 )
 DOWNSCOPE_SCOPES = NARROW_SCOPES | APP_SCOPES
@@ -91,6 +92,10 @@ R: AppScope = "root_readonly"
 W: AppScope = "root_readwrite"
 _TWO = "two items, and a token binds to at most one"
 _METADATA = "the Content Sidebar's item_upload edits metadata"
+# Box AI: ai.readwrite is Box's "Manage AI" app scope, which a token exchange also accepts (standard OAuth
+# scopes are); base_preview views a file's content, which is what Box AI reads.
+_AI = "ai.readwrite base_preview"
+_AI_FILES = "Box AI reads up to 25 files, and a token binds to at most one"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -180,6 +185,13 @@ TABLE: dict[str, Need] = {
     ),
     "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
     "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
+    "ai_qa_single_file": _need(_AI, R, "item", "Box AI (Manage AI) reads the one file's content"),
+    "ai_qa_multi_file": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_extract_freeform": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_extract_structured_from_fields": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_extract_structured_from_fields_enhanced": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_extract_structured_from_metadata_template": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_extract_structured_from_metadata_template_enhanced": _need(_AI, R, "scopes", _AI_FILES),
 }
 
 

@@ -22,6 +22,7 @@ TOOLSET_ABOUT = {
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",
     "tasks": "read the tasks on a file",
+    "ai": "Box AI: questions about files with citations, and freeform or structured extraction",
 }
 
 

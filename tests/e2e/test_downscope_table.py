@@ -35,6 +35,13 @@ FULLEST: dict[str, dict[str, Any]] = {
     "list_metadata_templates": {"scope": "enterprise"},
     "create_folder": {"parent_folder_id": "5", "name": "new"},
     "create_file_comment": {"file_id": "5", "message": "hi"},
+    "ai_qa_single_file": {"file_id": "5", "question": "q"},
+    "ai_qa_multi_file": {"file_ids": ["5", "6"], "question": "q"},
+    "ai_extract_freeform": {"file_ids": ["5", "6"], "prompt": "p"},
+    "ai_extract_structured_from_fields": {"file_ids": ["5", "6"], "fields": [{"key": "k"}]},
+    "ai_extract_structured_from_fields_enhanced": {"file_ids": ["5", "6"], "fields": [{"key": "k"}]},
+    "ai_extract_structured_from_metadata_template": {"file_ids": ["5", "6"], "template_key": "t"},
+    "ai_extract_structured_from_metadata_template_enhanced": {"file_ids": ["5", "6"], "template_key": "t"},
 }
 
 

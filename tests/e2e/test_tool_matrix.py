@@ -317,6 +317,21 @@ def _task_listed(ws: Workspace, out: dict[str, Any]) -> None:
     assert [(e["id"], e["message"]) for e in out["entries"]] == [(ws.task, TASK_MESSAGE)], out
 
 
+def _cites_the_report(ws: Workspace, out: dict[str, Any]) -> None:
+    assert out["answer"] == REPORT.decode().strip(), out
+    assert [c["file_id"] for c in out["citations"]] == [ws.report], out
+
+
+def _extracted(expected: dict[str, Any]) -> Check:
+    def check(ws: Workspace, out: dict[str, Any]) -> None:
+        assert out["values"] == expected, out
+
+    return check
+
+
+FIELDS = [{"key": "report", "type": "string"}]
+
+
 ROWS: tuple[Row, ...] = (
     Row("who_am_i", lambda ws: {}, _eq("login", lambda ws: ws.user["login"])),
     Row(
@@ -495,6 +510,41 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("list_file_comments", lambda ws: {"file_id": ws.report}, _comment_listed),
     Row("list_tasks", lambda ws: {"file_id": ws.report}, _task_listed),
+    Row(
+        "ai_qa_single_file",
+        lambda ws: {"file_id": ws.report, "question": "What happened to revenue?"},
+        _cites_the_report,
+    ),
+    Row(
+        "ai_qa_multi_file",
+        lambda ws: {"file_ids": [ws.ids["notes"], ws.report], "question": "How is revenue?"},
+        _cites_the_report,
+    ),
+    Row(
+        "ai_extract_freeform",
+        lambda ws: {"file_ids": [ws.report], "prompt": "report"},
+        lambda ws, out: _eq("answer", lambda ws: '{"report": "revenue up"}')(ws, out),
+    ),
+    Row(
+        "ai_extract_structured_from_fields",
+        lambda ws: {"file_ids": [ws.report], "fields": FIELDS},
+        _extracted({"report": "revenue up"}),
+    ),
+    Row(
+        "ai_extract_structured_from_fields_enhanced",
+        lambda ws: {"file_ids": [ws.report], "fields": FIELDS},
+        _extracted({"report": "revenue up"}),
+    ),
+    Row(
+        "ai_extract_structured_from_metadata_template",
+        lambda ws: {"file_ids": [ws.report], "template_key": TEMPLATE},
+        _extracted({"counterparty": None, "value": None, "expires": None}),
+    ),
+    Row(
+        "ai_extract_structured_from_metadata_template_enhanced",
+        lambda ws: {"file_ids": [ws.report], "scope": "enterprise", "template_key": TEMPLATE},
+        _extracted({"counterparty": None, "value": None, "expires": None}),
+    ),
 )
 
 

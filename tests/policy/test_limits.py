@@ -190,3 +190,32 @@ async def test_a_database_gone_refuses_the_call_saying_why_without_the_url() -> 
         finally:
             await limiter.aclose()
     assert said == UNREACHABLE and "postgresql" not in said and "nothing was sent to Box" in said
+
+
+async def test_ai_calls_per_minute_counts_only_box_ai_calls(make_limiter: MakeLimiter) -> None:
+    clock = Clock()
+    limiter = await make_limiter(clock)
+    limits = RateLimits(ai_calls_per_minute=2)
+    assert await limiter.check("a", limits, False, True) is None
+    assert await limiter.check("a", limits, True, False) is None  # not a Box AI call: not counted
+    clock.now += 10
+    assert await limiter.check("a", limits, False, True) is None
+    refused = await limiter.check("a", limits, False, True)
+    assert refused == "a reached its limit of 2 AI calls per minute; retry in 50 s."
+    assert await limiter.check("a", limits, False, False) is None  # other tools go on
+    clock.now += 50
+    assert await limiter.check("a", limits, False, True) is None  # the first AI call left the window
+
+
+async def test_no_ai_calls_at_all_and_a_refused_ai_call_costs_no_call(make_limiter: MakeLimiter) -> None:
+    clock = Clock()
+    limiter = await make_limiter(clock)
+    limits = RateLimits(calls_per_minute=2, ai_calls_per_minute=0)
+    assert (
+        await limiter.check("a", limits, False, True) == "a may make no AI calls (its limit is 0 per minute)."
+    )
+    assert await limiter.check("a", limits, False) is None
+    assert await limiter.check("a", limits, False) is None  # the refused AI call was not counted
+    assert await limiter.check("a", limits, False, True) == (
+        "a reached its limit of 2 calls per minute; retry in 60 s."
+    )

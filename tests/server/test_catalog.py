@@ -66,6 +66,7 @@ def test_all_toolset_selects_everything() -> None:
         "metadata",
         "comments",
         "tasks",
+        "ai",
     }
 
 

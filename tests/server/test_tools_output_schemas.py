@@ -135,4 +135,18 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         tasks = await call("list_tasks", file_id=contract)
         assert tasks["entries"][0]["assignees"] == ["carol@acme.example"]
 
+        report = emu.file("Finance/q3-report.md")
+        asked = await call("ai_qa_single_file", file_id=report, question="How much did revenue grow?")
+        assert asked["citations"][0]["file_id"] == report
+        await call("ai_qa_multi_file", file_ids=[report, contract], question="Globex renewal?")
+        await call("ai_extract_freeform", file_ids=[contract], prompt="term")
+        fields = [{"key": "value", "type": "float"}]
+        for name in ("ai_extract_structured_from_fields", "ai_extract_structured_from_fields_enhanced"):
+            assert (await call(name, file_ids=[contract], fields=fields))["values"] == {"value": 120000.0}
+        for name in (
+            "ai_extract_structured_from_metadata_template",
+            "ai_extract_structured_from_metadata_template_enhanced",
+        ):
+            await call(name, file_ids=[contract], template_key="contract")
+
     assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here

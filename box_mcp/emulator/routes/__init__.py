@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from . import (
+    ai,
     chunked,
     collaborations,
     comments,
@@ -50,4 +51,5 @@ ROUTES: list[BaseRoute] = [
     *search.routes,
     *events.routes,
     *webhooks.routes,
+    *ai.routes,
 ]
