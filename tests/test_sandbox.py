@@ -283,11 +283,11 @@ async def test_box_errors_are_named(emulator: RunningEmulator, tmp_path: Path) -
                     "modified_at": 0,
                 },
             )
-        with pytest.raises(sb.SandboxError, match="Box refused to collaborate app user .* on folder"):
+        with pytest.raises(sb.SandboxError, match=r"Box refused to collaborate app user .* on folder"):
             await sb.create_sandbox(box, policies, "b", "Finance")  # found at the root: reused, not shared
         with pytest.raises(sb.SandboxError, match="Box refused to make folder 'sub' in folder"):
             await sb.create_sandbox(box, policies, "b2", "sub", parent=finance)
-        with pytest.raises(sb.SandboxError, match="'budget-2026.csv' in folder .* is a file"):
+        with pytest.raises(sb.SandboxError, match=r"'budget-2026\.csv' in folder .* is a file"):
             await sb.create_sandbox(box, policies, "b3", "budget-2026.csv/x", parent=finance)
         with store.tx():  # the app loses "Manage app users"
             store.execute("UPDATE apps SET scopes = 'root_readwrite' WHERE kind = 'server'")
