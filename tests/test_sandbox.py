@@ -311,3 +311,36 @@ async def test_no_service_account_is_a_clear_error(emulator: RunningEmulator, tm
     with pytest.raises(sb.NoServiceAccount, match="BOX_SUBJECT_TYPE=user"):
         async with sb.admin_client(one_user):
             pass
+
+
+def test_notifications_is_on_or_off_as_people_write_it() -> None:
+    from box_mcp.errors import PolicyError
+    from box_mcp.policy.model import policy_from_text
+
+    for written, read in (("off", "off"), ('"off"', "off"), ("on", "on"), ("false", "off"), ("true", "on")):
+        policy = policy_from_text(f"agents:\n  a: {{notifications: {written}}}\n")
+        assert policy.agents["a"].notifications == read, written
+    assert policy_from_text("agents:\n  a: {}\n").agents["a"].notifications == "on"
+    with pytest.raises(PolicyError, match="notifications"):
+        policy_from_text("agents:\n  a: {notifications: quiet}\n")
+    with pytest.raises(PolicyError, match="sandbox"):
+        policy_from_text("agents:\n  a: {sandbox: {app_user: '1', folder: '2', path: p, role: editor}}\n")
+
+
+async def test_the_box_client_asks_for_no_notifications_on_writes_only(counted: RunningEmulator) -> None:
+    from box_mcp.box.client import BoxClient, StaticToken
+
+    log = counted.app.state.request_log
+    async with BoxClient(token_source=StaticToken(counted.token("ada")), base_url=counted.base_url) as root:
+        quiet = root.bound(notifications=False)
+        mark = log.mark()
+        made = await quiet.post("/folders", json={"name": "Q", "parent": {"id": "0"}})
+        await quiet.get(f"/folders/{made['id']}")
+        await root.put(f"/folders/{made['id']}", json={"name": "R"})
+        await quiet.bound(notifications=True).delete(f"/folders/{made['id']}")
+    assert [(m, h.get("box-notifications")) for m, _, h in log.detailed_since(mark)] == [
+        ("POST", "off"),
+        ("GET", None),
+        ("PUT", None),
+        ("DELETE", None),
+    ]
