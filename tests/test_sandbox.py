@@ -344,3 +344,44 @@ async def test_the_box_client_asks_for_no_notifications_on_writes_only(counted: 
         ("PUT", None),
         ("DELETE", None),
     ]
+
+
+async def test_drift_when_box_changed_and_revoke_when_box_refuses(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    settings = settings_for(emulator, "ccg", tmp_path)
+    policies = settings.policy
+    assert policies is not None
+    store = emulator.emulator.store
+    async with sb.admin_client(settings) as box:
+        made = await sb.create_sandbox(box, policies, "claims", "Agents/claims")
+        other = await sb.create_sandbox(box, policies, "other", "Agents/other")
+        r = made.sandbox.record
+        await box.put(f"/users/{r.app_user}", json={"status": "inactive"})
+        await box.delete(f"/collaborations/{r.collaboration}")
+        await box.delete(f"/folders/{r.folder}", params={"recursive": "true"})
+        drifted, fine = await sb.list_sandboxes(policies, box)
+        assert drifted.drift == (
+            f"app user {r.app_user} is inactive in Box",
+            f"folder {r.folder} no longer exists (or was trashed)",
+            f"collaboration {r.collaboration} was removed in Box",
+        )
+        assert fine.drift == ()
+        await box.delete(f"/users/{r.app_user}", params={"force": "true"})
+        done = await sb.revoke_sandbox(box, policies, "claims")
+        assert done.notes == (
+            f"collaboration {r.collaboration} was already gone",
+            f"app user {r.app_user} no longer exists in Box",
+        )
+        with store.tx():  # the app loses "Manage app users": Box refuses to set the user inactive
+            store.execute("UPDATE apps SET scopes = 'root_readwrite' WHERE kind = 'server'")
+    async with sb.admin_client(settings) as box:
+        with pytest.raises(
+            sb.SandboxError, match=r"the keys of 'other' are revoked .* Box refused to finish"
+        ):
+            await sb.revoke_sandbox(box, policies, "other")
+        [listed] = [s for s in await sb.list_sandboxes(policies, box) if s.name == "other"]
+    assert listed.state == "revoked" and listed.keys == 0
+    assert listed.drift == (
+        f"app user {other.sandbox.record.app_user} is still active in Box (run revoke again)",
+    )
