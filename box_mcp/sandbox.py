@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from box_mcp.errors import BoxMCPError, PolicyError
 from box_mcp.policy.engine import Engine
 from box_mcp.policy.keys import mint_key
 from box_mcp.policy.lint import lint
-from box_mcp.policy.model import SandboxRecord, load_policy, parse_file
+from box_mcp.policy.model import Policy, SandboxRecord, load_policy, parse_file
 from box_mcp.policy.reference_tools import tools_for_policy
 from box_mcp.policy.yamlsrc import load_file
 
@@ -346,6 +346,17 @@ def check_policy(directory: Path) -> None:
         raise PolicyError("\n".join(str(f) for f in errors))
 
 
+def foreign_grants(policy: Policy, name: str) -> list[str]:
+    """Rules of other files that permit (or ask approval for) the sandbox agent: an `agents: "*"` permit
+    elsewhere would reach past its folder. Forbids are welcome."""
+    own = f"sandbox-{name}"
+    return [
+        f"rule {rule.id!r} ({rule.origin}) also grants agent {name!r} ({rule.effect} for {list(rule.agents)})"
+        for rule in policy.rules
+        if rule.effect != "forbid" and rule.id != own and ("*" in rule.agents or name in rule.agents)
+    ]
+
+
 # -- Box steps ----------------------------------------------------------------------------------------
 
 
@@ -525,6 +536,12 @@ async def create_sandbox(
     _write_private(path, stanza_text(name, record, (digest,)))
     try:
         check_policy(directory)
+        beyond = foreign_grants(load_policy(directory), name)
+        if beyond:
+            raise PolicyError(
+                "\n".join(beyond) + "\nthose rules would reach past the sandbox folder: name their agents "
+                "explicitly instead of '*'"
+            )
     except PolicyError as exc:
         path.unlink(missing_ok=True)
         raise SandboxError(
@@ -616,12 +633,23 @@ async def check_drift(box: BoxClient, sandbox: Sandbox) -> Sandbox:
             drift.append(
                 f"collaboration {record.collaboration} is now {collab.get('role')}, not {record.role}"
             )
-    return Sandbox(sandbox.name, sandbox.file, record, sandbox.keys, tuple(drift))
+    return replace(sandbox, drift=(*sandbox.drift, *drift))
+
+
+def policy_drift(directory: Path, sandboxes: list[Sandbox]) -> list[Sandbox]:
+    """Each sandbox with the policy's own problems added to its drift: rules elsewhere that grant it
+    more, or a policy that no longer loads."""
+    try:
+        policy = load_policy(directory)
+    except PolicyError as exc:
+        first = str(exc).splitlines()[0][:300]
+        return [replace(s, drift=(*s.drift, f"the policy does not load: {first}")) for s in sandboxes]
+    return [replace(s, drift=(*s.drift, *foreign_grants(policy, s.name))) for s in sandboxes]
 
 
 async def list_sandboxes(directory: Path, box: BoxClient | None = None) -> list[Sandbox]:
-    """The sandboxes in the policy directory; with `box`, each checked against Box (`drift`)."""
-    found = read_sandboxes(directory)
+    """The sandboxes in the policy directory, checked against the policy; with `box`, against Box too."""
+    found = policy_drift(directory, read_sandboxes(directory))
     if box is None:
         return found
     return [await check_drift(box, s) for s in found]

@@ -115,7 +115,7 @@ def _row(s: sb.Sandbox) -> dict[str, Any]:
 
 
 async def _list(args: argparse.Namespace, settings: Settings, directory: Path) -> int:
-    sandboxes = sb.read_sandboxes(directory)
+    sandboxes = sb.policy_drift(directory, sb.read_sandboxes(directory))
     checked = "not checked against Box (--offline)"
     if not args.offline and sandboxes:
         try:

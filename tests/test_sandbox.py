@@ -385,3 +385,25 @@ async def test_drift_when_box_changed_and_revoke_when_box_refuses(
     assert listed.drift == (
         f"app user {other.sandbox.record.app_user} is still active in Box (run revoke again)",
     )
+
+
+async def test_a_rule_for_every_agent_elsewhere_stops_create_and_shows_in_list(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    settings = settings_for(emulator, "ccg", tmp_path)
+    policies = settings.policy
+    assert policies is not None
+    wide = "agents:\n  a: {}\nrules:\n  - {id: all-read, effect: permit, agents: '*', access: read}\n"
+    (policies / "base.yaml").write_text(wide)
+    async with sb.admin_client(settings) as box:
+        with pytest.raises(sb.SandboxError, match=r"rule 'all-read' \(.*base.yaml:4\) also grants agent 'x'"):
+            await sb.create_sandbox(box, policies, "x", "Agents/x")
+        assert not sb.stanza_path(policies, "x").exists()
+        (policies / "base.yaml").write_text("agents:\n  a: {}\nrules: []\n")
+        await sb.create_sandbox(box, policies, "x", "Agents/x")
+        (policies / "base.yaml").write_text(wide)
+        [listed] = await sb.list_sandboxes(policies)
+        assert listed.drift[0].startswith("rule 'all-read'")
+        (policies / "base.yaml").write_text("agents: [\n")
+        [broken] = await sb.list_sandboxes(policies, box)
+        assert broken.drift[0].startswith("the policy does not load: ")
