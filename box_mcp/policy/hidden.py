@@ -103,10 +103,10 @@ async def conceal_entries(
     async def visible(e: Any) -> bool:
         return sight.sees(ItemRef(str(e.type), str(e.id)), chain(e))
 
-    if base is None:
-        page = await fill_by_offset(output, args, visible, rerun)
+    if base is None and "next_cursor" not in type(output).model_fields:
+        page = await fill_by_offset(output, args, visible, rerun)  # keyword search pages by offset
     else:
-        page = await fill_by_cursor(output, args, visible, rerun)
+        page = await fill_by_cursor(output, args, visible, rerun)  # listings and metadata queries by cursor
     folders = [e for e in page.entries if e.type == "folder" and getattr(e, "size", None) is not None]
     if not folders:
         return page

@@ -34,6 +34,7 @@ _ORDER = (
     "delete_folder",
     "search_files_keyword",
     "search_folders_by_name",
+    "search_files_metadata",
     "add_file_shared_link",
     "add_folder_shared_link",
     "get_shared_link",

@@ -147,6 +147,9 @@ TABLE: dict[str, Need] = {
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
+    "search_files_metadata": _need(
+        "base_explorer", R, "scopes", "spans the account or several folders, as keyword search does"
+    ),
     "add_file_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),

@@ -1,12 +1,19 @@
-"""search toolset: keyword search for files, name search for folders, optionally under ancestor folders."""
+"""search toolset: keyword search for files, name search for folders, metadata queries, optionally under
+ancestor folders."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from box_mcp.access import Access, ResourceUse
+from box_mcp.errors import ToolInputError
+from box_mcp.tools.metadata import FieldValue, Scope, TemplateKey
 from box_mcp.tools.models import _path
 from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
@@ -116,6 +123,133 @@ async def search_folders_by_name(ctx: ToolContext, args: SearchFoldersInput) -> 
     return await _search(ctx, args, {"type": "folder", "content_types": "name"})
 
 
+# --- metadata queries ------------------------------------------------------------------------------------
+
+MetadataQuery = Annotated[str, StringConstraints(min_length=1, max_length=4096, strip_whitespace=True)]
+ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][-A-Za-z0-9_]{0,255}$")]
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class SearchMetadataInput(ToolInput):
+    template_key: TemplateKey
+    scope: Scope = "enterprise"
+    query: MetadataQuery | None = Field(
+        None,
+        description=(
+            "SQL-like, over the template's field keys, values as :params: \"value >= :min AND "
+            'name ILIKE :n" (= <> < > <= >= LIKE ILIKE IN IS NULL AND OR NOT); none: all'
+        ),
+    )
+    query_params: dict[ParamName, FieldValue] = Field(default_factory=dict, max_length=100)
+    ancestor_folder_ids: list[BoxId] | None = Field(None, max_length=50)
+    fields: list[FieldKey] | None = Field(None, max_length=50, description="Values to return (default: all)")
+    order_by: list[FieldKey] | None = Field(None, max_length=5)
+    descending: bool = False
+    limit: int = Field(50, ge=1, le=100)
+    cursor: str | None = Field(None, min_length=1, max_length=4096)
+
+    @model_validator(mode="after")
+    def _every_param_has_a_value(self) -> SearchMetadataInput:
+        missing = sorted(set(_PARAM.findall(self.query or "")) - set(self.query_params))
+        if missing:
+            raise ValueError(
+                "query_params has no value for "
+                + ", ".join(f":{m}" for m in missing)
+                + "; give each :param of the query a value"
+            )
+        return self
+
+
+class MetadataHit(SearchHit):
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetadataResults(ToolOutput):
+    template: str
+    entries: list[MetadataHit]
+    next_cursor: str | None = None
+
+
+def _cursor(index: int, marker: str | None) -> str:
+    raw = json.dumps({"i": index, "m": marker}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None, roots: int) -> tuple[int, str | None]:
+    if cursor is None:
+        return 0, None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        index, marker = data["i"], data["m"]
+        if (
+            not isinstance(index, int)
+            or not 0 <= index < roots
+            or not (marker is None or isinstance(marker, str))
+        ):
+            raise ValueError(cursor)
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise ToolInputError(
+            "cursor is not a next_cursor of this query: pass the one the last page returned, with the same "
+            "ancestor_folder_ids, or leave it out to start again"
+        ) from None
+    return index, marker
+
+
+async def _template(ctx: ToolContext, scope: str, key: str) -> tuple[str, list[str]]:
+    """The template's full scope (a metadata query needs 'enterprise_<id>', not 'enterprise') and its keys."""
+    raw = await ctx.box.get(f"/metadata_templates/{scope}/{key}/schema")
+    full = raw.get("scope")
+    keys = [
+        f["key"] for f in raw.get("fields") or () if isinstance(f, dict) and isinstance(f.get("key"), str)
+    ]
+    return (full if isinstance(full, str) and full.startswith("enterprise_") else scope), keys
+
+
+async def search_files_metadata(ctx: ToolContext, args: SearchMetadataInput) -> MetadataResults:
+    scope, keys = await _template(ctx, args.scope, args.template_key)
+    source = f"{scope}.{args.template_key}"
+    roots = list(args.ancestor_folder_ids or ["0"])
+    index, marker = _read_cursor(args.cursor, len(roots))
+    base: dict[str, Any] = {"from": source, "limit": args.limit}
+    if args.query:
+        base |= {"query": args.query, "query_params": args.query_params}
+    if args.order_by:
+        way = "desc" if args.descending else "asc"
+        base["order_by"] = [{"field_key": k, "direction": way} for k in args.order_by]
+    wanted = f"metadata.{source}"
+    field_names = ["type", "id", "name", "size", "modified_at", "parent", "path_collection"]
+    field_names += [f"{wanted}.{k}" for k in (args.fields or keys)] or [wanted]
+    hits: list[MetadataHit] = []
+    next_cursor = None
+    while index < len(roots) and len(hits) < args.limit:  # bounded: one page per root at most
+        body = base | {
+            "ancestor_folder_id": roots[index],
+            "fields": field_names,
+            "limit": args.limit - len(hits),
+        }
+        if marker:
+            body["marker"] = marker
+        raw = await ctx.box.post("/metadata_queries/execute_read", json=body)
+        for entry in raw.get("entries") or ():
+            if not isinstance(entry, dict) or entry.get("id") is None:
+                continue
+            values = ((entry.get("metadata") or {}).get(scope) or {}).get(args.template_key) or {}
+            shown = {k: v for k, v in values.items() if isinstance(k, str) and not k.startswith("$")}
+            if args.fields:
+                shown = {k: v for k, v in shown.items() if k in args.fields}
+            hit = _hits({"entries": [entry]})[0]
+            hits.append(MetadataHit(**hit.model_dump(), values=shown))
+        marker = raw.get("next_marker") or None
+        if marker is None:
+            index, marker = index + 1, None
+        if len(hits) >= args.limit:
+            break
+    if index < len(roots):
+        next_cursor = _cursor(index, marker)
+    return MetadataResults(template=source, entries=hits, next_cursor=next_cursor)
+
+
 def _scopes(args: _SearchInput) -> tuple[ResourceUse, ...]:
     return tuple(item("folder", fid, Access.READ, "scope") for fid in args.ancestor_folder_ids or ())
 
@@ -155,6 +289,25 @@ SPECS = (
         input_model=SearchFoldersInput,
         output_model=SearchResults,
         handler=search_folders_by_name,
+        search_roots_field="ancestor_folder_ids",
+        output_kind="search",
+        resources=_scopes,
+    ),
+    ToolSpec(
+        name="search_files_metadata",
+        title="Search by metadata",
+        description=(
+            "Find files and folders by one metadata template's values with Box's metadata query, optionally "
+            "inside ancestor_folder_ids, sorted by order_by. Returns hits (id, name, path, values) and "
+            "next_cursor; no index lag."
+        ),
+        toolset="search",
+        access=Access.READ,
+        box_scopes=box_scopes("search_files_metadata"),
+        hints=READ_HINTS,
+        input_model=SearchMetadataInput,
+        output_model=MetadataResults,
+        handler=search_files_metadata,
         search_roots_field="ancestor_folder_ids",
         output_kind="search",
         resources=_scopes,

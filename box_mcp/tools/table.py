@@ -17,7 +17,7 @@ TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
     "files": "read, download, upload, rename, move, copy and delete files; versions",
     "folders": "browse folders; create, rename, move, copy and delete them",
-    "search": "find files by keyword and folders by name",
+    "search": "find files by keyword, folders by name, items by metadata values",
     "sharing": "shared links and collaborators: who else can reach an item",
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",

@@ -30,6 +30,7 @@ FULLEST: dict[str, dict[str, Any]] = {
         "values": {"a": "b"},
     },
     "search_files_keyword": {"query": "q", "ancestor_folder_ids": ["5"]},
+    "search_files_metadata": {"template_key": "contract", "ancestor_folder_ids": ["5"]},
     "search_folders_by_name": {"query": "q", "ancestor_folder_ids": ["5"]},
     "list_metadata_templates": {"scope": "enterprise"},
     "create_folder": {"parent_folder_id": "5", "name": "new"},

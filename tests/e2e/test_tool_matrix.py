@@ -479,6 +479,16 @@ ROWS: tuple[Row, ...] = (
         _all(_eq("template_key", lambda ws: TEMPLATE), _eq("values", lambda ws: FOLDER_VALUES)),
     ),
     Row(
+        "search_files_metadata",
+        lambda ws: {
+            "template_key": TEMPLATE,
+            "query": "value >= :least",
+            "query_params": {"least": 10},
+            "ancestor_folder_ids": [ws.root],
+        },
+        lambda ws, out: _eq("ids", lambda ws: {ws.report})(ws, {"ids": _ids()(out)}),
+    ),
+    Row(
         "create_file_comment",
         lambda ws: {"file_id": ws.report, "message": "Looks right to me"},
         _all(_eq("message", lambda ws: "Looks right to me"), _keep("comment")),

@@ -12,6 +12,7 @@ KINDS = {
     "who_am_i": "account",
     "list_folder_content_by_folder_id": "listing",
     "search_files_keyword": "search",
+    "search_files_metadata": "search",
     "search_folders_by_name": "search",
 }
 

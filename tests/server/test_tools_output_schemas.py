@@ -124,6 +124,10 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         await call(
             "set_folder_metadata", folder_id=folder["id"], template_key="contract", values={"value": 2}
         )
+        queried = await call(
+            "search_files_metadata", template_key="contract", query="value = :v", query_params={"v": 1.5}
+        )
+        assert {h["id"] for h in queried["entries"]} == {made["id"]}
 
         comment = await call("create_file_comment", file_id=made["id"], message="Looks right")
         comments = (await call("list_file_comments", file_id=made["id"]))["entries"]

@@ -128,8 +128,8 @@ async def execute_read(request: Request) -> Response:
         item = items.get(st, inst["item_id"], inst["item_type"])
         if item is None or item["status"] != "active":
             continue
-        if ancestor != items.ROOT_ID and not items.is_within(st, item, ancestor):
-            continue
+        if ancestor != items.ROOT_ID and (item["id"] == ancestor or not items.is_within(st, item, ancestor)):
+            continue  # items in the folder or below it: not the folder itself
         if not permissions.can(st, who, item, "read"):
             continue
         data = json.loads(inst["data"])
