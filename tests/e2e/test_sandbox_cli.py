@@ -1,10 +1,12 @@
-"""`box-mcp sandbox` through the door an admin uses: the real command (subprocesses) on the emulator, then a
-real `box-mcp serve --transport http` where the agent, with the printed key, works in its folder and
-nothing else; `sandbox list`; `sandbox revoke`, after which the running server refuses the key (its
-policy reload) and Box refuses the app user; the audit is kept and still verifies."""
+"""`box-mcp sandbox` through the door an admin uses: the real command (subprocesses) on the emulator, run
+while a real `box-mcp serve --transport http` serves, which takes the new stanza in by its reload; the
+agent, with the printed key, works in its folder and nothing else; `sandbox list`; `sandbox revoke`,
+after which the running server refuses the key (its reload) and Box refuses the app user; the audit is
+kept and still verifies."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx2
 import pytest
 from mcp.client import Client
@@ -46,22 +49,30 @@ async def test_create_serve_list_revoke_through_the_command(emulator: Any, tmp_p
     data = tmp_path / "data"
     policies = tmp_path / "policies"
     policies.mkdir()
-    (policies / "base.yaml").write_text("version: 1\nagents: {}\nrules: []\n")
+    # another keyed agent, so the server checks API keys from the start
+    ops = "sha256:" + hashlib.sha256(b"bmcp_ops_key_for_the_e2e_test").hexdigest()
+    (policies / "base.yaml").write_text(f"version: 1\nagents:\n  ops: {{keys: ['{ops}']}}\nrules: []\n")
     env = server_env(emulator, data) | ccg_env(emulator)
     env.pop("BOX_DEVELOPER_TOKEN")  # the service account does everything
     env |= {"BOX_MCP_BOX_URL": emulator.base_url, "BOX_MCP_POLICY": str(policies)}
 
-    made = sandbox(emulator, env, "create", "claims", "--folder", "Agents/claims")
-    assert made.returncode == 0, made.stderr
-    key = re.search(r"^\s+(bmcp_\S+)$", made.stdout, re.M)
-    folder = re.search(r"^\s+folder\s+(\d+) 'Agents/claims' under folder 0$", made.stdout, re.M)
-    app_user = re.search(r"^\s+app user\s+(\d+) \(external_app_user_id box-mcp:claims\)$", made.stdout, re.M)
-    assert key and folder and app_user, made.stdout
-    api_key, folder_id, user_id = key.group(1), folder.group(1), app_user.group(1)
-    stanza = policies / "sandbox-claims.yaml"
-    assert oct(stanza.stat().st_mode & 0o777) == "0o600" and api_key not in stanza.read_text()
     finance = emulator.credentials["folders"]["Finance"]
     async with http_server(emulator, data, "--policy", str(policies), env=env) as server:
+        # made while the server runs: its policy reload takes the new agent and key in
+        made = await anyio.to_thread.run_sync(
+            lambda: sandbox(emulator, env, "create", "claims", "--folder", "Agents/claims")
+        )
+        assert made.returncode == 0, made.stderr
+        key = re.search(r"^\s+(bmcp_\S+)$", made.stdout, re.M)
+        folder = re.search(r"^\s+folder\s+(\d+) 'Agents/claims' under folder 0$", made.stdout, re.M)
+        app_user = re.search(
+            r"^\s+app user\s+(\d+) \(external_app_user_id box-mcp:claims\)$", made.stdout, re.M
+        )
+        assert key and folder and app_user, made.stdout
+        api_key, folder_id, user_id = key.group(1), folder.group(1), app_user.group(1)
+        stanza = policies / "sandbox-claims.yaml"
+        assert oct(stanza.stat().st_mode & 0o777) == "0o600" and api_key not in stanza.read_text()
+        assert await _key_status(server.url, api_key, until=200) == 200
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}) as http:
             async with Client(streamable_http_client(server.url, http_client=http)) as client:
                 me = await client.call_tool("who_am_i", {})
@@ -79,28 +90,16 @@ async def test_create_serve_list_revoke_through_the_command(emulator: Any, tmp_p
         assert "Finance" not in outside.content[0].text
         assert root.is_error
 
-        listed = sandbox(emulator, env, "list")
+        listed = await anyio.to_thread.run_sync(lambda: sandbox(emulator, env, "list"))
         assert listed.returncode == 0, listed.stderr
         row = next(line for line in listed.stdout.splitlines() if line.startswith("claims"))
         assert row.split() == ["claims", user_id, folder_id, "Agents/claims", "editor", "1", "active"]
         assert "1 sandboxes, 0 drifted; checked against Box" in listed.stdout
 
-        revoked = sandbox(emulator, env, "revoke", "claims")
+        revoked = await anyio.to_thread.run_sync(lambda: sandbox(emulator, env, "revoke", "claims"))
         assert revoked.returncode == 0, revoked.stderr
         assert "set inactive" in revoked.stdout and "audit       kept" in revoked.stdout
-        status = None
-        async with httpx2.AsyncClient() as http:
-            for _ in range(200):  # bounded: the server's policy reload polls every second
-                status = (
-                    await http.post(
-                        server.url,
-                        content=encode(init_message()),
-                        headers=HEADERS | {"Authorization": f"Bearer {api_key}"},
-                    )
-                ).status_code
-                if status == 401:
-                    break
-                await anyio.sleep(0.05)
+        status = await _key_status(server.url, api_key, until=401)
         assert status == 401  # the key is refused by the running server
 
     # ... and Box refuses the app user itself
@@ -138,6 +137,25 @@ async def test_create_serve_list_revoke_through_the_command(emulator: Any, tmp_p
     calls = [(r["agent"], r["tool"]) for r in tool_call_records(data)]
     assert ("claims", "create_folder") in calls and ("claims", "get_folder_details") in calls
     assert_audit_verifies(data)
+
+
+async def _key_status(url: str, api_key: str, *, until: int) -> int:
+    """The status an initialize with `api_key` gets, polled until it is `until` (the server's policy
+    reload runs each second)."""
+    status = 0
+    async with httpx2.AsyncClient() as http:
+        for _ in range(200):  # bounded: 200 x 50 ms
+            status = (
+                await http.post(
+                    url,
+                    content=encode(init_message()),
+                    headers=HEADERS | {"Authorization": f"Bearer {api_key}"},
+                )
+            ).status_code
+            if status == until:
+                break
+            await anyio.sleep(0.05)
+    return status
 
 
 def test_clear_errors_from_the_command(
