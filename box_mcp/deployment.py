@@ -132,22 +132,27 @@ def identities_from(store: PolicyStore) -> Identities:
                     f"agent {agent!r} acts as the signed-in person, but this call comes from no signed-in "
                     "person (only a connection signed in through box-mcp's OAuth can be this agent)"
                 )
-            return IdentitySpec(kind="person", person_id=person.box_user_id, label=person.login)
-        return identity_of(entry.acts_as)
+            return IdentitySpec(
+                kind="person",
+                person_id=person.box_user_id,
+                label=person.login,
+                notifications=entry.notifications == "on",
+            )
+        return identity_of(entry.acts_as, notifications=entry.notifications == "on")
 
     return identity
 
 
-def identity_of(acts_as: object) -> IdentitySpec:
+def identity_of(acts_as: object, *, notifications: bool = True) -> IdentitySpec:
     """The identity of an `acts_as` that names one (a person agent's depends on the call: see
-    identities_from)."""
+    identities_from); `notifications=False`: its writes ask Box to send no notifications."""
     if isinstance(acts_as, AsUser):
-        return IdentitySpec(kind="as_user", as_user=acts_as.as_user)
+        return IdentitySpec(kind="as_user", as_user=acts_as.as_user, notifications=notifications)
     if isinstance(acts_as, UserGrant):
-        return IdentitySpec(kind="user_grant", label=acts_as.user_grant)
+        return IdentitySpec(kind="user_grant", label=acts_as.user_grant, notifications=notifications)
     if acts_as == "person":
         raise BrokerError("an acts_as: person agent's identity is the signed-in person of each call")
-    return IdentitySpec(kind="service_account")
+    return IdentitySpec(kind="service_account", notifications=notifications)
 
 
 def check_credentials(broker: Broker, policy: Policy) -> None:

@@ -21,10 +21,13 @@ CLI = (
     "box_mcp.audit.cli",
     "box_mcp.broker.cli",
     "box_mcp.emulator.cli",
+    "box_mcp.sandbox_cli",
 )
 ABOVE_GATE = ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.approvals", *CLI)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.deployment", CLI),
+    # sandbox: a library the CLI and a console call; it works below the server (broker, box, policy files)
+    ("box_mcp.sandbox", ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.gate", *CLI)),
     ("box_mcp.http", ("box_mcp.deployment", *CLI)),
     ("box_mcp.server", ("box_mcp.deployment", "box_mcp.http", *CLI)),
     ("box_mcp.gate", ABOVE_GATE),

@@ -109,6 +109,7 @@ class BoxClient(ContentMethods):
         )
         self._token = token_source
         self._as_user: str | None = None
+        self._quiet = False  # send `box-notifications: off` with every write (see bound)
         self._idempotent: bool | None = None  # the calling tool's declaration (see bound)
         self._check_hint: str | None = None
         self._owner = True
@@ -135,8 +136,12 @@ class BoxClient(ContentMethods):
         as_user: str | None = None,
         idempotent: bool | None = None,
         check_hint: str | None = None,
+        notifications: bool | None = None,
     ) -> BoxClient:
         """A view on the same connection pool acting with another token and/or `As-User`.
+
+        `notifications=False` adds Box's `box-notifications: off` header to every write the view sends
+        (no emails or webhooks to collaborators; Box still records the action in its logs).
 
         `idempotent` is the calling tool's declaration: whether its writes may be sent again after a
         5xx (reads always may). `check_hint` tells an agent how to see whether a write that failed
@@ -154,6 +159,8 @@ class BoxClient(ContentMethods):
             view._idempotent = idempotent
         if check_hint is not None:
             view._check_hint = check_hint
+        if notifications is not None:
+            view._quiet = not notifications
         return view
 
     @property
@@ -189,13 +196,17 @@ class BoxClient(ContentMethods):
 
     # --- the retry loop ------------------------------------------------------------------------
 
-    def _headers(self, url: str, token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _headers(
+        self, url: str, token: str | None, extra: Mapping[str, str] | None, method: str = "GET"
+    ) -> dict[str, str]:
         headers: dict[str, str] = {"User-Agent": self.user_agent}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
             headers["box-version"] = self.box_version
             if self._as_user:
                 headers["As-User"] = self._as_user
+            if self._quiet and method not in _READS:
+                headers["box-notifications"] = "off"
         for key, value in (extra or {}).items():
             if key.lower() == "authorization":
                 raise ValueError("pass credentials through token_source, not an Authorization header")
@@ -262,7 +273,7 @@ class BoxClient(ContentMethods):
                 params=params,
                 json=json,
                 content=content() if content is not None else None,
-                headers=self._headers(url, token, headers),
+                headers=self._headers(url, token, headers, method),
             )
             try:
                 if content is None:

@@ -41,6 +41,8 @@ class IdentitySpec:
     # kind person: the Box user id of the person signed in through box-mcp's OAuth (remote sign-in);
     # their grant is in the vault under `person:<person_id>`
     person_id: str | None = None
+    # False: this identity's writes carry `box-notifications: off` (the policy agent's `notifications`)
+    notifications: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:

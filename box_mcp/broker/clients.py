@@ -58,7 +58,11 @@ class BrokerCredentials:
             ):
                 resource = self.broker.item_resource(item.type, item.id)
         source = await self.broker.token_source(identity, scopes=scopes, resource=resource)
-        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+        return self._box.bound(
+            token_source=source,
+            as_user=self.broker.as_user_header(identity),
+            notifications=identity.notifications,
+        )
 
     def acting_as(self, agent: str, person: Person | None = None) -> ActingAs:
         """The Box identity the agent's calls run as, for the audit record (no secret in it)."""
@@ -84,7 +88,11 @@ class BrokerCredentials:
         this client."""
         identity = self._identities(agent, person)
         source = await self.broker.token_source(identity)
-        return self._box.bound(token_source=source, as_user=self.broker.as_user_header(identity))
+        return self._box.bound(
+            token_source=source,
+            as_user=self.broker.as_user_header(identity),
+            notifications=identity.notifications,
+        )
 
 
 class _Unbound:

@@ -111,7 +111,7 @@ class BoxMiddleware:
             await self.app(scope, receive, send)
             return
         if self.request_log is not None:
-            self.request_log.record(scope["method"], scope["path"])
+            self.request_log.record(scope["method"], scope["path"], scope.get("headers", ()))
         request_id = _request_id(scope)
         started = False
         observed: dict[str, Any] = {}

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,13 +28,13 @@ from box_mcp.policy.cases import (
     run_file,
 )
 from box_mcp.policy.engine import DecisionRequest, Engine
+from box_mcp.policy.keys import mint_key
 from box_mcp.policy.lint import lint
 from box_mcp.policy.model import load_policy
 from box_mcp.policy.reference_tools import tools_for_policy
 
 DEFAULT_POLICY = "policies"
 POLICY_ENV = "BOX_MCP_POLICY"
-KEY_PREFIX = "bmcp_"
 INIT_PATH = "policy.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")  # what `policy init` writes
 
@@ -367,10 +365,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_new_key(args: argparse.Namespace) -> int:
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    key, digest = mint_key()
     print(f"API key for {args.agent} (shown once; give it to the agent, do not store it):")
     print(f"  {key}")
     print(f"Add this line under agents.{args.agent}.keys in your policy file:")
-    print(f'  - "sha256:{digest}"')
+    print(f'  - "{digest}"')
     return 0

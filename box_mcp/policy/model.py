@@ -162,11 +162,39 @@ class RateLimits(_Strict):
     ai_calls_per_minute: int | None = Field(default=None, ge=0)
 
 
+def _on_off(value: Any) -> Any:
+    # YAML reads an unquoted on/off as a boolean; people write `notifications: off`.
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return value
+
+
+Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]
+
+
+class SandboxRecord(_Strict):
+    """What `box-mcp sandbox create` made in Box for an agent (read by `sandbox list` and `revoke`;
+    the engine ignores it: the agent's rules and acts_as are what confine it)."""
+
+    app_user: BoxId
+    folder: BoxId
+    path: str = Field(min_length=1, max_length=1024)
+    parent: BoxId = "0"
+    role: str = Field(min_length=1, max_length=40)
+    collaboration: BoxId | None = None
+    created: Timestamp
+    revoked: Timestamp | None = None
+
+
 class Agent(_Strict):
     description: str = ""
     # "person": each person signed in through box-mcp's OAuth acts with their own Box grant
     acts_as: Literal["service_account", "person"] | AsUser | UserGrant = "service_account"
     keys: tuple[KeyHash, ...] = ()
+    # off: the agent's writes carry Box's `box-notifications: off` header (no emails or webhooks to
+    # collaborators; the actions still show in Box's updates feed and admin logs)
+    notifications: Annotated[Literal["on", "off"], BeforeValidator(_on_off)] = "on"
+    sandbox: SandboxRecord | None = None  # made by `box-mcp sandbox create`
     limits: RateLimits = RateLimits()
     people: PeopleSelector | None = None  # acts_as person: who may connect as this agent (None: anyone)
     clients: ClientSelector | None = None  # acts_as person: only through these MCP clients (None: any)

@@ -14,17 +14,18 @@ Sdk = Callable[[str], BoxClient]
 
 
 def test_admin_lists_managed_users_with_filter(sdk: Sdk) -> None:
-    users = sdk("ada").users.get_users()
-    assert [u.name for u in users.entries or []] == ["Ada Admin", "Bob Builder", "Carol Counsel"]
+    users = sdk("ada").users.get_users()  # Box: `managed` is "all managed and app users"
+    names = ["Ada Admin", "Bob Builder", "Carol Counsel", "HR Sandbox Bot"]
+    assert [u.name for u in users.entries or []] == names
     found = sdk("ada").users.get_users(filter_term="car")
     assert [u.login for u in found.entries or []] == ["carol@acme.example"]
 
 
 def test_users_page_by_marker(sdk: Sdk) -> None:
-    first = sdk("ada").users.get_users(usemarker=True, limit=2)
-    rest = sdk("ada").users.get_users(usemarker=True, limit=2, marker=first.next_marker)
+    first = sdk("ada").users.get_users(usemarker=True, limit=3)
+    rest = sdk("ada").users.get_users(usemarker=True, limit=3, marker=first.next_marker)
     names = [u.name for u in (first.entries or []) + (rest.entries or [])]
-    assert names == ["Ada Admin", "Bob Builder", "Carol Counsel"] and not rest.next_marker
+    assert names == ["Ada Admin", "Bob Builder", "Carol Counsel", "HR Sandbox Bot"] and not rest.next_marker
 
 
 def test_regular_user_cannot_list_enterprise_users(sdk: Sdk) -> None:

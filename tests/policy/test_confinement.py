@@ -118,26 +118,12 @@ def random_call(
     return rng.choice(choices)
 
 
-# The demo seed is deterministic: Contracts is folder 200000000001, Contracts/Inbox 200000000002.
-ROOTS = {"Contracts": "200000000001", "Contracts/Inbox": "200000000002"}
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("grant", sorted(ROOTS))
-async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
-    grant, seed, make_world, connect, tmp_path: Path
-):
-    root = ROOTS[grant]
-    policy = tmp_path / "p.yaml"
-    policy.write_text(
-        "agents:\n  boxed: {acts_as: {as_user: '30000000001'}}\n"
-        f"rules:\n  - {{id: contracts, effect: permit, agents: boxed, access: admin, within: ['{root}']}}\n"
-    )
-    world = make_world(policy)
-    assert world.folder(grant) == root
-    store = world.app.state.emulator.store
-    agent = await connect(world, "boxed")
-
+async def red_team(
+    agent: Any, store: Any, root: str, seed: int, grant: str, steps: int = STEPS
+) -> tuple[int, int]:
+    """`steps` random tool calls by `agent` (an AgentClient) on every item of the emulator `store`; each
+    one is checked: nothing outside folder `root` changed, no outside id or name reached the agent.
+    Returns (allowed, denied). tests/test_sandbox.py runs it against a generated sandbox stanza."""
     before = outside_state(store, root)
     outside_ids = set(before["items"]) | {c[0] for c in before["collabs"]}
     outside_names = {v[2] for v in before["items"].values()}
@@ -148,7 +134,7 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
 
     rng = random.Random(seed)  # noqa: S311 - a reproducible call sequence
     allowed = denied = 0
-    for step in range(STEPS):
+    for step in range(steps):
         tool, args = random_call(rng, files, folders, collabs, root)
         result = await agent.client.call_tool(tool, args)
         text = result.content[0].text if result.content else ""
@@ -174,6 +160,30 @@ async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
                 files.append(new_id)
             elif isinstance(new_id, str) and tool == "create_collaboration":
                 collabs.append(new_id)
+    return allowed, denied
+
+
+# The demo seed is deterministic: Contracts is folder 200000000001, Contracts/Inbox 200000000002.
+ROOTS = {"Contracts": "200000000001", "Contracts/Inbox": "200000000002"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("grant", sorted(ROOTS))
+async def test_confined_agent_never_touches_or_sees_outside_its_subtree(
+    grant, seed, make_world, connect, tmp_path: Path
+):
+    root = ROOTS[grant]
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "agents:\n  boxed: {acts_as: {as_user: '30000000001'}}\n"
+        f"rules:\n  - {{id: contracts, effect: permit, agents: boxed, access: admin, within: ['{root}']}}\n"
+    )
+    world = make_world(policy)
+    assert world.folder(grant) == root
+    store = world.app.state.emulator.store
+    agent = await connect(world, "boxed")
+
+    allowed, denied = await red_team(agent, store, root, seed, grant)
     assert allowed > 5 and denied > 5, (allowed, denied)
     me = await agent.ok("who_am_i")
     assert "space_used" not in me and "space_amount" not in me  # the account's totals count outside items
