@@ -142,7 +142,7 @@ def refusal(record: ApprovalRequest | None, now: float, *, fingerprint: str | No
     if current.status == "used":
         return (
             f"approval {record.id} was already used (by call {record.call_id}): an approval lets one call "
-            "through once; ask for it again"
+            "through once; ask the user to approve this call again"
         )
     if current.status == "denied":
         note = f": {record.decision_note}" if record.decision_note else ""

@@ -240,7 +240,7 @@ class ApprovalFlow:
             tool=call.tool.name,
             fingerprint=fingerprint,
             arguments=arguments if isinstance(arguments, dict) else {"arguments": arguments},
-            resources=tuple(f"{u.access.value} {u.item}" for u in call.resources),
+            resources=tuple(f"{u.access.value} {u.item.type}:{u.item.id}" for u in call.resources),
             policy_version=decision.policy_version,
             rules=decision.rule_ids,
             reason=decision.reason,
