@@ -24,6 +24,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -545,6 +546,20 @@ def _status_filter(status: Status | None, now: float, mark: str) -> tuple[str, t
     if status in LIVE:
         return f"WHERE status = {mark} AND expires_at > {mark}", (status, now)
     return f"WHERE status = {mark}", (status,)
+
+
+def may_decide(
+    record: ApprovalRequest, *, login: str | None = None, groups: Iterable[str] = (), admin: bool = False
+) -> bool:
+    """Whether someone may decide `record` from the console or the CLI: an admin when the record names
+    `admin`; a person whose Box login, or one of whose Box groups (`group:<id>`), it names. `caller` is
+    decided only through the client (the person's answer to the prompt)."""
+    named = set(record.approvers)
+    if admin and "admin" in named:
+        return True
+    if login is not None and login.strip().lower() in named:
+        return True
+    return any(f"group:{g}" in named for g in groups)
 
 
 def audit_fields(action: str, record: ApprovalRequest) -> dict[str, Any]:

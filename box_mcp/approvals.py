@@ -182,6 +182,17 @@ class ApprovalFlow:
             raise Denied(self._denied_text(record))
         raise Denied(self._waiting_text(ctx, record, decision))
 
+    async def decide(self, approval_id: str, *, approve: bool, by: str, note: str) -> ApprovalRequest:
+        """An approver's decision (the console's): stored, then audited; ApprovalStateError when the
+        record is not pending (already decided, expired, unknown). Whether `by` may decide it is the
+        caller's check (`approval_records.may_decide`)."""
+        await self.expire_due()
+        decided = await anyio.to_thread.run_sync(
+            lambda: self.store.decide(approval_id, approve=approve, by=by, note=note)
+        )
+        await self._audit("approved" if approve else "denied", decided)
+        return decided
+
     # -- the store, off the event loop -------------------------------------------------------------
 
     async def _store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -27,6 +27,7 @@ from box_mcp.approval_records import (
     ApprovalStateError,
     ApprovalStore,
     audit_fields,
+    may_decide,
 )
 from box_mcp.config import Settings
 from box_mcp.decision import ApprovalTerms
@@ -119,7 +120,7 @@ def _decider(approve: bool) -> Callable[[argparse.Namespace, ApprovalStore, Sett
         record = store.get(args.id)
         if record is None:
             raise ApprovalStateError(f"unknown id {args.id!r}: `box-mcp approvals list` shows the ids")
-        if "admin" not in record.approvers and not args.override:
+        if not may_decide(record, admin=True) and not args.override:
             who = ApprovalTerms(record.approvers).who()
             raise ApprovalStateError(
                 f"approval {record.id} is for {who} to decide, not an admin; pass --override to decide it "

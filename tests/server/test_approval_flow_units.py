@@ -148,3 +148,30 @@ async def test_the_waiting_message_names_the_console_under_the_public_url_or_the
         await local.approve(_ctx(can_elicit=False, request=request), _params(), _call(), _decision("admin"))
     [record] = local.store.list()
     assert f"http://127.0.0.1:8123/console/approvals/{record.id}" in str(raised.value)
+
+
+async def test_a_console_decision_is_stored_and_audited_and_who_may_decide_is_checked() -> None:
+    from box_mcp.approval_records import ApprovalStateError, may_decide
+
+    events = Events()
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def sink(kind: str, fields: dict[str, Any]) -> None:
+        seen.append((kind, fields))
+
+    events.connect(sink)
+    flow = ApprovalFlow(MemoryApprovalStore(), events)
+    with pytest.raises(Denied):
+        await flow.approve(
+            _ctx(can_elicit=False), _params(), _call(), _decision("alice@example.com", "group:9")
+        )
+    [record] = flow.store.list()
+    assert may_decide(record, login="Alice@Example.com") and may_decide(record, groups=["9"])
+    assert not may_decide(record, admin=True) and not may_decide(
+        record, login="bob@example.com", groups=["8"]
+    )
+    decided = await flow.decide(record.id, approve=True, by="alice@example.com", note="ok")
+    assert decided.status == "approved"
+    assert [f["detail"]["action"] for k, f in seen if k == "approval"] == ["created", "approved"]
+    with pytest.raises(ApprovalStateError, match="already decided"):
+        await flow.decide(record.id, approve=False, by="alice@example.com", note="")
