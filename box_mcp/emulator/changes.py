@@ -93,8 +93,23 @@ def shared_link_value(row: sqlite3.Row, body: Any, caller: Caller) -> str | None
         else:
             link["password_sha256"] = sha256_hex(password)
     if "unshared_at" in body:
+        moment = timestamp(body["unshared_at"], "shared_link.unshared_at")
+        if moment is not None and moment <= now():
+            # Box refuses an expiry that has already passed (it would make the link dead on arrival).
+            raise BoxError(
+                400,
+                "bad_request",
+                context_info={
+                    "errors": [
+                        {
+                            "reason": "invalid_parameter",
+                            "name": "unshared_at",
+                            "message": f"Invalid value '{body['unshared_at']}'. It must be in the future.",
+                        }
+                    ]
+                },
+            )
         link["unshared_at"] = body["unshared_at"]
-        timestamp(body["unshared_at"], "shared_link.unshared_at")
     if "vanity_name" in body:
         link["vanity_name"] = body["vanity_name"]
     perms = body.get("permissions")

@@ -12,6 +12,7 @@ from .auth import Caller
 from .fields import FILE_STANDARD, FOLDER_STANDARD, INVITEE_ROLES, KNOWN_FIELDS, parse_fields
 from .items import ROOT_ID, ancestors, version_count
 from .store import Store, iso
+from .template_ops import classification_of
 
 
 def user_mini(store: Store, user_id: str | None) -> dict[str, Any]:
@@ -207,6 +208,10 @@ class View:
             )
         if name == "lock":
             return self.lock(row)
+        if name == "classification":  # from the owner's enterprise classification template (null if none)
+            owner = store.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (row["owner_id"],))
+            scope = f"enterprise_{owner['enterprise_id']}" if owner is not None else ""
+            return classification_of(store, row["type"], row["id"], scope)
         if name == "uploader_display_name":
             version = store.fetch_one(
                 "SELECT uploader_display_name FROM file_versions WHERE id = ?", (row["version_id"],)

@@ -103,3 +103,30 @@ def test_admin_logs_filter_by_event_type_and_time(sdk: Sdk, box: RunningEmulator
         stream_type=GetEventsStreamType.ADMIN_LOGS, created_after=datetime(2099, 1, 1, tzinfo=UTC)
     )
     assert future.entries == []
+
+
+def test_admin_logs_name_items_as_the_enterprise_stream_does(sdk: Sdk, box: RunningEmulator) -> None:
+    """The enterprise stream's source is Box's EventSource (item_type, item_id, item_name, parent), not
+    the full file the user stream carries; the user stream keeps the full item."""
+    ada = sdk("ada")
+    start = ada.events.get_events(stream_position="now").next_stream_position
+    readme = box.credentials["files"]["Engineering/README.md"]
+    engineering = box.credentials["folders"]["Engineering"]
+    ada.downloads.download_file(readme).read()
+    with httpx2.Client(headers={"Authorization": f"Bearer {box.token('ada')}"}) as http:
+        admin = http.get(
+            f"{box.base_url}/2.0/events",
+            params={"stream_type": "admin_logs", "event_type": "DOWNLOAD"},
+        ).json()
+        user = http.get(f"{box.base_url}/2.0/events", params={"stream_position": str(start)}).json()
+    source = admin["entries"][-1]["source"]
+    assert source["item_type"] == "file" and source["item_id"] == readme
+    assert source["item_name"] == "README.md"
+    assert source["parent"]["type"] == "folder" and source["parent"]["id"] == engineering
+    assert source["owned_by"]["type"] == "user"
+    assert "size" not in source and "path_collection" not in source
+    assert user["entries"][-1]["source"]["type"] == "file"  # the user stream: the whole file
+    typed = ada.events.get_events(
+        stream_type=GetEventsStreamType.ADMIN_LOGS, event_type=[GetEventsEventType.DOWNLOAD]
+    )
+    assert typed.entries  # the official SDK reads the enterprise shape

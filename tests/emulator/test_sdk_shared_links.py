@@ -128,3 +128,23 @@ def test_link_past_its_unshared_at_no_longer_opens(sdk: Sdk, box: RunningEmulato
     with pytest.raises(BoxAPIError) as err:
         sdk("bob").shared_links_files.find_file_for_shared_link(f"shared_link={url}")
     assert _code(err) == (404, "not_found")
+
+
+def test_an_unshared_at_already_past_is_refused_and_the_link_is_left_as_it_was(
+    sdk: Sdk, box: RunningEmulator
+) -> None:
+    file_id = box.credentials["files"]["Finance/q3-report.md"]
+    ada = sdk("ada")
+    with pytest.raises(BoxAPIError) as err:
+        ada.shared_links_files.add_share_link_to_file(
+            file_id,
+            "shared_link",
+            shared_link=AddShareLinkToFileSharedLink(
+                access=AddShareLinkToFileSharedLinkAccessField.OPEN,
+                unshared_at=datetime.now(UTC) - timedelta(minutes=1),
+            ),
+        )
+    assert _code(err) == (400, "bad_request")
+    errors = err.value.response_info.context_info["errors"]
+    assert errors[0]["name"] == "unshared_at" and errors[0]["reason"] == "invalid_parameter"
+    assert ada.files.get_file_by_id(file_id, fields=["shared_link"]).shared_link is None

@@ -62,8 +62,30 @@ def visible(st: Store, who: Caller, event: sqlite3.Row, admin: bool) -> bool:
     return bool(event["created_by"] == who.user_id) and who.resource is None
 
 
+def enterprise_source(source: dict[str, Any]) -> dict[str, Any]:
+    """A file or folder as the enterprise stream (admin_logs) names it: Box's `EventSource` (item_type,
+    item_id, item_name, parent, owned_by), not the full item the user stream carries."""
+    if source.get("type") not in ("file", "folder"):
+        return source  # users, groups, collaborations...: the same object in both streams
+    parent = source.get("parent")
+    if parent is None:
+        path = (source.get("path_collection") or {}).get("entries") or []
+        parent = path[-1] if path else None
+    out: dict[str, Any] = {
+        "item_type": source["type"],
+        "item_id": source["id"],
+        "item_name": source.get("name", ""),
+        "parent": parent,
+    }
+    if source.get("owned_by") is not None:
+        out["owned_by"] = source["owned_by"]
+    return out
+
+
 def event_json(st: Store, row: sqlite3.Row, *, admin: bool = False) -> dict[str, Any]:
     source = json.loads(row["source"]) if row["source"] else None
+    if admin and isinstance(source, dict):
+        source = enterprise_source(source)
     data: dict[str, Any] = {
         "type": "event",
         "event_id": row["event_id"],

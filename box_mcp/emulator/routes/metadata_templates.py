@@ -18,9 +18,15 @@ from ..auth import ADMIN_ROLES
 from ..common import box_json, caller, json_body, marker_page, store
 from ..errors import BoxError, not_found
 from ..store import Store
+from ..template_ops import (
+    CLASSIFICATION_FIELD,
+    CLASSIFICATION_KEY,
+    TEMPLATE_KEY,
+    apply_operations,
+    field_definition,
+    rewrite_instances,
+)
 
-FIELD_TYPES = ("string", "float", "date", "enum", "multiSelect")
-TEMPLATE_KEY = re.compile(r"^[a-zA-Z_][-a-zA-Z0-9_]*$")
 # Box's one free-form global template: any string keys and values.
 GLOBAL_PROPERTIES = {
     "id": "global-properties-0000-4000-8000-000000000000",
@@ -135,42 +141,8 @@ def _check_fields(raw: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(raw, list):
         raise BoxError(400, "bad_request", "'fields' must be a list of template fields")
-    out: list[dict[str, Any]] = []
-    keys: set[str] = set()
-    for index, field in enumerate(raw):
-        where = f"fields[{index}]"
-        if not isinstance(field, dict):
-            raise BoxError(400, "bad_request", f"'{where}' must be an object")
-        ftype, key, name = field.get("type"), field.get("key"), field.get("displayName")
-        if ftype not in FIELD_TYPES:
-            raise BoxError(400, "bad_request", f"'{where}.type' must be one of {', '.join(FIELD_TYPES)}")
-        if not isinstance(key, str) or not TEMPLATE_KEY.match(key) or len(key) > 256:
-            raise BoxError(400, "bad_request", f"'{where}.key' must be letters, digits, '_' or '-'")
-        if key in keys:
-            raise BoxError(400, "bad_request", f"'{where}.key' duplicates the key '{key}'")
-        keys.add(key)
-        if not isinstance(name, str) or not name:
-            raise BoxError(400, "bad_request", f"'{where}.displayName' is required")
-        entry: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "type": ftype,
-            "key": key,
-            "displayName": name,
-            "hidden": bool(field.get("hidden", False)),
-        }
-        if isinstance(field.get("description"), str):
-            entry["description"] = field["description"]
-        if ftype in ("enum", "multiSelect"):
-            options = field.get("options")
-            if (
-                not isinstance(options, list)
-                or not options
-                or not all(isinstance(o, dict) and isinstance(o.get("key"), str) for o in options)
-            ):
-                raise BoxError(400, "bad_request", f"'{where}.options' needs a list of {{key}} for {ftype}")
-            entry["options"] = [{"id": str(uuid.uuid4()), "key": o["key"]} for o in options]
-        out.append(entry)
-    return out
+    taken: set[str] = set()
+    return [field_definition(field, f"fields[{index}]", taken) for index, field in enumerate(raw)]
 
 
 async def create_template(request: Request) -> Response:
@@ -201,6 +173,14 @@ async def create_template(request: Request) -> Response:
             400, "bad_request", "'templateKey' must match ^[a-zA-Z_][-a-zA-Z0-9_]*$ (64 characters at most)"
         )
     fields = _check_fields(body.get("fields"))
+    if key == CLASSIFICATION_KEY and (
+        len(fields) != 1 or fields[0]["key"] != CLASSIFICATION_FIELD or fields[0]["type"] != "enum"
+    ):
+        raise BoxError(
+            400,
+            "bad_request",
+            f"The classification template needs exactly one enum field, '{CLASSIFICATION_FIELD}'",
+        )
     scope = _enterprise_scope(st, who.user_id)
     with st.tx():
         if find_template(st, scope, key) is not None:
@@ -216,6 +196,51 @@ async def create_template(request: Request) -> Response:
         }
         st.insert("metadata_templates", row)
     return box_json(template_json(row), status=201)
+
+
+def _admin(st: Store, user_id: str, action: str) -> None:
+    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (user_id,))
+    if me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
+        raise BoxError(403, "access_denied_insufficient_permissions", f"Only admins and co-admins {action}")
+
+
+async def update_template(request: Request) -> Response:
+    """`PUT .../schema`: Box's operations (editTemplate, addField, editField, removeField, reorderFields,
+    add/edit/remove/reorder enum and multiSelect options), all applied or none; instances follow."""
+    st, who = store(request), caller(request)
+    scope = resolve_scope(request, request.path_params["scope"])
+    key = request.path_params["template_key"]
+    if scope == "global":
+        raise BoxError(403, "access_denied_insufficient_permissions", "Global templates cannot be changed")
+    _admin(st, who.user_id, "change templates")
+    raw = await request.body()
+    try:
+        ops = json.loads(raw) if raw.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BoxError(400, "bad_request", f"Could not parse JSON body: {exc.__class__.__name__}") from None
+    with st.tx():
+        row = find_template(st, scope, key)
+        if row is None:
+            raise not_found("Metadata template not found")
+        updated, rewrites = apply_operations(dict(row), ops)
+        fields = json.loads(updated["fields"])
+        if key == CLASSIFICATION_KEY and [f["key"] for f in fields] != [CLASSIFICATION_FIELD]:
+            raise BoxError(
+                400, "bad_request", f"The classification template keeps one field, '{CLASSIFICATION_FIELD}'"
+            )
+        st.execute(
+            "UPDATE metadata_templates SET display_name = ?, hidden = ?, copy_instance_on_item_copy = ?, "
+            "fields = ? WHERE id = ?",
+            (
+                updated["display_name"],
+                updated["hidden"],
+                updated["copy_instance_on_item_copy"],
+                updated["fields"],
+                updated["id"],
+            ),
+        )
+        rewrite_instances(st, scope, key, rewrites)
+    return box_json(template_json(updated))
 
 
 async def delete_template(request: Request) -> Response:
@@ -244,5 +269,6 @@ routes: list[BaseRoute] = [
     Route("/2.0/metadata_templates/schema", create_template, methods=["POST"]),
     Route("/2.0/metadata_templates/{scope}/{template_key}/schema", get_template, methods=["GET"]),
     Route("/2.0/metadata_templates/{scope}/{template_key}/schema", delete_template, methods=["DELETE"]),
+    Route("/2.0/metadata_templates/{scope}/{template_key}/schema", update_template, methods=["PUT"]),
     Route("/2.0/metadata_templates/{template_id}", get_template_by_id, methods=["GET"]),
 ]
