@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.to_thread
 
+from box_mcp.approval_records import ApprovalStore
 from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
@@ -34,7 +35,7 @@ from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.remote import RemoteSignIn
 from box_mcp.identity import Person
-from box_mcp.ledger import ApprovalLedger, open_approval_state
+from box_mcp.ledger import open_approval_state
 from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.limits import Limiter
 from box_mcp.policy.locate import Locator
@@ -262,14 +263,14 @@ class _Shared:
 
     limiter: Limiter | None
     request_state: RequestStateSecurity
-    approvals: ApprovalLedger
+    approvals: ApprovalStore
 
 
 async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
-    """Approvals (key and ledger) from the data dir or PostgreSQL; with PostgreSQL, rate-limit counters
+    """Approvals (key and records) from the data dir or PostgreSQL; with PostgreSQL, rate-limit counters
     shared by every replica too (else the in-process default)."""
     approvals = open_approval_state(settings)
-    stack.callback(approvals.ledger.close)
+    stack.callback(approvals.store.close)
     limiter: Limiter | None = None
     if settings.database_url is not None:
         from box_mcp.state.limits import PostgresRateLimiter
@@ -277,7 +278,7 @@ async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
         pg_limiter = await PostgresRateLimiter.open(settings.database_url)
         stack.push_async_callback(pg_limiter.aclose)
         limiter = pg_limiter
-    return _Shared(limiter, request_state_security(approvals.key), approvals.ledger)
+    return _Shared(limiter, request_state_security(approvals.key), approvals.store)
 
 
 @asynccontextmanager
@@ -335,6 +336,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             events=events,
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
+            secret_fields=policy.secret_fields if policy is not None else frozenset,
         )
         server.gate.telemetry = telemetry
         verifier = None
