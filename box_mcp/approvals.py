@@ -209,12 +209,15 @@ class ApprovalFlow:
             ) from None
 
     def _recent_denial(self, fingerprint: str) -> ApprovalRequest | None:
-        """The newest record for this call when it was denied and its expiry has not passed: a retry is
-        told who denied it, rather than asking again at once."""
+        """The newest record for this call when an approver denied it and its expiry has not passed: a retry
+        is told who denied it, rather than asking again at once. A decline by the person at the client is
+        not kept against them: the same person is asked again when the call is retried."""
         record = self.store.latest(fingerprint)
-        if record is not None and record.status == "denied" and self.clock() < record.expires_at:
-            return record
-        return None
+        if record is None or record.status != "denied" or self.clock() >= record.expires_at:
+            return None
+        if (record.decided_by or "").startswith("caller:"):
+            return None
+        return record
 
     async def expire_due(self) -> None:
         """Mark what expired (each by one process) and audit it."""

@@ -14,6 +14,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
 
 from box_mcp.box.client import BoxClient, StaticToken
 from box_mcp.config import Settings
@@ -25,6 +26,7 @@ from box_mcp.server import build_server
 from tests.policy.conftest import AgentClient, World, one_identity
 
 pytestmark = pytest.mark.anyio
+MISSING_CAPABILITY = -32021  # MCP 2026-07-28 MissingRequiredClientCapabilityError
 
 SHARED_UPLOADS = (
     "  - {id: shared-uploads, effect: require_approval, agents: bot, tools: [upload_file, create_folder],\n"
@@ -93,11 +95,21 @@ def _outsider(w: World) -> str:
     return str(uid)
 
 
-async def _upload(bot: AgentClient, folder: str, name: str = "note.txt") -> str:
-    result = await bot.client.call_tool(
-        "upload_file", {"parent_folder_id": folder, "name": name, "content_text": "hello"}
-    )
+async def _refusal(bot: AgentClient, tool: str, args: dict[str, Any]) -> str:
+    """The refusal's text ('' when the call ran): a tool error, or the protocol's -32021 for a call only
+    the person at a client that cannot elicit could approve (these clients declare no elicitation)."""
+    try:
+        result = await bot.client.call_tool(tool, args)
+    except MCPError as exc:
+        assert exc.code == MISSING_CAPABILITY, exc
+        return exc.message
     return "" if not result.is_error else str(result.content[0].text)
+
+
+async def _upload(bot: AgentClient, folder: str, name: str = "note.txt") -> str:
+    return await _refusal(
+        bot, "upload_file", {"parent_folder_id": folder, "name": name, "content_text": "hello"}
+    )
 
 
 async def test_an_upload_below_a_folder_with_an_open_link_needs_approval_and_says_where(
@@ -156,8 +168,8 @@ async def test_an_invite_outside_the_internal_domains_makes_the_folder_external(
     assert f"folder {inbox} externally shared (a collaborator outside the organisation on it)" in text
     assert "partner.example" not in text  # the collaborator is not named
     # The child folder of an externally shared folder is external too.
-    made = await bot.client.call_tool("create_folder", {"parent_folder_id": inbox, "name": "Sub"})
-    assert made.is_error and "approval required" in made.content[0].text
+    made = await _refusal(bot, "create_folder", {"parent_folder_id": inbox, "name": "Sub"})
+    assert "approval required" in made
 
 
 async def test_without_internal_domains_box_s_enterprise_decides(make_world, connect, tmp_path: Path) -> None:

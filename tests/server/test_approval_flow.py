@@ -286,11 +286,17 @@ async def test_a_caller_round_answered_after_expiry_is_refused(world_for: Any, e
     assert "expired" in late.content[0].text and _deletes(emu) == 0  # type: ignore[union-attr]
 
 
-async def test_a_declined_round_denies_the_record_and_a_retry_is_told(world_for: Any, emu: Any) -> None:
+async def test_a_declined_round_denies_the_record_and_a_retry_asks_the_person_again(
+    world_for: Any, emu: Any
+) -> None:
+    """The person at the client declined: their "no" is recorded, but not held against a retry (they may
+    have changed their mind); each retry is a new record, asked again, and nothing reaches Box."""
     w = await world_for(("caller",))
     doomed = emu.file("Engineering/notes.txt")
+    asked: list[str] = []
 
     async def decline(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
         return types.ElicitResult(action="decline")
 
     async with Client(w.server, mode="legacy", elicitation_callback=decline) as client:
@@ -298,7 +304,8 @@ async def test_a_declined_round_denies_the_record_and_a_retry_is_told(world_for:
         again = await client.call_tool("delete_file", {"file_id": doomed})
     assert first.is_error and "denied by caller:default (not approved at the client)" in first.content[0].text
     assert again.is_error and "denied by caller:default" in again.content[0].text
-    assert len(w.store.list()) == 1 and _deletes(emu) == 0
+    assert len(asked) == 2 and [r.status for r in w.store.list()] == ["denied", "denied"]
+    assert _deletes(emu) == 0
 
 
 async def test_a_legacy_back_channel_approval_runs_once(world_for: Any, emu: Any) -> None:
