@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from box_mcp.errors import ConfigError
-from box_mcp.tools import comments, content, files, folders, metadata, search, sharing, tasks, users
+from box_mcp.tools import (
+    comments,
+    content,
+    docgen,
+    files,
+    folders,
+    hubs,
+    metadata,
+    search,
+    sharing,
+    tasks,
+    users,
+)
 from box_mcp.tools.spec import ToolSpec
 
 _ORDER = (
@@ -34,6 +46,18 @@ _ORDER = (
     "delete_folder",
     "search_files_keyword",
     "search_folders_by_name",
+    # hubs
+    "list_hubs",
+    "get_hub_details",
+    "get_hub_items",
+    "create_hub",
+    "update_hub",
+    "add_items_to_hub",
+    "copy_hub",
+    # docgen
+    "list_docgen_templates",
+    "get_docgen_template_by_id",
+    "create_docgen_batch",
     "add_file_shared_link",
     "add_folder_shared_link",
     "get_shared_link",
@@ -67,6 +91,8 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *content.SPECS,
         *folders.SPECS,
         *search.SPECS,
+        *hubs.SPECS,
+        *docgen.SPECS,
         *sharing.SPECS,
         *metadata.SPECS,
         *comments.SPECS,

@@ -91,6 +91,15 @@ R: AppScope = "root_readonly"
 W: AppScope = "root_readwrite"
 _TWO = "two items, and a token binds to at most one"
 _METADATA = "the Content Sidebar's item_upload edits metadata"
+# Box's "Box Hubs" guide (developer.box.com/guides/hubs-api/): hub endpoints need an access token "with the
+# appropriate scopes for the operations" and name no hub scope (content scopes; listing enterprise hubs needs
+# Global Content Manager for admins or Hub Co-admins); they answer only with box-version: 2025.0.
+_HUBS = "2025.0 hub endpoint, no hub downscope scope"
+# Box's "Box Doc Gen" guides (developer.box.com/guides/docgen/, docgen-getting-started): Doc Gen must be
+# enabled by an admin (Enterprise Advanced); the Doc Gen endpoints are 2025.0 and work on the template file
+# and the destination folder with the caller's content access; Box's hosted MCP server asks for
+# docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
+_DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -147,6 +156,23 @@ TABLE: dict[str, Need] = {
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
+    # Box Hubs and Doc Gen (2025.0 API): Box lists no hub or Doc Gen scope among the downscoping scopes, and
+    # their endpoints are not an item's own URL, so a token cannot be bound to one item: the app scope,
+    # unbound (see _HUBS / _DOCGEN above for the sources).
+    "list_hubs": _need("root_readonly", R, "scopes", _HUBS + "; lists hubs, not items"),
+    "get_hub_details": _need("root_readonly", R, "scopes", _HUBS),
+    "get_hub_items": _need("root_readonly", R, "scopes", _HUBS),
+    "create_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates an enterprise hub"),
+    "update_hub": _need("root_readwrite", W, "scopes", _HUBS),
+    "add_items_to_hub": _need("root_readwrite", W, "scopes", _HUBS + "; names the hub and each item"),
+    "copy_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates a new hub"),
+    "list_docgen_templates": _need("root_readonly", R, "scopes", _DOCGEN + "; lists templates"),
+    "get_docgen_template_by_id": _need(
+        "base_explorer", R, "item", "reads the one template file and its tags (bound to that file)"
+    ),
+    "create_docgen_batch": _need(
+        "root_readwrite", W, "scopes", _DOCGEN + "; reads the template, writes into the folder: " + _TWO
+    ),
     "add_file_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),

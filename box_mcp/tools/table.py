@@ -22,6 +22,8 @@ TOOLSET_ABOUT = {
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",
     "tasks": "read the tasks on a file",
+    "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
+    "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",
 }
 
 

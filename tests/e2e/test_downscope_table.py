@@ -34,6 +34,15 @@ FULLEST: dict[str, dict[str, Any]] = {
     "list_metadata_templates": {"scope": "enterprise"},
     "create_folder": {"parent_folder_id": "5", "name": "new"},
     "create_file_comment": {"file_id": "5", "message": "hi"},
+    "create_hub": {"title": "Hub"},
+    "update_hub": {"hub_id": "5", "title": "Hub"},
+    "add_items_to_hub": {"hub_id": "5", "items": [{"type": "file", "id": "6"}]},
+    "create_docgen_batch": {
+        "template_id": "5",
+        "destination_folder_id": "6",
+        "generated_file_name": "out",
+        "user_input": {},
+    },
 }
 
 

@@ -66,6 +66,8 @@ def test_all_toolset_selects_everything() -> None:
         "metadata",
         "comments",
         "tasks",
+        "hubs",
+        "docgen",
     }
 
 

@@ -25,7 +25,8 @@ from box_mcp.tools.schemas import output_schema
 from box_mcp.tools.table import listing_bytes
 
 # 89,625 bytes before the lean schemas (53 KB of them output schemas), 47,176 after: ~5% headroom.
-BUDGET = 49_500
+# Hubs (7 tools) and Doc Gen (3) add 11.3 KB: 58,788 bytes, with the same headroom.
+BUDGET = 61_500
 
 _SUBSCHEMA_MAPS = ("properties", "$defs")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "propertyNames")
@@ -77,7 +78,7 @@ async def test_the_default_tools_list_a_stdio_client_receives_fits_the_budget_an
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     received = await _stdio_tools_list(emulator, tmp_path)
-    assert len(json.loads(received)["tools"]) == len(CATALOG) == 35
+    assert len(json.loads(received)["tools"]) == len(CATALOG) == 45
     assert len(received) <= BUDGET, f"tools/list is {len(received)} bytes, over the budget of {BUDGET}"
     assert len(received) == listing_bytes(CATALOG)  # the README's figures are what clients really get
 
