@@ -157,16 +157,16 @@ TABLE: dict[str, Need] = {
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     # Box Hubs and Doc Gen (2025.0 API): Box lists no hub or Doc Gen scope among the downscoping scopes, and
-    # their endpoints are not an item's own URL, so a token cannot be bound to one item: the app scope,
-    # unbound (see _HUBS / _DOCGEN above for the sources).
-    "list_hubs": _need("root_readonly", R, "scopes", _HUBS + "; lists hubs, not items"),
-    "get_hub_details": _need("root_readonly", R, "scopes", _HUBS),
-    "get_hub_items": _need("root_readonly", R, "scopes", _HUBS),
+    # their endpoints are not an item's own URL, so a token is not bound to one item: reads carry
+    # base_explorer (as who_am_i), changes the app scope root_readwrite (see _HUBS / _DOCGEN above).
+    "list_hubs": _need("base_explorer", R, "scopes", _HUBS + "; lists hubs, not items"),
+    "get_hub_details": _need("base_explorer", R, "scopes", _HUBS),
+    "get_hub_items": _need("base_explorer", R, "scopes", _HUBS),
     "create_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates an enterprise hub"),
     "update_hub": _need("root_readwrite", W, "scopes", _HUBS),
     "add_items_to_hub": _need("root_readwrite", W, "scopes", _HUBS + "; names the hub and each item"),
     "copy_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates a new hub"),
-    "list_docgen_templates": _need("root_readonly", R, "scopes", _DOCGEN + "; lists templates"),
+    "list_docgen_templates": _need("base_explorer", R, "scopes", _DOCGEN + "; lists templates"),
     "get_docgen_template_by_id": _need(
         "base_explorer", R, "item", "reads the one template file and its tags (bound to that file)"
     ),

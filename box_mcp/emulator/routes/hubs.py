@@ -6,8 +6,8 @@ user (or a group's members) `co-owner`, `editor` or `viewer`. Viewers read the h
 also add and remove items; co-owners also change the hub's title, description and settings and invite;
 only the owner deletes. A hub the caller has no role on answers 404 (Box never confirms it exists). A
 hub's items are references: listing them shows only the items the caller can itself see, and adding an
-item needs the caller to see that item. Reads need `root_readonly` or `root_readwrite`, changes
-`root_readwrite`; a token downscoped to one item reaches no hub.
+item needs the caller to see that item. Reads need a scope that reads items (`root_readonly`, or a downscope such as `base_explorer`),
+changes `root_readwrite`; a token downscoped to one item reaches no hub.
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ def hub_role(st: Store, user_id: str, hub: sqlite3.Row) -> str | None:
 
 
 def _scope_allows(who: Caller, action: str) -> bool:
+    """Changes need root_readwrite; reads what lets a token read items (root_readonly, base_explorer, ...)."""
     if "root_readwrite" in who.scopes:
         return True
-    return action in READS and "root_readonly" in who.scopes
+    return action in READS and permissions.scope_allows(who, "read")
 
 
 def check_hub(st: Store, who: Caller, hub: sqlite3.Row, action: str) -> str:
