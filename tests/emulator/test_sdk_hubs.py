@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx2
 import pytest
-from box_sdk_gen import BoxAPIError, BoxClient
+from box_sdk_gen import BaseUrls, BoxAPIError, BoxClient, BoxDeveloperTokenAuth, NetworkSession
 from box_sdk_gen.managers.hub_collaborations import (
     CreateHubCollaborationV2025R0AccessibleBy,
     CreateHubCollaborationV2025R0Hub,
@@ -223,3 +223,35 @@ def test_enterprise_hubs_are_for_admins(sdk: Sdk) -> None:
     with pytest.raises(BoxAPIError) as err:
         bob.hubs.get_enterprise_hubs_v2025_r0()
     assert _code(err) == (403, "access_denied_insufficient_permissions")
+
+
+def test_downscoped_tokens_on_hubs(sdk: Sdk, box: RunningEmulator) -> None:
+    session = NetworkSession(
+        base_urls=BaseUrls(
+            base_url=box.base_url, upload_url=f"{box.base_url}/api", oauth_2_url=f"{box.base_url}/oauth2"
+        )
+    )
+    hub = sdk("ada").hubs.create_hub_v2025_r0("Scoped hub")
+
+    def client(scopes: list[str], resource: str | None = None) -> BoxClient:
+        small = BoxDeveloperTokenAuth(token=box.token("ada")).downscope_token(
+            scopes, resource=resource, network_session=session
+        )
+        return BoxClient(BoxDeveloperTokenAuth(token=small.access_token), network_session=session)
+
+    reader = client(["base_explorer"])  # unbound: reads hubs, changes none
+    assert reader.hubs.get_hub_by_id_v2025_r0(hub.id).title == "Scoped hub"
+    with pytest.raises(BoxAPIError) as err:
+        reader.hubs.create_hub_v2025_r0("Nope")
+    assert _code(err) == (403, "insufficient_scope")
+    with pytest.raises(BoxAPIError) as err:
+        reader.hubs.update_hub_by_id_v2025_r0(hub.id, title="Nope")
+    assert _code(err) == (403, "insufficient_scope")
+    writer = client(["root_readwrite"])
+    assert writer.hubs.update_hub_by_id_v2025_r0(hub.id, title="Renamed").title == "Renamed"
+    folder = box.credentials["folders"]["Engineering"]
+    bound = client(["base_explorer", "item_read"], f"https://api.box.com/2.0/folders/{folder}")
+    with pytest.raises(BoxAPIError) as err:  # a token bound to one item reaches no hub
+        bound.hubs.get_hub_by_id_v2025_r0(hub.id)
+    assert _code(err) == (404, "not_found")
+    assert bound.hubs.get_hubs_v2025_r0().entries == []
