@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from box_mcp.access import Access, ItemRef, ResourceUse
+from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.tools.models import UserMini
 from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
@@ -313,6 +313,7 @@ SPECS = (
         output_model=Hub,
         handler=create_hub,
         resources=lambda a: (new_hub(),),
+        facts=lambda a: CallFacts(name=a.title),  # name rules read the new hub's title
     ),
     ToolSpec(
         name="update_hub",
@@ -343,7 +344,7 @@ SPECS = (
         handler=add_items_to_hub,
         resources=lambda a: (
             hub(a.hub_id, Access.WRITE),
-            *(item(i.type, i.id, Access.READ, "source") for i in a.items),
+            *(item(i.type, i.id, Access.READ) for i in a.items),
         ),
     ),
     ToolSpec(
@@ -358,5 +359,6 @@ SPECS = (
         output_model=Hub,
         handler=copy_hub,
         resources=lambda a: (hub(a.hub_id, Access.READ, "source"), new_hub()),
+        facts=lambda a: CallFacts(name=a.title),
     ),
 )

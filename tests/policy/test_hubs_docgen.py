@@ -39,7 +39,8 @@ async def _hub(world: Any, expected: str, title: str, *items: tuple[str, str]) -
 
 def test_a_policy_names_a_hub_as_hub_colon_id() -> None:
     policy = policy_from_text(
-        "agents: {boxed: {}}\nrules:\n  - {id: h, effect: permit, agents: boxed, access: read, items: ['hub:12']}\n"
+        "agents: {boxed: {}}\nrules:\n"
+        "  - {id: h, effect: permit, agents: boxed, access: read, items: ['hub:12']}\n"
     )
     assert policy.rules[0].items == (ItemRef("hub", "12"),)
     with pytest.raises(PolicyError, match="'hub:321'"):
@@ -53,7 +54,8 @@ async def test_a_hub_grant_reads_that_hub_only_and_lists_only_it(make_world, con
     world = make_world(
         _policy(
             tmp_path,
-            f"{{id: hub, effect: permit, agents: boxed, toolsets: [hubs], access: read, items: ['hub:{FIRST}']}}",
+            f"{{id: hub, effect: permit, agents: boxed, toolsets: [hubs], access: read, "
+            f"items: ['hub:{FIRST}']}}",
         )
     )
     await _hub(world, FIRST, "Granted hub", ("file", world.file("Engineering/design.md")))
@@ -198,3 +200,17 @@ async def test_a_docgen_batch_reads_its_template_and_writes_into_its_destination
         "create_docgen_batch", **hidden, destination_folder_id=MARKETING, generated_file_name="invoice-y"
     )
     assert text.startswith(f"Denied: file {templates['offer.txt']} is not available to boxed"), text
+
+
+async def test_name_rules_read_a_new_hubs_title(make_world, connect, tmp_path: Path) -> None:
+    world = make_world(
+        _policy(
+            tmp_path,
+            "{id: team, effect: permit, agents: boxed, tools: [create_hub], "
+            "when: {name_patterns: ['team *']}}",
+        )
+    )
+    agent = await connect(world, "boxed")
+    assert (await agent.ok("create_hub", title="Team Sales"))["title"] == "Team Sales"
+    denied = await agent.err("create_hub", title="Everyone")
+    assert "create_hub creates 'Everyone' in enterprise hubs" in denied, denied

@@ -6,8 +6,9 @@ user (or a group's members) `co-owner`, `editor` or `viewer`. Viewers read the h
 also add and remove items; co-owners also change the hub's title, description and settings and invite;
 only the owner deletes. A hub the caller has no role on answers 404 (Box never confirms it exists). A
 hub's items are references: listing them shows only the items the caller can itself see, and adding an
-item needs the caller to see that item. Reads need a scope that reads items (`root_readonly`, or a downscope such as `base_explorer`),
-changes `root_readwrite`; a token downscoped to one item reaches no hub.
+item needs the caller to see that item. Reads need a scope that reads items (`root_readonly`, or a
+downscope such as `base_explorer`), changes `root_readwrite`; a token downscoped to one item reaches no
+hub.
 """
 
 from __future__ import annotations
