@@ -338,7 +338,7 @@ SPECS = (
         toolset="hubs",
         access=Access.WRITE,
         box_scopes=box_scopes("add_items_to_hub"),
-        hints=Hints(read_only=False, destructive=False, idempotent=True),
+        hints=WRITE_HINTS,  # a resend answers 409 per item: the tool would report nothing added
         input_model=AddItemsInput,
         output_model=AddedItems,
         handler=add_items_to_hub,

@@ -20,6 +20,7 @@ from box_mcp.http.app import create_http_app
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.seams import AllowAll, Call
 from box_mcp.server import build_server
+from box_mcp.tools.catalog import CATALOG
 from box_mcp.tools.spec import ToolSpec
 
 pytestmark = pytest.mark.anyio
@@ -117,7 +118,7 @@ async def test_http_port_identifies_agents_filters_tools_and_denies_without_a_bo
         async with Client(streamable_http_client(served.url + "/mcp", http_client=http)) as bob:
             bob_tools = (await bob.list_tools()).tools
             root = await bob.call_tool("get_folder_details", {"folder_id": "0"})
-    assert alice_tools == ["who_am_i"] and len(bob_tools) == 35
+    assert alice_tools == ["who_am_i"] and len(bob_tools) == len(CATALOG)
     assert not me.is_error and me.structured_content["login"] == "ada@acme.example"
     assert denied.is_error and "alice holds no grant" in denied.content[0].text
     assert not root.is_error
