@@ -286,4 +286,80 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     error TEXT,
     at REAL NOT NULL
 );
+
+-- Box Hubs (2025.0 API): a hub, who may see it (owner = created_by, plus hub collaborations), and the
+-- items it references (files, folders, web links: a hub holds references, not copies). Each hub has one
+-- item list block (`item_list_id`), the `parent_id` its items are listed under.
+CREATE TABLE IF NOT EXISTS hubs (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    item_list_id TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    view_count INTEGER NOT NULL DEFAULT 0,
+    is_ai_enabled INTEGER NOT NULL DEFAULT 1,
+    is_collaboration_restricted_to_enterprise INTEGER NOT NULL DEFAULT 0,
+    can_non_owners_invite INTEGER NOT NULL DEFAULT 1,
+    can_shared_link_be_created INTEGER NOT NULL DEFAULT 1,
+    can_public_shared_link_be_created INTEGER NOT NULL DEFAULT 0,
+    copy_hub_access TEXT NOT NULL DEFAULT 'company'   -- all | company | none
+);
+CREATE TABLE IF NOT EXISTS hub_collaborations (
+    id TEXT PRIMARY KEY,
+    hub_id TEXT NOT NULL,
+    accessible_by_type TEXT NOT NULL,      -- user | group
+    accessible_by_id TEXT NOT NULL,
+    role TEXT NOT NULL,                    -- co-owner | editor | viewer
+    status TEXT NOT NULL DEFAULT 'accepted',
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hub_collaborations_hub ON hub_collaborations(hub_id);
+CREATE TABLE IF NOT EXISTS hub_items (
+    hub_id TEXT NOT NULL,
+    item_type TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    parent_id TEXT NOT NULL,               -- the item list block it is listed under
+    position INTEGER NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (hub_id, item_type, item_id)
+);
+
+-- Box Doc Gen (2025.0 API): files marked as templates, batches, and one job per generated document.
+CREATE TABLE IF NOT EXISTS docgen_templates (
+    file_id TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docgen_batches (
+    id TEXT PRIMARY KEY,
+    template_file_id TEXT NOT NULL,
+    template_version_id TEXT NOT NULL,
+    destination_folder_id TEXT NOT NULL,
+    output_type TEXT NOT NULL,
+    input_source TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docgen_jobs (
+    id TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    template_file_id TEXT NOT NULL,
+    template_version_id TEXT NOT NULL,
+    generated_file_name TEXT NOT NULL,
+    status TEXT NOT NULL,                  -- submitted | pending | completed | completed_with_error | failed
+    output_type TEXT NOT NULL,
+    output_file_id TEXT,
+    output_version_id TEXT,
+    failures TEXT,                         -- JSON {errors: [...], warnings: [...]} or NULL
+    enterprise_id TEXT,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS docgen_jobs_batch ON docgen_jobs(batch_id);
 """

@@ -108,6 +108,8 @@ class Confiner:
             return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
         if kind in ("listing", "search"):
             return await self._hide_entries(call, output)
+        if kind in ("hubs", "items"):
+            return await self._hide_located(call, output)
         if kind == "folder":
             return await self._hide_in_folder(call, output)
         return output
@@ -126,6 +128,29 @@ class Confiner:
         rerun = await self._rerun(call)
         concealed: ToolOutput = await hidden.conceal_entries(sight, output, call.args, base, rerun)
         return concealed
+
+    async def _hide_located(self, call: Call, output: ToolOutput) -> ToolOutput:
+        """Hubs the grant does not name, or items (from anywhere) the agent could not read, taken out of a
+        cursor-paged page and refilled. A hub sits in no folder; an item is located (an item Box no longer
+        finds, or that cannot be located, is not shown)."""
+        engine = self.store.engine()
+        if not engine.may_hide(call.agent, call.tool.name, call.person):
+            return output
+        sight = await self._sight(call, call.tool.name)
+        kind = call.tool.output_kind
+
+        async def visible(entry: Any) -> bool:
+            if kind == "hubs":
+                return sight.sees(ItemRef("hub", str(entry.id)), ())
+            ref = ItemRef(str(entry.type), str(entry.id))
+            where = await sight.locate(ref)
+            if not where:  # () Box finds no such item, None unknown: not shown either way
+                return False
+            return sight.sees(ref, (*where, ref.id) if ref.type == "folder" else where)
+
+        rerun = await self._rerun(call)
+        page: ToolOutput = await hidden.fill_by_cursor(output, call.args, visible, rerun)
+        return page
 
     async def _hide_in_folder(self, call: Call, output: ToolOutput) -> ToolOutput:
         # Counted as the listing would show the folder's items, when the agent may list.

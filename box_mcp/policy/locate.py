@@ -46,6 +46,10 @@ _PATHS = {
     "user": "/users/{}",
 }
 _PLACED = ("file", "folder", "web_link")  # items with a path_collection
+# Resources outside the folder tree: a Box Hub (`hub:<id>`) and the enterprise's hubs (what creating a hub
+# writes). They sit in no folder, so their ancestry is empty without asking Box: `within:` never covers
+# them and a folder-scoped forbid never reaches them; a rule names them in `items:` or grants the tool.
+UNPLACED = ("hub", "enterprise")
 _FIELDS = {"collaboration": "item", "user": "login"}
 ITEM_FIELDS = "name,path_collection"
 
@@ -126,6 +130,8 @@ class Locator:
             return ("0",)
         if item.type == "collaboration":
             return await self.ancestry(agent, await self.collaboration_item(agent, item, person), person)
+        if item.type in UNPLACED:
+            return ()
         entry = await self._entry(agent, item, person)
         if entry.ancestry is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")

@@ -310,9 +310,9 @@ class ApprovalSpec(_Strict):
 
 def _item(value: Any) -> Any:
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*(file|folder|web_link)\s*[: ]\s*(\d{1,20})\s*", value)
+        m = re.fullmatch(r"\s*(file|folder|web_link|hub)\s*[: ]\s*(\d{1,20})\s*", value)
         if not m:
-            raise ValueError("write an item as 'file:123', 'folder:456' or 'web_link:789'")
+            raise ValueError("write an item as 'file:123', 'folder:456', 'web_link:789' or 'hub:321'")
         return ItemRef(m.group(1), m.group(2))
     return value
 

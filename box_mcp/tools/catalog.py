@@ -10,7 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from box_mcp.errors import ConfigError
-from box_mcp.tools import ai, comments, content, files, folders, metadata, search, sharing, tasks, users
+from box_mcp.tools import (
+    ai,
+    comments,
+    content,
+    docgen,
+    files,
+    folders,
+    hubs,
+    metadata,
+    search,
+    sharing,
+    tasks,
+    users,
+)
 from box_mcp.tools.spec import ToolSpec
 
 _ORDER = (
@@ -35,6 +48,18 @@ _ORDER = (
     "search_files_keyword",
     "search_folders_by_name",
     "search_files_metadata",
+    # hubs
+    "list_hubs",
+    "get_hub_details",
+    "get_hub_items",
+    "create_hub",
+    "update_hub",
+    "add_items_to_hub",
+    "copy_hub",
+    # docgen
+    "list_docgen_templates",
+    "get_docgen_template_by_id",
+    "create_docgen_batch",
     "add_file_shared_link",
     "add_folder_shared_link",
     "get_shared_link",
@@ -76,6 +101,8 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *content.SPECS,
         *folders.SPECS,
         *search.SPECS,
+        *hubs.SPECS,
+        *docgen.SPECS,
         *sharing.SPECS,
         *metadata.SPECS,
         *comments.SPECS,

@@ -36,6 +36,12 @@ HINTS: dict[str, str] = {
     "delete_collaboration": _COLLABS,
     "set_file_metadata": _METADATA,
     "set_folder_metadata": _METADATA,
+    # Hubs and Doc Gen: creating twice makes two hubs or two files; re-adding an item answers 409 for it.
+    "create_hub": "list your hubs (list_hubs with the title as query) to see whether it was created",
+    "copy_hub": "list your hubs (list_hubs with the title as query) to see whether the copy was made",
+    "add_items_to_hub": "list the hub's items (get_hub_items) to see which were added",
+    "update_hub": "call get_hub_details on the hub to see whether the change is there",
+    "create_docgen_batch": "list the destination folder to see whether the generated file arrived",
 }
 
 

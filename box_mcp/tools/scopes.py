@@ -96,6 +96,15 @@ _METADATA = "the Content Sidebar's item_upload edits metadata"
 # scopes are); base_preview views a file's content, which is what Box AI reads.
 _AI = "ai.readwrite base_preview"
 _AI_FILES = "Box AI reads up to 25 files, and a token binds to at most one"
+# Box's "Box Hubs" guide (developer.box.com/guides/hubs-api/): hub endpoints need an access token "with the
+# appropriate scopes for the operations" and name no hub scope (content scopes; listing enterprise hubs needs
+# Global Content Manager for admins or Hub Co-admins); they answer only with box-version: 2025.0.
+_HUBS = "2025.0 hub endpoint, no hub downscope scope"
+# Box's "Box Doc Gen" guides (developer.box.com/guides/docgen/, docgen-getting-started): Doc Gen must be
+# enabled by an admin (Enterprise Advanced); the Doc Gen endpoints are 2025.0 and work on the template file
+# and the destination folder with the caller's content access; Box's hosted MCP server asks for
+# docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
+_DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -154,6 +163,23 @@ TABLE: dict[str, Need] = {
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_files_metadata": _need(
         "base_explorer", R, "scopes", "spans the account or several folders, as keyword search does"
+    ),
+    # Box Hubs and Doc Gen (2025.0 API): Box lists no hub or Doc Gen scope among the downscoping scopes, and
+    # their endpoints are not an item's own URL, so a token is not bound to one item: reads carry
+    # base_explorer (as who_am_i), changes the app scope root_readwrite (see _HUBS / _DOCGEN above).
+    "list_hubs": _need("base_explorer", R, "scopes", _HUBS + "; lists hubs, not items"),
+    "get_hub_details": _need("base_explorer", R, "scopes", _HUBS),
+    "get_hub_items": _need("base_explorer", R, "scopes", _HUBS),
+    "create_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates an enterprise hub"),
+    "update_hub": _need("root_readwrite", W, "scopes", _HUBS),
+    "add_items_to_hub": _need("root_readwrite", W, "scopes", _HUBS + "; names the hub and each item"),
+    "copy_hub": _need("root_readwrite", W, "scopes", _HUBS + "; creates a new hub"),
+    "list_docgen_templates": _need("base_explorer", R, "scopes", _DOCGEN + "; lists templates"),
+    "get_docgen_template_by_id": _need(
+        "base_explorer", R, "item", "reads the one template file and its tags (bound to that file)"
+    ),
+    "create_docgen_batch": _need(
+        "root_readwrite", W, "scopes", _DOCGEN + "; reads the template, writes into the folder: " + _TWO
     ),
     "add_file_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),

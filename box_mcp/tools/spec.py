@@ -147,7 +147,10 @@ def _no_facts(args: Any) -> CallFacts:
 # listing  entries of the one folder the call names, paged by cursor (refilled past hidden entries)
 # search   search hits, each with its own ancestor_ids, paged by offset
 # account  the account's profile: its totals add up hidden items too
-OutputKind = Literal["item", "folder", "listing", "search", "account"]
+# hubs     Box Hubs (`hub:<id>` to the policy), paged by cursor: hubs the grant does not name are taken out
+# items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
+#          each is located and taken out unless the agent could read it itself
+OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items"]
 _ONE_ITEM_TYPES = ("file", "folder", "web_link")
 
 

@@ -42,6 +42,15 @@ FULLEST: dict[str, dict[str, Any]] = {
     "ai_extract_structured_from_fields_enhanced": {"file_ids": ["5", "6"], "fields": [{"key": "k"}]},
     "ai_extract_structured_from_metadata_template": {"file_ids": ["5", "6"], "template_key": "t"},
     "ai_extract_structured_from_metadata_template_enhanced": {"file_ids": ["5", "6"], "template_key": "t"},
+    "create_hub": {"title": "Hub"},
+    "update_hub": {"hub_id": "5", "title": "Hub"},
+    "add_items_to_hub": {"hub_id": "5", "items": [{"type": "file", "id": "6"}]},
+    "create_docgen_batch": {
+        "template_id": "5",
+        "destination_folder_id": "6",
+        "generated_file_name": "out",
+        "user_input": {},
+    },
 }
 
 

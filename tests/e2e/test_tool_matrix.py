@@ -33,6 +33,8 @@ TEMPLATE = "contract"
 VALUES = {"counterparty": "Matrix Corp", "value": 42.0}
 FOLDER_VALUES = {"counterparty": "Folder Corp", "value": 7.0}
 TASK_MESSAGE = "Review the quarterly report"
+LETTER = "Dear {{name}}, welcome."  # the Doc Gen template's text
+V2025 = {"box-version": "2025.0"}
 
 
 # --- credential modes ------------------------------------------------------------------------------------
@@ -194,6 +196,8 @@ async def _workspace(box: RunningEmulator, name: str, user: dict[str, Any], allo
             "/tasks",
             json={"item": {"type": "file", "id": report["id"]}, "action": "review", "message": TASK_MESSAGE},
         )
+        letter = await admin.upload(parent_id=src["id"], name="letter.txt", source=LETTER.encode())
+        await admin.post("/docgen_templates", json={"file": {"id": letter["id"]}}, headers=V2025)
         if user["login"] != "ada@acme.example":
             await admin.post(
                 "/collaborations",
@@ -212,7 +216,7 @@ async def _workspace(box: RunningEmulator, name: str, user: dict[str, Any], allo
         enterprise_scope=f"enterprise_{box.credentials['enterprise_id']}",
         allowed_dir=allowed_dir,
         user=user,
-        ids={},
+        ids={"template": letter["id"]},
     )
 
 
@@ -234,6 +238,13 @@ def _policy(path: Path, ws: Workspace, acts_as: Any) -> Path:
                 "effect": "permit",
                 "agents": ["matrix"],
                 "tools": ["who_am_i", "list_metadata_templates"],
+            },
+            {
+                # hubs sit in no folder: a grant of the toolset (create_hub and copy_hub need one anyway)
+                "id": "hubs",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "toolsets": ["hubs"],
             },
         ],
     }
@@ -544,6 +555,63 @@ ROWS: tuple[Row, ...] = (
         "ai_extract_structured_from_metadata_template_enhanced",
         lambda ws: {"file_ids": [ws.report], "scope": "enterprise", "template_key": TEMPLATE},
         _extracted({"counterparty": None, "value": None, "expires": None}),
+    ),
+    Row(
+        "create_hub",
+        lambda ws: {"title": f"Hub {ws.root}", "description": "from the matrix"},
+        _all(_eq("title", lambda ws: f"Hub {ws.root}"), _keep("hub")),
+    ),
+    Row(
+        "update_hub",
+        lambda ws: {"hub_id": ws.ids["hub"], "title": f"Hub {ws.root} v2", "copy_hub_access": "all"},
+        _all(_eq("title", lambda ws: f"Hub {ws.root} v2"), _eq("copy_hub_access", lambda ws: "all")),
+    ),
+    Row(
+        "get_hub_details",
+        lambda ws: {"hub_id": ws.ids["hub"]},
+        _all(_eq("title", lambda ws: f"Hub {ws.root} v2"), _eq("description", lambda ws: "from the matrix")),
+    ),
+    Row(
+        "add_items_to_hub",
+        lambda ws: {"hub_id": ws.ids["hub"], "items": [{"type": "file", "id": ws.report}]},
+        _eq("added", lambda ws: 1),
+    ),
+    Row(
+        "get_hub_items",
+        lambda ws: {"hub_id": ws.ids["hub"]},
+        lambda ws, out: _eq("ids", lambda ws: {ws.report})(ws, {"ids": _ids()(out)}),
+    ),
+    Row(
+        "copy_hub",
+        lambda ws: {"hub_id": ws.ids["hub"], "title": f"Copy {ws.root}", "include_items": True},
+        _all(_eq("title", lambda ws: f"Copy {ws.root}"), _keep("hub_copy")),
+    ),
+    Row(
+        "list_hubs",
+        lambda ws: {"query": ws.root, "sort": "name"},
+        lambda ws, out: _eq("ids", lambda ws: {ws.ids["hub"], ws.ids["hub_copy"]})(ws, {"ids": _ids()(out)}),
+    ),
+    Row(
+        "list_docgen_templates",
+        lambda ws: {},
+        lambda ws, out: _eq("has", lambda ws: True)(ws, {"has": ws.ids["template"] in _ids()(out)}),
+    ),
+    Row(
+        "get_docgen_template_by_id",
+        lambda ws: {"template_id": ws.ids["template"]},
+        lambda ws, out: _eq("tags", lambda ws: ["{{name}}"])(
+            ws, {"tags": [t["tag_content"] for t in out["tags"]]}
+        ),
+    ),
+    Row(
+        "create_docgen_batch",
+        lambda ws: {
+            "template_id": ws.ids["template"],
+            "destination_folder_id": ws.dst,
+            "generated_file_name": "letter-matrix",
+            "user_input": {"name": "Matrix"},
+        },
+        lambda ws, out: _eq("status", lambda ws: "completed")(ws, {"status": out["jobs"][0]["status"]}),
     ),
 )
 

@@ -16,6 +16,7 @@ from box_sdk_gen import BaseUrls, BoxClient, BoxDeveloperTokenAuth, NetworkSessi
 from box_mcp.emulator.testing import EmulatorHost, RunningEmulator, running_emulator
 
 OPENAPI = "box-api/openapi.json"  # in the shared directory (tests/conftest.py shared_path)
+OPENAPI_2025 = "box-api/openapi-v2025.0.json"  # the year-versioned endpoints (box-version: 2025.0)
 ERROR_KEYS = {"type", "status", "code", "message", "context_info", "help_url", "request_id"}
 
 
@@ -47,15 +48,21 @@ def _convert(node: Any) -> Any:
 class OpenApiValidator:
     """Checks emulator responses against Box's own OpenAPI spec for the operation they answer."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.root = {"components": _convert(spec["components"])}
+    def __init__(self, spec: dict[str, Any], *versioned: dict[str, Any]) -> None:
+        # Each spec keeps its own components: the year-versioned spec (hubs, Doc Gen) reuses names such as
+        # User--Mini with other shapes. An operation is checked against the components of its own spec.
+        self.roots = [{"components": _convert(s["components"])} for s in (spec, *versioned)]
+        self.root = self.roots[0]
         self.operations: list[tuple[re.Pattern[str], str, dict[str, Any]]] = []
-        for template, methods in spec["paths"].items():
-            # `/shared_items#folders` and `/files/{id}#add_shared_link` answer the same URL as the bare path.
-            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template.split("#")[0]) + "$")
-            for method, op in methods.items():
-                if isinstance(op, dict) and "responses" in op:
-                    self.operations.append((pattern, method.upper(), op))
+        self._root_of: dict[int, int] = {}  # id(op) -> index into self.roots
+        for index, one in enumerate((spec, *versioned)):
+            for template, methods in one["paths"].items():
+                # `/shared_items#folders` and `/files/{id}#add_shared_link` answer the bare path's URL.
+                pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template.split("#")[0]) + "$")
+                for method, op in methods.items():
+                    if isinstance(op, dict) and "responses" in op:
+                        self.operations.append((pattern, method.upper(), op))
+                        self._root_of[id(op)] = index
         # Literal paths (/files/content) must win over templated ones (/files/{file_id}).
         self.operations.sort(key=lambda item: item[0].pattern.count("[^/]+"))
         self.problems: list[str] = []
@@ -63,6 +70,10 @@ class OpenApiValidator:
         self._validators: dict[str, jsonschema.Draft7Validator] = {}  # compiled once per schema
 
     def schema_for(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+        found = self._schema_and_root(method, path, status)
+        return None if found is None else found[0]
+
+    def _schema_and_root(self, method: str, path: str, status: int) -> tuple[dict[str, Any], int] | None:
         api_path = re.sub(r"^/(api/)?2\.0", "", path)
         matched = [
             (pattern, op)
@@ -72,6 +83,7 @@ class OpenApiValidator:
         if not matched:
             return None
         schemas = []
+        root = self._root_of[id(matched[0][1])]
         for pattern, op in matched:
             if pattern.pattern != matched[0][0].pattern:
                 continue  # only the most literal path template (and its `#` variants) applies
@@ -81,7 +93,7 @@ class OpenApiValidator:
                 schemas.append(_convert(content["schema"]))
         if not schemas:
             return None
-        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+        return (schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), root
 
     def __call__(self, method: str, path: str, status: int, body: bytes) -> None:
         if not path.startswith(("/2.0/", "/api/2.0/")) or not body:
@@ -96,14 +108,15 @@ class OpenApiValidator:
             if missing or data.get("status") != status or data.get("type") != "error":
                 self.problems.append(f"{method} {path} {status}: bad error body {data}")
             return
-        schema = self.schema_for(method, path, status)
-        if schema is None:
+        found = self._schema_and_root(method, path, status)
+        if found is None:
             return
+        schema, root = found
         self.checked += 1
-        key = json.dumps(schema, sort_keys=True)
+        key = f"{root}:" + json.dumps(schema, sort_keys=True)
         validator = self._validators.get(key)
         if validator is None:
-            validator = jsonschema.Draft7Validator({**schema, "components": self.root["components"]})
+            validator = jsonschema.Draft7Validator({**schema, "components": self.roots[root]["components"]})
             self._validators[key] = validator
         for error in validator.iter_errors(data):
             if error.context:  # anyOf: report the closest branch's complaint, not the whole union
@@ -119,9 +132,15 @@ def openapi_spec(shared_file: Callable[[str], Path]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def openapi_validator(openapi_spec: dict[str, Any]) -> OpenApiValidator:
-    """Built once per session (converting the spec is the slow part)."""
-    return OpenApiValidator(openapi_spec)
+def openapi_spec_2025(shared_file: Callable[[str], Path]) -> dict[str, Any]:
+    """Box's spec of the `box-version: 2025.0` endpoints (hubs, Doc Gen, ...)."""
+    return json.loads(shared_file(OPENAPI_2025).read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def openapi_validator(openapi_spec: dict[str, Any], openapi_spec_2025: dict[str, Any]) -> OpenApiValidator:
+    """Built once per session (converting the spec is the slow part); both specs, each path by its own."""
+    return OpenApiValidator(openapi_spec, openapi_spec_2025)
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ KINDS = {
     "search_files_keyword": "search",
     "search_files_metadata": "search",
     "search_folders_by_name": "search",
+    "list_hubs": "hubs",
+    "get_hub_items": "items",
+    "list_docgen_templates": "items",
 }
 
 
@@ -31,8 +34,10 @@ def test_every_output_that_can_show_hidden_items_declares_what_it_shows(spec: To
     assert spec.output_kind == expected
     if spec.output_kind == "account":
         assert "space_used" in fields
-    if spec.output_kind in ("listing", "search"):
+    if spec.output_kind in ("listing", "search", "hubs", "items"):
         assert "entries" in fields
+    if spec.output_kind in ("hubs", "items"):  # refilled by cursor past hidden entries
+        assert {"next_cursor"} <= fields and {"limit", "cursor"} <= set(spec.input_model.model_fields)
 
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)

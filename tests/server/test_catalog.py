@@ -67,6 +67,8 @@ def test_all_toolset_selects_everything() -> None:
         "comments",
         "tasks",
         "ai",
+        "hubs",
+        "docgen",
     }
 
 

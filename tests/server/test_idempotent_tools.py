@@ -99,6 +99,16 @@ async def _folder_values(tools: Tools, out: Any) -> None:
     assert out["values"] == {"counterparty": "Initech", "value": 7.0}
 
 
+async def _hub_renamed(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_hub_details", hub_id=HUB))["title"] == "Renamed hub"
+
+
+async def _a_hub(tools: Tools) -> None:
+    assert (await tools.ok("create_hub", title="Lost answers"))["id"] == HUB
+
+
+HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
+SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub}
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_file_properties", {"file_id": MSA, "name": "MSA-renamed.pdf"}, _renamed),
@@ -118,6 +128,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         {"folder_id": INBOX, "template_key": "contract", "values": VALUES},
         _folder_values,
     ),
+    ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
 ]
 
 
@@ -134,6 +145,8 @@ def test_every_write_tool_tells_an_agent_how_to_check_a_write_that_failed_uncert
 async def test_a_tool_declared_idempotent_succeeds_once_when_its_first_answer_is_lost(
     tool: str, args: dict[str, Any], check: Check, emu: Emu, tools: Tools
 ) -> None:
+    if tool in SETUP:
+        await SETUP[tool](tools)
     lost = OneLostAnswer(pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE"), retry_after=0)
     emu.app.state.emulator.faults.append(lost)
     out = await tools.ok(tool, **args)

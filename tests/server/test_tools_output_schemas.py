@@ -149,4 +149,32 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         ):
             await call(name, file_ids=[contract], template_key="contract")
 
+        hub = await call("create_hub", title="Schema hub", description="checked")
+        assert hub["type"] == "hub" and hub["created_by"]["login"] == "ada@acme.example"
+        added = await call("add_items_to_hub", hub_id=hub["id"], items=[{"type": "file", "id": made["id"]}])
+        assert added["added"] == 1 and added["results"][0]["status"] == 200
+        assert (await call("update_hub", hub_id=hub["id"], copy_hub_access="all"))["copy_hub_access"] == "all"
+        assert (await call("get_hub_details", hub_id=hub["id"]))["title"] == "Schema hub"
+        assert [e["id"] for e in (await call("get_hub_items", hub_id=hub["id"]))["entries"]] == [made["id"]]
+        twin_hub = await call("copy_hub", hub_id=hub["id"], title="Schema copy", include_items=True)
+        assert {h["id"] for h in (await call("list_hubs"))["entries"]} == {hub["id"], twin_hub["id"]}
+
+        letter = await call(
+            "upload_file", parent_folder_id=sandbox, name="letter.txt", content_text="Dear {{name}}"
+        )
+        await box.post(
+            "/docgen_templates", json={"file": {"id": letter["id"]}}, headers={"box-version": "2025.0"}
+        )
+        assert [t["id"] for t in (await call("list_docgen_templates"))["entries"]] == [letter["id"]]
+        details = await call("get_docgen_template_by_id", template_id=letter["id"])
+        assert [t["tag_content"] for t in details["tags"]] == ["{{name}}"]
+        batch = await call(
+            "create_docgen_batch",
+            template_id=letter["id"],
+            destination_folder_id=sandbox,
+            generated_file_name="letter-bob",
+            user_input={"name": "Bob"},
+        )
+        assert batch["jobs"][0]["status"] == "completed" and batch["jobs"][0]["output_file_id"]
+
     assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here
