@@ -120,7 +120,12 @@ def register(subparsers: Any) -> None:
     new_key = sub.add_parser(
         "new-key", help="mint an API key for an agent (printed once; store only its hash)"
     )
-    new_key.add_argument("agent")
+    new_key.add_argument("agent", help="the agent (or, with --console, the admin key's name)")
+    new_key.add_argument(
+        "--console",
+        action="store_true",
+        help="mint a web console admin key instead (goes under console.admins.keys)",
+    )
     new_key.set_defaults(func=cmd_new_key)
 
 
@@ -350,6 +355,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_new_key(args: argparse.Namespace) -> int:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    if getattr(args, "console", False):
+        print(f"Console admin key {args.agent} (shown once; sign in to /console with it, do not store it):")
+        print(f"  {key}")
+        print("Add this line under console.admins.keys in your policy file:")
+        print(f'  {args.agent}: "sha256:{digest}"')
+        return 0
     print(f"API key for {args.agent} (shown once; give it to the agent, do not store it):")
     print(f"  {key}")
     print(f"Add this line under agents.{args.agent}.keys in your policy file:")
