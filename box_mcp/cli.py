@@ -1,4 +1,5 @@
-"""The `box-mcp` command: one sub-command per area (serve, demo, emulator, policy, audit, auth).
+"""The `box-mcp` command: one sub-command per area (serve, demo, emulator, policy, audit, auth,
+approvals).
 
 Each area owns a module with `register(subparsers)`, which adds its parser(s) and sets `func` on them;
 this file only collects them. The modules import what a command needs inside its function, so
@@ -14,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from box_mcp import __version__, server_cli
+from box_mcp import __version__, approvals_cli, server_cli
 from box_mcp.audit import cli as audit_cli
 from box_mcp.broker import cli as broker_cli
 from box_mcp.emulator import cli as emulator_cli
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cli.register(sub)  # policy check | explain | test | init | new-key
     audit_cli.register(sub)  # audit tail | query | verify
     broker_cli.register(sub)  # auth login | status | logout
+    approvals_cli.register(sub)  # approvals list | show | approve | deny
     return parser
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from box_mcp.approval_records import ApprovalStore
 from box_mcp.approvals import request_state_security
 from box_mcp.audit.hook import GateAudit
 from box_mcp.audit.log import AuditLog
@@ -31,7 +32,7 @@ from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.remote import RemoteSignIn
 from box_mcp.http.signin import BoxSignIn
 from box_mcp.identity import Person
-from box_mcp.ledger import ApprovalLedger, open_approval_state
+from box_mcp.ledger import open_approval_state
 from box_mcp.policy.hooks import PolicyHooks
 from box_mcp.policy.limits import Limiter, RateLimiter
 from box_mcp.policy.locate import Locator
@@ -65,6 +66,7 @@ class Deployment:
     console_secret: bytes | None = field(default=None, repr=False)  # the request-state key: /console on
     console_box: BoxSignIn | None = field(default=None, repr=False)  # Box sign-in to the console
     limiter: Limiter | None = field(default=None, repr=False)
+    approval_store: ApprovalStore | None = field(default=None, repr=False)  # the console decides these
 
     @property
     def policy(self) -> Policy | None:
@@ -221,15 +223,15 @@ class _Shared:
 
     limiter: Limiter | None
     request_state: RequestStateSecurity
-    approvals: ApprovalLedger
+    approvals: ApprovalStore
     key: bytes = field(repr=False, default=b"")
 
 
 async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
-    """Approvals (key and ledger) from the data dir or PostgreSQL; with PostgreSQL, rate-limit counters
+    """Approvals (key and records) from the data dir or PostgreSQL; with PostgreSQL, rate-limit counters
     shared by every replica too (else the in-process default)."""
     approvals = open_approval_state(settings)
-    stack.callback(approvals.ledger.close)
+    stack.callback(approvals.store.close)
     limiter: Limiter | None = None
     if settings.database_url is not None:
         from box_mcp.state.limits import PostgresRateLimiter
@@ -237,7 +239,7 @@ async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
         pg_limiter = await PostgresRateLimiter.open(settings.database_url)
         stack.push_async_callback(pg_limiter.aclose)
         limiter = pg_limiter
-    return _Shared(limiter, request_state_security(approvals.key), approvals.ledger, approvals.key)
+    return _Shared(limiter, request_state_security(approvals.key), approvals.store, approvals.key)
 
 
 @asynccontextmanager
@@ -289,6 +291,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             events=events,
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
+            secret_fields=policy.secret_fields if policy is not None else frozenset,
         )
         verifier = None
         if store is not None and any(agent.keys for agent in store.engine().policy.agents.values()):
@@ -314,6 +317,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             console_secret=shared.key if shared is not None else None,
             console_box=console_box,
             limiter=limiter,
+            approval_store=shared.approvals if shared is not None else None,
         )
 
 

@@ -38,6 +38,7 @@ from box_mcp.seams import (
     Approver,
     AuditHook,
     Call,
+    CapabilityRequired,
     ConnectRequired,
     CredentialsHook,
     InputRequired,
@@ -227,13 +228,15 @@ class Gate:
         try:
             decision = await self.policy.decide(call)
             if decision.approval_required:
-                if not await approve(call, decision):
+                grant = await approve(call, decision)  # box_mcp/approvals.py: records, rounds, holds
+                if grant is None:
                     why = decision.reason or "policy"
                     raise Denied(
                         f"Denied: this call needs a person's approval ({why}), and it was not given "
                         "(declined, or this client cannot ask). Ask the user to approve it, or do something "
                         "that needs no approval."
                     )
+                call = replace(call, approval=grant)
             elif not decision.allowed:
                 told = decision.shown or decision.reason  # `shown` withholds what the agent may not learn
                 raise Denied(f"Denied: {told or 'no policy rule allows this call'}")
@@ -259,6 +262,9 @@ class Gate:
             output = await call.tool.handler(ctx, call.args)
             output = await self.results.confine(call, output)
         except (InputRequired, ConnectRequired):
+            raise
+        except CapabilityRequired as needed:
+            await self._record(call, Outcome(False, decision, _ms(started), needed.message, "denied"))
             raise
         except anyio.get_cancelled_exc_class():
             # The client gave up (or the server is stopping): a started write may still have happened.

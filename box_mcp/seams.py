@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalGrant:
+    """The approval a held call ran on: its record's id and who approved it (for the call's records)."""
+
+    id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """One validated tool call: what every hook sees."""
 
@@ -37,6 +45,7 @@ class Call:
     session: SessionInfo | None = None  # the MCP session and client the call came from
     acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
     person: Person | None = None  # the signed-in person (remote sign-in), from the verified token only
+    approval: ApprovalGrant | None = None  # the approval it runs on (a require_approval rule held it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +66,25 @@ class Outcome:
 
 
 class Approver(Protocol):
-    async def __call__(self, call: Call, decision: Decision) -> bool:
-        """Ask a person whether this call may run; False when declined or when nobody can be asked."""
+    async def __call__(self, call: Call, decision: Decision) -> ApprovalGrant | None:
+        """Whether this call may run: the approval it runs on, or None when nobody approved it. May raise
+        Denied (saying why: declined, denied, waiting, replayed), InputRequired or CapabilityRequired."""
         ...
 
 
-async def no_approver(call: Call, decision: Decision) -> bool:
-    return False
+async def no_approver(call: Call, decision: Decision) -> ApprovalGrant | None:
+    return None
+
+
+class CapabilityRequired(Exception):  # a control-flow signal: the server answers with a protocol error
+    """The call needs something the client did not declare (MCP 2026-07-28: `-32021`, HTTP 400), e.g.
+    elicitation for an approval only the caller can give. The gate records the refusal, then lets it
+    through; `error` is the protocol error to raise (an mcp MCPError)."""
+
+    def __init__(self, message: str, error: Exception) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
 
 
 class InputRequired(Exception):  # a control-flow signal, not an error

@@ -10,7 +10,7 @@ else it is the deployment's default agent (stdio, loopback HTTP without keys, in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -33,17 +33,19 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from box_mcp import __version__
-from box_mcp.approvals import APPROVAL_TTL, ask_approval
+from box_mcp.approval_records import ApprovalStore, MemoryApprovalStore
+from box_mcp.approvals import APPROVAL_TTL, ApprovalFlow
 from box_mcp.box.client import BoxClient
 from box_mcp.config import Settings
 from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import Gate
 from box_mcp.identity import CallerToken, Person
-from box_mcp.ledger import ApprovalLedger, MemoryApprovalLedger
 from box_mcp.seams import (
+    ApprovalGrant,
     AuditHook,
     Call,
+    CapabilityRequired,
     ConnectRequired,
     CredentialsHook,
     InputRequired,
@@ -105,7 +107,9 @@ class BoxMCPServer(Server[Any]):
         default_agent: str = DEFAULT_AGENT,
         transport: TransportKind = "memory",
         request_state: RequestStateSecurity | None = None,
-        approvals: ApprovalLedger | None = None,
+        approvals: ApprovalStore | None = None,
+        secret_fields: Callable[[], frozenset[str]] = frozenset,
+        public_url: str | None = None,
     ) -> None:
         super().__init__(
             NAME,
@@ -120,9 +124,14 @@ class BoxMCPServer(Server[Any]):
         self.transport: TransportKind = transport
         self.sessions = SessionTracker(gate.events, agent_of=self.agent_of, transport_of=self.transport_of)
         # Seals the approval fingerprint into request_state (input_required rounds), as MCPServer would;
-        # a deployment passes its own key and ledger (box_mcp.ledger), so approvals outlive this process.
+        # a deployment passes its own key and store (box_mcp.ledger), so approvals outlive this process.
         security = request_state or RequestStateSecurity.ephemeral(ttl=APPROVAL_TTL)
-        self.approvals: ApprovalLedger = approvals or MemoryApprovalLedger()
+        self.approvals = ApprovalFlow(
+            approvals or MemoryApprovalStore(),
+            gate.events,
+            secret_fields=secret_fields,
+            public_url=public_url,
+        )
         self.middleware.append(RequestStateBoundary(security, default_audience=NAME))
         self.middleware.extend([explain_bad_requests, self.sessions])
         self._listed = {name: mcp_tool(spec) for name, spec in gate.tools.items()}
@@ -161,8 +170,8 @@ class BoxMCPServer(Server[Any]):
         async def report(progress: float, total: float | None = None, message: str | None = None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
-        async def approve(call: Call, decision: Decision) -> bool:
-            return await ask_approval(ctx, params, call, decision, self.approvals)
+        async def approve(call: Call, decision: Decision) -> ApprovalGrant | None:
+            return await self.approvals.approve(ctx, params, call, decision, report)
 
         try:
             return await self.gate.call(
@@ -179,6 +188,8 @@ class BoxMCPServer(Server[Any]):
             return pending.result
         except ConnectRequired as needed:
             return connect_answer(ctx, params, needed)
+        except CapabilityRequired as needed:  # the gate recorded the refusal: a protocol error (-32021)
+            raise needed.error from None
 
     async def run_stdio(self) -> None:
         """Serve one client on this process's stdin/stdout until it closes them."""
@@ -281,15 +292,17 @@ def build_server(
     transport: TransportKind | None = None,
     events: Events | None = None,
     request_state: RequestStateSecurity | None = None,
-    approvals: ApprovalLedger | None = None,
+    approvals: ApprovalStore | None = None,
+    secret_fields: Callable[[], frozenset[str]] = frozenset,
 ) -> BoxMCPServer:
     """A gate over the selected tools and the server on it, from hooks the caller built: what
     `box_mcp.deployment` does for `box-mcp serve`, and what tests and embedders use directly.
 
     `box_client` is shorthand for `credentials=StaticCredentials(box_client)` (one token for every
     call). Hooks left out are the plain defaults: allow every call, filter nothing, record nothing.
-    `request_state` and `approvals`: the deployment's request-state key and ledger of used approvals
-    (left out: a key and a ledger of this process alone)."""
+    `request_state` and `approvals`: the deployment's request-state key and store of approval records
+    (left out: a key and a store of this process alone); `secret_fields`: the argument names the policy
+    masks (an approval record's arguments are redacted as the audit redacts them)."""
     if credentials is None:
         if box_client is None:
             raise TypeError("build_server needs credentials= (a CredentialsHook) or box_client=")
@@ -312,4 +325,6 @@ def build_server(
         transport=kind,
         request_state=request_state,
         approvals=approvals,
+        secret_fields=secret_fields,
+        public_url=settings.public_url,
     )

@@ -21,6 +21,7 @@ CLI = (
     "box_mcp.audit.cli",
     "box_mcp.broker.cli",
     "box_mcp.emulator.cli",
+    "box_mcp.approvals_cli",
 )
 ABOVE_GATE = ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.approvals", *CLI)
 RULES: list[tuple[str, tuple[str, ...]]] = [

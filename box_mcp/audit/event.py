@@ -33,6 +33,7 @@ Kind = Literal[
     "policy_reload",
     "broker",
     "sign_in",  # remote sign-in: consent, Box connected, code issued, refused, reconnect, sign-out
+    "approval",  # an approval record created, decided (approved, denied), used or expired
     "console",  # the web console: sign-ins (and refused ones), approval decisions, revoked sign-ins
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
 ]
@@ -255,6 +256,8 @@ def call_event(
         }
         if facts:
             detail["facts"] = facts
+        if call.approval is not None:  # the approval it ran on: which record, who approved
+            detail["approval"] = {"id": call.approval.id, "by": call.approval.by}
     if call.session is not None:
         fields.update((k, v) for k, v in call.session.fields().items() if v is not None)
     if decision is not None:

@@ -30,6 +30,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from box_mcp.approval_records import (
+    ApprovalRequest,
+    ApprovalStateError,
+    ApprovalStore,
+    Status,
+    audit_fields,
+)
 from box_mcp.console import auth
 from box_mcp.console.auth import FailureLimiter, Sealer, Session
 from box_mcp.console.data import (
@@ -49,16 +56,6 @@ PREFIX = "/console"
 HERE = Path(__file__).parent
 MAX_FORM_FIELDS = 20
 MAX_NOTE = 1000
-
-
-class ApprovalStoreLike(Protocol):
-    """What the console uses of box_mcp.approval_records.ApprovalStore (sync; called in a thread)."""
-
-    def get(self, approval_id: str) -> Any: ...
-
-    def list(self, *, status: Any = None, limit: int = 100) -> list[Any]: ...
-
-    def decide(self, approval_id: str, *, approve: bool, by: str, note: str) -> Any: ...
 
 
 @dataclass
@@ -95,7 +92,7 @@ class Console:
     audit: AuditSource
     events: Events | None = None
     secure: bool = True  # Secure cookies (off only for plain-http loopback)
-    approvals: ApprovalStoreLike | None = None
+    approvals: ApprovalStore | None = None
     identities: Identities | None = None
     box: BoxConsoleSignIn | None = None
     usage: Callable[[str], tuple[int, int] | None] | None = None
@@ -200,8 +197,7 @@ class Console:
         logins: set[str] = set()
         groups: set[str] = set()
         for rule in self.store.engine().policy.rules:
-            approval = getattr(rule, "approval", None)
-            for name in getattr(approval, "by", None) or ():
+            for name in rule.approval.by if rule.approval is not None else ():
                 text = str(name).strip().lower()
                 if text.startswith("group:"):
                     groups.add(text.removeprefix("group:"))
@@ -552,7 +548,7 @@ class Console:
 
     # -- approvals -----------------------------------------------------------------------------------
 
-    def may_decide(self, session: Session, approval: Any) -> bool:
+    def may_decide(self, session: Session, approval: ApprovalRequest) -> bool:
         """Console admins decide any request; a Box-signed-in person those whose approvers name their
         login, a Box group they are in, or (for `caller`) the request they made themselves."""
         if session.admin:
@@ -560,21 +556,17 @@ class Console:
         if session.kind != "box":
             return False
         login = (session.login or "").lower()
-        for name in getattr(approval, "approvers", ()) or ():
+        for name in approval.approvers:
             text = str(name).lower()
             if text == login and login:
                 return True
             if text.startswith("group:") and text.removeprefix("group:") in session.groups:
                 return True
-            if (
-                text == "caller"
-                and session.user_id
-                and session.user_id == getattr(approval, "person_id", None)
-            ):
+            if text == "caller" and session.user_id and session.user_id == approval.person_id:
                 return True
         return False
 
-    async def _approvals(self, status: str | None) -> list[Any]:
+    async def _approvals(self, status: Status | None) -> list[ApprovalRequest]:
         store = self.approvals
         if store is None:
             return []
@@ -625,7 +617,7 @@ class Console:
             may_decide=self.may_decide(session, approval) and approval.status == "pending",
         )
 
-    async def _approval(self, approval_id: str) -> Any:
+    async def _approval(self, approval_id: str) -> ApprovalRequest | None:
         store = self.approvals
         if store is None or len(approval_id) > 100:
             return None
@@ -664,17 +656,11 @@ class Console:
             decided = await anyio.to_thread.run_sync(
                 lambda: store.decide(approval_id, approve=decision == "approve", by=session.who, note=note)
             )
-        except BoxMCPError as exc:  # ApprovalStateError: already decided, used or expired
+        except ApprovalStateError as exc:  # already decided, used or expired
             return await self.approval_page(request, error=str(exc), status=409)
-        except ValueError as exc:
-            return await self.approval_page(request, error=str(exc), status=409)
-        await self._emit(
-            action="approved" if decision == "approve" else "denied",
-            approval_id=approval_id,
-            who=session.who,
-            note=note,
-            tool=getattr(decided, "tool", None),
-        )
+        if self.events is not None:  # the same `approval` record `box-mcp approvals` writes
+            action = "approved" if decision == "approve" else "denied"
+            await self.events.emit("approval", **audit_fields(action, decided))
         return RedirectResponse(f"{PREFIX}/approvals/{approval_id}", status_code=303)
 
     # -- agents, policy, identities ------------------------------------------------------------------

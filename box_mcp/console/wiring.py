@@ -25,11 +25,6 @@ def secure_cookies(base: str) -> bool:
     return not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
 
 
-def approval_store(deployment: Deployment) -> Any:
-    """The deployment's stored approval requests (box_mcp.approval_records), when it keeps them."""
-    return getattr(deployment, "approval_store", None)
-
-
 def console_for(deployment: Deployment, base: str) -> Console:
     settings = deployment.settings
     assert deployment.store is not None and deployment.console_secret is not None
@@ -84,7 +79,7 @@ def console_for(deployment: Deployment, base: str) -> Console:
         audit=audit,
         events=deployment.events,
         secure=secure_cookies(base),
-        approvals=approval_store(deployment),
+        approvals=deployment.approval_store,
         identities=identities,
         box=box,
         usage=usage,

@@ -330,7 +330,7 @@ class Engine:
                 a for a in bucket.approvals if self._forbid_hits(a, bucket.tool_rank, uses, ancestry, facts)
             ]
             if hits:
-                return reasons.needs_approval(req, hits)
+                return reasons.needs_approval(req, hits, self.policy.digest)
         return Decision("allow", tuple(granted), reasons.allowed(req, granted))
 
     @staticmethod

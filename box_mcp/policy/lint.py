@@ -155,4 +155,16 @@ def lint(engine: Engine) -> list[Finding]:
                     "(to switch an agent off, remove its permits instead)",
                 )
             )
+    for r in engine.rules.values():
+        spec = r.source.approval
+        if spec is not None and spec.hold > 0 and spec.by == ("caller",):
+            out.append(
+                Finding(
+                    "warning",
+                    r.source.origin,
+                    f"require_approval {r.id!r} holds calls for {spec.hold} s, but only the caller approves "
+                    "(asked at once, through the client): hold applies to other approvers; drop it or add "
+                    "one to approval.by",
+                )
+            )
     return out

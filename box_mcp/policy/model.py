@@ -233,6 +233,40 @@ class Conditions(_Strict):
         return all(v is None for v in self.__dict__.values())
 
 
+Approver = Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class ApprovalSpec(_Strict):
+    """A require_approval rule's `approval:` block: who approves, how long the call is held, expiry."""
+
+    by: Annotated[tuple[Approver, ...], BeforeValidator(_listify)] = ("caller",)
+    hold: int = Field(default=0, ge=0, le=120)
+    expires: int = Field(default=600, ge=60, le=86400)
+
+    @field_validator("by")
+    @classmethod
+    def _approvers(cls, by: tuple[str, ...]) -> tuple[str, ...]:
+        if not by:
+            raise ValueError(
+                "list at least one approver: caller, admin, a Box login, or 'group:<Box group id>'"
+            )
+        out = []
+        for who in by:
+            low = who.lower()
+            if low in ("caller", "admin"):
+                out.append(low)
+            elif low.startswith("group:") and re.fullmatch(r"\d{1,20}", low.removeprefix("group:")):
+                out.append(low)
+            elif re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", who):
+                out.append(low)
+            else:
+                raise ValueError(
+                    f"{who!r} is not an approver: write caller, admin, a Box login (an email address), "
+                    "or 'group:<Box group id>' (digits)"
+                )
+        return tuple(dict.fromkeys(out))
+
+
 def _item(value: Any) -> Any:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(file|folder|web_link)\s*[: ]\s*(\d{1,20})\s*", value)
@@ -265,7 +299,17 @@ class Rule(_Strict):
     unless: Conditions | None = None
     people: PeopleSelector | None = None  # the rule applies only to calls of these signed-in people
     clients: ClientSelector | None = None  # ... and only through these MCP clients
+    approval: ApprovalSpec | None = None  # require_approval only: who approves, hold, expiry
     origin: str = Field(default="", exclude=True)  # file:line, filled by the loader
+
+    @model_validator(mode="after")
+    def _approval_only_where_asked(self) -> Rule:
+        if self.approval is not None and self.effect != "require_approval":
+            raise ValueError(
+                f"approval: says who approves a call this rule holds, so it needs effect: require_approval "
+                f"(this rule is a {self.effect}); remove it or change the effect"
+            )
+        return self
 
 
 class AuditSettings(_Strict):
@@ -320,6 +364,9 @@ class Policy(_Strict):
     agents: dict[str, Agent]
     rules: tuple[Rule, ...]
     sources: tuple[str, ...] = ()
+    # sha256 of the policy as loaded (agents, rules, settings; not file names or lines): the version an
+    # approval record and the policy_load audit record name
+    digest: str = ""
     secret_fields: frozenset[str] = frozenset()  # audit: argument names masked in every record
     sign_in: SignIn = Field(default_factory=SignIn)  # which MCP clients may sign in (remote sign-in)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # who administers /console
@@ -432,7 +479,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         )
     if problems:
         raise PolicyError("\n".join(problems))
-    return Policy(
+    policy = Policy(
         default_agent=default_agent,
         agents=agents,
         rules=tuple(rules),
@@ -441,6 +488,19 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         sign_in=sign_in or SignIn(),
         console=console or ConsoleSettings(),
     )
+    return policy.model_copy(update={"digest": policy_digest(policy)})
+
+
+def policy_digest(policy: Policy) -> str:
+    """'sha256:' and the hex digest of the policy's content in a canonical JSON form: the same policy
+    in other files, or with other comments, has the same digest; any change to what it decides, another."""
+    import hashlib
+    import json
+
+    content = policy.model_dump(mode="json", exclude={"sources", "digest"})
+    content["secret_fields"] = sorted(content["secret_fields"])
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def load_policy(path: str | Path) -> Policy:

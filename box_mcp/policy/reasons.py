@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from box_mcp.access import ItemRef, ResourceUse
-from box_mcp.decision import Decision, Effect
+from box_mcp.decision import CALLER_APPROVES, ApprovalTerms, Decision, Effect
 from box_mcp.policy.conditions import first_failing
 
 if TYPE_CHECKING:
@@ -93,16 +93,33 @@ def forbidden(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
     )
 
 
-def needs_approval(req: DecisionRequest, hits: Sequence[CRule]) -> Decision:
+def needs_approval(req: DecisionRequest, hits: Sequence[CRule], version: str = "") -> Decision:
+    """The call waits for a person: the first rule's sentence; who may approve is what every rule that
+    holds it allows (an approver one rule does not name cannot let the call past that rule)."""
     a = hits[0]
     target = next((u for u in req.uses if u.access.rank >= a.rank), None)
     what = phrase(req, target) if target else req.tool
-    return _decision(
+    terms = approval_terms(hits)
+    return Decision(
         "approval_required",
-        [h.id for h in hits],
-        f"approval required: {what}; rule '{a.id}' requires a person to approve this for {req.agent}"
-        f"{_described(a)}. Approvals are not available on this server yet, so the call was not made.",
+        tuple(h.id for h in hits),
+        f"approval required: {what}; rule '{a.id}' requires a person to approve this for {req.agent} "
+        f"(approved by {terms.who()}){_described(a)}",
+        approval=terms,
+        policy_version=version,
     )
+
+
+def approval_terms(hits: Sequence[CRule]) -> ApprovalTerms:
+    """Who approves a call several rules hold: the approvers all of them name (an admin when they name
+    none in common: only an admin may overrule more than one rule's choice); the longest hold, the
+    shortest expiry."""
+    specs = [h.source.approval for h in hits]
+    sets = [spec.by if spec is not None else CALLER_APPROVES.by for spec in specs]
+    common = [b for b in sets[0] if all(b in s for s in sets[1:])]
+    holds = [spec.hold if spec is not None else CALLER_APPROVES.hold for spec in specs]
+    expires = [spec.expires if spec is not None else CALLER_APPROVES.expires for spec in specs]
+    return ApprovalTerms(tuple(common) or ("admin",), float(max(holds)), float(min(expires)))
 
 
 def uncovered(req: DecisionRequest, use: ResourceUse | None, permits: Sequence[CRule]) -> Decision:

@@ -51,7 +51,8 @@ class PolicyStore:
         self._signature = self._scan()
         self._engine = Engine(load_policy(self.path), self._tools)
         self._checked_at = clock()
-        self._event("policy_load", ok=True, rules=len(self._engine.policy.rules))
+        policy = self._engine.policy
+        self._event("policy_load", ok=True, rules=len(policy.rules), version=policy.digest)
 
     def agent_for_key(self, api_key: str) -> str | None:
         """The agent an inbound API key names under the current policy (HTTP's TokenVerifier asks this)."""
@@ -103,7 +104,9 @@ class PolicyStore:
             self._engine = engine
             self.last_error = None
             self.reloads += 1
-            self._event("policy_reload", ok=True, rules=len(engine.policy.rules))
+            self._event(
+                "policy_reload", ok=True, rules=len(engine.policy.rules), version=engine.policy.digest
+            )
             log.info("policy reloaded from %s (%d rules)", self.path, len(engine.policy.rules))
             return True
         finally:

@@ -247,6 +247,42 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX mcp_sessions_replica ON mcp_sessions (replica_id);
     """,
     ),
+    # Approval records (box_mcp.approval_records, box_mcp/state/approvals.py): who asked, the exact call,
+    # who may approve, the decision and the single use. The spent-id table of migration 4 stays, unread.
+    Migration(
+        6,
+        "approval records",
+        """
+        CREATE TABLE approval_requests (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'used', 'expired')),
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            agent TEXT NOT NULL,
+            person_id TEXT,
+            person_login TEXT,
+            client_id TEXT,
+            session_id TEXT,
+            tool TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            arguments JSONB NOT NULL,
+            resources JSONB NOT NULL,
+            policy_version TEXT NOT NULL,
+            rules JSONB NOT NULL,
+            reason TEXT NOT NULL,
+            approvers JSONB NOT NULL,
+            decided_by TEXT,
+            decided_at DOUBLE PRECISION,
+            decision_note TEXT,
+            used_at DOUBLE PRECISION,
+            call_id TEXT
+        );
+        CREATE INDEX approval_requests_fingerprint ON approval_requests (fingerprint, created_at);
+        CREATE INDEX approval_requests_created ON approval_requests (created_at);
+        CREATE INDEX approval_requests_live ON approval_requests (expires_at)
+            WHERE status IN ('pending', 'approved')
+    """,
+    ),
 )
 
 _TABLE = """

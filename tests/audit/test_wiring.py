@@ -167,7 +167,9 @@ async def test_policy_loads_and_reloads_are_recorded_and_a_broken_reload_keeps_t
         await events.flush()
     load, broken, fixed = records(tmp_path / "audit")
     assert load["kind"] == "policy_load"
+    version = load["detail"].pop("version")
     assert load["detail"] == {"file": str(policy), "ok": True, "rules": 1}
+    assert version.startswith("sha256:") and len(version) == 71
     assert broken["kind"] == "policy_reload" and broken["detail"]["ok"] is False
     assert broken["detail"]["kept_last_good"] is True and broken["detail"]["rules"] == 1
     assert broken["detail"]["error"]

@@ -182,9 +182,12 @@ async def test_two_replicas_on_one_database_share_approvals_and_rate_limits(
     assert verify.returncode == 0 and json.loads(verify.stdout)["status"] == "ok", (
         verify.stdout + verify.stderr
     )
-    calls = [json.loads(line)["outcome"] for line in query.stdout.splitlines()]  # one chain for both
+    found = [json.loads(line) for line in query.stdout.splitlines()]  # one chain for both
+    calls = [r["outcome"] for r in found if r["kind"] in ("call", "outcome")]
     assert [c["status"] for c in calls] == ["ok", "denied"]  # approved on B, then the replay on A
     assert "already used" in calls[1]["message"]
+    steps = [r["detail"]["action"] for r in found if r["kind"] == "approval"]
+    assert steps == ["created", "approved", "used"]  # asked on A; decided and used on B
     assert not (tmp_path / "a" / "request_state.key").exists()  # the key is the database's, not a file
 
 

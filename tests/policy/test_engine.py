@@ -170,7 +170,8 @@ rules:
     e = make_engine(base)
     d = ask(e, "a", "delete_file", use("file", "9", "write"), ancestry={"file:9": ("0",)})
     assert d.effect == "approval_required" and d.rule_ids == ("ask-first",)
-    assert "requires a person to approve" in d.reason and "not made" in d.reason
+    assert "requires a person to approve" in d.reason and "approved by the person at the client" in d.reason
+    assert "not available" not in d.reason and d.approval is not None and d.approval.by == ("caller",)
     e2 = make_engine(base + "  - {id: never, effect: forbid, agents: a, tools: [delete_file]}\n")
     d2 = ask(e2, "a", "delete_file", use("file", "9", "write"), ancestry={"file:9": ("0",)})
     assert d2.effect == "deny" and d2.rule_ids == ("never",)

@@ -147,7 +147,7 @@ async def test_invitees_named_by_user_id_meet_domain_conditions_by_their_login(
         "agents: {admin: {}}\nrules:\n"
         "  - {id: all, effect: permit, agents: admin, access: admin}\n"
         "  - {id: outside-needs-ok, effect: require_approval, agents: admin, tools: [create_collaboration],\n"
-        "     unless: {invitee_domains: [acme.example]}}\n"
+        "     unless: {invitee_domains: [acme.example]}, approval: {by: admin}}\n"
     )
     w = make_world(policy)
     admin = await connect(w, "admin")
@@ -163,7 +163,7 @@ async def test_invitees_named_by_user_id_meet_domain_conditions_by_their_login(
         role="viewer",
         user_id=users["appuser_hrsandbox"],
     )
-    assert "approval required" in text and "outside-needs-ok" in text
+    assert "approval required" in text and "outside-needs-ok" in text and "Waiting for approval" in text
     missing = await admin.err(
         "create_collaboration", item_type="folder", item_id=eng, role="viewer", user_id="1"
     )

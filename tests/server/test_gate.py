@@ -215,9 +215,22 @@ async def test_a_call_needing_approval_runs_only_when_the_person_approves(
 async def test_a_client_that_cannot_be_asked_gets_a_denial_not_a_hang(emu: Any, box: Any) -> None:
     rec = _NeedsApproval()
     before = len(emu.requests)
-    async with Client(_server(emu, box, rec)) as client:
+    async with Client(_server(emu, box, rec), mode="legacy") as client:
         result = await client.call_tool("delete_file", {"file_id": emu.file("Engineering/notes.txt")})
-    assert result.is_error and "approval" in result.content[0].text
+    assert result.is_error and "cannot show approval prompts" in result.content[0].text
+    assert len(emu.requests) == before
+
+
+async def test_a_2026_client_that_cannot_be_asked_gets_missing_capability(emu: Any, box: Any) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    rec = _NeedsApproval()
+    before = len(emu.requests)
+    async with Client(_server(emu, box, rec), mode="2026-07-28") as client:
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool("delete_file", {"file_id": emu.file("Engineering/notes.txt")})
+    assert raised.value.error.code == -32021 and "elicitation" in raised.value.error.message
+    assert raised.value.error.data == {"requiredCapabilities": {"elicitation": {"form": {}}}}
     assert len(emu.requests) == before
 
 
