@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.server.hostile_servers import http_server
+from tests.server.hostile_servers import ccg_env, http_server
 from tests.state_mode import database_records
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -156,3 +157,75 @@ async def test_an_admin_signs_in_filters_the_audit_and_opens_a_record(
         log = json.dumps(records).encode()
     assert b'"action":"signed_in"' in log.replace(b" ", b"") and b"sign_in_refused" in log
     assert ADMIN_KEY.encode() not in log and b"bmcp_wrong_key" not in log
+
+
+def _held_policy(tmp_path: Path, emulator: Any) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"console: {{admins: {{keys: {{ops: '{_digest(ADMIN_KEY)}'}}}}}}\n"
+        "agents:\n"
+        f"  docs-bot: {{description: Answers questions from the engineering docs, keys: ['{_digest(AGENT_KEY)}']}}\n"
+        "rules:\n"
+        "  - {id: docs-read, effect: permit, agents: [docs-bot], access: read}\n"
+        "  - {id: identity-needs-admin, effect: require_approval, agents: [docs-bot], tools: [who_am_i],\n"
+        "     description: an admin says yes first, approval: {by: [admin], hold: 60}}\n"
+    )
+    return path
+
+
+async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_completes(
+    emulator: Any, tmp_path: Path, browser: Any
+) -> None:
+    data = tmp_path / "data"
+    policy = _held_policy(tmp_path, emulator)
+    result: list[Any] = []
+    async with http_server(emulator, data, "--policy", str(policy), env=ccg_env(emulator)) as server:
+        base = server.url.removesuffix("/mcp")
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        await page.goto(base + "/console/approvals")
+        await page.fill("#key", ADMIN_KEY)
+        await page.click("text=Sign in with key")
+        await page.wait_for_url("**/console/approvals")
+        assert "Nothing is waiting" in await page.inner_text("main")
+
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {AGENT_KEY}"}) as http:
+            async with Client(streamable_http_client(server.url, http_client=http)) as client:
+
+                async def call() -> None:
+                    result.append(await client.call_tool("who_am_i", {}))
+
+                with anyio.fail_after(60):
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(call)
+                        # The page polls its JSON feed and reloads itself when a request arrives.
+                        await page.wait_for_selector("#pending-table", timeout=20_000)
+                        row = await page.inner_text("#pending-table")
+                        assert "docs-bot" in row and "who_am_i" in row and "identity-needs-admin" in row
+                        await _shot(page, "approvals")
+                        await page.click("#pending-table a.button")
+                        await page.wait_for_url("**/console/approvals/apr_*")
+                        await _shot(page, "approval")
+                        await page.click("#deny")  # a denial needs a reason: refused, nothing decided
+                        assert "Say why" in await page.inner_text("[role=alert]")
+                        await page.fill("#note", "checked with the docs team")
+                        await page.click("#approve")
+                        await page.wait_for_selector(".tag.st-approved, .tag.st-used")
+        [ran] = result
+        assert not ran.is_error, ran.content
+        await page.goto(base + "/console/approvals")
+        history = await page.inner_text("#history-table")
+        assert "admin-key:ops" in history and "checked with the docs team" in history
+        await page.goto(base + "/console/audit?kind=approval")
+        rows = await page.locator("#audit-table tbody tr").all_inner_texts()
+        assert any("approved" in r for r in rows), rows
+        await context.close()
+    records = database_records()
+    if records is None:
+        records = [json.loads(line) for p in sorted((data / "audit").glob("*.jsonl")) for line in p.read_text().splitlines() if line.strip()]
+    approved = [r for r in records if r["kind"] == "approval" and r["detail"]["action"] == "approved"]
+    assert approved and approved[0]["detail"]["by"] == "admin-key:ops"
+    assert approved[0]["detail"]["note"] == "checked with the docs team"
+    calls = [r for r in records if r["kind"] == "call" and r.get("tool") == "who_am_i" and (r.get("outcome") or {}).get("status") == "ok"]
+    assert calls and calls[-1]["detail"]["approval"]["by"] == "admin-key:ops"
