@@ -54,7 +54,6 @@ class RateLimiter:
                 writes.append(now)
             return None
 
-
     def usage(self, agent: str) -> tuple[int, int]:
         """(calls, writes) counted for `agent` in the last minute (what the console shows)."""
         now = self._clock()

@@ -464,7 +464,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
             if agent_name != "*" and agent_name not in agents:
                 problems.append(f"{rule.origin}: rule {rule.id!r} names unknown agent {agent_name!r}")
     agent_keys = {key: agent_name for agent_name, agent in agents.items() for key in agent.keys}
-    for key_name, digest in (console.admins.keys.items() if console is not None else ()):
+    for key_name, digest in console.admins.keys.items() if console is not None else ():
         if digest in agent_keys:
             problems.append(
                 f"console admin key {key_name!r} is also agent {agent_keys[digest]!r}'s API key: an agent "

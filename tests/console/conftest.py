@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ import httpx2
 import pytest
 from mcp.client import Client
 
+from box_mcp.approval_records import ApprovalRequest, new_approval_id
 from box_mcp.config import Settings
+from box_mcp.console.data import AuditFilters
 from box_mcp.deployment import Deployment, open_deployment
 
 ADMIN_KEY = "bmcp_console_admin_key_for_tests_0123456789"
@@ -31,9 +33,11 @@ def digest(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def policy_text(emulator: Any, *, admins: str | None = None) -> str:
+def policy_text(emulator: Any, *, admins: str | None = None, extra_rules: str = "") -> str:
     ada = emulator.user_id("ada")
-    admins = admins if admins is not None else f"keys: {{ops: '{digest(ADMIN_KEY)}'}}, people: [root@acme.example]"
+    admins = (
+        admins if admins is not None else f"keys: {{ops: '{digest(ADMIN_KEY)}'}}, people: [root@acme.example]"
+    )
     return (
         "version: 1\ndefault_agent: bot\n"
         f"console: {{admins: {{{admins}}}}}\n"
@@ -43,67 +47,35 @@ def policy_text(emulator: Any, *, admins: str | None = None) -> str:
         "rules:\n"
         "  - {id: bot-reads, effect: permit, agents: [bot], access: read, description: read anything}\n"
         "  - {id: no-whoami, effect: forbid, agents: [bot], tools: [who_am_i]}\n"
+        "  - {id: bot-deletes, effect: permit, agents: [bot], tools: [delete_file]}\n"
+        "  - {id: deletes-need-approval, effect: require_approval, agents: [bot], tools: [delete_file],\n"
+        "     approval: {by: [admin, pat@acme.example, 'group:777']}}\n" + extra_rules
     )
 
 
-@dataclass(frozen=True)
-class Approval:
-    """The fields of box_mcp.approval_records.ApprovalRequest (the interface the console reads)."""
-
-    id: str
-    status: str = "pending"
-    created_at: float = field(default_factory=time.time)
-    expires_at: float = field(default_factory=lambda: time.time() + 600)
-    agent: str = "bot"
-    person_id: str | None = None
-    person_login: str | None = None
-    client_id: str | None = None
-    session_id: str | None = None
-    tool: str = "delete_file"
-    fingerprint: str = "approval:" + "ab" * 32
-    arguments: dict[str, Any] = field(default_factory=lambda: {"file_id": "123"})
-    resources: tuple[str, ...] = ("write file:123",)
-    policy_version: str = "v1"
-    rules: tuple[str, ...] = ("deletes-need-approval",)
-    reason: str = "deleting a file needs approval"
-    approvers: tuple[str, ...] = ("admin",)
-    decided_by: str | None = None
-    decided_at: float | None = None
-    decision_note: str | None = None
-    used_at: float | None = None
-    call_id: str | None = None
-
-
-class ApprovalStateError(ValueError):
-    pass
-
-
-class MemoryApprovals:
-    """An in-memory store with the ApprovalStore interface's get / list / decide."""
-
-    def __init__(self, *requests: Approval) -> None:
-        self.requests = {r.id: r for r in requests}
-
-    def get(self, approval_id: str) -> Approval | None:
-        return self.requests.get(approval_id)
-
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[Approval]:
-        found = [r for r in self.requests.values() if status is None or r.status == status]
-        return sorted(found, key=lambda r: -r.created_at)[:limit]
-
-    def decide(self, approval_id: str, *, approve: bool, by: str, note: str) -> Approval:
-        current = self.requests[approval_id]
-        if current.status != "pending":
-            raise ApprovalStateError(f"approval {approval_id} is already {current.status}")
-        new = replace(
-            current,
-            status="approved" if approve else "denied",
-            decided_by=by,
-            decided_at=time.time(),
-            decision_note=note,
-        )
-        self.requests[approval_id] = new
-        return new
+def held(**fields: Any) -> ApprovalRequest:
+    """A pending approval request as the gate creates one (box_mcp.approvals), for the console to decide."""
+    now = time.time()
+    values: dict[str, Any] = {
+        "id": new_approval_id(),
+        "status": "pending",
+        "created_at": now,
+        "expires_at": now + 600,
+        "agent": "bot",
+        "person_id": None,
+        "person_login": None,
+        "client_id": None,
+        "session_id": None,
+        "tool": "delete_file",
+        "fingerprint": "approval:" + "ab" * 32,
+        "arguments": {"file_id": "123"},
+        "resources": ("write file:123",),
+        "policy_version": "sha256:" + "cd" * 32,
+        "rules": ("deletes-need-approval",),
+        "reason": "deleting a file needs approval",
+        "approvers": ("admin",),
+    }
+    return ApprovalRequest(**(values | fields))
 
 
 @dataclass
@@ -111,6 +83,23 @@ class Console:
     deployment: Deployment
     http: httpx2.AsyncClient
     policy: Path
+    app: Any
+
+    @property
+    def approvals(self) -> Any:
+        store = self.deployment.approval_store
+        assert store is not None
+        return store
+
+    async def records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The deployment's audit records (after the events posted so far are written)."""
+        assert self.deployment.events is not None
+        await self.deployment.events.flush()
+        from box_mcp.console.wiring import console_for
+
+        source = console_for(self.deployment, BASE).audit
+        found = source.page(AuditFilters(kind=kind), size=500).records
+        return list(reversed(found))
 
     async def sign_in(self, key: str = ADMIN_KEY) -> httpx2.Response:
         page = await self.http.get("/console/signin")
@@ -131,9 +120,7 @@ def clear_box_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_console(
-    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Any]:
+def make_console(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     clear_box_env(monkeypatch)
     monkeypatch.delenv("BOX_MCP_POLICY", raising=False)
     ccg = emulator.credentials["ccg"]
@@ -143,7 +130,7 @@ def make_console(
 
     @asynccontextmanager
     async def make(
-        *, approvals: Any = None, admins: str | None = None, calls: bool = True, env: dict[str, str] | None = None
+        *, admins: str | None = None, calls: bool = True, env: dict[str, str] | None = None
     ) -> AsyncIterator[Console]:
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
@@ -156,10 +143,9 @@ def make_console(
                     readme = emulator.credentials["files"]["Engineering/README.md"]
                     await client.call_tool("get_file_details", {"file_id": readme})
                     await client.call_tool("who_am_i", {})
-            deployment.approval_store = approvals  # type: ignore[attr-defined]
             app = deployment.http_app(port=8000)
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
-                yield Console(deployment, http, policy)
+                yield Console(deployment, http, policy, app)
 
     return make

@@ -43,7 +43,8 @@ def _policy(tmp_path: Path, emulator: Any) -> Path:
         f"console: {{admins: {{keys: {{ops: '{_digest(ADMIN_KEY)}'}}}}}}\n"
         "agents:\n"
         f"  docs-bot: {{description: Answers questions from the engineering docs,"
-        f" keys: ['{_digest(AGENT_KEY)}'], acts_as: {{as_user: '{ada}'}}, limits: {{calls_per_minute: 60}}}}\n"
+        f" keys: ['{_digest(AGENT_KEY)}'], acts_as: {{as_user: '{ada}'}},"
+        " limits: {calls_per_minute: 60}}\n"
         "rules:\n"
         "  - {id: docs-read, effect: permit, agents: [docs-bot], access: read,"
         " description: read what Ada can read}\n"
@@ -57,7 +58,9 @@ def _policy(tmp_path: Path, emulator: Any) -> Path:
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    assert CHROMIUM.exists(), "Debian's Chromium is missing: run `make test` (it installs it) or apt-get install chromium"
+    assert CHROMIUM.exists(), (  # noqa: ASYNC240 - one stat before the browser starts
+        "Debian's Chromium is missing: run `make test` (it installs it) or apt-get install chromium"
+    )
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
@@ -165,7 +168,8 @@ def _held_policy(tmp_path: Path, emulator: Any) -> Path:
         "version: 1\n"
         f"console: {{admins: {{keys: {{ops: '{_digest(ADMIN_KEY)}'}}}}}}\n"
         "agents:\n"
-        f"  docs-bot: {{description: Answers questions from the engineering docs, keys: ['{_digest(AGENT_KEY)}']}}\n"
+        f"  docs-bot: {{description: Answers questions from the engineering docs,"
+        f" keys: ['{_digest(AGENT_KEY)}']}}\n"
         "rules:\n"
         "  - {id: docs-read, effect: permit, agents: [docs-bot], access: read}\n"
         "  - {id: identity-needs-admin, effect: require_approval, agents: [docs-bot], tools: [who_am_i],\n"
@@ -223,9 +227,20 @@ async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_complet
         await context.close()
     records = database_records()
     if records is None:
-        records = [json.loads(line) for p in sorted((data / "audit").glob("*.jsonl")) for line in p.read_text().splitlines() if line.strip()]
+        records = [
+            json.loads(line)
+            for p in sorted((data / "audit").glob("*.jsonl"))
+            for line in p.read_text().splitlines()
+            if line.strip()
+        ]
     approved = [r for r in records if r["kind"] == "approval" and r["detail"]["action"] == "approved"]
     assert approved and approved[0]["detail"]["by"] == "admin-key:ops"
     assert approved[0]["detail"]["note"] == "checked with the docs team"
-    calls = [r for r in records if r["kind"] == "call" and r.get("tool") == "who_am_i" and (r.get("outcome") or {}).get("status") == "ok"]
+    calls = [
+        r
+        for r in records
+        if r["kind"] == "call"
+        and r.get("tool") == "who_am_i"
+        and (r.get("outcome") or {}).get("status") == "ok"
+    ]
     assert calls and calls[-1]["detail"]["approval"]["by"] == "admin-key:ops"
