@@ -3,6 +3,7 @@ remote sign-in store and Box OAuth app. Kept apart from app.py so the pages can 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -72,7 +73,14 @@ def console_for(deployment: Deployment, base: str) -> Console:
     if box is not None:
         box.redirect_uri = base.rstrip("/") + "/console/signin/box/callback"
     limiter = deployment.limiter
-    usage = limiter.usage if isinstance(limiter, RateLimiter) else None
+    usage: Callable[[str], tuple[int, int] | None] | None = None
+    if isinstance(limiter, RateLimiter):
+        usage = limiter.usage
+    elif settings.database_url is not None:  # the budget every replica shares
+        from box_mcp.state.limits import recent_usage
+
+        url = settings.database_url
+        usage = lambda agent: recent_usage(url, agent)  # noqa: E731
     return Console(
         store=deployment.store,
         secret=deployment.console_secret,
