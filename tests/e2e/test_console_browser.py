@@ -91,6 +91,7 @@ async def test_an_admin_signs_in_filters_the_audit_and_opens_a_record(
         await _agent_calls(server.url, emulator)
         base = server.url.removesuffix("/mcp")
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(60_000)  # a loaded CI machine: each step waits up to a minute
         page = await context.new_page()
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -173,7 +174,7 @@ def _held_policy(tmp_path: Path, emulator: Any) -> Path:
         "rules:\n"
         "  - {id: docs-read, effect: permit, agents: [docs-bot], access: read}\n"
         "  - {id: identity-needs-admin, effect: require_approval, agents: [docs-bot], tools: [who_am_i],\n"
-        "     description: an admin says yes first, approval: {by: [admin], hold: 60}}\n"
+        "     description: an admin says yes first, approval: {by: [admin], hold: 120}}\n"
     )
     return path
 
@@ -187,6 +188,7 @@ async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_complet
     async with http_server(emulator, data, "--policy", str(policy), env=ccg_env(emulator)) as server:
         base = server.url.removesuffix("/mcp")
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(60_000)  # a loaded CI machine: each step waits up to a minute
         page = await context.new_page()
         await page.goto(base + "/console/approvals")
         await page.fill("#key", ADMIN_KEY)
@@ -200,11 +202,11 @@ async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_complet
                 async def call() -> None:
                     result.append(await client.call_tool("who_am_i", {}))
 
-                with anyio.fail_after(60):
+                with anyio.fail_after(150):
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(call)
                         # The page polls its JSON feed and reloads itself when a request arrives.
-                        await page.wait_for_selector("#pending-table", timeout=20_000)
+                        await page.wait_for_selector("#pending-table", timeout=60_000)
                         row = await page.inner_text("#pending-table")
                         assert "docs-bot" in row and "who_am_i" in row and "identity-needs-admin" in row
                         await _shot(page, "approvals")
