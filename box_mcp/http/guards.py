@@ -134,7 +134,7 @@ class HostOriginGuard:
                 )(scope, receive, send)
                 return
             origin = _header(scope, b"origin")
-            if origin == "null" and str(scope.get("path", "")).startswith(self.null_origin or ("\0",)):
+            if origin == "null" and str(scope.get("path", "")).startswith(self.null_origin):
                 site = _header(scope, b"sec-fetch-site")
                 if site in (None, "same-origin"):
                     origin = None
