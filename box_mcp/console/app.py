@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import anyio
+import httpx2
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -399,7 +400,7 @@ class Console:
         client = self._client(request)
         try:
             account = await self.box.finish(code, str(flow.get("verifier", "")))
-        except (BoxMCPError, ValueError) as exc:
+        except (BoxMCPError, ValueError, httpx2.HTTPError) as exc:
             log.warning("console Box sign-in failed: %s", type(exc).__name__)
             return self.render(
                 request,

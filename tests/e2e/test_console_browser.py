@@ -196,7 +196,11 @@ async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_complet
         await page.wait_for_url("**/console/approvals")
         assert "Nothing is waiting" in await page.inner_text("main")
 
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {AGENT_KEY}"}) as http:
+        # The held call's answer comes when it is decided: the client waits as long as the hold.
+        timeout = httpx2.Timeout(150.0, connect=10.0)
+        async with httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {AGENT_KEY}"}, timeout=timeout
+        ) as http:
             async with Client(streamable_http_client(server.url, http_client=http)) as client:
 
                 async def call() -> None:
