@@ -86,7 +86,8 @@ def console_for(deployment: Deployment, base: str) -> Console:
         secret=deployment.console_secret,
         audit=audit,
         events=deployment.events,
-        secure=secure_cookies(base),
+        # Bound to every address (a container) without --public-url: the browser's URL is unknown, so Secure.
+        secure=secure_cookies(base) if settings.loopback or settings.public_url is not None else True,
         approvals=deployment.approval_store,
         identities=identities,
         box=box,
