@@ -346,5 +346,13 @@ async def test_agents_policy_and_identities_pages(make_console: Any, emulator: A
         )
         assert revoked.status_code == 200 and "Revoked user:legal at Box" in revoked.text
         assert vault.get("user:legal") is None
+        vault.put(
+            GrantRecord(key="user:stale", kind="user_grant", refresh_token="R", client_id="another-app"),
+            expect_generation=None,
+        )
+        refused = await c.http.post(
+            "/console/identities/revoke", data={"csrf": csrf_of(listed), "grant": "user:stale"}
+        )
+        assert "Not revoked: Box refused" in refused.text and vault.get("user:stale") is not None
         actions = [r["detail"]["action"] for r in await c.records("console")]
         assert actions[-1] == "revoked"
