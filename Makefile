@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test coverage lint bench clean
+.PHONY: demo test coverage lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
+
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) (the console's browser tests use it)"; exit 1; }
+	@DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+browser: $(CHROMIUM)
 
 demo: $(STAMP)
 	$(BIN)/box-mcp demo
@@ -25,7 +33,7 @@ demo: $(STAMP)
 # STATE=postgresql runs the same suite with every deployment on PostgreSQL (tests/state_mode.py).
 PYTEST_WORKERS ?= auto
 STATE ?= sqlite
-test: $(STAMP)
+test: $(STAMP) browser
 	BOX_MCP_TEST_STATE=$(STATE) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The test run with branch coverage that fails under the floor (today's level, rounded down; only raise it).

@@ -34,10 +34,11 @@ from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.http.remote import RemoteSignIn
+from box_mcp.http.signin import BoxSignIn
 from box_mcp.identity import Person
 from box_mcp.ledger import open_approval_state
 from box_mcp.policy.hooks import PolicyHooks
-from box_mcp.policy.limits import Limiter
+from box_mcp.policy.limits import Limiter, RateLimiter
 from box_mcp.policy.locate import Locator
 from box_mcp.policy.model import AsUser, Policy, UserGrant
 from box_mcp.policy.reference_tools import tools_for_policy
@@ -51,6 +52,7 @@ SINK_DRAIN = 3.0  # seconds a closing deployment spends sending the records its 
 
 if TYPE_CHECKING:
     from mcp.server.request_state import RequestStateSecurity
+    from starlette.routing import BaseRoute
     from starlette.types import ASGIApp
 
     from box_mcp.http.oauth import RemoteURLs
@@ -69,6 +71,11 @@ class Deployment:
     verifier: APIKeyVerifier | None = field(default=None, repr=False)
     remote: RemoteSignIn | None = field(default=None, repr=False)  # remote sign-in (OAuth) when on
     telemetry: Telemetry = field(default=NULL, repr=False)
+    events: Events | None = field(default=None, repr=False)
+    console_secret: bytes | None = field(default=None, repr=False)  # the request-state key: /console on
+    console_box: BoxSignIn | None = field(default=None, repr=False)  # Box sign-in to the console
+    limiter: Limiter | None = field(default=None, repr=False)
+    approval_store: ApprovalStore | None = field(default=None, repr=False)  # the console decides these
 
     @property
     def policy(self) -> Policy | None:
@@ -93,6 +100,7 @@ class Deployment:
                 verifier=self.verifier,
                 allowed_hosts=s.allowed_hosts,
                 replicas=replicas,
+                extra_routes=self.console_routes(s.base_url(bound)),
             )
         from box_mcp.http.oauth import RemoteURLs
 
@@ -108,9 +116,17 @@ class Deployment:
             verifier=verifier,
             allowed_hosts=(*s.allowed_hosts, *extra_hosts),
             remote=urls,
-            extra_routes=routes,
+            extra_routes=[*routes, *self.console_routes(urls.base)],
             replicas=replicas,
         )
+
+    def console_routes(self, base: str) -> list[BaseRoute]:
+        """The web console's routes (box_mcp.console) when the deployment has a policy; else none."""
+        if self.store is None or self.console_secret is None:
+            return []
+        from box_mcp.console.wiring import console_for
+
+        return console_for(self, base).routes()
 
     @property
     def remote_urls(self) -> RemoteURLs | None:
@@ -264,6 +280,7 @@ class _Shared:
     limiter: Limiter | None
     request_state: RequestStateSecurity
     approvals: ApprovalStore
+    key: bytes = field(repr=False, default=b"")
 
 
 async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
@@ -278,7 +295,7 @@ async def _shared_state(settings: Settings, stack: AsyncExitStack) -> _Shared:
         pg_limiter = await PostgresRateLimiter.open(settings.database_url)
         stack.push_async_callback(pg_limiter.aclose)
         limiter = pg_limiter
-    return _Shared(limiter, request_state_security(approvals.key), approvals.store)
+    return _Shared(limiter, request_state_security(approvals.key), approvals.store, approvals.key)
 
 
 @asynccontextmanager
@@ -309,8 +326,9 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
 
         policy: PolicyHooks | None = None
         shared = await _shared_state(settings, stack) if store is not None else None
+        limiter: Limiter | None = None
         if store is not None:  # where items sit is looked up as each agent's own identity sees them
-            limiter = shared.limiter if shared is not None else None
+            limiter = (shared.limiter if shared is not None else None) or RateLimiter()
             policy = PolicyHooks(store, locator=Locator(credentials.lookup_client), limiter=limiter)
             policy.locator.telemetry = telemetry
 
@@ -347,7 +365,25 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and store.person_agents() and transport == "http":
             # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
             remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
-        yield Deployment(settings, server, broker, audit, store, verifier, remote, telemetry)
+        console_box = None
+        if store is not None and transport == "http" and broker.settings.oauth_client is not None:
+            console_box = BoxSignIn(broker, redirect_uri="")  # its callback URL is set with the HTTP app
+            stack.push_async_callback(console_box.aclose)
+        yield Deployment(
+            settings,
+            server,
+            broker,
+            audit,
+            store,
+            verifier,
+            remote,
+            telemetry,
+            events=events,
+            console_secret=shared.key if shared is not None else None,
+            console_box=console_box,
+            limiter=limiter,
+            approval_store=shared.approvals if shared is not None else None,
+        )
 
 
 __all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]

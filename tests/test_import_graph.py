@@ -29,7 +29,9 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.deployment", CLI),
     # sandbox: a library the CLI and a console call; it works below the server (broker, box, policy files)
     ("box_mcp.sandbox", ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.gate", *CLI)),
-    ("box_mcp.http", ("box_mcp.deployment", *CLI)),
+    ("box_mcp.http", ("box_mcp.deployment", "box_mcp.console", *CLI)),
+    # the web console reads the policy, audit, vault and approval stores; the deployment mounts it
+    ("box_mcp.console", ("box_mcp.deployment", "box_mcp.server", "box_mcp.gate", *CLI)),
     ("box_mcp.server", ("box_mcp.deployment", "box_mcp.http", *CLI)),
     ("box_mcp.gate", ABOVE_GATE),
     ("box_mcp.seams", ("box_mcp.gate", "box_mcp.policy", "box_mcp.broker", "box_mcp.audit", *ABOVE_GATE)),

@@ -34,6 +34,7 @@ Kind = Literal[
     "broker",
     "sign_in",  # remote sign-in: consent, Box connected, code issued, refused, reconnect, sign-out
     "approval",  # an approval record created, decided (approved, denied), used or expired
+    "console",  # the web console: sign-ins (and refused ones), approval decisions, revoked sign-ins
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
 ]
 CallKind = Literal["call", "intent", "outcome"]

@@ -196,6 +196,8 @@ def filter_clauses(
     denied: bool | None = None,
     kind: str | None = None,
     after_seq: int | None = None,
+    before_seq: int | None = None,
+    record_id: str | None = None,
     mark: str = "?",
     items_table: str = "items",
 ) -> tuple[list[str], list[Any]]:
@@ -224,6 +226,12 @@ def filter_clauses(
     if after_seq is not None:
         where.append(f"seq > {mark}")
         params.append(after_seq)
+    if before_seq is not None:
+        where.append(f"seq < {mark}")
+        params.append(before_seq)
+    if record_id is not None:
+        where.append(f"id = {mark}")
+        params.append(record_id)
     return where, params
 
 

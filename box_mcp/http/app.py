@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # psycopg is imported only by a deployment that has a databas
     from box_mcp.state.sessions import SessionRegistry
 
 MCP_PATH = "/mcp"
+CONSOLE_PATH = "/console"  # the web console (box_mcp.console), mounted by the deployment: guarded alike
 MAX_BODY = MAX_BODY_BYTES
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
@@ -140,5 +141,6 @@ def create_http_app(
         ExplainNotAcceptable(guarded),
         hosts=security.allowed_hosts,
         origins=security.allowed_origins,
-        path=MCP_PATH,
+        path=(MCP_PATH, CONSOLE_PATH),
+        null_origin=(CONSOLE_PATH,),
     )

@@ -104,11 +104,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 class HostOriginGuard:
     """Answers 421 to a Host and 403 to an Origin the allow-lists do not name exactly (DNS-rebinding
-    defence), on the paths starting with `path`."""
+    defence), on the paths starting with `path` (or any of `path` when it is a tuple)."""
 
-    def __init__(self, app: ASGIApp, *, hosts: Sequence[str], origins: Sequence[str], path: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hosts: Sequence[str],
+        origins: Sequence[str],
+        path: str | tuple[str, ...],
+        null_origin: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.path = path
+        # Pages served with `Referrer-Policy: no-referrer` make the browser send `Origin: null` on their
+        # own form POSTs; on these paths such a request passes when the browser also says it comes from
+        # this very origin (Sec-Fetch-Site: same-origin, which no page can forge) or says nothing.
+        self.null_origin = null_origin
         self.hosts = compile_patterns(hosts, origins=False)
         self.origins = compile_patterns(origins, origins=True)
 
@@ -121,7 +133,12 @@ class HostOriginGuard:
                     status_code=421,
                 )(scope, receive, send)
                 return
-            if not origin_allowed(self.origins, _header(scope, b"origin")):
+            origin = _header(scope, b"origin")
+            if origin == "null" and str(scope.get("path", "")).startswith(self.null_origin):
+                site = _header(scope, b"sec-fetch-site")
+                if site in (None, "same-origin"):
+                    origin = None
+            if not origin_allowed(self.origins, origin):
                 await PlainTextResponse(
                     "Invalid Origin header: requests from web pages are accepted only from this server's "
                     "own origins.",

@@ -122,7 +122,12 @@ def register(subparsers: Any) -> None:
     new_key = sub.add_parser(
         "new-key", help="mint an API key for an agent (printed once; store only its hash)"
     )
-    new_key.add_argument("agent")
+    new_key.add_argument("agent", help="the agent (or, with --console, the admin key's name)")
+    new_key.add_argument(
+        "--console",
+        action="store_true",
+        help="mint a web console admin key instead (goes under console.admins.keys)",
+    )
     new_key.set_defaults(func=cmd_new_key)
 
 
@@ -366,6 +371,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_new_key(args: argparse.Namespace) -> int:
     key, digest = mint_key()
+    if getattr(args, "console", False):
+        print(f"Console admin key {args.agent} (shown once; sign in to /console with it, do not store it):")
+        print(f"  {key}")
+        print("Add this line under console.admins.keys in your policy file:")
+        print(f'  {args.agent}: "{digest}"')
+        return 0
     print(f"API key for {args.agent} (shown once; give it to the agent, do not store it):")
     print(f"  {key}")
     print(f"Add this line under agents.{args.agent}.keys in your policy file:")

@@ -63,6 +63,12 @@ class RateLimiter:
                 ai.append(now)
             return None
 
+    def usage(self, agent: str) -> tuple[int, int]:
+        """(calls, writes) counted for `agent` in the last minute (what the console shows)."""
+        now = self._clock()
+        with self._lock:
+            return len(_window(self._calls, agent, now)), len(_window(self._writes, agent, now))
+
 
 def _window(store: dict[str, deque[float]], agent: str, now: float) -> deque[float]:
     q = store.setdefault(agent, deque())

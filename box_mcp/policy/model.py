@@ -360,6 +360,34 @@ class AuditSettings(_Strict):
     secret_fields: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
 
 
+class ConsoleAdmins(_Strict):
+    """Who may sign in to the web console (/console) as an administrator: named admin keys (for headless
+    set-ups; `box-mcp policy new-key NAME --console` mints one) and Box logins (Box sign-in)."""
+
+    keys: dict[Annotated[str, Field(pattern=_ID)], KeyHash] = Field(default_factory=dict)
+    people: Annotated[tuple[Text, ...], BeforeValidator(_listify)] = ()
+
+    @field_validator("keys")
+    @classmethod
+    def _lower_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        return {name: digest.lower() for name, digest in keys.items()}
+
+    @field_validator("people")
+    @classmethod
+    def _logins(cls, logins: tuple[str, ...]) -> tuple[str, ...]:
+        for login in logins:
+            if "@" not in login:
+                raise ValueError(f"{login!r} is not a Box login (an email address)")
+        return tuple(login.lower() for login in logins)
+
+
+class ConsoleSettings(_Strict):
+    """The web console's section of the policy:
+    `console: {admins: {keys: {NAME: "sha256:..."}, people: [login, ...]}}`."""
+
+    admins: ConsoleAdmins = Field(default_factory=ConsoleAdmins)
+
+
 class PolicyFile(_Strict):
     version: Literal[1] = 1
     default_agent: str | None = None
@@ -377,6 +405,8 @@ class PolicyFile(_Strict):
     def _internal(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
         return domain_list(domains) or ()
 
+    console: ConsoleSettings | None = None
+
 
 class Policy(_Strict):
     """Every agent and rule from all files, checked for cross references."""
@@ -391,6 +421,7 @@ class Policy(_Strict):
     secret_fields: frozenset[str] = frozenset()  # audit: argument names masked in every record
     sign_in: SignIn = Field(default_factory=SignIn)  # which MCP clients may sign in (remote sign-in)
     internal_domains: tuple[str, ...] = ()  # for externally_shared (see PolicyFile)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # who administers /console
 
     def person_agents(self) -> list[str]:
         """The `acts_as: person` agents, in declaration order (the order people are matched in)."""
@@ -453,6 +484,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
     secret_fields: set[str] = set()
     sign_in: SignIn | None = None
     internal: tuple[str, ...] | None = None
+    console: ConsoleSettings | None = None
     problems: list[str] = []
     for pf, name in zip(files, names, strict=True):
         secret_fields.update(pf.audit.secret_fields)  # a union: a file can only add secrecy
@@ -464,6 +496,10 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
             if sign_in is not None and sign_in != pf.sign_in:
                 problems.append(f"{name}: sign_in is set differently in two files; set it in one")
             sign_in = pf.sign_in
+        if pf.console is not None:
+            if console is not None and console != pf.console:
+                problems.append(f"{name}: console is set differently in two files; set it in one")
+            console = pf.console
         for agent_name, agent in pf.agents.items():
             if agent_name in agents:
                 problems.append(
@@ -484,6 +520,13 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         for agent_name in rule.agents:
             if agent_name != "*" and agent_name not in agents:
                 problems.append(f"{rule.origin}: rule {rule.id!r} names unknown agent {agent_name!r}")
+    agent_keys = {key: agent_name for agent_name, agent in agents.items() for key in agent.keys}
+    for key_name, digest in console.admins.keys.items() if console is not None else ():
+        if digest in agent_keys:
+            problems.append(
+                f"console admin key {key_name!r} is also agent {agent_keys[digest]!r}'s API key: an agent "
+                "must not be able to sign in to the console; mint the admin its own key"
+            )
     if default_agent is not None and default_agent not in agents:
         problems.append(f"default_agent {default_agent!r} is not a declared agent")
     elif default_agent is not None and agents[default_agent].for_people:
@@ -501,6 +544,7 @@ def merge(files: list[PolicyFile], names: list[str]) -> Policy:
         secret_fields=frozenset(secret_fields),
         sign_in=sign_in or SignIn(),
         internal_domains=internal or (),
+        console=console or ConsoleSettings(),
     )
     return policy.model_copy(update={"digest": policy_digest(policy)})
 

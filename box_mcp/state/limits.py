@@ -119,3 +119,24 @@ class PostgresRateLimiter:
 
 def _seconds(value: object) -> float | None:
     return None if value is None else float(cast(float, value))
+
+
+def recent_usage(url: SecretStr, agent: str) -> tuple[int, int] | None:
+    """(calls, writes) the shared budget counted for `agent` in the last window (what the console
+    shows); None when the database cannot be read. The rows older than the window may linger until the
+    agent's next call: they are not counted."""
+    try:
+        conn = connect(url)
+    except DatabaseError:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE counts_call), count(*) FILTER (WHERE counts_write) "
+            "FROM rate_limit_events WHERE agent = %s AND at > extract(epoch FROM clock_timestamp()) - %s",
+            (agent, WINDOW),
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    finally:
+        conn.close()
+    return (int(cast(int, row[0])), int(cast(int, row[1]))) if row is not None else None
