@@ -190,12 +190,16 @@ async def measure(
         ops = (direct, call_echo, call_box_mcp, call_traced)
         for op in ops:
             await timed(warm, op)
-        # Interleaved, one call of each per round: load from other processes hits all four alike.
+        # Interleaved, one call of each per round: load from other processes hits all four alike. The two
+        # box-mcp servers swap places every round: whichever runs right after the other meets its trailing
+        # work (a box-mcp call's last writes, the emulator's), which made the second 3-4% slower even with
+        # telemetry off in both (an A/A run, 2026-12-03).
         samples: tuple[list[float], ...] = ([], [], [], [])
         stop_at = time.monotonic() + TIME_BUDGET
-        for _ in range(args.calls):
-            for op, into in zip(ops, samples, strict=True):
-                into.extend(await timed(1, op))
+        for round_no in range(args.calls):
+            order = (0, 1, 2, 3) if round_no % 2 == 0 else (0, 1, 3, 2)
+            for index in order:
+                samples[index].extend(await timed(1, ops[index]))
             if time.monotonic() > stop_at:
                 break
         direct_ms, echo_ms, ours_ms, traced_ms = samples
