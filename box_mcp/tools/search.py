@@ -221,8 +221,11 @@ async def search_files_metadata(ctx: ToolContext, args: SearchMetadataInput) -> 
     field_names = ["type", "id", "name", "size", "modified_at", "parent", "path_collection"]
     field_names += [f"{wanted}.{k}" for k in (args.fields or keys)] or [wanted]
     hits: list[MetadataHit] = []
+    seen: set[str] = set()  # ancestors may nest: a hit under two of them is shown once
     next_cursor = None
-    while index < len(roots) and len(hits) < args.limit:  # bounded: one page per root at most
+    for _ in range(2 * len(roots) + 8):  # bounded even if Box answered short pages with a marker
+        if index >= len(roots) or len(hits) >= args.limit:
+            break
         body = base | {
             "ancestor_folder_id": roots[index],
             "fields": field_names,
@@ -232,8 +235,9 @@ async def search_files_metadata(ctx: ToolContext, args: SearchMetadataInput) -> 
             body["marker"] = marker
         raw = await ctx.box.post("/metadata_queries/execute_read", json=body)
         for entry in raw.get("entries") or ():
-            if not isinstance(entry, dict) or entry.get("id") is None:
+            if not isinstance(entry, dict) or entry.get("id") is None or str(entry["id"]) in seen:
                 continue
+            seen.add(str(entry["id"]))
             values = ((entry.get("metadata") or {}).get(scope) or {}).get(args.template_key) or {}
             shown = {k: v for k, v in values.items() if isinstance(k, str) and not k.startswith("$")}
             if args.fields:
@@ -243,8 +247,6 @@ async def search_files_metadata(ctx: ToolContext, args: SearchMetadataInput) -> 
         marker = raw.get("next_marker") or None
         if marker is None:
             index, marker = index + 1, None
-        if len(hits) >= args.limit:
-            break
     if index < len(roots):
         next_cursor = _cursor(index, marker)
     return MetadataResults(template=source, entries=hits, next_cursor=next_cursor)

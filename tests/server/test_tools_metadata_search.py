@@ -63,3 +63,11 @@ async def test_a_param_without_a_value_or_a_bad_query_says_what_to_fix(tools, em
     assert "404" in unknown
     cursor = await tools.err("search_files_metadata", template_key="contract", cursor="not-a-cursor")
     assert "cursor is not a next_cursor" in cursor
+
+
+async def test_nested_ancestor_folders_show_each_hit_once(tools, emu) -> None:
+    found = await tools.ok(
+        "search_files_metadata", template_key="contract", ancestor_folder_ids=[emu.folder("Contracts"), "0"]
+    )
+    names = [e["name"] for e in found["entries"]]
+    assert sorted(names) == ["MSA-Globex.pdf", "NDA-Initech.pdf"]  # under Contracts and under All Files
