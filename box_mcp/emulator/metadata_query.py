@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import BoxError
+from .errors import BoxError, bad_request
 
 # tokens: words, :params, operators, parentheses, commas
 _TOKEN = re.compile(r"\s*(?:(<>|<=|>=|=|<|>)|(:[A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][-A-Za-z0-9_]*)|([(),]))")
@@ -35,7 +35,7 @@ Predicate = Callable[[dict[str, Any]], Value]
 
 
 def _bad(message: str) -> BoxError:
-    return BoxError(400, "bad_request", f"Invalid metadata query: {message}")
+    return bad_request(f"Invalid metadata query: {message}")
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,14 @@ class _Parser:
         while self.at("kw", "OR"):
             self.pos += 1
             terms.append(self.term())
-        return terms[0] if len(terms) == 1 else _any(terms)
+        return terms[0] if len(terms) == 1 else _combine(terms, True)
 
     def term(self) -> Predicate:
         factors = [self.factor()]
         while self.at("kw", "AND"):
             self.pos += 1
             factors.append(self.factor())
-        return factors[0] if len(factors) == 1 else _all(factors)
+        return factors[0] if len(factors) == 1 else _combine(factors, False)
 
     def factor(self) -> Predicate:
         if self.at("kw", "NOT"):
@@ -234,28 +234,18 @@ class _Parser:
         return value
 
 
-def _any(preds: list[Predicate]) -> Predicate:
+def _combine(preds: list[Predicate], decisive: bool) -> Predicate:
+    """OR (decisive True) or AND (decisive False) in three-valued logic: the decisive value wins, else any
+    unknown makes the whole unknown."""
+
     def run(data: dict[str, Any]) -> Value:
         unknown = False
         for p in preds:
             v = p(data)
-            if v is True:
-                return True
+            if v is decisive:
+                return decisive
             unknown = unknown or v is None
-        return None if unknown else False
-
-    return run
-
-
-def _all(preds: list[Predicate]) -> Predicate:
-    def run(data: dict[str, Any]) -> Value:
-        unknown = False
-        for p in preds:
-            v = p(data)
-            if v is False:
-                return False
-            unknown = unknown or v is None
-        return None if unknown else True
+        return None if unknown else not decisive
 
     return run
 

@@ -10,7 +10,7 @@ import re
 import uuid
 from typing import Any
 
-from .errors import BoxError
+from .errors import bad_request
 from .store import Store
 
 CLASSIFICATION_KEY = "securityClassification-6VMVochwUWo"
@@ -27,19 +27,15 @@ TEMPLATE_KEY = re.compile(r"^[a-zA-Z_][-a-zA-Z0-9_]*$")
 FIELD_EDITS = ("key", "displayName", "description", "hidden", "options")
 
 
-def _bad(message: str) -> BoxError:
-    return BoxError(400, "bad_request", message)
-
-
 def option(raw: Any, where: str) -> dict[str, Any]:
     """One enum/multiSelect option as Box keeps it: an id, its key, and `staticConfig` when given (the
     classification template's definition and colour live there)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not raw["key"]:
-        raise _bad(f"'{where}' needs an option object with a non-empty 'key'")
+        raise bad_request(f"'{where}' needs an option object with a non-empty 'key'")
     out: dict[str, Any] = {"id": str(uuid.uuid4()), "key": raw["key"]}
     if "staticConfig" in raw:
         if not isinstance(raw["staticConfig"], dict):
-            raise _bad(f"'{where}.staticConfig' must be an object")
+            raise bad_request(f"'{where}.staticConfig' must be an object")
         out["staticConfig"] = raw["staticConfig"]
     return out
 
@@ -48,12 +44,12 @@ def _field(fields: list[dict[str, Any]], key: Any, where: str) -> dict[str, Any]
     for field in fields:
         if field["key"] == key:
             return field
-    raise _bad(f"'{where}.fieldKey' names no field of this template ({key!r})")
+    raise bad_request(f"'{where}.fieldKey' names no field of this template ({key!r})")
 
 
 def _option_list(field: dict[str, Any], kind: str, where: str) -> list[dict[str, Any]]:
     if field["type"] != kind:
-        raise _bad(f"'{where}' applies to {kind} fields; '{field['key']}' is a {field['type']} field")
+        raise bad_request(f"'{where}' applies to {kind} fields; '{field['key']}' is a {field['type']} field")
     options: list[dict[str, Any]] = field.setdefault("options", [])
     return options
 
@@ -62,13 +58,13 @@ def _find_option(options: list[dict[str, Any]], key: Any, where: str) -> dict[st
     for entry in options:
         if entry["key"] == key:
             return entry
-    raise _bad(f"'{where}' names no option {key!r} of this field")
+    raise bad_request(f"'{where}' names no option {key!r} of this field")
 
 
 def _reorder(entries: list[dict[str, Any]], keys: Any, where: str) -> list[dict[str, Any]]:
     have = [e["key"] for e in entries]
     if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(have) or len(set(keys)) != len(keys):
-        raise _bad(f"'{where}' must list every key exactly once: {', '.join(have)}")
+        raise bad_request(f"'{where}' must list every key exactly once: {', '.join(have)}")
     by_key = {e["key"]: e for e in entries}
     return [by_key[k] for k in keys]
 
@@ -101,18 +97,18 @@ class _Rewrites:
 def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any], _Rewrites]:
     """The template after `ops` (a copy), and what they mean for its instances; 400 on any bad op."""
     if not isinstance(ops, list) or not ops:
-        raise _bad("The body must be a non-empty list of operations ({op, data, fieldKey, ...})")
+        raise bad_request("The body must be a non-empty list of operations ({op, data, fieldKey, ...})")
     new = dict(template)
     fields: list[dict[str, Any]] = json.loads(template["fields"])
     rewrites = _Rewrites()
     for index, op in enumerate(ops):
         where = f"[{index}]"
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-            raise _bad(f"'{where}' must be an operation object with an 'op'")
+            raise bad_request(f"'{where}' must be an operation object with an 'op'")
         name, data = op["op"], op.get("data")
         if name == "editTemplate":
             if not isinstance(data, dict):
-                raise _bad(f"'{where}.data' must be an object")
+                raise bad_request(f"'{where}.data' must be an object")
             for key, column in (
                 ("displayName", "display_name"),
                 ("hidden", "hidden"),
@@ -121,16 +117,16 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
                 if key in data:
                     new[column] = data[key] if key == "displayName" else int(bool(data[key]))
             if not isinstance(new["display_name"], str) or not new["display_name"].strip():
-                raise _bad(f"'{where}.data.displayName' must be a non-empty string")
+                raise bad_request(f"'{where}.data.displayName' must be a non-empty string")
         elif name == "addField":
             fields.append(field_definition(data, f"{where}.data", {f["key"] for f in fields}))
         elif name == "editField":
             field = _field(fields, op.get("fieldKey"), where)
             if not isinstance(data, dict) or not set(data) <= set(FIELD_EDITS):
-                raise _bad(f"'{where}.data' may set {', '.join(FIELD_EDITS)}")
+                raise bad_request(f"'{where}.data' may set {', '.join(FIELD_EDITS)}")
             if "key" in data and data["key"] != field["key"]:
                 if any(f["key"] == data["key"] for f in fields):
-                    raise _bad(f"'{where}.data.key' duplicates the key '{data['key']}'")
+                    raise bad_request(f"'{where}.data.key' duplicates the key '{data['key']}'")
                 rewrites.steps.append(("rename_field", field["key"], field["key"], data["key"]))
             for key in ("key", "displayName", "description", "hidden"):
                 if key in data:
@@ -149,16 +145,16 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
             if verb == "add":
                 added = option(data, f"{where}.data")
                 if any(o["key"] == added["key"] for o in options):
-                    raise _bad(f"'{where}.data.key' duplicates the option '{added['key']}'")
+                    raise bad_request(f"'{where}.data.key' duplicates the option '{added['key']}'")
                 options.append(added)
             elif verb == "edit":
                 entry = _find_option(options, option_key, where)
                 if not isinstance(data, dict):
-                    raise _bad(f"'{where}.data' must be an object")
+                    raise bad_request(f"'{where}.data' must be an object")
                 edited = option({"key": data.get("key", entry["key"]), **data}, f"{where}.data")
                 if edited["key"] != entry["key"]:
                     if any(o["key"] == edited["key"] for o in options):
-                        raise _bad(f"'{where}.data.key' duplicates the option '{edited['key']}'")
+                        raise bad_request(f"'{where}.data.key' duplicates the option '{edited['key']}'")
                     rewrites.steps.append(("rename_option", field["key"], entry["key"], edited["key"]))
                 entry["key"] = edited["key"]
                 if "staticConfig" in edited:
@@ -175,7 +171,7 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
                 _option_list(field, kind, where), op.get(keys_name), f"{where}.{keys_name}"
             )
         else:
-            raise _bad(f"'{where}.op' {name!r} is not a metadata template operation")
+            raise bad_request(f"'{where}.op' {name!r} is not a metadata template operation")
     new["fields"] = json.dumps(fields)
     return new, rewrites
 
@@ -183,17 +179,17 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
 def field_definition(field: Any, where: str, taken: set[str]) -> dict[str, Any]:
     """A new template field checked as Box checks it (type, key, displayName, options for enums)."""
     if not isinstance(field, dict):
-        raise _bad(f"'{where}' must be an object")
+        raise bad_request(f"'{where}' must be an object")
     ftype, key, name = field.get("type"), field.get("key"), field.get("displayName")
     if ftype not in FIELD_TYPES:
-        raise _bad(f"'{where}.type' must be one of {', '.join(FIELD_TYPES)}")
+        raise bad_request(f"'{where}.type' must be one of {', '.join(FIELD_TYPES)}")
     if not isinstance(key, str) or not TEMPLATE_KEY.match(key) or len(key) > 256:
-        raise _bad(f"'{where}.key' must be letters, digits, '_' or '-'")
+        raise bad_request(f"'{where}.key' must be letters, digits, '_' or '-'")
     if key in taken:
-        raise _bad(f"'{where}.key' duplicates the key '{key}'")
+        raise bad_request(f"'{where}.key' duplicates the key '{key}'")
     taken.add(key)
     if not isinstance(name, str) or not name:
-        raise _bad(f"'{where}.displayName' is required")
+        raise bad_request(f"'{where}.displayName' is required")
     entry: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "type": ftype,
@@ -206,7 +202,7 @@ def field_definition(field: Any, where: str, taken: set[str]) -> dict[str, Any]:
     if ftype in ("enum", "multiSelect"):
         options = field.get("options")
         if not isinstance(options, list) or not options:
-            raise _bad(f"'{where}.options' needs a list of {{key}} for {ftype}")
+            raise bad_request(f"'{where}.options' needs a list of {{key}} for {ftype}")
         entry["options"] = [option(o, f"{where}.options[{i}]") for i, o in enumerate(options)]
     return entry
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
 from ..common import box_json, caller, json_body, marker, marker_position, store, view
-from ..errors import BoxError, not_found
+from ..errors import bad_request, not_found
 from ..fields import parse_fields
 from ..metadata_query import compile_query, sort_key
 from ..store import Store
@@ -26,22 +26,18 @@ from .metadata_templates import find_template
 MAX_LIMIT = 100
 
 
-def _bad(message: str) -> BoxError:
-    return BoxError(400, "bad_request", message)
-
-
 def _template(st: Store, user_id: str, source: Any) -> sqlite3.Row | dict[str, Any]:
     if not isinstance(source, str) or source.count(".") != 1:
-        raise _bad("'from' must be 'enterprise_<id>.<templateKey>'")
+        raise bad_request("'from' must be 'enterprise_<id>.<templateKey>'")
     scope, key = source.split(".")
     me = st.fetch_one("SELECT enterprise_id FROM users WHERE id = ?", (user_id,))
     mine = f"enterprise_{me['enterprise_id']}" if me is not None else None
     if not scope.startswith("enterprise_") or scope == "enterprise_":
-        raise _bad(
+        raise bad_request(
             "'from' needs the enterprise's full scope, e.g. enterprise_123456 (not 'global' or 'enterprise')"
         )
     if key == CLASSIFICATION_KEY:
-        raise _bad("The classification template cannot be used in a metadata query")
+        raise bad_request("The classification template cannot be used in a metadata query")
     template = find_template(st, scope, key) if scope == mine else None
     if template is None:
         raise not_found(f"Metadata template '{source}' not found")
@@ -53,18 +49,18 @@ def _order(body: dict[str, Any], fields: dict[str, dict[str, Any]]) -> tuple[lis
     if raw is None:
         return [], False
     if not isinstance(raw, list):
-        raise _bad("'order_by' must be a list of {field_key, direction}")
+        raise bad_request("'order_by' must be a list of {field_key, direction}")
     keys, directions = [], set()
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict) or entry.get("field_key") not in fields:
-            raise _bad(f"'order_by[{index}].field_key' must be a field of the template")
+            raise bad_request(f"'order_by[{index}].field_key' must be a field of the template")
         direction = str(entry.get("direction", "asc")).lower()
         if direction not in ("asc", "desc"):
-            raise _bad(f"'order_by[{index}].direction' must be asc or desc")
+            raise bad_request(f"'order_by[{index}].direction' must be asc or desc")
         keys.append(entry["field_key"])
         directions.add(direction)
     if len(directions) > 1:
-        raise _bad("Every 'order_by' entry must have the same direction")
+        raise bad_request("Every 'order_by' entry must have the same direction")
     return keys, directions == {"desc"}
 
 
@@ -77,14 +73,14 @@ def _metadata_fields(names: list[str], scope: str, key: str) -> tuple[list[str],
             continue
         parts = name.split(".")
         if len(parts) < 3 or parts[1] != scope or parts[2] != key:
-            raise _bad(
+            raise bad_request(
                 f"'fields' entry '{name}' must name the queried template: metadata.{scope}.{key}[.field]"
             )
         asked = True
         if len(parts) == 4:
             wanted.add(parts[3])
         elif len(parts) > 4:
-            raise _bad(f"'fields' entry '{name}' has too many parts")
+            raise bad_request(f"'fields' entry '{name}' has too many parts")
     return plain, wanted, asked
 
 
@@ -97,14 +93,16 @@ async def execute_read(request: Request) -> Response:
     fields = {f["key"]: f for f in json.loads(template["fields"])}
     params = body.get("query_params") or {}
     if not isinstance(params, dict):
-        raise _bad("'query_params' must be an object")
+        raise bad_request("'query_params' must be an object")
     query = body.get("query")
     if query is not None and not isinstance(query, str):
-        raise _bad("'query' must be a string")
+        raise bad_request("'query' must be a string")
     matches = compile_query(query, list(fields.values()), params)
     ancestor = body.get("ancestor_folder_id")
     if not isinstance(ancestor, str) or not ancestor.isdigit():
-        raise _bad("'ancestor_folder_id' is required (a folder id; 0 searches every folder you can see)")
+        raise bad_request(
+            "'ancestor_folder_id' is required (a folder id; 0 searches every folder you can see)"
+        )
     if ancestor != items.ROOT_ID:
         folder = items.get(st, ancestor, "folder")
         if folder is None or folder["status"] != "active" or not permissions.can(st, who, folder, "read"):
@@ -112,11 +110,11 @@ async def execute_read(request: Request) -> Response:
     order_keys, descending = _order(body, fields)
     limit = body.get("limit", MAX_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_LIMIT:
-        raise _bad(f"'limit' must be an integer from 0 to {MAX_LIMIT}")
+        raise bad_request(f"'limit' must be an integer from 0 to {MAX_LIMIT}")
     limit = limit or MAX_LIMIT
     names = body.get("fields") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise _bad("'fields' must be a list of field names")
+        raise bad_request("'fields' must be a list of field names")
     plain, wanted, asked = _metadata_fields(names, scope, key)
     item_fields = parse_fields(",".join(plain)) if plain else []
 
@@ -136,8 +134,10 @@ async def execute_read(request: Request) -> Response:
         if matches(data):
             found.append((item, inst, data))
     if order_keys:
-        present = [f for f in found if all(f[2].get(k) is not None for k in order_keys)]
-        missing = [f for f in found if f not in present]
+        present: list[tuple[sqlite3.Row, sqlite3.Row, dict[str, Any]]] = []
+        missing: list[tuple[sqlite3.Row, sqlite3.Row, dict[str, Any]]] = []
+        for f in found:
+            (present if all(f[2].get(k) is not None for k in order_keys) else missing).append(f)
         present.sort(
             key=lambda f: tuple(sort_key(fields[k]["type"], f[2].get(k)) for k in order_keys),
             reverse=descending,
@@ -146,7 +146,7 @@ async def execute_read(request: Request) -> Response:
 
     given = body.get("marker")
     if given is not None and not isinstance(given, str):
-        raise _bad("'marker' must be a next_marker from an earlier page")
+        raise bad_request("'marker' must be a next_marker from an earlier page")
     start = marker_position(given) if given else 0
     page = found[start : start + limit]
     render = view(request)

@@ -145,15 +145,17 @@ def _check_fields(raw: Any) -> list[dict[str, Any]]:
     return [field_definition(field, f"fields[{index}]", taken) for index, field in enumerate(raw)]
 
 
+def _admin(st: Store, user_id: str, action: str) -> None:
+    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (user_id,))
+    if me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
+        raise BoxError(403, "access_denied_insufficient_permissions", f"Only admins and co-admins {action}")
+
+
 async def create_template(request: Request) -> Response:
     caller(request)  # authenticate before reading the body, as Box does
     body = await json_body(request)
     st, who = store(request), caller(request)
-    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (who.user_id,))
-    if me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
-        raise BoxError(
-            403, "access_denied_insufficient_permissions", "Only admins and co-admins create templates"
-        )
+    _admin(st, who.user_id, "create templates")
     if body.get("scope") != "enterprise":
         if body.get("scope") == "global":
             raise BoxError(
@@ -196,12 +198,6 @@ async def create_template(request: Request) -> Response:
         }
         st.insert("metadata_templates", row)
     return box_json(template_json(row), status=201)
-
-
-def _admin(st: Store, user_id: str, action: str) -> None:
-    me = st.fetch_one("SELECT role, kind FROM users WHERE id = ?", (user_id,))
-    if me is None or (me["role"] not in ADMIN_ROLES and me["kind"] != "service_account"):
-        raise BoxError(403, "access_denied_insufficient_permissions", f"Only admins and co-admins {action}")
 
 
 async def update_template(request: Request) -> Response:
