@@ -29,6 +29,7 @@ from box_mcp.audit.store import load_key
 from box_mcp.box.client import BoxClient
 from box_mcp.broker.broker import Broker, IdentitySpec
 from box_mcp.broker.clients import BrokerCredentials, Identities, Unbound
+from box_mcp.changes import ChangeFeed
 from box_mcp.config import Settings
 from box_mcp.errors import BrokerError, ConfigError
 from box_mcp.events import Events
@@ -76,6 +77,7 @@ class Deployment:
     console_box: BoxSignIn | None = field(default=None, repr=False)  # Box sign-in to the console
     limiter: Limiter | None = field(default=None, repr=False)
     approval_store: ApprovalStore | None = field(default=None, repr=False)  # the console decides these
+    changes: ChangeFeed = field(default_factory=ChangeFeed, repr=False)  # Box changes: webhooks, events API
 
     @property
     def policy(self) -> Policy | None:
