@@ -199,7 +199,7 @@ class Gate:
                 person,
             )
         call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person)
-        return await self._run(call, progress, self.telemetry.staged("approve", approve))
+        return await self._run(call, progress, approve)
 
     def _check_local_paths(self, tool: ToolSpec, args: ToolInput, transport: TransportKind) -> None:
         """Refuse a local path the handler would refuse, before facts stat it: a size in a decision would
@@ -225,16 +225,17 @@ class Gate:
         self.telemetry.outcome(outcome)
         try:
             await self.events.flush()
-            await self.telemetry.staged("audit", self.audit.rejected)(
-                name,
-                arguments,
-                call_id=call_id,
-                agent=agent,
-                transport=transport,
-                session=session,
-                outcome=outcome,
-                person=person,
-            )
+            with self.telemetry.stage("audit"):
+                await self.audit.rejected(
+                    name,
+                    arguments,
+                    call_id=call_id,
+                    agent=agent,
+                    transport=transport,
+                    session=session,
+                    outcome=outcome,
+                    person=person,
+                )
         except AuditError as exc:
             log.error("audit record for rejected call %s could not be written: %s", call_id, exc)
         except Exception:
@@ -245,9 +246,11 @@ class Gate:
         started = time.perf_counter()
         decision = ALLOW
         try:
-            decision = await self.telemetry.staged("decide", self.policy.decide)(call)
+            with self.telemetry.stage("decide"):
+                decision = await self.policy.decide(call)
             if decision.approval_required:
-                grant = await approve(call, decision)  # box_mcp/approvals.py: records, rounds, holds
+                with self.telemetry.stage("approve"):  # box_mcp/approvals.py: records, rounds, holds
+                    grant = await approve(call, decision)
                 if grant is None:
                     why = decision.reason or "policy"
                     raise Denied(
@@ -264,13 +267,15 @@ class Gate:
                 call = replace(
                     call, args=args, resources=call.tool.resources(args), facts=call.tool.facts(args)
                 )
-            client = await self.telemetry.staged("broker", self.credentials.client_for)(call)
+            with self.telemetry.stage("broker"):
+                client = await self.credentials.client_for(call)
             box = _declared(client, call.tool)
             # for the audit
             call = replace(call, acting_as=self.credentials.acting_as(call.agent, call.person))
             if not call.tool.read_only:
                 await self.events.flush()
-                await self.telemetry.staged("audit", self.audit.intent)(call)
+                with self.telemetry.stage("audit"):
+                    await self.audit.intent(call)
             ctx = ToolContext(
                 box=box,
                 transport=call.transport,
@@ -279,9 +284,11 @@ class Gate:
                 progress=progress,
                 max_read_bytes=self.max_read_bytes,
             )
-            output = await self.telemetry.staged("handler", call.tool.handler)(ctx, call.args)
+            with self.telemetry.stage("handler"):
+                output = await call.tool.handler(ctx, call.args)
             self._succeeded(call)  # e.g. a session's first destructive call has now happened
-            output = await self.telemetry.staged("confine", self.results.confine)(call, output)
+            with self.telemetry.stage("confine"):
+                output = await self.results.confine(call, output)
         except (InputRequired, ConnectRequired):
             raise
         except CapabilityRequired as needed:
@@ -360,7 +367,8 @@ class Gate:
         self.telemetry.outcome(outcome)
         try:
             await self.events.flush()  # a policy reload or token refresh during this call comes first
-            await self.telemetry.staged("audit", self.audit.outcome)(call, outcome)
+            with self.telemetry.stage("audit"):
+                await self.audit.outcome(call, outcome)
         except AuditError as exc:
             # The log has told the operator why (once, with the cause); one line per call is enough.
             log.error("audit outcome for call %s could not be recorded: %s", call.call_id, exc)

@@ -19,16 +19,13 @@ the audit log (sealed, access-controlled) is where who touched which file is kep
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from box_mcp.errors import ConfigError
 
 if TYPE_CHECKING:
     from box_mcp.config import Settings
     from box_mcp.seams import Outcome
-
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 class Span(Protocol):
@@ -72,10 +69,6 @@ class Telemetry:
     def stage(self, name: str) -> Span:
         """A stage of the current call: validate, locate, decide, approve, broker, handler, confine, audit."""
         return NULL_SPAN
-
-    def staged(self, name: str, func: F) -> F:
-        """`func` (async) run inside `stage(name)`; off: `func` itself."""
-        return func
 
     def box_request(self, method: str, url: str, *, trusted: bool) -> Span:
         """One Box request (`BoxClient.send`, all its attempts)."""

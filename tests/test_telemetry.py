@@ -263,11 +263,6 @@ def test_off_is_the_null_object_and_on_without_the_extra_says_what_to_install(
         NULL.box_status(200)
         NULL.box_retry(1, "429", 0.0)
         NULL.box_failed("ConnectError")
-
-    async def f() -> int:
-        return 1
-
-    assert NULL.staged("decide", f) is f
     on = from_settings(Settings.load(env={"BOX_MCP_TELEMETRY": "otlp"}))
     try:
         assert isinstance(on, OTelTelemetry) and on.enabled

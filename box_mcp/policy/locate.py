@@ -222,7 +222,8 @@ class Locator:
         flight = self._flights[key] = _Flight()
         generation = self._generation
         try:
-            entry = await self.telemetry.staged("locate", self._fetch)(agent, item, person)
+            with self.telemetry.stage("locate"):
+                entry = await self._fetch(agent, item, person)
         except BaseException as exc:
             flight.error = exc
             raise
