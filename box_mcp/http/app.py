@@ -32,6 +32,7 @@ from box_mcp._serving import MAX_BODY_BYTES
 from box_mcp.errors import ConfigError
 from box_mcp.http.guards import ExplainNotAcceptable, HostOriginGuard, OneRequestPerId
 from box_mcp.http.oauth import ChallengeMiddleware, RemoteURLs
+from box_mcp.http.resume import RETRY_MS, SessionEventStore, SessionSlots
 from box_mcp.server import BoxMCPServer
 
 if TYPE_CHECKING:  # psycopg is imported only by a deployment that has a database
@@ -97,14 +98,20 @@ def create_http_app(
             "`box-mcp policy new-key AGENT` and put the sha256 line it prints under agents.AGENT.keys "
             "in the policy; on one machine, bind 127.0.0.1 instead."
         )
+    # Legacy-era sessions resume a dropped stream (Last-Event-ID); a stateless deployment has none.
+    events = None if stateless else SessionEventStore()
     sessions = StreamableHTTPSessionManager(
         app=server,
         stateless=stateless,
         # The SDK's check matches `name:*` by prefix; HostOriginGuard below applies the same lists exactly.
         security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_BODY,
+        event_store=events,
+        retry_interval=RETRY_MS if events is not None else None,
     )
     mcp: ASGIApp = StreamableHTTPASGIApp(sessions)
+    if events is not None:
+        mcp = SessionSlots(mcp, events)
     forwarder = None
     if replicas is not None:  # behind ChallengeMiddleware: a caller without a valid token learns nothing
         from box_mcp.http.forward import SessionForwarder
