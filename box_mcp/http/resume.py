@@ -14,8 +14,10 @@ is stored in its one slot. Event ids are random (128 bits), and a replay is answ
 event asked for lies in the slot of the session asking: a leaked id of another session replays nothing.
 
 Bounded: events live `ttl` seconds, a stream keeps its last `per_stream` events, a slot its most recent
-`streams` streams, the store at most `max_slots` sessions (least recently used out first). A request
-that never became a session (a stateless exchange of the 2026-07-28 era) drops its slot when it ends.
+`streams` streams, the store at most `max_slots` sessions (least recently used out first) and about
+`max_bytes` of payload in all (oldest out first; a tool result's size is estimated from its content
+blocks' text and data, so the estimate costs no serialization). A request that never became a session
+(a stateless exchange of the 2026-07-28 era) drops its slot when it ends.
 """
 
 from __future__ import annotations
@@ -37,8 +39,38 @@ _SESSION_HEADER = b"mcp-session-id"
 @dataclass(eq=False)
 class _Event:
     id: EventId
-    message: JSONRPCMessage | None  # None: a priming event (nothing to replay)
+    message: JSONRPCMessage | None  # None: a priming event, or a payload evicted for space
     at: float
+    size: int = 0
+
+
+_OVERHEAD = 256  # bytes an event is counted at beyond its content blocks
+
+
+def _size(message: JSONRPCMessage | None) -> int:
+    """About how many bytes `message` holds: its content blocks' text and data (a tool result's bulk)."""
+    if message is None:
+        return 0
+    result = getattr(message, "result", None)
+    content = result.get("content") if isinstance(result, dict) else None
+    size = _OVERHEAD
+    if isinstance(content, list):
+        for block in content[:1000]:
+            if isinstance(block, dict):
+                for key in ("text", "data", "blob"):
+                    value = block.get(key)
+                    if isinstance(value, str):
+                        size += len(value)
+                inner = block.get("resource")
+                if isinstance(inner, dict):
+                    for key in ("text", "blob"):
+                        value = inner.get(key)
+                        if isinstance(value, str):
+                            size += len(value)
+        structured = result.get("structuredContent") if isinstance(result, dict) else None
+        if structured is not None:  # mostly mirrors the text block: counted once more at the same size
+            size *= 2
+    return size
 
 
 @dataclass(eq=False)
@@ -57,11 +89,20 @@ class SessionEventStore(EventStore):
     """The SDK's event store, partitioned by MCP session (see the module's docstring)."""
 
     def __init__(
-        self, *, ttl: float = 300.0, per_stream: int = 100, streams: int = 16, max_slots: int = 1000
+        self,
+        *,
+        ttl: float = 300.0,
+        per_stream: int = 100,
+        streams: int = 16,
+        max_slots: int = 1000,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.ttl, self.per_stream, self.streams, self.max_slots = ttl, per_stream, streams, max_slots
+        self.max_bytes = max_bytes
         self._slots: OrderedDict[str, _Slot] = OrderedDict()  # session id -> slot, least recently used first
         self._index: dict[EventId, tuple[_Slot, StreamId]] = {}
+        self._held: deque[_Event] = deque()  # events holding a payload, oldest first
+        self._bytes = 0
 
     # --- the SDK's interface ---------------------------------------------------------------------
 
@@ -80,10 +121,18 @@ class SessionEventStore(EventStore):
                 self._forget(dropped)
         else:
             slot.streams.move_to_end(stream_id)
-        events.append(_Event(event_id, message, now))
+        event = _Event(event_id, message, now, _size(message))
+        events.append(event)
         self._index[event_id] = (slot, stream_id)
+        if event.size:
+            self._held.append(event)
+            self._bytes += event.size
         while len(events) > self.per_stream or (events and now - events[0].at > self.ttl):
-            self._index.pop(events.popleft().id, None)
+            self._release(events.popleft())
+        while self._held and (self._bytes > self.max_bytes or not self._held[0].size):
+            oldest = self._held.popleft()  # oldest payloads out first (and entries already released)
+            self._bytes -= oldest.size
+            oldest.message, oldest.size = None, 0
         return event_id
 
     async def replay_events_after(
@@ -138,12 +187,22 @@ class SessionEventStore(EventStore):
 
     def _forget(self, events: deque[_Event]) -> None:
         for event in events:
-            self._index.pop(event.id, None)
+            self._release(event)
+
+    def _release(self, event: _Event) -> None:
+        self._index.pop(event.id, None)
+        if event.size:  # still counted in _held: its bytes go now, its entry when it reaches the front
+            self._bytes -= event.size
+            event.message, event.size = None, 0
 
     @property
     def sizes(self) -> tuple[int, int]:
         """(sessions, events) held: for tests and the bench."""
         return len(self._slots), len(self._index)
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
 
 class SessionSlots:

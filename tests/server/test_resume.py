@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp_types import JSONRPCNotification
+from mcp_types import JSONRPCNotification, JSONRPCResponse
 
 from box_mcp.http.resume import _SLOT, SessionEventStore
 from tests.server.test_transport_tools import serve_http
@@ -151,3 +151,26 @@ async def test_the_event_store_is_bounded_by_count_sessions_and_requests_that_ne
         _SLOT.reset(token)
     store.ended(stateless)
     assert store.sizes == (2, 12)
+
+
+async def test_payloads_beyond_the_byte_budget_go_oldest_first_and_are_not_replayed() -> None:
+    store = SessionEventStore(max_bytes=2_500_000)
+    slot = store.slot_for(None)
+    store.register("s", slot)
+    big = {"content": [{"type": "text", "text": "x" * 1_000_000}], "isError": False}
+    token = _SLOT.set(slot)
+    try:
+        first = await store.store_event("1", None)  # the stream's priming event
+        ids = [
+            await store.store_event("1", JSONRPCResponse(jsonrpc="2.0", id=n, result=big)) for n in range(3)
+        ]
+        assert store.held_bytes <= 2_500_000
+        replayed: list[Any] = []
+
+        async def collect(event: Any) -> None:
+            replayed.append(event)
+
+        assert await store.replay_events_after(first, collect) == "1"
+    finally:
+        _SLOT.reset(token)
+    assert [e.event_id for e in replayed] == ids[1:]  # the oldest payload was dropped for space
