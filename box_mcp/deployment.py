@@ -323,6 +323,13 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         # Every call runs on a view bound to its own token source; the root client only holds the pool.
         box = BoxClient(token_source=Unbound(), base_url=settings.api_url, upload_url=settings.upload_url)
         box.telemetry = telemetry
+
+        def deprecated(method: str, route: str, header: str) -> None:  # once per endpoint: the audit keeps it
+            events.post(
+                "box", detail={"event": "deprecated", "method": method, "route": route, "deprecation": header}
+            )
+
+        box.deprecations.report = deprecated
         stack.push_async_callback(box.aclose)
         credentials = BrokerCredentials(broker, box, identities, downscope=broker.downscope)
 

@@ -10,6 +10,7 @@ else it is the deployment's default agent (stdio, loopback HTTP without keys, in
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,16 +18,18 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
 from mcp_types import (
     INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
     ElicitRequest,
     ElicitRequestURLParams,
+    EmptyResult,
     InputRequiredResult,
     ListToolsResult,
     PaginatedRequestParams,
+    SetLevelRequestParams,
 )
 from mcp_types import Tool as MCPTool
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -41,6 +44,7 @@ from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import Gate
 from box_mcp.identity import CallerToken, Person
+from box_mcp.notices import LOGGER, Level, at_least, notices_to
 from box_mcp.seams import (
     ApprovalGrant,
     AuditHook,
@@ -53,13 +57,15 @@ from box_mcp.seams import (
     ResultFilterHook,
     StaticCredentials,
 )
-from box_mcp.sessions import SessionTracker
+from box_mcp.sessions import SessionTracker, connection_of
 from box_mcp.tools.catalog import CATALOG, select, withheld
 from box_mcp.tools.listed import mcp_tool
 from box_mcp.tools.spec import ToolSpec, TransportKind
 
 NAME = "box-mcp"
 DEFAULT_AGENT = "default"  # stdio and loopback HTTP callers' agent when neither flag nor policy names one
+DEFAULT_LOG_LEVEL = "info"  # what a handshake-era session hears of before it sends logging/setLevel
+LOG_LEVEL_KEY = "box_mcp.log_level"  # where a connection keeps the level it asked for
 
 INSTRUCTIONS = (
     "Tools for one Box account, governed by the server's policy. Box ids are digit strings; folder '0' is "
@@ -111,14 +117,19 @@ class BoxMCPServer(Server[Any]):
         secret_fields: Callable[[], frozenset[str]] = frozenset,
         public_url: str | None = None,
     ) -> None:
-        super().__init__(
-            NAME,
-            version=__version__,
-            instructions=INSTRUCTIONS,
-            get_tool_input_schema=self._input_schema,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-        )
+        with (
+            warnings.catch_warnings()
+        ):  # logging/setLevel is gone in 2026-07-28; handshake-era clients use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            super().__init__(
+                NAME,
+                version=__version__,
+                instructions=INSTRUCTIONS,
+                get_tool_input_schema=self._input_schema,
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                on_set_logging_level=self._set_logging_level,
+            )
         self.gate = gate
         self.default_agent = default_agent
         self.transport: TransportKind = transport
@@ -164,26 +175,49 @@ class BoxMCPServer(Server[Any]):
         )
         return ListToolsResult(tools=tools)
 
+    async def _set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams
+    ) -> EmptyResult:
+        # Kept on the connection: what a handshake-era session asked for (the 2026-07-28 era asks per
+        # request in _meta, and the SDK filters by that).
+        connection = connection_of(ctx)
+        if connection is not None:
+            connection.state[LOG_LEVEL_KEY] = params.level
+        return EmptyResult()
+
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
     ) -> CallToolResult | InputRequiredResult:
         async def report(progress: float, total: float | None = None, message: str | None = None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
+        async def notice(level: Level, data: dict[str, Any]) -> None:
+            if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+                connection = connection_of(ctx)
+                asked = connection.state.get(LOG_LEVEL_KEY) if connection is not None else None
+                if not at_least(level, asked if isinstance(asked, str) else DEFAULT_LOG_LEVEL):
+                    return
+            with warnings.catch_warnings():  # the SDK marks the logging feature deprecated (SEP-2577)
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await ctx.session.send_log_message(
+                    level, data, logger=LOGGER, related_request_id=ctx.request_id
+                )
+
         async def approve(call: Call, decision: Decision) -> ApprovalGrant | None:
             return await self.approvals.approve(ctx, params, call, decision, report)
 
         try:
-            return await self.gate.call(
-                params.name,
-                params.arguments,
-                agent=self.agent_of(ctx),
-                person=person_of(ctx),
-                transport=self.transport_of(ctx),
-                progress=report,
-                approve=approve,
-                session=self.sessions.info(ctx),
-            )
+            with notices_to(notice):
+                return await self.gate.call(
+                    params.name,
+                    params.arguments,
+                    agent=self.agent_of(ctx),
+                    person=person_of(ctx),
+                    transport=self.transport_of(ctx),
+                    progress=report,
+                    approve=approve,
+                    session=self.sessions.info(ctx),
+                )
         except InputRequired as pending:
             return pending.result
         except ConnectRequired as needed:

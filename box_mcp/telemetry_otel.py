@@ -9,7 +9,6 @@ OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, OTEL_METRIC_EXPORT_INTERVAL), which the SD
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from opentelemetry.sdk.trace import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from box_mcp.box.wire import route_template
 from box_mcp.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -41,18 +41,7 @@ if TYPE_CHECKING:
 SCOPE = "box_mcp"
 # Seconds: a call takes from a millisecond (a denial) to a minute (a large upload).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-_NOUN = re.compile(r"[a-z][a-z_]*|\d+\.\d+|oauth2")
 _CODE_MAX = 64  # Box's error codes are short words; anything longer is cut
-
-
-def route_template(url: str) -> str:
-    """The path of a Box URL with every segment that is not one of Box's nouns as {id}.
-
-    Box spells its nouns in lower case with underscores (files, upload_sessions, metadata_templates), its
-    versions as 2.0; anything else (an id, an upload session, a metadata scope with the enterprise id in
-    it, a template key) becomes {id}."""
-    path = urlsplit(url).path or "/"
-    return "/".join(seg if _NOUN.fullmatch(seg) or not seg else "{id}" for seg in path.split("/"))
 
 
 class _Node:

@@ -35,6 +35,7 @@ Kind = Literal[
     "sign_in",  # remote sign-in: consent, Box connected, code issued, refused, reconnect, sign-out
     "approval",  # an approval record created, decided (approved, denied), used or expired
     "console",  # the web console: sign-ins (and refused ones), approval decisions, revoked sign-ins
+    "box",  # what Box said of the API itself: an endpoint answered with a Deprecation header
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
 ]
 CallKind = Literal["call", "intent", "outcome"]

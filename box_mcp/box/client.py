@@ -22,6 +22,7 @@ import httpx2
 
 from box_mcp.config import REAL_BOX_API, REAL_BOX_UPLOAD
 from box_mcp.errors import BoxError, BoxTransportError
+from box_mcp.notices import notify
 from box_mcp.telemetry import NULL, Telemetry
 
 from .content import ContentMethods
@@ -38,6 +39,7 @@ from .wire import (
     parse_body,
     query_params,
     read_bounded,
+    route_template,
     safe_url,
     url_path_text,
 )
@@ -114,6 +116,7 @@ class BoxClient(ContentMethods):
         self._check_hint: str | None = None
         self._owner = True
         self.telemetry: Telemetry = NULL  # a span per request (the deployment sets it; views share it)
+        self.deprecations = Deprecations()  # Box's Deprecation headers, once per endpoint (views share it)
         self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
         # What url() builds starts with one of these; a URL that does is on a trusted origin without
         # parsing it (the "/" ends the origin: nothing after it can change the host).
@@ -317,12 +320,15 @@ class BoxClient(ContentMethods):
                 delay = retry.backoff(attempt)
                 if attempt < retry.max_attempts:
                     self.telemetry.box_retry(attempt, type(exc).__name__, delay)
+                    await _retrying(what, type(exc).__name__, attempt, retry.max_attempts, delay)
                 if attempt >= retry.max_attempts or not await retry.wait(delay, deadline_at):
                     raise self._unreachable(exc, url, what, problem, trusted, attempt, started_at) from None
                 continue
 
             status = response.status_code
             self.telemetry.box_status(status)
+            if trusted and "deprecation" in response.headers:
+                await self.deprecations.seen(method, url, response.headers["deprecation"])
             if status < 400:
                 if not stream:
                     try:
@@ -380,6 +386,7 @@ class BoxClient(ContentMethods):
                 delay,
             )
             self.telemetry.box_retry(attempt, str(status), delay)
+            await _retrying(what, f"Box said {status}", attempt, retry.max_attempts, delay)
             if not await retry.wait(delay, deadline_at):
                 raise self._after_attempts(error, attempt, started_at)
 
@@ -547,3 +554,59 @@ def _fail_after(seconds: float) -> AbstractAsyncContextManager[object]:
 async def _anyio_fail_after(seconds: float) -> AsyncIterator[None]:
     with anyio.fail_after(seconds):
         yield
+
+
+async def _retrying(what: str, reason: str, attempt: int, of: int, delay: float) -> None:
+    """Tell the calling client a request is being sent again (an MCP log message; see box_mcp.notices)."""
+    await notify(
+        "warning",
+        {
+            "message": f"{what}: {reason}; retrying in {delay:.2f} s (attempt {attempt} of {of})",
+            "event": "box_retry",
+            "reason": reason,
+            "attempt": attempt,
+            "max_attempts": of,
+            "delay_s": round(delay, 3),
+        },
+    )
+
+
+class Deprecations:
+    """Box's `Deprecation` answers (its versioning guide: a deprecated API answers as usual plus
+    `Deprecation: date="..."`): told once per endpoint and process to the operator's log, to `report`
+    (the deployment's audit: a `box` record) and to the calling client as a warning."""
+
+    MAX = 256  # endpoints remembered; past that, every further one is still reported
+
+    def __init__(self) -> None:
+        self.report: Callable[[str, str, str], None] | None = None  # (method, route, header value)
+        self._seen: set[tuple[str, str]] = set()
+
+    async def seen(self, method: str, url: str, value: str) -> None:
+        route = route_template(url)
+        key = (method, route)
+        if key in self._seen:
+            return
+        if len(self._seen) < self.MAX:
+            self._seen.add(key)
+        header = value[:200]
+        _log.warning(
+            "Box marks %s %s deprecated (Deprecation: %s): plan the move to its successor",
+            method,
+            route,
+            header,
+        )
+        if self.report is not None:
+            try:
+                self.report(method, route, header)
+            except Exception:
+                _log.exception("the deprecation of %s %s could not be reported", method, route)
+        await notify(
+            "warning",
+            {
+                "message": f"Box marks {method} {route} deprecated ({header}); the call still worked",
+                "event": "box_deprecation",
+                "route": route,
+                "deprecation": header,
+            },
+        )

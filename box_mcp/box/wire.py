@@ -151,3 +151,16 @@ class ScrubURLs(logging.Filter):
 
 def file_path(file_id: str, suffix: str = "") -> str:
     return f"/files/{quote(file_id, safe='')}{suffix}"
+
+
+_NOUN = re.compile(r"[a-z][a-z_]*|\d+\.\d+|oauth2")
+
+
+def route_template(url: str) -> str:
+    """The path of a Box URL with every segment that is not one of Box's nouns as {id}.
+
+    Box spells its nouns in lower case with underscores (files, upload_sessions, metadata_templates), its
+    versions as 2.0; anything else (an id, an upload session, a metadata scope with the enterprise id in
+    it, a template key) becomes {id}."""
+    path = urlsplit(url).path or "/"
+    return "/".join(seg if _NOUN.fullmatch(seg) or not seg else "{id}" for seg in path.split("/"))

@@ -116,6 +116,10 @@ class BoxMiddleware:
         started = False
         observed: dict[str, Any] = {}
         observers = self.emulator.observers
+        method, path = scope["method"], scope["path"]
+        deprecated = next(
+            (r.deprecation for r in self.emulator.faults if r.deprecation and r.matches(method, path)), ""
+        )
 
         async def send_wrapper(message: Message) -> None:
             nonlocal started
@@ -124,6 +128,8 @@ class BoxMiddleware:
                 headers = list(message.get("headers", []))
                 if not any(k.lower() == b"box-request-id" for k, _ in headers):
                     headers.append((b"box-request-id", request_id.encode()))
+                if deprecated:
+                    headers.append((b"deprecation", f'date="{deprecated}"'.encode("latin-1")))
                 message["headers"] = headers
                 ctype = dict(message["headers"]).get(b"content-type", b"")
                 if observers and ctype.startswith(b"application/json"):

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 
 # Box's published per-user limits (requests per window, window seconds) by path class.
 BOX_LIMITS: dict[str, list[tuple[int, float]]] = {
@@ -40,6 +41,9 @@ class FaultRule:
     rate_after_500: float = 0.0
     rate_after_502: float = 0.0
     rate_after_503: float = 0.0
+    # Answer as Box answers a deprecated API: the route as usual plus `Deprecation: date="<this date>"`
+    # (an HTTP date; Box's versioning guide). Empty: not deprecated.
+    deprecation: str = ""
 
     def matches(self, method: str, path: str) -> bool:
         return (not self.methods or method.upper() in self.methods) and re.search(
@@ -67,7 +71,8 @@ class FaultRule:
         """`PATTERN:key=value,...` e.g. `/2.0/files:429=0.1,503=0.05,after503=0.05,latency=200`.
 
         Keys: 429, 500, 503 (answered before the route runs), after500, after502, after503 (answered
-        after the route ran and committed its change), latency (ms), retry_after (s). For the CLI and env.
+        after the route ran and committed its change), latency (ms), retry_after (s), deprecated (the
+        Unix time of a `Deprecation` date the answers carry). For the CLI and env.
         """
         pattern, _, options = spec.rpartition(":") if ":" in spec else (".*", "", spec)
         rule = cls(pattern=pattern or ".*")
@@ -86,6 +91,8 @@ class FaultRule:
                 rule.latency_ms = number
             elif key == "retry_after":
                 rule.retry_after = int(number)
+            elif key == "deprecated":  # the deprecation date, as Unix seconds
+                rule.deprecation = formatdate(number, usegmt=True)
             else:
                 raise ValueError(
                     f"unknown fault option {key!r}; use 429, 500, 503, after500, after502, after503, "
