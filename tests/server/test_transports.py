@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from pathlib import Path
@@ -60,10 +61,17 @@ async def test_stdio_subprocess_serves_tools_against_a_loopback_emulator(
         env=env,
     )
     async with Client(params) as client:
+        info, capabilities = client.server_info, client.server_capabilities
         names = {t.name for t in (await client.list_tools()).tools}
         me = await client.call_tool("who_am_i", {})
         listing = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
     assert names == {"who_am_i", "get_folder_details", "list_folder_content_by_folder_id"}
+    # Who it is, as a client shows it: a title and an icon (an SVG data URI with no script in it).
+    assert info is not None and info.name == "box-mcp" and info.title == "box-mcp" and info.icons
+    (icon,) = info.icons
+    svg = base64.b64decode(icon.src.removeprefix("data:image/svg+xml;base64,")).decode()
+    assert icon.mime_type == "image/svg+xml" and svg.startswith("<svg") and "script" not in svg.lower()
+    assert capabilities.logging is not None  # handshake-era clients may ask for log messages
     assert not me.is_error and me.structured_content["login"] == "ada@acme.example"
     assert not listing.is_error and listing.structured_content["entries"]
 
