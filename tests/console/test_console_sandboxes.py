@@ -290,3 +290,40 @@ async def test_a_policy_file_and_a_server_without_keys_are_explained(make_consol
         assert 'id="keys-unchecked"' in page.text and "checks none" in page.text
         made = await _create(c, name="claims", folder="Agents/claims", role="editor")
         assert made.status_code == 200 and "restart <code>box-mcp serve</code>" in made.text
+
+
+async def test_a_revoke_box_refuses_still_kills_the_key_and_pressing_revoke_again_finishes(
+    make_console: Any, emulator: Any
+) -> None:
+    async with make_console(calls=False, directory=True) as c:
+        await c.sign_in()
+        key = _key_of((await _create(c, name="claims", folder="Agents/claims", role="editor")).text)
+        store = emulator.emulator.store
+        scopes = store.fetch_one("SELECT scopes FROM apps WHERE kind = 'server'")["scopes"]
+        with store.tx():  # the app loses "Manage app users": Box refuses to set the user inactive
+            store.execute("UPDATE apps SET scopes = 'root_readwrite' WHERE kind = 'server'")
+        confirm = await c.http.get("/console/sandboxes/claims/revoke")
+        failed = await c.http.post("/console/sandboxes/claims/revoke", data={"csrf": csrf_of(confirm.text)})
+        assert failed.status_code == 502
+        assert (
+            "the keys of &#39;claims&#39; are revoked" in failed.text
+            and "Box refused to finish" in failed.text
+        )
+        assert "press Revoke again" in failed.text
+        assert c.deployment.store.agent_for_key(key) is None  # the key is dead all the same
+        row = re.search(r'<tr id="sandbox-claims" class="drifted">.*?</tr>', failed.text, re.S)
+        assert (
+            row
+            and "still active in Box (run revoke again)" in row.group(0)
+            and "Revoke again" in row.group(0)
+        )
+        with store.tx():
+            store.execute("UPDATE apps SET scopes = ? WHERE kind = 'server'", (scopes,))
+        done = await c.http.post("/console/sandboxes/claims/revoke", data={"csrf": csrf_of(confirm.text)})
+        assert done.status_code == 200 and "Revoked sandbox claims" in done.text
+        revokes = [
+            (r["detail"]["action"], r["detail"]["finished_in_box"])
+            for r in await c.records("console")
+            if r["detail"]["action"].startswith("sandbox_revoke")
+        ]
+        assert revokes == [("sandbox_revoked", False), ("sandbox_revoked", True)]
