@@ -83,7 +83,6 @@ class SandboxAdmin:
     settings: Settings = field(repr=False)
     # False: the server started on a policy without agent API keys, so it checks none until restarted
     keys_checked: bool = True
-    transport: httpx2.AsyncBaseTransport | None = field(default=None, repr=False)  # tests: Box in-process
 
 
 class BoxConsoleSignIn(Protocol):
@@ -130,6 +129,7 @@ class Console:
         self._env.filters["clock"] = _clock
         self._env.filters["basename"] = lambda value: Path(str(value)).name
         self._env.globals["prefix"] = PREFIX
+        self._sandbox_lock = anyio.Lock()  # creates and revokes in this process, one at a time
 
     def __repr__(self) -> str:
         return f"Console(audit={self.audit!r})"
@@ -828,12 +828,10 @@ class Console:
         listing: sb.Listing | None = None
         problem = None
         if admin is None:
-            problem = "Sandboxes are made by the deployment's service account; this console has none."
+            problem = _NO_SANDBOXES
         else:
             try:
-                listing = await sb.checked_list(
-                    admin.settings, self._sandbox_dir(), transport=admin.transport
-                )
+                listing = await sb.checked_list(admin.settings, self._sandbox_dir())
             except (BoxMCPError, httpx2.HTTPError) as exc:
                 problem = _said(exc)
         return self.render(
@@ -871,18 +869,18 @@ class Console:
         name = form["name"].strip()
         admin = self.sandboxes
         if admin is None:
-            return await self.sandboxes_page(request, form=form, error="No service account.", status=503)
+            return await self.sandboxes_page(request, form=form, error=_NO_SANDBOXES, status=503)
         try:
-            made = await sb.create(
-                admin.settings,
-                self._sandbox_dir(),
-                name,
-                form["folder"].strip(),
-                parent=form["parent"].strip() or "0",
-                role=form["role"].strip() or "editor",
-                transport=admin.transport,
-                by=f"box-mcp console ({session.who})",
-            )
+            async with self._sandbox_lock:  # one at a time: two creates of one name write one stanza
+                made = await sb.create(
+                    admin.settings,
+                    self._sandbox_dir(),
+                    name,
+                    form["folder"].strip(),
+                    parent=form["parent"].strip() or "0",
+                    role=form["role"].strip() or "editor",
+                    by=f"box-mcp console ({session.who})",
+                )
         except (BoxMCPError, httpx2.HTTPError) as exc:
             said = _said(exc)
             await self._emit(action="sandbox_create_refused", who=session.who, sandbox=name[:64], why=said)
@@ -944,13 +942,10 @@ class Console:
         if admin is None or await anyio.to_thread.run_sync(lambda: self._sandbox(name)) is None:
             return self._not_found(request, "No sandbox has this name.")
         try:
-            done = await sb.revoke(
-                admin.settings,
-                self._sandbox_dir(),
-                name,
-                transport=admin.transport,
-                by=f"box-mcp console ({session.who})",
-            )
+            async with self._sandbox_lock:
+                done = await sb.revoke(
+                    admin.settings, self._sandbox_dir(), name, by=f"box-mcp console ({session.who})"
+                )
         except (BoxMCPError, httpx2.HTTPError) as exc:
             said = _said(exc)
             revoked = self._sandbox(name)
@@ -989,6 +984,12 @@ class Console:
         if pending is not None:
             text += f" Not yet in force: {pending}"
         return await self.sandboxes_page(request, notice=text)
+
+
+_NO_SANDBOXES = (
+    "This console was started without the deployment's settings, so it cannot reach the service account "
+    "that makes sandboxes: use `box-mcp sandbox create` on the policy directory instead."
+)
 
 
 def _said(exc: BaseException) -> str:
