@@ -18,8 +18,10 @@ inactive (PUT /users/{id} status=inactive). The audit is never touched. Running 
 failed run left undone. `list_sandboxes` reads the stanzas; with a client it also asks Box whether what
 they record still holds (drift).
 
-Everything takes a BoxClient acting as the service account (`admin_client` builds one from settings), so
-the CLI (`sandbox_cli`) and a web console call the same functions.
+The operations take a BoxClient acting as the service account (`admin_client` builds one from settings);
+`create`, `revoke` and `checked_list` wrap them with the settings, the checks made before any Box work and
+what to do without a service account: the CLI (`sandbox_cli`) and the web console (`box_mcp.console`)
+call those, so both do exactly the same thing.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class SandboxError(BoxMCPError):
 
 class NoServiceAccount(SandboxError):
     """No app credentials that act as the enterprise's service account are configured."""
+
+
+class NameTaken(SandboxError):
+    """The sandbox name is in use: a stanza of that name, or an agent of the policy."""
+
+
+class BoxRefused(SandboxError):
+    """Box refused a step (the message carries Box's code and what the app may lack)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,7 @@ async def admin_client(
 
 
 def _refused(what: str, exc: BoxAPIError) -> SandboxError:
-    return SandboxError(f"Box refused to {what}: {exc}")
+    return BoxRefused(f"Box refused to {what}: {exc}")
 
 
 # -- reading stanzas ----------------------------------------------------------------------------------
@@ -265,6 +275,7 @@ def stanza_text(
     name: str, record: SandboxRecord, key_hashes: tuple[str, ...], *, by: str = "box-mcp sandbox create"
 ) -> str:
     access = ROLE_ACCESS.get(record.role, "read")
+    by = "".join(ch for ch in by if ch.isprintable() and ch != "`")[:200]  # one comment line, always
     header = [
         f"# Agent sandbox {name}: written by `{by}` on {record.revoked or record.created}.",
         f"# Box app user {record.app_user}, collaborated as {record.role} on folder {record.folder}"
@@ -376,7 +387,7 @@ async def _app_user(box: BoxClient, name: str, notes: list[str]) -> dict[str, An
         existing = await _find_app_user(box, external_id)
         if existing is not None:
             if existing.get("status") != "active":
-                raise SandboxError(
+                raise NameTaken(
                     f"Box already has app user {existing['id']} for {external_id!r}, and it is "
                     f"{existing.get('status')} (a revoked sandbox): delete that user in the Admin Console, "
                     "or choose another name"
@@ -489,7 +500,7 @@ def check_request(
     directory = policy_dir(directory)
     path = stanza_path(directory, name)
     if path.exists():
-        raise SandboxError(
+        raise NameTaken(
             f"sandbox {name!r} exists ({path}): choose another name, or revoke it and remove the file first"
         )
     try:
@@ -499,7 +510,7 @@ def check_request(
             raise SandboxError(f"the policy in {directory} does not load; fix it first:\n{exc}") from None
     else:
         if name in current.agents:
-            raise SandboxError(
+            raise NameTaken(
                 f"agent {name!r} is already declared in the policy in {directory}: choose another name"
             )
     return parts
@@ -514,8 +525,10 @@ async def create_sandbox(
     parent: str = "0",
     role: str = "editor",
     clock: Callable[[], float] = time.time,
+    by: str = "box-mcp sandbox create",
 ) -> Created:
-    """Make the sandbox (see the module docstring). Raises SandboxError with what to do."""
+    """Make the sandbox (see the module docstring). Raises SandboxError with what to do. `by`: who made
+    it, for the stanza's header."""
     parts = check_request(directory, name, folder, parent=parent, role=role)
     directory = policy_dir(directory)
     path = stanza_path(directory, name)
@@ -533,7 +546,7 @@ async def create_sandbox(
         collaboration=collab_id,
         created=utc_stamp(clock()),
     )
-    _write_private(path, stanza_text(name, record, (digest,)))
+    _write_private(path, stanza_text(name, record, (digest,), by=by))
     try:
         check_policy(directory)
         beyond = foreign_grants(load_policy(directory), name)
@@ -552,7 +565,7 @@ async def create_sandbox(
 
 
 def revoke_keys(
-    directory: Path, name: str, *, clock: Callable[[], float] = time.time
+    directory: Path, name: str, *, clock: Callable[[], float] = time.time, by: str = ""
 ) -> tuple[Sandbox, list[str]]:
     """The local half of a revoke: the stanza rewritten with no keys and no rules, marked revoked."""
     sandbox = find_sandbox(directory, name)
@@ -560,16 +573,16 @@ def revoke_keys(
     if record.revoked:
         return sandbox, [f"already revoked on {record.revoked}; checked that Box agrees"]
     record = record.model_copy(update={"revoked": utc_stamp(clock())})
-    _write_private(sandbox.file, stanza_text(name, record, (), by=f"box-mcp sandbox revoke {name}"))
+    _write_private(sandbox.file, stanza_text(name, record, (), by=by or f"box-mcp sandbox revoke {name}"))
     return Sandbox(name, sandbox.file, record, 0), []
 
 
 async def revoke_sandbox(
-    box: BoxClient, directory: Path, name: str, *, clock: Callable[[], float] = time.time
+    box: BoxClient, directory: Path, name: str, *, clock: Callable[[], float] = time.time, by: str = ""
 ) -> Revoked:
     """Revoke the keys (stanza rewritten first), remove the collaboration, set the app user inactive.
     Idempotent: a sandbox already revoked has its Box side checked and finished."""
-    sandbox, notes = revoke_keys(directory, name, clock=clock)
+    sandbox, notes = revoke_keys(directory, name, clock=clock, by=by)
     record = sandbox.record
     try:
         collab = record.collaboration
@@ -589,9 +602,9 @@ async def revoke_sandbox(
                 raise
             notes.append(f"app user {record.app_user} no longer exists in Box")
     except BoxAPIError as exc:
-        raise SandboxError(
+        raise BoxRefused(
             f"the keys of {name!r} are revoked ({sandbox.file}), but Box refused to finish: {exc}. "
-            f"Run `box-mcp sandbox revoke {name}` again once that is fixed"
+            f"Run `box-mcp sandbox revoke {name}` (or the console's Revoke) again once that is fixed"
         ) from None
     return Revoked(Sandbox(name, sandbox.file, record, 0), tuple(notes))
 
@@ -655,18 +668,104 @@ async def list_sandboxes(directory: Path, box: BoxClient | None = None) -> list[
     return [await check_drift(box, s) for s in found]
 
 
+# -- the operations as the CLI and the console run them ------------------------------------------------
+
+
+async def create(
+    settings: Settings,
+    directory: Path,
+    name: str,
+    folder: str,
+    *,
+    parent: str = "0",
+    role: str = "editor",
+    transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    by: str = "box-mcp sandbox create",
+) -> Created:
+    """`box-mcp sandbox create` and the console's Create: a bad name, path, role or parent, or a name in
+    use, fails before any Box work; then the sandbox is made as the settings' service account."""
+    check_request(directory, name, folder, parent=parent, role=role)
+    async with admin_client(settings, transport=transport) as box:
+        return await create_sandbox(
+            box, directory, name, folder, parent=parent, role=role, clock=clock, by=by
+        )
+
+
+async def revoke(
+    settings: Settings,
+    directory: Path,
+    name: str,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    by: str = "",
+) -> Revoked:
+    """`box-mcp sandbox revoke` and the console's Revoke. Without a service account the keys are revoked
+    all the same, and the error says what is left in Box."""
+    find_sandbox(directory, name)  # a name that is no sandbox fails before any Box work
+    try:
+        async with admin_client(settings, transport=transport) as box:
+            return await revoke_sandbox(box, directory, name, clock=clock, by=by)
+    except NoServiceAccount as exc:  # the keys die anyway; Box's half needs the service account
+        revoked, _notes = revoke_keys(directory, name, clock=clock, by=by)
+        raise NoServiceAccount(
+            f"the keys of {name!r} are revoked ({revoked.file}), but the collaboration and the app user "
+            f"are untouched in Box: {exc}; then revoke it again (`box-mcp sandbox revoke {name}`, or "
+            "Revoke in the console)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Listing:
+    sandboxes: list[Sandbox]
+    checked: bool  # asked Box
+    why_not: str | None = None  # why Box was not asked, when it was not
+
+    @property
+    def drifted(self) -> int:
+        return sum(bool(s.drift) for s in self.sandboxes)
+
+
+async def checked_list(
+    settings: Settings,
+    directory: Path,
+    *,
+    offline: bool = False,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> Listing:
+    """`box-mcp sandbox list` and the console's Sandboxes page: the stanzas, checked against the policy,
+    and against Box unless `offline` (without a service account: still the stanzas, saying why)."""
+    sandboxes = policy_drift(directory, read_sandboxes(directory))
+    if offline:
+        return Listing(sandboxes, False, "--offline")
+    if not sandboxes:
+        return Listing(sandboxes, True)
+    try:
+        async with admin_client(settings, transport=transport) as box:
+            return Listing([await check_drift(box, s) for s in sandboxes], True)
+    except NoServiceAccount as exc:
+        return Listing(sandboxes, False, str(exc))
+
+
 __all__ = [
     "ROLE_ACCESS",
+    "BoxRefused",
     "Created",
+    "Listing",
+    "NameTaken",
     "NoServiceAccount",
     "Revoked",
     "Sandbox",
     "SandboxError",
     "admin_client",
     "check_drift",
+    "checked_list",
+    "create",
     "create_sandbox",
     "list_sandboxes",
     "read_sandboxes",
+    "revoke",
     "revoke_keys",
     "revoke_sandbox",
 ]

@@ -76,12 +76,7 @@ def _run(action: Any) -> Any:
 
 
 async def _create(args: argparse.Namespace, settings: Settings, directory: Path) -> int:
-    # a bad name, path, role or parent, or a name in use, fails before any Box work
-    sb.check_request(directory, args.name, args.folder, parent=args.parent, role=args.role)
-    async with sb.admin_client(settings) as box:
-        made = await sb.create_sandbox(
-            box, directory, args.name, args.folder, parent=args.parent, role=args.role
-        )
+    made = await sb.create(settings, directory, args.name, args.folder, parent=args.parent, role=args.role)
     r = made.sandbox.record
     print(f"Created sandbox {made.sandbox.name}:")
     print(f"  app user    {r.app_user} (external_app_user_id {sb.EXTERNAL_PREFIX}{made.sandbox.name})")
@@ -115,15 +110,14 @@ def _row(s: sb.Sandbox) -> dict[str, Any]:
 
 
 async def _list(args: argparse.Namespace, settings: Settings, directory: Path) -> int:
-    sandboxes = sb.policy_drift(directory, sb.read_sandboxes(directory))
-    checked = "not checked against Box (--offline)"
-    if not args.offline and sandboxes:
-        try:
-            async with sb.admin_client(settings) as box:
-                sandboxes = [await sb.check_drift(box, s) for s in sandboxes]
-            checked = "checked against Box"
-        except sb.NoServiceAccount as exc:  # still show what the stanzas say
-            checked = f"not checked against Box: {exc}"
+    listing = await sb.checked_list(settings, directory, offline=args.offline)
+    sandboxes = listing.sandboxes
+    if listing.checked:
+        checked = "checked against Box"
+    elif args.offline:
+        checked = "not checked against Box (--offline)"
+    else:  # no service account: still show what the stanzas say
+        checked = f"not checked against Box: {listing.why_not}"
     if args.json:
         for s in sandboxes:
             print(json.dumps(_row(s)))
@@ -143,7 +137,7 @@ async def _list(args: argparse.Namespace, settings: Settings, directory: Path) -
         for s in sandboxes:
             for problem in s.drift:
                 print(f"drift: {s.name}: {problem}")
-    drifted = sum(bool(s.drift) for s in sandboxes)
+    drifted = listing.drifted
     if not args.json and sandboxes:
         print(f"{len(sandboxes)} sandboxes, {drifted} drifted; {checked}")
     elif args.json and checked.startswith("not checked against Box:"):
@@ -152,16 +146,7 @@ async def _list(args: argparse.Namespace, settings: Settings, directory: Path) -
 
 
 async def _revoke(args: argparse.Namespace, settings: Settings, directory: Path) -> int:
-    sb.find_sandbox(directory, args.name)  # a name that is no sandbox fails before any Box work
-    try:
-        async with sb.admin_client(settings) as box:
-            done = await sb.revoke_sandbox(box, directory, args.name)
-    except sb.NoServiceAccount as exc:  # the keys die anyway; Box's half needs the service account
-        revoked, _notes = sb.revoke_keys(directory, args.name)
-        raise sb.SandboxError(
-            f"the keys of {args.name!r} are revoked ({revoked.file}), but the collaboration and the app user "
-            f"are untouched in Box: {exc}; then run `box-mcp sandbox revoke {args.name}` again"
-        ) from None
+    done = await sb.revoke(settings, directory, args.name)
     r = done.sandbox.record
     print(f"Revoked sandbox {done.sandbox.name} on {r.revoked}:")
     print(f"  keys        none left in {done.sandbox.file} (a running server drops them at its next reload)")

@@ -407,3 +407,30 @@ async def test_a_rule_for_every_agent_elsewhere_stops_create_and_shows_in_list(
         (policies / "base.yaml").write_text("agents: [\n")
         [broken] = await sb.list_sandboxes(policies, box)
         assert broken.drift[0].startswith("the policy does not load: ")
+
+
+def test_the_stanza_header_stays_one_comment_line_whoever_made_it(tmp_path: Path) -> None:
+    """The console puts who made a sandbox (an admin key's name, a Box login) into the stanza's header:
+    a newline or backtick in it must not become YAML of the policy."""
+    from box_mcp.policy.keys import mint_key
+    from box_mcp.policy.model import SandboxRecord
+
+    record = SandboxRecord(
+        app_user="11",
+        folder="22",
+        path="Agents/x",
+        role="editor",
+        collaboration="33",
+        created="2026-12-03T10:00:00Z",
+    )
+    _key, digest = mint_key()
+    who = "box-mcp console (eve@example.com\nagents:\n  root: {acts_as: service_account}\n`)"
+    text = sb.stanza_text("x", record, (digest,), by=who)
+    first, *rest = text.splitlines()
+    assert first == (
+        "# Agent sandbox x: written by `box-mcp console (eve@example.comagents:  root: {acts_as: "
+        "service_account})` on 2026-12-03T10:00:00Z."
+    )
+    assert not any("root" in line for line in rest)
+    sb.stanza_path(tmp_path, "x").write_text(text)
+    assert sorted(load_policy(tmp_path).agents) == ["x"]

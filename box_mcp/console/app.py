@@ -1,6 +1,6 @@
-"""The web console at /console: server-rendered pages (Jinja2) for the audit, approvals, agents, policy
-and Box identities, behind a sign-in (an admin key from the policy, or Box sign-in for the policy's
-console admins and named approvers).
+"""The web console at /console: server-rendered pages (Jinja2) for the audit, approvals, agents, policy,
+agent sandboxes and Box identities, behind a sign-in (an admin key from the policy, or Box sign-in for
+the policy's console admins and named approvers).
 
 Every response carries a strict CSP (`default-src 'self'`, no inline script), `X-Frame-Options: DENY`,
 `Referrer-Policy: no-referrer` and `Cache-Control: no-store`. Every POST must echo the session's CSRF
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 import anyio
@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from box_mcp import sandbox as sb
 from box_mcp.approval_records import (
     ApprovalRequest,
     ApprovalStateError,
@@ -51,6 +52,9 @@ from box_mcp.errors import AuditError, BoxMCPError, PolicyError
 from box_mcp.events import Events
 from box_mcp.policy.store import PolicyStore
 
+if TYPE_CHECKING:
+    from box_mcp.config import Settings
+
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
@@ -69,6 +73,16 @@ class Identities:
     clients: Callable[[], list[Any]] | None = None
     revoke_grant: Callable[[str], Awaitable[bool]] | None = None  # vault key -> revoked at Box and deleted
     revoke_person: Callable[[str], Awaitable[int]] | None = None  # box user id -> MCP sign-ins revoked
+
+
+@dataclass
+class SandboxAdmin:
+    """What the sandboxes page needs: the deployment's settings (its service account makes and revokes
+    sandboxes, with the same functions as `box-mcp sandbox`), and whether the server checks API keys."""
+
+    settings: Settings = field(repr=False)
+    # False: the server started on a policy without agent API keys, so it checks none until restarted
+    keys_checked: bool = True
 
 
 class BoxConsoleSignIn(Protocol):
@@ -97,6 +111,7 @@ class Console:
     identities: Identities | None = None
     box: BoxConsoleSignIn | None = None
     usage: Callable[[str], tuple[int, int] | None] | None = None
+    sandboxes: SandboxAdmin | None = None
     failures: FailureLimiter = field(default_factory=FailureLimiter)
 
     def __post_init__(self) -> None:
@@ -114,6 +129,7 @@ class Console:
         self._env.filters["clock"] = _clock
         self._env.filters["basename"] = lambda value: Path(str(value)).name
         self._env.globals["prefix"] = PREFIX
+        self._sandbox_lock = anyio.Lock()  # creates and revokes in this process, one at a time
 
     def __repr__(self) -> str:
         return f"Console(audit={self.audit!r})"
@@ -137,6 +153,10 @@ class Console:
             Route("/agents", self.agents_page, methods=["GET"]),
             Route("/policy", self.policy_page, methods=["GET"]),
             Route("/policy", self.policy_explain, methods=["POST"]),
+            Route("/sandboxes", self.sandboxes_page, methods=["GET"]),
+            Route("/sandboxes", self.sandbox_create, methods=["POST"]),
+            Route("/sandboxes/{name}/revoke", self.sandbox_revoke_page, methods=["GET"]),
+            Route("/sandboxes/{name}/revoke", self.sandbox_revoke, methods=["POST"]),
             Route("/identities", self.identities_page, methods=["GET"]),
             Route("/identities/revoke", self.identities_revoke, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
@@ -784,6 +804,213 @@ class Console:
         if signed_out:
             text += f" {signed_out} MCP sign-in(s) revoked."
         return await self.identities_page(request, notice=text)
+
+    # -- agent sandboxes -----------------------------------------------------------------------------
+
+    def _sandbox_dir(self) -> Path:
+        """The deployment's policy directory (sandbox stanzas are files in it); SandboxError if the policy
+        is one file."""
+        return sb.policy_dir(self.store.path)
+
+    async def sandboxes_page(
+        self,
+        request: Request,
+        *,
+        form: dict[str, str] | None = None,
+        error: str | None = None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        session = self._guard(request)
+        if isinstance(session, Response):
+            return session
+        admin = self.sandboxes
+        listing: sb.Listing | None = None
+        problem = None
+        if admin is None:
+            problem = _NO_SANDBOXES
+        else:
+            try:
+                listing = await sb.checked_list(admin.settings, self._sandbox_dir())
+            except (BoxMCPError, httpx2.HTTPError) as exc:
+                problem = _said(exc)
+        return self.render(
+            request,
+            "sandboxes.html",
+            status=status,
+            title="Sandboxes",
+            listing=listing,
+            problem=problem,
+            directory=str(self.store.path),
+            form=form or {"parent": "0", "role": "editor"},
+            error=error,
+            notice=notice,
+            roles=[(role, sb.ROLE_ACCESS[role]) for role in sorted(sb.ROLE_ACCESS)],
+            keys_checked=admin is None or admin.keys_checked,
+        )
+
+    async def _reloaded(self, name: str, *, present: bool) -> str | None:
+        """Reload the policy now; None when `name` is (or, revoked, is no longer) a keyed agent of it,
+        else why not (the poll picks it up later, or the files do not load)."""
+        await anyio.to_thread.run_sync(self.store.reload)
+        agent = self.store.engine().policy.agents.get(name)
+        if present == (agent is not None and bool(agent.keys)):
+            return None
+        return self.store.last_error or "the policy has not reloaded yet: it will within a few seconds"
+
+    async def sandbox_create(self, request: Request) -> Response:
+        session = self._guard(request)
+        if isinstance(session, Response):
+            return session
+        fields = await self._form(request, session)
+        if isinstance(fields, Response):
+            return fields
+        form = {k: fields.get(k, "")[:1000] for k in ("name", "folder", "parent", "role")}
+        name = form["name"].strip()
+        admin = self.sandboxes
+        if admin is None:
+            return await self.sandboxes_page(request, form=form, error=_NO_SANDBOXES, status=503)
+        try:
+            async with self._sandbox_lock:  # one at a time: two creates of one name write one stanza
+                made = await sb.create(
+                    admin.settings,
+                    self._sandbox_dir(),
+                    name,
+                    form["folder"].strip(),
+                    parent=form["parent"].strip() or "0",
+                    role=form["role"].strip() or "editor",
+                    by=f"box-mcp console ({session.who})",
+                )
+        except (BoxMCPError, httpx2.HTTPError) as exc:
+            said = _said(exc)
+            await self._emit(action="sandbox_create_refused", who=session.who, sandbox=name[:64], why=said)
+            status, todo = _create_failure(exc)
+            return await self.sandboxes_page(request, form=form, error=f"{said}\n{todo}", status=status)
+        r = made.sandbox.record
+        await self._emit(  # never the key: only what was made, and by whom
+            action="sandbox_created",
+            who=session.who,
+            sandbox=made.sandbox.name,
+            app_user=r.app_user,
+            folder=r.folder,
+            path=r.path,
+            parent=r.parent,
+            role=r.role,
+            collaboration=r.collaboration,
+            file=made.sandbox.file.name,
+            notes=list(made.notes),
+        )
+        pending = await self._reloaded(made.sandbox.name, present=True)
+        return self.render(
+            request,
+            "sandbox_created.html",
+            title=f"Sandbox {made.sandbox.name}",
+            made=made,
+            r=r,
+            access=sb.ROLE_ACCESS.get(r.role, "read"),
+            api_key=made.api_key,
+            pending=pending,
+            keys_checked=admin.keys_checked,
+            mcp_url=str(request.base_url).rstrip("/").removesuffix(PREFIX) + "/mcp",
+        )
+
+    def _sandbox(self, name: str) -> sb.Sandbox | None:
+        try:
+            return sb.find_sandbox(self._sandbox_dir(), name)
+        except BoxMCPError:
+            return None
+
+    async def sandbox_revoke_page(self, request: Request) -> Response:
+        session = self._guard(request)
+        if isinstance(session, Response):
+            return session
+        name = request.path_params["name"]
+        found = await anyio.to_thread.run_sync(lambda: self._sandbox(name))
+        if found is None:
+            return self._not_found(request, "No sandbox has this name.")
+        return self.render(request, "sandbox_revoke.html", title=f"Revoke sandbox {name}", s=found)
+
+    async def sandbox_revoke(self, request: Request) -> Response:
+        session = self._guard(request)
+        if isinstance(session, Response):
+            return session
+        fields = await self._form(request, session)
+        if isinstance(fields, Response):
+            return fields
+        name = request.path_params["name"]
+        admin = self.sandboxes
+        if admin is None or await anyio.to_thread.run_sync(lambda: self._sandbox(name)) is None:
+            return self._not_found(request, "No sandbox has this name.")
+        try:
+            async with self._sandbox_lock:
+                done = await sb.revoke(
+                    admin.settings, self._sandbox_dir(), name, by=f"box-mcp console ({session.who})"
+                )
+        except (BoxMCPError, httpx2.HTTPError) as exc:
+            said = _said(exc)
+            revoked = self._sandbox(name)
+            keys_gone = revoked is not None and revoked.state == "revoked"
+            await self._emit(
+                action="sandbox_revoked" if keys_gone else "sandbox_revoke_failed",
+                who=session.who,
+                sandbox=name,
+                finished_in_box=False,
+                why=said,
+            )
+            if keys_gone:
+                await self._reloaded(name, present=False)
+            return await self.sandboxes_page(
+                request,
+                error=f"{said}\nFix that, then press Revoke again: it finishes what is left.",
+                status=502,
+            )
+        r = done.sandbox.record
+        await self._emit(
+            action="sandbox_revoked",
+            who=session.who,
+            sandbox=name,
+            app_user=r.app_user,
+            collaboration=r.collaboration,
+            finished_in_box=True,
+            notes=list(done.notes),
+        )
+        pending = await self._reloaded(name, present=False)
+        text = (
+            f"Revoked sandbox {name}: its keys are gone from {done.sandbox.file.name}, collaboration "
+            f"{r.collaboration} removed, app user {r.app_user} set inactive; the audit is kept."
+        )
+        if done.notes:
+            text += " " + "; ".join(done.notes) + "."
+        if pending is not None:
+            text += f" Not yet in force: {pending}"
+        return await self.sandboxes_page(request, notice=text)
+
+
+_NO_SANDBOXES = (
+    "This console was started without the deployment's settings, so it cannot reach the service account "
+    "that makes sandboxes: use `box-mcp sandbox create` on the policy directory instead."
+)
+
+
+def _said(exc: BaseException) -> str:
+    """An error's text for the page (an HTTP error by its kind only: its text may name hosts or tokens)."""
+    if isinstance(exc, httpx2.HTTPError):
+        return f"Box could not be reached ({type(exc).__name__}): check BOX_MCP_BOX_URL and the network."
+    return str(exc)[:2000]
+
+
+def _create_failure(exc: BaseException) -> tuple[int, str]:
+    """(status, what to do) for a failed create."""
+    if isinstance(exc, sb.NameTaken):
+        return 409, "Choose another name."
+    if isinstance(exc, sb.NoServiceAccount):
+        return 503, "Configure the service account, restart box-mcp serve, then create again."
+    if isinstance(exc, sb.BoxRefused | httpx2.HTTPError):
+        return 502, (
+            "Nothing was written to the policy. Fix what Box says, then press Create again: what was "
+            "already made in Box (app user, folder) is found and reused."
+        )
+    return 400, "Correct the form and press Create again."
 
 
 def _with_admin(session: Session, admin: bool) -> Session:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from box_mcp.audit.store import load_key
 from box_mcp.broker.oauth import logout
 from box_mcp.broker.vault import VAULT_FILE
-from box_mcp.console.app import Console, Identities
+from box_mcp.console.app import Console, Identities, SandboxAdmin
 from box_mcp.console.data import AuditSource
 from box_mcp.policy.limits import RateLimiter
 
@@ -92,4 +92,7 @@ def console_for(deployment: Deployment, base: str) -> Console:
         identities=identities,
         box=box,
         usage=usage,
+        # A server that started without agent API keys checks none (deployment.open_deployment): the
+        # sandboxes page says so, since a new sandbox's key would not be asked for until a restart.
+        sandboxes=SandboxAdmin(settings, keys_checked=deployment.verifier is not None),
     )

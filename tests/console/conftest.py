@@ -33,8 +33,11 @@ def digest(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def policy_text(emulator: Any, *, admins: str | None = None, extra_rules: str = "") -> str:
+def policy_text(
+    emulator: Any, *, admins: str | None = None, extra_rules: str = "", agent_keys: bool = True
+) -> str:
     ada = emulator.user_id("ada")
+    keys = f"'{digest(AGENT_KEY)}'" if agent_keys else ""
     admins = (
         admins if admins is not None else f"keys: {{ops: '{digest(ADMIN_KEY)}'}}, people: [root@acme.example]"
     )
@@ -42,7 +45,7 @@ def policy_text(emulator: Any, *, admins: str | None = None, extra_rules: str = 
         "version: 1\ndefault_agent: bot\n"
         f"console: {{admins: {{{admins}}}}}\n"
         "agents:\n"
-        f"  bot: {{description: Reads engineering docs, keys: ['{digest(AGENT_KEY)}'],"
+        f"  bot: {{description: Reads engineering docs, keys: [{keys}],"
         f" acts_as: {{as_user: '{ada}'}}, limits: {{calls_per_minute: 100}}}}\n"
         "rules:\n"
         "  - {id: bot-reads, effect: permit, agents: [bot], access: read, description: read anything}\n"
@@ -130,13 +133,23 @@ def make_console(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     @asynccontextmanager
     async def make(
-        *, admins: str | None = None, calls: bool = True, env: dict[str, str] | None = None
+        *,
+        admins: str | None = None,
+        calls: bool = True,
+        env: dict[str, str] | None = None,
+        directory: bool = False,
+        agent_keys: bool = True,
     ) -> AsyncIterator[Console]:
+        """`directory`: the policy is a directory (policies/policy.yaml), as sandboxes need;
+        `agent_keys`: the agent has an API key (without any the server checks none)."""
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(policy_text(emulator, admins=admins))
-        settings = Settings.load(box_url=emulator.base_url, data_dir=tmp_path / "data", policy=str(policy))
+        folder = tmp_path / "policies"
+        folder.mkdir(exist_ok=True)
+        policy = (folder if directory else tmp_path) / "policy.yaml"
+        policy.write_text(policy_text(emulator, admins=admins, agent_keys=agent_keys))
+        served = folder if directory else policy
+        settings = Settings.load(box_url=emulator.base_url, data_dir=tmp_path / "data", policy=str(served))
         async with open_deployment(settings, transport="http") as deployment:
             if calls:
                 async with Client(deployment.server) as client:

@@ -250,3 +250,143 @@ async def test_an_admin_approves_a_held_call_in_the_browser_and_the_call_complet
         and (r.get("outcome") or {}).get("status") == "ok"
     ]
     assert calls and calls[-1]["detail"]["approval"]["by"] == "admin-key:ops"
+
+
+def _sandbox_policy(tmp_path: Path, emulator: Any) -> Path:
+    """A policy directory (sandbox stanzas are files in it) with a console admin and one keyed agent."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "policy.yaml").write_text(
+        "version: 1\n"
+        f"console: {{admins: {{keys: {{ops: '{_digest(ADMIN_KEY)}'}}}}}}\n"
+        "agents:\n"
+        f"  docs-bot: {{description: Answers questions from the engineering docs,"
+        f" keys: ['{_digest(AGENT_KEY)}'], acts_as: {{as_user: '{emulator.user_id('ada')}'}}}}\n"
+        "rules:\n"
+        "  - {id: docs-read, effect: permit, agents: [docs-bot], access: read}\n"
+    )
+    return folder
+
+
+async def test_an_admin_creates_a_sandbox_in_the_browser_its_agent_works_inside_only_then_it_is_revoked(
+    emulator: Any, tmp_path: Path, browser: Any
+) -> None:
+    from box_mcp import sandbox as sb
+    from box_mcp.config import Settings
+
+    data = tmp_path / "data"
+    policies = _sandbox_policy(tmp_path, emulator)
+    log_path = tmp_path / "server.log"
+    readme = emulator.credentials["files"]["Engineering/README.md"]
+    with log_path.open("wb") as server_log:
+        async with http_server(
+            emulator,
+            data,
+            "--policy",
+            str(policies),
+            env=ccg_env(emulator),
+            stderr=server_log,
+        ) as server:
+            base = server.url.removesuffix("/mcp")
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(60_000)  # a loaded CI machine: each step waits up to a minute
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            await page.goto(base + "/console/sandboxes")
+            await page.fill("#key", ADMIN_KEY)
+            await page.click("text=Sign in with key")
+            await page.wait_for_url("**/console/sandboxes")
+            assert "No agent sandboxes yet" in await page.inner_text("#sandboxes-empty")
+            await _shot(page, "sandboxes-empty")
+
+            # a name in use: the error on the form, what was typed kept
+            await page.fill("#sb-name", "docs-bot")
+            await page.fill("#sb-folder", "Agents/docs")
+            await page.click("#create-sandbox")
+            assert "already declared" in await page.inner_text("#create-error")
+            assert await page.input_value("#sb-folder") == "Agents/docs"
+
+            await page.fill("#sb-name", "claims")
+            await page.fill("#sb-folder", "Agents/claims")
+            await page.select_option("#sb-role", "editor")
+            await page.click("#create-sandbox")
+            await page.wait_for_selector("#api-key")
+            key = (await page.inner_text("#api-key")).strip()
+            assert key.startswith("bmcp_") and len(key) > 40
+            assert "only time it is shown" in await page.inner_text("main")
+            await _shot(page, "sandbox-key")
+
+            # the new agent, through the real server, with the key it was just given: no restart
+            [made] = sb.read_sandboxes(policies)
+            folder = made.record.folder
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+                async with Client(streamable_http_client(server.url, http_client=http)) as client:
+                    inside = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": folder})
+                    assert not inside.is_error, inside.content
+                    made_folder = await client.call_tool(
+                        "create_folder", {"name": "intake", "parent_folder_id": folder}
+                    )
+                    assert not made_folder.is_error, made_folder.content
+                    outside = await client.call_tool("get_file_details", {"file_id": readme})
+                    assert outside.is_error
+                    root = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
+                    assert root.is_error
+
+            # the list: never the key again; a second sandbox whose collaboration is removed in Box drifts
+            await page.goto(base + "/console/sandboxes")
+            await page.fill("#sb-name", "intake")
+            await page.fill("#sb-folder", "Agents/intake")
+            await page.select_option("#sb-role", "viewer")
+            await page.click("#create-sandbox")
+            await page.wait_for_selector("#api-key")
+            settings = Settings.load(env=ccg_env(emulator), box_url=emulator.base_url, data_dir=data)
+            [_, intake] = sb.read_sandboxes(policies)
+            async with sb.admin_client(settings) as box:
+                await box.delete(f"/collaborations/{intake.record.collaboration}")
+            await page.goto(base + "/console/sandboxes")
+            table = await page.inner_text("#sandboxes-table")
+            assert "claims" in table and "intake" in table
+            assert f"collaboration {intake.record.collaboration} was removed in Box" in table
+            assert key not in await page.content()
+            await _shot(page, "sandboxes")
+
+            await page.click("#sandbox-claims a.button")
+            await page.wait_for_url("**/console/sandboxes/claims/revoke")
+            assert "Revoke sandbox claims?" in await page.inner_text("main")
+            await _shot(page, "sandbox-revoke")
+            await page.click("#confirm-revoke")
+            assert "Revoked sandbox claims" in await page.inner_text("#notice")
+            # revoked: the server refuses the key at once
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+                refused = await http.post(
+                    server.url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                    headers={"Accept": "application/json, text/event-stream"},
+                )
+                assert refused.status_code == 401
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+            await context.close()
+    records = database_records()
+    if records is None:
+        records = [
+            json.loads(line)
+            for p in sorted((data / "audit").glob("*.jsonl"))
+            for line in p.read_text().splitlines()
+            if line.strip()
+        ]
+    actions = [
+        (r["detail"]["action"], r["detail"].get("sandbox"), r["detail"].get("who"))
+        for r in records
+        if r["kind"] == "console" and r["detail"]["action"].startswith("sandbox")
+    ]
+    assert actions == [
+        ("sandbox_create_refused", "docs-bot", "admin-key:ops"),
+        ("sandbox_created", "claims", "admin-key:ops"),
+        ("sandbox_created", "intake", "admin-key:ops"),
+        ("sandbox_revoked", "claims", "admin-key:ops"),
+    ]
+    calls = [r for r in records if r["kind"] == "call" and r.get("agent") == "claims"]
+    assert calls, "the new agent's calls are audited under its name"
+    assert key not in json.dumps(records)
+    assert key not in log_path.read_text(errors="replace")
