@@ -100,7 +100,8 @@ async def test_task_create_assign_resolve_and_delete(tools, emu) -> None:
     assert task["due_at"].startswith("2030-01-04") and task["assignments"] == []
     carol = await tools.ok("assign_task", task_id=task["id"], login="carol@acme.example")
     assert carol["assigned_to"]["login"] == "carol@acme.example" and carol["file_id"] == nda
-    mine = await tools.ok("assign_task", task_id=task["id"], user_id=emu.credentials["users"][0]["id"])
+    ada = next(u["id"] for u in emu.credentials["users"] if u["login"] == "ada@acme.example")
+    mine = await tools.ok("assign_task", task_id=task["id"], user_id=ada)
     assert mine["resolution_state"] == "incomplete" and mine["assigned_by"]["login"] == "ada@acme.example"
     # only the assignee resolves an assignment; a complete-task cannot be "approved"
     assert "403" in await tools.err(
