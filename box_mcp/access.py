@@ -85,6 +85,7 @@ class CallFacts:
     collaboration_role: str | None = None  # editor, viewer, co-owner, ...
     invitee_email: str | None = None  # login of a collaborator being invited
     metadata_template: str | None = None  # scope/templateKey, e.g. enterprise_123/contract
+    url_domain: str | None = None  # a web link's URL host, lower-case punycode (create/update_web_link)
     externally_shared: Exposure | None = None  # the touched item or a parent folder is shared outside
     first_destructive_in_session: bool | None = None  # a destructive tool, none succeeded yet this session
 

@@ -140,6 +140,16 @@ def compile_conditions(c: Conditions | None) -> tuple[Cond, ...]:
                 lambda v: f"template '{v}'",
             )
         )
+    if c.url_domains is not None:
+        out.append(
+            Cond(
+                "url_domains",
+                lambda f: f.url_domain,
+                _domain_ok(c.url_domains),
+                f"web links to {_words(c.url_domains)}",
+                lambda v: f"a web link to {v}",
+            )
+        )
     if c.externally_shared is not None:
         want = c.externally_shared
         out.append(

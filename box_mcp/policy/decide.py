@@ -16,7 +16,7 @@ from box_mcp.policy.engine import DecisionRequest
 from box_mcp.policy.exposure import ExposureFinder, targets
 from box_mcp.policy.firsts import DestructiveMemory
 from box_mcp.policy.limits import Limiter, RateLimiter
-from box_mcp.policy.locate import Locator
+from box_mcp.policy.locate import STANDS_FOR, Locator
 from box_mcp.policy.reasons import no_person
 from box_mcp.policy.store import PolicyStore
 
@@ -87,9 +87,9 @@ class Decider:
         # does not exist; lookups that find nothing are collected here instead of answered at once.
         missing: dict[ItemRef, str] | None = {} if engine.may_hide(agent, tool, person) else None
         aliases: dict[ItemRef, ItemRef] = {}
-        collabs = [u.item for u in uses if u.item.type == "collaboration"]
+        collabs = [u.item for u in uses if u.item.type in STANDS_FOR]
         if collabs and engine.scoped(agent, tool, person):
-            # A collaboration id stands for the item it is on: rules naming that item must see it.
+            # A collaboration (task) id stands for the item it is on: rules naming that item must see it.
             aliases = await self._each(
                 agent, person, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
             )

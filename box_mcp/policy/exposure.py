@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from box_mcp.access import Exposure, ItemRef, ResourceUse
 from box_mcp.errors import BoxError, LocateError
-from box_mcp.policy.locate import Locator, ancestry_from_json
+from box_mcp.policy.locate import STANDS_FOR, Locator, ancestry_from_json
 
 if TYPE_CHECKING:
     from box_mcp.box.client import BoxClient
@@ -61,7 +61,7 @@ def targets(uses: Sequence[ResourceUse], aliases: Mapping[ItemRef, ItemRef]) -> 
     chosen = [u for u in uses if u.role in DESTINATIONS] or [u for u in uses if u.role not in SKIPPED]
     out = [aliases.get(u.item, u.item) for u in chosen]
     # A collaboration not yet resolved to its item is looked up by `find` (its item is what is shared).
-    return list(dict.fromkeys(i for i in out if i.type in _PATHS or i.type == "collaboration"))
+    return list(dict.fromkeys(i for i in out if i.type in _PATHS or i.type in STANDS_FOR))
 
 
 def domain_matches(domain: str, allowed: Sequence[str]) -> bool:
@@ -118,7 +118,7 @@ class ExposureFinder:
         for given in items:
             item = given
             try:
-                if item.type == "collaboration":
+                if item.type in STANDS_FOR:
                     item = await self._collaboration_item(agent, person, item)
                 why = await self._item(agent, person, item, internal_domains, visible, seen)
             except Unavailable as exc:

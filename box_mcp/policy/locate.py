@@ -43,6 +43,8 @@ _PATHS = {
     "folder": "/folders/{}",
     "web_link": "/web_links/{}",
     "collaboration": "/collaborations/{}",
+    "task": "/tasks/{}",
+    "task_assignment": "/task_assignments/{}",
     "user": "/users/{}",
 }
 _PLACED = ("file", "folder", "web_link")  # items with a path_collection
@@ -50,7 +52,15 @@ _PLACED = ("file", "folder", "web_link")  # items with a path_collection
 # writes). They sit in no folder, so their ancestry is empty without asking Box: `within:` never covers
 # them and a folder-scoped forbid never reaches them; a rule names them in `items:` or grants the tool.
 UNPLACED = ("hub", "enterprise")
-_FIELDS = {"collaboration": "item", "user": "login"}
+# Ids that stand for the file or folder they are on (the body's `item`): a policy decides on that item.
+STANDS_FOR = ("collaboration", "task", "task_assignment")
+# None: Box's GET of a task or task assignment documents no `fields`; its answer always has `item`.
+_FIELDS: dict[str, str | None] = {
+    "collaboration": "item",
+    "task": None,
+    "task_assignment": None,
+    "user": "login",
+}
 ITEM_FIELDS = "name,path_collection"
 
 
@@ -125,10 +135,10 @@ class Locator:
         return await self._lookup(agent, person)
 
     async def ancestry(self, agent: str, item: ItemRef, person: Person | None = None) -> tuple[str, ...]:
-        """Folder ids from "0" down (see ancestry_from_json); a collaboration's are its item's."""
+        """Folder ids from "0" down (see ancestry_from_json); a collaboration's (a task's) are its item's."""
         if item.type == "folder" and item.id == "0":
             return ("0",)
-        if item.type == "collaboration":
+        if item.type in STANDS_FOR:
             return await self.ancestry(agent, await self.collaboration_item(agent, item, person), person)
         if item.type in UNPLACED:
             return ()
@@ -144,7 +154,8 @@ class Locator:
         return name
 
     async def collaboration_item(self, agent: str, collab: ItemRef, person: Person | None = None) -> ItemRef:
-        """The file or folder a collaboration is on (a policy decides on that item, not on the id)."""
+        """The file or folder a collaboration (a task, a task assignment: STANDS_FOR) is on: a policy
+        decides on that item, not on the id."""
         target = (await self._entry(agent, collab, person)).body.get("item")
         if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
             raise AncestryError(f"{collab} has no item (it may be pending or on a deleted item)")
@@ -244,7 +255,7 @@ class Locator:
         self.fetches += 1
         try:
             fields = _FIELDS.get(item.type, ITEM_FIELDS)
-            body = await client.get(path.format(item.id), params={"fields": fields})
+            body = await client.get(path.format(item.id), params={"fields": fields} if fields else None)
         except BoxError as exc:
             status = getattr(exc, "status", None)
             text = (

@@ -253,6 +253,7 @@ class Conditions(_Strict):
     collaboration_roles: tuple[CollaborationRole, ...] | None = None
     invitee_domains: tuple[str, ...] | None = None
     metadata_templates: tuple[str, ...] | None = None
+    url_domains: tuple[str, ...] | None = None  # a web link's host: `acme.example`, `*.acme.example`
     # Facts the policy looks up (see policies/README.md): the item the call touches (for a create, upload,
     # copy or move: the destination folder) or a folder above it has an open shared link or a collaborator
     # outside the enterprise (see PolicyFile.internal_domains) ...
@@ -265,7 +266,7 @@ class Conditions(_Strict):
     def _extensions(cls, exts: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if exts is None else tuple(e.lower().lstrip(".") for e in exts)
 
-    @field_validator("invitee_domains")
+    @field_validator("invitee_domains", "url_domains")
     @classmethod
     def _domains(cls, domains: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if domains is None else tuple(d.lower().lstrip("@") for d in domains)

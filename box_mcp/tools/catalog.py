@@ -23,6 +23,7 @@ from box_mcp.tools import (
     sharing,
     tasks,
     users,
+    weblinks,
 )
 from box_mcp.tools.spec import ToolSpec
 
@@ -75,6 +76,15 @@ _ORDER = (
     "create_file_comment",
     "list_file_comments",
     "list_tasks",
+    "create_task",
+    "assign_task",
+    "update_task_assignment",
+    "delete_task",
+    # weblinks
+    "create_web_link",
+    "get_web_link",
+    "update_web_link",
+    "delete_web_link",
     # ai
     "ai_qa_single_file",
     "ai_qa_multi_file",
@@ -107,6 +117,7 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *metadata.SPECS,
         *comments.SPECS,
         *tasks.SPECS,
+        *weblinks.SPECS,
         *ai.SPECS,
     )
 )

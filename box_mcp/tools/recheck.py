@@ -12,6 +12,10 @@ _FOLDER = "call get_folder_details on the folder to see whether it shows the cha
 _LINK = "call get_shared_link on the item to see whether its link is as you asked"
 _COLLABS = "call list_collaborations on the item to see whether the person's access is as you asked"
 _METADATA = "read the item's metadata (get_file_metadata for a file) to see whether the values are set"
+_TASKS = "list the file's tasks (list_tasks) to see whether the assignment's state is as you asked"
+_WEB_LINK = (
+    "call get_web_link on the link to see whether it shows the change (a deleted one is trashed or gone)"
+)
 
 HINTS: dict[str, str] = {
     # Not idempotent: sending these again blindly makes a second copy.
@@ -42,6 +46,15 @@ HINTS: dict[str, str] = {
     "add_items_to_hub": "list the hub's items (get_hub_items) to see which were added",
     "update_hub": "call get_hub_details on the hub to see whether the change is there",
     "create_docgen_batch": "list the destination folder to see whether the generated file arrived",
+    # Tasks: a second create or assign makes a second task or answers that the user is already assigned.
+    "create_task": "list the file's tasks (list_tasks) to see whether the task was created",
+    "assign_task": "list the file's tasks (list_tasks) to see whether the assignment is there",
+    "update_task_assignment": _TASKS,
+    "delete_task": "list the file's tasks (list_tasks) to see whether the task is gone",
+    # Web links: creating twice makes two links.
+    "create_web_link": "list the folder (list_folder_content_by_folder_id) to see whether the link is there",
+    "update_web_link": _WEB_LINK,
+    "delete_web_link": _WEB_LINK,
 }
 
 

@@ -107,6 +107,11 @@ _HUBS = "2025.0 hub endpoint, no hub downscope scope"
 _DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
 
 
+_TASK = "the app scope, bound to the one file"
+_TASK_ID = "names a task; the app scope (no task downscope scope), and tokens bind to files and folders only"
+_LINK_ID = "names a web link; Box binds tokens to files and folders only"
+
+
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
     wanted = frozenset(scopes.split())
     unknown = wanted - DOWNSCOPE_SCOPES
@@ -211,6 +216,24 @@ TABLE: dict[str, Need] = {
     ),
     "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
     "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
+    # Tasks: the Sidebar page's item_task ("creating and resolving of tasks") is in neither Box's downscoping
+    # list nor the OpenAPI enum, so, as for comments, the app scope; a task (assignment) id is not a file.
+    "create_task": _need("root_readwrite", W, "item", "no task scope in Box's downscoping list: " + _TASK),
+    "assign_task": _need("root_readwrite", W, "scopes", _TASK_ID),
+    "update_task_assignment": _need(
+        "root_readwrite", W, "scopes", _TASK_ID.replace("a task", "an assignment")
+    ),
+    "delete_task": _need("root_readwrite", W, "scopes", _TASK_ID),
+    # Web links: Box binds a downscoped token to a file or folder only, so a link's own calls carry scopes;
+    # creating one is an upload into the one parent folder (bound to it).
+    "create_web_link": _need(
+        "base_upload item_upload", W, "item", "a new web link is an upload to the parent"
+    ),
+    "get_web_link": _need("base_explorer", R, "scopes", _LINK_ID),
+    "update_web_link": _need(
+        "base_explorer item_rename item_upload", W, "scopes", _LINK_ID + "; a move also uploads to the folder"
+    ),
+    "delete_web_link": _need("base_explorer item_delete", W, "scopes", _LINK_ID),
     "ai_qa_single_file": _need(_AI, R, "item", "Box AI (Manage AI) reads the one file's content"),
     "ai_qa_multi_file": _need(_AI, R, "scopes", _AI_FILES),
     "ai_extract_freeform": _need(_AI, R, "scopes", _AI_FILES),

@@ -113,7 +113,7 @@ class Collaboration(ToolOutput):
     status: str | None = None
     item_type: str | None = None
     item_id: str | None = None
-    accessible_by: UserMini | None = None
+    accessible_by: UserMini | None = None  # a user, or a group (type group, no login)
     created_at: str | None = None
     expires_at: str | None = None
 
@@ -136,12 +136,13 @@ class CreateCollabInput(ItemInput):
     role: Role
     invitee_email: Email | None = Field(None, description="The invitee's Box login")
     user_id: BoxId | None = Field(None, description="Or their Box user id")
+    group_id: BoxId | None = Field(None, description="Or a Box group's id: every member gets the role")
     notify: bool = Field(False, description="Email the invitee")
 
     @model_validator(mode="after")
     def _one_invitee(self) -> CreateCollabInput:
-        if (self.invitee_email is None) == (self.user_id is None):
-            raise ValueError("give exactly one of invitee_email, user_id")
+        if sum(v is not None for v in (self.invitee_email, self.user_id, self.group_id)) != 1:
+            raise ValueError("give exactly one of invitee_email, user_id, group_id")
         return self
 
 
@@ -149,6 +150,9 @@ async def create_collaboration(ctx: ToolContext, args: CreateCollabInput) -> Col
     who: dict[str, Any] = {"type": "user"}
     if args.invitee_email is not None:
         who["login"] = str(args.invitee_email)
+    elif args.group_id is not None:
+        # A group collaboration: Box checks the group's invitability_level against the caller.
+        who = {"type": "group", "id": args.group_id}
     else:
         who["id"] = args.user_id
     raw = await ctx.box.post(
@@ -281,8 +285,9 @@ SPECS = (
         name="create_collaboration",
         title="Invite a collaborator",
         description=(
-            "Give a person (invitee_email or user_id) a role on a file or folder. Returns the collaboration. "
-            "Fails with user_already_collaborator if they have one: use update_collaboration."
+            "Give a person (invitee_email or user_id) or a Box group (group_id) a role on a file or folder. "
+            "Returns the collaboration. Fails with user_already_collaborator if they have one: use "
+            "update_collaboration."
         ),
         toolset="sharing",
         access=Access.ADMIN,

@@ -151,7 +151,9 @@ def _no_facts(args: Any) -> CallFacts:
 # items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
 #          each is located and taken out unless the agent could read it itself
 OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items"]
-_ONE_ITEM_TYPES = ("file", "folder", "web_link")
+# What a downscoped token can be bound to: Box's token exchange takes the URL of one file or folder only
+# ("Downscope a Token"; the emulator refuses a web link's URL as Box does), so a call on a web link is not.
+_ONE_ITEM_TYPES = ("file", "folder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,7 @@ class ToolSpec:
 
     def single_item_resource(self, args: Any) -> ItemRef | None:
         """The one item a call acts on, when its resources are exactly one use, in role "item" (or "parent":
-        a create or upload acts on its parent only), on a file, folder or web link. The broker binds the
+        a create or upload acts on its parent only), on a file or folder. The broker binds the
         call's token to it where the downscope table's row says so. None for calls on two items, on a
         collaboration, or spanning folders (a search's "scope")."""
         uses = self.resources(args)

@@ -45,6 +45,8 @@ FULLEST: dict[str, dict[str, Any]] = {
     "create_hub": {"title": "Hub"},
     "update_hub": {"hub_id": "5", "title": "Hub"},
     "add_items_to_hub": {"hub_id": "5", "items": [{"type": "file", "id": "6"}]},
+    "create_web_link": {"parent_folder_id": "5", "url": "https://example.com"},
+    "update_task_assignment": {"assignment_id": "5", "resolution_state": "completed"},
     "create_docgen_batch": {
         "template_id": "5",
         "destination_folder_id": "6",

@@ -522,6 +522,26 @@ ROWS: tuple[Row, ...] = (
     Row("list_file_comments", lambda ws: {"file_id": ws.report}, _comment_listed),
     Row("list_tasks", lambda ws: {"file_id": ws.report}, _task_listed),
     Row(
+        "create_task",
+        lambda ws: {"file_id": ws.report, "action": "complete", "message": "Matrix to-do"},
+        _all(_eq("message", lambda ws: "Matrix to-do"), _eq("action", lambda ws: "complete"), _keep("todo")),
+    ),
+    Row(
+        "assign_task",  # to the mode's own user, who then resolves it
+        lambda ws: {"task_id": ws.ids["todo"], "user_id": ws.user["id"]},
+        _all(_eq("assigned_to.id", lambda ws: ws.user["id"]), _keep("assignment")),
+    ),
+    Row(
+        "update_task_assignment",
+        lambda ws: {"assignment_id": ws.ids["assignment"], "resolution_state": "completed"},
+        _eq("resolution_state", lambda ws: "completed"),
+    ),
+    Row(
+        "delete_task",
+        lambda ws: {"task_id": ws.ids["todo"]},
+        _all(_eq("task_id", lambda ws: ws.ids["todo"]), _eq("removed", lambda ws: True)),
+    ),
+    Row(
         "ai_qa_single_file",
         lambda ws: {"file_id": ws.report, "question": "What happened to revenue?"},
         _cites_the_report,
@@ -612,6 +632,26 @@ ROWS: tuple[Row, ...] = (
             "user_input": {"name": "Matrix"},
         },
         lambda ws, out: _eq("status", lambda ws: "completed")(ws, {"status": out["jobs"][0]["status"]}),
+    ),
+    Row(
+        "create_web_link",
+        lambda ws: {"parent_folder_id": ws.src, "url": "https://status.acme.example/", "name": "Status"},
+        _all(_eq("parent.id", lambda ws: ws.src), _eq("name", lambda ws: "Status"), _keep("web_link")),
+    ),
+    Row(
+        "get_web_link",
+        lambda ws: {"web_link_id": ws.ids["web_link"]},
+        _eq("url", lambda ws: "https://status.acme.example/"),
+    ),
+    Row(
+        "update_web_link",
+        lambda ws: {"web_link_id": ws.ids["web_link"], "parent_folder_id": ws.dst, "name": "Status page"},
+        _all(_eq("parent.id", lambda ws: ws.dst), _eq("name", lambda ws: "Status page")),
+    ),
+    Row(
+        "delete_web_link",
+        lambda ws: {"web_link_id": ws.ids["web_link"]},
+        _all(_eq("id", lambda ws: ws.ids["web_link"]), _eq("deleted", lambda ws: True)),
     ),
 )
 

@@ -68,3 +68,47 @@ def test_trashed_web_link_can_be_read_restored_and_purged(sdk: Sdk, box: Running
     with pytest.raises(BoxAPIError) as err:
         ada.trashed_web_links.get_trashed_web_link_by_id(link.id)
     assert err.value.response_info.status_code == 404
+
+
+def test_a_web_link_without_a_name_is_named_by_its_url(sdk: Sdk, box: RunningEmulator) -> None:
+    link = sdk("ada").web_links.create_web_link(
+        "https://acme.example/launch?x=1", CreateWebLinkParent(id=box.credentials["folders"]["Marketing"])
+    )
+    assert link.name == "https://acme.example/launch?x=1"  # Box: "Defaults to the URL if not set"
+    assert link.parent is not None and link.parent.id == box.credentials["folders"]["Marketing"]
+
+
+def test_changing_web_links_is_refused_with_box_errors(sdk: Sdk, box: RunningEmulator) -> None:
+    ada, bob = sdk("ada"), sdk("bob")  # Bob views Engineering and sees nothing of HR
+    engineering, hr = box.credentials["folders"]["Engineering"], box.credentials["folders"]["HR"]
+    link = ada.web_links.create_web_link("https://status.acme.example", CreateWebLinkParent(id=engineering))
+    cases = [
+        (
+            lambda: ada.web_links.update_web_link_by_id(link.id, url="mailto:x@acme.example"),
+            400,
+            "bad_request",
+        ),
+        (lambda: bob.web_links.update_web_link_by_id(link.id, name="mine"), 403, None),
+        (lambda: bob.web_links.update_web_link_by_id(link.id, url="https://x.example"), 403, None),
+        (lambda: bob.web_links.delete_web_link_by_id(link.id), 403, None),
+        (
+            lambda: ada.web_links.update_web_link_by_id(link.id, parent=UpdateWebLinkByIdParent(id="999999")),
+            404,
+            "not_found",
+        ),
+        (lambda: ada.web_links.update_web_link_by_id(link.id, name="a/b"), 400, "item_name_invalid"),
+    ]
+    for call, status, code in cases:
+        with pytest.raises(BoxAPIError) as err:
+            call()
+        assert err.value.response_info.status_code == status
+        if code is not None:
+            assert err.value.response_info.code == code
+    hr_link = ada.web_links.create_web_link("https://payroll.acme.example", CreateWebLinkParent(id=hr))
+    with pytest.raises(BoxAPIError) as err:  # Box never confirms a link the caller cannot see
+        bob.web_links.get_web_link_by_id(hr_link.id)
+    assert err.value.response_info.status_code == 404
+    with pytest.raises(BoxAPIError) as err:  # nor moves anything into a folder the caller cannot see
+        bob.web_links.update_web_link_by_id(link.id, parent=UpdateWebLinkByIdParent(id=hr))
+    assert err.value.response_info.status_code == 403  # a viewer may not move it at all
+    assert ada.web_links.get_web_link_by_id(link.id).url == "https://status.acme.example"

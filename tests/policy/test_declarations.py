@@ -46,7 +46,8 @@ def test_declared_argument_fields_exist_on_the_input_model(spec: ToolSpec) -> No
     for declared in (spec.search_roots_field, spec.invitee_user_field, *spec.stdio_only_fields):
         assert declared is None or declared in inputs
     assert (spec.search_roots_field is not None) == (spec.output_kind == "search")
-    assert (spec.invitee_user_field is not None) == (spec.name == "create_collaboration")
+    # who is invited (a collaborator) or told (a task's assignee, whom Box e-mails the task)
+    assert (spec.invitee_user_field is not None) == (spec.name in ("create_collaboration", "assign_task"))
 
 
 def test_only_writes_that_move_nothing_keep_cached_places() -> None:
@@ -58,5 +59,10 @@ def test_only_writes_that_move_nothing_keep_cached_places() -> None:
         "set_file_metadata",
         "set_folder_metadata",
         "create_file_comment",
+        # tasks hang off their file: creating, assigning, resolving or deleting one moves nothing
+        "create_task",
+        "assign_task",
+        "update_task_assignment",
+        "delete_task",
     }
     assert not any(s.read_only for s in CATALOG if s.keeps_items_in_place)

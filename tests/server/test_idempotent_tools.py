@@ -103,12 +103,55 @@ async def _hub_renamed(tools: Tools, out: Any) -> None:
     assert (await tools.ok("get_hub_details", hub_id=HUB))["title"] == "Renamed hub"
 
 
-async def _a_hub(tools: Tools) -> None:
+async def _a_hub(tools: Tools) -> dict[str, Any] | None:
     assert (await tools.ok("create_hub", title="Lost answers"))["id"] == HUB
+    return None
+
+
+async def _a_web_link(tools: Tools) -> dict[str, Any]:
+    made = await tools.ok("create_web_link", parent_folder_id=INBOX, url="https://status.acme.example")
+    return {"web_link_id": made["id"]}
+
+
+async def _a_task(tools: Tools) -> dict[str, Any]:
+    return {"task_id": (await tools.ok("create_task", file_id=NDA, message="Lost answers"))["id"]}
+
+
+async def _an_assignment_of_mine(tools: Tools) -> dict[str, Any]:
+    task = await tools.ok("create_task", file_id=NDA, action="complete", message="Countersign")
+    mine = await tools.ok("assign_task", task_id=task["id"], login="ada@acme.example")
+    return {"assignment_id": mine["id"]}
+
+
+async def _link_renamed(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_web_link", web_link_id=out["id"]))["name"] == "Status"
+
+
+async def _link_trashed(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("get_web_link", web_link_id=out["id"]))["item_status"] == "trashed"
+
+
+async def _assignment_done(tools: Tools, out: Any) -> None:
+    (task,) = [
+        t for t in (await tools.ok("list_tasks", file_id=NDA))["entries"] if t["message"] == "Countersign"
+    ]
+    assert task["is_completed"] is True and task["assignments"][0]["resolution_state"] == "completed"
+
+
+async def _task_gone(tools: Tools, out: Any) -> None:
+    tasks = (await tools.ok("list_tasks", file_id=NDA))["entries"]
+    assert [t for t in tasks if t["id"] == out["task_id"]] == []
 
 
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
-SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub}
+# What a case needs made first; the arguments it answers join the case's own.
+SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
+    "update_hub": _a_hub,
+    "update_web_link": _a_web_link,
+    "delete_web_link": _a_web_link,
+    "update_task_assignment": _an_assignment_of_mine,
+    "delete_task": _a_task,
+}
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_file_properties", {"file_id": MSA, "name": "MSA-renamed.pdf"}, _renamed),
@@ -129,6 +172,10 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         _folder_values,
     ),
     ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
+    ("update_web_link", {"name": "Status"}, _link_renamed),
+    ("delete_web_link", {}, _link_trashed),
+    ("update_task_assignment", {"resolution_state": "completed"}, _assignment_done),
+    ("delete_task", {}, _task_gone),
 ]
 
 
@@ -146,7 +193,7 @@ async def test_a_tool_declared_idempotent_succeeds_once_when_its_first_answer_is
     tool: str, args: dict[str, Any], check: Check, emu: Emu, tools: Tools
 ) -> None:
     if tool in SETUP:
-        await SETUP[tool](tools)
+        args = {**args, **(await SETUP[tool](tools) or {})}
     lost = OneLostAnswer(pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE"), retry_after=0)
     emu.app.state.emulator.faults.append(lost)
     out = await tools.ok(tool, **args)

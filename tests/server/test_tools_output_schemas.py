@@ -115,6 +115,9 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         changed = await call("update_collaboration", collaboration_id=invited["id"], role="editor")
         assert changed["role"] == "editor"
         await call("delete_collaboration", collaboration_id=invited["id"])
+        legal = emu.credentials["groups"]["Legal"]
+        grouped = await call("create_collaboration", **on_folder, role="viewer", group_id=legal)
+        assert grouped["accessible_by"]["type"] == "group"
 
         templates = await call("list_metadata_templates")
         assert [t["template_key"] for t in templates["entries"]] == ["contract"]
@@ -133,7 +136,21 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         comments = (await call("list_file_comments", file_id=made["id"]))["entries"]
         assert [c["id"] for c in comments] == [comment["id"]]
         tasks = await call("list_tasks", file_id=contract)
-        assert tasks["entries"][0]["assignees"] == ["carol@acme.example"]
+        assert [a["assigned_to"] for a in tasks["entries"][0]["assignments"]] == ["carol@acme.example"]
+        todo = await call("create_task", file_id=made["id"], action="complete", message="Sign")
+        mine = await call("assign_task", task_id=todo["id"], login="ada@acme.example")
+        done = await call("update_task_assignment", assignment_id=mine["id"], resolution_state="completed")
+        assert done["resolution_state"] == "completed"
+        assert (await call("delete_task", task_id=todo["id"]))["removed"] is True
+
+        link = await call(
+            "create_web_link", parent_folder_id=sandbox, url="https://acme.example", name="Acme"
+        )
+        assert (await call("get_web_link", web_link_id=link["id"]))["url"] == "https://acme.example"
+        await call(
+            "update_web_link", web_link_id=link["id"], description="checked", parent_folder_id=marketing
+        )
+        assert (await call("delete_web_link", web_link_id=link["id"]))["deleted"] is True
 
         report = emu.file("Finance/q3-report.md")
         asked = await call("ai_qa_single_file", file_id=report, question="How much did revenue grow?")

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import items, permissions
+from ..auth import Caller
 from ..common import (
     box_json,
     caller,
@@ -30,7 +31,7 @@ from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import INVITEE_ROLES, View, user_mini
 from ..store import Store, iso, now, timestamp
-from .groups import load_group
+from .groups import invitable_group, load_group
 
 COLLAB_FIELDS = frozenset(
     {
@@ -125,7 +126,7 @@ def _load(request: Request, collab_id: str) -> tuple[sqlite3.Row, sqlite3.Row]:
     return row, item
 
 
-def _grantee(st: Store, body: dict[str, Any]) -> tuple[str, str, str | None]:
+def _grantee(st: Store, caller: Caller, body: dict[str, Any]) -> tuple[str, str, str | None]:
     """(accessible_by_type, id, invite_email) from `accessible_by`: a user id, a login, or a group id."""
     who = body.get("accessible_by")
     if not isinstance(who, dict):
@@ -133,9 +134,7 @@ def _grantee(st: Store, body: dict[str, Any]) -> tuple[str, str, str | None]:
     kind = who.get("type")
     ident, login = who.get("id"), who.get("login")
     if kind == "group":
-        if not isinstance(ident, str) or st.fetch_one("SELECT id FROM groups WHERE id = ?", (ident,)) is None:
-            raise not_found("Group not found; 'accessible_by.id' must name an existing group")
-        return "group", ident, None
+        return "group", str(invitable_group(st, caller, ident)["id"]), None
     if kind != "user":
         raise BoxError(400, "bad_request", "'accessible_by.type' must be 'user' or 'group'")
     if ident is not None:
@@ -178,7 +177,7 @@ async def create_collaboration(request: Request) -> Response:
             raise BoxError(
                 400, "bad_request", "'can_view_path' applies to folders, set by an owner or co-owner"
             )
-        kind, ident, email = _grantee(st, body)
+        kind, ident, email = _grantee(st, who, body)
         if kind == "user" and ident == item["owner_id"]:
             raise BoxError(400, "bad_request", "The owner of an item cannot be added as its collaborator")
         existing = st.fetch_one(

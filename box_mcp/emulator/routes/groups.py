@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..auth import Caller
 from ..common import box_json, caller, json_body, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import caller_row, group_json, is_enterprise_manager, membership_json, require_manager
-from ..store import now
+from ..store import Store, now
 
 LEVELS = {
     "invitability_level": ("admins_only", "admins_and_members", "all_managed_users"),
@@ -28,6 +29,37 @@ def _is_member(st: Any, user_id: str, group_id: str) -> bool:
         )
         is not None
     )
+
+
+def invitable_group(st: Store, who: Caller, group_id: object) -> sqlite3.Row:
+    """The group a collaboration is given to, if the caller may invite it: its `invitability_level` says
+    who may (admins_only: the enterprise's admins, co-admins and the group's own admins; admins_and_members:
+    also its members; all_managed_users: every managed user of the enterprise). Another enterprise's group,
+    or none, is 404."""
+    me = caller_row(st, who)
+    row = (
+        st.fetch_one("SELECT * FROM groups WHERE id = ?", (group_id,)) if isinstance(group_id, str) else None
+    )
+    if row is None or row["enterprise_id"] != me["enterprise_id"]:
+        raise not_found("Group not found; 'accessible_by.id' must name an existing group")
+    if is_enterprise_manager(st, who):
+        return row
+    membership = st.fetch_one(
+        "SELECT role FROM group_memberships WHERE user_id = ? AND group_id = ?", (me["id"], row["id"])
+    )
+    level = row["invitability_level"]
+    allowed = (
+        (membership is not None and membership["role"] == "admin")
+        or (level == "admins_and_members" and membership is not None)
+        or (level == "all_managed_users" and me["kind"] == "managed")
+    )
+    if not allowed:
+        raise BoxError(
+            403,
+            "access_denied_insufficient_permissions",
+            f"This group's invitability_level ({level}) does not let you invite it to collaborate",
+        )
+    return row
 
 
 def load_group(request: Request, group_id: str, *, manage: bool = False) -> sqlite3.Row:
