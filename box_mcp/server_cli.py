@@ -63,6 +63,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "tunnel: OAuth metadata and sign-in pages use it [BOX_MCP_PUBLIC_URL; http://HOST:PORT]",
     )
     add(
+        "--watch",
+        choices=["off", "webhooks", "events"],
+        help="watch Box for changes: webhooks (HTTP, /box/webhooks, signed), events (the events API "
+        "long-poll, e.g. over stdio) [BOX_MCP_WATCH; off]",
+    )
+    add(
         "--allowed-dir",
         dest="allowed_dirs",
         action="append",
@@ -88,6 +94,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "read_only",
         "allowed_dirs",
         "public_url",
+        "watch",
     )
     flags: dict[str, Any] = {name: getattr(args, name, None) for name in names}
     for name in ("allowed_dirs", "allowed_hosts"):  # repeatable flags arrive as lists
