@@ -189,7 +189,10 @@ class Follower:
                     await self._note("follower_stopped", failures=failures, error=str(exc)[:300])
                     log.error("events follower %s stopped after %d failures: %s", self.stream, failures, exc)
                     return
-                delay = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_CAP)
+                delay = BACKOFF_BASE * 2 ** (failures - 1)
+                if isinstance(exc, BoxAPIError) and exc.retry_after is not None:  # Box's word on 429
+                    delay = max(delay, float(exc.retry_after))
+                delay = min(delay, BACKOFF_CAP)
                 log.warning("events follower %s: %s; retrying in %.0f s", self.stream, exc, delay)
                 await self._note("follower_retry", failures=failures, delay_s=delay, error=str(exc)[:300])
                 await self._sleep(delay)

@@ -68,10 +68,8 @@ class WebhookReceiver:
         self._seen: Seen = seen if seen is not None else MemorySeen()
         self._max_body = max_body
         self._clock = clock
-        self._send: MemoryObjectSendStream[tuple[Change, str]]
-        self._receive: MemoryObjectReceiveStream[tuple[Change, str]]
-        self._send, self._receive = anyio.create_memory_object_stream[tuple[Change, str]](queue)
-        self._running = False
+        self._queue = queue
+        self._send: MemoryObjectSendStream[tuple[Change, str]] | None = None  # open while run() runs
 
     def __repr__(self) -> str:  # never the keys
         return f"WebhookReceiver(path={PATH!r}, keys={len(self._keys)})"
@@ -83,22 +81,25 @@ class WebhookReceiver:
     async def run(self) -> AsyncIterator[None]:
         """Publish accepted deliveries while the block runs; on exit, up to DRAIN s for what is queued."""
         drained = anyio.Event()
+        send, receive = anyio.create_memory_object_stream[tuple[Change, str]](self._queue)
         async with anyio.create_task_group() as group:
-            group.start_soon(self._work, drained)
-            self._running = True
+            group.start_soon(self._work, receive, drained)
+            self._send = send
             try:
                 yield
             finally:
-                self._running = False
-                self._send.close()
+                self._send = None
+                send.close()
                 with anyio.move_on_after(DRAIN):
                     await drained.wait()
                 group.cancel_scope.cancel()
 
-    async def _work(self, drained: anyio.Event) -> None:
+    async def _work(
+        self, receive: MemoryObjectReceiveStream[tuple[Change, str]], drained: anyio.Event
+    ) -> None:
         try:
-            async with self._receive:
-                async for change, webhook_id in self._receive:
+            async with receive:
+                async for change, webhook_id in receive:
                     await self.feed.publish(change)
                     await self._events.emit(
                         "box_change",
@@ -177,7 +178,7 @@ class WebhookReceiver:
             return _answer(200, "already received")
         if change is not None:
             try:
-                if not self._running:
+                if self._send is None:  # not serving (starting or closing): Box retries
                     raise anyio.WouldBlock
                 self._send.send_nowait((change, webhook_id))
             except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
