@@ -232,7 +232,14 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
             else []
         ),
         *([f"{prefix}:   telemetry:    OpenTelemetry by OTLP/HTTP"] if settings.telemetry != "off" else []),
+        *([f"{prefix}:   watch:        {_watching(settings)}"] if settings.watch != "off" else []),
     ]
+
+
+def _watching(settings: Settings) -> str:
+    if settings.watch == "webhooks":
+        return "Box webhooks at /box/webhooks (signed; `box-mcp webhooks ensure` registers them)"
+    return f"Box's events API, long-polled; position saved in {settings.data_dir / 'watch'} or the database"
 
 
 async def _serve(settings: Settings) -> None:
