@@ -5,6 +5,7 @@ the deployment's ChangeFeed is read back from its audit log: one `box_change` re
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import threading
@@ -35,10 +36,12 @@ def box() -> Iterator[RunningEmulator]:
 def _policy(tmp_path: Path, box: RunningEmulator) -> Path:
     ada = box.user_id("ada")
     finance = box.credentials["folders"]["Finance"]
+    key = hashlib.sha256(b"bmcp_watch_key").hexdigest()
     path = tmp_path / "policy.yaml"
     path.write_text(
         "version: 1\ndefault_agent: watcher\nagents:\n"
-        f"  watcher: {{acts_as: {{as_user: '{ada}'}}}}\n"
+        # keyed, as a deployment Box can reach is: /box/webhooks must still take Box's unauthenticated posts
+        f"  watcher: {{acts_as: {{as_user: '{ada}'}}, keys: ['sha256:{key}']}}\n"
         "rules:\n"
         f"  - {{id: finance, effect: permit, agents: [watcher], access: read, within: ['{finance}']}}\n"
     )
