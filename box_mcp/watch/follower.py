@@ -95,11 +95,14 @@ class Follower:
                     "limit": PAGE,
                 },
             )
-            entries = page.get("entries") or [] if isinstance(page, dict) else []
-            following = str(page.get("next_stream_position", self.position.stream_position))
+            if not isinstance(page, dict) or not isinstance(page.get("entries", []), list):
+                raise BoxError("GET /events answered with something other than a page of events")
+            entries = page.get("entries") or []
+            before = self.position.stream_position
+            following = str(page.get("next_stream_position", before))
             with anyio.CancelScope(shield=True):  # publish and save as one step
                 published += await self._publish(entries, following)
-            if not entries:
+            if not entries or following == before:  # the end, or a stream that does not move on
                 return published
         return published
 
