@@ -115,13 +115,18 @@ class WebhookReceiver:
         finally:
             drained.set()
 
-    async def _audit(self, action: str, **detail: Any) -> None:
+    def _post(self, action: str, **detail: Any) -> None:
+        """Queue the delivery's audit record (written, in order, at the next flush)."""
         items = detail.pop("items", None)
-        await self._events.emit(
+        self._events.post(
             "webhook",
             items=items,
             detail={"action": action, **{k: v for k, v in detail.items() if v not in (None, "")}},
         )
+
+    async def _audit(self, action: str, **detail: Any) -> None:
+        self._post(action, **detail)
+        await self._events.flush()
 
     async def _body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")
@@ -176,15 +181,21 @@ class WebhookReceiver:
                 await self._seen.release(claim)
             await self._audit("duplicate", **facts)
             return _answer(200, "already received")
+        send = self._send
         if change is not None:
-            try:
-                if self._send is None:  # not serving (starting or closing): Box retries
-                    raise anyio.WouldBlock
-                self._send.send_nowait((change, webhook_id))
-            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            room = send is not None and (
+                send.statistics().current_buffer_used < send.statistics().max_buffer_size
+                or send.statistics().tasks_waiting_receive > 0
+            )
+            if send is None or not room:  # full, or not serving (starting, closing): Box retries
                 for claim in taken:
                     await self._seen.release(claim)
                 await self._audit("overloaded", **facts)
                 return _answer(503, "busy: deliver again later", **{"Retry-After": RETRY_AFTER})
-        await self._audit("accepted", key=verdict.key, published=change is not None, **facts)
+        # No await between the room check and the send, and the record is queued first: the delivery's
+        # `accepted` record always precedes its publication's `box_change`.
+        self._post("accepted", key=verdict.key, published=change is not None, **facts)
+        if change is not None and send is not None:
+            send.send_nowait((change, webhook_id))
+        await self._events.flush()
         return _answer(200, "ok")

@@ -176,6 +176,12 @@ async def test_ensure_then_signed_deliveries_reach_the_feed_once_and_forgeries_d
         (rotated, "FILE.UPLOADED"),
     ]
     assert all(r["detail"]["source"] == "webhook" for r in published)
+    accepted_seq = {
+        r["detail"]["delivery_id"]: r["seq"] for r in webhook if r["detail"]["action"] == "accepted"
+    }
+    assert all(
+        accepted_seq[r["detail"]["delivery_id"]] < r["seq"] for r in published
+    )  # accepted, then published
     assert len({r["detail"]["delivery_id"] for r in published}) == 2
     text = "".join(str(r) for r in audit_records(data))
     assert keys["primary"] not in text and keys["secondary"] not in text
