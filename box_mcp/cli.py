@@ -1,5 +1,5 @@
 """The `box-mcp` command: one sub-command per area (serve, demo, emulator, policy, audit, auth, sandbox,
-approvals).
+approvals, webhooks).
 
 Each area owns a module with `register(subparsers)`, which adds its parser(s) and sets `func` on them;
 this file only collects them. The modules import what a command needs inside its function, so
@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from box_mcp import __version__, approvals_cli, sandbox_cli, server_cli
+from box_mcp import __version__, approvals_cli, sandbox_cli, server_cli, webhooks_cli
 from box_mcp.audit import cli as audit_cli
 from box_mcp.broker import cli as broker_cli
 from box_mcp.emulator import cli as emulator_cli
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker_cli.register(sub)  # auth login | status | logout
     sandbox_cli.register(sub)  # sandbox create | list | revoke
     approvals_cli.register(sub)  # approvals list | show | approve | deny
+    webhooks_cli.register(sub)  # webhooks ensure
     return parser
 
 

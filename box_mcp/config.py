@@ -157,6 +157,18 @@ class Settings(BaseSettings):
         description="https://... (JSON lines POSTed in batches) or syslog://host:port / "
         "syslog+tcp://host:port (RFC 5424): every audit record streamed there, at least once",
     )
+    watch: Literal["off", "webhooks", "events"] = Field(
+        "off",
+        description="Watch Box for changes (box_mcp.watch): webhooks (HTTP: signed deliveries to "
+        "/box/webhooks; `box-mcp webhooks ensure` registers them), events (the events API long-poll, for "
+        "a deployment Box cannot reach, e.g. stdio), or off",
+    )
+    webhook_primary_key: SecretStr | None = Field(
+        None, description="The Box app's primary webhook signature key (developer console: Webhooks)"
+    )
+    webhook_secondary_key: SecretStr | None = Field(
+        None, description="The Box app's secondary webhook signature key: either valid key is enough"
+    )
     # Box's app credentials, under Box's own names; broker.config.BrokerSettings.from_settings reads them.
     developer_token: BoxSecret = _box("BOX_DEVELOPER_TOKEN")
     jwt_config_file: BoxText = _box("BOX_JWT_CONFIG_FILE")
@@ -217,6 +229,26 @@ class Settings(BaseSettings):
         if self.transport == "http" and self.database_url is not None and self.replica_url is None:
             self.replica_address(self.port)  # raises when it cannot be derived
         return self
+
+    @model_validator(mode="after")
+    def _watch_needs(self) -> Settings:
+        if (
+            self.watch == "webhooks"
+            and self.webhook_primary_key is None
+            and self.webhook_secondary_key is None
+        ):
+            raise ValueError(
+                "BOX_MCP_WATCH=webhooks needs the app's signature keys: set BOX_MCP_WEBHOOK_PRIMARY_KEY and "
+                "BOX_MCP_WEBHOOK_SECONDARY_KEY (Box developer console: your app, Webhooks, Manage signature "
+                "keys)"
+            )
+        return self
+
+    @property
+    def webhook_keys(self) -> tuple[bytes, ...]:
+        """The configured signature keys (primary first), for the webhook receiver only."""
+        keys = (self.webhook_primary_key, self.webhook_secondary_key)
+        return tuple(k.get_secret_value().encode() for k in keys if k is not None and k.get_secret_value())
 
     def replica_address(self, port: int) -> str:
         """Where the other replicas reach this one (bound on `port`): --replica-url, else loopback."""
@@ -356,6 +388,7 @@ _FLAGS = frozenset(
         "developer_token",
         "database_url",
         "replica_url",
+        "watch",
     }
 )
 

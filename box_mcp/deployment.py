@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from box_mcp.http.oauth import RemoteURLs
     from box_mcp.state.audit import PostgresAuditLog
+    from box_mcp.watch.receiver import WebhookReceiver
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Deployment:
     limiter: Limiter | None = field(default=None, repr=False)
     approval_store: ApprovalStore | None = field(default=None, repr=False)  # the console decides these
     changes: ChangeFeed = field(default_factory=ChangeFeed, repr=False)  # Box changes: webhooks, events API
+    webhooks: WebhookReceiver | None = field(default=None, repr=False)  # /box/webhooks (BOX_MCP_WATCH)
 
     @property
     def policy(self) -> Policy | None:
@@ -90,6 +92,8 @@ class Deployment:
         s = self.settings
         bound = s.port if port is None else port
         replicas = None
+        watch = self.webhooks.routes() if self.webhooks is not None else []
+        background = (self.webhooks.run,) if self.webhooks is not None else ()
         if s.database_url is not None:  # one of several replicas: sessions registered, forwarded
             from box_mcp.state.sessions import SessionRegistry
 
@@ -102,7 +106,8 @@ class Deployment:
                 verifier=self.verifier,
                 allowed_hosts=s.allowed_hosts,
                 replicas=replicas,
-                extra_routes=self.console_routes(s.base_url(bound)),
+                extra_routes=[*watch, *self.console_routes(s.base_url(bound))],
+                background=background,
             )
         from box_mcp.http.oauth import RemoteURLs
 
@@ -118,8 +123,9 @@ class Deployment:
             verifier=verifier,
             allowed_hosts=(*s.allowed_hosts, *extra_hosts),
             remote=urls,
-            extra_routes=[*routes, *self.console_routes(urls.base)],
+            extra_routes=[*watch, *routes, *self.console_routes(urls.base)],
             replicas=replicas,
+            background=background,
         )
 
     def console_routes(self, base: str) -> list[BaseRoute]:
@@ -374,6 +380,8 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and store.person_agents() and transport == "http":
             # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
             remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
+        feed = ChangeFeed()
+        webhooks = await _watch(settings, store, broker, box, identities, feed, events, stack, transport)
         console_box = None
         if store is not None and transport == "http" and broker.settings.oauth_client is not None:
             console_box = BoxSignIn(broker, redirect_uri="")  # its callback URL is set with the HTTP app
@@ -392,7 +400,42 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             console_box=console_box,
             limiter=limiter,
             approval_store=shared.approvals if shared is not None else None,
+            changes=feed,
+            webhooks=webhooks,
         )
+
+
+async def _watch(
+    settings: Settings,
+    store: PolicyStore | None,
+    broker: Broker,
+    box: BoxClient,
+    identities: Identities,
+    feed: ChangeFeed,
+    events: Events,
+    stack: AsyncExitStack,
+    transport: TransportKind,
+) -> WebhookReceiver | None:
+    """BOX_MCP_WATCH: the webhook receiver (HTTP) or the events followers (started now), publishing on
+    `feed`; off by default."""
+    if settings.watch == "off":
+        return None
+    from box_mcp.watch.wiring import start_followers, webhook_receiver
+
+    receiver = webhook_receiver(settings, feed, events, stack, transport=transport)
+    fallback = None if store is not None else identities(DEFAULT_AGENT, None)
+    await start_followers(
+        settings,
+        policy=store.engine().policy if store is not None else None,
+        identity_of=lambda agent: identities(agent, None),
+        fallback=fallback,
+        broker=broker,
+        box=box,
+        feed=feed,
+        events=events,
+        stack=stack,
+    )
+    return receiver
 
 
 __all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]

@@ -63,6 +63,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "tunnel: OAuth metadata and sign-in pages use it [BOX_MCP_PUBLIC_URL; http://HOST:PORT]",
     )
     add(
+        "--watch",
+        choices=["off", "webhooks", "events"],
+        help="watch Box for changes: webhooks (HTTP, /box/webhooks, signed), events (the events API "
+        "long-poll, e.g. over stdio) [BOX_MCP_WATCH; off]",
+    )
+    add(
         "--allowed-dir",
         dest="allowed_dirs",
         action="append",
@@ -88,6 +94,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
         "read_only",
         "allowed_dirs",
         "public_url",
+        "watch",
     )
     flags: dict[str, Any] = {name: getattr(args, name, None) for name in names}
     for name in ("allowed_dirs", "allowed_hosts"):  # repeatable flags arrive as lists
@@ -225,7 +232,14 @@ def startup_summary(deployment: Deployment, *, prefix: str = "box-mcp") -> list[
             else []
         ),
         *([f"{prefix}:   telemetry:    OpenTelemetry by OTLP/HTTP"] if settings.telemetry != "off" else []),
+        *([f"{prefix}:   watch:        {_watching(settings)}"] if settings.watch != "off" else []),
     ]
+
+
+def _watching(settings: Settings) -> str:
+    if settings.watch == "webhooks":
+        return "Box webhooks at /box/webhooks (signed; `box-mcp webhooks ensure` registers them)"
+    return f"Box's events API, long-polled; position saved in {settings.data_dir / 'watch'} or the database"
 
 
 async def _serve(settings: Settings) -> None:

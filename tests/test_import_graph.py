@@ -23,13 +23,16 @@ CLI = (
     "box_mcp.emulator.cli",
     "box_mcp.approvals_cli",
     "box_mcp.sandbox_cli",
+    "box_mcp.webhooks_cli",
 )
 ABOVE_GATE = ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.approvals", *CLI)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("box_mcp.deployment", CLI),
     # sandbox: a library the CLI and a console call; it works below the server (broker, box, policy files)
     ("box_mcp.sandbox", ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.gate", *CLI)),
-    ("box_mcp.http", ("box_mcp.deployment", "box_mcp.console", *CLI)),
+    ("box_mcp.http", ("box_mcp.deployment", "box_mcp.console", "box_mcp.watch", *CLI)),
+    # watch: the webhook receiver and events follower publish on box_mcp.changes; the deployment wires them
+    ("box_mcp.watch", ("box_mcp.deployment", "box_mcp.server", "box_mcp.http", "box_mcp.gate", *CLI)),
     # the web console reads the policy, audit, vault and approval stores; the deployment mounts it
     ("box_mcp.console", ("box_mcp.deployment", "box_mcp.server", "box_mcp.gate", *CLI)),
     ("box_mcp.server", ("box_mcp.deployment", "box_mcp.http", *CLI)),

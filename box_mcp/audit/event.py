@@ -37,6 +37,8 @@ Kind = Literal[
     "console",  # the web console: sign-ins (and refused ones), approval decisions, revoked sign-ins
     "box",  # what Box said of the API itself: an endpoint answered with a Deprecation header
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
+    "webhook",  # a Box webhook delivery to /box/webhooks: accepted, duplicate or refused (and why)
+    "box_change",  # a change published on the deployment's feed, or the events follower's own steps
 ]
 CallKind = Literal["call", "intent", "outcome"]
 ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")

@@ -20,7 +20,8 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +80,9 @@ class DeliverySettings:
     base_delay: float = 5.0
     max_delay: float = 300.0
     timeout: float = 10.0
+    # Seconds added to each delivery's BOX-DELIVERY-TIMESTAMP: a delivery that sat in a queue, or a sender
+    # whose clock is off (a receiver must refuse one older than 10 minutes). Tests set it.
+    clock_skew: float = 0.0
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> DeliverySettings:
@@ -102,6 +106,11 @@ class _State:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     threads: list[threading.Thread] = field(default_factory=list)
     observers: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    # delivery id -> (webhook id, address, client id, trigger, body): what `redeliver` sends again
+    sent: OrderedDict[str, tuple[str, str, str, str, bytes]] = field(default_factory=OrderedDict)
+
+
+SENT_KEPT = 1000  # deliveries `redeliver` can repeat (the most recent ones)
 
 
 _STATES: weakref.WeakKeyDictionary[Store, _State] = weakref.WeakKeyDictionary()
@@ -131,6 +140,17 @@ def configure_delivery(st: Store, **settings: float) -> DeliverySettings:
 def observe_deliveries(st: Store, observer: Callable[[dict[str, Any]], None]) -> None:
     """Call `observer(attempt)` after each delivery attempt is recorded (tests wait on these)."""
     _state(st).observers.append(observer)
+
+
+def redeliver(st: Store, delivery_id: str) -> asyncio.Task[None] | threading.Thread:
+    """Send a recent delivery again, with the same BOX-DELIVERY-ID and body and a fresh timestamp: what
+    Box does when it never heard the receiver's 2xx (a timeout, a dropped connection)."""
+    state = _state(st)
+    if delivery_id not in state.sent:
+        raise KeyError(f"no recent delivery {delivery_id!r}")
+    webhook_id, address, client_id, trigger, body = state.sent[delivery_id]
+    job = _deliver(st, state.settings, 0, webhook_id, address, client_id, trigger, body, delivery_id)
+    return _start(st, job)
 
 
 def delivery_attempts(st: Store, webhook_id: str) -> list[sqlite3.Row]:
@@ -219,16 +239,22 @@ def _schedule(st: Store, position: int, hook: sqlite3.Row, trigger: str, body: b
     job = _deliver(
         st, state.settings, position, hook["id"], hook["address"], hook["client_id"], trigger, body
     )
+    _start(st, job)
+
+
+def _start(st: Store, job: Coroutine[Any, Any, None]) -> asyncio.Task[None] | threading.Thread:
+    state = _state(st)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # an event recorded outside the server loop (a test thread): deliver from a thread
         thread = threading.Thread(target=asyncio.run, args=(job,), name="box-webhook", daemon=True)
         state.threads.append(thread)
         thread.start()
-        return
+        return thread
     task = loop.create_task(job)
     state.tasks.add(task)
     task.add_done_callback(state.tasks.discard)
+    return task
 
 
 async def _committed(st: Store, position: int) -> bool:
@@ -252,11 +278,16 @@ async def _deliver(
     client_id: str,
     trigger: str,
     body: bytes,
+    delivery_id: str | None = None,
 ) -> None:
-    delivery_id = str(uuid.uuid4())
+    delivery_id = delivery_id or str(uuid.uuid4())
     await asyncio.sleep(0)  # let the request that recorded the event finish first
     if position and not await _committed(st, position):
         return
+    sent = _state(st).sent
+    sent[delivery_id] = (webhook_id, address, client_id, trigger, body)
+    while len(sent) > SENT_KEPT:
+        sent.popitem(last=False)
     async with httpx2.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
         for attempt in range(1, max(1, settings.max_attempts) + 1):
             try:
@@ -264,7 +295,9 @@ async def _deliver(
             except Exception:  # the store closed under us: the emulator is shutting down
                 return
             # A fresh timestamp per attempt, so a retried delivery is still inside the receiver's max age.
-            stamp = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds")
+            stamp = datetime.fromtimestamp(time.time() + settings.clock_skew, UTC).isoformat(
+                timespec="seconds"
+            )
             headers = {
                 "Content-Type": "application/json; charset=UTF-8",
                 "BOX-DELIVERY-ID": delivery_id,

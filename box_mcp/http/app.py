@@ -11,8 +11,8 @@ refused at start-up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
@@ -64,9 +64,13 @@ def transport_security(host: str, port: int, extra_hosts: Sequence[str] = ()) ->
 
 @asynccontextmanager
 async def _lifespan(
-    sessions: StreamableHTTPSessionManager, forwarder: SessionForwarder | None
+    sessions: StreamableHTTPSessionManager,
+    forwarder: SessionForwarder | None,
+    background: Sequence[Callable[[], AbstractAsyncContextManager[None]]] = (),
 ) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
+        for task in background:  # e.g. the webhook receiver's worker: entered first, left last
+            await stack.enter_async_context(task())
         if forwarder is not None:  # entered first, left last: sessions end before the replica's row goes
             await stack.enter_async_context(forwarder.run())
         await stack.enter_async_context(sessions.run())
@@ -84,13 +88,16 @@ def create_http_app(
     remote: RemoteURLs | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     replicas: SessionRegistry | None = None,
+    background: Sequence[Callable[[], AbstractAsyncContextManager[None]]] = (),
 ) -> ASGIApp:
     """The ASGI app serving `server`. Run it with uvicorn on `host:port` (loopback unless told otherwise).
 
     With `remote` (remote sign-in on), `extra_routes` are the OAuth and sign-in routes, and the 401
     challenge names the protected resource metadata, so an OAuth client given only the URL finds its way.
     With `replicas` (a database is configured), this process is one of several replicas: its sessions are
-    registered there and a request for another replica's session is forwarded to it (http.forward)."""
+    registered there and a request for another replica's session is forwarded to it (http.forward).
+    `background`: context managers run for the app's lifetime (the webhook receiver's worker); routes in
+    `extra_routes` outside /mcp are not behind the bearer challenge (the receiver checks signatures)."""
     if verifier is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(
             f"refusing to serve on {host} without inbound authentication: anyone reaching the port would "
@@ -138,7 +145,7 @@ def create_http_app(
             *extra_routes,
         ],
         middleware=middleware,
-        lifespan=lambda app: _lifespan(sessions, forwarder),
+        lifespan=lambda app: _lifespan(sessions, forwarder, background),
     )
     # A slash redirect (/healthz/ -> /healthz) would take its absolute target from the Host header.
     app.router.redirect_slashes = False

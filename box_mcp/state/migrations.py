@@ -295,6 +295,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
     """,
     ),
+    Migration(
+        8,
+        "watching Box: webhook deliveries already accepted, events-API stream positions",
+        """
+        CREATE TABLE webhook_deliveries_seen (
+            delivery_id TEXT PRIMARY KEY,
+            received_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE INDEX webhook_deliveries_seen_received ON webhook_deliveries_seen (received_at);
+        CREATE TABLE event_stream_positions (
+            stream TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            updated TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+    """,
+    ),
     # Box AI calls counted apart (policy limits: ai_calls_per_minute): a column and an eight-argument
     # rate_limit_check beside migration 4's six-argument one, which stays (its positional INSERT leaves
     # counts_ai false) so a replica not yet upgraded keeps counting as it did.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from box_sdk_gen.managers.events import GetEventsEventType, GetEventsStreamType
 from box_sdk_gen.managers.folders import CreateFolderParent
 from box_sdk_gen.managers.uploads import UploadFileAttributes, UploadFileAttributesParentField
 
+from box_mcp.emulator.routes import events as events_routes
 from box_mcp.emulator.testing import RunningEmulator
 
 Sdk = Callable[[str], BoxClient]
@@ -130,3 +132,51 @@ def test_admin_logs_name_items_as_the_enterprise_stream_does(sdk: Sdk, box: Runn
         stream_type=GetEventsStreamType.ADMIN_LOGS, event_type=[GetEventsEventType.DOWNLOAD]
     )
     assert typed.entries  # the official SDK reads the enterprise shape
+
+
+def test_the_sdks_event_stream_yields_a_change_through_the_long_poll(
+    sdk: Sdk, box: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`get_event_stream()` is the SDK's whole loop: events from `now`, OPTIONS, long poll, new_change,
+    read again."""
+    monkeypatch.setattr(events_routes, "LONG_POLL_SECONDS", 1)  # a stopped stream's last poll ends soon
+    ada = sdk("ada")
+    stream = ada.events.get_event_stream()
+    got: list[str] = []
+    arrived = threading.Event()
+
+    def follow() -> None:
+        for event in stream:
+            if event.source is not None and getattr(event.source, "name", None) == "Streamed":
+                got.append(event.event_type.value if event.event_type else "")
+                arrived.set()
+                stream.stop()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # the stream's first read (from `now`) happens before the change
+    ada.folders.create_folder("Streamed", CreateFolderParent(id="0"))
+    assert arrived.wait(15), "the SDK's event stream did not yield the change"
+    stream.stop()
+    thread.join(5)
+    assert got == ["ITEM_CREATE"]
+
+
+def test_the_long_poll_says_reconnect_after_its_hold_and_new_change_at_once_when_behind(
+    sdk: Sdk, box: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_routes, "LONG_POLL_SECONDS", 0.3)
+    ada = sdk("ada")
+    server = ada.events.get_events_with_long_polling().entries[0]
+    assert server.type == "realtime_server" and server.max_retries and server.retry_timeout
+    start = ada.events.get_events(stream_position="now").next_stream_position
+    with httpx2.Client(headers={"Authorization": f"Bearer {box.token('ada')}"}, timeout=10) as http:
+        quiet = http.get(f"{server.url}&stream_position={start}").json()
+        ada.folders.create_folder("Behind", CreateFolderParent(id="0"))
+        begun = time.monotonic()
+        behind = http.get(f"{server.url}&stream_position={start}").json()
+        waited = time.monotonic() - begun
+        bad = http.get(f"{server.url}&stream_position=yesterday")
+    assert quiet == {"message": "reconnect"}
+    assert behind == {"message": "new_change"} and waited < 0.3  # an event past the position: no wait
+    assert bad.status_code == 400

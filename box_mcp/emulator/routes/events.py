@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 import time
 from typing import Any
@@ -175,9 +176,9 @@ async def events_options(request: Request) -> Response:
     server = {
         "type": "realtime_server",
         "url": f"{emulator(request).origin(request)}/2.0/events/realtime?stream_type=all",
-        "ttl": str(LONG_POLL_SECONDS),
+        "ttl": str(math.ceil(LONG_POLL_SECONDS)),
         "max_retries": "10",
-        "retry_timeout": LONG_POLL_SECONDS + 600,
+        "retry_timeout": math.ceil(LONG_POLL_SECONDS) + 600,
     }
     return box_json({"chunk_size": 1, "entries": [server]})
 
