@@ -10,7 +10,7 @@ from __future__ import annotations
 _FILE = "call get_file_details on the file to see whether it shows the change"
 _FOLDER = "call get_folder_details on the folder to see whether it shows the change"
 _LINK = "call get_shared_link on the item to see whether its link is as you asked"
-_COLLABS = "call list_collaborations on the item to see whether the person's access is as you asked"
+_COLLABS = "call list_item_collaborations on the item to see whether the person's access is as you asked"
 _METADATA = "read the item's metadata (get_file_metadata for a file) to see whether the values are set"
 
 HINTS: dict[str, str] = {
@@ -42,6 +42,11 @@ HINTS: dict[str, str] = {
     "add_items_to_hub": "list the hub's items (get_hub_items) to see which were added",
     "update_hub": "call get_hub_details on the hub to see whether the change is there",
     "create_docgen_batch": "list the destination folder to see whether the generated file arrived",
+    # Metadata templates: a second create answers a conflict; an operation list may not apply twice.
+    "create_metadata_template": "call get_metadata_template_schema with the key (or list_metadata_templates) "
+    "to see whether the template exists",
+    "update_metadata_template": "call get_metadata_template_schema on the template to see whether the change "
+    "is there before sending the operations again",
 }
 
 
