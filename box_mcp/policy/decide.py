@@ -89,10 +89,10 @@ class Decider:
         if whole.effect != "deny":
             return whole
         named = " and ".join(str(u.item) for u in hubs)
+        tool, agent = call.tool.name, call.agent
         shown = (
-            f"{call.tool.name} reads every item in {named}, and {call.agent}'s grants for {call.tool.name} do "
-            f"not cover all of them; ask about the files {call.agent} may read with ai_qa_single_file or "
-            "ai_qa_multi_file instead."
+            f"{tool} reads every item in {named}, and {agent}'s grants for {tool} do not cover all of them; "
+            f"ask about the files {agent} may read with ai_qa_single_file or ai_qa_multi_file instead."
         )
         return dataclasses.replace(whole, reason=f"an item in {named}: {whole.reason}", shown=shown)
 

@@ -5,7 +5,8 @@ outside the agent's grant is refused whole). `ai_qa_hub` reads a Box Hub (`hub:<
 the policy looks the hub's items up when it decides (as the agent's own identity sees them, never cached) and
 needs a read grant on each, so a hub holding one file the agent may not read is refused whole. Box AI needs
 the enterprise to have it enabled and the app the `ai.readwrite` (Manage AI) scope; Box meters AI calls apart
-from the API (policy `limits: ai_calls_per_minute`). Answers and extracted values are Box's (untrusted text, as file content is).
+from the API (policy `limits: ai_calls_per_minute`). Answers and extracted values are Box's (untrusted text,
+as file content is).
 """
 
 from __future__ import annotations
