@@ -307,7 +307,7 @@ _CAMEL = {"display_name": "displayName", "copy_instance_on_item_copy": "copyInst
 class TemplateOperation(ToolInput):
     op: OpName
     field_key: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
-        None, description="The field the op changes (every op but editTemplate, reorderFields)"
+        None, description="The field the op changes (all ops but editTemplate, addField, reorderFields)"
     )
     option_key: OptionKey | None = Field(None, description="edit/remove*Option: the option it changes")
     order: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] | None = Field(
@@ -318,7 +318,7 @@ class TemplateOperation(ToolInput):
     @model_validator(mode="after")
     def _fits_op(self) -> TemplateOperation:
         op = self.op
-        on_field = op not in ("editTemplate", "reorderFields")
+        on_field = op not in ("editTemplate", "reorderFields", "addField")  # addField's key is in data
         if on_field != (self.field_key is not None):
             raise ValueError(f"{op} {'needs' if on_field else 'takes no'} field_key")
         if (op in _NEEDS_OPTION) != (self.option_key is not None):
