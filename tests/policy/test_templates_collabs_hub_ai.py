@@ -95,7 +95,8 @@ async def test_no_write_or_folder_grant_allows_changing_templates(
             tmp_path,
             "{id: write-all, effect: permit, agents: boxed, access: write}",
             f"{{id: eng-admin, effect: permit, agents: boxed, access: admin, within: ['{ENGINEERING}']}}",
-            f"{{id: eng-meta, effect: permit, agents: boxed, toolsets: [metadata], within: ['{ENGINEERING}']}}",
+            f"{{id: eng-meta, effect: permit, agents: boxed, toolsets: [metadata], "
+            f"within: ['{ENGINEERING}']}}",
             f"{{id: eng-named, effect: permit, agents: boxed, tools: {list(TEMPLATE_TOOLS)}, "
             f"within: ['{ENGINEERING}']}}",
         )
@@ -227,7 +228,9 @@ async def test_item_collaborations_are_listed_only_inside_the_grant_and_page_by_
     agent = await connect(world, "boxed")
     on = {"item_type": "folder", "item_id": CONTRACTS}
     everyone = await agent.ok("list_item_collaborations", **on)
-    assert len(everyone["entries"]) >= 2 and all(c.get("item_id", CONTRACTS) == CONTRACTS for c in everyone["entries"])
+    assert len(everyone["entries"]) >= 2 and all(
+        c.get("item_id", CONTRACTS) == CONTRACTS for c in everyone["entries"]
+    )
     first = await agent.ok("list_item_collaborations", **on, limit=1, fields=["role"])
     assert len(first["entries"]) == 1 and set(first["entries"][0]) == {"id", "role"}
     rest = await agent.ok("list_item_collaborations", **on, limit=1000, cursor=first["next_cursor"])
@@ -240,7 +243,10 @@ async def test_item_collaborations_are_listed_only_inside_the_grant_and_page_by_
 
 
 def test_a_policy_naming_list_collaborations_fails_to_load_saying_its_new_name(tmp_path: Path) -> None:
-    old = "agents: {boxed: {}}\nrules:\n  - {id: c, effect: permit, agents: boxed, tools: [list_collaborations]}\n"
+    old = (
+        "agents: {boxed: {}}\nrules:\n"
+        "  - {id: c, effect: permit, agents: boxed, tools: [list_collaborations]}\n"
+    )
     path = tmp_path / "old.yaml"
     path.write_text(old)
     with pytest.raises(PolicyError) as raised:
@@ -272,7 +278,8 @@ async def test_a_hub_question_needs_the_hub_and_every_item_in_it(make_world, con
     world = make_world(
         _policy(
             tmp_path,
-            f"{{id: hubs, effect: permit, agents: boxed, toolsets: [ai], items: ['hub:{HUB}', 'hub:{OTHER_HUB}']}}",
+            f"{{id: hubs, effect: permit, agents: boxed, toolsets: [ai], "
+            f"items: ['hub:{HUB}', 'hub:{OTHER_HUB}']}}",
             f"{{id: eng, effect: permit, agents: boxed, toolsets: [ai], within: ['{ENGINEERING}']}}",
         )
     )

@@ -111,7 +111,9 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         on_folder = {"item_type": "folder", "item_id": folder["id"]}
         bob = "bob@acme.example"
         invited = await call("create_collaboration", **on_folder, role="viewer", invitee_email=bob)
-        listed = await call("list_item_collaborations", **on_folder, fields=["role", "accessible_by"], limit=1)
+        listed = await call(
+            "list_item_collaborations", **on_folder, fields=["role", "accessible_by"], limit=1
+        )
         assert [c["role"] for c in listed["entries"]] == ["viewer"] and "next_cursor" not in listed
         changed = await call("update_collaboration", collaboration_id=invited["id"], role="editor")
         assert changed["role"] == "editor"
@@ -130,7 +132,9 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
                 {"type": "enum", "key": "stage", "display_name": "Stage", "options": ["draft", "final"]},
             ],
         )
-        assert made_template["template_key"] == "schemaCheck" and made_template["scope"].startswith("enterprise")
+        assert made_template["template_key"] == "schemaCheck" and made_template["scope"].startswith(
+            "enterprise"
+        )
         changed_template = await call(
             "update_metadata_template",
             template_key="schemaCheck",
