@@ -5,8 +5,8 @@ How the policy sees templates: a template belongs to the enterprise, not to a fo
 allows it (a folder-confined grant too). Creating or changing one (`create_metadata_template`,
 `update_metadata_template`) is an enterprise-wide change: the call needs admin access on `enterprise
 metadata_templates`, which no folder and no `items:` entry names, so only a permit without `within:`/`items:`
-at admin level grants it (`tools: [create_metadata_template]`, or an unscoped `access: admin`); a write grant
-anywhere never does.
+at admin level grants it (`tools: [create_metadata_template]`, `toolsets: [metadata]` without `access:`, or
+an unscoped `access: admin`); a write grant anywhere never does, nor a folder-confined admin one.
 """
 
 from __future__ import annotations
