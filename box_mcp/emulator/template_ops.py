@@ -23,6 +23,7 @@ OPTION_OPS = {
     for suffix, kind in (("Enum", "enum"), ("MultiSelect", "multiSelect"))
 }
 TEMPLATE_KEY = re.compile(r"^[a-zA-Z_][-a-zA-Z0-9_]*$")
+MAX_TEXT = 4096  # displayName and description (OpenAPI: maxLength 4096)
 # An editable field's attributes (editField); a key change renames the values held in instances.
 FIELD_EDITS = ("key", "displayName", "description", "hidden", "options")
 
@@ -115,7 +116,7 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
                 ("copyInstanceOnItemCopy", "copy_instance_on_item_copy"),
             ):
                 if key in data:
-                    new[column] = data[key] if key == "displayName" else int(bool(data[key]))
+                    new[column] = data[key] if key == "displayName" else int(flag(data, key, f"{where}.data"))
             if not isinstance(new["display_name"], str) or not new["display_name"].strip():
                 raise bad_request(f"'{where}.data.displayName' must be a non-empty string")
         elif name == "addField":
@@ -124,6 +125,7 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
             field = _field(fields, op.get("fieldKey"), where)
             if not isinstance(data, dict) or not set(data) <= set(FIELD_EDITS):
                 raise bad_request(f"'{where}.data' may set {', '.join(FIELD_EDITS)}")
+            _check_edit(data, f"{where}.data")
             if "key" in data and data["key"] != field["key"]:
                 if any(f["key"] == data["key"] for f in fields):
                     raise bad_request(f"'{where}.data.key' duplicates the key '{data['key']}'")
@@ -176,11 +178,29 @@ def apply_operations(template: dict[str, Any], ops: Any) -> tuple[dict[str, Any]
     return new, rewrites
 
 
+def _check_edit(data: dict[str, Any], where: str) -> None:
+    """editField's values, checked as a new field's are."""
+    key = data.get("key")
+    if "key" in data and (not isinstance(key, str) or not TEMPLATE_KEY.match(key) or len(key) > 256):
+        raise bad_request(f"'{where}.key' must be letters, digits, '_' or '-'")
+    name = data.get("displayName")
+    if "displayName" in data and (not isinstance(name, str) or not name or len(name) > MAX_TEXT):
+        raise bad_request(
+            f"'{where}.displayName' must be a non-empty string of at most {MAX_TEXT} characters"
+        )
+    text = data.get("description")
+    if "description" in data and (not isinstance(text, str) or len(text) > MAX_TEXT):
+        raise bad_request(f"'{where}.description' must be a string of at most {MAX_TEXT} characters")
+    flag(data, "hidden", where)
+
+
 def field_definition(field: Any, where: str, taken: set[str]) -> dict[str, Any]:
     """A new template field checked as Box checks it (type, key, displayName, options for enums)."""
     if not isinstance(field, dict):
         raise bad_request(f"'{where}' must be an object")
     ftype, key, name = field.get("type"), field.get("key"), field.get("displayName")
+    if ftype == "taxonomy":  # Box's taxonomy fields need a metadata taxonomy, which the emulator has none of
+        raise bad_request(f"'{where}.type' taxonomy needs a metadata taxonomy; this emulator has none")
     if ftype not in FIELD_TYPES:
         raise bad_request(f"'{where}.type' must be one of {', '.join(FIELD_TYPES)}")
     if not isinstance(key, str) or not TEMPLATE_KEY.match(key) or len(key) > 256:
@@ -190,6 +210,14 @@ def field_definition(field: Any, where: str, taken: set[str]) -> dict[str, Any]:
     taken.add(key)
     if not isinstance(name, str) or not name:
         raise bad_request(f"'{where}.displayName' is required")
+    if len(name) > MAX_TEXT:
+        raise bad_request(f"'{where}.displayName' is longer than {MAX_TEXT} characters")
+    description = field.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_TEXT):
+        raise bad_request(f"'{where}.description' must be a string of at most {MAX_TEXT} characters")
+    flag(field, "hidden", where)
+    if ftype not in ("enum", "multiSelect") and field.get("options") is not None:
+        raise bad_request(f"'{where}.options' are for enum and multiSelect fields, not {ftype}")
     entry: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "type": ftype,
@@ -197,14 +225,25 @@ def field_definition(field: Any, where: str, taken: set[str]) -> dict[str, Any]:
         "displayName": name,
         "hidden": bool(field.get("hidden", False)),
     }
-    if isinstance(field.get("description"), str):
-        entry["description"] = field["description"]
+    if isinstance(description, str):
+        entry["description"] = description
     if ftype in ("enum", "multiSelect"):
         options = field.get("options")
         if not isinstance(options, list) or not options:
             raise bad_request(f"'{where}.options' needs a list of {{key}} for {ftype}")
         entry["options"] = [option(o, f"{where}.options[{i}]") for i, o in enumerate(options)]
+        keys = [o["key"] for o in entry["options"]]
+        if len(set(keys)) != len(keys):
+            raise bad_request(f"'{where}.options' names an option key twice")
     return entry
+
+
+def flag(body: dict[str, Any], name: str, where: str = "") -> bool:
+    """An optional boolean of a template or field (Box refuses a string or number there)."""
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise bad_request(f"'{where + '.' if where else ''}{name}' must be true or false")
+    return value
 
 
 def rewrite_instances(st: Store, scope: str, key: str, rewrites: _Rewrites) -> None:

@@ -39,6 +39,7 @@ from box_mcp.errors import PolicyError
 from box_mcp.identity import Person
 from box_mcp.policy.engine import Decision, DecisionRequest, Engine
 from box_mcp.policy.exposure import targets
+from box_mcp.policy.renamed import renamed
 from box_mcp.policy.yamlsrc import Located, load_file
 
 ArgsResolver = Callable[[str, dict[str, Any]], tuple[tuple[ResourceUse, ...], CallFacts]]
@@ -255,7 +256,7 @@ def catalog_args_resolver() -> ArgsResolver | None:
     def resolve(tool: str, args: dict[str, Any]) -> tuple[tuple[ResourceUse, ...], CallFacts]:
         spec: Any = BY_NAME.get(tool)
         if spec is None:
-            raise PolicyError(f"unknown tool {tool!r}")
+            raise PolicyError(f"unknown tool {tool!r}{renamed(tool)}")
         try:
             parsed = spec.input_model.model_validate(args)
         except ValidationError as exc:

@@ -61,9 +61,40 @@ class Decider:
 
     async def decide(self, call: Call) -> Decision:
         try:
-            return await self._decide(call)
+            decision = await self._decide(call)
+            reads_hub = any(u.subtree and u.item.type == "hub" for u in call.resources)
+            if reads_hub and decision.effect != "deny":
+                decision = await self._with_hub_items(call, decision)
+            return decision
         except LocateError as exc:  # a lookup the rules needed failed: refused, saying why
             return refused(exc)
+
+    async def _with_hub_items(self, call: Call, decision: Decision) -> Decision:
+        """A call that reads a whole hub (Box AI over it) reads every item in it: with the hub allowed, the
+        call is decided again with each item the hub holds now (as the agent's identity sees them) as a read
+        of its own. Refused if any is not granted; the agent is told so without the ids (they may lie
+        outside its grants), the audit gets the sentence naming the item. Where items sit never matters to
+        a pair no rule scopes, so then nothing is looked up."""
+        engine = self.store.engine()
+        if not engine.scoped(call.agent, call.tool.name, call.person):
+            return decision
+        hubs = [u for u in call.resources if u.subtree and u.item.type == "hub"]
+        held: list[ResourceUse] = []
+        for use in hubs:
+            for ref in await self.locator.hub_items(call.agent, use.item, call.person):
+                held.append(ResourceUse(ref, use.access, "member", ref.type == "folder"))
+        if not held:
+            return decision
+        whole = await self._decide(dataclasses.replace(call, resources=(*call.resources, *held)))
+        if whole.effect != "deny":
+            return whole
+        named = " and ".join(str(u.item) for u in hubs)
+        tool, agent = call.tool.name, call.agent
+        shown = (
+            f"{tool} reads every item in {named}, and {agent}'s grants for {tool} do not cover all of them; "
+            f"ask about the files {agent} may read with ai_qa_single_file or ai_qa_multi_file instead."
+        )
+        return dataclasses.replace(whole, reason=f"an item in {named}: {whole.reason}", shown=shown)
 
     async def _decide(self, call: Call) -> Decision:
         engine = self.store.engine()

@@ -19,6 +19,7 @@ from box_mcp.policy import reasons
 from box_mcp.policy.conditions import Cond, compile_conditions, rule_applies
 from box_mcp.policy.model import Agent, Policy, Rule, SignIn
 from box_mcp.policy.people import Who, matches_agent
+from box_mcp.policy.renamed import RENAMED, renamed
 
 if TYPE_CHECKING:
     from box_mcp.identity import Person
@@ -223,9 +224,8 @@ class Engine:
         chosen: list[str] = []
         for name in rule.tools or ():
             if name not in self.tools:
-                raise PolicyError(
-                    f"{rule.origin}: rule {rule.id!r} names unknown tool {name!r}{_near(name, self.tools)}"
-                )
+                hint = renamed(name) if RENAMED.get(name) in self.tools else _near(name, self.tools)
+                raise PolicyError(f"{rule.origin}: rule {rule.id!r} names unknown tool {name!r}{hint}")
             chosen.append(name)
         toolsets = {info.toolset for info in self.tools.values()}
         for ts in rule.toolsets or ():

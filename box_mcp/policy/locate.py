@@ -61,6 +61,8 @@ _FIELDS: dict[str, str | None] = {
     "task_assignment": None,
     "user": "login",
 }
+HUB_PAGE = 1000  # GET /hub_items: limit at most 1000
+MAX_HUB_PAGES = 10  # a hub's items are read whole for a decision: past 10,000 the call is refused
 ITEM_FIELDS = "name,path_collection"
 
 
@@ -167,6 +169,37 @@ class Locator:
             raise LocateError(f"Box user {user_id} has no login")
         return login
 
+    async def hub_items(self, agent: str, hub: ItemRef, person: Person | None = None) -> tuple[ItemRef, ...]:
+        """The files, folders and web links in a hub as this identity sees them, asked of Box now (a hub's
+        items change without box-mcp knowing: never cached). Box 404 when the identity has no role on it."""
+        client = await self.client(agent, person)
+        found: dict[ItemRef, None] = {}
+        marker: str | None = None
+        for _ in range(MAX_HUB_PAGES):
+            params: dict[str, Any] = {"hub_id": hub.id, "limit": HUB_PAGE}
+            if marker:
+                params["marker"] = marker
+            self.fetches += 1
+            try:
+                body = await client.get("/hub_items", params=params, headers={"box-version": "2025.0"})
+            except BoxError as exc:
+                raise _lookup_failed(agent, hub, exc) from exc
+            entries = body.get("entries") if isinstance(body, Mapping) else None
+            for entry in entries if isinstance(entries, list) else ():
+                if (
+                    isinstance(entry, Mapping)
+                    and entry.get("type") in _PLACED
+                    and entry.get("id") is not None
+                ):
+                    found[ItemRef(str(entry["type"]), str(entry["id"]))] = None
+            marker = body.get("next_marker") if isinstance(body, Mapping) else None
+            if not marker:
+                return tuple(found)
+        raise LocateError(
+            f"{hub} holds more than {HUB_PAGE * MAX_HUB_PAGES} items, more than box-mcp checks one by one; "
+            "ask about its files with ai_qa_multi_file instead."
+        )
+
     def learn(
         self, agent: str, item: ItemRef, name: str | None, parent_id: str, person: Person | None = None
     ) -> None:
@@ -257,18 +290,7 @@ class Locator:
             fields = _FIELDS.get(item.type, ITEM_FIELDS)
             body = await client.get(path.format(item.id), params={"fields": fields} if fields else None)
         except BoxError as exc:
-            status = getattr(exc, "status", None)
-            text = (
-                f"Box has no {item} that {agent}'s identity can see"
-                if status == 404
-                else f"could not look up {item} in Box ({exc}); retry later."
-            )
-            raise LocateError(
-                text,
-                status=status,
-                code=getattr(exc, "code", None),
-                request_id=getattr(exc, "request_id", None),
-            ) from exc
+            raise _lookup_failed(agent, item, exc) from exc
         body = body if isinstance(body, Mapping) else {}
         # A body without the path is an error, not an entry: it is never cached.
         ancestry = ancestry_from_json(item, body) if item.type in _PLACED else None
@@ -280,3 +302,15 @@ class Locator:
         self._cache.move_to_end(key)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
+
+
+def _lookup_failed(agent: str, item: ItemRef, exc: BoxError) -> LocateError:
+    status = getattr(exc, "status", None)
+    text = (
+        f"Box has no {item} that {agent}'s identity can see"
+        if status == 404
+        else f"could not look up {item} in Box ({exc}); retry later."
+    )
+    return LocateError(
+        text, status=status, code=getattr(exc, "code", None), request_id=getattr(exc, "request_id", None)
+    )

@@ -1,9 +1,12 @@
 """ai toolset: Box AI questions and extraction, under the names Box's hosted MCP server uses.
 
 Every call reads every file it names (the policy sees one READ per file: a multi-file question with one file
-outside the agent's grant is refused whole). Box AI needs the enterprise to have it enabled and the app the
-`ai.readwrite` (Manage AI) scope; Box meters AI calls apart from the API (policy `limits:
-ai_calls_per_minute`). Answers and extracted values are Box's (untrusted text, as file content is).
+outside the agent's grant is refused whole). `ai_qa_hub` reads a Box Hub (`hub:<id>`) and every item in it:
+the policy looks the hub's items up when it decides (as the agent's own identity sees them, never cached) and
+needs a read grant on each, so a hub holding one file the agent may not read is refused whole. Box AI needs
+the enterprise to have it enabled and the app the `ai.readwrite` (Manage AI) scope; Box meters AI calls apart
+from the API (policy `limits: ai_calls_per_minute`). Answers and extracted values are Box's (untrusted text,
+as file content is).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from box_mcp.access import Access, CallFacts
+from box_mcp.access import Access, CallFacts, ItemRef, ResourceUse
 from box_mcp.tools.metadata import Scope, TemplateKey
 from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import (
@@ -54,6 +57,11 @@ class QaSingleFileInput(ToolInput):
 class QaMultiFileInput(ToolInput):
     file_ids: FileIds
     question: Question
+
+
+class QaHubInput(ToolInput):
+    hub_id: BoxId
+    prompt: Question
 
 
 class ExtractFreeformInput(ToolInput):
@@ -167,6 +175,22 @@ async def ai_qa_multi_file(ctx: ToolContext, args: QaMultiFileInput) -> AiAnswer
     return await _ask(ctx, "multiple_item_qa", args.file_ids, args.question)
 
 
+async def ai_qa_hub(ctx: ToolContext, args: QaHubInput) -> AiAnswer:
+    # Box asks a hub question as single_item_qa on one item of type "hubs" (AiItemAsk).
+    body = {
+        "mode": "single_item_qa",
+        "prompt": args.prompt,
+        "items": [{"type": "hubs", "id": args.hub_id}],
+        "include_citations": True,
+    }
+    return _answer(await ctx.box.post("/ai/ask", json=body, idempotent=True))
+
+
+def _hub_and_its_items(a: QaHubInput) -> tuple[ResourceUse, ...]:
+    # subtree on a hub: the call reads every item in it too (policy/decide.py looks them up per call).
+    return (ResourceUse(ItemRef("hub", a.hub_id), Access.READ, "item", subtree=True),)
+
+
 async def ai_extract_freeform(ctx: ToolContext, args: ExtractFreeformInput) -> AiExtraction:
     body = {"prompt": args.prompt, "items": _files(args.file_ids)}
     raw = await ctx.box.post("/ai/extract", json=body, idempotent=True)
@@ -270,6 +294,16 @@ SPECS = (
         output_model=AiAnswer,
         handler=ai_qa_multi_file,
         resources=_reads_each,
+    ),
+    _spec(
+        "ai_qa_hub",
+        "Ask Box AI about a Box Hub",
+        "Ask Box AI a question across the content of a Box Hub (hub_id from list_hubs); returns the answer "
+        "with citations naming the files used. Needs read on the hub and on every item in it.",
+        input_model=QaHubInput,
+        output_model=AiAnswer,
+        handler=ai_qa_hub,
+        resources=_hub_and_its_items,
     ),
     _spec(
         "ai_extract_freeform",

@@ -10,7 +10,7 @@ from __future__ import annotations
 _FILE = "call get_file_details on the file to see whether it shows the change"
 _FOLDER = "call get_folder_details on the folder to see whether it shows the change"
 _LINK = "call get_shared_link on the item to see whether its link is as you asked"
-_COLLABS = "call list_collaborations on the item to see whether the person's access is as you asked"
+_COLLABS = "call list_item_collaborations on the item to see whether the person's access is as you asked"
 _METADATA = "read the item's metadata (get_file_metadata for a file) to see whether the values are set"
 _TASKS = "list the file's tasks (list_tasks) to see whether the assignment's state is as you asked"
 _WEB_LINK = (
@@ -55,6 +55,11 @@ HINTS: dict[str, str] = {
     "create_web_link": "list the folder (list_folder_content_by_folder_id) to see whether the link is there",
     "update_web_link": _WEB_LINK,
     "delete_web_link": _WEB_LINK,
+    # Metadata templates: a second create answers a conflict; an operation list may not apply twice.
+    "create_metadata_template": "call get_metadata_template_schema with the key (or list_metadata_templates) "
+    "to see whether the template exists",
+    "update_metadata_template": "call get_metadata_template_schema on the template to see whether the change "
+    "is there before sending the operations again",
 }
 
 

@@ -105,6 +105,10 @@ _HUBS = "2025.0 hub endpoint, no hub downscope scope"
 # and the destination folder with the caller's content access; Box's hosted MCP server asks for
 # docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
 _DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
+# Box's "Metadata templates" guides (developer.box.com/guides/metadata/templates/create/, .../update/):
+# creating or changing a template needs the app's "Manage enterprise properties" scope
+# (manage_enterprise_properties, an app scope a token exchange accepts) and an admin or co-admin identity.
+_TEMPLATE_ADMIN = "enterprise-wide template change: Manage enterprise properties; templates are no item"
 
 
 _TASK = "the app scope, bound to the one file"
@@ -191,7 +195,7 @@ TABLE: dict[str, Need] = {
     "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),
     "remove_shared_link": _need("base_explorer item_share", W, "item", "changes the one item's sharing"),
     "create_collaboration": _need("base_explorer item_share", W, "item", "invites to the one item (sharing)"),
-    "list_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
+    "list_item_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
     "update_collaboration": _need(
         "base_explorer item_share",
         W,
@@ -205,6 +209,13 @@ TABLE: dict[str, Need] = {
         "names a collaboration; Box binds tokens to files and folders only",
     ),
     "list_metadata_templates": _need("base_explorer", R, "scopes", "templates belong to the enterprise"),
+    "get_metadata_template_schema": _need("base_explorer", R, "scopes", "templates belong to the enterprise"),
+    "create_metadata_template": _need(
+        "base_explorer manage_enterprise_properties", W, "scopes", _TEMPLATE_ADMIN
+    ),
+    "update_metadata_template": _need(
+        "base_explorer manage_enterprise_properties", W, "scopes", _TEMPLATE_ADMIN
+    ),
     "get_file_metadata": _need("base_explorer", R, "item", "reads the one file's metadata"),
     "set_file_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
     "set_folder_metadata": _need("base_sidebar item_upload", W, "item", _METADATA),
@@ -236,6 +247,12 @@ TABLE: dict[str, Need] = {
     "delete_web_link": _need("base_explorer item_delete", W, "scopes", _LINK_ID),
     "ai_qa_single_file": _need(_AI, R, "item", "Box AI (Manage AI) reads the one file's content"),
     "ai_qa_multi_file": _need(_AI, R, "scopes", _AI_FILES),
+    "ai_qa_hub": _need(
+        _AI + " base_explorer",
+        R,
+        "scopes",
+        "Box AI reads a hub's items; a hub is no file or folder to bind to",
+    ),
     "ai_extract_freeform": _need(_AI, R, "scopes", _AI_FILES),
     "ai_extract_structured_from_fields": _need(_AI, R, "scopes", _AI_FILES),
     "ai_extract_structured_from_fields_enhanced": _need(_AI, R, "scopes", _AI_FILES),

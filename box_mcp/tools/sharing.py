@@ -167,14 +167,38 @@ class Collaborations(ToolOutput):
     item_type: str
     item_id: str
     entries: list[Collaboration]
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; absent at the end")
 
 
-async def list_collaborations(ctx: ToolContext, args: ItemInput) -> Collaborations:
-    raw = await ctx.box.get(f"/{_PLURAL[args.item_type]}/{args.item_id}/collaborations")
+# Box's collaboration fields this tool shows (type and id always come back); `fields` asks Box for these only.
+CollabField = Literal["role", "status", "item", "accessible_by", "created_at", "expires_at"]
+
+
+class ListItemCollabsInput(ItemInput):
+    fields: list[CollabField] | None = Field(None, min_length=1, description="Only these (default: all)")
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        None, description="next_cursor of the previous page"
+    )
+
+
+async def list_item_collaborations(ctx: ToolContext, args: ListItemCollabsInput) -> Collaborations:
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.fields:
+        params["fields"] = ",".join(dict.fromkeys(args.fields))
+    if args.cursor:
+        params["marker"] = args.cursor
+    raw = await ctx.box.get(f"/{_PLURAL[args.item_type]}/{args.item_id}/collaborations", params=params)
     entries = [
         Collaboration.from_box(e) for e in raw.get("entries") or () if isinstance(e, dict) and e.get("id")
     ]
-    return Collaborations(item_type=args.item_type, item_id=args.item_id, entries=entries)
+    marker = raw.get("next_marker")
+    return Collaborations(
+        item_type=args.item_type,
+        item_id=args.item_id,
+        entries=entries,
+        next_cursor=str(marker) if marker else None,
+    )
 
 
 class UpdateCollabInput(ToolInput):
@@ -303,22 +327,27 @@ SPECS = (
         ),
     ),
     ToolSpec(
-        name="list_collaborations",
+        name="list_item_collaborations",
         title="List an item's collaborators",
-        description="List who collaborates on a file or folder: collaboration id, person, role and status.",
+        description=(
+            "List who collaborates on a file or folder: collaboration id, person, role and status. Pass "
+            "next_cursor back as cursor."
+        ),
         toolset="sharing",
         access=Access.READ,
-        box_scopes=box_scopes("list_collaborations"),
+        box_scopes=box_scopes("list_item_collaborations"),
         hints=READ_HINTS,
-        input_model=ItemInput,
+        input_model=ListItemCollabsInput,
         output_model=Collaborations,
-        handler=list_collaborations,
+        handler=list_item_collaborations,
         resources=_on_item(Access.READ),
     ),
     ToolSpec(
         name="update_collaboration",
         title="Change a collaborator's role",
-        description="Change the role of an existing collaboration (id from list_collaborations). Returns it.",
+        description=(
+            "Change the role of an existing collaboration (id from list_item_collaborations). Returns it."
+        ),
         toolset="sharing",
         access=Access.ADMIN,
         box_scopes=box_scopes("update_collaboration"),
@@ -333,7 +362,8 @@ SPECS = (
         name="delete_collaboration",
         title="Remove a collaborator",
         description=(
-            "End a collaboration (id from list_collaborations): the person loses that access to the item."
+            "End a collaboration (id from list_item_collaborations): the person loses that access to the "
+            "item."
         ),
         toolset="sharing",
         access=Access.ADMIN,

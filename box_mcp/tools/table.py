@@ -22,7 +22,7 @@ TOOLSET_ABOUT = {
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",
     "tasks": "tasks on a file: read, create, assign, resolve your assignments, delete",
-    "ai": "Box AI: questions about files with citations, and freeform or structured extraction",
+    "ai": "Box AI: questions about files and hubs with citations, and freeform or structured extraction",
     "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
     "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",
     "weblinks": "web links (bookmarks) in folders: create, read, change or move, delete",

@@ -37,6 +37,13 @@ FULLEST: dict[str, dict[str, Any]] = {
     "create_file_comment": {"file_id": "5", "message": "hi"},
     "ai_qa_single_file": {"file_id": "5", "question": "q"},
     "ai_qa_multi_file": {"file_ids": ["5", "6"], "question": "q"},
+    "ai_qa_hub": {"hub_id": "5", "prompt": "q"},
+    "get_metadata_template_schema": {"template_key": "t"},
+    "create_metadata_template": {"display_name": "T"},
+    "update_metadata_template": {
+        "template_key": "t",
+        "operations": [{"op": "removeField", "field_key": "f"}],
+    },
     "ai_extract_freeform": {"file_ids": ["5", "6"], "prompt": "p"},
     "ai_extract_structured_from_fields": {"file_ids": ["5", "6"], "fields": [{"key": "k"}]},
     "ai_extract_structured_from_fields_enhanced": {"file_ids": ["5", "6"], "fields": [{"key": "k"}]},

@@ -246,6 +246,20 @@ def _policy(path: Path, ws: Workspace, acts_as: Any) -> Path:
                 "agents": ["matrix"],
                 "toolsets": ["hubs"],
             },
+            {
+                # a hub question: the hub and its items (looked up per call, as "workspace" scopes the tool)
+                "id": "hub-ai",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "tools": ["ai_qa_hub"],
+            },
+            {
+                # enterprise-wide template changes: only an unscoped admin grant of the tools
+                "id": "templates",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "tools": ["create_metadata_template", "update_metadata_template"],
+            },
         ],
     }
     path.write_text(json.dumps(policy))
@@ -263,6 +277,8 @@ class Row:
     tool: str
     args: Args
     check: Check
+    # Modes (Mode.user) whose Box identity Box itself refuses (403: not an admin), through the gate end to end
+    refused_as: tuple[str, ...] = ()
 
 
 def _keep(key: str, field: str = "id") -> Callable[[Workspace, dict[str, Any]], None]:
@@ -341,6 +357,10 @@ def _extracted(expected: dict[str, Any]) -> Check:
 
 
 FIELDS = [{"key": "report", "type": "string"}]
+NOT_ADMINS = ("app_user", "user")  # Box lets only admins, co-admins and service accounts change templates
+# Box's refusal: 403 for the identity, or (a person's OAuth app without Manage enterprise properties) the
+# token exchange refusing that scope
+REFUSED = r"403 access_denied_insufficient_permissions|invalid_scope \(The requested scopes exceed"
 
 
 ROWS: tuple[Row, ...] = (
@@ -472,7 +492,11 @@ ROWS: tuple[Row, ...] = (
         },
         _all(_eq("role", lambda ws: "viewer"), _eq("item_id", lambda ws: ws.dst), _keep("collab")),
     ),
-    Row("list_collaborations", lambda ws: {"item_type": "folder", "item_id": ws.dst}, _collab_listed),
+    Row(
+        "list_item_collaborations",
+        lambda ws: {"item_type": "folder", "item_id": ws.dst, "limit": 10},
+        _collab_listed,
+    ),
     Row(
         "update_collaboration",
         lambda ws: {"collaboration_id": ws.ids["collab"], "role": "editor"},
@@ -484,6 +508,34 @@ ROWS: tuple[Row, ...] = (
         _all(_eq("collaboration_id", lambda ws: ws.ids["collab"]), _eq("removed", lambda ws: True)),
     ),
     Row("list_metadata_templates", lambda ws: {"scope": "enterprise"}, _template_listed),
+    Row(
+        "get_metadata_template_schema",
+        lambda ws: {"scope": "enterprise", "template_key": TEMPLATE},
+        lambda ws, out: _eq("keys", lambda ws: ["counterparty", "value", "expires"])(
+            ws, {"keys": [f["key"] for f in out["fields"]]}
+        ),
+    ),
+    Row(
+        "create_metadata_template",
+        lambda ws: {
+            "display_name": f"Matrix {ws.root}",
+            "template_key": f"matrix_{ws.root}",
+            "fields": [{"type": "enum", "key": "stage", "display_name": "Stage", "options": ["draft"]}],
+        },
+        _eq("template_key", lambda ws: f"matrix_{ws.root}"),
+        refused_as=NOT_ADMINS,
+    ),
+    Row(
+        "update_metadata_template",
+        lambda ws: {
+            "template_key": f"matrix_{ws.root}",
+            "operations": [{"op": "addEnumOption", "field_key": "stage", "data": {"key": "final"}}],
+        },
+        lambda ws, out: _eq("options", lambda ws: ["draft", "final"])(
+            ws, {"options": out["fields"][0]["options"]}
+        ),
+        refused_as=NOT_ADMINS,
+    ),
     Row(
         "set_file_metadata",
         lambda ws: {"file_id": ws.report, "scope": "enterprise", "template_key": TEMPLATE, "values": VALUES},
@@ -602,6 +654,11 @@ ROWS: tuple[Row, ...] = (
         lambda ws, out: _eq("ids", lambda ws: {ws.report})(ws, {"ids": _ids()(out)}),
     ),
     Row(
+        "ai_qa_hub",
+        lambda ws: {"hub_id": ws.ids["hub"], "prompt": "What happened to revenue?"},
+        _cites_the_report,
+    ),
+    Row(
         "copy_hub",
         lambda ws: {"hub_id": ws.ids["hub"], "title": f"Copy {ws.root}", "include_items": True},
         _all(_eq("title", lambda ws: f"Copy {ws.root}"), _keep("hub_copy")),
@@ -699,6 +756,11 @@ async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool
             failures.append(f"tools/list differs from the catalog: {sorted(listed ^ catalog)}")
         for row in ROWS:
             result = await client.call_tool(row.tool, row.args(ws))
+            if mode.user in row.refused_as:
+                text = " ".join(getattr(block, "text", "") for block in result.content)
+                if not (result.is_error and re.search(REFUSED, text)):
+                    failures.append(f"{row.tool}: expected Box's 403 for {mode.user}, got {text[:160]}")
+                continue
             if result.is_error:
                 text = " ".join(getattr(block, "text", "") for block in result.content)
                 failures.append(f"{row.tool}: {text[:160]}")

@@ -114,7 +114,7 @@ def test_ask_refuses_bad_modes_and_item_lists_as_box_does(sdk: Sdk, box: Running
     with pytest.raises(BoxAPIError) as err:
         ada.ai.create_ai_ask(CreateAiAskMode.MULTIPLE_ITEM_QA, "vacation?", [hub, one])
     assert _code(err) == (400, "bad_request")
-    with pytest.raises(BoxAPIError) as err:  # this emulator holds no hubs: an unknown hub
+    with pytest.raises(BoxAPIError) as err:  # an unknown hub
         ada.ai.create_ai_ask(CreateAiAskMode.SINGLE_ITEM_QA, "vacation?", [hub])
     assert _code(err) == (404, "not_found")
     raw = httpx.post(

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.anyio
 CONTRACTS = "200000000001"
 MISSING = "999999999999"
 AI_TOOLS = [name for name, spec in BY_NAME.items() if spec.toolset == "ai"]
+FILE_TOOLS = [
+    name for name in AI_TOOLS if name != "ai_qa_hub"
+]  # the hub question: test_templates_collabs_hub_ai
 
 
 def _policy(tmp_path: Path, *rules: str) -> Path:
@@ -30,7 +33,7 @@ READS_CONTRACTS = f"{{id: work, effect: permit, agents: boxed, access: read, wit
 
 def test_every_ai_tool_reads_each_file_it_names_and_nothing_else() -> None:
     ids = [str(100 + i) for i in range(25)]
-    for name in AI_TOOLS:
+    for name in FILE_TOOLS:
         spec = BY_NAME[name]
         assert spec.read_only and spec.access is Access.READ
         hints = spec.hints
@@ -43,6 +46,13 @@ def test_every_ai_tool_reads_each_file_it_names_and_nothing_else() -> None:
         uses = spec.resources(spec.input_model.model_validate(args))
         expected = ids if "file_ids" in args else ids[:1]
         assert uses == tuple(ResourceUse(ItemRef("file", i), Access.READ) for i in expected), name
+
+
+def test_the_hub_question_reads_the_hub_and_everything_in_it() -> None:
+    spec = BY_NAME["ai_qa_hub"]
+    assert spec.read_only and spec.access is Access.READ and spec.hints.destructive is False
+    uses = spec.resources(spec.input_model.model_validate({"hub_id": "7", "prompt": "q"}))
+    assert uses == (ResourceUse(ItemRef("hub", "7"), Access.READ, "item", subtree=True),)
 
 
 def _extra(name: str) -> dict[str, Any]:

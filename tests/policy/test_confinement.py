@@ -99,7 +99,7 @@ def random_call(
                 "invitee_email": f"x{rng.randrange(99)}@acme.example",
             },
         ),
-        ("list_collaborations", {"item_type": "folder", "item_id": d}),
+        ("list_item_collaborations", {"item_type": "folder", "item_id": d}),
         (
             "set_file_metadata",
             {"file_id": f, "scope": "global", "template_key": "properties", "values": {"k": "v"}},

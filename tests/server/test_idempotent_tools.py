@@ -80,12 +80,12 @@ async def _unlinked(tools: Tools, out: Any) -> None:
 
 
 async def _viewer(tools: Tools, out: Any) -> None:
-    collabs = (await tools.ok("list_collaborations", item_type="folder", item_id=CONTRACTS))["entries"]
+    collabs = (await tools.ok("list_item_collaborations", item_type="folder", item_id=CONTRACTS))["entries"]
     assert [c["role"] for c in collabs if c["id"] == CAROL_ON_CONTRACTS] == ["viewer"]
 
 
 async def _uncollaborated(tools: Tools, out: Any) -> None:
-    collabs = (await tools.ok("list_collaborations", item_type="folder", item_id=ENGINEERING))["entries"]
+    collabs = (await tools.ok("list_item_collaborations", item_type="folder", item_id=ENGINEERING))["entries"]
     assert [c for c in collabs if c["id"] == BOB_ON_ENGINEERING] == []
 
 

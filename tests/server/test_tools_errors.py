@@ -31,7 +31,7 @@ MISSING_ITEM_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("get_shared_link", {"item_type": "folder", "item_id": MISSING}),
     ("remove_shared_link", {"item_type": "file", "item_id": MISSING}),
     ("create_collaboration", {"item_type": "file", "item_id": MISSING, "role": "viewer", "user_id": "1"}),
-    ("list_collaborations", {"item_type": "file", "item_id": MISSING}),
+    ("list_item_collaborations", {"item_type": "file", "item_id": MISSING}),
     ("update_collaboration", {"collaboration_id": MISSING, "role": "viewer"}),
     ("get_file_metadata", {"file_id": MISSING}),
     ("set_file_metadata", {"file_id": MISSING, "template_key": "contract", "values": {"counterparty": "x"}}),

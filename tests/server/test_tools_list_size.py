@@ -29,7 +29,9 @@ from box_mcp.tools.table import listing_bytes
 # +9.0 KB: the ai toolset (7 tools). +11.3 KB: hubs (7 tools) and Doc Gen (3).
 # +11.2 KB: weblinks (4 tools, 6.1 KB), tasks (create, assign, resolve, delete; list_tasks shows assignment
 # ids) and create_collaboration's group_id.
-BUDGET = 83_700
+# +8.3 KB: get/create/update_metadata_template (Box's schema operations: 3.2 KB), ai_qa_hub, and
+# list_item_collaborations (list_collaborations renamed, with fields and paging).
+BUDGET = 92_000
 
 _SUBSCHEMA_MAPS = ("properties", "$defs")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "propertyNames")
@@ -81,7 +83,7 @@ async def test_the_default_tools_list_a_stdio_client_receives_fits_the_budget_an
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     received = await _stdio_tools_list(emulator, tmp_path)
-    assert len(json.loads(received)["tools"]) == len(CATALOG) == 61
+    assert len(json.loads(received)["tools"]) == len(CATALOG) == 65
     assert len(received) <= BUDGET, f"tools/list is {len(received)} bytes, over the budget of {BUDGET}"
     assert len(received) == listing_bytes(CATALOG)  # the README's figures are what clients really get
 

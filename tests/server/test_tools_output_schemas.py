@@ -111,7 +111,10 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         on_folder = {"item_type": "folder", "item_id": folder["id"]}
         bob = "bob@acme.example"
         invited = await call("create_collaboration", **on_folder, role="viewer", invitee_email=bob)
-        assert len((await call("list_collaborations", **on_folder))["entries"]) == 1
+        listed = await call(
+            "list_item_collaborations", **on_folder, fields=["role", "accessible_by"], limit=1
+        )
+        assert [c["role"] for c in listed["entries"]] == ["viewer"] and "next_cursor" not in listed
         changed = await call("update_collaboration", collaboration_id=invited["id"], role="editor")
         assert changed["role"] == "editor"
         await call("delete_collaboration", collaboration_id=invited["id"])
@@ -121,6 +124,29 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
 
         templates = await call("list_metadata_templates")
         assert [t["template_key"] for t in templates["entries"]] == ["contract"]
+        schema = await call("get_metadata_template_schema", template_key="contract")
+        assert [f["key"] for f in schema["fields"]] == ["counterparty", "value", "expires"]
+        made_template = await call(
+            "create_metadata_template",
+            display_name="Schema check",
+            template_key="schemaCheck",
+            fields=[
+                {"type": "string", "key": "owner", "display_name": "Owner", "description": "Who owns it"},
+                {"type": "enum", "key": "stage", "display_name": "Stage", "options": ["draft", "final"]},
+            ],
+        )
+        assert made_template["template_key"] == "schemaCheck" and made_template["scope"].startswith(
+            "enterprise"
+        )
+        changed_template = await call(
+            "update_metadata_template",
+            template_key="schemaCheck",
+            operations=[
+                {"op": "addEnumOption", "field_key": "stage", "data": {"key": "void"}},
+                {"op": "removeField", "field_key": "owner"},
+            ],
+        )
+        assert [f["options"] for f in changed_template["fields"]] == [["draft", "final", "void"]]
         instances = (await call("get_file_metadata", file_id=contract))["instances"]
         assert instances[0]["values"]["value"] == 120000
         await call("set_file_metadata", file_id=made["id"], template_key="contract", values={"value": 1.5})
@@ -173,6 +199,8 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         assert (await call("update_hub", hub_id=hub["id"], copy_hub_access="all"))["copy_hub_access"] == "all"
         assert (await call("get_hub_details", hub_id=hub["id"]))["title"] == "Schema hub"
         assert [e["id"] for e in (await call("get_hub_items", hub_id=hub["id"]))["entries"]] == [made["id"]]
+        hub_answer = await call("ai_qa_hub", hub_id=hub["id"], prompt="Where is two written?")
+        assert hub_answer["citations"][0]["file_id"] == made["id"]
         twin_hub = await call("copy_hub", hub_id=hub["id"], title="Schema copy", include_items=True)
         assert {h["id"] for h in (await call("list_hubs"))["entries"]} == {hub["id"], twin_hub["id"]}
 

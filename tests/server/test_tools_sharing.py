@@ -55,7 +55,7 @@ async def test_collaboration_lifecycle_create_list_update_delete(tools, emu) -> 
     assert again.startswith(
         "Box said 400 user_already_collaborator: User is already a collaborator (request id "
     ), again
-    listed = await tools.ok("list_collaborations", item_type="folder", item_id=folder_id)
+    listed = await tools.ok("list_item_collaborations", item_type="folder", item_id=folder_id)
     assert collab["id"] in [c["id"] for c in listed["entries"]]
     updated = await tools.ok("update_collaboration", collaboration_id=collab["id"], role="editor")
     assert updated["role"] == "editor"
@@ -64,8 +64,8 @@ async def test_collaboration_lifecycle_create_list_update_delete(tools, emu) -> 
     assert "404" in await tools.err("delete_collaboration", collaboration_id=collab["id"])
 
 
-async def test_list_collaborations_shows_the_seeded_collaborator(tools, emu) -> None:
-    listed = await tools.ok("list_collaborations", item_type="folder", item_id=emu.folder("Contracts"))
+async def test_list_item_collaborations_shows_the_seeded_collaborator(tools, emu) -> None:
+    listed = await tools.ok("list_item_collaborations", item_type="folder", item_id=emu.folder("Contracts"))
     assert "carol@acme.example" in [c["accessible_by"]["login"] for c in listed["entries"]]
 
 

@@ -27,13 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .. import items, permissions
 from ..common import box_json, caller, json_body, load_item, store
 from ..errors import BoxError, not_found
 from ..store import iso, now
+from . import hubs
 from .metadata_templates import find_template, resolve_scope
 from .search import file_text
 
 MAX_ITEMS = 25  # AiAsk, AiExtract, AiExtractStructured: maxItems 25
+MAX_HUB_FILES = 1000  # files one hub question reads (the stand-in's bound; Box documents none)
 MAX_PROMPT = 10000  # "The prompt's length is limited to 10000 characters."
 MAX_TEXT = 2 * 1024 * 1024  # "If the text file size exceeds 2MB, the first 2MB ... will be processed."
 MAX_FIELDS = 500
@@ -309,9 +312,39 @@ async def ask(request: Request) -> Response:
 
 
 def _hub_sources(request: Request, hub_id: str) -> list[Source]:
-    """A hub's files. This emulator has no hubs yet, so a hub id is answered as Box answers a hub it does
-    not know (404), after the same validation as a file question."""
-    raise not_found(f"Hub {hub_id} not found")
+    """A hub's files, as the caller may read them: the hub must be one the caller has a role on (404
+    otherwise, as every hub route answers) with Box AI enabled (403), and its content is the files it holds
+    and the files inside the folders it holds, each kept only if the caller may preview it itself (a hub
+    holds references: it grants no access to them). Web links have no text and are left out."""
+    st, who = store(request), caller(request)
+    hub = hubs.load_hub(request, hub_id, "read")
+    if not hub["is_ai_enabled"]:
+        raise BoxError(
+            403,
+            "access_denied_insufficient_permissions",
+            "Box AI is turned off for this hub (is_ai_enabled is false); a hub co-owner can turn it on.",
+        )
+    rows: list[Any] = []
+    for entry in st.fetch_all(
+        "SELECT item_type, item_id FROM hub_items WHERE hub_id = ? ORDER BY position", (hub["id"],)
+    ):
+        row = items.get(st, entry["item_id"], entry["item_type"])
+        if row is None or row["status"] != "active":
+            continue
+        if row["type"] == "file":
+            rows.append(row)
+        elif row["type"] == "folder" and permissions.can(st, who, row, "read"):
+            rows.extend(r for r in items.descendants(st, row["id"]) if r["type"] == "file")
+    out: list[Source] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row["id"] in seen or row["status"] != "active" or not permissions.can(st, who, row, "preview"):
+            continue
+        seen.add(row["id"])
+        out.append(Source(id=row["id"], name=row["name"], text=file_text(st, row)[:MAX_TEXT]))
+        if len(out) >= MAX_HUB_FILES:
+            break
+    return out
 
 
 async def text_gen(request: Request) -> Response:

@@ -24,6 +24,7 @@ from ..template_ops import (
     TEMPLATE_KEY,
     apply_operations,
     field_definition,
+    flag,
     rewrite_instances,
 )
 
@@ -175,6 +176,7 @@ async def create_template(request: Request) -> Response:
             400, "bad_request", "'templateKey' must match ^[a-zA-Z_][-a-zA-Z0-9_]*$ (64 characters at most)"
         )
     fields = _check_fields(body.get("fields"))
+    hidden, copy_on_copy = flag(body, "hidden"), flag(body, "copyInstanceOnItemCopy")
     if key == CLASSIFICATION_KEY and (
         len(fields) != 1 or fields[0]["key"] != CLASSIFICATION_FIELD or fields[0]["type"] != "enum"
     ):
@@ -192,8 +194,8 @@ async def create_template(request: Request) -> Response:
             "scope": scope,
             "template_key": key,
             "display_name": name,
-            "hidden": int(bool(body.get("hidden", False))),
-            "copy_instance_on_item_copy": int(bool(body.get("copyInstanceOnItemCopy", False))),
+            "hidden": int(hidden),
+            "copy_instance_on_item_copy": int(copy_on_copy),
             "fields": json.dumps(fields),
         }
         st.insert("metadata_templates", row)
