@@ -32,6 +32,7 @@ class ToolInfo:
     toolset: str
     access: Access
     destructive: bool = False  # its destructiveHint (what first_destructive_in_session is about)
+    enterprise_wide: bool = False  # granted by name or `access: admin` only (ToolSpec.enterprise_wide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +235,13 @@ class Engine:
                     f"{rule.origin}: rule {rule.id!r} names unknown toolset {ts!r}; "
                     f"known: {', '.join(sorted(toolsets))}"
                 )
-            chosen.extend(t for t, info in self.tools.items() if info.toolset == ts)
+            # A change to the enterprise itself comes with a toolset only when the rule says admin: a
+            # `toolsets: [metadata]` written for values on files must not grant template changes.
+            chosen.extend(
+                t
+                for t, info in self.tools.items()
+                if info.toolset == ts and (not info.enterprise_wide or rule.access == Access.ADMIN)
+            )
         return tuple(dict.fromkeys(chosen))
 
     # -- decisions -------------------------------------------------------------------------------

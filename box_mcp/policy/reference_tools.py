@@ -15,6 +15,8 @@ def tools_for_policy() -> dict[str, ToolInfo]:
     from box_mcp.tools.catalog import CATALOG
 
     return {
-        spec.name: ToolInfo(str(spec.toolset), Access(spec.access), spec.hints.destructive)
+        spec.name: ToolInfo(
+            str(spec.toolset), Access(spec.access), spec.hints.destructive, spec.enterprise_wide
+        )
         for spec in CATALOG
     }

@@ -520,6 +520,7 @@ SPECS = (
         output_model=TemplateSchema,
         handler=create_metadata_template,
         keeps_items_in_place=True,
+        enterprise_wide=True,
         resources=_templates(Access.ADMIN, "parent"),
         facts=lambda a: CallFacts(
             name=a.display_name,
@@ -543,6 +544,7 @@ SPECS = (
         output_model=TemplateSchema,
         handler=update_metadata_template,
         keeps_items_in_place=True,
+        enterprise_wide=True,
         resources=_templates(Access.ADMIN, "item"),
         facts=lambda a: CallFacts(metadata_template=f"{a.scope}/{a.template_key}"),
     ),

@@ -180,6 +180,9 @@ class ToolSpec:
     # True when the call's writes change neither where items sit, nor their names, nor which folders an
     # identity sees above them (shared links, metadata, comments): the policy's cached lookups stay true.
     keeps_items_in_place: bool = False
+    # It changes the enterprise itself (its metadata templates, its users), not an item: a policy grants
+    # it only by name or with `access: admin`, never by a `toolsets:` grant alone (policy/engine.py).
+    enterprise_wide: bool = False
 
     @property
     def read_only(self) -> bool:

@@ -147,6 +147,29 @@ async def test_an_unscoped_admin_grant_of_the_tools_creates_and_changes_template
     )
 
 
+async def test_a_metadata_toolset_grant_changes_templates_only_when_it_says_admin(
+    make_world, connect, tmp_path: Path
+) -> None:
+    # Written for metadata values on files: it must not grow into enterprise-wide template changes.
+    plain = make_world(_policy(tmp_path, "{id: meta, effect: permit, agents: boxed, toolsets: [metadata]}"))
+    agent = await connect(plain, "boxed")
+    listed = await _listed(agent)
+    assert {"set_file_metadata", "get_metadata_template_schema"} <= listed
+    assert not set(TEMPLATE_TOOLS) & listed
+    refused = await agent.err("create_metadata_template", display_name="Sneaky", fields=NEW_FIELD)
+    assert refused.startswith("Denied:"), refused
+
+    admin = make_world(
+        _policy(tmp_path, "{id: meta, effect: permit, agents: boxed, toolsets: [metadata], access: admin}")
+    )
+    agent = await connect(admin, "boxed")
+    assert set(TEMPLATE_TOOLS) <= await _listed(agent)
+    made = await agent.ok(
+        "create_metadata_template", display_name="Project", template_key="project", fields=NEW_FIELD
+    )
+    assert made["template_key"] == "project"
+
+
 async def test_template_operations_are_checked_before_box_sees_them(
     make_world, connect, tmp_path: Path
 ) -> None:
