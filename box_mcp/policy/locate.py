@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from box_mcp.access import ItemRef
+from box_mcp.box.links import boxapi_header
 from box_mcp.errors import AncestryError, BoxError, LocateError
 from box_mcp.telemetry import NULL, Telemetry
 
@@ -44,13 +45,17 @@ _PATHS = {
     "web_link": "/web_links/{}",
     "collaboration": "/collaborations/{}",
     "user": "/users/{}",
+    "webhook": "/webhooks/{}",
 }
 _PLACED = ("file", "folder", "web_link")  # items with a path_collection
 # Resources outside the folder tree: a Box Hub (`hub:<id>`) and the enterprise's hubs (what creating a hub
 # writes). They sit in no folder, so their ancestry is empty without asking Box: `within:` never covers
 # them and a folder-scoped forbid never reaches them; a rule names them in `items:` or grants the tool.
 UNPLACED = ("hub", "enterprise")
-_FIELDS = {"collaboration": "item", "user": "login"}
+_FIELDS: dict[str, str | None] = {"collaboration": "item", "user": "login", "webhook": None}
+# What an id stands for: a collaboration is on an item, a webhook watches its target. A policy decides on
+# that file or folder (decide.py aliases the id to it), found under this key of the id's own Box answer.
+ALIASED = {"collaboration": "item", "webhook": "target"}
 ITEM_FIELDS = "name,path_collection"
 
 
@@ -128,8 +133,8 @@ class Locator:
         """Folder ids from "0" down (see ancestry_from_json); a collaboration's are its item's."""
         if item.type == "folder" and item.id == "0":
             return ("0",)
-        if item.type == "collaboration":
-            return await self.ancestry(agent, await self.collaboration_item(agent, item, person), person)
+        if item.type in ALIASED:
+            return await self.ancestry(agent, await self.item_of(agent, item, person), person)
         if item.type in UNPLACED:
             return ()
         entry = await self._entry(agent, item, person)
@@ -145,10 +150,54 @@ class Locator:
 
     async def collaboration_item(self, agent: str, collab: ItemRef, person: Person | None = None) -> ItemRef:
         """The file or folder a collaboration is on (a policy decides on that item, not on the id)."""
-        target = (await self._entry(agent, collab, person)).body.get("item")
+        return await self.item_of(agent, collab, person)
+
+    async def item_of(self, agent: str, ref: ItemRef, person: Person | None = None) -> ItemRef:
+        """The file or folder a collaboration is on or a webhook watches (see ALIASED)."""
+        key = ALIASED.get(ref.type)
+        if key is None:
+            raise AncestryError(f"a {ref.type} stands for no other item")
+        target = (await self._entry(agent, ref, person)).body.get(key)
         if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
-            raise AncestryError(f"{collab} has no item (it may be pending or on a deleted item)")
+            raise AncestryError(f"{ref} has no {key} (it may be pending or on a deleted item)")
         return ItemRef(str(target["type"]), str(target["id"]))
+
+    async def shared_item(
+        self, agent: str, url: str, password: str | None, person: Person | None = None
+    ) -> tuple[ItemRef, tuple[str, ...]]:
+        """The file, folder or web link a shared link points at, and where it sits as Box shows it through
+        the link (folder ids as ancestry_from_json reads them), for this identity. Never cached: the answer
+        depends on the password, which is sent to Box in the `boxapi` header only and kept nowhere.
+
+        Where an identity that is no collaborator sees the item through a link, Box's path_collection
+        shows only what that identity may see: an item outside its folders is outside any `within:`."""
+        client = await self.client(agent, person)
+        self.fetches += 1
+        try:
+            body = await client.get(
+                "/shared_items",
+                params={"fields": f"type,id,{ITEM_FIELDS}"},
+                headers={"boxapi": boxapi_header(url, password)},
+            )
+        except BoxError as exc:
+            status = getattr(exc, "status", None)
+            text = (
+                f"Box has no item at that shared link that {agent}'s identity can open"
+                if status == 404
+                else f"could not resolve the shared link in Box ({exc})"
+            )
+            raise LocateError(
+                text,
+                status=status,
+                code=getattr(exc, "code", None),
+                request_id=getattr(exc, "request_id", None),
+            ) from exc
+        body = body if isinstance(body, Mapping) else {}
+        kind, item_id = body.get("type"), body.get("id")
+        if kind not in _PLACED or not isinstance(item_id, str | int):
+            raise AncestryError("Box's answer for the shared link names no file, folder or web link")
+        item = ItemRef(str(kind), str(item_id))
+        return item, ancestry_from_json(item, body)
 
     async def login(self, agent: str, user_id: str, person: Person | None = None) -> str:
         login = (await self._entry(agent, ItemRef("user", user_id), person)).body.get("login")
@@ -243,7 +292,8 @@ class Locator:
         self.fetches += 1
         try:
             fields = _FIELDS.get(item.type, ITEM_FIELDS)
-            body = await client.get(path.format(item.id), params={"fields": fields})
+            params = {"fields": fields} if fields is not None else None
+            body = await client.get(path.format(item.id), params=params)
         except BoxError as exc:
             status = getattr(exc, "status", None)
             text = (

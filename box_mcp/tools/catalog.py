@@ -21,13 +21,18 @@ from box_mcp.tools import (
     metadata,
     search,
     sharing,
+    shared_items,
     tasks,
     users,
+    webhooks,
 )
 from box_mcp.tools.spec import ToolSpec
 
 _ORDER = (
     "who_am_i",
+    # enterprise (admins)
+    "list_users",
+    "create_user",
     "get_file_details",
     "get_file_content",
     "download_file",
@@ -64,6 +69,7 @@ _ORDER = (
     "add_folder_shared_link",
     "get_shared_link",
     "remove_shared_link",
+    "resolve_shared_link",
     "create_collaboration",
     "list_collaborations",
     "update_collaboration",
@@ -75,6 +81,10 @@ _ORDER = (
     "create_file_comment",
     "list_file_comments",
     "list_tasks",
+    # webhooks
+    "list_webhooks",
+    "create_webhook",
+    "delete_webhook",
     # ai
     "ai_qa_single_file",
     "ai_qa_multi_file",
@@ -104,9 +114,11 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *hubs.SPECS,
         *docgen.SPECS,
         *sharing.SPECS,
+        *shared_items.SPECS,
         *metadata.SPECS,
         *comments.SPECS,
         *tasks.SPECS,
+        *webhooks.SPECS,
         *ai.SPECS,
     )
 )

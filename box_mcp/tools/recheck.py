@@ -42,6 +42,10 @@ HINTS: dict[str, str] = {
     "add_items_to_hub": "list the hub's items (get_hub_items) to see which were added",
     "update_hub": "call get_hub_details on the hub to see whether the change is there",
     "create_docgen_batch": "list the destination folder to see whether the generated file arrived",
+    # Enterprise users and webhooks: a second create answers 409 (the login, or the target, is taken).
+    "create_user": "list users (list_users with the login as filter_term) to see whether the user exists",
+    "create_webhook": "list your webhooks (list_webhooks) to see whether one watches the target",
+    "delete_webhook": "list your webhooks (list_webhooks) to see whether it is gone",
 }
 
 

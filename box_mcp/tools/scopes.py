@@ -105,6 +105,11 @@ _HUBS = "2025.0 hub endpoint, no hub downscope scope"
 # and the destination folder with the caller's content access; Box's hosted MCP server asks for
 # docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
 _DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
+# Box's "Scopes" guide: "Manage users" (manage_managed_users) lets an admin's app list and create the
+# enterprise's users, "Manage webhooks" (manage_webhook) create, list and delete webhooks; both are standard
+# OAuth scopes, which a token exchange accepts.
+_USERS = "the enterprise's users, not an item: Box's Manage users scope (admins, co-admins)"
+_WEBHOOKS = "Box's Manage webhooks scope"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -117,6 +122,8 @@ def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
 
 TABLE: dict[str, Need] = {
     "who_am_i": _need("base_explorer", R, "scopes", "reads the identity's own profile; no item to bind to"),
+    "list_users": _need("base_explorer manage_managed_users", W, "scopes", _USERS),
+    "create_user": _need("base_explorer manage_managed_users", W, "scopes", _USERS),
     "get_file_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "get_file_content": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
     "download_file": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
@@ -185,6 +192,9 @@ TABLE: dict[str, Need] = {
     "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),
     "remove_shared_link": _need("base_explorer item_share", W, "item", "changes the one item's sharing"),
+    "resolve_shared_link": _need(
+        "base_explorer", R, "scopes", "names a shared link: its item is known only once Box resolves it"
+    ),
     "create_collaboration": _need("base_explorer item_share", W, "item", "invites to the one item (sharing)"),
     "list_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
     "update_collaboration": _need(
@@ -211,6 +221,11 @@ TABLE: dict[str, Need] = {
     ),
     "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
     "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
+    "list_webhooks": _need("base_explorer manage_webhook", R, "scopes", _WEBHOOKS + "; lists webhooks, not items"),
+    "create_webhook": _need("base_explorer manage_webhook", W, "item", _WEBHOOKS + "; on the one target item"),
+    "delete_webhook": _need(
+        "base_explorer manage_webhook", W, "scopes", _WEBHOOKS + "; names a webhook, not a file or folder"
+    ),
     "ai_qa_single_file": _need(_AI, R, "item", "Box AI (Manage AI) reads the one file's content"),
     "ai_qa_multi_file": _need(_AI, R, "scopes", _AI_FILES),
     "ai_extract_freeform": _need(_AI, R, "scopes", _AI_FILES),

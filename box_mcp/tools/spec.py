@@ -150,7 +150,8 @@ def _no_facts(args: Any) -> CallFacts:
 # hubs     Box Hubs (`hub:<id>` to the policy), paged by cursor: hubs the grant does not name are taken out
 # items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
 #          each is located and taken out unless the agent could read it itself
-OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items"]
+# webhooks webhooks, paged by cursor: each is taken out unless the agent could read the item it watches
+OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items", "webhooks"]
 _ONE_ITEM_TYPES = ("file", "folder", "web_link")
 
 
@@ -174,6 +175,9 @@ class ToolSpec:
     # The arguments and outputs a policy reads, declared here so it never guesses from attribute names:
     search_roots_field: str | None = None  # the folder-id list a confined agent's search is scoped to
     invitee_user_field: str | None = None  # a Box user id invited (its login meets invitee_domains)
+    # the password of the shared link a `shared_link` resource names: sent to Box when the policy resolves
+    # the link to decide on its item, and never recorded (the argument is secret to the audit)
+    shared_link_password_field: str | None = None
     output_kind: OutputKind | None = None
     # True when the call's writes change neither where items sit, nor their names, nor which folders an
     # identity sees above them (shared links, metadata, comments): the policy's cached lookups stay true.
