@@ -96,7 +96,9 @@ class Decider:
         if collabs and scoped:
             # A collaboration id stands for the item it is on, a webhook id for the item it watches: rules
             # naming that item must see it.
-            aliases = await self._each(agent, person, collabs, self.locator.item_of, missing, unplaced_missing=True)
+            aliases = await self._each(
+                agent, person, collabs, self.locator.item_of, missing, unplaced_missing=True
+            )
         links = [u.item for u in uses if u.item.type == SHARED_LINK]
         if links and scoped:
             # A shared link stands for the item it points at, learnt only by resolving it (a read on the

@@ -221,8 +221,12 @@ TABLE: dict[str, Need] = {
     ),
     "list_file_comments": _need("base_sidebar", R, "item", "Sidebar activity feed: comments"),
     "list_tasks": _need("base_sidebar", R, "item", "Sidebar activity feed: tasks"),
-    "list_webhooks": _need("base_explorer manage_webhook", R, "scopes", _WEBHOOKS + "; lists webhooks, not items"),
-    "create_webhook": _need("base_explorer manage_webhook", W, "item", _WEBHOOKS + "; on the one target item"),
+    "list_webhooks": _need(
+        "base_explorer manage_webhook", R, "scopes", _WEBHOOKS + "; lists webhooks, not items"
+    ),
+    "create_webhook": _need(
+        "base_explorer manage_webhook", W, "item", _WEBHOOKS + "; on the one target item"
+    ),
     "delete_webhook": _need(
         "base_explorer manage_webhook", W, "scopes", _WEBHOOKS + "; names a webhook, not a file or folder"
     ),

@@ -22,7 +22,7 @@ from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import READ_HINTS, ToolContext, ToolInput, ToolOutput, ToolSpec
 
 SHARED_LINK = "shared_link"  # the resource type; the policy resolves it (policy/decide.py SHARED_LINK)
-FIELDS = "type,id,name,size,etag,extension,description,url,parent,owned_by,modified_at,shared_link,path_collection"
+FIELDS = "type,id,name,size,extension,url,parent,owned_by,modified_at,shared_link,path_collection"
 
 
 def _check_link(value: str) -> str:
@@ -50,9 +50,7 @@ class SharedItem(ToolOutput):
     id: str
     name: str | None = None
     size: int | None = None
-    etag: str | None = None
     extension: str | None = None
-    description: str | None = None
     url: str | None = Field(None, description="A web link's target address")
     path: str | None = Field(None, description="From All Files, as far as you may see it")
     parent: ParentMini | None = None
@@ -62,7 +60,7 @@ class SharedItem(ToolOutput):
 
 
 def _shared_item(raw: dict[str, Any]) -> SharedItem:
-    plain = ("name", "size", "etag", "extension", "description", "url", "modified_at")
+    plain = ("name", "size", "extension", "url", "modified_at")
     data: dict[str, Any] = {k: raw.get(k) for k in plain}
     parent, owner, link = raw.get("parent"), raw.get("owned_by"), raw.get("shared_link")
     return SharedItem.model_validate(

@@ -72,9 +72,9 @@ class User(ToolOutput):
 
 class UserList(ToolOutput):
     entries: list[User]
-    total_count: int | None = Field(None, description="Users matching, with offset paging")
-    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; absent at the end")
-    next_offset: int | None = Field(None, description="Pass as offset for the next page; absent at the end")
+    total_count: int | None = Field(None, description="With offset paging")
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page")
+    next_offset: int | None = Field(None, description="Pass as offset for the next page")
 
 
 def _user(raw: Any) -> User | None:
@@ -87,15 +87,11 @@ class ListUsersInput(ToolInput):
     filter_term: str | None = Field(
         None, min_length=1, max_length=100, description="Start of the name or login"
     )
-    user_type: Literal["all", "managed", "external"] = Field(
-        "managed", description="managed: the enterprise's users and app users; external: collaborators"
-    )
-    external_app_user_id: str | None = Field(
-        None, min_length=1, max_length=255, description="Only the app user with this external id"
-    )
+    user_type: Literal["all", "managed", "external"] = "managed"
+    external_app_user_id: str | None = Field(None, min_length=1, max_length=255)
     limit: int = Field(100, ge=1, le=1000)
     cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
-    offset: int | None = Field(None, ge=0, le=9999, description="Start here instead of a cursor")
+    offset: int | None = Field(None, ge=0, le=9999, description="Instead of cursor")
 
     @model_validator(mode="after")
     def _one_paging(self) -> ListUsersInput:
@@ -123,9 +119,13 @@ async def list_users(ctx: ToolContext, args: ListUsersInput) -> UserList:
         total = total if isinstance(total, int) else None
         after = args.offset + len(entries)
         more = total is not None and after < total and bool(entries)
-        return UserList(entries=entries, total_count=total, next_offset=after if more else None)
+        return UserList(
+            entries=entries, total_count=total, next_cursor=None, next_offset=after if more else None
+        )
     marker = raw.get("next_marker")
-    return UserList(entries=entries, next_cursor=str(marker) if marker else None)
+    return UserList(
+        entries=entries, total_count=None, next_cursor=str(marker) if marker else None, next_offset=None
+    )
 
 
 class CreateUserInput(ToolInput):

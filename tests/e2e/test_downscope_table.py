@@ -43,6 +43,14 @@ FULLEST: dict[str, dict[str, Any]] = {
     "ai_extract_structured_from_metadata_template": {"file_ids": ["5", "6"], "template_key": "t"},
     "ai_extract_structured_from_metadata_template_enhanced": {"file_ids": ["5", "6"], "template_key": "t"},
     "create_hub": {"title": "Hub"},
+    "create_user": {"login": "a@b.example", "name": "A"},
+    "resolve_shared_link": {"shared_link": "https://app.box.com/s/abc123", "password": "pw"},
+    "create_webhook": {
+        "target_type": "file",
+        "target_id": "5",
+        "address": "https://hooks.example.com/x",
+        "triggers": ["FILE.UPLOADED"],
+    },
     "update_hub": {"hub_id": "5", "title": "Hub"},
     "add_items_to_hub": {"hub_id": "5", "items": [{"type": "file", "id": "6"}]},
     "create_docgen_batch": {

@@ -33,7 +33,9 @@ def _policy(tmp_path: Path, *rules: str) -> Path:
 async def _link(world: Any, kind: str, item_id: str, **link: Any) -> str:
     plural = "files" if kind == "file" else "folders"
     raw = await world.box.put(
-        f"/{plural}/{item_id}", json={"shared_link": {"access": "open", **link}}, params={"fields": "shared_link"}
+        f"/{plural}/{item_id}",
+        json={"shared_link": {"access": "open", **link}},
+        params={"fields": "shared_link"},
     )
     return str(raw["shared_link"]["url"])
 
@@ -96,7 +98,9 @@ async def test_a_links_password_reaches_box_and_nothing_else(
         )
         async with Client(server) as client:
             good = await client.call_tool("resolve_shared_link", {"shared_link": url, "password": PASSWORD})
-            wrong = await client.call_tool("resolve_shared_link", {"shared_link": url, "password": "not-it-99"})
+            wrong = await client.call_tool(
+                "resolve_shared_link", {"shared_link": url, "password": "not-it-99"}
+            )
             none = await client.call_tool("resolve_shared_link", {"shared_link": url})
     finally:
         await log.aclose()
@@ -121,14 +125,18 @@ async def test_a_shared_link_that_is_not_a_box_url_is_refused_before_box(
     agent = await connect(world, "boxed")
     before = len(world.requests)
     for bad in ("app.box.com/s/abc123def", "https://app.box.com/s/a&shared_link_password=x", "ftp://x.y/s/a"):
-        assert "Invalid arguments for resolve_shared_link" in await agent.err("resolve_shared_link", shared_link=bad)
+        assert "Invalid arguments for resolve_shared_link" in await agent.err(
+            "resolve_shared_link", shared_link=bad
+        )
     assert len(world.requests) == before
 
 
 # --- enterprise users --------------------------------------------------------------------------------
 
 
-async def test_a_folder_grant_never_manages_users_even_with_admin(make_world, connect, tmp_path: Path) -> None:
+async def test_a_folder_grant_never_manages_users_even_with_admin(
+    make_world, connect, tmp_path: Path
+) -> None:
     world = make_world(
         _policy(
             tmp_path,
@@ -145,7 +153,9 @@ async def test_a_folder_grant_never_manages_users_even_with_admin(make_world, co
     assert made["entries"] == []  # nothing reached Box
 
 
-async def test_the_users_toolset_does_not_grant_the_enterprise_tools(make_world, connect, tmp_path: Path) -> None:
+async def test_the_users_toolset_does_not_grant_the_enterprise_tools(
+    make_world, connect, tmp_path: Path
+) -> None:
     world = make_world(_policy(tmp_path, "{id: me, effect: permit, agents: boxed, toolsets: [users]}"))
     agent = await connect(world, "boxed")
     listed = {t.name for t in (await agent.client.list_tools()).tools}
@@ -202,10 +212,18 @@ async def test_webhooks_are_made_listed_and_deleted_by_the_item_they_watch(
     )
     assert made["target"] == {"type": "file", "id": design} and made["triggers"] == ["FILE.TRASHED"]
     on_folder = await agent.ok(
-        "create_webhook", target_type="folder", target_id=ENGINEERING, address=HOOK, triggers=["FOLDER.TRASHED"]
+        "create_webhook",
+        target_type="folder",
+        target_id=ENGINEERING,
+        address=HOOK,
+        triggers=["FOLDER.TRASHED"],
     )
     outside = await agent.err(
-        "create_webhook", target_type="file", target_id=salaries, address=HOOK + "2", triggers=["FILE.TRASHED"]
+        "create_webhook",
+        target_type="file",
+        target_id=salaries,
+        address=HOOK + "2",
+        triggers=["FILE.TRASHED"],
     )
     assert outside.startswith(f"Denied: file {salaries} is not available to boxed"), outside
     listed = await agent.ok("list_webhooks")
@@ -240,7 +258,9 @@ async def test_deleting_a_webhook_needs_write_on_its_target(make_world, connect,
     assert denied.startswith("Denied:") and "write" in denied, denied
 
 
-async def test_a_webhook_address_must_be_https_and_triggers_boxs_own(make_world, connect, tmp_path: Path) -> None:
+async def test_a_webhook_address_must_be_https_and_triggers_boxs_own(
+    make_world, connect, tmp_path: Path
+) -> None:
     world = make_world(_policy(tmp_path, "{id: all, effect: permit, agents: boxed, access: write}"))
     design = world.file("Engineering/design.md")
     agent = await connect(world, "boxed")

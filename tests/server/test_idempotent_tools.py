@@ -107,8 +107,27 @@ async def _a_hub(tools: Tools) -> None:
     assert (await tools.ok("create_hub", title="Lost answers"))["id"] == HUB
 
 
+HOOK: dict[str, Any] = {}  # delete_webhook's arguments: SETUP makes the webhook first
+
+
+async def _a_webhook(tools: Tools) -> None:
+    made = await tools.ok(
+        "create_webhook",
+        target_type="file",
+        target_id=README,
+        address="https://hooks.example.com/lost",
+        triggers=["FILE.TRASHED"],
+    )
+    HOOK["webhook_id"] = made["id"]
+
+
+async def _no_webhook(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("list_webhooks"))["entries"] == []
+    assert out == {"webhook_id": HOOK["webhook_id"], "deleted": True}
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
-SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub}
+SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub, "delete_webhook": _a_webhook}
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_file_properties", {"file_id": MSA, "name": "MSA-renamed.pdf"}, _renamed),
@@ -129,6 +148,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         _folder_values,
     ),
     ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
+    ("delete_webhook", HOOK, _no_webhook),
 ]
 
 
