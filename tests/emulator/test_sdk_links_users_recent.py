@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx2
 import pytest
 from box_sdk_gen import BoxAPIError, BoxClient, BoxDeveloperTokenAuth
+from box_sdk_gen.internal.utils import create_null
 from box_sdk_gen.managers.comments import CreateCommentItem, CreateCommentItemTypeField
 from box_sdk_gen.managers.files import UpdateFileByIdCollections
 from box_sdk_gen.managers.folders import UpdateFolderByIdCollections
@@ -94,7 +95,9 @@ def test_shared_items_resolves_file_and_folder_links_for_another_user(sdk: Sdk, 
     assert folder_link is not None
     folder = bob.shared_links_folders.find_folder_for_shared_link(f"shared_link={folder_link.url}")
     assert (folder.id, folder.name) == (marketing, "Marketing")
-    ada.shared_links_folders.remove_shared_link_from_folder(marketing, "shared_link")
+    ada.shared_links_folders.remove_shared_link_from_folder(
+        marketing, "shared_link", shared_link=create_null()
+    )
     with pytest.raises(BoxAPIError) as err:  # a removed link leads nowhere
         bob.shared_links_folders.find_folder_for_shared_link(f"shared_link={folder_link.url}")
     assert _status(err)[0] == 404
