@@ -149,6 +149,7 @@ TABLE: dict[str, Need] = {
     ),
     "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
     "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
+    "list_recent_items": _need("base_explorer", R, "scopes", "what the identity touched, across the account"),
     "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "list_folder_content_by_folder_id": _need("base_explorer", R, "item", "lists the one folder"),
     "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),

@@ -544,6 +544,11 @@ ROWS: tuple[Row, ...] = (
     Row("list_file_comments", lambda ws: {"file_id": ws.report}, _comment_listed),
     Row("list_tasks", lambda ws: {"file_id": ws.report}, _task_listed),
     Row(
+        "list_recent_items",  # the identity commented on the report above
+        lambda ws: {"limit": 1000},
+        lambda ws, out: _eq("has", lambda ws: True)(ws, {"has": ws.report in _ids()(out)}),
+    ),
+    Row(
         "create_webhook",
         lambda ws: {
             "target_type": "file",

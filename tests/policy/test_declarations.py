@@ -20,6 +20,7 @@ KINDS = {
     "get_hub_items": "items",
     "list_docgen_templates": "items",
     "list_webhooks": "webhooks",
+    "list_recent_items": "items",
 }
 
 

@@ -279,3 +279,24 @@ async def test_a_webhook_address_must_be_https_and_triggers_boxs_own(
     text = await agent.err("create_webhook", **{**base, "triggers": []}, address=HOOK)
     assert "triggers" in text, text
     assert len(world.requests) == before  # nothing reached Box
+
+
+# --- recent items ------------------------------------------------------------------------------------
+
+
+async def test_recent_items_show_only_what_the_grant_covers(make_world, connect, tmp_path: Path) -> None:
+    world = make_world(_policy(tmp_path, READ_ENGINEERING))
+    design, salaries = world.file("Engineering/design.md"), world.file("HR/salaries.csv")
+    for file_id in (design, salaries):  # Ada (the agent's identity) comments on both
+        await world.box.post("/comments", json={"item": {"type": "file", "id": file_id}, "message": "seen"})
+    everything = await world.box.get("/recent_items", params={"limit": 1000})
+    seen = [e["item"]["id"] for e in everything["entries"]]
+    assert seen[:2] == [salaries, design]  # Box lists both, newest first
+    agent = await connect(world, "boxed")
+    shown = await agent.ok("list_recent_items", limit=1000)
+    assert shown["entries"][0]["id"] == design and shown["entries"][0]["interaction_type"] == "item_comment"
+    engineering = {world.file(p) for p in world.credentials["files"] if p.startswith("Engineering/")}
+    assert {e["id"] for e in shown["entries"]} <= engineering | {ENGINEERING}
+    assert salaries not in {e["id"] for e in shown["entries"]}
+    first = await agent.ok("list_recent_items", limit=1)
+    assert [e["id"] for e in first["entries"]] == [design]  # refilled past the HR file

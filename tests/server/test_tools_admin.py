@@ -152,3 +152,15 @@ async def test_webhooks_are_created_listed_and_deleted(emu: Emu, tools: Tools) -
         "create_webhook", target_type="folder", target_id="0", address=HOOK, triggers=["FOLDER.MOVED"]
     )
     assert "root folder" in root
+
+
+async def test_list_recent_items_pages_what_the_identity_touched(
+    emu: Emu, tools: Tools, box: BoxClient
+) -> None:
+    notes, readme = emu.file("Engineering/notes.txt"), emu.file("Engineering/README.md")
+    for file_id in (notes, readme):
+        await box.post("/comments", json={"item": {"type": "file", "id": file_id}, "message": "seen"})
+    first = await tools.ok("list_recent_items", limit=1)
+    assert [(e["id"], e["interaction_type"]) for e in first["entries"]] == [(readme, "item_comment")]
+    second = await tools.ok("list_recent_items", limit=1, cursor=first["next_cursor"])
+    assert [e["id"] for e in second["entries"]] == [notes]

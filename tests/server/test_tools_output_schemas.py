@@ -197,5 +197,7 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         )
         assert [w["id"] for w in (await call("list_webhooks"))["entries"]] == [hook["id"]]
         assert (await call("delete_webhook", webhook_id=hook["id"]))["deleted"] is True
+        recent = await call("list_recent_items", limit=5)
+        assert recent["entries"] and {"type", "id", "interaction_type"} <= set(recent["entries"][0])
 
     assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here
