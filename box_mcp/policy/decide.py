@@ -138,6 +138,13 @@ class Decider:
         if isinstance(facts, Decision):
             return facts
         decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases, person))
+        pinned = [aliases[link] for link in links if link in aliases]
+        if len(pinned) == 1 and call.tool.shared_link_fields is not None:
+            # The call resolves the link again: it must find the item decided on here (a vanity link can be
+            # given to another item in between), else it shows nothing.
+            target = pinned[0]
+            field = call.tool.shared_link_fields[1]
+            args = (args or call.args).model_copy(update={field: f"{target.type}:{target.id}"})
         return decision if args is None else dataclasses.replace(decision, args=args)
 
     async def _facts(
@@ -240,8 +247,8 @@ def refused(exc: LocateError, what: str | None = None) -> Decision:
 
 def _link_password(call: Call) -> str | None:
     """The shared link password the call gives (the spec names its argument), sent to Box only."""
-    field = call.tool.shared_link_password_field
-    value = getattr(call.args, field, None) if field is not None else None
+    fields = call.tool.shared_link_fields
+    value = getattr(call.args, fields[0], None) if fields is not None else None
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     return value if isinstance(value, str) else None

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from box_mcp.access import Access, ItemRef, ResourceUse
 from box_mcp.box.links import boxapi_header
+from box_mcp.errors import Denied
 from box_mcp.tools.models import ParentMini, SharedLink, UserMini, _path
 from box_mcp.tools.scopes import box_scopes
 from box_mcp.tools.spec import READ_HINTS, ToolContext, ToolInput, ToolOutput, ToolSpec
@@ -43,6 +45,8 @@ class ResolveSharedLinkInput(ToolInput):
     password: SecretStr | None = Field(
         None, min_length=1, max_length=100, description="The link's password, if it has one"
     )
+    # Set by the policy, not the agent (absent from the schema): the item it decided on, "type:id".
+    resolved_item: SkipJsonSchema[str | None] = Field(None, pattern=r"^(file|folder|web_link):[0-9]{1,20}$")
 
 
 class SharedItem(ToolOutput):
@@ -83,7 +87,14 @@ async def resolve_shared_link(ctx: ToolContext, args: ResolveSharedLinkInput) ->
         params={"fields": FIELDS},
         headers={"boxapi": boxapi_header(args.shared_link, password)},
     )
-    return _shared_item(raw if isinstance(raw, dict) else {})
+    found = _shared_item(raw if isinstance(raw, dict) else {})
+    if args.resolved_item is not None and f"{found.type}:{found.id}" != args.resolved_item:
+        # Nothing of what Box answered is shown: it is not the item the policy decided on.
+        raise Denied(
+            "Denied: the shared link now leads to another item than the one box-mcp checked a moment "
+            "ago, so nothing of it is shown. Call resolve_shared_link again to have it checked."
+        )
+    return found
 
 
 def link_resource(args: ResolveSharedLinkInput) -> tuple[ResourceUse, ...]:
@@ -107,7 +118,7 @@ SPECS = (
         output_model=SharedItem,
         handler=resolve_shared_link,
         resources=link_resource,
-        shared_link_password_field="password",
+        shared_link_fields=("password", "resolved_item"),
         output_kind="item",
     ),
 )

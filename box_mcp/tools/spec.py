@@ -175,9 +175,10 @@ class ToolSpec:
     # The arguments and outputs a policy reads, declared here so it never guesses from attribute names:
     search_roots_field: str | None = None  # the folder-id list a confined agent's search is scoped to
     invitee_user_field: str | None = None  # a Box user id invited (its login meets invitee_domains)
-    # the password of the shared link a `shared_link` resource names: sent to Box when the policy resolves
-    # the link to decide on its item, and never recorded (the argument is secret to the audit)
-    shared_link_password_field: str | None = None
+    # For a tool naming a `shared_link` resource: (the argument holding the link's password, sent to Box
+    # when the policy resolves the link to decide on its item and masked in the audit; the argument the
+    # policy pins the item it decided on to, "type:id", which the handler checks Box's answer against)
+    shared_link_fields: tuple[str, str] | None = None
     output_kind: OutputKind | None = None
     # True when the call's writes change neither where items sit, nor their names, nor which folders an
     # identity sees above them (shared links, metadata, comments): the policy's cached lookups stay true.

@@ -62,14 +62,14 @@ def test_declared_argument_fields_exist_on_the_input_model(spec: ToolSpec) -> No
     declared_fields = (
         spec.search_roots_field,
         spec.invitee_user_field,
-        spec.shared_link_password_field,
+        *(spec.shared_link_fields or ()),
         *spec.stdio_only_fields,
     )
     for declared in declared_fields:
         assert declared is None or declared in inputs
     # the policy resolves a shared link only for a tool that names one and says where its password is
     names_a_link = any(use.item.type == "shared_link" for use in _sample_uses(spec))
-    assert (spec.shared_link_password_field is not None) == names_a_link
+    assert (spec.shared_link_fields is not None) == names_a_link
     assert (spec.search_roots_field is not None) == (spec.output_kind == "search")
     assert (spec.invitee_user_field is not None) == (spec.name == "create_collaboration")
 

@@ -110,6 +110,8 @@ async def test_a_links_password_reaches_box_and_nothing_else(
     shown = " ".join(b.text for r in (good, wrong, none) for b in r.content if hasattr(b, "text"))
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert '"tool":"resolve_shared_link"' in audit and "[masked]" in audit
+    # the call ran pinned to the item the policy decided on: Box's second answer must name the same one
+    assert f'"resolved_item":"file:{world.file("Engineering/design.md")}"' in audit
     for secret in (PASSWORD, "not-it-99"):
         assert secret not in audit and secret not in shown and secret not in logged
     # the policy's resolution and the call itself each sent the password to Box, in the boxapi header only

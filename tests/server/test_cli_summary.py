@@ -18,7 +18,7 @@ from box_mcp.server import selected_tools
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "box_mcp" / "policies" / "default.yaml"
 SERVED = len(selected_tools(Settings.load(env={})))
-# The demo policy grants every tool but the enterprise's users (admin on the enterprise, which it never gives).
+# The demo policy grants every tool but the enterprise's users (admin on the enterprise: never given).
 DEMO_LISTED = sum(tool.toolset != "enterprise" for tool in selected_tools(Settings.load(env={})))
 # Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads
 # (not list_users: reading the enterprise's users needs admin).

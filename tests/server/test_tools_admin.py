@@ -34,6 +34,17 @@ async def test_resolve_shared_link_finds_the_item_with_its_path_and_link(
     assert sent[-1].headers["boxapi"] == f"shared_link={url}"
 
 
+async def test_a_link_that_leads_elsewhere_than_the_item_pinned_shows_nothing(
+    emu: Emu, tools: Tools, box: BoxClient
+) -> None:
+    design, notes = emu.file("Engineering/design.md"), emu.file("Engineering/notes.txt")
+    url = await _share(box, design, access="open")
+    pinned = await tools.ok("resolve_shared_link", shared_link=url, resolved_item=f"file:{design}")
+    assert pinned["id"] == design
+    moved = await tools.err("resolve_shared_link", shared_link=url, resolved_item=f"file:{notes}")
+    assert moved.startswith("Denied: the shared link now leads to another item") and "design" not in moved
+
+
 async def test_a_password_link_needs_its_password_and_box_says_so_without_echoing_one(
     emu: Emu, tools: Tools, box: BoxClient
 ) -> None:
