@@ -187,6 +187,26 @@ def test_webhooks_page_by_marker_up_to_boxs_limit(sdk: Sdk, box: RunningEmulator
     assert ada.webhooks.get_webhooks(limit=5000).limit == 1000  # a larger limit is cut to Box's maximum
 
 
+def test_every_trigger_in_boxs_spec_is_accepted_and_no_other(
+    sdk: Sdk, box: RunningEmulator, openapi_spec: dict[str, object]
+) -> None:
+    post = openapi_spec["paths"]["/webhooks"]["post"]  # type: ignore[index]
+    names = post["requestBody"]["content"]["application/json"]["schema"]["properties"]["triggers"]["items"][
+        "enum"
+    ]
+    ada = sdk("ada")
+    target = CreateWebhookTarget(
+        id=box.credentials["folders"]["Marketing"], type=CreateWebhookTargetTypeField.FOLDER
+    )
+    hook = ada.webhooks.create_webhook(
+        target, "https://hooks.example.com/all", [CreateWebhookTriggers(n) for n in names]
+    )
+    assert sorted(hook.triggers or []) == sorted(names)
+    with httpx2.Client(headers={"Authorization": f"Bearer {box.token('ada')}"}) as http:
+        answer = http.put(f"{box.base_url}/2.0/webhooks/{hook.id}", json={"triggers": ["FILE.EXPLODED"]})
+    assert answer.status_code == 400 and "FILE.EXPLODED" in answer.json()["message"]
+
+
 # --- recent items and collections --------------------------------------------------------------------
 
 
