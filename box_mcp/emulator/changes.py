@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 from typing import Any
 
-from . import items, permissions
+from . import favorites, items, permissions
 from .auth import Caller
 from .errors import BoxError, not_found
 from .events import emit_event
@@ -208,6 +208,8 @@ def update_item(
         permissions.check(store, caller, row, "share")
         values["shared_link"] = shared_link_value(row, body["shared_link"], caller)
         events.append("ITEM_SHARED_CREATE" if values["shared_link"] else "ITEM_SHARED_UNSHARE")
+    if "collections" in body:  # the caller's Favorites: per user, the item itself does not change
+        favorites.set_item_collections(store, caller, row, body["collections"])
     if "name" in values or "parent_id" in values:
         conflict = items.find_conflict(
             store, parent_id, caller.user_id, values.get("name", row["name"]), exclude_id=row["id"]

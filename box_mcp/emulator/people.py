@@ -136,6 +136,17 @@ def require_manager(store: Store, caller: Caller, scope: str) -> sqlite3.Row:
     return me
 
 
+def attach_invitations(store: Store, user_id: str, login: str) -> int:
+    """Email invitations waiting for `login` (collaborations made for a login no user had) now name the
+    user who has it: they stay pending until that user accepts or rejects them (PUT /collaborations/{id}
+    with a status), as Box's are once the invitee signs up. The number attached."""
+    return store.execute(
+        "UPDATE collaborations SET accessible_by_id = ? WHERE accessible_by_type = 'user' "
+        "AND accessible_by_id = '' AND status = 'pending' AND lower(invite_email) = lower(?)",
+        (user_id, login),
+    )
+
+
 def group_json(row: sqlite3.Row, full: bool = True) -> dict[str, Any]:
     mini = {"type": "group", "id": row["id"], "name": row["name"], "group_type": "managed_group"}
     if not full:

@@ -267,6 +267,18 @@ CREATE TABLE IF NOT EXISTS webhook_keys (
     primary_key TEXT NOT NULL,
     secondary_key TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS collections (   -- each user's Favorites, made the first time it is asked for
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collection_items (
+    collection_id TEXT NOT NULL,
+    item_type TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (collection_id, item_type, item_id)
+);
 CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT PRIMARY KEY,
     target_type TEXT NOT NULL,

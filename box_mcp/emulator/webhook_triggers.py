@@ -51,6 +51,19 @@ TRIGGERS = frozenset(
     ]
     + list(_OTHER_TRIGGERS.values())
     + ["WEBHOOK.DELETED"]
+    # Box Sign's: accepted as Box accepts them; the emulator has no Box Sign, so they never fire
+    + [
+        f"SIGN_REQUEST.{t}"
+        for t in (
+            "COMPLETED",
+            "DECLINED",
+            "EXPIRED",
+            "SIGNER_EMAIL_BOUNCED",
+            "SIGN_SIGNER_SIGNED",
+            "SIGN_DOCUMENT_CREATED",
+            "SIGN_ERROR_FINALIZING",
+        )
+    ]
 )
 
 

@@ -108,7 +108,7 @@ class Confiner:
             return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
         if kind in ("listing", "search"):
             return await self._hide_entries(call, output)
-        if kind in ("hubs", "items"):
+        if kind in ("hubs", "items", "webhooks"):
             return await self._hide_located(call, output)
         if kind == "folder":
             return await self._hide_in_folder(call, output)
@@ -142,7 +142,9 @@ class Confiner:
         async def visible(entry: Any) -> bool:
             if kind == "hubs":
                 return sight.sees(ItemRef("hub", str(entry.id)), ())
-            ref = ItemRef(str(entry.type), str(entry.id))
+            # a webhook is shown when the item it watches could be: never one on an item outside the grant
+            watched = entry.target if kind == "webhooks" else entry
+            ref = ItemRef(str(watched.type), str(watched.id))
             where = await sight.locate(ref)
             if not where:  # () Box finds no such item, None unknown: not shown either way
                 return False

@@ -9,6 +9,8 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import SecretStr
+
 from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
 from box_mcp.decision import Decision, deny
 from box_mcp.errors import AncestryError, LocateError
@@ -16,7 +18,7 @@ from box_mcp.policy.engine import DecisionRequest
 from box_mcp.policy.exposure import ExposureFinder, targets
 from box_mcp.policy.firsts import DestructiveMemory
 from box_mcp.policy.limits import Limiter, RateLimiter
-from box_mcp.policy.locate import STANDS_FOR, Locator
+from box_mcp.policy.locate import ALIASED, Locator
 from box_mcp.policy.reasons import no_person
 from box_mcp.policy.store import PolicyStore
 
@@ -30,6 +32,7 @@ NAME_CONDITIONS = ("name_patterns", "file_extensions")  # what a kept file name 
 INVITEE = ("invitee_domains",)
 EXPOSURE = ("externally_shared",)
 FIRST_DESTRUCTIVE = ("first_destructive_in_session",)
+SHARED_LINK = "shared_link"  # a resource whose id is a shared link's URL (tools/shared_items.py)
 
 T = TypeVar("T")
 
@@ -118,15 +121,33 @@ class Decider:
         # does not exist; lookups that find nothing are collected here instead of answered at once.
         missing: dict[ItemRef, str] | None = {} if engine.may_hide(agent, tool, person) else None
         aliases: dict[ItemRef, ItemRef] = {}
-        collabs = [u.item for u in uses if u.item.type in STANDS_FOR]
-        if collabs and engine.scoped(agent, tool, person):
-            # A collaboration (task) id stands for the item it is on: rules naming that item must see it.
+        linked: dict[ItemRef, tuple[str, ...]] = {}  # where the items shared links point at sit
+        scoped = engine.scoped(agent, tool, person)
+        collabs = [u.item for u in uses if u.item.type in ALIASED]
+        if collabs and scoped:
+            # A collaboration (task) id stands for the item it is on, a webhook id for the item it
+            # watches: rules naming that item must see it.
             aliases = await self._each(
-                agent, person, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
+                agent, person, collabs, self.locator.item_of, missing, unplaced_missing=True
             )
+        links = [u.item for u in uses if u.item.type == SHARED_LINK]
+        if links and scoped:
+            # A shared link stands for the item it points at, learnt only by resolving it (a read on the
+            # agent's lookup identity): the rules decide on that item, and one outside the grant gets the
+            # answer a link to nothing gets. Its ancestry comes with the answer.
+            password = _link_password(call)
+
+            async def resolve(agent: str, link: ItemRef, person: Person | None) -> ItemRef:
+                target, where = await self.locator.shared_item(agent, link.id, password, person)
+                linked[target] = where
+                return target
+
+            aliases.update(await self._each(agent, person, links, resolve, missing, unplaced_missing=True))
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(agent, tool, person):
-            ancestry = await self._each(agent, person, [u.item for u in uses], self.locator.ancestry, missing)
+            placed = [u.item for u in uses if u.item.type != SHARED_LINK]
+            ancestry = await self._each(agent, person, placed, self.locator.ancestry, missing)
+            ancestry.update(linked)
             for alias, target in aliases.items():
                 if alias in ancestry:
                     ancestry.setdefault(target, ancestry[alias])
@@ -148,6 +169,13 @@ class Decider:
         if isinstance(facts, Decision):
             return facts
         decision = engine.decide(DecisionRequest(agent, tool, uses, facts, ancestry, aliases, person))
+        pinned = [aliases[link] for link in links if link in aliases]
+        if len(pinned) == 1 and call.tool.shared_link_fields is not None:
+            # The call resolves the link again: it must find the item decided on here (a vanity link can be
+            # given to another item in between), else it shows nothing.
+            target = pinned[0]
+            field = call.tool.shared_link_fields[1]
+            args = (args or call.args).model_copy(update={field: f"{target.type}:{target.id}"})
         return decision if args is None else dataclasses.replace(decision, args=args)
 
     async def _facts(
@@ -246,6 +274,15 @@ def refused(exc: LocateError, what: str | None = None) -> Decision:
     return Decision(
         "deny", reason=reason, box_status=exc.status, box_code=exc.code, box_request_id=exc.request_id
     )
+
+
+def _link_password(call: Call) -> str | None:
+    """The shared link password the call gives (the spec names its argument), sent to Box only."""
+    fields = call.tool.shared_link_fields
+    value = getattr(call.args, fields[0], None) if fields is not None else None
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value if isinstance(value, str) else None
 
 
 def _keeps_name(use: ResourceUse, facts: CallFacts) -> bool:

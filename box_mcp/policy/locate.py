@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from box_mcp.access import ItemRef
+from box_mcp.box.links import boxapi_header
 from box_mcp.errors import AncestryError, BoxError, LocateError
 from box_mcp.telemetry import NULL, Telemetry
 
@@ -46,21 +47,27 @@ _PATHS = {
     "task": "/tasks/{}",
     "task_assignment": "/task_assignments/{}",
     "user": "/users/{}",
+    "webhook": "/webhooks/{}",
 }
 _PLACED = ("file", "folder", "web_link")  # items with a path_collection
 # Resources outside the folder tree: a Box Hub (`hub:<id>`) and the enterprise's hubs (what creating a hub
 # writes). They sit in no folder, so their ancestry is empty without asking Box: `within:` never covers
 # them and a folder-scoped forbid never reaches them; a rule names them in `items:` or grants the tool.
 UNPLACED = ("hub", "enterprise")
-# Ids that stand for the file or folder they are on (the body's `item`): a policy decides on that item.
-STANDS_FOR = ("collaboration", "task", "task_assignment")
-# None: Box's GET of a task or task assignment documents no `fields`; its answer always has `item`.
+# None: Box's GET of a task, a task assignment or a webhook takes no `fields` we need; its answer
+# always has what ALIASED reads.
 _FIELDS: dict[str, str | None] = {
     "collaboration": "item",
     "task": None,
     "task_assignment": None,
     "user": "login",
+    "webhook": None,
 }
+# What an id stands for: a collaboration, a task or a task assignment is on an item, a webhook watches its
+# target. A policy decides on that file or folder (decide.py aliases the id to it), found under this key
+# of the id's own Box answer.
+ALIASED = {"collaboration": "item", "task": "item", "task_assignment": "item", "webhook": "target"}
+STANDS_FOR = tuple(ALIASED)
 HUB_PAGE = 1000  # GET /hub_items: limit at most 1000
 MAX_HUB_PAGES = 10  # a hub's items are read whole for a decision: past 10,000 the call is refused
 ITEM_FIELDS = "name,path_collection"
@@ -140,8 +147,8 @@ class Locator:
         """Folder ids from "0" down (see ancestry_from_json); a collaboration's (a task's) are its item's."""
         if item.type == "folder" and item.id == "0":
             return ("0",)
-        if item.type in STANDS_FOR:
-            return await self.ancestry(agent, await self.collaboration_item(agent, item, person), person)
+        if item.type in ALIASED:
+            return await self.ancestry(agent, await self.item_of(agent, item, person), person)
         if item.type in UNPLACED:
             return ()
         entry = await self._entry(agent, item, person)
@@ -156,12 +163,56 @@ class Locator:
         return name
 
     async def collaboration_item(self, agent: str, collab: ItemRef, person: Person | None = None) -> ItemRef:
-        """The file or folder a collaboration (a task, a task assignment: STANDS_FOR) is on: a policy
-        decides on that item, not on the id."""
-        target = (await self._entry(agent, collab, person)).body.get("item")
+        """The file or folder a collaboration (a task, a task assignment) is on: a policy decides on that
+        item, not on the id."""
+        return await self.item_of(agent, collab, person)
+
+    async def item_of(self, agent: str, ref: ItemRef, person: Person | None = None) -> ItemRef:
+        """The file or folder a collaboration, task or assignment is on, or a webhook watches (ALIASED)."""
+        key = ALIASED.get(ref.type)
+        if key is None:
+            raise AncestryError(f"a {ref.type} stands for no other item")
+        target = (await self._entry(agent, ref, person)).body.get(key)
         if not isinstance(target, Mapping) or not target.get("type") or target.get("id") is None:
-            raise AncestryError(f"{collab} has no item (it may be pending or on a deleted item)")
+            raise AncestryError(f"{ref} has no {key} (it may be pending or on a deleted item)")
         return ItemRef(str(target["type"]), str(target["id"]))
+
+    async def shared_item(
+        self, agent: str, url: str, password: str | None, person: Person | None = None
+    ) -> tuple[ItemRef, tuple[str, ...]]:
+        """The file, folder or web link a shared link points at, and where it sits as Box shows it through
+        the link (folder ids as ancestry_from_json reads them), for this identity. Never cached: the answer
+        depends on the password, which is sent to Box in the `boxapi` header only and kept nowhere.
+
+        Where an identity that is no collaborator sees the item through a link, Box's path_collection
+        shows only what that identity may see: an item outside its folders is outside any `within:`."""
+        client = await self.client(agent, person)
+        self.fetches += 1
+        try:
+            body = await client.get(
+                "/shared_items",
+                params={"fields": f"type,id,{ITEM_FIELDS}"},
+                headers={"boxapi": boxapi_header(url, password)},
+            )
+        except BoxError as exc:
+            status = getattr(exc, "status", None)
+            text = (
+                f"Box has no item at that shared link that {agent}'s identity can open"
+                if status == 404
+                else f"could not resolve the shared link in Box ({exc})"
+            )
+            raise LocateError(
+                text,
+                status=status,
+                code=getattr(exc, "code", None),
+                request_id=getattr(exc, "request_id", None),
+            ) from exc
+        body = body if isinstance(body, Mapping) else {}
+        kind, item_id = body.get("type"), body.get("id")
+        if kind not in _PLACED or not isinstance(item_id, str | int):
+            raise AncestryError("Box's answer for the shared link names no file, folder or web link")
+        item = ItemRef(str(kind), str(item_id))
+        return item, ancestry_from_json(item, body)
 
     async def login(self, agent: str, user_id: str, person: Person | None = None) -> str:
         login = (await self._entry(agent, ItemRef("user", user_id), person)).body.get("login")
@@ -288,7 +339,8 @@ class Locator:
         self.fetches += 1
         try:
             fields = _FIELDS.get(item.type, ITEM_FIELDS)
-            body = await client.get(path.format(item.id), params={"fields": fields} if fields else None)
+            params = {"fields": fields} if fields is not None else None
+            body = await client.get(path.format(item.id), params=params)
         except BoxError as exc:
             raise _lookup_failed(agent, item, exc) from exc
         body = body if isinstance(body, Mapping) else {}

@@ -19,16 +19,22 @@ from box_mcp.tools import (
     folders,
     hubs,
     metadata,
+    recent,
     search,
+    shared_items,
     sharing,
     tasks,
     users,
+    webhooks,
     weblinks,
 )
 from box_mcp.tools.spec import ToolSpec
 
 _ORDER = (
     "who_am_i",
+    # enterprise (admins)
+    "list_users",
+    "create_user",
     "get_file_details",
     "get_file_content",
     "download_file",
@@ -39,6 +45,7 @@ _ORDER = (
     "move_file",
     "delete_file",
     "list_file_versions",
+    "list_recent_items",
     "get_folder_details",
     "list_folder_content_by_folder_id",
     "create_folder",
@@ -65,6 +72,7 @@ _ORDER = (
     "add_folder_shared_link",
     "get_shared_link",
     "remove_shared_link",
+    "resolve_shared_link",
     "create_collaboration",
     "list_item_collaborations",
     "update_collaboration",
@@ -88,6 +96,10 @@ _ORDER = (
     "get_web_link",
     "update_web_link",
     "delete_web_link",
+    # webhooks
+    "list_webhooks",
+    "create_webhook",
+    "delete_webhook",
     # ai
     "ai_qa_single_file",
     "ai_qa_multi_file",
@@ -113,15 +125,18 @@ CATALOG: tuple[ToolSpec, ...] = _ordered(
         *users.SPECS,
         *files.SPECS,
         *content.SPECS,
+        *recent.SPECS,
         *folders.SPECS,
         *search.SPECS,
         *hubs.SPECS,
         *docgen.SPECS,
         *sharing.SPECS,
+        *shared_items.SPECS,
         *metadata.SPECS,
         *comments.SPECS,
         *tasks.SPECS,
         *weblinks.SPECS,
+        *webhooks.SPECS,
         *ai.SPECS,
     )
 )

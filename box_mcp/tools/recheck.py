@@ -60,6 +60,10 @@ HINTS: dict[str, str] = {
     "to see whether the template exists",
     "update_metadata_template": "call get_metadata_template_schema on the template to see whether the change "
     "is there before sending the operations again",
+    # Enterprise users and webhooks: a second create answers 409 (the login, or the target, is taken).
+    "create_user": "list users (list_users with the login as filter_term) to see whether the user exists",
+    "create_webhook": "list your webhooks (list_webhooks) to see whether one watches the target",
+    "delete_webhook": "list your webhooks (list_webhooks) to see whether it is gone",
 }
 
 

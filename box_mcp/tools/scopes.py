@@ -114,6 +114,11 @@ _TEMPLATE_ADMIN = "enterprise-wide template change: Manage enterprise properties
 _TASK = "the app scope, bound to the one file"
 _TASK_ID = "names a task; the app scope (no task downscope scope), and tokens bind to files and folders only"
 _LINK_ID = "names a web link; Box binds tokens to files and folders only"
+# Box's "Scopes" guide: "Manage users" (manage_managed_users) lets an admin's app list and create the
+# enterprise's users, "Manage webhooks" (manage_webhook) create, list and delete webhooks; both are standard
+# OAuth scopes, which a token exchange accepts.
+_USERS = "the enterprise's users, not an item: Box's Manage users scope (admins, co-admins)"
+_WEBHOOKS = "Box's Manage webhooks scope"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -126,6 +131,8 @@ def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
 
 TABLE: dict[str, Need] = {
     "who_am_i": _need("base_explorer", R, "scopes", "reads the identity's own profile; no item to bind to"),
+    "list_users": _need("base_explorer manage_managed_users", W, "scopes", _USERS),
+    "create_user": _need("base_explorer manage_managed_users", W, "scopes", _USERS),
     "get_file_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "get_file_content": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
     "download_file": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
@@ -151,6 +158,7 @@ TABLE: dict[str, Need] = {
     ),
     "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
     "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
+    "list_recent_items": _need("base_explorer", R, "scopes", "what the identity touched, across the account"),
     "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "list_folder_content_by_folder_id": _need("base_explorer", R, "item", "lists the one folder"),
     "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),
@@ -194,6 +202,9 @@ TABLE: dict[str, Need] = {
     "add_folder_shared_link": _need("base_explorer item_share", W, "item", "shares the one item"),
     "get_shared_link": _need("base_explorer", R, "item", "reads the item's shared_link field"),
     "remove_shared_link": _need("base_explorer item_share", W, "item", "changes the one item's sharing"),
+    "resolve_shared_link": _need(
+        "base_explorer", R, "scopes", "names a shared link: its item is known only once Box resolves it"
+    ),
     "create_collaboration": _need("base_explorer item_share", W, "item", "invites to the one item (sharing)"),
     "list_item_collaborations": _need("base_explorer", R, "item", "reads the one item's collaborations"),
     "update_collaboration": _need(
@@ -245,6 +256,15 @@ TABLE: dict[str, Need] = {
         "base_explorer item_rename item_upload", W, "scopes", _LINK_ID + "; a move also uploads to the folder"
     ),
     "delete_web_link": _need("base_explorer item_delete", W, "scopes", _LINK_ID),
+    "list_webhooks": _need(
+        "base_explorer manage_webhook", R, "scopes", _WEBHOOKS + "; lists webhooks, not items"
+    ),
+    "create_webhook": _need(
+        "base_explorer manage_webhook", W, "item", _WEBHOOKS + "; on the one target item"
+    ),
+    "delete_webhook": _need(
+        "base_explorer manage_webhook", W, "scopes", _WEBHOOKS + "; names a webhook, not a file or folder"
+    ),
     "ai_qa_single_file": _need(_AI, R, "item", "Box AI (Manage AI) reads the one file's content"),
     "ai_qa_multi_file": _need(_AI, R, "scopes", _AI_FILES),
     "ai_qa_hub": _need(

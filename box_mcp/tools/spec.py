@@ -150,7 +150,8 @@ def _no_facts(args: Any) -> CallFacts:
 # hubs     Box Hubs (`hub:<id>` to the policy), paged by cursor: hubs the grant does not name are taken out
 # items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
 #          each is located and taken out unless the agent could read it itself
-OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items"]
+# webhooks: webhooks, paged by cursor: each is taken out unless the agent could read the item it watches
+OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items", "webhooks"]
 # What a downscoped token can be bound to: Box's token exchange takes the URL of one file or folder only
 # ("Downscope a Token"; the emulator refuses a web link's URL as Box does), so a call on a web link is not.
 _ONE_ITEM_TYPES = ("file", "folder")
@@ -176,6 +177,10 @@ class ToolSpec:
     # The arguments and outputs a policy reads, declared here so it never guesses from attribute names:
     search_roots_field: str | None = None  # the folder-id list a confined agent's search is scoped to
     invitee_user_field: str | None = None  # a Box user id invited (its login meets invitee_domains)
+    # For a tool naming a `shared_link` resource: (the argument holding the link's password, sent to Box
+    # when the policy resolves the link to decide on its item and masked in the audit; the argument the
+    # policy pins the item it decided on to, "type:id", which the handler checks Box's answer against)
+    shared_link_fields: tuple[str, str] | None = None
     output_kind: OutputKind | None = None
     # True when the call's writes change neither where items sit, nor their names, nor which folders an
     # identity sees above them (shared links, metadata, comments): the policy's cached lookups stay true.

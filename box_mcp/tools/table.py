@@ -15,13 +15,15 @@ START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 # What each toolset is for, as github-mcp-server's toolset list says it (a test keeps it complete).
 TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
+    "enterprise": "the enterprise's users: list and create them (Box admins; off unless granted)",
     "files": "read, download, upload, rename, move, copy and delete files; versions",
     "folders": "browse folders; create, rename, move, copy and delete them",
     "search": "find files by keyword, folders by name, items by metadata values",
-    "sharing": "shared links and collaborators: who else can reach an item",
+    "sharing": "shared links and collaborators: who else can reach an item; open a shared link",
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",
     "tasks": "tasks on a file: read, create, assign, resolve your assignments, delete",
+    "webhooks": "webhooks: have Box notify an https address of changes to a file or folder",
     "ai": "Box AI: questions about files and hubs with citations, and freeform or structured extraction",
     "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
     "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",

@@ -260,6 +260,13 @@ def _policy(path: Path, ws: Workspace, acts_as: Any) -> Path:
                 "agents": ["matrix"],
                 "tools": ["create_metadata_template", "update_metadata_template"],
             },
+            {
+                # the enterprise's users sit in no folder either: only a grant of the tools covers them
+                "id": "enterprise",
+                "effect": "permit",
+                "agents": ["matrix"],
+                "toolsets": ["enterprise"],
+            },
         ],
     }
     path.write_text(json.dumps(policy))
@@ -279,6 +286,16 @@ class Row:
     check: Check
     # Modes (Mode.user) whose Box identity Box itself refuses (403: not an admin), through the gate end to end
     refused_as: tuple[str, ...] = ()
+    # Box refuses the call to some identities (managing users: admins only): then the words Box's refusal
+    # must carry, for this pair's identity; None where it must succeed.
+    refused: Callable[[Workspace], str | None] = lambda ws: None
+
+
+def _not_an_admin(ws: Workspace) -> str | None:
+    """Box lets an admin, a co-admin or the service account manage users; anyone else gets a 403."""
+    if ws.user["role"] in ("admin", "coadmin", "service_account"):
+        return None
+    return "Box said 403 access_denied_insufficient_permissions"
 
 
 def _keep(key: str, field: str = "id") -> Callable[[Workspace, dict[str, Any]], None]:
@@ -472,6 +489,11 @@ ROWS: tuple[Row, ...] = (
         _eq("shared_link.url", lambda ws: ws.ids["link"]),
     ),
     Row(
+        "resolve_shared_link",
+        lambda ws: {"shared_link": ws.ids["link"]},
+        _all(_eq("id", lambda ws: ws.report), _eq("name", lambda ws: "report.txt")),
+    ),
+    Row(
         "add_folder_shared_link",
         lambda ws: {"folder_id": ws.dst, "access": "collaborators"},
         _all(_eq("item_id", lambda ws: ws.dst), _eq("shared_link.access", lambda ws: "collaborators")),
@@ -592,6 +614,43 @@ ROWS: tuple[Row, ...] = (
         "delete_task",
         lambda ws: {"task_id": ws.ids["todo"]},
         _all(_eq("task_id", lambda ws: ws.ids["todo"]), _eq("removed", lambda ws: True)),
+    ),
+    Row(
+        "list_recent_items",  # the identity commented on the report above
+        lambda ws: {"limit": 1000},
+        lambda ws, out: _eq("has", lambda ws: True)(ws, {"has": ws.report in _ids()(out)}),
+    ),
+    Row(
+        "create_webhook",
+        lambda ws: {
+            "target_type": "file",
+            "target_id": ws.report,
+            "address": "https://127.0.0.1:9/matrix-hook",  # loopback: nothing here triggers a delivery
+            "triggers": ["FILE.TRASHED"],
+        },
+        _all(_eq("target.id", lambda ws: ws.report), _keep("webhook")),
+    ),
+    Row(
+        "list_webhooks",
+        lambda ws: {},
+        lambda ws, out: _eq("has", lambda ws: True)(ws, {"has": ws.ids["webhook"] in _ids()(out)}),
+    ),
+    Row(
+        "delete_webhook",
+        lambda ws: {"webhook_id": ws.ids["webhook"]},
+        _all(_eq("webhook_id", lambda ws: ws.ids["webhook"]), _eq("deleted", lambda ws: True)),
+    ),
+    Row(
+        "create_user",
+        lambda ws: {"login": f"matrix-{ws.root}@acme.example", "name": f"Matrix {ws.root}"},
+        _all(_eq("login", lambda ws: f"matrix-{ws.root}@acme.example"), _keep("user")),
+        refused=_not_an_admin,
+    ),
+    Row(
+        "list_users",
+        lambda ws: {"filter_term": f"matrix-{ws.root}"},
+        lambda ws, out: _eq("ids", lambda ws: {ws.ids["user"]})(ws, {"ids": _ids()(out)}),
+        refused=_not_an_admin,
     ),
     Row(
         "ai_qa_single_file",
@@ -756,13 +815,17 @@ async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool
             failures.append(f"tools/list differs from the catalog: {sorted(listed ^ catalog)}")
         for row in ROWS:
             result = await client.call_tool(row.tool, row.args(ws))
+            text = " ".join(getattr(block, "text", "") for block in result.content)
             if mode.user in row.refused_as:
-                text = " ".join(getattr(block, "text", "") for block in result.content)
                 if not (result.is_error and re.search(REFUSED, text)):
                     failures.append(f"{row.tool}: expected Box's 403 for {mode.user}, got {text[:160]}")
                 continue
+            refusal = row.refused(ws)
+            if refusal is not None:
+                if not result.is_error or refusal not in text:
+                    failures.append(f"{row.tool}: expected Box's refusal {refusal!r}, got: {text[:160]}")
+                continue
             if result.is_error:
-                text = " ".join(getattr(block, "text", "") for block in result.content)
                 failures.append(f"{row.tool}: {text[:160]}")
                 continue
             try:

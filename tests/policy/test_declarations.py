@@ -4,7 +4,9 @@ never guesses from argument or output field names, so a tool that forgot a decla
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from box_mcp.access import ResourceUse
 from box_mcp.tools.catalog import CATALOG
 from box_mcp.tools.spec import ToolSpec
 
@@ -17,7 +19,21 @@ KINDS = {
     "list_hubs": "hubs",
     "get_hub_items": "items",
     "list_docgen_templates": "items",
+    "list_webhooks": "webhooks",
+    "list_recent_items": "items",
 }
+
+
+def _sample_uses(spec: ToolSpec) -> tuple[ResourceUse, ...]:
+    """The resources of a call with the fewest valid arguments, where the tool can be called without any."""
+    try:
+        args = spec.input_model.model_validate(SAMPLES.get(spec.name, {}))
+    except ValidationError:
+        return ()
+    return spec.resources(args)
+
+
+SAMPLES = {"resolve_shared_link": {"shared_link": "https://app.box.com/s/abc123"}}
 
 
 def _fields(spec: ToolSpec) -> set[str]:
@@ -36,15 +52,24 @@ def test_every_output_that_can_show_hidden_items_declares_what_it_shows(spec: To
         assert "space_used" in fields
     if spec.output_kind in ("listing", "search", "hubs", "items"):
         assert "entries" in fields
-    if spec.output_kind in ("hubs", "items"):  # refilled by cursor past hidden entries
+    if spec.output_kind in ("hubs", "items", "webhooks"):  # refilled by cursor past hidden entries
         assert {"next_cursor"} <= fields and {"limit", "cursor"} <= set(spec.input_model.model_fields)
 
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)
 def test_declared_argument_fields_exist_on_the_input_model(spec: ToolSpec) -> None:
     inputs = set(spec.input_model.model_fields)
-    for declared in (spec.search_roots_field, spec.invitee_user_field, *spec.stdio_only_fields):
+    declared_fields = (
+        spec.search_roots_field,
+        spec.invitee_user_field,
+        *(spec.shared_link_fields or ()),
+        *spec.stdio_only_fields,
+    )
+    for declared in declared_fields:
         assert declared is None or declared in inputs
+    # the policy resolves a shared link only for a tool that names one and says where its password is
+    names_a_link = any(use.item.type == "shared_link" for use in _sample_uses(spec))
+    assert (spec.shared_link_fields is not None) == names_a_link
     assert (spec.search_roots_field is not None) == (spec.output_kind == "search")
     # who is invited (a collaborator) or told (a task's assignee, whom Box e-mails the task)
     assert (spec.invitee_user_field is not None) == (spec.name in ("create_collaboration", "assign_task"))
@@ -66,5 +91,8 @@ def test_only_writes_that_move_nothing_keep_cached_places() -> None:
         "delete_task",
         "create_metadata_template",  # a template is no item: nothing moves
         "update_metadata_template",
+        "create_user",  # a user and webhooks move no item
+        "create_webhook",
+        "delete_webhook",
     }
     assert not any(s.read_only for s in CATALOG if s.keeps_items_in_place)

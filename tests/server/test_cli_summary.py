@@ -12,16 +12,22 @@ from typing import Any
 
 import pytest
 
+from box_mcp.access import Access
 from box_mcp.config import Settings
 from box_mcp.server import selected_tools
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "box_mcp" / "policies" / "default.yaml"
 SERVED = len(selected_tools(Settings.load(env={})))
-# create/update_metadata_template: enterprise-wide, granted only by an unscoped admin grant (not the demo's)
-TEMPLATE_CHANGES = 2
-# Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads.
+# The demo policy grants every tool but the enterprise-wide ones: the enterprise's users and template
+# changes (create/update_metadata_template), granted only by name or access: admin (not the demo's).
+DEMO_LISTED = sum(
+    tool.toolset != "enterprise" and not tool.enterprise_wide
+    for tool in selected_tools(Settings.load(env={}))
+)
+# Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads
+# (not list_users: reading the enterprise's users needs admin).
 SERVED_HTTP = len(selected_tools(Settings.load(env={}), "http"))
-READS_HTTP = sum(tool.hints.read_only for tool in selected_tools(Settings.load(env={}), "http"))
+READS_HTTP = sum(tool.access is Access.READ for tool in selected_tools(Settings.load(env={}), "http"))
 
 
 def serve_stderr(tmp_path: Path, box_url: str, *args: str, **env: str) -> str:
@@ -79,7 +85,7 @@ def test_a_governed_server_names_its_policy_and_counts(emulator_session: Any, tm
         "box-mcp serve:   Box identity: user 30000000001 via As-User on the developer token",
         f"box-mcp serve:   Box URL:      {emulator_session.base_url}",
         f"box-mcp serve:   audit log:    {tmp_path / 'audit'}",
-        f"box-mcp serve:   tools:        {SERVED - TEMPLATE_CHANGES} listed for demo (of {SERVED} served)",
+        f"box-mcp serve:   tools:        {DEMO_LISTED} listed for demo (of {SERVED} served)",
     ]
 
 

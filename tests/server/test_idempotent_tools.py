@@ -143,6 +143,26 @@ async def _task_gone(tools: Tools, out: Any) -> None:
     assert [t for t in tasks if t["id"] == out["task_id"]] == []
 
 
+HOOK: dict[str, Any] = {}  # delete_webhook's arguments: SETUP makes the webhook first
+
+
+async def _a_webhook(tools: Tools) -> dict[str, Any]:
+    made = await tools.ok(
+        "create_webhook",
+        target_type="file",
+        target_id=README,
+        address="https://hooks.example.com/lost",
+        triggers=["FILE.TRASHED"],
+    )
+    HOOK["webhook_id"] = made["id"]
+    return {"webhook_id": made["id"]}
+
+
+async def _no_webhook(tools: Tools, out: Any) -> None:
+    assert (await tools.ok("list_webhooks"))["entries"] == []
+    assert out == {"webhook_id": HOOK["webhook_id"], "deleted": True}
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
 # What a case needs made first; the arguments it answers join the case's own.
 SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
@@ -151,6 +171,7 @@ SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
     "delete_web_link": _a_web_link,
     "update_task_assignment": _an_assignment_of_mine,
     "delete_task": _a_task,
+    "delete_webhook": _a_webhook,
 }
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
@@ -176,6 +197,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("delete_web_link", {}, _link_trashed),
     ("update_task_assignment", {"resolution_state": "completed"}, _assignment_done),
     ("delete_task", {}, _task_gone),
+    ("delete_webhook", HOOK, _no_webhook),
 ]
 
 

@@ -222,4 +222,27 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         )
         assert batch["jobs"][0]["status"] == "completed" and batch["jobs"][0]["output_file_id"]
 
+        link = await call(
+            "add_file_shared_link", file_id=readme["id"], access="open", password="schema-pass-1"
+        )
+        resolved = await call(
+            "resolve_shared_link", shared_link=link["shared_link"]["url"], password="schema-pass-1"
+        )
+        assert resolved["id"] == readme["id"] and resolved["path"] == "/Engineering/README.md"
+        user = await call("create_user", login="schema@acme.example", name="Schema User", space_amount=-1)
+        assert user["login"] == "schema@acme.example" and user["role"] == "user"
+        found = await call("list_users", filter_term="schema")
+        assert [u["id"] for u in found["entries"]] == [user["id"]]
+        hook = await call(
+            "create_webhook",
+            target_type="file",
+            target_id=readme["id"],
+            address="https://hooks.example.com/schema",
+            triggers=["FILE.TRASHED"],
+        )
+        assert [w["id"] for w in (await call("list_webhooks"))["entries"]] == [hook["id"]]
+        assert (await call("delete_webhook", webhook_id=hook["id"]))["deleted"] is True
+        recent = await call("list_recent_items", limit=5)
+        assert recent["entries"] and {"type", "id", "interaction_type"} <= set(recent["entries"][0])
+
     assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here

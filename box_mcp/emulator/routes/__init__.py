@@ -12,6 +12,7 @@ from . import (
     ai,
     chunked,
     collaborations,
+    collections,
     comments,
     docgen,
     events,
@@ -23,6 +24,7 @@ from . import (
     metadata_queries,
     metadata_templates,
     oauth,
+    recent_items,
     search,
     shared_links,
     tasks,
@@ -56,4 +58,6 @@ ROUTES: list[BaseRoute] = [
     *ai.routes,
     *hubs.routes,
     *docgen.routes,
+    *collections.routes,
+    *recent_items.routes,
 ]

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from ..common import box_json, caller, emulator, json_body, marker_page, offset_page, store
 from ..errors import BoxError, not_found
 from ..people import (
+    attach_invitations,
     caller_row,
     is_enterprise_manager,
     membership_json,
@@ -146,6 +147,7 @@ async def create_user(request: Request) -> Response:
                 **extras,
             },
         )
+        attach_invitations(st, user_id, login)
         row = st.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     assert row is not None
     return box_json(user_json(st, row, emulator(request).origin(request)), status=201)
@@ -221,6 +223,8 @@ async def update_user(request: Request) -> Response:
             changes["modified_at"] = now()
             columns = ", ".join(f"{k} = ?" for k in changes)
             st.execute(f"UPDATE users SET {columns} WHERE id = ?", (*changes.values(), target["id"]))  # noqa: S608
+        if "login" in changes:
+            attach_invitations(st, target["id"], changes["login"])
         row = st.fetch_one("SELECT * FROM users WHERE id = ?", (target["id"],))
     assert row is not None
     return box_json(user_json(st, row, emulator(request).origin(request), fields))

@@ -115,7 +115,7 @@ async def list_webhooks(request: Request) -> Response:
         "SELECT * FROM webhooks WHERE created_by = ? AND client_id = ? ORDER BY CAST(id AS INTEGER)",
         (who.user_id, who.client_id or ""),
     )
-    page, limit, next_marker = marker_page(request, rows, 100, 200)
+    page, limit, next_marker = marker_page(request, rows, 100, 1000)  # Box: at most 1000 a page
     entries = [
         {"type": "webhook", "id": r["id"], "target": {"type": r["target_type"], "id": r["target_id"]}}
         for r in page
