@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import changes, items
+from . import representations
 from ..common import (
     box_json,
     caller,
@@ -35,7 +36,10 @@ async def get_file(request: Request) -> Response:
     row = load_item(request, "file", request.path_params["file_id"], "read")
     if not_modified(request, row):
         return Response(status_code=304)
-    return box_json(view(request).item(row, fields), headers={"ETag": str(row["etag"])})
+    data = view(request).item(row, fields)
+    if fields is not None and "representations" in fields:  # as the x-rep-hints header asks
+        data["representations"] = representations.for_file(request, row)
+    return box_json(data, headers={"ETag": str(row["etag"])})
 
 
 async def download(request: Request) -> Response:
