@@ -159,7 +159,12 @@ def encode_png_1bit(width: int, height: int, rows: list[bytes]) -> bytes:
     """A 1-bit grayscale PNG (0 black, 1 white) of `rows`, each width/8 bytes."""
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     raw = b"".join(b"\x00" + row for row in rows)  # filter type 0 on every scanline
-    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b"")
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def render_page(text: str, page: int, dimensions: str) -> bytes:

@@ -128,7 +128,9 @@ def check_new_version(grant: sqlite3.Row | None, file_id: str, name: str | None)
 def check_size(grant: sqlite3.Row | None, size: int) -> None:
     if grant is not None and grant["size"] is not None and size != grant["size"]:
         raise BoxError(
-            400, "bad_request", f"The preflight checked a {grant['size']}-byte upload; this one is {size} bytes"
+            400,
+            "bad_request",
+            f"The preflight checked a {grant['size']}-byte upload; this one is {size} bytes",
         )
 
 

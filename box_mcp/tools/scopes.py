@@ -105,6 +105,9 @@ _HUBS = "2025.0 hub endpoint, no hub downscope scope"
 # and the destination folder with the caller's content access; Box's hosted MCP server asks for
 # docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
 _DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
+# Box's Preview UI Element scopes (developer.box.com/guides/embed/ui-elements/preview/): base_preview
+# "allows the user to preview the file" - its details with representations, and the representation pages.
+_PREVIEW = "base_preview: the one file's representations and their pages"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -120,8 +123,16 @@ TABLE: dict[str, Need] = {
     "get_file_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "get_file_content": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
     "download_file": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
+    "get_download_url": _need(
+        "base_explorer item_download", R, "item", "details, then the one file's short-lived download link"
+    ),
+    "get_file_preview": _need("base_preview", R, "item", _PREVIEW),
+    "get_preview_page": _need("base_preview", R, "item", _PREVIEW),
     "upload_file": _need("base_upload item_upload", W, "item", "upload into the one parent folder"),
     "upload_file_version": _need("base_explorer item_upload", W, "item", "a new version of the one file"),
+    "get_upload_url": _need(
+        "base_upload item_upload", W, "item", "the upload preflight on the one folder (new file) or file"
+    ),
     "update_file_properties": _need(
         "base_explorer item_rename item_upload",
         W,

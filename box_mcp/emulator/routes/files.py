@@ -10,7 +10,6 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import changes, items
-from . import representations
 from ..common import (
     box_json,
     caller,
@@ -27,6 +26,7 @@ from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
 from ..store import Blob, now, sha256_hex
+from . import representations
 
 DOWNLOAD_LINK_TTL = 300  # seconds; Box's dl.boxcloud.com links are short-lived too
 

@@ -72,7 +72,7 @@ def parse_hints(header: str | None) -> list[tuple[str, str | None]] | None:
 
 
 def _kind_of(row: sqlite3.Row, data: bytes) -> str | None:
-    """"text", "png", "jpg" or None (no representation): by extension and by the bytes themselves."""
+    """ "text", "png", "jpg" or None (no representation): by extension and by the bytes themselves."""
     name = str(row["name"])
     ext = name.rsplit(".", 1)[1].lower() if "." in name else ""
     if ext in _IMAGE:
@@ -168,15 +168,15 @@ def _resolve(request: Request, action: str) -> tuple[sqlite3.Row, sqlite3.Row, R
 
 async def representation_info(request: Request) -> Response:
     """info.url: the entry with `metadata.pages`; asking it generates a paged representation."""
-    row, version, rep, data, kind = _resolve(request, "read")
+    row, version, rep, data, _kind = _resolve(request, "read")
     pages = 1
     if rep.paged:
         pages = page_render.page_count(data.decode("utf-8"))
         st = store(request)
         if _rendered(request, version["id"], rep) is None:
             st.execute(
-                "INSERT OR IGNORE INTO representation_renders (version_id, representation, pages, created_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO representation_renders "
+                "(version_id, representation, pages, created_at) VALUES (?, ?, ?, ?)",
                 (version["id"], rep.key, pages, now()),
             )
     out = entry(request, row["id"], version["id"], rep, pages)
