@@ -39,7 +39,7 @@ class PreviewInput(ToolInput):
 
 
 class PreviewPageInput(PreviewInput):
-    page: int = Field(ge=1, le=100_000, description="1-based page number")
+    page: int = Field(ge=1, le=100_000)
 
 
 class PreviewImage(ToolOutput):
@@ -49,11 +49,11 @@ class PreviewImage(ToolOutput):
     file_size: int | None = None
     page: int
     page_count: int
-    width: int | None = Field(None, description="Pixels")
-    height: int | None = Field(None, description="Pixels")
+    width: int | None = None
+    height: int | None = None
     mime_type: str
-    image_bytes: int = Field(description="Size of the attached image")
-    representation: str = Field(description="Box's representation, e.g. 'png 1024x1024 paged'")
+    image_bytes: int
+    representation: str
     _image: bytes = PrivateAttr(default=b"")
 
     def text(self) -> str:
@@ -259,9 +259,8 @@ SPECS = (
         name="get_file_preview",
         title="Preview a file",
         description=(
-            "Show a file (up to 3 MB) as an image of its first page, from Box's preview, with its page "
-            "count: to look at a document or image. Other pages: get_preview_page. Files Box cannot "
-            "preview are refused; for the text use get_file_content."
+            "Show a file (up to 3 MB) as an image of its first page from Box's preview, with its page "
+            "count; other pages: get_preview_page. Files Box cannot preview are refused."
         ),
         toolset="files",
         access=Access.READ,
@@ -276,8 +275,7 @@ SPECS = (
         name="get_preview_page",
         title="Show one page of a file",
         description=(
-            "Show one page (1-based) of a file's Box preview as an image, with the page count; a page past "
-            "the end is refused, naming the count. Each image is at most 3 MB."
+            "Show one page (1-based) of a file's Box preview as an image (at most 3 MB), with the page count."
         ),
         toolset="files",
         access=Access.READ,

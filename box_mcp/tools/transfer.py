@@ -158,10 +158,10 @@ class UploadUrl(ToolOutput):
     file_id: str | None = None
     file_name: str | None = None
     size: int | None = None
-    upload_url: str = Field(description="POST the bytes here (multipart/form-data)")
-    upload_token: str = Field(description="Send as 'Authorization: Bearer <upload_token>' with the POST")
-    attributes: dict[str, Any] = Field(description="The JSON of the 'attributes' part, sent before 'file'")
-    expires_at: str = Field(description="Start the upload before this time (UTC); then ask for a new one")
+    upload_url: str
+    upload_token: str
+    attributes: dict[str, Any] = Field(description="JSON of the 'attributes' part (see note)")
+    expires_at: str = Field(description="Start before (UTC); then ask again")
     note: str = (
         "POST multipart/form-data to upload_url with the header 'Authorization: Bearer <upload_token>': "
         "a part 'attributes' holding the attributes JSON, then a part 'file' with the bytes. It takes "
@@ -228,10 +228,9 @@ SPECS = (
         name="get_download_url",
         title="Get a download URL for a file",
         description=(
-            "Return a short-lived URL to a file's bytes (or an older version's) that a person or a client "
-            "able to reach Box's download host fetches directly, with no token: for large or binary files. "
-            "It expires in minutes (expires_at) and grants access to whoever holds it: share it only with "
-            "who needs the file. For small text files use get_file_content."
+            "Return a short-lived URL to a file's bytes (or a version's) that a person or a client able to "
+            "reach Box fetches with no token: for large or binary files. It expires in minutes "
+            "(expires_at) and works for whoever holds it: share it only with who needs the file."
         ),
         toolset="files",
         access=Access.READ,
@@ -246,11 +245,9 @@ SPECS = (
         name="get_upload_url",
         title="Get an upload URL",
         description=(
-            "Check an upload with Box first (name, permission, quota; optional size) and return a "
-            "short-lived URL and token a client able to reach Box POSTs the bytes to: a new file (folder_id "
-            "+ file_name) or a new version (file_id). For large or binary content; text under 4 MiB: "
-            "upload_file. It takes one upload, expires in minutes (expires_at) and is a secret: keep it "
-            "private."
+            "Check an upload with Box (name, permission, quota) and return a short-lived URL and token a "
+            "client able to reach Box POSTs the bytes to: a new file (folder_id + file_name) or a new "
+            "version (file_id). For large or binary content. One upload; expires in minutes; keep it private."
         ),
         toolset="files",
         access=Access.WRITE,

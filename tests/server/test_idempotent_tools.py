@@ -107,6 +107,13 @@ async def _a_hub(tools: Tools) -> None:
     assert (await tools.ok("create_hub", title="Lost answers"))["id"] == HUB
 
 
+async def _upload_url_issued(tools: Tools, out: Any) -> None:
+    # the preflight changed nothing in Box: the retry answered a fresh URL, and no file appeared
+    assert out["kind"] == "new_file" and "upload_session_id=" in out["upload_url"] and out["upload_token"]
+    listed = await tools.ok("list_folder_content_by_folder_id", folder_id=INBOX)
+    assert "retried.bin" not in {e["name"] for e in listed["entries"]}
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
 SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub}
 VALUES = {"counterparty": "Initech", "value": 7.0}
@@ -129,6 +136,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         _folder_values,
     ),
     ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
+    ("get_upload_url", {"folder_id": INBOX, "file_name": "retried.bin"}, _upload_url_issued),
 ]
 
 
@@ -147,7 +155,9 @@ async def test_a_tool_declared_idempotent_succeeds_once_when_its_first_answer_is
 ) -> None:
     if tool in SETUP:
         await SETUP[tool](tools)
-    lost = OneLostAnswer(pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE"), retry_after=0)
+    lost = OneLostAnswer(
+        pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE", "OPTIONS"), retry_after=0
+    )
     emu.app.state.emulator.faults.append(lost)
     out = await tools.ok(tool, **args)
     emu.app.state.emulator.faults.clear()
