@@ -15,7 +15,7 @@ START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 # What each toolset is for, as github-mcp-server's toolset list says it (a test keeps it complete).
 TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
-    "files": "read, download, upload, rename, move, copy and delete files; versions",
+    "files": "read, download, upload, rename, move, copy and delete files; versions; transfer URLs; previews",
     "folders": "browse folders; create, rename, move, copy and delete them",
     "search": "find files by keyword, folders by name, items by metadata values",
     "sharing": "shared links and collaborators: who else can reach an item",
