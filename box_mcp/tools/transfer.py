@@ -139,9 +139,8 @@ class UploadUrlInput(ToolInput):
     folder_id: BoxId | None = Field(None, description="A new file: the folder it goes into (with file_name)")
     file_id: BoxId | None = Field(None, description="A new version of this file instead")
     file_name: ItemName | None = Field(None, description="The new file's name (with file_id: a new name)")
-    size: int | None = Field(
-        None, ge=0, le=MAX_UPLOAD_BYTES, description="Bytes to send: Box checks quota now"
-    )
+    # Required: a policy's max_upload_bytes decides on it (a size left out would escape that rule).
+    size: int = Field(ge=0, le=MAX_UPLOAD_BYTES, description="Bytes you will send")
 
     @model_validator(mode="after")
     def _new_file_or_new_version(self) -> UploadUrlInput:
@@ -157,7 +156,7 @@ class UploadUrl(ToolOutput):
     folder_id: str | None = None
     file_id: str | None = None
     file_name: str | None = None
-    size: int | None = None
+    size: int
     upload_url: str
     upload_token: str
     attributes: dict[str, Any] = Field(description="JSON of the 'attributes' part (see note)")
@@ -185,8 +184,7 @@ async def get_upload_url(ctx: ToolContext, args: UploadUrlInput) -> UploadUrl:
     body: dict[str, Any] = {}
     if args.file_name is not None:
         body["name"] = args.file_name
-    if args.size is not None:
-        body["size"] = args.size
+    body["size"] = args.size
     issued = time.time()
     if args.folder_id is not None:
         body["parent"] = {"id": args.folder_id}

@@ -38,8 +38,8 @@ async def test_download_urls_and_previews_are_reads_of_the_file(make_world, conn
         denied = await agent.err(tool, file_id=report, **args)
         assert denied.startswith("Denied"), (tool, denied)
     # read access grants no upload URL, for a new file or a new version
-    assert "Denied" in await agent.err("get_upload_url", folder_id=ENGINEERING, file_name="x.bin")
-    assert "Denied" in await agent.err("get_upload_url", file_id=design)
+    assert "Denied" in await agent.err("get_upload_url", folder_id=ENGINEERING, file_name="x.bin", size=1)
+    assert "Denied" in await agent.err("get_upload_url", file_id=design, size=1)
 
 
 async def test_an_upload_url_is_a_write_on_its_folder_or_file(make_world, connect, tmp_path: Path) -> None:
@@ -53,11 +53,11 @@ async def test_an_upload_url_is_a_write_on_its_folder_or_file(make_world, connec
     agent = await connect(world, "boxed")
     made = await agent.ok("get_upload_url", folder_id=FINANCE, file_name="ledger.bin", size=10)
     assert made["kind"] == "new_file" and made["folder_id"] == FINANCE
-    version = await agent.ok("get_upload_url", file_id=world.file("Finance/q3-report.md"))
+    version = await agent.ok("get_upload_url", file_id=world.file("Finance/q3-report.md"), size=1)
     assert version["kind"] == "new_version"
-    assert "Denied" in await agent.err("get_upload_url", folder_id=ENGINEERING, file_name="x.bin")
-    assert "Denied" in await agent.err("get_upload_url", file_id=world.file("Engineering/design.md"))
-    assert "Denied" in await agent.err("get_upload_url", folder_id=HR, file_name="x.bin")
+    assert "Denied" in await agent.err("get_upload_url", folder_id=ENGINEERING, file_name="x.bin", size=1)
+    assert "Denied" in await agent.err("get_upload_url", file_id=world.file("Engineering/design.md"), size=1)
+    assert "Denied" in await agent.err("get_upload_url", folder_id=HR, file_name="x.bin", size=1)
 
 
 async def test_upload_url_name_extension_and_size_rules_apply_as_to_upload_file(
@@ -77,7 +77,7 @@ async def test_upload_url_name_extension_and_size_rules_apply_as_to_upload_file(
     assert (await agent.ok("get_upload_url", folder_id=FINANCE, file_name="scan.pdf", size=1000))[
         "size"
     ] == 1000
-    exe = await agent.err("get_upload_url", folder_id=FINANCE, file_name="tool.exe")
+    exe = await agent.err("get_upload_url", folder_id=FINANCE, file_name="tool.exe", size=1)
     assert exe.startswith("Denied") and "rule 'pdf-only'" in exe and "'tool.exe'" in exe, exe
     assert "Denied" in await agent.err(
         "upload_file", parent_folder_id=FINANCE, name="t.exe", content_text="x"
@@ -92,7 +92,9 @@ async def test_bad_upload_url_arguments_are_refused_before_box(make_world, conne
     )
     agent = await connect(world, "boxed")
     sent = len(world.requests)
-    both = await agent.err("get_upload_url", folder_id=FINANCE, file_id=world.file("Finance/q3-report.md"))
+    both = await agent.err(
+        "get_upload_url", folder_id=FINANCE, file_id=world.file("Finance/q3-report.md"), size=1
+    )
     assert "folder_id" in both and "file_id" in both
-    assert "file_name" in await agent.err("get_upload_url", folder_id=FINANCE)
+    assert "file_name" in await agent.err("get_upload_url", folder_id=FINANCE, size=1)
     assert len(world.requests) == sent

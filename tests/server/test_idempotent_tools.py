@@ -136,7 +136,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         _folder_values,
     ),
     ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
-    ("get_upload_url", {"folder_id": INBOX, "file_name": "retried.bin"}, _upload_url_issued),
+    ("get_upload_url", {"folder_id": INBOX, "file_name": "retried.bin", "size": 1}, _upload_url_issued),
 ]
 
 

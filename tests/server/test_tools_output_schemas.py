@@ -89,7 +89,7 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         issued = await call("get_upload_url", folder_id=sandbox, file_name="direct.bin", size=3)
         assert issued["kind"] == "new_file" and issued["attributes"]["parent"]["id"] == sandbox
         made = await call("upload_file", parent_folder_id=sandbox, name="schema.txt", content_text="one")
-        assert (await call("get_upload_url", file_id=made["id"]))["kind"] == "new_version"
+        assert (await call("get_upload_url", file_id=made["id"], size=1))["kind"] == "new_version"
         assert (await call("upload_file_version", file_id=made["id"], content_text="two"))["size"] == 3
         await call("update_file_properties", file_id=made["id"], description="checked")
         copied = await call("copy_file", file_id=made["id"], destination_folder_id=emu.folder("Finance"))

@@ -138,7 +138,7 @@ async def test_an_upload_url_takes_the_bytes_into_its_folder_once(
     assert {"name": "blob.bin", "size": len(data)} in [
         {"name": e["name"], "size": e["size"]} for e in listed["entries"]
     ]
-    version = (await audited.ok("get_upload_url", file_id=file_id)).structured_content
+    version = (await audited.ok("get_upload_url", file_id=file_id, size=2)).structured_content
     files = {"attributes": (None, json.dumps(version["attributes"])), "file": ("blob.bin", b"v2")}
     async with _client(emu) as client:
         auth = {"Authorization": f"Bearer {version['upload_token']}"}
@@ -159,9 +159,11 @@ async def test_an_upload_url_takes_the_bytes_into_its_folder_once(
 
 
 async def test_an_upload_url_is_refused_where_the_upload_would_be(audited: Audited, emu: Emu) -> None:
-    taken = await audited.err("get_upload_url", folder_id=emu.folder("Finance"), file_name="q3-report.md")
+    finance = emu.folder("Finance")
+    taken = await audited.err("get_upload_url", folder_id=finance, file_name="q3-report.md", size=1)
     assert "item_name_in_use" in taken
-    assert "file_name" in await audited.err("get_upload_url", folder_id=emu.folder("Finance"))
+    assert "file_name" in await audited.err("get_upload_url", folder_id=finance, size=1)
+    assert "size" in await audited.err("get_upload_url", folder_id=finance, file_name="no-size.bin")
 
 
 async def test_preview_pages_are_png_images_with_the_page_count(
