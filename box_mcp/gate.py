@@ -322,7 +322,14 @@ class Gate:
             await self._record(call, Outcome(False, decision, _ms(started), message, "internal"))
             return _error(message)
         recorded = await self._record(
-            call, Outcome(True, decision, _ms(started), result_item=_result_item(output))
+            call,
+            Outcome(
+                True,
+                decision,
+                _ms(started),
+                result_item=_result_item(output),
+                result_detail=output.audit_detail(),
+            ),
         )
         if not recorded and call.tool.read_only:
             # A read the audit could not record is not served: what it read stays with the server.

@@ -63,6 +63,9 @@ class Outcome:
     # The Box item the call returned (created, changed or read), as the agent saw it: type, id, name,
     # parent_path. Lets the audit name the items it records by id.
     result_item: dict[str, str] | None = None
+    # What the result was, beyond the item, for the audit (`ToolOutput.audit_detail`: e.g. that a download
+    # URL was issued and until when; never the URL itself). Redacted like every record field.
+    result_detail: dict[str, Any] | None = None
 
 
 class Approver(Protocol):

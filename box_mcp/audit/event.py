@@ -274,6 +274,8 @@ def call_event(
             "message": outcome.error,
         }
         fields["latency_ms"] = outcome.duration_ms
+        if outcome.result_detail:
+            detail["result"] = outcome.result_detail
     if intent_id is not None:
         fields["intent_id"] = intent_id
     return AuditEvent.model_validate(fields)

@@ -40,6 +40,10 @@ SECRET_FIELDS = frozenset(
         "assertion",
         "cookie",
         "code_verifier",
+        # URLs and tokens that are their own bearer credential (get_download_url, get_upload_url)
+        "download_url",
+        "upload_url",
+        "upload_token",
     }
 )
 

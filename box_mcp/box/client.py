@@ -44,6 +44,8 @@ from .wire import (
     url_path_text,
 )
 
+REAL_BOX_CONTENT = "https://dl.boxcloud.com"  # where Box serves representations (previews) from
+
 __all__ = ["BoxAPIError", "BoxClient", "Download", "NotModified", "StaticToken", "TokenSource", "Verified"]
 
 _log = logging.getLogger("box_mcp.box")
@@ -118,6 +120,10 @@ class BoxClient(ContentMethods):
         self.telemetry: Telemetry = NULL  # a span per request (the deployment sets it; views share it)
         self.deprecations = Deprecations()  # Box's Deprecation headers, once per endpoint (views share it)
         self._trusted = {_origin(self.base_url), _origin(self.upload_url)}
+        # Box serves preview representations (`url_template`) from its content host, and those calls need
+        # the token (Box: "make an authenticated API call"): it goes there only when a call asks for it
+        # (`send(authenticated_content=True)`), never when following a download link.
+        self._content_hosts = {_origin(REAL_BOX_CONTENT)} if base == REAL_BOX_API else set()
         # What url() builds starts with one of these; a URL that does is on a trusted origin without
         # parsing it (the "/" ends the origin: nothing after it can change the host).
         self._trusted_prefixes = tuple(
@@ -229,6 +235,7 @@ class BoxClient(ContentMethods):
         verify: Verify | None = None,
         stream: bool = False,
         upload: bool = False,
+        authenticated_content: bool = False,
     ) -> httpx2.Response | Verified:
         """Send with retries; return the first non-error response (2xx, 3xx, 304) or a `Verified`.
 
@@ -238,7 +245,7 @@ class BoxClient(ContentMethods):
         method = method.upper()
         url = self.url(url, upload=upload)
         idempotent = self._is_idempotent(method, headers, idempotent)
-        trusted = self.is_trusted(url)
+        trusted = self.is_trusted(url) or (authenticated_content and _origin(url) in self._content_hosts)
         with self.telemetry.box_request(method, url, trusted=trusted):
             return await self._send(
                 method, url, params, json, content, headers, idempotent, verify, stream, trusted

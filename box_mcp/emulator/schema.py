@@ -198,6 +198,26 @@ CREATE TABLE IF NOT EXISTS download_links (
     sha256 TEXT PRIMARY KEY, file_id TEXT NOT NULL, version_id TEXT NOT NULL, expires_at REAL NOT NULL
 );
 
+-- What an upload preflight (OPTIONS /files/content, /files/{id}/content) handed out: its upload_url names
+-- the grant (upload_session_id=id) and its upload_token (kept as SHA-256 only) authorizes one upload there.
+CREATE TABLE IF NOT EXISTS upload_grants (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    user_id TEXT NOT NULL,                 -- who the preflight acted as; the upload acts as them
+    folder_id TEXT,                        -- a new file: its folder and name
+    file_id TEXT,                          -- a new version of this file (file_name: its new name, if any)
+    file_name TEXT,
+    size INTEGER,
+    expires_at REAL NOT NULL,
+    used_at REAL
+);
+
+-- Paged preview representations generated for a file version (info.url asked once: state none -> success).
+CREATE TABLE IF NOT EXISTS representation_renders (
+    version_id TEXT NOT NULL, representation TEXT NOT NULL, pages INTEGER NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (version_id, representation)
+);
+
 CREATE TABLE IF NOT EXISTS upload_sessions (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,

@@ -21,6 +21,8 @@ HINTS: dict[str, str] = {
     # Not idempotent: sending these again blindly makes a second copy.
     "upload_file": "list the folder (list_folder_content_by_folder_id) to see whether the file arrived",
     "upload_file_version": "call get_file_details on the file to see whether its sha1 is the new content's",
+    # Changes nothing in Box by itself (a preflight check); a retry issues a fresh URL.
+    "get_upload_url": "call get_upload_url again: the check changes nothing in Box, so a new URL is safe",
     "copy_file": "list the destination folder to see whether the copy is there",
     "copy_folder": "list the destination folder to see whether the copy is there",
     "create_folder": "list the parent folder to see whether the folder exists",

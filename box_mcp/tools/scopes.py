@@ -119,6 +119,9 @@ _LINK_ID = "names a web link; Box binds tokens to files and folders only"
 # OAuth scopes, which a token exchange accepts.
 _USERS = "the enterprise's users, not an item: Box's Manage users scope (admins, co-admins)"
 _WEBHOOKS = "Box's Manage webhooks scope"
+# Box's Preview UI Element scopes (developer.box.com/guides/embed/ui-elements/preview/): base_preview
+# "allows the user to preview the file" - its details with representations, and the representation pages.
+_PREVIEW = "base_preview: the one file's representations and their pages"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -136,8 +139,16 @@ TABLE: dict[str, Need] = {
     "get_file_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "get_file_content": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
     "download_file": _need("base_explorer item_download", R, "item", "details, then the file's bytes"),
+    "get_download_url": _need(
+        "base_explorer item_download", R, "item", "details, then the one file's short-lived download link"
+    ),
+    "get_file_preview": _need("base_preview", R, "item", _PREVIEW),
+    "get_preview_page": _need("base_preview", R, "item", _PREVIEW),
     "upload_file": _need("base_upload item_upload", W, "item", "upload into the one parent folder"),
     "upload_file_version": _need("base_explorer item_upload", W, "item", "a new version of the one file"),
+    "get_upload_url": _need(
+        "base_upload item_upload", W, "item", "the upload preflight on the one folder (new file) or file"
+    ),
     "update_file_properties": _need(
         "base_explorer item_rename item_upload",
         W,

@@ -93,6 +93,11 @@ class ToolOutput(BaseModel):
         """MCP content blocks beyond the text form (e.g. an embedded binary resource)."""
         return []
 
+    def audit_detail(self) -> dict[str, Any] | None:
+        """What the audit records about this result, beside the call's arguments and items: facts only,
+        never a secret the result carries (a URL that is its own bearer credential). None: nothing."""
+        return None
+
 
 # --- what a handler gets -----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
     "enterprise": "the enterprise's users: list and create them (Box admins; off unless granted)",
-    "files": "read, download, upload, rename, move, copy and delete files; versions",
+    "files": "read, download, upload, rename, move, copy and delete files; versions; transfer URLs; previews",
     "folders": "browse folders; create, rename, move, copy and delete them",
     "search": "find files by keyword, folders by name, items by metadata values",
     "sharing": "shared links and collaborators: who else can reach an item; open a shared link",

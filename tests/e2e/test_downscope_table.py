@@ -18,6 +18,8 @@ README = Path(__file__).parents[2] / "README.md"
 FULLEST: dict[str, dict[str, Any]] = {
     "upload_file": {"content_text": "x", "parent_folder_id": "5", "name": "a.pdf"},
     "upload_file_version": {"content_text": "x", "file_id": "5"},
+    "get_upload_url": {"folder_id": "5", "file_name": "a.pdf", "size": 1},
+    "get_preview_page": {"file_id": "5", "page": 1, "version_id": "6"},
     "update_file_properties": {"file_id": "5", "name": "b", "parent_folder_id": "6"},
     "update_folder_properties": {"folder_id": "5", "name": "b"},
     "create_collaboration": {"item_type": "folder", "item_id": "5", "role": "viewer", "user_id": "7"},

@@ -333,6 +333,30 @@ def _downloaded(ws: Workspace, out: dict[str, Any]) -> None:
     assert Path(out["path"]).read_bytes() == REPORT and out["size"] == len(REPORT)
 
 
+def _fetched(ws: Workspace, out: dict[str, Any]) -> None:
+    """The download URL works for a client with no Box token."""
+    got = httpx2.get(out["download_url"], timeout=20.0)
+    assert got.status_code == 200 and got.content == REPORT, got.status_code
+
+
+def _uploaded_through_the_url(ws: Workspace, out: dict[str, Any]) -> None:
+    """A client with no Box token POSTs the bytes to the upload URL; the file lands in the folder."""
+    files = {"attributes": (None, json.dumps(out["attributes"])), "file": ("direct.bin", b"\x00\x01bin")}
+    auth = {"Authorization": f"Bearer {out['upload_token']}"}
+    landed = httpx2.post(out["upload_url"], headers=auth, files=files, timeout=20.0)
+    assert landed.status_code == 201, landed.text[:200]
+    made = landed.json()["entries"][0]
+    assert made["name"] == "direct.bin" and made["parent"]["id"] == ws.root and made["size"] == 5
+
+
+def _a_png_page(width: int) -> Check:
+    def check(ws: Workspace, out: dict[str, Any]) -> None:
+        assert (out["page"], out["page_count"], out["mime_type"]) == (1, 1, "image/png"), out
+        assert out["width"] == width and out["image_bytes"] > 0, out
+
+    return check
+
+
 def _listing_of_dst(ws: Workspace, out: dict[str, Any]) -> None:
     # the uploaded file and the folder moved in; the copied file and the copied folder were deleted
     assert {e["name"] for e in out["entries"]} == {"notes.txt", "made-renamed"}
@@ -393,6 +417,9 @@ ROWS: tuple[Row, ...] = (
         lambda ws: {"file_id": ws.report, "local_path": str(ws.allowed_dir / "report.txt")},
         _downloaded,
     ),
+    Row("get_download_url", lambda ws: {"file_id": ws.report}, _fetched),
+    Row("get_file_preview", lambda ws: {"file_id": ws.report}, _a_png_page(1024)),
+    Row("get_preview_page", lambda ws: {"file_id": ws.report, "page": 1}, _a_png_page(1024)),
     Row(
         "upload_file",
         lambda ws: {
@@ -406,6 +433,11 @@ ROWS: tuple[Row, ...] = (
         "upload_file_version",
         lambda ws: {"file_id": ws.ids["notes"], "content_text": "version two"},
         _all(_eq("id", lambda ws: ws.ids["notes"]), _eq("size", lambda ws: 11)),
+    ),
+    Row(
+        "get_upload_url",
+        lambda ws: {"folder_id": ws.root, "file_name": "direct.bin", "size": 5},
+        _uploaded_through_the_url,
     ),
     Row(
         "list_file_versions",

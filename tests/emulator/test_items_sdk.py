@@ -192,7 +192,9 @@ def test_preflight_answers_upload_url_or_conflict(sdk: Sdk, box: RunningEmulator
     answer = client.uploads.preflight_file_upload_check(
         name="new.csv", size=10, parent=PreflightFileUploadCheckParent(id=finance)
     )
-    assert answer.upload_url == f"{box.base_url}/api/2.0/files/content"
+    # the URL names the grant the check made (test_sdk_transfer_previews.py: one upload, bound, expiring)
+    assert answer.upload_url.startswith(f"{box.base_url}/api/2.0/files/content?upload_session_id=")
+    assert answer.upload_token
     with pytest.raises(BoxAPIError) as err:
         client.uploads.preflight_file_upload_check(
             name="budget-2026.csv", size=10, parent=PreflightFileUploadCheckParent(id=finance)

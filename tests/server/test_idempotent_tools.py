@@ -163,6 +163,13 @@ async def _no_webhook(tools: Tools, out: Any) -> None:
     assert out == {"webhook_id": HOOK["webhook_id"], "deleted": True}
 
 
+async def _upload_url_issued(tools: Tools, out: Any) -> None:
+    # the preflight changed nothing in Box: the retry answered a fresh URL, and no file appeared
+    assert out["kind"] == "new_file" and "upload_session_id=" in out["upload_url"] and out["upload_token"]
+    listed = await tools.ok("list_folder_content_by_folder_id", folder_id=INBOX)
+    assert "retried.bin" not in {e["name"] for e in listed["entries"]}
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
 # What a case needs made first; the arguments it answers join the case's own.
 SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
@@ -198,6 +205,7 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_task_assignment", {"resolution_state": "completed"}, _assignment_done),
     ("delete_task", {}, _task_gone),
     ("delete_webhook", HOOK, _no_webhook),
+    ("get_upload_url", {"folder_id": INBOX, "file_name": "retried.bin", "size": 1}, _upload_url_issued),
 ]
 
 
@@ -216,7 +224,9 @@ async def test_a_tool_declared_idempotent_succeeds_once_when_its_first_answer_is
 ) -> None:
     if tool in SETUP:
         args = {**args, **(await SETUP[tool](tools) or {})}
-    lost = OneLostAnswer(pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE"), retry_after=0)
+    lost = OneLostAnswer(
+        pattern=r"^/(api/)?2\.0/", methods=("POST", "PUT", "DELETE", "OPTIONS"), retry_after=0
+    )
     emu.app.state.emulator.faults.append(lost)
     out = await tools.ok(tool, **args)
     emu.app.state.emulator.faults.clear()

@@ -79,8 +79,17 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         saved = await call("download_file", file_id=readme["id"], local_path=str(allowed_dir))
         assert saved["path"] == str(allowed_dir / "README.md") and saved["size"] == readme["size"]
 
+        link = await call("get_download_url", file_id=readme["id"])
+        assert link["download_url"].startswith("http://emulator/dl/") and link["expires_at"].endswith("Z")
+        preview = await call("get_file_preview", file_id=readme["id"])
+        assert preview["page"] == 1 and preview["page_count"] == 1 and preview["mime_type"] == "image/png"
+        assert (await call("get_preview_page", file_id=readme["id"], page=1))["width"] == 1024
+
         sandbox = emu.folder("HR/Sandbox")
+        issued = await call("get_upload_url", folder_id=sandbox, file_name="direct.bin", size=3)
+        assert issued["kind"] == "new_file" and issued["attributes"]["parent"]["id"] == sandbox
         made = await call("upload_file", parent_folder_id=sandbox, name="schema.txt", content_text="one")
+        assert (await call("get_upload_url", file_id=made["id"], size=1))["kind"] == "new_version"
         assert (await call("upload_file_version", file_id=made["id"], content_text="two"))["size"] == 3
         await call("update_file_properties", file_id=made["id"], description="checked")
         copied = await call("copy_file", file_id=made["id"], destination_folder_id=emu.folder("Finance"))

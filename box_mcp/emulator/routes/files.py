@@ -26,6 +26,7 @@ from ..errors import BoxError, not_found
 from ..events import emit_event
 from ..serialize import parse_fields
 from ..store import Blob, now, sha256_hex
+from . import representations
 
 DOWNLOAD_LINK_TTL = 300  # seconds; Box's dl.boxcloud.com links are short-lived too
 
@@ -35,7 +36,10 @@ async def get_file(request: Request) -> Response:
     row = load_item(request, "file", request.path_params["file_id"], "read")
     if not_modified(request, row):
         return Response(status_code=304)
-    return box_json(view(request).item(row, fields), headers={"ETag": str(row["etag"])})
+    data = view(request).item(row, fields)
+    if fields is not None and "representations" in fields:  # as the x-rep-hints header asks
+        data["representations"] = representations.for_file(request, row)
+    return box_json(data, headers={"ETag": str(row["etag"])})
 
 
 async def download(request: Request) -> Response:

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import items
+from .. import items, upload_grants
 from ..changes import check_unlocked
-from ..common import box_json, caller, check_if_match, emulator, json_body, load_item, store, view
+from ..common import box_json, caller, check_if_match, json_body, load_item, store, view
 from ..errors import BoxError
 from ..events import emit_event
 from ..multipart import read_upload
@@ -30,6 +30,7 @@ def _conflict(request: Request, conflict: sqlite3.Row) -> BoxError:
 
 
 async def upload_file(request: Request) -> Response:
+    grant = upload_grants.claim(request)  # an upload to a preflight's upload_url: its token, its folder
     st, who = store(request), caller(request)
     fields = parse_fields(request.query_params.get("fields"))
     checked: dict[str, Any] = {}
@@ -43,6 +44,7 @@ async def upload_file(request: Request) -> Response:
                 400, "bad_request", "'attributes.parent.id' is required (the folder to upload into)"
             )
         load_folder(request, parent["id"], "upload")
+        upload_grants.check_new_file(grant, parent["id"], name)
         checked.update(
             name=name,
             parent_id=parent["id"],
@@ -58,6 +60,8 @@ async def upload_file(request: Request) -> Response:
         with st.tx():
             owner = items.owner_for_new_child(st, checked["parent_id"], who.user_id)
             items.check_upload_size(st, who.user_id, owner, upload.blob.size)
+            upload_grants.check_size(grant, upload.blob.size)
+            upload_grants.use(st, grant)
             conflict = items.find_conflict(st, checked["parent_id"], who.user_id, checked["name"])
             if conflict is not None:  # someone took the name while the file was streaming in
                 raise _conflict(request, conflict)
@@ -80,15 +84,18 @@ async def upload_file(request: Request) -> Response:
 
 
 async def upload_version(request: Request) -> Response:
+    grant = upload_grants.claim(request)  # an upload to a preflight's upload_url: its token, its file
     st, who = store(request), caller(request)
     fields = parse_fields(request.query_params.get("fields"))
     row = load_item(request, "file", request.path_params["file_id"], "upload")
+    upload_grants.check_new_version(grant, row["id"], None)
     check_unlocked(row, who)
     check_if_match(request, row)
     checked: dict[str, Any] = {}
 
     def check(attributes: dict[str, Any]) -> None:
         new_name = attributes.get("name")
+        upload_grants.check_new_version(grant, row["id"], new_name)
         if new_name is not None:
             items.validate_name(new_name)
             conflict = items.find_conflict(
@@ -106,6 +113,8 @@ async def upload_version(request: Request) -> Response:
             current = items.require(st, row["id"], "file")
             check_if_match(request, current)
             items.check_upload_size(st, who.user_id, current["owner_id"], upload.blob.size)
+            upload_grants.check_size(grant, upload.blob.size)
+            upload_grants.use(st, grant)
             updated = items.add_version(
                 st,
                 current,
@@ -142,11 +151,29 @@ async def preflight(request: Request) -> Response:
     if conflict is not None:
         raise _conflict(request, conflict)
     return box_json(
-        {
-            "upload_url": f"{emulator(request).origin(request)}/api/2.0/files/content",
-            "upload_token": st.new_secret(),
-        }
+        upload_grants.issue(request, who.user_id, folder_id=parent["id"], file_name=name, size=size)
     )
+
+
+async def preflight_version(request: Request) -> Response:
+    """OPTIONS /2.0/files/{id}/content: would a new version (optionally renamed, of `size` bytes) be
+    accepted? Box's reference documents it beside the new-file check; answers the same UploadUrl."""
+    st, who = store(request), caller(request)
+    body = await json_body(request, required=False)
+    row = load_item(request, "file", request.path_params["file_id"], "upload")
+    check_unlocked(row, who)
+    name = body.get("name")
+    if name is not None:
+        name = items.validate_name(name)
+        conflict = items.find_conflict(st, row["parent_id"], row["owner_id"], name, exclude_id=row["id"])
+        if conflict is not None:
+            raise _conflict(request, conflict)
+    size = body.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise BoxError(400, "bad_request", "'size' must be a non-negative integer")
+    if size is not None:
+        items.check_upload_size(st, who.user_id, row["owner_id"], size)
+    return box_json(upload_grants.issue(request, who.user_id, file_id=row["id"], file_name=name, size=size))
 
 
 routes: list[BaseRoute] = [
@@ -155,4 +182,5 @@ routes: list[BaseRoute] = [
     Route("/2.0/files/content", preflight, methods=["OPTIONS"]),
     Route("/api/2.0/files/{file_id:boxid}/content", upload_version, methods=["POST"]),
     Route("/2.0/files/{file_id:boxid}/content", upload_version, methods=["POST"]),
+    Route("/2.0/files/{file_id:boxid}/content", preflight_version, methods=["OPTIONS"]),
 ]
