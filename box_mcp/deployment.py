@@ -346,6 +346,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
 
         if settings.agent is None and store is not None and store.engine().policy.default_agent:
             settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
+        changes = ChangeFeed()  # the webhook receiver and events follower publish; resource subscribers hear
         server = build_server(
             settings,
             credentials=credentials,
@@ -357,6 +358,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
             secret_fields=policy.secret_fields if policy is not None else frozenset,
+            changes=changes,
         )
         server.gate.telemetry = telemetry
         verifier = None
@@ -385,6 +387,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             console_box=console_box,
             limiter=limiter,
             approval_store=shared.approvals if shared is not None else None,
+            changes=changes,
         )
 
 

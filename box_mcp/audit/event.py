@@ -36,6 +36,7 @@ Kind = Literal[
     "approval",  # an approval record created, decided (approved, denied), used or expired
     "console",  # the web console: sign-ins (and refused ones), approval decisions, revoked sign-ins
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
+    "notification",  # a change notification sent to one agent's session (resources/updated, list_changed)
 ]
 CallKind = Literal["call", "intent", "outcome"]
 ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")
@@ -258,6 +259,8 @@ def call_event(
             detail["facts"] = facts
         if call.approval is not None:  # the approval it ran on: which record, who approved
             detail["approval"] = {"id": call.approval.id, "by": call.approval.by}
+        if call.via is not None:  # a resource read, listing, completion or notification check
+            detail["via"] = call.via
     if call.session is not None:
         fields.update((k, v) for k, v in call.session.fields().items() if v is not None)
     if decision is not None:
