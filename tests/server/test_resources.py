@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,6 +22,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged
@@ -30,7 +32,7 @@ from box_mcp.changes import Change
 from box_mcp.config import Settings
 from box_mcp.deployment import Deployment, open_deployment
 from box_mcp.tools.marking import UNTRUSTED_KEY
-from tests.server.hostile_servers import audit_records
+from tests.server.hostile_servers import audit_records, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -46,9 +48,7 @@ def policy_text(ada: str, *, writes: bool = False) -> str:
     if writes:
         rules += f"  - {{id: eng-writes, effect: permit, agents: [eng], access: write, within: ['{ENG}']}}\n"
     return (
-        "version: 1\nagents:\n"
-        f"  eng: {{keys: ['{digest}'], acts_as: {{as_user: '{ada}'}}}}\n"
-        f"rules:\n{rules}"
+        f"version: 1\nagents:\n  eng: {{keys: ['{digest}'], acts_as: {{as_user: '{ada}'}}}}\nrules:\n{rules}"
     )
 
 
@@ -76,9 +76,7 @@ async def served(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     policy = tmp_path / "policy.yaml"
     policy.write_text(policy_text(emulator.user_id("ada")))
     data = tmp_path / "data"
-    settings = Settings.load(
-        box_url=emulator.base_url, data_dir=data, policy=str(policy), transport="http"
-    )
+    settings = Settings.load(box_url=emulator.base_url, data_dir=data, policy=str(policy), transport="http")
     async with open_deployment(settings, transport="http") as deployment:
         deployment.server.notifier.poll = 0.1  # the policy store itself still waits 1 s between looks
         sock = bind(0)
@@ -210,7 +208,9 @@ async def test_listen_streams_carry_only_changes_the_agent_may_see(server: Serve
     }
     assert SALARIES not in json.dumps(notes)
     checks = [r for r in server.records() if (r.get("detail") or {}).get("via") == "notification"]
-    assert {(r["args"]["file_id"], r["outcome"]["status"]) for r in checks if r["tool"] == "get_file_details"} == {
+    assert {
+        (r["args"]["file_id"], r["outcome"]["status"]) for r in checks if r["tool"] == "get_file_details"
+    } == {
         (SALARIES, "denied"),
         (README, "ok"),
     }
@@ -247,7 +247,6 @@ async def test_a_legacy_session_hears_only_of_what_it_may_see(server: Served) ->
 
 
 async def test_a_policy_reload_tells_open_sessions_their_tools_changed(server: Served) -> None:
-    ada = server.deployment.broker.settings  # noqa: F841 (the identity is unchanged by the reload)
     legacy_heard = anyio.Event()
 
     async def on_message(message: Any) -> None:
@@ -271,7 +270,57 @@ async def test_a_policy_reload_tells_open_sessions_their_tools_changed(server: S
     assert before_old == before_new and "create_folder" not in before_old and "get_file_content" in before_old
     assert after_old == after_new and {"create_folder", "upload_file"} <= after_old
     notes = [r for r in server.records() if r["kind"] == "notification"]
-    assert sorted(r["detail"]["channel"] for r in notes if r["detail"]["method"].endswith("tools/list_changed")) == [
+    assert sorted(
+        r["detail"]["channel"] for r in notes if r["detail"]["method"].endswith("tools/list_changed")
+    ) == [
         "resources/subscribe",
         "subscriptions/listen",
     ]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_over_stdio_a_subscribed_agent_hears_only_of_what_it_may_see(
+    emulator: Any, tmp_path: Path, mode: str
+) -> None:
+    """A real stdio subprocess (tests/server/stdio_with_feed.py: the deployment `box-mcp serve` runs,
+    with changes read from a file instead of webhooks): resources/subscribe (2025 era) and
+    subscriptions/listen (2026-07-28) each carry the change inside the grant and not the one outside."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("default_agent: eng\n" + policy_text(emulator.user_id("ada")))
+    feed = tmp_path / "feed.jsonl"
+    data = tmp_path / "data"
+    env = server_env(emulator, data, BOX_MCP_BOX_URL=emulator.base_url, BOX_MCP_POLICY=str(policy))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "tests.server.stdio_with_feed", str(feed)], env=env
+    )
+
+    def publish(item_id: str) -> None:
+        change = {"item_type": "file", "item_id": item_id, "event": "FILE.UPLOADED", "source": "events"}
+        with feed.open("a") as f:
+            f.write(json.dumps(change | {"delivery_id": f"e-{item_id}", "parent_id": ENG}) + "\n")
+
+    heard: list[str] = []  # legacy: notifications on the session; 2026: the listen stream's events
+    arrived = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if mode == "legacy" and isinstance(message, types.ResourceUpdatedNotification):
+            heard.append(str(message.params.uri))
+            arrived.set()
+
+    async with Client(params, mode=mode, message_handler=on_message) as c:  # type: ignore[arg-type]
+        if mode == "legacy":
+            with legacy_api():
+                await c.subscribe_resource(INSIDE)
+                await c.subscribe_resource(OUTSIDE)
+            publish(SALARIES)
+            publish(README)
+            with anyio.fail_after(15):
+                await arrived.wait()
+        else:
+            async with c.listen(resource_subscriptions=[INSIDE, OUTSIDE]) as sub:
+                publish(SALARIES)
+                publish(README)
+                heard.extend(e.uri for e in await _events(sub, INSIDE, 15))
+    notes = [r for r in audit_records(data) if r["kind"] == "notification"]
+    assert heard == [INSIDE], notes
+    assert [(r["agent"], r["detail"]["uri"]) for r in notes] == [("eng", INSIDE)]
