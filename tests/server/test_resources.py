@@ -37,18 +37,26 @@ from tests.server.hostile_servers import audit_records, server_env
 pytestmark = pytest.mark.anyio
 
 KEY = "bmcp_eng_key_for_the_resources_test"
+AUDITOR_KEY = "bmcp_auditor_key_for_the_resources_test"  # reads everywhere; no reload changes its tools
 ENG, HR = "200000000007", "200000000005"
 README, SALARIES = "1300000000009", "1300000000007"  # Engineering/README.md, HR/salaries.csv
 INSIDE, OUTSIDE = f"box://files/{README}", f"box://files/{SALARIES}"
 
 
+def _digest(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def policy_text(ada: str, *, writes: bool = False) -> str:
-    digest = "sha256:" + hashlib.sha256(KEY.encode()).hexdigest()
     rules = f"  - {{id: eng-reads, effect: permit, agents: [eng], access: read, within: ['{ENG}']}}\n"
+    rules += "  - {id: auditor-reads, effect: permit, agents: [auditor], access: read}\n"
     if writes:
         rules += f"  - {{id: eng-writes, effect: permit, agents: [eng], access: write, within: ['{ENG}']}}\n"
     return (
-        f"version: 1\nagents:\n  eng: {{keys: ['{digest}'], acts_as: {{as_user: '{ada}'}}}}\nrules:\n{rules}"
+        "version: 1\nagents:\n"
+        f"  eng: {{keys: ['{_digest(KEY)}'], acts_as: {{as_user: '{ada}'}}}}\n"
+        f"  auditor: {{keys: ['{_digest(AUDITOR_KEY)}'], acts_as: {{as_user: '{ada}'}}}}\n"
+        f"rules:\n{rules}"
     )
 
 
@@ -86,8 +94,8 @@ async def served(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @asynccontextmanager
-async def client(url: str, mode: str = "auto", **kwargs: Any) -> AsyncIterator[Client]:
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
+async def client(url: str, mode: str = "auto", key: str = KEY, **kwargs: Any) -> AsyncIterator[Client]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as c:  # type: ignore[arg-type]
             yield c
 
@@ -248,12 +256,22 @@ async def test_a_legacy_session_hears_only_of_what_it_may_see(server: Served) ->
 
 async def test_a_policy_reload_tells_open_sessions_their_tools_changed(server: Served) -> None:
     legacy_heard = anyio.Event()
+    auditor_heard: list[Any] = []
 
     async def on_message(message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             legacy_heard.set()
 
-    async with client(server.url, "legacy", message_handler=on_message) as old, client(server.url) as new:
+    async def on_auditor_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification | types.ResourceListChangedNotification):
+            auditor_heard.append(message)
+
+    async with (
+        client(server.url, "legacy", message_handler=on_message) as old,
+        client(server.url) as new,
+        client(server.url, "legacy", AUDITOR_KEY, message_handler=on_auditor_message) as auditor,
+    ):
+        auditor_tools = {t.name for t in (await auditor.list_tools()).tools}
         before_old = {t.name for t in (await old.list_tools()).tools}
         before_new = {t.name for t in (await new.list_tools()).tools}
         async with new.listen(tools_list_changed=True) as sub:
@@ -264,18 +282,20 @@ async def test_a_policy_reload_tells_open_sessions_their_tools_changed(server: S
             with anyio.fail_after(10):
                 event = await sub.__anext__()
                 await legacy_heard.wait()
+            await anyio.sleep(0.5)  # several watcher rounds: the auditor's tools did not change
         after_old = {t.name for t in (await old.list_tools()).tools}
         after_new = {t.name for t in (await new.list_tools(cache_mode="refresh")).tools}  # type: ignore[call-arg]
     assert isinstance(event, ToolsListChanged)
     assert before_old == before_new and "create_folder" not in before_old and "get_file_content" in before_old
     assert after_old == after_new and {"create_folder", "upload_file"} <= after_old
     notes = [r for r in server.records() if r["kind"] == "notification"]
-    assert sorted(
-        r["detail"]["channel"] for r in notes if r["detail"]["method"].endswith("tools/list_changed")
-    ) == [
-        "resources/subscribe",
-        "subscriptions/listen",
+    told = [
+        (r["agent"], r["detail"]["channel"])
+        for r in notes
+        if r["detail"]["method"] == "notifications/tools/list_changed"
     ]
+    assert sorted(told) == [("eng", "resources/subscribe"), ("eng", "subscriptions/listen")]
+    assert auditor_heard == [] and "get_file_content" in auditor_tools
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -324,3 +344,12 @@ async def test_over_stdio_a_subscribed_agent_hears_only_of_what_it_may_see(
     notes = [r for r in audit_records(data) if r["kind"] == "notification"]
     assert heard == [INSIDE], notes
     assert [(r["agent"], r["detail"]["uri"]) for r in notes] == [("eng", INSIDE)]
+
+
+async def test_an_unconfined_agent_starts_from_all_files(server: Served) -> None:
+    async with client(server.url, key=AUDITOR_KEY) as c:
+        roots = (await c.list_resources()).resources
+        salaries = await c.read_resource(OUTSIDE)
+    assert [(str(r.uri), r.name) for r in roots] == [("box://folders/0", "All Files")]
+    assert isinstance(salaries.contents[0], types.TextResourceContents)
+    assert salaries.contents[0].text.startswith("employee,title,")
