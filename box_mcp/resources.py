@@ -317,6 +317,15 @@ class Notifier:
         self.subscribers.add(sub)
         return sub
 
+    def known(self, ctx: ServerRequestContext[Any, Any]) -> bool:
+        """Whether the connection of `ctx` needs no registering (known already, or of the 2026 era)."""
+        connection = connection_of(ctx)
+        return (
+            connection is None
+            or connection.protocol_version in MODERN_PROTOCOL_VERSIONS
+            or isinstance(connection.state.get(STATE_KEY), Subscriber)
+        )
+
     def legacy(self, ctx: ServerRequestContext[Any, Any], caller: Caller) -> Subscriber | None:
         """The subscriber of a handshake-era session (registered on its first request), else None."""
         connection = connection_of(ctx)
@@ -566,7 +575,7 @@ class SubscriberTracker:
         self.caller_of = caller_of
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method != "initialize":
+        if ctx.method != "initialize" and not self.notifier.known(ctx):
             self.notifier.legacy(ctx, self.caller_of(ctx))
         return await call_next(ctx)
 
