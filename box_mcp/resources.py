@@ -88,6 +88,7 @@ ALL_FILES = "0"
 MAX_ROOTS = 100  # resources/list names at most this many grant roots (each is one Box request)
 MAX_COMPLETIONS = 100  # MCP's cap on completion values
 MAX_LISTENS = 256  # concurrent subscriptions/listen streams per server
+MAX_URIS = 256  # resource subscriptions per session or listen stream
 MAX_BUFFERED = 256  # events a listen stream may have waiting; a stream that stops reading is ended
 MAX_PENDING_CHANGES = 1024  # changes waiting for the notifier; beyond it the oldest are dropped (logged)
 SEND_TIMEOUT = 5.0  # seconds a legacy session's notification may take before the session is dropped
@@ -365,7 +366,10 @@ class Notifier:
         if sum(1 for s in self.subscribers if s.channel == "subscriptions/listen") >= MAX_LISTENS:
             raise MCPError(INTERNAL_ERROR, "Subscription limit reached; close a listen stream and retry")
         asked = params.notifications
-        uris = [u for u in dict.fromkeys(asked.resource_subscriptions or ())]
+        if len(asked.resource_subscriptions or ()) > MAX_URIS:
+            raise MCPError(INVALID_PARAMS, f"At most {MAX_URIS} resource subscriptions per listen stream")
+        # Only URIs this server serves can ever fire: the ack honors those alone.
+        uris = [u for u in dict.fromkeys(asked.resource_subscriptions or ()) if parse_uri(u) is not None]
         honored = SubscriptionFilter(  # no prompts here: prompts_list_changed is not honored
             tools_list_changed=True if asked.tools_list_changed else None,
             resources_list_changed=True if asked.resources_list_changed else None,
@@ -515,18 +519,12 @@ class Notifier:
     async def _notify(
         self, sub: Subscriber, event: ServerEvent, change: Change | None, extra: dict[str, Any] | None = None
     ) -> None:
+        """Record the notification, then send it (as a read is recorded before it is served); a subscriber
+        that cannot take it is dropped."""
         if sub not in self.subscribers:
             return
-        sent = await sub.send(event)
-        if not sent:
-            self.subscribers.discard(sub)
         note = _legacy_notification(event)
-        detail: dict[str, Any] = {
-            "method": note.method,
-            "channel": sub.channel,
-            "sent": sent,
-            **(extra or {}),
-        }
+        detail: dict[str, Any] = {"method": note.method, "channel": sub.channel, **(extra or {})}
         items = None
         if isinstance(event, ResourceUpdated):
             detail["uri"] = event.uri
@@ -549,6 +547,8 @@ class Notifier:
             items=items,
             detail=detail,
         )
+        if not await sub.send(event):
+            self.subscribers.discard(sub)
 
 
 STATE_KEY = "box_mcp.subscriber"

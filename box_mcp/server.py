@@ -57,7 +57,15 @@ from box_mcp.decision import Decision
 from box_mcp.events import Events
 from box_mcp.gate import Gate
 from box_mcp.identity import CallerToken, Person
-from box_mcp.resources import Caller, Notifier, Resources, SubscriberTracker, parse_uri, unknown_resource
+from box_mcp.resources import (
+    MAX_URIS,
+    Caller,
+    Notifier,
+    Resources,
+    SubscriberTracker,
+    parse_uri,
+    unknown_resource,
+)
 from box_mcp.seams import (
     ApprovalGrant,
     AuditHook,
@@ -218,6 +226,11 @@ class BoxMCPServer(Server[Any]):
             raise unknown_resource(uri)
         sub = self.notifier.legacy(ctx, self.caller(ctx))
         if sub is not None:
+            if uri not in sub.uris and len(sub.uris) >= MAX_URIS:
+                raise MCPError(
+                    code=INVALID_PARAMS,
+                    message=f"At most {MAX_URIS} resource subscriptions per session: unsubscribe some first",
+                )
             sub.uris.add(uri)
         return EmptyResult()
 

@@ -198,8 +198,8 @@ async def _events(sub: Any, until: str, seconds: float = 10.0) -> list[Any]:
 async def test_listen_streams_carry_only_changes_the_agent_may_see(server: Served) -> None:
     folder = f"box://folders/{ENG}"
     async with client(server.url) as c:
-        async with c.listen(resource_subscriptions=[INSIDE, OUTSIDE, folder]) as sub:
-            assert sub.honored.resource_subscriptions == [INSIDE, OUTSIDE, folder]
+        async with c.listen(resource_subscriptions=[INSIDE, OUTSIDE, folder, "file:///etc/passwd"]) as sub:
+            assert sub.honored.resource_subscriptions == [INSIDE, OUTSIDE, folder]  # only box:// can fire
             await server.publish("file", SALARIES)  # outside: nothing, although its hint names Engineering
             await server.publish("file", README)
             got = await _events(sub, folder)
@@ -238,6 +238,8 @@ async def test_a_legacy_session_hears_only_of_what_it_may_see(server: Served) ->
         with legacy_api():
             await c.subscribe_resource(INSIDE)
             await c.subscribe_resource(OUTSIDE)
+            with pytest.raises(MCPError, match="box://files/"):
+                await c.subscribe_resource("file:///etc/passwd")
         await anyio.sleep(0.3)  # the client opens its GET stream after the handshake
         await server.publish("file", SALARIES)
         await server.publish("file", README)
