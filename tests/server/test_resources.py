@@ -32,7 +32,7 @@ from box_mcp.changes import Change
 from box_mcp.config import Settings
 from box_mcp.deployment import Deployment, open_deployment
 from box_mcp.tools.marking import UNTRUSTED_KEY
-from tests.server.hostile_servers import audit_records, server_env
+from tests.server.hostile_servers import audit_records, http_server, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -355,3 +355,31 @@ async def test_an_unconfined_agent_starts_from_all_files(server: Served) -> None
     assert [(str(r.uri), r.name) for r in roots] == [("box://folders/0", "All Files")]
     assert isinstance(salaries.contents[0], types.TextResourceContents)
     assert salaries.contents[0].text.startswith("employee,title,")
+
+
+async def test_box_mcp_serve_http_reads_resources_and_announces_a_reload(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The same through `box-mcp serve --transport http` itself (no change feed needed): a resource
+    read confined like a tool call, and list_changed on a legacy session after the policy file changes."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text(emulator.user_id("ada")))
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with http_server(emulator, tmp_path / "data", "--policy", str(policy)) as srv:
+        async with client(srv.url, "legacy", message_handler=on_message) as c:
+            readme = await c.read_resource(INSIDE)
+            with pytest.raises(MCPError):
+                await c.read_resource(OUTSIDE)
+            before = {t.name for t in (await c.list_tools()).tools}
+            await anyio.sleep(0.3)  # the client's GET stream
+            policy.write_text(policy_text(emulator.user_id("ada"), writes=True))
+            with anyio.fail_after(15):
+                await changed.wait()
+            after = {t.name for t in (await c.list_tools()).tools}
+    assert isinstance(readme.contents[0], types.TextResourceContents)
+    assert "create_folder" not in before and "create_folder" in after
