@@ -359,6 +359,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
 
         if settings.agent is None and store is not None and store.engine().policy.default_agent:
             settings = settings.model_copy(update={"agent": store.engine().policy.default_agent})
+        changes = ChangeFeed()  # the webhook receiver and events follower publish; resource subscribers hear
         server = build_server(
             settings,
             credentials=credentials,
@@ -370,6 +371,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             request_state=shared.request_state if shared is not None else None,
             approvals=shared.approvals if shared is not None else None,
             secret_fields=policy.secret_fields if policy is not None else frozenset,
+            changes=changes,
         )
         server.gate.telemetry = telemetry
         verifier = None
@@ -380,8 +382,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
         if store is not None and store.person_agents() and transport == "http":
             # A policy for signed-in people: box-mcp is an OAuth server for MCP clients (remote sign-in).
             remote = await stack.enter_async_context(RemoteSignIn.open(settings, broker, events))
-        feed = ChangeFeed()
-        webhooks = await _watch(settings, store, broker, box, identities, feed, events, stack, transport)
+        webhooks = await _watch(settings, store, broker, box, identities, changes, events, stack, transport)
         console_box = None
         if store is not None and transport == "http" and broker.settings.oauth_client is not None:
             console_box = BoxSignIn(broker, redirect_uri="")  # its callback URL is set with the HTTP app
@@ -400,7 +401,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             console_box=console_box,
             limiter=limiter,
             approval_store=shared.approvals if shared is not None else None,
-            changes=feed,
+            changes=changes,
             webhooks=webhooks,
         )
 

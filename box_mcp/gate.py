@@ -51,6 +51,7 @@ from box_mcp.seams import (
 )
 from box_mcp.telemetry import NULL, Telemetry
 from box_mcp.tools.local import LocalRules, confine_path
+from box_mcp.tools.marking import result_content
 from box_mcp.tools.recheck import hint_for
 from box_mcp.tools.spec import (
     ProgressReporter,
@@ -137,10 +138,17 @@ class Gate:
         progress: ProgressReporter = no_progress,
         approve: Approver = no_approver,
         session: SessionInfo | None = None,
+        via: str | None = None,
     ) -> CallToolResult:
+        """`via`: how the agent reached the tool when not by tools/call (box_mcp/resources.py: a resource
+        read, listing or completion; "notification": box-mcp asking, as the agent, whether it may hear of
+        a change). The same policy, identity, audit and confinement apply; only a notification check is
+        not counted against the agent's rate limits (the agent did not ask for it)."""
         # A name from the catalog only: an unknown one is the caller's text, not fit for a span.
         with self.telemetry.call(name if name in self.tools else "(unknown)", agent, transport):
-            return await self._call(name, arguments, agent, transport, person, progress, approve, session)
+            return await self._call(
+                name, arguments, agent, transport, person, progress, approve, session, via
+            )
 
     async def _call(
         self,
@@ -152,6 +160,7 @@ class Gate:
         progress: ProgressReporter,
         approve: Approver,
         session: SessionInfo | None,
+        via: str | None = None,
     ) -> CallToolResult:
         started = time.perf_counter()
         broken = self.audit.failure()
@@ -159,7 +168,8 @@ class Gate:
             return _error(f"Refused: {broken}. Nothing was sent to Box.")
         call_id = uuid.uuid4().hex
         tool = self.tools.get(name)
-        refusal = await self.policy.admit(agent, tool, person)  # rate limits count every call, valid or not
+        # Rate limits count every call, valid or not (not box-mcp's own checks before a notification).
+        refusal = None if via == "notification" else await self.policy.admit(agent, tool, person)
         if refusal:
             limited = Outcome(False, deny(refusal), _ms(started), f"Denied: {refusal}", "denied")
             return await self._reject(name, arguments, call_id, agent, transport, session, limited, person)
@@ -198,7 +208,7 @@ class Gate:
                 Outcome(False, ALLOW, _ms(started), message, "input"),
                 person,
             )
-        call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person)
+        call = Call(call_id, agent, tool, args, resources, facts, transport, session, person=person, via=via)
         return await self._run(call, progress, approve)
 
     def _check_local_paths(self, tool: ToolSpec, args: ToolInput, transport: TransportKind) -> None:
@@ -339,7 +349,7 @@ class Gate:
             )
         text, structured = output.text_and_structured()
         return CallToolResult(
-            content=[TextContent(type="text", text=text), *output.extra_content()],
+            content=result_content(call.tool, output, text, _result_item(output)),
             structured_content=structured,
             is_error=False,
         )

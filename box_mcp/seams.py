@@ -46,6 +46,9 @@ class Call:
     acting_as: ActingAs | None = None  # the Box identity it runs as, once the credentials hook chose it
     person: Person | None = None  # the signed-in person (remote sign-in), from the verified token only
     approval: ApprovalGrant | None = None  # the approval it runs on (a require_approval rule held it)
+    # How the agent reached the tool when not by tools/call: "resources/read", "resources/list",
+    # "completion/complete", or "notification" (box-mcp checking, as the agent, that it may hear of a change)
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

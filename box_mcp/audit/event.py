@@ -39,6 +39,7 @@ Kind = Literal[
     "log_recovery",  # written by the log itself after cutting a torn last line (a crash)
     "webhook",  # a Box webhook delivery to /box/webhooks: accepted, duplicate or refused (and why)
     "box_change",  # a change published on the deployment's feed, or the events follower's own steps
+    "notification",  # a change notification sent to one agent's session (resources/updated, list_changed)
 ]
 CallKind = Literal["call", "intent", "outcome"]
 ITEM_KEYS = ("type", "id", "name", "parent_path", "role", "access")
@@ -261,6 +262,8 @@ def call_event(
             detail["facts"] = facts
         if call.approval is not None:  # the approval it ran on: which record, who approved
             detail["approval"] = {"id": call.approval.id, "by": call.approval.by}
+        if call.via is not None:  # a resource read, listing, completion or notification check
+            detail["via"] = call.via
     if call.session is not None:
         fields.update((k, v) for k, v in call.session.fields().items() if v is not None)
     if decision is not None:

@@ -26,7 +26,7 @@ _CLASS_NAME = {
     APP_LIFECYCLE: "Application Lifecycle",
 }
 _CATEGORY_NAME = {6: "Application Activity", 3: "Identity & Access Management"}
-_API_KINDS = ("call", "intent", "outcome", "session_start", "session_end", "tools_list")
+_API_KINDS = ("call", "intent", "outcome", "session_start", "session_end", "tools_list", "notification")
 # API Activity's activity_id: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other
 _CREATES = ("create_", "upload_", "copy_", "add_")
 _READ_ONLY = {t.name: t.hints.read_only for t in CATALOG}

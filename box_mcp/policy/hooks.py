@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from box_mcp.decision import Decision
-from box_mcp.policy.confine import Confiner
+from box_mcp.policy.confine import FOLDER_LISTING, Confiner
 from box_mcp.policy.decide import Decider
 from box_mcp.policy.limits import Limiter
 from box_mcp.policy.locate import Locator
@@ -50,6 +50,11 @@ class PolicyHooks:
 
     async def confine_error(self, call: Call, exc: BoxError) -> BoxError:
         return await self.confiner.confine_error(call, exc)
+
+    def grant_roots(self, agent: str, person: Person | None = None) -> tuple[str, ...] | None:
+        """The folders the agent's folder listing is confined to (None: not confined; empty: no grant):
+        its resources/list (box_mcp/resources.py)."""
+        return self.store.engine().roots(agent, FOLDER_LISTING, person)
 
     def secret_fields(self) -> frozenset[str]:
         """Argument names the current policy marks secret: the audit masks them (follows hot reloads)."""
