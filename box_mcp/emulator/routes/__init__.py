@@ -16,6 +16,7 @@ from . import (
     docgen,
     events,
     files,
+    folder_locks,
     folders,
     groups,
     hubs,
@@ -56,4 +57,5 @@ ROUTES: list[BaseRoute] = [
     *ai.routes,
     *hubs.routes,
     *docgen.routes,
+    *folder_locks.routes,
 ]
