@@ -52,7 +52,8 @@ def check_folder_unlocked(store: Store, folders: list[sqlite3.Row], operation: s
         raise BoxError(
             403,
             "access_denied_item_locked",
-            f"Folder '{hit['name']}' is locked against {operation}: its owner or a co-owner must remove the lock",
+            f"Folder '{hit['name']}' is locked against {operation}: "
+            "its owner or a co-owner must remove the lock first",
         )
 
 

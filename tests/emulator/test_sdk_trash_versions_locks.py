@@ -130,7 +130,8 @@ def _lock(client: BoxClient, folder_id: str) -> str:
         locked_operations=CreateFolderLockLockedOperations(move=True, delete=True),
     )
     assert lock.folder is not None and lock.folder.id == folder_id and lock.lock_type == "freeze"
-    assert lock.locked_operations is not None and lock.locked_operations.move and lock.locked_operations.delete
+    ops = lock.locked_operations
+    assert ops is not None and ops.move and ops.delete
     assert lock.id is not None
     return lock.id
 

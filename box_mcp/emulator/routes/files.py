@@ -182,7 +182,9 @@ async def restore_version(request: Request) -> Response:
         row = load_item(request, "file", request.path_params["file_id"], "upload")
         changes.check_unlocked(row, who)
         version = _version(request, row)
-        st.execute("UPDATE file_versions SET trashed_at = NULL, trashed_by = NULL WHERE id = ?", (version["id"],))
+        st.execute(
+            "UPDATE file_versions SET trashed_at = NULL, trashed_by = NULL WHERE id = ?", (version["id"],)
+        )
         restored = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (version["id"],))
     assert restored is not None
     return box_json(view(request).version(restored))

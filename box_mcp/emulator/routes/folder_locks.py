@@ -50,7 +50,7 @@ async def create_lock(request: Request) -> Response:
     body = await json_body(request)
     folder = body.get("folder")
     if not isinstance(folder, dict) or folder.get("type", "folder") != "folder":
-        raise BoxError(400, "bad_request", "'folder' is required: {\"type\": \"folder\", \"id\": \"<id>\"}")
+        raise BoxError(400, "bad_request", '\'folder\' is required: {"type": "folder", "id": "<id>"}')
     folder_id = folder.get("id")
     if not isinstance(folder_id, str) or not folder_id.isdigit():
         raise BoxError(400, "bad_request", "'folder.id' must be a Box folder id (digits, as a string)")
@@ -87,7 +87,9 @@ async def list_locks(request: Request) -> Response:
         raise BoxError(400, "bad_request", "folder_id is required: the folder whose locks to list")
     st = store(request)
     row = _managed_folder(request, folder_id, "read")
-    rows = st.fetch_all("SELECT * FROM folder_locks WHERE folder_id = ? ORDER BY created_at, id", (row["id"],))
+    rows = st.fetch_all(
+        "SELECT * FROM folder_locks WHERE folder_id = ? ORDER BY created_at, id", (row["id"],)
+    )
     return box_json({"entries": [lock_json(request, r) for r in rows], "limit": "1000", "next_marker": None})
 
 
