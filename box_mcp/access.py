@@ -38,6 +38,22 @@ class ItemRef:
         return f"{self.type} {self.id}"
 
 
+# A trashed file or folder, as trash tools name it: `trashed_file` / `trashed_folder` with the item's id. The
+# policy locates it where it was trashed from, and its rules match it as the file or folder it is.
+TRASHED = {"trashed_file": "file", "trashed_folder": "folder"}
+
+
+def trashed_ref(kind: str, item_id: str) -> ItemRef:
+    """How trash tools name a trashed file or folder (`kind` is file or folder)."""
+    return ItemRef(f"trashed_{kind}", item_id)
+
+
+def live_ref(item: ItemRef) -> ItemRef | None:
+    """The file or folder a trashed item reference stands for (None for any other reference)."""
+    base = TRASHED.get(item.type)
+    return ItemRef(base, item.id) if base is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceUse:
     """One item a call touches, what it needs of it, and in which role.

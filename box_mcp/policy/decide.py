@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
+from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of, live_ref
 from box_mcp.decision import Decision, deny
 from box_mcp.errors import AncestryError, LocateError
 from box_mcp.policy.engine import DecisionRequest
@@ -93,6 +93,10 @@ class Decider:
             aliases = await self._each(
                 agent, person, collabs, self.locator.collaboration_item, missing, unplaced_missing=True
             )
+        for use in uses:  # a trashed file or folder is, to the rules, the file or folder it is
+            live = live_ref(use.item)
+            if live is not None:
+                aliases[use.item] = live
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(agent, tool, person):
             ancestry = await self._each(agent, person, [u.item for u in uses], self.locator.ancestry, missing)

@@ -42,6 +42,20 @@ HINTS: dict[str, str] = {
     "add_items_to_hub": "list the hub's items (get_hub_items) to see which were added",
     "update_hub": "call get_hub_details on the hub to see whether the change is there",
     "create_docgen_batch": "list the destination folder to see whether the generated file arrived",
+    # Trash: a second restore answers 404 not_trashed; a purge cannot be checked but by its absence.
+    "restore_file_from_trash": "call get_file_details on the file to see whether it is back",
+    "restore_folder_from_trash": "call get_folder_details on the folder to see whether it is back",
+    "purge_trashed_item": "call get_trashed_item on it: not found means the purge happened",
+    # Versions: promoting again adds one more copy of the old content as a new version.
+    "promote_file_version": "list the file's versions (list_file_versions) and its details to see whether "
+    "the old content became current",
+    "restore_file_version": "list the file's versions (list_file_versions): a restored one has no trashed_at",
+    "delete_file_version": "list the file's versions (list_file_versions): a deleted one shows trashed_at",
+    # Locks: locking a folder again adds a second lock.
+    "lock_file": "call get_file_details on the file and check its lock",
+    "unlock_file": "call get_file_details on the file and check its lock",
+    "lock_folder": "list the folder's locks (list_folder_locks) to see whether it is locked",
+    "unlock_folder": "list the folder's locks (list_folder_locks) to see which remain",
 }
 
 

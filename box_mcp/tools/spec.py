@@ -150,7 +150,12 @@ def _no_facts(args: Any) -> CallFacts:
 # hubs     Box Hubs (`hub:<id>` to the policy), paged by cursor: hubs the grant does not name are taken out
 # items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
 #          each is located and taken out unless the agent could read it itself
-OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items"]
+# trash    trashed files and folders, paged by cursor: each is located where it was trashed from (its
+#          original folder) and taken out unless the agent could read it there; parents above grants trimmed
+# trashed_item  one trashed file or folder: its parent (where it was trashed from) trimmed above grants
+OutputKind = Literal[
+    "item", "folder", "listing", "search", "account", "hubs", "items", "trash", "trashed_item"
+]
 _ONE_ITEM_TYPES = ("file", "folder", "web_link")
 
 

@@ -15,14 +15,15 @@ START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 # What each toolset is for, as github-mcp-server's toolset list says it (a test keeps it complete).
 TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
-    "files": "read, download, upload, rename, move, copy and delete files; versions",
-    "folders": "browse folders; create, rename, move, copy and delete them",
+    "files": "read, download, upload, rename, move, copy and delete files; versions; file locks",
+    "folders": "browse folders; create, rename, move, copy and delete them; folder locks",
     "search": "find files by keyword, folders by name, items by metadata values",
     "sharing": "shared links and collaborators: who else can reach an item",
     "metadata": "metadata templates and their values on files and folders",
     "comments": "read and add comments on files",
     "tasks": "read the tasks on a file",
     "ai": "Box AI: questions about files with citations, and freeform or structured extraction",
+    "trash": "the Box trash: list and read trashed items, restore them, purge them for good (admin)",
     "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
     "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",
 }

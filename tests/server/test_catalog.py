@@ -69,6 +69,7 @@ def test_all_toolset_selects_everything() -> None:
         "ai",
         "hubs",
         "docgen",
+        "trash",
     }
 
 
