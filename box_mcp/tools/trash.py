@@ -260,7 +260,7 @@ SPECS = (
         handler=restore_folder_from_trash,
         resources=lambda a: _restore_uses("folder", a.folder_id, a.parent_folder_id),
         facts=lambda a: _named(a.new_name),
-        output_kind="item",
+        output_kind="folder",
     ),
     ToolSpec(
         name="purge_trashed_item",

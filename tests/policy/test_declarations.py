@@ -17,6 +17,8 @@ KINDS = {
     "list_hubs": "hubs",
     "get_hub_items": "items",
     "list_docgen_templates": "items",
+    "list_trashed_items": "trash",
+    "get_trashed_item": "trashed_item",
 }
 
 
@@ -34,9 +36,11 @@ def test_every_output_that_can_show_hidden_items_declares_what_it_shows(spec: To
     assert spec.output_kind == expected
     if spec.output_kind == "account":
         assert "space_used" in fields
-    if spec.output_kind in ("listing", "search", "hubs", "items"):
+    if spec.output_kind in ("listing", "search", "hubs", "items", "trash"):
         assert "entries" in fields
-    if spec.output_kind in ("hubs", "items"):  # refilled by cursor past hidden entries
+    if spec.output_kind == "trashed_item":  # its parent (where it was trashed from) is trimmed above grants
+        assert "parent" in fields
+    if spec.output_kind in ("hubs", "items", "trash"):  # refilled by cursor past hidden entries
         assert {"next_cursor"} <= fields and {"limit", "cursor"} <= set(spec.input_model.model_fields)
 
 
@@ -58,5 +62,12 @@ def test_only_writes_that_move_nothing_keep_cached_places() -> None:
         "set_file_metadata",
         "set_folder_metadata",
         "create_file_comment",
+        # versions and locks change neither where an item sits nor its name
+        "restore_file_version",
+        "delete_file_version",
+        "lock_file",
+        "unlock_file",
+        "lock_folder",
+        "unlock_folder",
     }
     assert not any(s.read_only for s in CATALOG if s.keeps_items_in_place)

@@ -107,8 +107,63 @@ async def _a_hub(tools: Tools) -> None:
     assert (await tools.ok("create_hub", title="Lost answers"))["id"] == HUB
 
 
+async def _nda_v2(tools: Tools) -> None:
+    await tools.ok("upload_file_version", file_id=NDA, content_text="second version")
+    (old,) = (await tools.ok("list_file_versions", file_id=NDA))["versions"]
+    assert old["id"] == NDA_V1
+
+
+async def _nda_v1_deleted(tools: Tools) -> None:
+    await _nda_v2(tools)
+    await tools.ok("delete_file_version", file_id=NDA, version_id=NDA_V1)
+
+
+async def _nda_v1_trashed(expected: bool) -> Check:
+    async def check(tools: Tools, out: Any) -> None:
+        (old,) = (await tools.ok("list_file_versions", file_id=NDA))["versions"]
+        assert old["id"] == NDA_V1 and bool(old.get("trashed_at")) is expected
+
+    return check
+
+
+async def _msa_locked(tools: Tools) -> None:
+    await tools.ok("lock_file", file_id=MSA)
+
+
+async def _inbox_locked(tools: Tools) -> None:
+    await tools.ok("lock_folder", folder_id=INBOX)
+
+
+async def _locked(tools: Tools, out: Any) -> None:
+    assert out["lock"]["created_by"]["login"] == "ada@acme.example"
+
+
+async def _unlocked(tools: Tools, out: Any) -> None:
+    assert "lock" not in out
+
+
+async def _inbox_unlocked(tools: Tools, out: Any) -> None:
+    assert len(out["removed"]) == 1
+    assert (await tools.ok("list_folder_locks", folder_id=INBOX))["locks"] == []
+
+
+async def _restored(tools: Tools, out: Any) -> None:
+    await (await _nda_v1_trashed(False))(tools, out)
+
+
+async def _version_trashed(tools: Tools, out: Any) -> None:
+    await (await _nda_v1_trashed(True))(tools, out)
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
-SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {"update_hub": _a_hub}
+NDA_V1 = "1400000000002"  # the seeded NDA's only version
+SETUP: dict[str, Callable[[Tools], Awaitable[None]]] = {
+    "update_hub": _a_hub,
+    "restore_file_version": _nda_v1_deleted,
+    "delete_file_version": _nda_v2,
+    "unlock_file": _msa_locked,
+    "unlock_folder": _inbox_locked,
+}
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("update_file_properties", {"file_id": MSA, "name": "MSA-renamed.pdf"}, _renamed),
@@ -129,6 +184,11 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
         _folder_values,
     ),
     ("update_hub", {"hub_id": HUB, "title": "Renamed hub"}, _hub_renamed),
+    ("restore_file_version", {"file_id": NDA, "version_id": NDA_V1}, _restored),
+    ("delete_file_version", {"file_id": NDA, "version_id": NDA_V1}, _version_trashed),
+    ("lock_file", {"file_id": MSA, "is_download_prevented": True}, _locked),
+    ("unlock_file", {"file_id": MSA}, _unlocked),
+    ("unlock_folder", {"folder_id": INBOX}, _inbox_unlocked),
 ]
 
 
