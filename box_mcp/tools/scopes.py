@@ -105,12 +105,12 @@ _HUBS = "2025.0 hub endpoint, no hub downscope scope"
 # and the destination folder with the caller's content access; Box's hosted MCP server asks for
 # docgen.readwrite besides root_readwrite (notes/box-and-gateways-2026-12.md section 1.3).
 _DOCGEN = "2025.0 Doc Gen endpoint, not the file's own URL"
-# Trash and folder locks: a trashed item is reached at .../trash, not its own URL, and a restore may land in
-# another folder; /folder_locks is not the folder's URL either. Box's trash guides name no narrower scope
-# than "Read and write all files and folders" (notes/box-and-gateways-2026-12.md, Trash), so changes carry
-# root_readwrite, reads base_explorer, and no token is bound to one item.
+# Trash: a trashed item is reached at .../trash, not the URL a token binds to, and a restore may land in
+# another folder; Box's trash guides name no narrower scope than "Read and write all files and folders"
+# (notes/box-and-gateways-2026-12.md, Trash), so changes carry root_readwrite, reads base_explorer, and no
+# token is bound to one item. Folder locks name no scope either: root_readwrite bound to the one folder.
 _TRASH = "a trashed item is reached at its /trash URL, not the one a token binds to"
-_FOLDER_LOCKS = "/folder_locks is not the folder's own URL"
+_FOLDER_LOCKS = "(owner or co-owner; no narrower scope names folder locks)"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -174,9 +174,9 @@ TABLE: dict[str, Need] = {
         "changes the item, uploads to the destination: " + _TWO,
     ),
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
-    "list_folder_locks": _need("base_explorer", R, "scopes", _FOLDER_LOCKS),
-    "lock_folder": _need("root_readwrite", W, "scopes", _FOLDER_LOCKS + "; owner or co-owner only"),
-    "unlock_folder": _need("root_readwrite", W, "scopes", _FOLDER_LOCKS + "; owner or co-owner only"),
+    "list_folder_locks": _need("base_explorer", R, "item", "reads the one folder's locks " + _FOLDER_LOCKS),
+    "lock_folder": _need("root_readwrite", W, "item", "locks the one folder " + _FOLDER_LOCKS),
+    "unlock_folder": _need("root_readwrite", W, "item", "unlocks the one folder " + _FOLDER_LOCKS),
     "list_trashed_items": _need("base_explorer", R, "scopes", "the caller's whole trash, not one item"),
     "get_trashed_item": _need("base_explorer", R, "scopes", _TRASH),
     "restore_file_from_trash": _need(
