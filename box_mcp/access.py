@@ -35,6 +35,8 @@ class ItemRef:
     id: str
 
     def __str__(self) -> str:
+        if self.type in TRASHED:  # "trashed file 123" in sentences to agents and people
+            return f"trashed {TRASHED[self.type]} {self.id}"
         return f"{self.type} {self.id}"
 
 
