@@ -35,7 +35,25 @@ class ItemRef:
     id: str
 
     def __str__(self) -> str:
+        if self.type in TRASHED:  # "trashed file 123" in sentences to agents and people
+            return f"trashed {TRASHED[self.type]} {self.id}"
         return f"{self.type} {self.id}"
+
+
+# A trashed file or folder, as trash tools name it: `trashed_file` / `trashed_folder` with the item's id. The
+# policy locates it where it was trashed from, and its rules match it as the file or folder it is.
+TRASHED = {"trashed_file": "file", "trashed_folder": "folder"}
+
+
+def trashed_ref(kind: str, item_id: str) -> ItemRef:
+    """How trash tools name a trashed file or folder (`kind` is file or folder)."""
+    return ItemRef(f"trashed_{kind}", item_id)
+
+
+def live_ref(item: ItemRef) -> ItemRef | None:
+    """The file or folder a trashed item reference stands for (None for any other reference)."""
+    base = TRASHED.get(item.type)
+    return ItemRef(base, item.id) if base is not None else None
 
 
 @dataclass(frozen=True, slots=True)

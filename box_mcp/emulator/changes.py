@@ -36,6 +36,27 @@ def check_unlocked(row: sqlite3.Row, caller: Caller) -> None:
         raise BoxError(403, "access_denied_item_locked", "Access denied - item locked")
 
 
+def check_folder_unlocked(store: Store, folders: list[sqlite3.Row], operation: str) -> None:
+    """A folder lock (POST /folder_locks) freezes its folder against `operation` ("move" or "delete")."""
+    ids = [f["id"] for f in folders if f["type"] == "folder"]
+    if not ids:
+        return
+    column = "locks_move" if operation == "move" else "locks_delete"
+    marks = ",".join("?" * len(ids))
+    hit = store.fetch_one(
+        f"SELECT i.name FROM folder_locks l JOIN items i ON i.id = l.folder_id "  # noqa: S608
+        f"WHERE l.folder_id IN ({marks}) AND l.{column} = 1 LIMIT 1",
+        ids,
+    )
+    if hit is not None:
+        raise BoxError(
+            403,
+            "access_denied_item_locked",
+            f"Folder '{hit['name']}' is locked against {operation}: "
+            "its owner or a co-owner must remove the lock first",
+        )
+
+
 def conflict_error(view: View, conflict: sqlite3.Row, as_list: bool) -> BoxError:
     mini = view.mini(conflict)
     return BoxError(
@@ -166,6 +187,7 @@ def update_item(
         events.append("ITEM_RENAME")
     if "parent" in body and isinstance(body["parent"], dict) and body["parent"].get("id") != row["parent_id"]:
         permissions.check(store, caller, row, "update")
+        check_folder_unlocked(store, [row], "move")
         parent_id = resolve_destination(store, caller, body["parent"])
         if row["type"] == "folder" and parent_id != items.ROOT_ID:
             dest = items.require(store, parent_id, "folder")
@@ -309,6 +331,7 @@ def trash_item(store: Store, caller: Caller, row: sqlite3.Row, view: View, *, re
     active_below = [d for d in below if d["status"] == "active"]
     if active_below and not recursive:
         raise BoxError(400, "folder_not_empty", "Cannot delete - folder not empty")
+    check_folder_unlocked(store, [row, *active_below], "delete")
     locked = [d for d in active_below if locked_for(d, caller.user_id)]
     if locked:
         raise BoxError(403, "access_denied_item_locked", f"'{locked[0]['name']}' inside the folder is locked")

@@ -319,6 +319,18 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     at REAL NOT NULL
 );
 
+-- Folder locks ("freeze"): a folder that cannot be moved (to another place or owner) or deleted while a
+-- lock is on it. Box locks move and delete together; both are stored for the wire shape.
+CREATE TABLE IF NOT EXISTS folder_locks (
+    id TEXT PRIMARY KEY,
+    folder_id TEXT NOT NULL,
+    locks_move INTEGER NOT NULL DEFAULT 1,
+    locks_delete INTEGER NOT NULL DEFAULT 1,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS folder_locks_folder ON folder_locks(folder_id);
+
 -- Box Hubs (2025.0 API): a hub, who may see it (owner = created_by, plus hub collaborations), and the
 -- items it references (files, folders, web links: a hub holds references, not copies). Each hub has one
 -- item list block (`item_list_id`), the `parent_id` its items are listed under.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from box_mcp.access import ItemRef
+from box_mcp.access import ItemRef, live_ref, trashed_ref
 from box_mcp.box.errors import BoxAPIError
 from box_mcp.errors import BoxError, BoxMCPError, LocateError
 from box_mcp.policy import hidden
@@ -75,9 +75,12 @@ class Confiner:
             for use in call.resources:
                 if use.access.rank == 0 or use.role not in ("item", "source"):
                     continue
-                if use.item.type == "folder":
+                live = live_ref(use.item)  # a restore: the trashed item and the item it is again
+                if use.item.type == "folder" or (live is not None and live.type == "folder"):
                     self.locator.invalidate_subtree(use.item.id)
                 self.locator.invalidate(use.item)
+                if live is not None:
+                    self.locator.invalidate(live)
         if call.tool.output_kind in ("item", "folder"):
             kind, item_id, name = (getattr(output, k, None) for k in ("type", "id", "name"))
             parent_id = getattr(getattr(output, "parent", None), "id", None)
@@ -108,7 +111,7 @@ class Confiner:
             return hidden.without(output, hidden.ACCOUNT_TOTALS) if hides else output
         if kind in ("listing", "search"):
             return await self._hide_entries(call, output)
-        if kind in ("hubs", "items", "webhooks"):
+        if kind in ("hubs", "items", "webhooks", "trash"):
             return await self._hide_located(call, output)
         if kind == "folder":
             return await self._hide_in_folder(call, output)
@@ -142,6 +145,11 @@ class Confiner:
         async def visible(entry: Any) -> bool:
             if kind == "hubs":
                 return sight.sees(ItemRef("hub", str(entry.id)), ())
+            if kind == "trash":  # located where it was trashed from; shown when the agent could read it there
+                if entry.type not in ("file", "folder"):
+                    return False
+                was = await sight.locate(trashed_ref(str(entry.type), str(entry.id)))
+                return bool(was) and sight.sees(ItemRef(str(entry.type), str(entry.id)), was or ())
             # a webhook is shown when the item it watches could be: never one on an item outside the grant
             watched = entry.target if kind == "webhooks" else entry
             ref = ItemRef(str(watched.type), str(watched.id))

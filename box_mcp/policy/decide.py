@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import SecretStr
 
-from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of
+from box_mcp.access import CallFacts, ItemRef, ResourceUse, extension_of, live_ref
 from box_mcp.decision import Decision, deny
 from box_mcp.errors import AncestryError, LocateError
 from box_mcp.policy.engine import DecisionRequest
@@ -143,6 +143,10 @@ class Decider:
                 return target
 
             aliases.update(await self._each(agent, person, links, resolve, missing, unplaced_missing=True))
+        for use in uses:  # a trashed file or folder is, to the rules, the file or folder it is
+            live = live_ref(use.item)
+            if live is not None:
+                aliases[use.item] = live
         ancestry: dict[ItemRef, tuple[str, ...]] = {}
         if uses and engine.needs_ancestry(agent, tool, person):
             placed = [u.item for u in uses if u.item.type != SHARED_LINK]

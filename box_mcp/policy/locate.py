@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from box_mcp.access import ItemRef
+from box_mcp.access import TRASHED, ItemRef
 from box_mcp.box.links import boxapi_header
 from box_mcp.errors import AncestryError, BoxError, LocateError
 from box_mcp.telemetry import NULL, Telemetry
@@ -48,12 +48,20 @@ _PATHS = {
     "task_assignment": "/task_assignments/{}",
     "user": "/users/{}",
     "webhook": "/webhooks/{}",
+    "trashed_file": "/files/{}/trash",
+    "trashed_folder": "/folders/{}/trash",
 }
 _PLACED = ("file", "folder", "web_link")  # items with a path_collection
 # Resources outside the folder tree: a Box Hub (`hub:<id>`) and the enterprise's hubs (what creating a hub
 # writes). They sit in no folder, so their ancestry is empty without asking Box: `within:` never covers
 # them and a folder-scoped forbid never reaches them; a rule names them in `items:` or grants the tool.
 UNPLACED = ("hub", "enterprise")
+# A trashed file or folder (`trashed_file:<id>`, `trashed_folder:<id>`: what trash tools name) is where it
+# was before it was trashed. Box's answer for it (GET /files/{id}/trash) shows `path_collection` as the
+# Trash folder alone and keeps `parent`: the folder it was trashed from. Its ancestry is that folder's,
+# looked up live, or, when that folder was trashed with it, as a trashed folder in turn (a bounded walk).
+# A policy rule matches it as the file or folder it is (access.live_ref): `items: [file:123]` covers it.
+MAX_TRASH_DEPTH = 64  # trashed folders above a trashed item, walked before giving up (fails closed)
 # None: Box's GET of a task, a task assignment or a webhook takes no `fields` we need; its answer
 # always has what ALIASED reads.
 _FIELDS: dict[str, str | None] = {
@@ -62,6 +70,8 @@ _FIELDS: dict[str, str | None] = {
     "task_assignment": None,
     "user": "login",
     "webhook": None,
+    "trashed_file": "name,parent",
+    "trashed_folder": "name,parent",
 }
 # What an id stands for: a collaboration, a task or a task assignment is on an item, a webhook watches its
 # target. A policy decides on that file or folder (decide.py aliases the id to it), found under this key
@@ -151,6 +161,8 @@ class Locator:
             return await self.ancestry(agent, await self.item_of(agent, item, person), person)
         if item.type in UNPLACED:
             return ()
+        if item.type in TRASHED:
+            return await self._trashed_ancestry(agent, item, person)
         entry = await self._entry(agent, item, person)
         if entry.ancestry is None:
             raise AncestryError(f"box-mcp cannot locate a {item.type} in Box")
@@ -249,6 +261,29 @@ class Locator:
         raise LocateError(
             f"{hub} holds more than {HUB_PAGE * MAX_HUB_PAGES} items, more than box-mcp checks one by one; "
             "ask about its files with ai_qa_multi_file instead."
+        )
+
+    async def _trashed_ancestry(self, agent: str, item: ItemRef, person: Person | None) -> tuple[str, ...]:
+        """Where a trashed item was: its `parent` as that folder is now, or as a trashed folder when it was
+        trashed with the item (then its own parent in turn, at most MAX_TRASH_DEPTH folders up)."""
+        chain: list[str] = [item.id] if item.type == "trashed_folder" else []
+        current = item
+        for _ in range(MAX_TRASH_DEPTH):
+            parent = (await self._entry(agent, current, person)).body.get("parent")
+            if not isinstance(parent, Mapping) or not isinstance(parent.get("id"), str | int):
+                raise AncestryError(f"Box's answer for {current} names no folder it was trashed from")
+            parent_id = str(parent["id"])
+            try:
+                above = await self.ancestry(agent, ItemRef("folder", parent_id), person)
+            except LocateError as exc:
+                if not exc.missing:
+                    raise
+                chain.insert(0, parent_id)  # trashed too (or gone: the next lookup says so)
+                current = ItemRef("trashed_folder", parent_id)
+                continue
+            return (*above, *chain)
+        raise AncestryError(
+            f"could not find where {item} was: over {MAX_TRASH_DEPTH} trashed folders above it"
         )
 
     def learn(

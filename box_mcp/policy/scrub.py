@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from box_mcp.access import ItemRef
+from box_mcp.access import ItemRef, trashed_ref
 
 HIDDEN = "…"
 
@@ -62,7 +62,22 @@ async def scrub(output: Any, roots: frozenset[str], locate: Locate, kind: str | 
         if parent is not None and not keep_id(str(parent.id), chain, roots):
             update["parent"] = None
         return output.model_copy(update=update)
+    if kind == "trash":
+        return output.model_copy(
+            update={"entries": [await _scrub_trashed(e, roots, locate) for e in output.entries]}
+        )
+    if kind == "trashed_item":
+        return await _scrub_trashed(output, roots, locate)
     return output
+
+
+async def _scrub_trashed(entry: Any, roots: frozenset[str], locate: Locate) -> Any:
+    """A trashed item's `parent` (the folder it was trashed from) only when it lies inside a grant root."""
+    parent = entry.parent
+    if parent is None:
+        return entry
+    chain = await locate(trashed_ref(str(entry.type), str(entry.id))) or ()
+    return entry if keep_id(str(parent.id), chain, roots) else entry.model_copy(update={"parent": None})
 
 
 def _scrub_hit(hit: Any, roots: frozenset[str]) -> Any:

@@ -80,7 +80,7 @@ def _page(raw: dict[str, Any]) -> str | None:
 
 class ListTemplatesInput(ToolInput):
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
 
 
 def _template(raw: dict[str, Any]) -> Template | None:

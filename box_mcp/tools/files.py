@@ -129,6 +129,7 @@ class FileVersion(ToolOutput):
     created_at: str | None = None
     modified_at: str | None = None
     modified_by: str | None = Field(None, description="Login of who made this version")
+    trashed_at: str | None = Field(None, description="Set when deleted (see restore_file_version)")
 
 
 class FileVersions(ToolOutput):

@@ -35,9 +35,7 @@ async def get_folder_details(ctx: ToolContext, args: FolderIdInput) -> FolderDet
 class ListFolderInput(ToolInput):
     folder_id: BoxId
     limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = Field(
-        None, min_length=1, max_length=2048, description="next_cursor of the previous page"
-    )
+    cursor: str | None = Field(None, min_length=1, max_length=2048)
 
 
 class FolderListing(ToolOutput):

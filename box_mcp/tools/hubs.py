@@ -116,7 +116,7 @@ class ListHubsInput(ToolInput):
     scope: Literal["all", "editable", "view_only"] = "all"
     sort: Literal["name", "updated_at", "view_count", "relevance"] = "relevance"
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
 
 
 async def list_hubs(ctx: ToolContext, args: ListHubsInput) -> HubList:
@@ -146,7 +146,7 @@ async def get_hub_details(ctx: ToolContext, args: HubIdInput) -> Hub:
 class HubItemsInput(ToolInput):
     hub_id: BoxId
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
 
 
 async def get_hub_items(ctx: ToolContext, args: HubItemsInput) -> HubItems:

@@ -35,7 +35,7 @@ class RecentItems(ToolOutput):
 
 class ListRecentItemsInput(ToolInput):
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
 
 
 def _entry(raw: Any) -> RecentItem | None:

@@ -66,6 +66,20 @@ HINTS: dict[str, str] = {
     "create_user": "list users (list_users with the login as filter_term) to see whether the user exists",
     "create_webhook": "list your webhooks (list_webhooks) to see whether one watches the target",
     "delete_webhook": "list your webhooks (list_webhooks) to see whether it is gone",
+    # Trash: a second restore answers 404 not_trashed; a purge cannot be checked but by its absence.
+    "restore_file_from_trash": "call get_file_details on the file to see whether it is back",
+    "restore_folder_from_trash": "call get_folder_details on the folder to see whether it is back",
+    "purge_trashed_item": "call get_trashed_item on it: not found means the purge happened",
+    # Versions: promoting again adds one more copy of the old content as a new version.
+    "promote_file_version": "list the file's versions (list_file_versions) and its details to see whether "
+    "the old content became current",
+    "restore_file_version": "list the file's versions (list_file_versions): a restored one has no trashed_at",
+    "delete_file_version": "list the file's versions (list_file_versions): a deleted one shows trashed_at",
+    # Locks: locking a folder again adds a second lock.
+    "lock_file": "call get_file_details on the file and check its lock",
+    "unlock_file": "call get_file_details on the file and check its lock",
+    "lock_folder": "list the folder's locks (list_folder_locks) to see whether it is locked",
+    "unlock_folder": "list the folder's locks (list_folder_locks) to see which remain",
 }
 
 

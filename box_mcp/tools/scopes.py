@@ -122,6 +122,12 @@ _WEBHOOKS = "Box's Manage webhooks scope"
 # Box's Preview UI Element scopes (developer.box.com/guides/embed/ui-elements/preview/): base_preview
 # "allows the user to preview the file" - its details with representations, and the representation pages.
 _PREVIEW = "base_preview: the one file's representations and their pages"
+# Trash: a trashed item is reached at .../trash, not the URL a token binds to, and a restore may land in
+# another folder; Box's trash guides name no narrower scope than "Read and write all files and folders"
+# (notes/box-and-gateways-2026-12.md, Trash), so changes carry root_readwrite, reads base_explorer, and no
+# token is bound to one item. Folder locks name no scope either: root_readwrite bound to the one folder.
+_TRASH = "a trashed item is reached at its /trash URL, not the one a token binds to"
+_FOLDER_LOCKS = "(owner or co-owner; no narrower scope names folder locks)"
 
 
 def _need(scopes: str, app: AppScope, binding: Binding, why: str) -> Need:
@@ -170,6 +176,15 @@ TABLE: dict[str, Need] = {
     "delete_file": _need("base_explorer item_delete", W, "item", "deletes the one file"),
     "list_file_versions": _need("base_explorer", R, "item", "reads the one file's version list"),
     "list_recent_items": _need("base_explorer", R, "scopes", "what the identity touched, across the account"),
+    "promote_file_version": _need(
+        "base_explorer item_upload", W, "item", "a new current version of the one file"
+    ),
+    "restore_file_version": _need("base_explorer item_upload", W, "item", "changes the one file's versions"),
+    "delete_file_version": _need("base_explorer item_delete", W, "item", "deletes a version of the one file"),
+    "lock_file": _need(
+        "base_explorer item_rename", W, "item", "a lock is set by PUT on the one file, as a rename"
+    ),
+    "unlock_file": _need("base_explorer item_rename", W, "item", "a lock is removed by PUT on the one file"),
     "get_folder_details": _need("base_explorer", R, "item", "item details: base_explorer browses the tree"),
     "list_folder_content_by_folder_id": _need("base_explorer", R, "item", "lists the one folder"),
     "create_folder": _need("base_explorer item_upload", W, "item", "a new folder is an upload to the parent"),
@@ -187,6 +202,18 @@ TABLE: dict[str, Need] = {
         "changes the item, uploads to the destination: " + _TWO,
     ),
     "delete_folder": _need("base_explorer item_delete", W, "item", "deletes the one folder and its contents"),
+    "list_folder_locks": _need("base_explorer", R, "item", "reads the one folder's locks " + _FOLDER_LOCKS),
+    "lock_folder": _need("root_readwrite", W, "item", "locks the one folder " + _FOLDER_LOCKS),
+    "unlock_folder": _need("root_readwrite", W, "item", "unlocks the one folder " + _FOLDER_LOCKS),
+    "list_trashed_items": _need("base_explorer", R, "scopes", "the caller's whole trash, not one item"),
+    "get_trashed_item": _need("base_explorer", R, "scopes", _TRASH),
+    "restore_file_from_trash": _need(
+        "root_readwrite", W, "scopes", _TRASH + "; may restore into another folder"
+    ),
+    "restore_folder_from_trash": _need(
+        "root_readwrite", W, "scopes", _TRASH + "; may restore into another folder"
+    ),
+    "purge_trashed_item": _need("root_readwrite", W, "scopes", _TRASH + "; deletes it for good"),
     "search_files_keyword": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_folders_by_name": _need("base_explorer", R, "scopes", "spans the account or several folders"),
     "search_files_metadata": _need(

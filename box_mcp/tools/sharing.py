@@ -177,9 +177,7 @@ CollabField = Literal["role", "status", "item", "accessible_by", "created_at", "
 class ListItemCollabsInput(ItemInput):
     fields: list[CollabField] | None = Field(None, min_length=1, description="Only these (default: all)")
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
-        None, description="next_cursor of the previous page"
-    )
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
 
 
 async def list_item_collaborations(ctx: ToolContext, args: ListItemCollabsInput) -> Collaborations:

@@ -155,8 +155,13 @@ def _no_facts(args: Any) -> CallFacts:
 # hubs     Box Hubs (`hub:<id>` to the policy), paged by cursor: hubs the grant does not name are taken out
 # items    files, folders and web links from anywhere (a hub's items, Doc Gen templates), paged by cursor:
 #          each is located and taken out unless the agent could read it itself
-# webhooks: webhooks, paged by cursor: each is taken out unless the agent could read the item it watches
-OutputKind = Literal["item", "folder", "listing", "search", "account", "hubs", "items", "webhooks"]
+# webhooks webhooks, paged by cursor: each is taken out unless the agent could read the item it watches
+# trash    trashed files and folders, paged by cursor: each is located where it was trashed from (its
+#          original folder) and taken out unless the agent could read it there; parents above grants trimmed
+# trashed_item  one trashed file or folder: its parent (where it was trashed from) trimmed above grants
+OutputKind = Literal[
+    "item", "folder", "listing", "search", "account", "hubs", "items", "webhooks", "trash", "trashed_item"
+]
 # What a downscoped token can be bound to: Box's token exchange takes the URL of one file or folder only
 # ("Downscope a Token"; the emulator refuses a web link's URL as Box does), so a call on a web link is not.
 _ONE_ITEM_TYPES = ("file", "folder")

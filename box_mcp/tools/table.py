@@ -16,8 +16,8 @@ START, END = "<!-- tools:start -->", "<!-- tools:end -->"
 TOOLSET_ABOUT = {
     "users": "who your calls act as (start here)",
     "enterprise": "the enterprise's users: list and create them (Box admins; off unless granted)",
-    "files": "read, download, upload, rename, move, copy and delete files; versions; transfer URLs; previews",
-    "folders": "browse folders; create, rename, move, copy and delete them",
+    "files": "read, download, upload, rename, move, copy, lock and delete files; versions; URLs; previews",
+    "folders": "browse folders; create, rename, move, copy and delete them; folder locks",
     "search": "find files by keyword, folders by name, items by metadata values",
     "sharing": "shared links and collaborators: who else can reach an item; open a shared link",
     "metadata": "metadata templates and their values on files and folders",
@@ -25,6 +25,7 @@ TOOLSET_ABOUT = {
     "tasks": "tasks on a file: read, create, assign, resolve your assignments, delete",
     "webhooks": "webhooks: have Box notify an https address of changes to a file or folder",
     "ai": "Box AI: questions about files and hubs with citations, and freeform or structured extraction",
+    "trash": "the Box trash: list and read trashed items, restore them, purge them for good (admin)",
     "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
     "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",
     "weblinks": "web links (bookmarks) in folders: create, read, change or move, delete",

@@ -90,7 +90,7 @@ class ListUsersInput(ToolInput):
     user_type: Literal["all", "managed", "external"] = "managed"
     external_app_user_id: str | None = Field(None, min_length=1, max_length=255)
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
     offset: int | None = Field(None, ge=0, le=9999, description="Instead of cursor")
 
     @model_validator(mode="after")

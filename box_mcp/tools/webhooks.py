@@ -156,7 +156,7 @@ def _target(raw: object) -> WebhookTarget | None:
 
 class ListWebhooksInput(ToolInput):
     limit: int = Field(100, ge=1, le=1000)
-    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    cursor: Cursor | None = None  # next_cursor of the previous page
 
 
 async def list_webhooks(ctx: ToolContext, args: ListWebhooksInput) -> WebhookList:

@@ -198,13 +198,19 @@ async def _workspace(box: RunningEmulator, name: str, user: dict[str, Any], allo
         )
         letter = await admin.upload(parent_id=src["id"], name="letter.txt", source=LETTER.encode())
         await admin.post("/docgen_templates", json={"file": {"id": letter["id"]}}, headers=V2025)
+        # in the trash before the calls: a folder to restore elsewhere, a file to purge
+        old = await admin.post("/folders", json={"name": "old", "parent": {"id": root["id"]}})
+        gone = await admin.upload(parent_id=root["id"], name="gone.txt", source=b"gone")
+        await admin.delete(f"/folders/{old['id']}")
+        await admin.delete(f"/files/{gone['id']}")
         if user["login"] != "ada@acme.example":
             await admin.post(
                 "/collaborations",
                 json={
                     "item": {"type": "folder", "id": root["id"]},
                     "accessible_by": {"type": "user", "id": user["id"]},
-                    "role": "editor",
+                    # co-owner: Box lets only an owner or co-owner lock folders and purge the trash
+                    "role": "co-owner",
                 },
             )
     return Workspace(
@@ -216,7 +222,7 @@ async def _workspace(box: RunningEmulator, name: str, user: dict[str, Any], allo
         enterprise_scope=f"enterprise_{box.credentials['enterprise_id']}",
         allowed_dir=allowed_dir,
         user=user,
-        ids={"template": letter["id"]},
+        ids={"template": letter["id"], "old": old["id"], "gone": gone["id"]},
     )
 
 
@@ -404,6 +410,23 @@ NOT_ADMINS = ("app_user", "user")  # Box lets only admins, co-admins and service
 REFUSED = r"403 access_denied_insufficient_permissions|invalid_scope \(The requested scopes exceed"
 
 
+def _no(key: str) -> Check:
+    def check(ws: Workspace, out: dict[str, Any]) -> None:
+        assert key not in out, out
+
+    return check
+
+
+def _trash_listed(ws: Workspace, out: dict[str, Any]) -> None:
+    # Box keeps what a collaborator trashes in the owner's trash: Ada's, who owns every workspace
+    mine = {ws.ids["copy"], ws.ids["folder_copy"], ws.ids["old"], ws.ids["gone"]}
+    listed = _ids()(out)
+    if ws.user["login"] == "ada@acme.example":
+        assert mine <= listed, out
+    else:
+        assert not mine & listed, out
+
+
 ROWS: tuple[Row, ...] = (
     Row("who_am_i", lambda ws: {}, _eq("login", lambda ws: ws.user["login"])),
     Row(
@@ -443,7 +466,10 @@ ROWS: tuple[Row, ...] = (
         "list_file_versions",
         lambda ws: {"file_id": ws.ids["notes"]},
         # previous versions only: the first upload, 2 bytes
-        lambda ws, out: _eq("sizes", lambda ws: [2])(ws, {"sizes": [v["size"] for v in out["versions"]]}),
+        _all(
+            lambda ws, out: _eq("sizes", lambda ws: [2])(ws, {"sizes": [v["size"] for v in out["versions"]]}),
+            lambda ws, out: ws.ids.update(old_version=out["versions"][0]["id"]),
+        ),
     ),
     Row(
         "update_file_properties",
@@ -800,6 +826,68 @@ ROWS: tuple[Row, ...] = (
         "delete_web_link",
         lambda ws: {"web_link_id": ws.ids["web_link"]},
         _all(_eq("id", lambda ws: ws.ids["web_link"]), _eq("deleted", lambda ws: True)),
+    ),
+    # file versions and locks (notes.txt has its first upload as its one previous version)
+    Row(
+        "delete_file_version",
+        lambda ws: {"file_id": ws.ids["notes"], "version_id": ws.ids["old_version"]},
+        _eq("deleted", lambda ws: True),
+    ),
+    Row(
+        "restore_file_version",
+        lambda ws: {"file_id": ws.ids["notes"], "version_id": ws.ids["old_version"]},
+        _eq("version.id", lambda ws: ws.ids["old_version"]),
+    ),
+    Row(
+        "promote_file_version",
+        lambda ws: {"file_id": ws.ids["notes"], "version_id": ws.ids["old_version"]},
+        _eq("version.size", lambda ws: 2),
+    ),
+    Row(
+        "lock_file",
+        lambda ws: {"file_id": ws.report, "is_download_prevented": True},
+        _all(
+            _eq("lock.created_by.login", lambda ws: ws.user["login"]),
+            _eq("lock.is_download_prevented", lambda ws: True),
+        ),
+    ),
+    Row("unlock_file", lambda ws: {"file_id": ws.report}, _no("lock")),
+    Row(
+        "lock_folder",
+        lambda ws: {"folder_id": ws.dst},
+        _all(_eq("folder_id", lambda ws: ws.dst), _keep("folder_lock")),
+    ),
+    Row(
+        "list_folder_locks",
+        lambda ws: {"folder_id": ws.dst},
+        lambda ws, out: _eq("ids", lambda ws: {ws.ids["folder_lock"]})(ws, {"ids": _ids("locks")(out)}),
+    ),
+    Row(
+        "unlock_folder",
+        lambda ws: {"folder_id": ws.dst},
+        _eq("removed", lambda ws: [ws.ids["folder_lock"]]),
+    ),
+    # trash: the copy delete_file trashed, and what the workspace trashed before the calls
+    Row("list_trashed_items", lambda ws: {}, _trash_listed),
+    Row(
+        "get_trashed_item",
+        lambda ws: {"item_type": "folder", "item_id": ws.ids["old"]},
+        _all(_eq("name", lambda ws: "old"), _eq("parent.id", lambda ws: ws.root)),
+    ),
+    Row(
+        "restore_file_from_trash",
+        lambda ws: {"file_id": ws.ids["copy"]},
+        _all(_eq("parent.id", lambda ws: ws.dst), _eq("item_status", lambda ws: "active")),
+    ),
+    Row(
+        "restore_folder_from_trash",
+        lambda ws: {"folder_id": ws.ids["old"], "parent_folder_id": ws.dst, "new_name": "old-restored"},
+        _all(_eq("parent.id", lambda ws: ws.dst), _eq("name", lambda ws: "old-restored")),
+    ),
+    Row(
+        "purge_trashed_item",
+        lambda ws: {"item_type": "file", "item_id": ws.ids["gone"]},
+        _eq("purged", lambda ws: True),
     ),
 )
 

@@ -21,6 +21,8 @@ KINDS = {
     "list_docgen_templates": "items",
     "list_webhooks": "webhooks",
     "list_recent_items": "items",
+    "list_trashed_items": "trash",
+    "get_trashed_item": "trashed_item",
 }
 
 
@@ -50,9 +52,11 @@ def test_every_output_that_can_show_hidden_items_declares_what_it_shows(spec: To
     assert spec.output_kind == expected
     if spec.output_kind == "account":
         assert "space_used" in fields
-    if spec.output_kind in ("listing", "search", "hubs", "items"):
+    if spec.output_kind in ("listing", "search", "hubs", "items", "trash"):
         assert "entries" in fields
-    if spec.output_kind in ("hubs", "items", "webhooks"):  # refilled by cursor past hidden entries
+    if spec.output_kind == "trashed_item":  # its parent (where it was trashed from) is trimmed above grants
+        assert "parent" in fields
+    if spec.output_kind in ("hubs", "items", "webhooks", "trash"):  # refilled by cursor past hidden entries
         assert {"next_cursor"} <= fields and {"limit", "cursor"} <= set(spec.input_model.model_fields)
 
 
@@ -94,5 +98,12 @@ def test_only_writes_that_move_nothing_keep_cached_places() -> None:
         "create_user",  # a user and webhooks move no item
         "create_webhook",
         "delete_webhook",
+        # versions and locks change neither where an item sits nor its name
+        "restore_file_version",
+        "delete_file_version",
+        "lock_file",
+        "unlock_file",
+        "lock_folder",
+        "unlock_folder",
     }
     assert not any(s.read_only for s in CATALOG if s.keeps_items_in_place)

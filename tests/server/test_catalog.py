@@ -76,6 +76,7 @@ def test_all_toolset_selects_everything() -> None:
         "hubs",
         "docgen",
         "weblinks",
+        "trash",
     }
 
 

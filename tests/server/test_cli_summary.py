@@ -18,14 +18,12 @@ from box_mcp.server import selected_tools
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "box_mcp" / "policies" / "default.yaml"
 SERVED = len(selected_tools(Settings.load(env={})))
-# The demo policy grants every tool but the enterprise-wide ones: the enterprise's users and template
-# changes (create/update_metadata_template), granted only by name or access: admin (not the demo's).
-DEMO_LISTED = sum(
-    tool.toolset != "enterprise" and not tool.enterprise_wide
-    for tool in selected_tools(Settings.load(env={}))
+# The demo policy grants admin access only to sharing: the other admin tools (purging the trash, folder
+# locks) are served but not listed to its agent.
+LISTED_DEMO = SERVED - sum(
+    t.access is Access.ADMIN and t.toolset != "sharing" for t in selected_tools(Settings.load(env={}))
 )
-# Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads
-# (not list_users: reading the enterprise's users needs admin).
+# Over HTTP, tools that need a local path are not served (download_file); a read grant lists the reads.
 SERVED_HTTP = len(selected_tools(Settings.load(env={}), "http"))
 READS_HTTP = sum(tool.access is Access.READ for tool in selected_tools(Settings.load(env={}), "http"))
 
@@ -85,7 +83,7 @@ def test_a_governed_server_names_its_policy_and_counts(emulator_session: Any, tm
         "box-mcp serve:   Box identity: user 30000000001 via As-User on the developer token",
         f"box-mcp serve:   Box URL:      {emulator_session.base_url}",
         f"box-mcp serve:   audit log:    {tmp_path / 'audit'}",
-        f"box-mcp serve:   tools:        {DEMO_LISTED} listed for demo (of {SERVED} served)",
+        f"box-mcp serve:   tools:        {LISTED_DEMO} listed for demo (of {SERVED} served)",
     ]
 
 

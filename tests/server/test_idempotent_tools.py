@@ -170,7 +170,56 @@ async def _upload_url_issued(tools: Tools, out: Any) -> None:
     assert "retried.bin" not in {e["name"] for e in listed["entries"]}
 
 
+async def _nda_v2(tools: Tools) -> None:
+    await tools.ok("upload_file_version", file_id=NDA, content_text="second version")
+    (old,) = (await tools.ok("list_file_versions", file_id=NDA))["versions"]
+    assert old["id"] == NDA_V1
+
+
+async def _nda_v1_deleted(tools: Tools) -> None:
+    await _nda_v2(tools)
+    await tools.ok("delete_file_version", file_id=NDA, version_id=NDA_V1)
+
+
+async def _nda_v1_trashed(expected: bool) -> Check:
+    async def check(tools: Tools, out: Any) -> None:
+        (old,) = (await tools.ok("list_file_versions", file_id=NDA))["versions"]
+        assert old["id"] == NDA_V1 and bool(old.get("trashed_at")) is expected
+
+    return check
+
+
+async def _msa_locked(tools: Tools) -> None:
+    await tools.ok("lock_file", file_id=MSA)
+
+
+async def _inbox_locked(tools: Tools) -> None:
+    await tools.ok("lock_folder", folder_id=INBOX)
+
+
+async def _locked(tools: Tools, out: Any) -> None:
+    assert out["lock"]["created_by"]["login"] == "ada@acme.example"
+
+
+async def _unlocked(tools: Tools, out: Any) -> None:
+    assert "lock" not in out
+
+
+async def _inbox_unlocked(tools: Tools, out: Any) -> None:
+    assert len(out["removed"]) == 1
+    assert (await tools.ok("list_folder_locks", folder_id=INBOX))["locks"] == []
+
+
+async def _restored(tools: Tools, out: Any) -> None:
+    await (await _nda_v1_trashed(False))(tools, out)
+
+
+async def _version_trashed(tools: Tools, out: Any) -> None:
+    await (await _nda_v1_trashed(True))(tools, out)
+
+
 HUB = "1000001"  # the emulator's first hub: made by SETUP before its case runs
+NDA_V1 = "1400000000002"  # the seeded NDA's only version
 # What a case needs made first; the arguments it answers join the case's own.
 SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
     "update_hub": _a_hub,
@@ -179,6 +228,10 @@ SETUP: dict[str, Callable[[Tools], Awaitable[dict[str, Any] | None]]] = {
     "update_task_assignment": _an_assignment_of_mine,
     "delete_task": _a_task,
     "delete_webhook": _a_webhook,
+    "restore_file_version": _nda_v1_deleted,
+    "delete_file_version": _nda_v2,
+    "unlock_file": _msa_locked,
+    "unlock_folder": _inbox_locked,
 }
 VALUES = {"counterparty": "Initech", "value": 7.0}
 CASES: list[tuple[str, dict[str, Any], Check]] = [
@@ -206,6 +259,11 @@ CASES: list[tuple[str, dict[str, Any], Check]] = [
     ("delete_task", {}, _task_gone),
     ("delete_webhook", HOOK, _no_webhook),
     ("get_upload_url", {"folder_id": INBOX, "file_name": "retried.bin", "size": 1}, _upload_url_issued),
+    ("restore_file_version", {"file_id": NDA, "version_id": NDA_V1}, _restored),
+    ("delete_file_version", {"file_id": NDA, "version_id": NDA_V1}, _version_trashed),
+    ("lock_file", {"file_id": MSA, "is_download_prevented": True}, _locked),
+    ("unlock_file", {"file_id": MSA}, _unlocked),
+    ("unlock_folder", {"folder_id": INBOX}, _inbox_unlocked),
 ]
 
 

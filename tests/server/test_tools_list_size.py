@@ -35,7 +35,8 @@ from box_mcp.tools.table import listing_bytes
 # +9.9 KB: resolve_shared_link, the enterprise toolset (list_users, create_user), webhooks (3 tools),
 # list_recent_items.
 # +4.9 KB: get_download_url, get_upload_url, get_file_preview, get_preview_page (URL and preview tools).
-BUDGET = 107_000
+# +14.7 KB: trash (5 tools), file versions (3), file locks (2), folder locks (3).
+BUDGET = 122_000
 
 _SUBSCHEMA_MAPS = ("properties", "$defs")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "propertyNames")
@@ -87,7 +88,7 @@ async def test_the_default_tools_list_a_stdio_client_receives_fits_the_budget_an
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     received = await _stdio_tools_list(emulator, tmp_path)
-    assert len(json.loads(received)["tools"]) == len(CATALOG) == 76
+    assert len(json.loads(received)["tools"]) == len(CATALOG) == 89
     assert len(received) <= BUDGET, f"tools/list is {len(received)} bytes, over the budget of {BUDGET}"
     assert len(received) == listing_bytes(CATALOG)  # the README's figures are what clients really get
 

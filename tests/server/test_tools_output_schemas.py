@@ -253,5 +253,28 @@ async def test_every_tool_returns_structured_content_that_its_listed_output_sche
         assert (await call("delete_webhook", webhook_id=hook["id"]))["deleted"] is True
         recent = await call("list_recent_items", limit=5)
         assert recent["entries"] and {"type", "id", "interaction_type"} <= set(recent["entries"][0])
+        (old,) = (await call("list_file_versions", file_id=made["id"]))["versions"]
+        await call("delete_file_version", file_id=made["id"], version_id=old["id"])
+        await call("restore_file_version", file_id=made["id"], version_id=old["id"])
+        promoted = await call("promote_file_version", file_id=made["id"], version_id=old["id"])
+        assert promoted["version"]["sha1"] == old["sha1"]
+        locked = await call("lock_file", file_id=made["id"], expires_at="2099-01-01T00:00:00Z")
+        assert locked["lock"]["created_by"]["login"] == "ada@acme.example"
+        assert "lock" not in await call("unlock_file", file_id=made["id"])
+        frozen = await call("lock_folder", folder_id=folder["id"])
+        assert [x["id"] for x in (await call("list_folder_locks", folder_id=folder["id"]))["locks"]] == [
+            frozen["id"]
+        ]
+        assert (await call("unlock_folder", folder_id=folder["id"]))["removed"] == [frozen["id"]]
+        await call("delete_file", file_id=made["id"])
+        assert made["id"] in {e["id"] for e in (await call("list_trashed_items"))["entries"]}
+        assert (await call("get_trashed_item", item_type="file", item_id=made["id"]))["parent"][
+            "id"
+        ] == sandbox
+        await call("restore_file_from_trash", file_id=made["id"], new_name="schema-restored.txt")
+        await call("delete_folder", folder_id=folder["id"], recursive=True)
+        await call("restore_folder_from_trash", folder_id=folder["id"])
+        await call("delete_folder", folder_id=folder["id"], recursive=True)
+        assert (await call("purge_trashed_item", item_type="folder", item_id=folder["id"]))["purged"] is True
 
     assert sorted(call.checked) == sorted(spec.name for spec in CATALOG)  # a new tool needs a call here

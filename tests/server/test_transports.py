@@ -65,7 +65,12 @@ async def test_stdio_subprocess_serves_tools_against_a_loopback_emulator(
         names = {t.name for t in (await client.list_tools()).tools}
         me = await client.call_tool("who_am_i", {})
         listing = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
-    assert names == {"who_am_i", "get_folder_details", "list_folder_content_by_folder_id"}
+    assert names == {
+        "who_am_i",
+        "get_folder_details",
+        "list_folder_content_by_folder_id",
+        "list_folder_locks",
+    }
     # Who it is, as a client shows it: a title and an icon (an SVG data URI with no script in it).
     assert info is not None and info.name == "box-mcp" and info.title == "box-mcp" and info.icons
     (icon,) = info.icons

@@ -17,6 +17,7 @@ from . import (
     docgen,
     events,
     files,
+    folder_locks,
     folders,
     groups,
     hubs,
@@ -62,4 +63,5 @@ ROUTES: list[BaseRoute] = [
     *docgen.routes,
     *collections.routes,
     *recent_items.routes,
+    *folder_locks.routes,
 ]

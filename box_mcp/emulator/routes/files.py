@@ -176,6 +176,24 @@ async def delete_version(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def restore_version(request: Request) -> Response:
+    """PUT /files/{id}/versions/{version_id} with `{"trashed_at": null}`: bring a trashed version back."""
+    body = await json_body(request)
+    st, who = store(request), caller(request)
+    if "trashed_at" not in body or body["trashed_at"] is not None or set(body) - {"trashed_at"}:
+        raise BoxError(400, "bad_request", 'Body must be {"trashed_at": null}: only a restore is supported')
+    with st.tx():
+        row = load_item(request, "file", request.path_params["file_id"], "upload")
+        changes.check_unlocked(row, who)
+        version = _version(request, row)
+        st.execute(
+            "UPDATE file_versions SET trashed_at = NULL, trashed_by = NULL WHERE id = ?", (version["id"],)
+        )
+        restored = st.fetch_one("SELECT * FROM file_versions WHERE id = ?", (version["id"],))
+    assert restored is not None
+    return box_json(view(request).version(restored))
+
+
 async def promote_version(request: Request) -> Response:
     """POST /files/{id}/versions/current: copy an old version to become the new current one."""
     body = await json_body(request)
@@ -208,6 +226,7 @@ routes: list[BaseRoute] = [
     Route("/2.0/files/{file_id:boxid}/versions/current", promote_version, methods=["POST"]),
     Route("/2.0/files/{file_id:boxid}/versions/{version_id:boxid}", get_version, methods=["GET"]),
     Route("/2.0/files/{file_id:boxid}/versions/{version_id:boxid}", delete_version, methods=["DELETE"]),
+    Route("/2.0/files/{file_id:boxid}/versions/{version_id:boxid}", restore_version, methods=["PUT"]),
     Route("/2.0/files/{file_id:boxid}", get_file, methods=["GET"]),
     Route("/2.0/files/{file_id:boxid}/content", download, methods=["GET"]),
     Route("/dl/{token}/{file_id:boxid}", serve_download, methods=["GET"]),

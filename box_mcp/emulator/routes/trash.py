@@ -37,6 +37,14 @@ def trashed_json(request: Request, row: sqlite3.Row, fields: list[str] | None) -
     data = view(request).item(row, fields)
     if fields is None or "path_collection" in fields:
         data["path_collection"] = TRASH_PATH
+    return _no_link(data)
+
+
+def _no_link(data: dict[str, Any]) -> dict[str, Any]:
+    """Box shows a trashed file's or folder's shared link as null, and still null in the answer to its
+    restore, "even though the original shared link does become active again" (TrashFileRestored)."""
+    if "shared_link" in data and data.get("type") in ("file", "folder"):
+        data["shared_link"] = None
     return data
 
 
@@ -57,7 +65,7 @@ async def restore(request: Request) -> Response:
             raise not_found()
         v = view(request)
         restored = changes.restore_item(st, who, row, body, v)
-        data = v.item(restored, fields)
+        data = _no_link(v.item(restored, fields))
     return box_json(data, status=201)
 
 
