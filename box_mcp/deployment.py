@@ -372,6 +372,7 @@ async def open_deployment(settings: Settings, *, transport: TransportKind) -> As
             approvals=shared.approvals if shared is not None else None,
             secret_fields=policy.secret_fields if policy is not None else frozenset,
             changes=changes,
+            granted=policy_named(store.engine().policy) if store is not None else ((), ()),
         )
         server.gate.telemetry = telemetry
         verifier = None
@@ -439,4 +440,13 @@ async def _watch(
     return receiver
 
 
-__all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment"]
+def policy_named(policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
+    """The toolsets and tools the policy's rules name: served beside the default toolsets (so a grant of
+    `toolsets: [trash]` serves the trash tools without --toolsets). A reload that names a new one needs a
+    restart to serve it."""
+    toolsets = frozenset(ts for rule in policy.rules for ts in rule.toolsets or ())
+    tools = frozenset(t for rule in policy.rules for t in rule.tools or ())
+    return toolsets, tools
+
+
+__all__ = ["DEFAULT_AGENT", "Deployment", "open_deployment", "policy_named"]

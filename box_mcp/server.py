@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -84,7 +84,7 @@ from box_mcp.seams import (
     StaticCredentials,
 )
 from box_mcp.sessions import SessionTracker, connection_of
-from box_mcp.tools.catalog import CATALOG, select, withheld
+from box_mcp.tools.catalog import CATALOG, not_served, select, withheld
 from box_mcp.tools.listed import mcp_tool
 from box_mcp.tools.spec import ToolSpec, TransportKind
 
@@ -446,8 +446,13 @@ async def explain_bad_requests(ctx: ServerRequestContext[Any, Any], call_next: C
         raise MCPError(code=INVALID_PARAMS, message=describe_params_error(exc)) from None
 
 
-def selected_tools(settings: Settings, transport: TransportKind | None = None) -> tuple[ToolSpec, ...]:
-    """The catalog narrowed by --toolsets/--tools/--exclude-tools/--read-only and the transport."""
+def selected_tools(
+    settings: Settings,
+    transport: TransportKind | None = None,
+    granted: tuple[Iterable[str], Iterable[str]] = ((), ()),
+) -> tuple[ToolSpec, ...]:
+    """The catalog narrowed by --toolsets/--tools/--exclude-tools/--read-only and the transport; without
+    --toolsets and --tools, the default toolsets plus what `granted` names (the policy's rules)."""
     return select(
         CATALOG,
         toolsets=settings.toolsets,
@@ -455,6 +460,7 @@ def selected_tools(settings: Settings, transport: TransportKind | None = None) -
         exclude_tools=settings.exclude_tools,
         read_only=settings.read_only,
         transport=transport,
+        granted=granted,
     )
 
 
@@ -472,6 +478,7 @@ def build_server(
     approvals: ApprovalStore | None = None,
     secret_fields: Callable[[], frozenset[str]] = frozenset,
     changes: ChangeFeed | None = None,
+    granted: tuple[Iterable[str], Iterable[str]] = ((), ()),
 ) -> BoxMCPServer:
     """A gate over the selected tools and the server on it, from hooks the caller built: what
     `box_mcp.deployment` does for `box-mcp serve`, and what tests and embedders use directly.
@@ -481,15 +488,17 @@ def build_server(
     `request_state` and `approvals`: the deployment's request-state key and store of approval records
     (left out: a key and a store of this process alone); `secret_fields`: the argument names the policy
     masks (an approval record's arguments are redacted as the audit redacts them); `changes`: the feed of
-    Box changes resource subscribers hear of (box_mcp.changes)."""
+    Box changes resource subscribers hear of (box_mcp.changes); `granted`: the toolsets and tools the
+    policy names, served beside the default toolsets when no --toolsets/--tools narrow the selection."""
     if credentials is None:
         if box_client is None:
             raise TypeError("build_server needs credentials= (a CredentialsHook) or box_client=")
         credentials = StaticCredentials(box_client)
     kind: TransportKind = transport or ("stdio" if settings.transport == "stdio" else "http")
+    served = selected_tools(settings, kind, granted)  # not listed nor callable: what `kind` cannot serve
     gate = Gate(
-        selected_tools(settings, kind),  # tools that cannot work over `kind` are not listed nor callable
-        unavailable=withheld(kind),
+        served,
+        unavailable=not_served(served) | withheld(kind),
         credentials=credentials,
         policy=policy,
         results=results,

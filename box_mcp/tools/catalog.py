@@ -3,6 +3,13 @@
 Selection follows github-mcp-server: `toolsets` and `tools` add, `exclude_tools` removes, and
 `read_only` wins over everything (no write tool survives it, even when named in `tools`). A tool that
 cannot work on the deployment's transport is left out too (`unavailable` says why, for a call to it).
+
+With no toolsets and no tools given, a server serves the default toolsets: every toolset but the
+EXTRA ones, which Box's hosted MCP server does not have and most agents never need (the trash, file
+versions and locks, web links, webhooks, the enterprise's users). Every tool in tools/list sits in the
+agent's context for the whole session, so these come only when asked for: named in `--toolsets`
+(`default,trash`, or `all`), or granted by name in the policy (a rule's `toolsets:` or `tools:`; see
+`policy_named`).
 """
 
 from __future__ import annotations
@@ -204,9 +211,36 @@ def unavailable(spec: ToolSpec, transport: str | None) -> str | None:
     )
 
 
+def not_served(served: Sequence[ToolSpec], catalog: Sequence[ToolSpec] = CATALOG) -> dict[str, str]:
+    """Each catalog tool this selection leaves out, with how to serve it: the answer to a call naming it."""
+    chosen = {s.name for s in served}
+    out = {}
+    for spec in catalog:
+        if spec.name in chosen:
+            continue
+        how = (
+            f"its toolset {spec.toolset!r} is served only when asked for: start box-mcp with --toolsets "
+            f"default,{spec.toolset} (BOX_MCP_TOOLSETS), or grant it by name in the policy"
+            if spec.toolset in EXTRA_TOOLSETS
+            else "this server's --toolsets/--tools/--exclude-tools/--read-only leave it out"
+        )
+        out[spec.name] = f"{spec.name} is not served here: {how}. Call tools/list to see the tools it offers."
+    return out
+
+
 def withheld(transport: str | None, catalog: Sequence[ToolSpec] = CATALOG) -> dict[str, str]:
     """Each tool left out over `transport`, with why: the answer to a call that names it anyway."""
     return {s.name: why for s in catalog if (why := unavailable(s, transport)) is not None}
+
+
+# Toolsets served only when asked for (see the module's docstring); "default" names all the others.
+EXTRA_TOOLSETS: frozenset[str] = frozenset(
+    {"enterprise", "locks", "trash", "versions", "webhooks", "weblinks"}
+)
+
+
+def default_toolsets(catalog: Sequence[ToolSpec] = CATALOG) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.toolset for s in catalog if s.toolset not in EXTRA_TOOLSETS))
 
 
 def select(
@@ -217,9 +251,12 @@ def select(
     exclude_tools: Sequence[str] | None = None,
     read_only: bool = False,
     transport: str | None = None,
+    granted: tuple[Iterable[str], Iterable[str]] = ((), ()),
 ) -> tuple[ToolSpec, ...]:
-    """The tools a deployment exposes. No toolsets and no tools given means every toolset ("all" too).
-    With `transport`, tools that cannot work over it are left out (see `unavailable`)."""
+    """The tools a deployment exposes. No toolsets and no tools given means the default toolsets (every
+    toolset but EXTRA_TOOLSETS), plus the toolsets and tools in `granted` (what a policy names); "all"
+    means every toolset and "default" the default ones. With `transport`, tools that cannot work over it
+    are left out (see `unavailable`)."""
     names = {s.name for s in catalog}
     sets = {s.toolset for s in catalog}
     for wanted in tools or ():
@@ -232,12 +269,20 @@ def select(
         if wanted not in names:
             raise ConfigError(f"unknown tool {wanted!r} in --exclude-tools")
     chosen_sets = set(toolsets or ())
-    if "all" in chosen_sets or (not toolsets and not tools):
+    extra = set(tools or ())
+    if not toolsets and not tools:
+        named_sets, named_tools = granted
+        chosen_sets = {"default", *(n for n in named_sets if n in sets)}
+        extra = {n for n in named_tools if n in names}
+    if "all" in chosen_sets:
         chosen_sets = sets
+    if "default" in chosen_sets:
+        chosen_sets = (chosen_sets - {"default"}) | set(default_toolsets(catalog))
     for wanted in chosen_sets:
         if wanted not in sets:
-            raise ConfigError(f"unknown toolset {wanted!r}; known toolsets: {', '.join(sorted(sets))}, all")
-    extra = set(tools or ())
+            raise ConfigError(
+                f"unknown toolset {wanted!r}; known toolsets: {', '.join(sorted(sets))}, default, all"
+            )
     excluded = set(exclude_tools or ())
     picked = [
         s

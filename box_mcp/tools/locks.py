@@ -193,7 +193,7 @@ SPECS = (
             "Lock a file so others cannot change, move or delete it (and, with is_download_prevented, not "
             "download it) until you unlock it or expires_at passes. Returns the lock."
         ),
-        toolset="files",
+        toolset="locks",
         access=Access.WRITE,
         box_scopes=box_scopes("lock_file"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
@@ -207,7 +207,7 @@ SPECS = (
         name="unlock_file",
         title="Unlock a file",
         description="Remove a file's lock (yours, or any lock on a file you own).",
-        toolset="files",
+        toolset="locks",
         access=Access.WRITE,
         box_scopes=box_scopes("unlock_file"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
@@ -221,7 +221,7 @@ SPECS = (
         name="list_folder_locks",
         title="List a folder's locks",
         description="The locks that keep a folder from being moved or deleted (Box: owner or co-owner only).",
-        toolset="folders",
+        toolset="locks",
         access=Access.READ,
         box_scopes=box_scopes("list_folder_locks"),
         hints=READ_HINTS,
@@ -237,7 +237,7 @@ SPECS = (
             "Freeze a folder so nobody can move or delete it (its contents stay editable) until the lock is "
             "removed with unlock_folder. Box lets only the folder's owner or a co-owner do this."
         ),
-        toolset="folders",
+        toolset="locks",
         access=Access.ADMIN,
         box_scopes=box_scopes("lock_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=False),  # each call adds a lock
@@ -254,7 +254,7 @@ SPECS = (
             "Remove a folder's locks (or only folder_lock_id) so it can be moved and deleted again. Box lets "
             "only the folder's owner or a co-owner do this."
         ),
-        toolset="folders",
+        toolset="locks",
         access=Access.ADMIN,
         box_scopes=box_scopes("unlock_folder"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from box_mcp.tools.catalog import CATALOG, select
+from box_mcp.tools.catalog import CATALOG, EXTRA_TOOLSETS, select
 from box_mcp.tools.spec import ToolSpec
 
 START, END = "<!-- tools:start -->", "<!-- tools:end -->"
@@ -26,6 +26,8 @@ TOOLSET_ABOUT = {
     "webhooks": "webhooks: have Box notify an https address of changes to a file or folder",
     "ai": "Box AI: questions about files and hubs with citations, and freeform or structured extraction",
     "trash": "the Box trash: list and read trashed items, restore them, purge them for good (admin)",
+    "versions": "file versions: make an old one current, delete one, restore a deleted one",
+    "locks": "file locks (optionally preventing downloads) and folder locks against moves and deletes",
     "hubs": "Box Hubs: list, read, create, update and copy hubs; add items to them",
     "docgen": "Box Doc Gen: templates and their tags; generate documents into a folder",
     "weblinks": "web links (bookmarks) in folders: create, read, change or move, delete",
@@ -67,10 +69,17 @@ def render_toolsets(specs: Sequence[ToolSpec] = CATALOG) -> str:
         members = [s for s in specs if s.toolset == toolset]
         reads = sum(s.read_only for s in members)
         about = TOOLSET_ABOUT[toolset]
-        rows.append(f"| `{toolset}` | {about} | {len(members)} ({reads}) | {_kb(listing_bytes(members))} |")
+        name = f"`{toolset}` *extra*" if toolset in EXTRA_TOOLSETS else f"`{toolset}`"
+        rows.append(f"| {name} | {about} | {len(members)} ({reads}) | {_kb(listing_bytes(members))} |")
+    default = select(specs)
     read_only = select(specs, read_only=True)
-    rows.append(f"| **all** | the default | {len(specs)} | **{_kb(listing_bytes(specs))}** |")
-    rows.append(f"| all with `--read-only` | | {len(read_only)} | {_kb(listing_bytes(read_only))} |")
+    extra = ", ".join(f"`{t}`" for t in dict.fromkeys(s.toolset for s in specs) if t in EXTRA_TOOLSETS)
+    rows.append(
+        f"| **default** | no `--toolsets`: every toolset but {extra} | {len(default)} | "
+        f"**{_kb(listing_bytes(default))}** |"
+    )
+    rows.append(f"| default with `--read-only` | | {len(read_only)} | {_kb(listing_bytes(read_only))} |")
+    rows.append(f"| **all** | `--toolsets all` | {len(specs)} | {_kb(listing_bytes(specs))} |")
     return "\n".join(rows)
 
 
@@ -78,8 +87,11 @@ def render(specs: Sequence[ToolSpec] = CATALOG) -> str:
     toolsets = len({s.toolset for s in specs})
     intro = (
         f"{len(specs)} tools in {toolsets} toolsets. Choose with `--toolsets`, `--tools`, `--exclude-tools`; "
-        "`--read-only` keeps only read tools and wins over everything. Generated from the catalog "
-        "(`python -m box_mcp.tools.table --write`); a test keeps it in sync."
+        "`--read-only` keeps only read tools and wins over everything. Without `--toolsets` or `--tools` the "
+        "default toolsets are served, plus any toolset or tool the policy's rules name; the extra toolsets "
+        "(marked *extra*: Box's hosted server has none of them) come with `--toolsets default,<name>` or "
+        "`all`. Generated from the catalog (`python -m box_mcp.tools.table --write`); a test keeps it in "
+        "sync."
     )
     rows = [
         intro,

@@ -73,7 +73,7 @@ SPECS = (
             "Make a previous version (from list_file_versions) the file's current content: Box copies it "
             "into a new current version, so no version is lost. Returns the new current version."
         ),
-        toolset="files",
+        toolset="versions",
         access=Access.WRITE,
         box_scopes=box_scopes("promote_file_version"),
         # Each call adds another version with the same content: the content ends the same, history grows.
@@ -90,7 +90,7 @@ SPECS = (
             "Bring back a previous version that was deleted (its trashed_at is set in list_file_versions). "
             "It does not make it current: use promote_file_version for that."
         ),
-        toolset="files",
+        toolset="versions",
         access=Access.WRITE,
         box_scopes=box_scopes("restore_file_version"),
         hints=Hints(read_only=False, destructive=False, idempotent=True),
@@ -107,7 +107,7 @@ SPECS = (
             "Move a previous version of a file to the trash (not the current version: delete the file for "
             "that). restore_file_version brings it back until Box purges it."
         ),
-        toolset="files",
+        toolset="versions",
         access=Access.WRITE,
         box_scopes=box_scopes("delete_file_version"),
         hints=Hints(read_only=False, destructive=True, idempotent=True),

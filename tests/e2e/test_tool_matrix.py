@@ -918,7 +918,9 @@ async def _run_pair(box: RunningEmulator, home: Path, mode: Mode, governed: bool
     env, allowed = _home(home, box, mode)
     user = _user(box, mode.user)
     ws = await _workspace(box, f"matrix-{mode.name}-{'gov' if governed else 'ungov'}", user, allowed)
+    # Default settings but every toolset: the extra ones (trash, versions, locks, ...) are off by default.
     args = ["serve", "--transport", "stdio", "--box-url", box.base_url, "--allowed-dir", str(allowed)]
+    args += ["--toolsets", "all"]
     if governed:
         acts_as = mode.acts_as
         if acts_as == {"as_user": "<ada>"}:

@@ -48,7 +48,7 @@ async def counted_server(counting_box: CountingBox) -> AsyncIterator[BoxMCPServe
         transport=httpx2.MockTransport(counting_box),
     )
     try:
-        yield build_server(Settings.load(env={}), box_client=box, transport="memory")
+        yield build_server(Settings.load(env={}, toolsets=("all",)), box_client=box, transport="memory")
     finally:
         await box.aclose()
 
@@ -128,7 +128,7 @@ class Tools:
 async def tools(emu: Emu) -> AsyncIterator[Tools]:
     """Tools on an in-memory box-mcp server acting as the demo admin against the emulator."""
     box = box_for(emu)
-    server = build_server(Settings.load(env={}), box_client=box, transport="memory")
+    server = build_server(Settings.load(env={}, toolsets=("all",)), box_client=box, transport="memory")
     try:
         async with Client(server) as client:
             yield Tools(client)
@@ -149,7 +149,9 @@ async def stdio_server(emu: Emu, allowed_dir: Path) -> AsyncIterator[BoxMCPServe
     box = box_for(emu)
     try:
         yield build_server(
-            Settings.load(env={}, allowed_dirs=(allowed_dir,)), box_client=box, transport="stdio"
+            Settings.load(env={}, allowed_dirs=(allowed_dir,), toolsets=("all",)),
+            box_client=box,
+            transport="stdio",
         )
     finally:
         await box.aclose()

@@ -8,7 +8,7 @@ import pytest
 
 from box_mcp.access import Access
 from box_mcp.errors import ConfigError
-from box_mcp.tools.catalog import CATALOG, TOOLSETS, select
+from box_mcp.tools.catalog import CATALOG, EXTRA_TOOLSETS, TOOLSETS, default_toolsets, not_served, select
 from box_mcp.tools.listed import mcp_tool
 
 
@@ -41,8 +41,28 @@ def test_read_only_hint_agrees_with_access_and_box_scopes_are_declared() -> None
         assert len(spec.description) > 40, spec.name
 
 
-def test_no_selection_means_every_tool() -> None:
-    assert select() == CATALOG
+def test_no_selection_means_the_default_toolsets_and_the_extras_come_when_asked_for() -> None:
+    default = select()
+    assert {s.toolset for s in default} == set(default_toolsets()) == set(TOOLSETS) - EXTRA_TOOLSETS
+    assert select(toolsets=["default"]) == default
+    assert select(toolsets=["all"]) == CATALOG
+    with_trash = {s.name for s in select(toolsets=["default", "trash"])}
+    assert {"restore_file_from_trash", "get_file_details"} <= with_trash and "lock_file" not in with_trash
+    # what a policy names is served beside the defaults: its toolsets and its tools
+    granted = {s.name for s in select(granted=(["trash"], ["lock_file", "no_such_tool"]))}
+    assert {"restore_file_from_trash", "lock_file", "get_file_details"} <= granted
+    assert "unlock_file" not in granted and "list_webhooks" not in granted
+    # ... but never beside an explicit --toolsets/--tools
+    assert "restore_file_from_trash" not in {
+        s.name for s in select(toolsets=["files"], granted=(["trash"], ()))
+    }
+
+
+def test_a_call_to_a_tool_left_out_says_how_to_serve_it() -> None:
+    told = not_served(select())
+    assert "default,trash" in told["restore_file_from_trash"] and "get_file_details" not in told
+    narrowed = not_served(select(toolsets=["users"]))
+    assert "--toolsets" in narrowed["get_file_details"]
 
 
 def test_read_only_wins_over_an_explicitly_named_write_tool() -> None:
@@ -77,6 +97,8 @@ def test_all_toolset_selects_everything() -> None:
         "docgen",
         "weblinks",
         "trash",
+        "versions",
+        "locks",
     }
 
 

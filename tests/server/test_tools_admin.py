@@ -68,7 +68,7 @@ async def test_another_user_opens_an_open_link_but_not_a_collaborators_one(emu: 
     closed_url = await _share(box, salaries, access="collaborators")
     bob = box_for(emu, "bob")
     try:
-        server = build_server(Settings.load(env={}), box_client=bob, transport="memory")
+        server = build_server(Settings.load(env={}, toolsets=("all",)), box_client=bob, transport="memory")
         async with Client(server) as client:
             seen = await client.call_tool("resolve_shared_link", {"shared_link": open_url})
             refused = await client.call_tool("resolve_shared_link", {"shared_link": closed_url})
@@ -122,7 +122,7 @@ async def test_a_regular_user_is_refused_by_box(emu: Emu) -> None:
 
     bob = box_for(emu, "bob")
     try:
-        server = build_server(Settings.load(env={}), box_client=bob, transport="memory")
+        server = build_server(Settings.load(env={}, toolsets=("all",)), box_client=bob, transport="memory")
         async with Client(server) as client:
             listed = await client.call_tool("list_users", {})
             made = await client.call_tool("create_user", {"login": "x@acme.example", "name": "X"})

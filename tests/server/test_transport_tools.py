@@ -79,7 +79,7 @@ async def test_over_http_download_file_is_neither_listed_nor_callable_but_inline
             upload = await client.call_tool(
                 "upload_file", {"parent_folder_id": "0", "name": "inline.txt", "content_text": "hello"}
             )
-    assert names == [s.name for s in CATALOG if s.name != "download_file"]
+    assert names == [s.name for s in select() if s.name != "download_file"]  # the default toolsets
     assert download.is_error and download.content[0].text == OVER_HTTP
     assert not upload.is_error and upload.structured_content["size"] == 5
 
@@ -94,7 +94,7 @@ async def test_over_stdio_without_an_allowed_dir_download_file_is_listed_and_say
         async with Client(params) as client:
             names = [t.name for t in (await client.list_tools()).tools]
             result = await client.call_tool("download_file", {"file_id": readme, "local_path": str(tmp_path)})
-    assert names == [s.name for s in CATALOG]
+    assert names == [s.name for s in select()]
     assert result.is_error and result.content[0].text == (
         "Invalid arguments for download_file: local_path: no local directory is allowed on this server; "
         "whoever runs box-mcp can restart it with --allowed-dir DIR (an upload can send content_text or "
@@ -108,3 +108,43 @@ def test_naming_a_tool_that_cannot_work_over_http_fails_at_start() -> None:
         select(CATALOG, tools=["who_am_i", "download_file"], transport="http")
     assert str(refused.value) == f"--tools download_file: {OVER_HTTP}"
     assert [s.name for s in select(CATALOG, tools=["download_file"], transport="stdio")] == ["download_file"]
+
+
+async def test_a_policy_naming_an_extra_toolset_serves_it_and_a_call_to_one_left_out_says_how(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The extra toolsets (trash, versions, locks, ...) are not served by default; a rule that names one
+    serves it without --toolsets, and a call to a tool that is left out says how to serve it."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\ndefault_agent: bot\n"
+        'agents:\n  bot:\n    acts_as: {as_user: "' + emulator.user_id("ada") + '"}\n'
+        "rules:\n"
+        "  - {id: read, effect: permit, agents: [bot], access: read}\n"
+        "  - {id: trash, effect: permit, agents: [bot], toolsets: [trash], access: write}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    env = _env(emulator, tmp_path)
+    governed = ["--policy", str(policy)]
+    for argv, expect_trash in ((governed, True), ([], False)):
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=[
+                "-m",
+                "box_mcp.cli",
+                "serve",
+                "--transport",
+                "stdio",
+                "--box-url",
+                emulator.base_url,
+                *argv,
+            ],
+            env=env | {"BOX_MCP_DATA_DIR": str(data / str(expect_trash))},
+        )
+        async with Client(params) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            locked = await client.call_tool("lock_file", {"file_id": "1"})
+        assert ("list_trashed_items" in names) is expect_trash, sorted(names)
+        assert "lock_file" not in names and "get_file_details" in names
+        assert locked.is_error and "--toolsets default,locks" in locked.content[0].text, locked

@@ -21,7 +21,7 @@ from box_mcp.http.app import create_http_app
 from box_mcp.http.auth import APIKeyVerifier
 from box_mcp.seams import AllowAll, Call
 from box_mcp.server import build_server
-from box_mcp.tools.catalog import CATALOG
+from box_mcp.tools.catalog import select
 from box_mcp.tools.spec import ToolSpec
 
 pytestmark = pytest.mark.anyio
@@ -65,12 +65,7 @@ async def test_stdio_subprocess_serves_tools_against_a_loopback_emulator(
         names = {t.name for t in (await client.list_tools()).tools}
         me = await client.call_tool("who_am_i", {})
         listing = await client.call_tool("list_folder_content_by_folder_id", {"folder_id": "0"})
-    assert names == {
-        "who_am_i",
-        "get_folder_details",
-        "list_folder_content_by_folder_id",
-        "list_folder_locks",
-    }
+    assert names == {"who_am_i", "get_folder_details", "list_folder_content_by_folder_id"}
     # Who it is, as a client shows it: a title and an icon (an SVG data URI with no script in it).
     assert info is not None and info.name == "box-mcp" and info.title == "box-mcp" and info.icons
     (icon,) = info.icons
@@ -131,7 +126,7 @@ async def test_http_port_identifies_agents_filters_tools_and_denies_without_a_bo
         async with Client(streamable_http_client(served.url + "/mcp", http_client=http)) as bob:
             bob_tools = (await bob.list_tools()).tools
             root = await bob.call_tool("get_folder_details", {"folder_id": "0"})
-    assert alice_tools == ["who_am_i"] and len(bob_tools) == len(CATALOG)  # Bob's grant: every tool
+    assert alice_tools == ["who_am_i"] and len(bob_tools) == len(select())  # Bob: every tool served
     assert not me.is_error and me.structured_content["login"] == "ada@acme.example"
     assert denied.is_error and "alice holds no grant" in denied.content[0].text
     assert not root.is_error
