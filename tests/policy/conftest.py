@@ -152,7 +152,7 @@ async def connect(make_world: Any) -> AsyncIterator[Callable[[World, str], Any]]
     async with AsyncExitStack() as stack:
 
         async def open_client(world: World, agent: str) -> AgentClient:
-            settings = Settings.load(env={}, agent=agent)
+            settings = Settings.load(env={}, agent=agent, toolsets=("all",))  # decisions on every tool
             server = build_server(settings, box_client=world.box, policy=world.gate, results=world.gate)
             return AgentClient(await stack.enter_async_context(Client(server)))
 

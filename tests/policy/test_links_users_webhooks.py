@@ -89,7 +89,7 @@ async def test_a_links_password_reaches_box_and_nothing_else(
     log = await AuditLog.open(tmp_path / "audit")
     try:
         server = build_server(
-            Settings.load(env={}, agent="boxed"),
+            Settings.load(env={}, agent="boxed", toolsets=("all",)),
             box_client=world.box,
             policy=world.gate,
             results=world.gate,
