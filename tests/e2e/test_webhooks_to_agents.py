@@ -32,7 +32,7 @@ from box_mcp.emulator.testing import RunningEmulator, running_emulator
 from box_mcp.emulator.webhook_delivery import configure_delivery, redeliver, set_keys
 from tests.server.hostile_servers import audit_records, http_server
 from tests.server.test_resources import legacy_api
-from tests.watch.test_webhooks_e2e import WAIT, Deliveries, _ensure, _records
+from tests.watch.test_webhooks_e2e import WAIT, Deliveries, _ensure, _records, upload
 
 pytestmark = pytest.mark.anyio
 
@@ -108,18 +108,6 @@ async def _drain(sub: Any, heard: Heard) -> None:
             heard.add(event.uri)
 
 
-async def _upload(http: httpx2.AsyncClient, box: RunningEmulator, folder: str, name: str) -> str:
-    answer = await http.post(
-        f"{box.base_url}/api/2.0/files/content",
-        files={
-            "attributes": (None, f'{{"name": "{name}", "parent": {{"id": "{folder}"}}}}'),
-            "file": (name, b"data"),
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["entries"][0]["id"])
-
-
 async def test_signed_box_webhooks_reach_only_the_agents_whose_grant_holds_the_item(
     box: RunningEmulator, tmp_path: Path
 ) -> None:
@@ -141,7 +129,7 @@ async def test_signed_box_webhooks_reach_only_the_agents_whose_grant_holds_the_i
 
     async def change(agent: str, name: str) -> dict[str, Any]:
         """Upload `name` into the agent's folder as ada, and wait for Box's delivery of it."""
-        files[name] = await _upload(http, box, folders[agent], name)
+        files[name] = await upload(http, box, folders[agent], name)
         attempt = await deliveries.next(len(statuses) + 1)
         statuses.append(attempt["status_code"])
         sent[name] = attempt["delivery_id"]

@@ -94,12 +94,12 @@ async def _records(data: Path, kind: str, want: int) -> list[dict[str, Any]]:
     return found
 
 
-async def _upload(http: httpx2.AsyncClient, box: RunningEmulator, name: str) -> str:
-    finance = box.credentials["folders"]["Finance"]
+async def upload(http: httpx2.AsyncClient, box: RunningEmulator, folder: str, name: str) -> str:
+    """Upload a small file into `folder` through the emulator's API (its webhooks then fire); its id."""
     answer = await http.post(
         f"{box.base_url}/api/2.0/files/content",
         files={
-            "attributes": (None, f'{{"name": "{name}", "parent": {{"id": "{finance}"}}}}'),
+            "attributes": (None, f'{{"name": "{name}", "parent": {{"id": "{folder}"}}}}'),
             "file": (name, b"data"),
         },
     )
@@ -112,6 +112,7 @@ async def test_ensure_then_signed_deliveries_reach_the_feed_once_and_forgeries_d
 ) -> None:
     data = tmp_path / "data"
     policy = _policy(tmp_path, box)
+    finance = box.credentials["folders"]["Finance"]
     keys = box.credentials["webhook_keys"]
     env = {
         "BOX_MCP_WEBHOOK_PRIMARY_KEY": keys["primary"],
@@ -134,24 +135,24 @@ async def test_ensure_then_signed_deliveries_reach_the_feed_once_and_forgeries_d
         hook = st.fetch_one("SELECT id, client_id, address FROM webhooks")
         assert hook is not None and hook["address"] == f"{public}/box/webhooks"
 
-        good = await _upload(http, box, "good.txt")
+        good = await upload(http, box, finance, "good.txt")
         accepted = await deliveries.next(1)
         assert accepted["status_code"] == 200
 
         set_keys(st, hook["client_id"], "forged-primary", "forged-secondary")  # not the server's keys
-        await _upload(http, box, "forged.txt")
+        await upload(http, box, finance, "forged.txt")
         assert (await deliveries.next(2))["status_code"] == 403
 
         set_keys(st, hook["client_id"], "rotated-primary", keys["secondary"])  # Box rotated the primary
-        rotated = await _upload(http, box, "rotated.txt")
+        rotated = await upload(http, box, finance, "rotated.txt")
         assert (await deliveries.next(3))["status_code"] == 200
 
         set_keys(st, hook["client_id"], keys["primary"], keys["secondary"])
         configure_delivery(st, clock_skew=-660.0)  # eleven minutes old
-        await _upload(http, box, "stale.txt")
+        await upload(http, box, finance, "stale.txt")
         assert (await deliveries.next(4))["status_code"] == 400
         configure_delivery(st, clock_skew=600.0)  # ten minutes ahead
-        await _upload(http, box, "future.txt")
+        await upload(http, box, finance, "future.txt")
         assert (await deliveries.next(5))["status_code"] == 400
         configure_delivery(st, clock_skew=0.0)
 
