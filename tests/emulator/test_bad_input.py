@@ -172,6 +172,8 @@ def test_fault_rule_parses_cli_syntax() -> None:
     assert (rule.pattern, rule.rate_429, rule.rate_503, rule.latency_ms) == ("/2.0/files", 0.25, 0.5, 20.0)
     with pytest.raises(ValueError, match="unknown fault option"):
         FaultRule.parse("x:teapot=1")
+    # deprecated=<Unix time>: answers carry Box's `Deprecation: date="..."` with that date
+    assert FaultRule.parse("/2.0/files:deprecated=2000000000").deprecation == "Wed, 18 May 2033 03:33:20 GMT"
 
 
 def test_unexpected_failure_is_a_plain_500_without_traceback(
